@@ -1,0 +1,284 @@
+//! Documents: bytes, metadata and page text, stored in one transaction with their audit entry.
+
+use rusqlite::{OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, AuditAction, AuditEvent, AuditOutcome};
+use crate::{Vault, VaultError};
+
+/// A document's id in the vault (a UUID in text form).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DocumentId(pub String);
+
+impl std::fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the vault knows about a document, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DocumentSummary {
+    /// Id.
+    pub id: DocumentId,
+    /// SHA-256 of the bytes, lower-case hex.
+    pub sha256: String,
+    /// Title from the PDF's metadata, else its first line of text.
+    pub title: String,
+    /// Number of pages.
+    pub page_count: u32,
+    /// Size of the PDF in bytes.
+    pub byte_size: u64,
+    /// The file name it arrived under.
+    pub source_name: String,
+    /// When it was imported (wall clock, for people).
+    pub imported_at_ms: i64,
+}
+
+impl DocumentSummary {
+    const COLUMNS: &'static str =
+        "id, sha256, title, page_count, byte_size, source_name, imported_at_ms";
+
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: DocumentId(r.get(0)?),
+            sha256: r.get(1)?,
+            title: r.get(2)?,
+            page_count: r.get(3)?,
+            byte_size: r.get::<_, i64>(4)?.max(0) as u64,
+            source_name: r.get(5)?,
+            imported_at_ms: r.get(6)?,
+        })
+    }
+}
+
+/// A validated PDF ready to be stored.
+#[derive(Debug, Clone)]
+pub struct NewDocument<'a> {
+    /// The id to give it if it is new.
+    pub id: DocumentId,
+    /// The PDF.
+    pub bytes: &'a [u8],
+    /// SHA-256 of `bytes`, lower-case hex.
+    pub sha256: String,
+    /// Its title.
+    pub title: String,
+    /// Text of each page, first page first.
+    pub page_texts: Vec<String>,
+    /// The file name it arrived under.
+    pub source_name: String,
+}
+
+/// The result of storing a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "document", rename_all = "snake_case")]
+pub enum StoredImport {
+    /// It was new and is now stored.
+    Imported(DocumentSummary),
+    /// The same bytes were already stored; nothing new was written but the audit entry.
+    Duplicate(DocumentSummary),
+}
+
+impl StoredImport {
+    /// The stored document, new or existing.
+    pub fn document(&self) -> &DocumentSummary {
+        match self {
+            Self::Imported(d) | Self::Duplicate(d) => d,
+        }
+    }
+}
+
+/// What an inbox claim led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntakeOutcome {
+    /// The file became a new document.
+    Imported,
+    /// The file's bytes were already in the vault.
+    Duplicate,
+}
+
+/// The vault's record that an inbox file was taken in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeClaimRecord {
+    /// The claim id the inbox gave the file.
+    pub claim_id: String,
+    /// The name it had in the inbox.
+    pub source_name: String,
+    /// Imported or duplicate.
+    pub outcome: IntakeOutcome,
+    /// The document it is (or duplicates).
+    pub document_id: DocumentId,
+}
+
+impl Vault {
+    /// Stores `doc` with its audit entry in one transaction. When `claim_id` is given (inbox intake)
+    /// the claim is recorded in the same transaction, so a crash can never leave it half-done.
+    pub fn store_document(
+        &mut self,
+        doc: &NewDocument<'_>,
+        claim_id: Option<&str>,
+    ) -> Result<StoredImport, VaultError> {
+        let now = self.clock.now_ms();
+        let tx = self.conn.transaction()?;
+        let existing = tx
+            .query_row(
+                &format!(
+                    "SELECT {} FROM documents WHERE sha256 = ?1",
+                    DocumentSummary::COLUMNS
+                ),
+                [&doc.sha256],
+                DocumentSummary::from_row,
+            )
+            .optional()?;
+        let stored = match existing {
+            Some(existing) => StoredImport::Duplicate(existing),
+            None => {
+                tx.execute(
+                    "INSERT INTO documents (id, sha256, title, page_count, byte_size, source_name, imported_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    rusqlite::params![
+                        doc.id.0,
+                        doc.sha256,
+                        doc.title,
+                        doc.page_texts.len() as i64,
+                        doc.bytes.len() as i64,
+                        doc.source_name,
+                        now
+                    ],
+                )?;
+                tx.execute(
+                    "INSERT INTO document_bytes (document_id, bytes) VALUES (?1, ?2)",
+                    rusqlite::params![doc.id.0, doc.bytes],
+                )?;
+                {
+                    let mut insert = tx.prepare(
+                        "INSERT INTO page_index (text, document_id, page_no) VALUES (?1, ?2, ?3)",
+                    )?;
+                    for (i, text) in doc.page_texts.iter().enumerate() {
+                        insert.execute(rusqlite::params![text, doc.id.0, i as i64 + 1])?;
+                    }
+                }
+                StoredImport::Imported(DocumentSummary {
+                    id: doc.id.clone(),
+                    sha256: doc.sha256.clone(),
+                    title: doc.title.clone(),
+                    page_count: doc.page_texts.len() as u32,
+                    byte_size: doc.bytes.len() as u64,
+                    source_name: doc.source_name.clone(),
+                    imported_at_ms: now,
+                })
+            }
+        };
+        let (outcome, intake) = match &stored {
+            StoredImport::Imported(_) => (AuditOutcome::Success, "imported"),
+            StoredImport::Duplicate(_) => (AuditOutcome::Duplicate, "duplicate"),
+        };
+        if let Some(claim_id) = claim_id {
+            tx.execute(
+                "INSERT INTO intake_claims (claim_id, source_name, outcome, document_id, recorded_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![claim_id, doc.source_name, intake, stored.document().id.0, now],
+            )?;
+        }
+        audit::append(
+            &tx,
+            now,
+            &self.user,
+            &AuditEvent::new(AuditAction::Import, outcome)
+                .document(stored.document().id.0.clone())
+                .detail(format!("from '{}'", doc.source_name)),
+        )?;
+        tx.commit()?;
+        Ok(stored)
+    }
+
+    /// Whether an inbox claim was committed, and what it led to.
+    pub fn intake_claim(&self, claim_id: &str) -> Result<Option<IntakeClaimRecord>, VaultError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT claim_id, source_name, outcome, document_id FROM intake_claims WHERE claim_id = ?1",
+                [claim_id],
+                |r| {
+                    let outcome: String = r.get(2)?;
+                    Ok(IntakeClaimRecord {
+                        claim_id: r.get(0)?,
+                        source_name: r.get(1)?,
+                        outcome: if outcome == "imported" {
+                            IntakeOutcome::Imported
+                        } else {
+                            IntakeOutcome::Duplicate
+                        },
+                        document_id: DocumentId(r.get(3)?),
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// All documents, most recently imported first (by insertion order, not by clock).
+    pub fn documents(&self) -> Result<Vec<DocumentSummary>, VaultError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM documents ORDER BY rowid DESC",
+            DocumentSummary::COLUMNS
+        ))?;
+        let rows = stmt.query_map([], DocumentSummary::from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One document's metadata.
+    pub fn document(&self, id: &DocumentId) -> Result<DocumentSummary, VaultError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {} FROM documents WHERE id = ?1",
+                    DocumentSummary::COLUMNS
+                ),
+                [&id.0],
+                DocumentSummary::from_row,
+            )
+            .optional()?
+            .ok_or_else(|| VaultError::DocumentNotFound(id.0.clone()))
+    }
+
+    /// The document with these bytes, if stored.
+    pub fn document_by_sha256(&self, sha256: &str) -> Result<Option<DocumentSummary>, VaultError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {} FROM documents WHERE sha256 = ?1",
+                    DocumentSummary::COLUMNS
+                ),
+                [sha256],
+                DocumentSummary::from_row,
+            )
+            .optional()?)
+    }
+
+    /// The PDF bytes of a document, in memory only.
+    pub fn document_bytes(&self, id: &DocumentId) -> Result<Vec<u8>, VaultError> {
+        self.conn
+            .query_row(
+                "SELECT bytes FROM document_bytes WHERE document_id = ?1",
+                [&id.0],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| VaultError::DocumentNotFound(id.0.clone()))
+    }
+
+    /// The extracted text of one page (1-based).
+    pub fn page_text(&self, id: &DocumentId, page_no: u32) -> Result<String, VaultError> {
+        self.conn
+            .query_row(
+                "SELECT text FROM page_index WHERE document_id = ?1 AND page_no = ?2",
+                rusqlite::params![id.0, page_no],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| VaultError::DocumentNotFound(format!("{id} page {page_no}")))
+    }
+}

@@ -1,0 +1,33 @@
+//! The Outpost vault: one user's encrypted local store.
+//!
+//! Everything Outpost knows about a document — its bytes, metadata, page text, search index and the
+//! audit chain — lives in one SQLCipher 4 database per user. The database key is 256 random bits that
+//! exist on disk only wrapped (AES-256-GCM) under a key derived from the user's password (Argon2id)
+//! and a per-vault device secret kept in the OS keyring.
+//!
+//! Layers above this crate never see SQL: they call [`Vault`] methods. Time comes in through a
+//! [`Clock`] and randomness through an RNG argument, so tests are deterministic.
+
+mod audit;
+mod clock;
+mod documents;
+mod error;
+mod keys;
+mod schema;
+mod search;
+mod vault;
+
+pub use audit::{
+    AuditAction, AuditEntry, AuditEvent, AuditOutcome, AuditVerification, BrokenEntry,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use documents::{
+    DocumentId, DocumentSummary, IntakeClaimRecord, IntakeOutcome, NewDocument, StoredImport,
+};
+pub use error::{SearchQueryError, VaultError};
+pub use keys::{DeviceSecretStore, KdfParams, KeyFile, KeyringError, OsKeyring, DATABASE_KEY_LEN};
+pub use search::{SearchHit, SearchRequest, SnippetPart};
+pub use vault::{valid_user_name, Vault, VaultPaths};
+
+/// Result type of this crate.
+pub type Result<T, E = VaultError> = std::result::Result<T, E>;

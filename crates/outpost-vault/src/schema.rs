@@ -1,0 +1,99 @@
+//! Versioned schema migrations, applied at open inside one transaction.
+
+use rusqlite::Connection;
+use rusqlite_migration::{Migrations, M};
+
+use crate::VaultError;
+
+/// The schema, oldest first. Never edit a released step: add a new one.
+const STEPS: &[&str] = &[
+    // 1: documents, page text search index, intake claims, audit chain.
+    r#"
+CREATE TABLE vault_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE documents (
+    id             TEXT PRIMARY KEY,
+    sha256         TEXT NOT NULL UNIQUE,
+    title          TEXT NOT NULL,
+    page_count     INTEGER NOT NULL CHECK (page_count >= 0),
+    byte_size      INTEGER NOT NULL CHECK (byte_size >= 0),
+    source_name    TEXT NOT NULL,
+    imported_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX documents_imported_at ON documents (imported_at_ms);
+
+CREATE TABLE document_bytes (
+    document_id TEXT PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    bytes       BLOB NOT NULL
+) STRICT;
+
+-- Page text lives only here; FTS5 keeps its own (encrypted) copy of the content.
+CREATE VIRTUAL TABLE page_index USING fts5 (
+    text,
+    document_id UNINDEXED,
+    page_no UNINDEXED,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+-- One row per file the inbox took, written in the same transaction as the import it caused.
+CREATE TABLE intake_claims (
+    claim_id       TEXT PRIMARY KEY,
+    source_name    TEXT NOT NULL,
+    outcome        TEXT NOT NULL CHECK (outcome IN ('imported', 'duplicate')),
+    document_id    TEXT NOT NULL REFERENCES documents (id),
+    recorded_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE audit_log (
+    seq         INTEGER PRIMARY KEY,
+    at_ms       INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    document_id TEXT,
+    outcome     TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+"#,
+];
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(STEPS.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// The schema version this build writes.
+pub(crate) fn latest_version() -> i64 {
+    STEPS.len() as i64
+}
+
+/// Brings `conn` to the latest schema, or refuses (without writing) a vault from a newer Outpost.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), VaultError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > latest_version() {
+        return Err(VaultError::NewerSchema {
+            found,
+            supported: latest_version(),
+        });
+    }
+    migrations()
+        .to_latest(conn)
+        .map_err(|e| VaultError::Migration(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+}

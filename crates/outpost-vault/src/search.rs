@@ -1,0 +1,264 @@
+//! Full-text search over page text (SQLite FTS5 inside the encrypted database).
+//!
+//! The user's query is never handed to FTS5 as-is: it is parsed into words, `"phrases"` and
+//! `prefix*` terms and rebuilt as a safe FTS5 expression, so a stray operator cannot cause an FTS
+//! syntax error and a malformed query gets a [`SearchQueryError`] that says what to fix.
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::{DocumentId, SearchQueryError, Vault, VaultError};
+
+const MARK_START: char = '\u{2}';
+const MARK_END: char = '\u{3}';
+
+/// A search with its filters.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    /// What the user typed: words, `"quoted phrases"`, `prefix*`.
+    pub query: String,
+    /// Only documents whose title contains this (case-insensitive).
+    pub title_contains: Option<String>,
+    /// Only documents imported at or after this time (ms since epoch).
+    pub imported_from_ms: Option<i64>,
+    /// Only documents imported before this time (ms since epoch).
+    pub imported_before_ms: Option<i64>,
+    /// At most this many hits (default 50).
+    pub limit: Option<u32>,
+}
+
+/// A piece of a snippet; the highlighted pieces are the matched words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnippetPart {
+    /// The text.
+    pub text: String,
+    /// Whether it matched the query.
+    pub highlighted: bool,
+}
+
+/// One page that matched.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchHit {
+    /// The document.
+    pub document_id: DocumentId,
+    /// Its title.
+    pub title: String,
+    /// The page (1-based).
+    pub page_no: u32,
+    /// Text around the match.
+    pub snippet: Vec<SnippetPart>,
+    /// BM25 score; lower is better.
+    pub score: f64,
+}
+
+impl SearchHit {
+    /// The snippet as plain text.
+    pub fn snippet_text(&self) -> String {
+        self.snippet.iter().map(|p| p.text.as_str()).collect()
+    }
+}
+
+/// Turns what the user typed into a safe FTS5 expression (terms joined by AND).
+pub(crate) fn to_fts_query(input: &str) -> Result<String, SearchQueryError> {
+    let mut terms = Vec::new();
+    let mut chars = input.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        if c == '"' {
+            chars.next();
+            let mut phrase = String::new();
+            let mut closed = false;
+            for c in chars.by_ref() {
+                if c == '"' {
+                    closed = true;
+                    break;
+                }
+                phrase.push(c);
+            }
+            if !closed {
+                return Err(SearchQueryError::UnclosedQuote);
+            }
+            let phrase = phrase.trim();
+            if !phrase.chars().any(char::is_alphanumeric) {
+                return Err(SearchQueryError::EmptyPhrase);
+            }
+            let prefix = chars.peek() == Some(&'*');
+            if prefix {
+                chars.next();
+            }
+            terms.push(quoted(phrase, prefix));
+            continue;
+        }
+        let mut word = String::new();
+        while let Some(&c) = chars.peek() {
+            if c.is_whitespace() || c == '"' {
+                break;
+            }
+            word.push(c);
+            chars.next();
+        }
+        let prefix = word.ends_with('*');
+        let bare = word.trim_end_matches('*');
+        if !bare.chars().any(char::is_alphanumeric) {
+            if prefix {
+                return Err(SearchQueryError::BarePrefix);
+            }
+            continue; // punctuation alone matches nothing; ignore it
+        }
+        terms.push(quoted(bare, prefix));
+    }
+    if terms.is_empty() {
+        return Err(SearchQueryError::Empty);
+    }
+    Ok(terms.join(" AND "))
+}
+
+fn quoted(text: &str, prefix: bool) -> String {
+    let escaped = text.replace('"', "\"\"");
+    if prefix {
+        format!("\"{escaped}\"*")
+    } else {
+        format!("\"{escaped}\"")
+    }
+}
+
+fn split_snippet(marked: &str) -> Vec<SnippetPart> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut highlighted = false;
+    for c in marked.chars() {
+        if c == MARK_START || c == MARK_END {
+            if !current.is_empty() {
+                parts.push(SnippetPart {
+                    text: std::mem::take(&mut current),
+                    highlighted,
+                });
+            }
+            highlighted = c == MARK_START;
+        } else {
+            current.push(c);
+        }
+    }
+    if !current.is_empty() {
+        parts.push(SnippetPart {
+            text: current,
+            highlighted,
+        });
+    }
+    parts
+}
+
+/// Lower-cases by Unicode rules (SQLite's own `lower` only knows ASCII).
+pub(crate) fn fold_case(text: &str) -> String {
+    text.to_lowercase()
+}
+
+pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        "outpost_fold",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text: Option<String> = ctx.get(0)?;
+            Ok(text.map(|t| fold_case(&t)))
+        },
+    )
+}
+
+impl Vault {
+    /// Runs a ranked full-text search. The search itself is not audited here: callers that act on
+    /// a person's behalf record it (see the workstation's session).
+    pub fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>, VaultError> {
+        let fts = to_fts_query(&request.query)?;
+        let title = request.title_contains.as_deref().map(fold_case);
+        let mut stmt = self.conn.prepare(
+            "SELECT p.document_id, d.title, p.page_no,
+                    snippet(page_index, 0, char(2), char(3), '…', 16), bm25(page_index)
+             FROM page_index p JOIN documents d ON d.id = p.document_id
+             WHERE page_index MATCH ?1
+               AND (?2 IS NULL OR instr(outpost_fold(d.title), ?2) > 0)
+               AND (?3 IS NULL OR d.imported_at_ms >= ?3)
+               AND (?4 IS NULL OR d.imported_at_ms < ?4)
+             ORDER BY bm25(page_index), d.rowid, p.page_no
+             LIMIT ?5",
+        )?;
+        let rows = stmt.query_map(
+            rusqlite::params![
+                fts,
+                title,
+                request.imported_from_ms,
+                request.imported_before_ms,
+                request.limit.unwrap_or(50)
+            ],
+            |r| {
+                let marked: String = r.get(3)?;
+                Ok(SearchHit {
+                    document_id: DocumentId(r.get(0)?),
+                    title: r.get(1)?,
+                    page_no: r.get(2)?,
+                    snippet: split_snippet(&marked),
+                    score: r.get(4)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_phrases_and_prefixes_become_quoted_terms() {
+        assert_eq!(
+            to_fts_query("договор \"on duty\" прик*").unwrap(),
+            "\"договор\" AND \"on duty\" AND \"прик\"*"
+        );
+    }
+
+    #[test]
+    fn fts_operators_typed_by_the_user_are_plain_words() {
+        assert_eq!(
+            to_fts_query("NEAR( a:b -c").unwrap(),
+            "\"NEAR(\" AND \"a:b\" AND \"-c\""
+        );
+    }
+
+    #[test]
+    fn malformed_queries_get_specific_errors() {
+        assert_eq!(to_fts_query("  "), Err(SearchQueryError::Empty));
+        assert_eq!(
+            to_fts_query("\"open phrase"),
+            Err(SearchQueryError::UnclosedQuote)
+        );
+        assert_eq!(to_fts_query("*"), Err(SearchQueryError::BarePrefix));
+        assert_eq!(to_fts_query("\"\""), Err(SearchQueryError::EmptyPhrase));
+    }
+
+    #[test]
+    fn snippet_markers_split_into_highlighted_parts() {
+        let parts = split_snippet("a \u{2}b\u{3} c");
+        assert_eq!(
+            parts,
+            vec![
+                SnippetPart {
+                    text: "a ".into(),
+                    highlighted: false
+                },
+                SnippetPart {
+                    text: "b".into(),
+                    highlighted: true
+                },
+                SnippetPart {
+                    text: " c".into(),
+                    highlighted: false
+                },
+            ]
+        );
+    }
+}

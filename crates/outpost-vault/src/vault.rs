@@ -1,0 +1,389 @@
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand::{CryptoRng, RngCore};
+use rusqlite::{Connection, OpenFlags};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::audit::{self, AuditAction, AuditEvent, AuditOutcome};
+use crate::keys::{DeviceSecretStore, KdfParams, KeyFile, DATABASE_KEY_LEN};
+use crate::{schema, Clock, VaultError};
+
+const DATABASE_FILE: &str = "vault.db";
+const KEY_FILE: &str = "vault.key.json";
+const FAILED_UNLOCKS_FILE: &str = "failed-unlocks.jsonl";
+
+/// Checks that `user` can name a vault folder.
+pub fn valid_user_name(user: &str) -> bool {
+    let bytes = user.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 64
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b))
+}
+
+/// Where a user's vault lives under a data root: `ROOT/vaults/USER/{vault.db, vault.key.json}`.
+#[derive(Debug, Clone)]
+pub struct VaultPaths {
+    user: String,
+    dir: PathBuf,
+}
+
+impl VaultPaths {
+    /// The vault of `user` under `data_root`.
+    pub fn new(data_root: &Path, user: &str) -> Result<Self, VaultError> {
+        if !valid_user_name(user) {
+            return Err(VaultError::InvalidUserName(user.to_owned()));
+        }
+        Ok(Self {
+            user: user.to_owned(),
+            dir: data_root.join("vaults").join(user),
+        })
+    }
+
+    /// The users who have a vault under `data_root`, sorted.
+    pub fn users(data_root: &Path) -> Result<Vec<String>, VaultError> {
+        let dir = data_root.join("vaults");
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(VaultError::io(&dir, e)),
+        };
+        let mut users: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join(KEY_FILE).is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| valid_user_name(name))
+            .collect();
+        users.sort();
+        Ok(users)
+    }
+
+    /// The vault's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The SQLCipher database file.
+    pub fn database(&self) -> PathBuf {
+        self.dir.join(DATABASE_FILE)
+    }
+
+    /// The key file holding the wrapped database key.
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.join(KEY_FILE)
+    }
+
+    fn failed_unlocks(&self) -> PathBuf {
+        self.dir.join(FAILED_UNLOCKS_FILE)
+    }
+
+    /// Whether a vault exists here.
+    pub fn exists(&self) -> bool {
+        self.key_file().is_file()
+    }
+}
+
+/// A failed unlock noted outside the (still locked) database; moved into the audit chain at the
+/// next successful unlock. Holds no secret: only when and why.
+#[derive(Debug, Serialize, Deserialize)]
+struct FailedUnlock {
+    at_ms: i64,
+    reason: String,
+}
+
+/// An open, unlocked vault.
+pub struct Vault {
+    pub(crate) conn: Connection,
+    pub(crate) user: String,
+    pub(crate) clock: Arc<dyn Clock>,
+    paths: VaultPaths,
+    vault_id: Uuid,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("user", &self.user)
+            .field("vault_id", &self.vault_id)
+            .field("dir", &self.paths.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    /// Creates a new vault for `user`, protected by `password` and a fresh device secret in `keyring`.
+    pub fn create(
+        paths: &VaultPaths,
+        password: &str,
+        kdf: KdfParams,
+        keyring: &dyn DeviceSecretStore,
+        clock: Arc<dyn Clock>,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Self, VaultError> {
+        if paths.exists() || paths.database().exists() {
+            return Err(VaultError::AlreadyExists {
+                user: paths.user.clone(),
+                dir: paths.dir.clone(),
+            });
+        }
+        create_private_dir(&paths.dir)?;
+        let mut id_bytes = [0u8; 16];
+        rng.fill_bytes(&mut id_bytes);
+        let vault_id = uuid::Builder::from_random_bytes(id_bytes).into_uuid();
+        let mut key = Zeroizing::new([0u8; DATABASE_KEY_LEN]);
+        rng.fill_bytes(key.as_mut());
+
+        let key_file = KeyFile::create(vault_id, &paths.user, password, &key, kdf, keyring, rng)?;
+        let mut conn = open_database(&paths.database(), &key, true)?;
+        schema::migrate(&mut conn)?;
+        {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO vault_meta (key, value) VALUES ('vault_id', ?1), ('user', ?2)",
+                (vault_id.to_string(), &paths.user),
+            )?;
+            tx.commit()?;
+        }
+        // The key file is written last: a crash before this leaves no half-made vault that
+        // `open` would mistake for a real one.
+        key_file.write_atomically(&paths.key_file())?;
+        let mut vault = Self {
+            conn,
+            user: paths.user.clone(),
+            clock,
+            paths: paths.clone(),
+            vault_id,
+        };
+        vault.append_audit(&AuditEvent::new(
+            AuditAction::VaultCreated,
+            AuditOutcome::Success,
+        ))?;
+        Ok(vault)
+    }
+
+    /// Unlocks the vault of `paths` with `password` and the device secret in `keyring`.
+    ///
+    /// A failure never changes the vault; it is noted and enters the audit chain at the next unlock.
+    pub fn open(
+        paths: &VaultPaths,
+        password: &str,
+        keyring: &dyn DeviceSecretStore,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, VaultError> {
+        if !paths.exists() {
+            return Err(VaultError::NotFound {
+                user: paths.user.clone(),
+                dir: paths.dir.clone(),
+            });
+        }
+        match Self::try_open(paths, password, keyring, clock.clone()) {
+            Ok(mut vault) => {
+                vault.absorb_failed_unlocks()?;
+                vault.append_audit(&AuditEvent::new(AuditAction::Unlock, AuditOutcome::Success))?;
+                Ok(vault)
+            }
+            Err(e) => {
+                note_failed_unlock(paths, clock.now_ms(), &e);
+                Err(e)
+            }
+        }
+    }
+
+    fn try_open(
+        paths: &VaultPaths,
+        password: &str,
+        keyring: &dyn DeviceSecretStore,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, VaultError> {
+        let key_path = paths.key_file();
+        let key_file = KeyFile::read(&key_path)?;
+        if key_file.user() != paths.user {
+            return Err(VaultError::CorruptKeyFile {
+                path: key_path,
+                reason: format!(
+                    "it belongs to user '{}', not '{}'",
+                    key_file.user(),
+                    paths.user
+                ),
+            });
+        }
+        let key = key_file
+            .unwrap_database_key(password, keyring)
+            .map_err(|e| with_key_path(e, &key_path))?;
+        let mut conn = open_database(&paths.database(), &key, false)?;
+        schema::migrate(&mut conn)?;
+        Ok(Self {
+            conn,
+            user: paths.user.clone(),
+            clock,
+            paths: paths.clone(),
+            vault_id: key_file.vault_id(),
+        })
+    }
+
+    /// Changes the password: rewraps the same database key; the database itself is not touched.
+    pub fn change_password(
+        paths: &VaultPaths,
+        old_password: &str,
+        new_password: &str,
+        kdf: KdfParams,
+        keyring: &dyn DeviceSecretStore,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), VaultError> {
+        let key_path = paths.key_file();
+        let key_file = KeyFile::read(&key_path)?;
+        let rewrapped = key_file
+            .rewrap(old_password, new_password, kdf, keyring, rng)
+            .map_err(|e| with_key_path(e, &key_path))?;
+        rewrapped.write_atomically(&key_path)
+    }
+
+    /// The user this vault belongs to.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// This vault's id.
+    pub fn vault_id(&self) -> Uuid {
+        self.vault_id
+    }
+
+    /// Where this vault's files are.
+    pub fn paths(&self) -> &VaultPaths {
+        &self.paths
+    }
+
+    /// The clock this vault stamps records with.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Appends one entry to the audit chain in its own transaction.
+    pub fn append_audit(&mut self, event: &AuditEvent) -> Result<(), VaultError> {
+        let tx = self.conn.transaction()?;
+        audit::append(&tx, self.clock.now_ms(), &self.user, event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn absorb_failed_unlocks(&mut self) -> Result<(), VaultError> {
+        let path = self.paths.failed_unlocks();
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(VaultError::io(&path, e)),
+        };
+        let tx = self.conn.transaction()?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let failed: FailedUnlock = serde_json::from_str(line).unwrap_or(FailedUnlock {
+                at_ms: 0,
+                reason: "unreadable failed-unlock record".into(),
+            });
+            audit::append(
+                &tx,
+                failed.at_ms,
+                &self.user,
+                &AuditEvent::new(AuditAction::Unlock, AuditOutcome::Failure).detail(failed.reason),
+            )?;
+        }
+        tx.commit()?;
+        fs::remove_file(&path).map_err(|e| VaultError::io(&path, e))
+    }
+}
+
+fn with_key_path(error: VaultError, key_path: &Path) -> VaultError {
+    match error {
+        VaultError::CorruptKeyFile { reason, .. } => VaultError::CorruptKeyFile {
+            path: key_path.to_owned(),
+            reason,
+        },
+        other => other,
+    }
+}
+
+fn note_failed_unlock(paths: &VaultPaths, at_ms: i64, error: &VaultError) {
+    let reason = match error {
+        VaultError::WrongPassword { .. } => "wrong password",
+        VaultError::DeviceSecretMissing { .. } => "device secret missing from the keyring",
+        VaultError::KeyringUnavailable(_) => "keyring unavailable",
+        VaultError::CorruptKeyFile { .. } => "key file damaged",
+        VaultError::DatabaseRejectedKey { .. } => "database rejected its key",
+        VaultError::NewerSchema { .. } => "vault written by a newer Outpost",
+        _ => "other failure",
+    };
+    let record = FailedUnlock {
+        at_ms,
+        reason: reason.to_owned(),
+    };
+    if let Ok(line) = serde_json::to_string(&record) {
+        let _ = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(paths.failed_unlocks())
+            .and_then(|mut f| writeln!(f, "{line}"));
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), VaultError> {
+    fs::create_dir_all(dir).map_err(|e| VaultError::io(dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| VaultError::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// Opens the SQLCipher database with a raw 256-bit key and sets the vault's pragmas.
+fn open_database(
+    path: &Path,
+    key: &[u8; DATABASE_KEY_LEN],
+    create: bool,
+) -> Result<Connection, VaultError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    } else if !path.is_file() {
+        return Err(VaultError::DatabaseRejectedKey {
+            path: path.to_owned(),
+        });
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    let key_pragma = Zeroizing::new(format!("x'{}'", hex::encode(key)));
+    conn.pragma_update(None, "key", key_pragma.as_str())?;
+    // The first read proves the key; a wrong one fails here with "file is not a database".
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            return Err(VaultError::DatabaseRejectedKey {
+                path: path.to_owned(),
+            })
+        }
+        Err(e) => return Err(e.into()),
+    }
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(VaultError::Migration(format!(
+            "the database refused WAL mode (got '{mode}')"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    crate::search::register_functions(&conn)?;
+    Ok(conn)
+}

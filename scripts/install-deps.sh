@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs whatever Outpost needs on Debian 12 and is missing. Safe to run again: it skips what is there.
+# Puts pdfium (from the PyPI wheel pypdfium2) at $OUTPOST_PDFIUM_DIR (default ~/.local/share/outpost/pdfium).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  # build and run the Tauri app
+  libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev libssl-dev
+  libayatana-appindicator3-dev librsvg2-dev pkg-config libdbus-1-dev
+  # fonts the sample documents embed (Cyrillic and Latin)
+  fonts-dejavu-core
+  # tests: a virtual display, the WebKit WebDriver, a real Secret Service, third-party PDF tools
+  xvfb webkit2gtk-driver imagemagick x11-apps dbus dbus-x11 gnome-keyring libsecret-tools
+  poppler-utils qpdf sqlcipher python3-venv
+)
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing Debian packages: ${missing[*]}"
+  sudo_if_needed apt-get update -q
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "Rust is missing: install it with rustup (https://rustup.rs), then run this again." >&2
+  exit 1
+fi
+
+# pdfium: the libpdfium.so shipped inside the PyPI wheel pypdfium2.
+PDFIUM_DIR="${OUTPOST_PDFIUM_DIR:-$HOME/.local/share/outpost/pdfium}"
+if [ ! -f "$PDFIUM_DIR/libpdfium.so" ]; then
+  echo "==> fetching pdfium from the pypdfium2 wheel"
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --only-binary=:all: "pypdfium2==5.15.2" -d "$tmp"
+  python3 - "$tmp" "$PDFIUM_DIR" <<'PY'
+import sys, zipfile, glob, os
+wheel = glob.glob(os.path.join(sys.argv[1], "pypdfium2-*.whl"))[0]
+out = sys.argv[2]
+os.makedirs(out, exist_ok=True)
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith("libpdfium.so"))
+    with z.open(name) as src, open(os.path.join(out, "libpdfium.so.part"), "wb") as dst:
+        dst.write(src.read())
+os.replace(os.path.join(out, "libpdfium.so.part"), os.path.join(out, "libpdfium.so"))
+PY
+  rm -rf "$tmp"
+fi
+
+# Node packages of the UI.
+if [ ! -d ui/node_modules ]; then
+  echo "==> installing the UI's npm packages"
+  (cd ui && npm ci --no-audit --no-fund)
+fi

@@ -5,6 +5,8 @@
 set -euo pipefail
 if [ "${OUTPOST_IN_KEYRING_SESSION:-}" = 1 ]; then exec "$@"; fi
 export OUTPOST_IN_KEYRING_SESSION=1
+# pdfium is found under XDG_DATA_HOME, which the keyring gets its own of below.
+export OUTPOST_PDFIUM_PATH="${OUTPOST_PDFIUM_PATH:-${XDG_DATA_HOME:-$HOME/.local/share}/outpost/pdfium/libpdfium.so}"
 keyring_home=$(mktemp -d)
 trap 'rm -rf "$keyring_home"' EXIT
 # gnome-keyring keeps its collections under XDG_DATA_HOME; a throwaway one keeps test secrets apart.

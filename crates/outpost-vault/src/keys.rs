@@ -15,7 +15,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use argon2::{Algorithm, Argon2, Params, Version};
 use hkdf::Hkdf;
-use rand::{CryptoRng, RngCore};
+use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -194,7 +194,7 @@ impl KeyFile {
         database_key: &[u8; DATABASE_KEY_LEN],
         kdf: KdfParams,
         keyring: &dyn DeviceSecretStore,
-        rng: &mut (impl RngCore + CryptoRng),
+        rng: &mut dyn CryptoRngCore,
     ) -> Result<Self, VaultError> {
         let account = format!("vault-device-secret:{vault_id}");
         let mut secret = Zeroizing::new([0u8; DEVICE_SECRET_LEN]);
@@ -223,7 +223,7 @@ impl KeyFile {
         device_secret: &[u8],
         database_key: &[u8; DATABASE_KEY_LEN],
         kdf: KdfParams,
-        rng: &mut (impl RngCore + CryptoRng),
+        rng: &mut dyn CryptoRngCore,
     ) -> Result<Self, VaultError> {
         let mut salt = [0u8; SALT_LEN];
         rng.fill_bytes(&mut salt);
@@ -338,7 +338,7 @@ impl KeyFile {
         new_password: &str,
         kdf: KdfParams,
         keyring: &dyn DeviceSecretStore,
-        rng: &mut (impl RngCore + CryptoRng),
+        rng: &mut dyn CryptoRngCore,
     ) -> Result<Self, VaultError> {
         let secret = self.device_secret(keyring)?;
         let key = self.unwrap_with_secret(old_password, &secret)?;

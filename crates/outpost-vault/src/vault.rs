@@ -3,7 +3,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rand::{CryptoRng, RngCore};
+use rand_core::CryptoRngCore;
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -125,7 +125,7 @@ impl Vault {
         kdf: KdfParams,
         keyring: &dyn DeviceSecretStore,
         clock: Arc<dyn Clock>,
-        rng: &mut (impl RngCore + CryptoRng),
+        rng: &mut dyn CryptoRngCore,
     ) -> Result<Self, VaultError> {
         if paths.exists() || paths.database().exists() {
             return Err(VaultError::AlreadyExists {
@@ -235,7 +235,7 @@ impl Vault {
         new_password: &str,
         kdf: KdfParams,
         keyring: &dyn DeviceSecretStore,
-        rng: &mut (impl RngCore + CryptoRng),
+        rng: &mut dyn CryptoRngCore,
     ) -> Result<(), VaultError> {
         let key_path = paths.key_file();
         let key_file = KeyFile::read(&key_path)?;

@@ -1,1 +1,21 @@
-//! placeholder
+//! The engine the Outpost app calls.
+//!
+//! A [`Workstation`] knows where vaults live and holds the services every session shares (the OS
+//! keyring, the clock, the PDF engine). Unlocking a vault gives a [`Session`]: import, list,
+//! search, view and verify, each recorded in the vault's audit chain. The [`inbox`] takes files a
+//! scanner or a colleague drops into a folder, and never loses one.
+
+mod error;
+pub mod inbox;
+mod session;
+mod workstation;
+
+pub use error::WorkstationError;
+pub use session::{Session, SharedRng};
+pub use workstation::{Workstation, WorkstationConfig, DEMO_PASSWORD, DEMO_USER};
+
+pub use outpost_pdf::{Language, PdfEngine, PdfError, RenderedPage, SampleKind, SampleSpec};
+pub use outpost_vault::{
+    AuditEntry, AuditVerification, Clock, DocumentId, DocumentSummary, KdfParams, ManualClock,
+    OsKeyring, SearchHit, SearchRequest, SnippetPart, StoredImport, SystemClock, VaultError,
+};

@@ -1,0 +1,187 @@
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use outpost_pdf::{PdfEngine, RenderedPage};
+use outpost_vault::{
+    AuditAction, AuditEntry, AuditEvent, AuditOutcome, AuditVerification, DocumentId,
+    DocumentSummary, NewDocument, SearchHit, SearchRequest, StoredImport, Vault,
+};
+use sha2::{Digest, Sha256};
+
+use crate::error::classify_pdf_error;
+use crate::WorkstationError;
+
+/// Randomness for ids, shared by a session's threads (the OS RNG in production, seeded in tests).
+pub type SharedRng = Arc<Mutex<Box<dyn rand_core::CryptoRngCore + Send>>>;
+
+/// Files larger than this are refused by intake rather than read into memory.
+pub const MAX_IMPORT_BYTES: u64 = 512 * 1024 * 1024;
+
+/// An unlocked vault and what works on it. Shareable between threads (`Arc<Session>`).
+pub struct Session {
+    vault: Mutex<Vault>,
+    pdf: PdfEngine,
+    rng: SharedRng,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(vault: Vault, pdf: PdfEngine, rng: SharedRng) -> Self {
+        Self {
+            vault: Mutex::new(vault),
+            pdf,
+            rng,
+        }
+    }
+
+    fn vault(&self) -> MutexGuard<'_, Vault> {
+        // A panic elsewhere cannot leave the vault half-written (every change is one transaction).
+        self.vault.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The user this session belongs to.
+    pub fn user(&self) -> String {
+        self.vault().user().to_owned()
+    }
+
+    fn new_document_id(&self) -> DocumentId {
+        let mut bytes = [0u8; 16];
+        self.rng
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fill_bytes(&mut bytes);
+        DocumentId(
+            uuid::Builder::from_random_bytes(bytes)
+                .into_uuid()
+                .to_string(),
+        )
+    }
+
+    /// Validates and imports a PDF. The same bytes twice give [`StoredImport::Duplicate`].
+    pub fn import_bytes(
+        &self,
+        bytes: Vec<u8>,
+        source_name: &str,
+    ) -> Result<StoredImport, WorkstationError> {
+        self.import_with_claim(bytes, source_name, None)
+    }
+
+    /// Imports with an inbox claim id, recorded in the same transaction as the document.
+    pub(crate) fn import_with_claim(
+        &self,
+        bytes: Vec<u8>,
+        source_name: &str,
+        claim_id: Option<&str>,
+    ) -> Result<StoredImport, WorkstationError> {
+        let bytes = Arc::new(bytes);
+        let info = self
+            .pdf
+            .inspect(bytes.clone())
+            .map_err(classify_pdf_error)?;
+        let sha256 = hex::encode(Sha256::digest(bytes.as_slice()));
+        let title = info.title().unwrap_or_else(|| source_name.to_owned());
+        let doc = NewDocument {
+            id: self.new_document_id(),
+            bytes: &bytes,
+            sha256,
+            title,
+            page_texts: info.page_texts,
+            source_name: source_name.to_owned(),
+        };
+        Ok(self.vault().store_document(&doc, claim_id)?)
+    }
+
+    /// Records in the audit chain that intake refused a file.
+    pub fn record_rejection(
+        &self,
+        source_name: &str,
+        reason: &str,
+    ) -> Result<(), WorkstationError> {
+        self.vault().append_audit(
+            &AuditEvent::new(AuditAction::Reject, AuditOutcome::Failure)
+                .detail(format!("'{source_name}': {reason}")),
+        )?;
+        Ok(())
+    }
+
+    /// Whether an inbox claim was committed to the vault.
+    pub(crate) fn claim_committed(&self, claim_id: &str) -> Result<bool, WorkstationError> {
+        Ok(self.vault().intake_claim(claim_id)?.is_some())
+    }
+
+    /// All documents, newest import first.
+    pub fn documents(&self) -> Result<Vec<DocumentSummary>, WorkstationError> {
+        Ok(self.vault().documents()?)
+    }
+
+    /// One document's metadata.
+    pub fn document(&self, id: &DocumentId) -> Result<DocumentSummary, WorkstationError> {
+        Ok(self.vault().document(id)?)
+    }
+
+    /// Opens a document for viewing (audited) and returns its metadata.
+    pub fn open_document(&self, id: &DocumentId) -> Result<DocumentSummary, WorkstationError> {
+        let mut vault = self.vault();
+        let doc = vault.document(id)?;
+        vault.append_audit(
+            &AuditEvent::new(AuditAction::View, AuditOutcome::Success).document(id.0.clone()),
+        )?;
+        Ok(doc)
+    }
+
+    /// Renders one page (1-based) of a document as PNG, in memory only.
+    pub fn render_page(
+        &self,
+        id: &DocumentId,
+        page: u32,
+        width: u32,
+    ) -> Result<RenderedPage, WorkstationError> {
+        let bytes = self.vault().document_bytes(id)?;
+        self.pdf
+            .render_page_png(Arc::new(bytes), page, width)
+            .map_err(WorkstationError::Engine)
+    }
+
+    /// Full-text search (audited, with the query and the number of hits).
+    pub fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>, WorkstationError> {
+        let mut vault = self.vault();
+        let result = vault.search(request);
+        let (outcome, detail) = match &result {
+            Ok(hits) => (
+                AuditOutcome::Success,
+                format!("query '{}': {} hits", request.query, hits.len()),
+            ),
+            Err(e) => (
+                AuditOutcome::Failure,
+                format!("query '{}': {e}", request.query),
+            ),
+        };
+        vault.append_audit(&AuditEvent::new(AuditAction::Search, outcome).detail(detail))?;
+        Ok(result?)
+    }
+
+    /// The audit chain, oldest first.
+    pub fn audit_entries(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, WorkstationError> {
+        Ok(self.vault().audit_entries(after_seq, limit)?)
+    }
+
+    /// Checks the whole audit chain.
+    pub fn verify_audit_chain(&self) -> Result<AuditVerification, WorkstationError> {
+        Ok(self.vault().verify_audit_chain()?)
+    }
+
+    /// Locks the vault: records it and closes the database.
+    pub fn lock(self) -> Result<(), WorkstationError> {
+        let mut vault = self.vault.into_inner().unwrap_or_else(|p| p.into_inner());
+        vault.append_audit(&AuditEvent::new(AuditAction::Lock, AuditOutcome::Success))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use outpost_pdf::{Language, PdfEngine, SampleKind, SampleSpec};
+use outpost_vault::{Clock, DeviceSecretStore, KdfParams, Vault, VaultPaths};
+
+use crate::{Session, SharedRng, WorkstationError};
+
+/// The demo user the start command creates.
+pub const DEMO_USER: &str = "demo";
+/// The demo user's password (README states it). Only ever used for the seeded demo vault.
+pub const DEMO_PASSWORD: &str = "outpost-demo";
+
+/// What a workstation is made of.
+pub struct WorkstationConfig {
+    /// Folder holding every user's vault (`ROOT/vaults/USER`).
+    pub data_root: PathBuf,
+    /// Where device secrets live (the OS keyring in production).
+    pub keyring: Arc<dyn DeviceSecretStore>,
+    /// Wall clock for records.
+    pub clock: Arc<dyn Clock>,
+    /// Argon2id parameters for new vaults and password changes.
+    pub kdf: KdfParams,
+    /// The PDF engine.
+    pub pdf: PdfEngine,
+}
+
+/// One workstation, shared by the users who have vaults on it.
+pub struct Workstation {
+    config: WorkstationConfig,
+}
+
+impl Workstation {
+    /// A workstation over `config`.
+    pub fn new(config: WorkstationConfig) -> Self {
+        Self { config }
+    }
+
+    /// The folder holding the vaults.
+    pub fn data_root(&self) -> &Path {
+        &self.config.data_root
+    }
+
+    /// The PDF engine.
+    pub fn pdf(&self) -> &PdfEngine {
+        &self.config.pdf
+    }
+
+    /// The users with a vault here.
+    pub fn users(&self) -> Result<Vec<String>, WorkstationError> {
+        Ok(VaultPaths::users(&self.config.data_root)?)
+    }
+
+    /// Creates `user`'s vault and returns an unlocked session on it.
+    pub fn create_vault(
+        &self,
+        user: &str,
+        password: &str,
+        rng: SharedRng,
+    ) -> Result<Session, WorkstationError> {
+        let paths = VaultPaths::new(&self.config.data_root, user)?;
+        let vault = {
+            let mut guard = rng.lock().unwrap_or_else(|p| p.into_inner());
+            Vault::create(
+                &paths,
+                password,
+                self.config.kdf,
+                self.config.keyring.as_ref(),
+                self.config.clock.clone(),
+                &mut *guard,
+            )?
+        };
+        Ok(Session::new(vault, self.config.pdf.clone(), rng))
+    }
+
+    /// Unlocks `user`'s vault.
+    pub fn unlock(
+        &self,
+        user: &str,
+        password: &str,
+        rng: SharedRng,
+    ) -> Result<Session, WorkstationError> {
+        let paths = VaultPaths::new(&self.config.data_root, user)?;
+        let vault = Vault::open(
+            &paths,
+            password,
+            self.config.keyring.as_ref(),
+            self.config.clock.clone(),
+        )?;
+        Ok(Session::new(vault, self.config.pdf.clone(), rng))
+    }
+
+    /// Changes `user`'s vault password (rewraps the key; the database is untouched).
+    pub fn change_password(
+        &self,
+        user: &str,
+        old_password: &str,
+        new_password: &str,
+        rng: &SharedRng,
+    ) -> Result<(), WorkstationError> {
+        let paths = VaultPaths::new(&self.config.data_root, user)?;
+        let mut guard = rng.lock().unwrap_or_else(|p| p.into_inner());
+        Vault::change_password(
+            &paths,
+            old_password,
+            new_password,
+            self.config.kdf,
+            self.config.keyring.as_ref(),
+            &mut *guard,
+        )?;
+        Ok(())
+    }
+
+    /// Opens the demo vault, creating it and importing the generated sample documents the first time.
+    pub fn open_or_seed_demo(&self, rng: SharedRng) -> Result<Session, WorkstationError> {
+        let paths = VaultPaths::new(&self.config.data_root, DEMO_USER)?;
+        if paths.exists() {
+            return self.unlock(DEMO_USER, DEMO_PASSWORD, rng);
+        }
+        let session = self.create_vault(DEMO_USER, DEMO_PASSWORD, rng)?;
+        for spec in demo_samples() {
+            let bytes = self
+                .config
+                .pdf
+                .write_sample(&spec)
+                .map_err(WorkstationError::Engine)?;
+            let name = format!("{}-{}.pdf", sample_file_stem(spec.kind), spec.seed);
+            session.import_bytes(bytes, &name)?;
+        }
+        Ok(session)
+    }
+}
+
+/// The sample documents of the demo vault: each kind in Russian and English.
+pub fn demo_samples() -> Vec<SampleSpec> {
+    let mut specs = Vec::new();
+    for (i, kind) in SampleKind::ALL.into_iter().enumerate() {
+        for (j, language) in [Language::Russian, Language::English]
+            .into_iter()
+            .enumerate()
+        {
+            specs.push(SampleSpec {
+                kind,
+                language,
+                pages: 2 + (i as u32 + j as u32) % 4,
+                seed: (i * 2 + j) as u64 + 1,
+                marker: None,
+            });
+        }
+    }
+    specs
+}
+
+fn sample_file_stem(kind: SampleKind) -> &'static str {
+    match kind {
+        SampleKind::PersonnelRecord => "personnel-record",
+        SampleKind::ProcurementContract => "procurement-contract",
+        SampleKind::OperationalReport => "operational-report",
+    }
+}

@@ -1,0 +1,91 @@
+//! Shared set-up for the workstation's integration tests: a real OS keyring (Secret Service, see
+//! scripts/with-keyring.sh), the real pdfium, cheap Argon2 parameters and a manual clock.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use outpost_workstation::{
+    KdfParams, Language, ManualClock, OsKeyring, PdfEngine, SampleKind, SampleSpec, Session,
+    SharedRng, Workstation, WorkstationConfig,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+pub const START_MS: i64 = 1_790_000_000_000;
+
+pub fn rng(seed: u64) -> SharedRng {
+    Arc::new(Mutex::new(Box::new(ChaCha20Rng::seed_from_u64(seed))))
+}
+
+pub fn pdf() -> PdfEngine {
+    PdfEngine::start_default().expect("pdfium must be installed: run scripts/install-deps.sh")
+}
+
+/// A keyring service name of this test run's own (so parallel tests never share entries).
+pub fn keyring_service(tag: &str) -> String {
+    format!("outpost-test-{tag}-{}", std::process::id())
+}
+
+pub fn workstation_with(root: &Path, service: &str, clock: Arc<ManualClock>) -> Workstation {
+    Workstation::new(WorkstationConfig {
+        data_root: root.to_owned(),
+        keyring: Arc::new(OsKeyring::new(service)),
+        clock,
+        kdf: KdfParams::INSECURE_FAST_FOR_TESTS,
+        pdf: pdf(),
+    })
+}
+
+pub fn workstation(root: &Path, tag: &str) -> (Workstation, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(START_MS));
+    (
+        workstation_with(root, &keyring_service(tag), clock.clone()),
+        clock,
+    )
+}
+
+pub fn new_session(ws: &Workstation, user: &str, password: &str, seed: u64) -> Session {
+    ws.create_vault(user, password, rng(seed)).unwrap()
+}
+
+pub fn sample(
+    kind: SampleKind,
+    language: Language,
+    pages: u32,
+    seed: u64,
+    marker: Option<&str>,
+) -> Vec<u8> {
+    pdf()
+        .write_sample(&SampleSpec {
+            kind,
+            language,
+            pages,
+            seed,
+            marker: marker.map(str::to_owned),
+        })
+        .unwrap()
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -1,0 +1,146 @@
+//! The vault is a standard SQLCipher 4 database, and its schema is versioned.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use outpost_vault::{
+    DocumentId, KdfParams, KeyFile, ManualClock, NewDocument, OsKeyring, Vault, VaultError,
+    VaultPaths,
+};
+use rand::SeedableRng;
+use sha2::{Digest, Sha256};
+
+fn keyring() -> OsKeyring {
+    OsKeyring::new(format!("outpost-test-{:016x}", rand::random::<u64>()))
+}
+
+fn make_vault(root: &Path, keyring: &OsKeyring) -> VaultPaths {
+    let paths = VaultPaths::new(root, "zoya").unwrap();
+    let mut vault = Vault::create(
+        &paths,
+        "pw-zoya",
+        KdfParams::INSECURE_FAST_FOR_TESTS,
+        keyring,
+        Arc::new(ManualClock::new(1_700_000_000_000)),
+        &mut rand_chacha::ChaCha20Rng::seed_from_u64(1),
+    )
+    .unwrap();
+    vault
+        .store_document(
+            &NewDocument {
+                id: DocumentId("doc-1".into()),
+                bytes: b"%PDF-1.7 stand-in bytes %%EOF",
+                sha256: "ab".repeat(32),
+                title: "Приказ о назначении".into(),
+                page_texts: vec!["текст".into()],
+                source_name: "order.pdf".into(),
+            },
+            None,
+        )
+        .unwrap();
+    paths
+}
+
+/// Python with `sqlcipher3` (SQLCipher 4.x), installed by scripts/install-deps.sh.
+fn sqlcipher_python() -> PathBuf {
+    std::env::var_os("OUTPOST_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/outpost/venv/bin/python")
+        })
+}
+
+fn query_with_python(db: &Path, key_hex: Option<&str>) -> (bool, String) {
+    let script = r#"
+import sys, sqlcipher3
+db, key = sys.argv[1], sys.argv[2]
+conn = sqlcipher3.connect(db)
+if key:
+    conn.execute("PRAGMA key = \"x'%s'\"" % key)
+print(conn.execute("PRAGMA cipher_version").fetchone()[0])
+print(conn.execute("SELECT title FROM documents").fetchone()[0])
+"#;
+    let out = Command::new(sqlcipher_python())
+        .args(["-c", script])
+        .arg(db)
+        .arg(key_hex.unwrap_or(""))
+        .output()
+        .expect("python with sqlcipher3: run scripts/install-deps.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn an_independent_sqlcipher_4_opens_the_vault_with_the_raw_key_and_not_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = keyring();
+    let paths = make_vault(dir.path(), &keyring);
+    let key = KeyFile::read(&paths.key_file())
+        .unwrap()
+        .unwrap_database_key("pw-zoya", &keyring)
+        .unwrap();
+    let key_hex = hex::encode(key.as_ref());
+
+    let (ok, out) = query_with_python(&paths.database(), Some(&key_hex));
+    assert!(ok, "{out}");
+    assert!(out.starts_with("4."), "expected SQLCipher 4.x, got {out}");
+    assert!(out.contains("Приказ о назначении"), "{out}");
+
+    let (ok, out) = query_with_python(&paths.database(), None);
+    assert!(!ok);
+    assert!(out.contains("file is not a database"), "{out}");
+    let wrong = "00".repeat(32);
+    let (ok, out) = query_with_python(&paths.database(), Some(&wrong));
+    assert!(!ok);
+    assert!(out.contains("file is not a database"), "{out}");
+}
+
+#[test]
+fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = keyring();
+    let paths = make_vault(dir.path(), &keyring);
+    let key = KeyFile::read(&paths.key_file())
+        .unwrap()
+        .unwrap_database_key("pw-zoya", &keyring)
+        .unwrap();
+    {
+        let raw = rusqlite::Connection::open(paths.database()).unwrap();
+        raw.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref())))
+            .unwrap();
+        raw.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let hash = |p: PathBuf| hex::encode(Sha256::digest(std::fs::read(p).unwrap_or_default()));
+    let before = (
+        hash(paths.database()),
+        hash(paths.database().with_extension("db-wal")),
+    );
+    let err = Vault::open(
+        &paths,
+        "pw-zoya",
+        &keyring,
+        Arc::new(ManualClock::new(1_700_000_000_000)),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VaultError::NewerSchema {
+                found: 99,
+                supported: 1
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("update Outpost"));
+    let after = (
+        hash(paths.database()),
+        hash(paths.database().with_extension("db-wal")),
+    );
+    assert_eq!(before, after, "the newer vault must not be modified");
+}

@@ -1,3 +1,17 @@
 fn main() {
-    tauri_build::build()
+    // Every app command gets its own permission; the capability grants exactly those the UI uses.
+    let commands = &[
+        "app_info",
+        "unlock",
+        "lock",
+        "list_documents",
+        "open_document",
+        "search",
+    ];
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .capabilities_path_pattern("./src-tauri/capabilities/**/*")
+            .app_manifest(tauri_build::AppManifest::new().commands(commands)),
+    )
+    .expect("failed to run the Tauri build script");
 }

@@ -1,1 +1,43 @@
+//! The Outpost desktop app: maps Tauri commands, events and the page-image scheme onto
+//! `outpost-workstation`. No business logic lives here.
 
+mod commands;
+mod pages;
+mod state;
+
+use state::AppState;
+
+/// Starts the app. `--demo` creates (once) and offers the demo vault with sample documents.
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let demo = std::env::args().any(|a| a == "--demo");
+    let state = match AppState::from_environment(demo) {
+        Ok(state) => state,
+        Err(message) => {
+            eprintln!("Outpost cannot start: {message}");
+            std::process::exit(1);
+        }
+    };
+    let result = tauri::Builder::default()
+        .manage(state)
+        .register_asynchronous_uri_scheme_protocol(pages::SCHEME, pages::serve)
+        .invoke_handler(tauri::generate_handler![
+            commands::vault::app_info,
+            commands::vault::unlock,
+            commands::vault::lock,
+            commands::documents::list_documents,
+            commands::documents::open_document,
+            commands::documents::search,
+        ])
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        eprintln!("Outpost stopped with an error: {e}");
+        std::process::exit(1);
+    }
+}

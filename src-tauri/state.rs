@@ -1,0 +1,73 @@
+//! What the app keeps between commands: the workstation and the unlocked session, if any.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use outpost_workstation::{
+    KdfParams, OsKeyring, PdfEngine, Session, SharedRng, SystemClock, Workstation,
+    WorkstationConfig, DEMO_USER,
+};
+
+/// Shared app state.
+pub struct AppState {
+    pub workstation: Arc<Workstation>,
+    pub session: Mutex<Option<Arc<Session>>>,
+    pub rng: SharedRng,
+    /// The user to offer on the unlock screen (the demo user in demo mode).
+    pub suggested_user: Option<String>,
+}
+
+fn data_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("OUTPOST_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("outpost/data")
+}
+
+impl AppState {
+    /// Builds the state from the environment (`OUTPOST_DATA_DIR`, `OUTPOST_KEYRING_SERVICE`,
+    /// `OUTPOST_PDFIUM_PATH`); in demo mode seeds the demo vault the first time.
+    pub fn from_environment(demo: bool) -> Result<Self, String> {
+        let pdf = PdfEngine::start_default().map_err(|e| e.to_string())?;
+        let service =
+            std::env::var("OUTPOST_KEYRING_SERVICE").unwrap_or_else(|_| "outpost".to_owned());
+        let workstation = Workstation::new(WorkstationConfig {
+            data_root: data_root(),
+            keyring: Arc::new(OsKeyring::new(service)),
+            clock: Arc::new(SystemClock),
+            kdf: KdfParams::RECOMMENDED,
+            pdf,
+        });
+        let rng: SharedRng = Arc::new(Mutex::new(Box::new(rand_core::OsRng)));
+        let mut suggested_user = workstation
+            .users()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .next();
+        if demo {
+            let session = workstation
+                .open_or_seed_demo(rng.clone())
+                .map_err(|e| e.to_string())?;
+            session.lock().map_err(|e| e.to_string())?;
+            suggested_user = Some(DEMO_USER.to_owned());
+        }
+        Ok(Self {
+            workstation: Arc::new(workstation),
+            session: Mutex::new(None),
+            rng,
+            suggested_user,
+        })
+    }
+
+    /// The unlocked session, if any.
+    pub fn session(&self) -> Option<Arc<Session>> {
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}

@@ -1,0 +1,92 @@
+// Every string the UI shows comes from this catalogue, in Russian and English.
+
+export type Locale = "en" | "ru";
+
+const en = {
+  "app.title": "Outpost",
+  "unlock.heading": "Unlock your vault",
+  "unlock.user": "User",
+  "unlock.password": "Vault password",
+  "unlock.submit": "Unlock",
+  "unlock.working": "Unlocking…",
+  "unlock.noUsers": "There is no vault on this workstation yet.",
+  "toolbar.search": "Search documents",
+  "toolbar.searchButton": "Search",
+  "toolbar.titleFilter": "Title contains",
+  "toolbar.clear": "Clear",
+  "toolbar.lock": "Lock",
+  "toolbar.language": "Language",
+  "docs.heading": "Documents ({count})",
+  "docs.empty": "No documents in this vault.",
+  "docs.pages": "{count} p.",
+  "search.heading": "Search results ({count})",
+  "search.none": "Nothing found.",
+  "search.page": "page {page}",
+  "viewer.placeholder": "Choose a document to view it.",
+  "viewer.pageAlt": "Page {page} of {count}",
+  "viewer.imported": "Imported {date} from {source}",
+  "error.wrong_password": "Wrong password. The vault was not changed.",
+  "error.locked": "The vault is locked. Unlock it again.",
+  "error.generic": "Something went wrong: {message}",
+} as const;
+
+export type MessageKey = keyof typeof en;
+
+const ru: Record<MessageKey, string> = {
+  "app.title": "Аванпост",
+  "unlock.heading": "Разблокировка хранилища",
+  "unlock.user": "Пользователь",
+  "unlock.password": "Пароль хранилища",
+  "unlock.submit": "Открыть",
+  "unlock.working": "Открываю…",
+  "unlock.noUsers": "На этой рабочей станции ещё нет хранилищ.",
+  "toolbar.search": "Поиск по документам",
+  "toolbar.searchButton": "Найти",
+  "toolbar.titleFilter": "Название содержит",
+  "toolbar.clear": "Сбросить",
+  "toolbar.lock": "Заблокировать",
+  "toolbar.language": "Язык",
+  "docs.heading": "Документы ({count})",
+  "docs.empty": "В хранилище нет документов.",
+  "docs.pages": "{count} стр.",
+  "search.heading": "Результаты поиска ({count})",
+  "search.none": "Ничего не найдено.",
+  "search.page": "стр. {page}",
+  "viewer.placeholder": "Выберите документ для просмотра.",
+  "viewer.pageAlt": "Страница {page} из {count}",
+  "viewer.imported": "Импортирован {date} из {source}",
+  "error.wrong_password": "Неверный пароль. Хранилище не изменено.",
+  "error.locked": "Хранилище заблокировано. Откройте его снова.",
+  "error.generic": "Произошла ошибка: {message}",
+};
+
+export const catalogues: Record<Locale, Record<MessageKey, string>> = { en, ru };
+
+let current: Locale = "en";
+
+/** The locale to start with: the saved choice, else the system's language. */
+export function initialLocale(saved: string | null, systemLanguage: string): Locale {
+  if (saved === "en" || saved === "ru") return saved;
+  return systemLanguage.toLowerCase().startsWith("ru") ? "ru" : "en";
+}
+
+export function setLocale(locale: Locale): void {
+  current = locale;
+}
+
+export function locale(): Locale {
+  return current;
+}
+
+/** The message for `key` in the current locale, with `{name}` placeholders filled in. */
+export function t(key: MessageKey, params: Record<string, string | number> = {}): string {
+  const template = catalogues[current][key];
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) =>
+    name in params ? String(params[name]) : whole,
+  );
+}
+
+/** Whether `key` names a message (used to map error codes to messages). */
+export function isMessageKey(key: string): key is MessageKey {
+  return key in en;
+}

@@ -1,0 +1,197 @@
+// The Outpost window: unlock, the document list, search, and a page viewer.
+// Presentation only: every decision is made by the engine behind the commands.
+import { api, asCommandError, pageImageUrl, type DocumentSummary, type SearchHit } from "./api";
+import { h } from "./dom";
+import { formatDate, formatSize } from "./format";
+import { initialLocale, isMessageKey, locale, setLocale, t, type Locale } from "./i18n";
+
+const root = document.getElementById("app") as HTMLElement;
+const platform = navigator.userAgent;
+
+function errorText(error: unknown): string {
+  const e = asCommandError(error);
+  const key = `error.${e.code}`;
+  return isMessageKey(key) ? t(key) : t("error.generic", { message: e.message });
+}
+
+function languageSwitch(onChange: () => void): HTMLElement {
+  const select = h(
+    "select",
+    { id: "language", "aria-label": t("toolbar.language") },
+    h("option", { value: "ru", selected: locale() === "ru" }, "Русский"),
+    h("option", { value: "en", selected: locale() === "en" }, "English"),
+  );
+  select.addEventListener("change", () => {
+    const chosen = select.value as Locale;
+    setLocale(chosen);
+    localStorage.setItem("outpost.locale", chosen);
+    document.documentElement.lang = chosen;
+    onChange();
+  });
+  return select;
+}
+
+async function showUnlock(): Promise<void> {
+  const info = await api.appInfo();
+  if (info.unlocked_user) return showMain();
+  const userInput = h("input", {
+    id: "unlock-user",
+    name: "user",
+    autocomplete: "username",
+    value: info.suggested_user ?? info.users[0] ?? "",
+    list: "known-users",
+    required: true,
+  });
+  const password = h("input", {
+    id: "unlock-password",
+    name: "password",
+    type: "password",
+    autocomplete: "current-password",
+    required: true,
+  });
+  const error = h("p", { id: "unlock-error", class: "error", role: "alert" });
+  const submit = h("button", { id: "unlock-submit", type: "submit" }, t("unlock.submit"));
+  const form = h(
+    "form",
+    { id: "unlock-form", class: "card" },
+    h("h1", {}, t("unlock.heading")),
+    info.users.length === 0 ? h("p", {}, t("unlock.noUsers")) : null,
+    h("label", {}, t("unlock.user"), userInput),
+    h("datalist", { id: "known-users" }, ...info.users.map((u) => h("option", { value: u }))),
+    h("label", {}, t("unlock.password"), password),
+    error,
+    submit,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    submit.textContent = t("unlock.working");
+    error.textContent = "";
+    try {
+      await api.unlock(userInput.value.trim(), password.value);
+      password.value = "";
+      await showMain();
+    } catch (e) {
+      error.textContent = errorText(e);
+      submit.disabled = false;
+      submit.textContent = t("unlock.submit");
+      password.select();
+    }
+  });
+  root.replaceChildren(
+    h("header", { class: "bar" }, h("strong", {}, t("app.title")), languageSwitch(() => void showUnlock())),
+    h("main", { class: "center" }, form),
+  );
+  (userInput.value ? password : userInput).focus();
+}
+
+async function showMain(): Promise<void> {
+  let documents: DocumentSummary[] = [];
+  const listPane = h("section", { id: "list-pane", class: "pane" });
+  const viewer = h("section", { id: "viewer", class: "pane viewer" }, h("p", { class: "muted" }, t("viewer.placeholder")));
+  const status = h("p", { id: "status", class: "error", role: "alert" });
+  const searchInput = h("input", { id: "search-input", type: "search", placeholder: t("toolbar.search") });
+  const titleFilter = h("input", { id: "title-filter", type: "search", placeholder: t("toolbar.titleFilter") });
+  const searchForm = h(
+    "form",
+    { id: "search-form", class: "search" },
+    searchInput,
+    titleFilter,
+    h("button", { type: "submit" }, t("toolbar.searchButton")),
+    h("button", { type: "button", id: "search-clear", onclick: () => { searchInput.value = ""; titleFilter.value = ""; renderList(); } }, t("toolbar.clear")),
+  );
+  const lockButton = h("button", { id: "lock", type: "button" }, t("toolbar.lock"));
+  lockButton.addEventListener("click", async () => {
+    await api.lock();
+    await showUnlock();
+  });
+
+  function renderList(): void {
+    const items = documents.map((doc) =>
+      h(
+        "li",
+        { "data-doc-id": doc.id, tabindex: 0, onclick: () => void openDocument(doc.id, 1) },
+        h("span", { class: "title" }, doc.title),
+        h("span", { class: "meta" }, `${t("docs.pages", { count: doc.page_count })} · ${formatSize(doc.byte_size, locale())}`),
+      ),
+    );
+    listPane.replaceChildren(
+      h("h2", {}, t("docs.heading", { count: documents.length })),
+      documents.length === 0 ? h("p", { class: "muted" }, t("docs.empty")) : h("ul", { id: "doc-list", class: "list" }, ...items),
+    );
+  }
+
+  function renderHits(hits: SearchHit[]): void {
+    const items = hits.map((hit) =>
+      h(
+        "li",
+        { "data-doc-id": hit.document_id, "data-page": hit.page_no, onclick: () => void openDocument(hit.document_id, hit.page_no) },
+        h("span", { class: "title" }, hit.title),
+        h("span", { class: "meta" }, t("search.page", { page: hit.page_no })),
+        h("span", { class: "snippet" }, ...hit.snippet.map((part) => (part.highlighted ? h("mark", {}, part.text) : part.text))),
+      ),
+    );
+    listPane.replaceChildren(
+      h("h2", {}, t("search.heading", { count: hits.length })),
+      hits.length === 0 ? h("p", { class: "muted" }, t("search.none")) : h("ul", { id: "search-results", class: "list" }, ...items),
+    );
+  }
+
+  async function openDocument(id: string, page: number): Promise<void> {
+    status.textContent = "";
+    try {
+      const doc = await api.openDocument(id);
+      const width = Math.max(320, viewer.clientWidth - 48) * window.devicePixelRatio;
+      const pages = Array.from({ length: doc.page_count }, (_, i) => {
+        const img = h("img", {
+          class: "page",
+          "data-page": i + 1,
+          alt: t("viewer.pageAlt", { page: i + 1, count: doc.page_count }),
+          loading: "lazy",
+          src: pageImageUrl(doc.id, i + 1, width, platform),
+        });
+        return img;
+      });
+      viewer.replaceChildren(
+        h("h2", { id: "viewer-title" }, doc.title),
+        h("p", { class: "muted" }, t("viewer.imported", { date: formatDate(doc.imported_at_ms, locale()), source: doc.source_name })),
+        ...pages,
+      );
+      pages[page - 1]?.scrollIntoView({ block: "start" });
+    } catch (e) {
+      status.textContent = errorText(e);
+    }
+  }
+
+  searchForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    status.textContent = "";
+    if (!searchInput.value.trim()) return renderList();
+    try {
+      const titleContains = titleFilter.value.trim();
+      renderHits(await api.search({ query: searchInput.value, ...(titleContains ? { titleContains } : {}) }));
+    } catch (e) {
+      status.textContent = errorText(e);
+    }
+  });
+
+  root.replaceChildren(
+    h("header", { class: "bar" }, h("strong", {}, t("app.title")), searchForm, languageSwitch(() => void showMain()), lockButton),
+    status,
+    h("main", { class: "split" }, listPane, viewer),
+  );
+  try {
+    documents = await api.listDocuments();
+    renderList();
+  } catch (e) {
+    status.textContent = errorText(e);
+    if (asCommandError(e).code === "locked") await showUnlock();
+  }
+}
+
+setLocale(initialLocale(localStorage.getItem("outpost.locale"), navigator.language));
+document.documentElement.lang = locale();
+document.title = t("app.title");
+showUnlock().catch((e) => {
+  root.textContent = errorText(e);
+});

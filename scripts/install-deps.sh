@@ -57,3 +57,17 @@ if [ ! -d ui/node_modules ]; then
   echo "==> installing the UI's npm packages"
   (cd ui && npm ci --no-audit --no-fund)
 fi
+
+# Python tools the tests use as independent judges (SQLCipher 4 for the vault format).
+VENV="${OUTPOST_VENV:-$HOME/.cache/outpost/venv}"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import sqlcipher3" 2>/dev/null; then
+  echo "==> creating the Python tools venv at $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet "sqlcipher3-binary==0.6.0"
+fi
+
+# tauri-driver: the WebDriver bridge for end-to-end tests of the real window.
+if ! command -v tauri-driver >/dev/null 2>&1; then
+  echo "==> installing tauri-driver"
+  cargo install --quiet --locked tauri-driver
+fi

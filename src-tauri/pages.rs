@@ -20,7 +20,11 @@ fn plain(status: StatusCode, text: &str) -> Response<Vec<u8>> {
 }
 
 /// Serves one page image, rendering on a worker thread.
-pub fn serve(ctx: UriSchemeContext<'_, Wry>, request: Request<Vec<u8>>, responder: UriSchemeResponder) {
+pub fn serve(
+    ctx: UriSchemeContext<'_, Wry>,
+    request: Request<Vec<u8>>,
+    responder: UriSchemeResponder,
+) {
     let session = ctx.app_handle().state::<AppState>().session();
     let uri = request.uri().clone();
     std::thread::spawn(move || {
@@ -28,7 +32,10 @@ pub fn serve(ctx: UriSchemeContext<'_, Wry>, request: Request<Vec<u8>>, responde
             return responder.respond(plain(StatusCode::FORBIDDEN, "the vault is locked"));
         };
         let mut parts = uri.path().trim_matches('/').split('/');
-        let (Some(doc), Some(page)) = (parts.next(), parts.next().and_then(|p| p.parse::<u32>().ok())) else {
+        let (Some(doc), Some(page)) = (
+            parts.next(),
+            parts.next().and_then(|p| p.parse::<u32>().ok()),
+        ) else {
             return responder.respond(plain(StatusCode::BAD_REQUEST, "expected /DOCUMENT/PAGE"));
         };
         let width = uri

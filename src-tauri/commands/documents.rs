@@ -12,7 +12,10 @@ pub async fn list_documents(state: State<'_, AppState>) -> CommandResult<Vec<Doc
 }
 
 #[tauri::command]
-pub async fn open_document(state: State<'_, AppState>, id: String) -> CommandResult<DocumentSummary> {
+pub async fn open_document(
+    state: State<'_, AppState>,
+    id: String,
+) -> CommandResult<DocumentSummary> {
     let session = session(&state)?;
     blocking(move || Ok(session.open_document(&DocumentId(id))?)).await
 }

@@ -22,7 +22,11 @@ pub async fn app_info(state: State<'_, AppState>) -> CommandResult<AppInfo> {
 }
 
 #[tauri::command]
-pub async fn unlock(state: State<'_, AppState>, user: String, password: String) -> CommandResult<String> {
+pub async fn unlock(
+    state: State<'_, AppState>,
+    user: String,
+    password: String,
+) -> CommandResult<String> {
     let workstation = state.workstation.clone();
     let rng = state.rng.clone();
     let session = blocking(move || Ok(workstation.unlock(&user, &password, rng)?)).await?;
@@ -33,7 +37,11 @@ pub async fn unlock(state: State<'_, AppState>, user: String, password: String) 
 
 #[tauri::command]
 pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {
-    let session = state.session.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let session = state
+        .session
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
     if let Some(session) = session {
         blocking(move || match std::sync::Arc::try_unwrap(session) {
             Ok(session) => Ok(session.lock()?),

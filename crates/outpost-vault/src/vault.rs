@@ -245,6 +245,26 @@ impl Vault {
         rewrapped.write_atomically(&key_path)
     }
 
+    /// A vault **without encryption** with the same schema, for the benchmark that measures what
+    /// encryption costs. Only exists with the `bench-plaintext` feature, which no shipped binary enables.
+    #[cfg(feature = "bench-plaintext")]
+    pub fn create_plaintext_for_benchmark(
+        paths: &VaultPaths,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, VaultError> {
+        create_private_dir(&paths.dir)?;
+        let mut conn = Connection::open(paths.database())?;
+        apply_pragmas(&conn)?;
+        schema::migrate(&mut conn)?;
+        Ok(Self {
+            conn,
+            user: paths.user.clone(),
+            clock,
+            paths: paths.clone(),
+            vault_id: Uuid::nil(),
+        })
+    }
+
     /// The user this vault belongs to.
     pub fn user(&self) -> &str {
         &self.user
@@ -373,6 +393,11 @@ fn open_database(
         }
         Err(e) => return Err(e.into()),
     }
+    apply_pragmas(&conn)?;
+    Ok(conn)
+}
+
+fn apply_pragmas(conn: &Connection) -> Result<(), VaultError> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
@@ -384,6 +409,6 @@ fn open_database(
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    crate::search::register_functions(&conn)?;
-    Ok(conn)
+    crate::search::register_functions(conn)?;
+    Ok(())
 }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, then formatting, lints, the UI's tests, and every
+# Rust test (unit, integration, SIGKILL intake runs, and the real window under Xvfb) against a real
+# Secret Service, pdfium and third-party tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+
+./scripts/install-deps.sh
+
+# In CI the clone is new each time: keep build output in a cache outside it.
+if [ "${CI:-}" = true ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  export CARGO_TARGET_DIR="$HOME/.cache/outpost/ci-target"
+fi
+export OUTPOST_TEST_PYTHON="${OUTPOST_VENV:-$HOME/.cache/outpost/venv}/bin/python"
+
+echo "==> UI: type-check, build, unit tests"
+(cd ui && npm run build && npm test)
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "==> Rust tests (under a private D-Bus session with GNOME Keyring)"
+./scripts/with-keyring.sh cargo nextest run --workspace --no-fail-fast
+
+echo "==> all tests passed in $(( $(date +%s) - started )) s"

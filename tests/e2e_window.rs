@@ -1,0 +1,285 @@
+//! The real window: Outpost under Xvfb, driven through tauri-driver and WebKitWebDriver.
+//!
+//! Starts its own Xvfb display and tauri-driver, launches the app binary in demo mode on a fresh
+//! data folder, unlocks with the demo password, and checks the document list, search and a
+//! rendered page through WebDriver, plus a screenshot of the whole virtual screen.
+//! Needs: Xvfb, tauri-driver (`cargo install tauri-driver`), WebKitWebDriver, ImageMagick `import`,
+//! and a Secret Service (run under scripts/with-keyring.sh).
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn start_xvfb() -> (Killed, String) {
+    for n in 90..120 {
+        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            continue;
+        }
+        let display = format!(":{n}");
+        let child = Command::new("Xvfb")
+            .args([
+                display.as_str(),
+                "-screen",
+                "0",
+                "1280x860x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is installed by scripts/install-deps.sh");
+        let child = Killed(child);
+        wait_until("the Xvfb display", Duration::from_secs(10), || {
+            Path::new(&format!("/tmp/.X11-unix/X{n}"))
+                .exists()
+                .then_some(())
+        });
+        return (child, display);
+    }
+    panic!("no free X display number");
+}
+
+struct WebDriver {
+    base: String,
+    session: String,
+}
+
+impl WebDriver {
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        let response = match body {
+            Some(body) => ureq::request(method, &url).send_json(body),
+            None => ureq::request(method, &url).call(),
+        };
+        match response {
+            Ok(r) => r.into_json::<Value>().unwrap()["value"].clone(),
+            Err(ureq::Error::Status(code, r)) => {
+                json!({"error": code, "detail": r.into_string().unwrap_or_default()})
+            }
+            Err(e) => panic!("WebDriver {method} {path}: {e}"),
+        }
+    }
+
+    fn find_all(&self, css: &str) -> Vec<String> {
+        let found = self.call(
+            "POST",
+            "/elements",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        found
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e[ELEMENT_KEY].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn wait_for(&self, css: &str) -> String {
+        wait_until(css, Duration::from_secs(90), || {
+            self.find_all(css).into_iter().next()
+        })
+    }
+
+    fn text(&self, element: &str) -> String {
+        self.call("GET", &format!("/element/{element}/text"), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn click(&self, element: &str) {
+        self.call(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        );
+    }
+
+    fn type_into(&self, element: &str, text: &str) {
+        self.call(
+            "POST",
+            &format!("/element/{element}/clear"),
+            Some(json!({})),
+        );
+        self.call(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    fn script(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+}
+
+fn screenshot(display: &str, out: &Path) -> image::RgbImage {
+    let status = Command::new("import")
+        .args(["-window", "root"])
+        .arg(out)
+        .env("DISPLAY", display)
+        .status()
+        .expect("ImageMagick import is installed by scripts/install-deps.sh");
+    assert!(status.success());
+    image::open(out).unwrap().to_rgb8()
+}
+
+#[test]
+fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
+    let app = PathBuf::from(env!("CARGO_BIN_EXE_outpost"));
+    let data = tempfile::tempdir().unwrap();
+    let (_xvfb, display) = start_xvfb();
+    let port = free_port();
+    let native_port = free_port();
+    let _driver = Killed(
+        Command::new("tauri-driver")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .env("DISPLAY", &display)
+            .env("OUTPOST_DATA_DIR", data.path())
+            .env(
+                "OUTPOST_KEYRING_SERVICE",
+                format!("outpost-e2e-{}", std::process::id()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tauri-driver is installed by scripts/install-deps.sh"),
+    );
+    wait_until("tauri-driver", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let created: Value = ureq::post(&format!("{base}/session"))
+        .send_json(json!({"capabilities": {"alwaysMatch": {
+            "browserName": "wry",
+            "tauri:options": {"application": app, "args": ["--demo"]}
+        }}}))
+        .expect("a WebDriver session with the app")
+        .into_json()
+        .unwrap();
+    let driver = WebDriver {
+        base,
+        session: created["value"]["sessionId"].as_str().unwrap().to_owned(),
+    };
+
+    // Unlock: a wrong password is refused with a message, the demo password opens the vault.
+    let user = driver.wait_for("#unlock-user");
+    let user_value = driver.script("return document.getElementById('unlock-user').value");
+    assert_eq!(user_value, json!("demo"), "the demo user is offered");
+    let password = driver.wait_for("#unlock-password");
+    driver.type_into(&password, "not-the-password");
+    driver.click(&driver.wait_for("#unlock-submit"));
+    let error = wait_until("the unlock error", Duration::from_secs(30), || {
+        let text = driver.text(&driver.wait_for("#unlock-error"));
+        (!text.is_empty()).then_some(text)
+    });
+    assert!(
+        error.contains("Wrong password") || error.contains("Неверный пароль"),
+        "{error}"
+    );
+    let _ = user;
+    driver.type_into(&password, "outpost-demo");
+    driver.click(&driver.wait_for("#unlock-submit"));
+
+    // The document list shows the six seeded samples.
+    let items = wait_until("the document list", Duration::from_secs(60), || {
+        let items = driver.find_all("#doc-list li");
+        (items.len() == 6).then_some(items)
+    });
+    let titles: Vec<String> = items.iter().map(|i| driver.text(i)).collect();
+    assert!(
+        titles.iter().any(|t| t.contains("Договор поставки")),
+        "{titles:?}"
+    );
+    assert!(
+        titles.iter().any(|t| t.contains("Operational Report")),
+        "{titles:?}"
+    );
+    // The screenshot is kept under target/tmp for people to look at.
+    let shots_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    // WebKit paints a moment after the DOM changes: look again until the window shows.
+    wait_until("the window on screen", Duration::from_secs(20), || {
+        let shot = screenshot(&display, &shots_dir.join("e2e-document-list.png"));
+        let distinct: std::collections::HashSet<_> = shot.pixels().map(|p| p.0).collect();
+        (distinct.len() > 50).then_some(())
+    });
+
+    // Search in Russian finds hits with highlighted snippets.
+    let search = driver.wait_for("#search-input");
+    driver.type_into(&search, "поставщик");
+    driver.click(&driver.wait_for("#search-form button[type=submit]"));
+    let hits = wait_until("search results", Duration::from_secs(30), || {
+        let hits = driver.find_all("#search-results li");
+        (!hits.is_empty()).then_some(hits)
+    });
+    let marks = driver.find_all("#search-results li mark");
+    assert!(!marks.is_empty());
+    assert_eq!(driver.text(&marks[0]).to_lowercase(), "поставщик");
+
+    // Opening a hit renders its pages through pdfium and the page scheme.
+    driver.click(&hits[0]);
+    driver.wait_for("#viewer img.page");
+    let rendered = wait_until("a rendered page", Duration::from_secs(30), || {
+        let w = driver.script(
+            "const i = document.querySelector('#viewer img.page'); return i && i.complete ? i.naturalWidth : 0",
+        );
+        w.as_u64().filter(|w| *w > 0)
+    });
+    assert!(rendered >= 320, "page image width {rendered}");
+    // On screen, the viewer (right of the list) shows a white page where the grey placeholder was.
+    wait_until("the page on screen", Duration::from_secs(20), || {
+        let shot = screenshot(&display, &shots_dir.join("e2e-viewer.png"));
+        let white = (420..shot.width().min(1180))
+            .flat_map(|x| (200..shot.height().min(760)).map(move |y| (x, y)))
+            .filter(|&(x, y)| shot.get_pixel(x, y).0 == [255, 255, 255])
+            .count();
+        (white > 50_000).then_some(())
+    });
+
+    let _ = ureq::delete(&format!("{}/session/{}", driver.base, driver.session)).call();
+}

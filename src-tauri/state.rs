@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use outpost_workstation::inbox::InboxWatcher;
 use outpost_workstation::{
     KdfParams, OsKeyring, PdfEngine, Session, SharedRng, SystemClock, Workstation,
     WorkstationConfig, DEMO_USER,
@@ -12,6 +13,8 @@ use outpost_workstation::{
 pub struct AppState {
     pub workstation: Arc<Workstation>,
     pub session: Mutex<Option<Arc<Session>>>,
+    /// The watched inbox of the unlocked session.
+    pub inbox: Mutex<Option<InboxWatcher>>,
     pub rng: SharedRng,
     /// The user to offer on the unlock screen (the demo user in demo mode).
     pub suggested_user: Option<String>,
@@ -58,9 +61,17 @@ impl AppState {
         Ok(Self {
             workstation: Arc::new(workstation),
             session: Mutex::new(None),
+            inbox: Mutex::new(None),
             rng,
             suggested_user,
         })
+    }
+
+    /// The inbox folder of `user`: `$OUTPOST_INBOX_DIR`, else `DATA/inbox/USER`.
+    pub fn inbox_dir(&self, user: &str) -> PathBuf {
+        std::env::var_os("OUTPOST_INBOX_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.workstation.data_root().join("inbox").join(user))
     }
 
     /// The unlocked session, if any.

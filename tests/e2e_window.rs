@@ -249,6 +249,33 @@ fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
         (distinct.len() > 50).then_some(())
     });
 
+    // Intake: a PDF dropped into the user's inbox folder appears in the list, and the activity
+    // line says so.
+    let dropped = outpost_workstation::PdfEngine::start_default()
+        .unwrap()
+        .write_sample(&outpost_workstation::SampleSpec {
+            kind: outpost_workstation::SampleKind::OperationalReport,
+            language: outpost_workstation::Language::Russian,
+            pages: 2,
+            seed: 777,
+            marker: Some("Сводка из входящих".into()),
+        })
+        .unwrap();
+    let staged = data.path().join("scanner-output.pdf");
+    std::fs::write(&staged, &dropped).unwrap();
+    std::fs::rename(&staged, data.path().join("inbox/demo/scan-0001.pdf")).unwrap();
+    let items = wait_until(
+        "the dropped document in the list",
+        Duration::from_secs(30),
+        || {
+            let items = driver.find_all("#doc-list li");
+            (items.len() == 7).then_some(items)
+        },
+    );
+    assert!(driver.text(&items[0]).contains("Сводка из входящих"));
+    let activity = driver.text(&driver.wait_for("#inbox-activity"));
+    assert!(activity.contains("scan-0001.pdf"), "{activity}");
+
     // Search in Russian finds hits with highlighted snippets.
     let search = driver.wait_for("#search-input");
     driver.type_into(&search, "поставщик");

@@ -1,5 +1,8 @@
+use std::sync::Arc;
+
+use outpost_workstation::inbox::{InboxConfig, InboxWatcher, IntakeEvent};
 use serde::Serialize;
-use tauri::State;
+use tauri::{AppHandle, Emitter, State};
 
 use super::{blocking, CommandError, CommandResult};
 use crate::state::AppState;
@@ -10,6 +13,18 @@ pub struct AppInfo {
     pub users: Vec<String>,
     pub suggested_user: Option<String>,
     pub unlocked_user: Option<String>,
+    /// The watched inbox folder of the unlocked user.
+    pub inbox_dir: Option<String>,
+}
+
+/// What the UI hears about intake (event `intake`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IntakeNotice {
+    /// A file was handled.
+    Event { event: IntakeEvent },
+    /// A whole scan failed (the inbox folder vanished, a disk error, ...).
+    Error { code: &'static str, message: String },
 }
 
 #[tauri::command]
@@ -18,32 +33,61 @@ pub async fn app_info(state: State<'_, AppState>) -> CommandResult<AppInfo> {
         users: state.workstation.users()?,
         suggested_user: state.suggested_user.clone(),
         unlocked_user: state.session().map(|s| s.user()),
+        inbox_dir: state
+            .session()
+            .map(|s| state.inbox_dir(&s.user()).display().to_string()),
     })
 }
 
 #[tauri::command]
 pub async fn unlock(
+    app: AppHandle,
     state: State<'_, AppState>,
     user: String,
     password: String,
 ) -> CommandResult<String> {
     let workstation = state.workstation.clone();
     let rng = state.rng.clone();
-    let session = blocking(move || Ok(workstation.unlock(&user, &password, rng)?)).await?;
+    let session = Arc::new(blocking(move || Ok(workstation.unlock(&user, &password, rng)?)).await?);
     let user = session.user();
-    *state.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::sync::Arc::new(session));
+    let watcher = InboxWatcher::start(
+        session.clone(),
+        state.rng.clone(),
+        InboxConfig::new(state.inbox_dir(&user)),
+        move |event| {
+            let notice = match event {
+                Ok(event) => IntakeNotice::Event { event },
+                Err(e) => IntakeNotice::Error {
+                    code: e.code(),
+                    message: e.to_string(),
+                },
+            };
+            let _ = app.emit("intake", notice);
+        },
+    )?;
+    *state.inbox.lock().unwrap_or_else(|p| p.into_inner()) = Some(watcher);
+    *state.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(session);
     Ok(user)
 }
 
 #[tauri::command]
 pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {
+    // Stop intake first: it finishes the file in hand, then lets go of the session.
+    let watcher = state.inbox.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(watcher) = watcher {
+        blocking(move || {
+            watcher.stop();
+            Ok(())
+        })
+        .await?;
+    }
     let session = state
         .session
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .take();
     if let Some(session) = session {
-        blocking(move || match std::sync::Arc::try_unwrap(session) {
+        blocking(move || match Arc::try_unwrap(session) {
             Ok(session) => Ok(session.lock()?),
             // Still in use by a page render: it closes when that ends.
             Err(_) => Ok(()),

@@ -1,10 +1,12 @@
 // Typed bindings to the app's commands. The shapes mirror the Rust types serialised by serde.
 import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 
 export interface AppInfo {
   users: string[];
   suggested_user: string | null;
   unlocked_user: string | null;
+  inbox_dir: string | null;
 }
 
 export interface DocumentSummary {
@@ -35,6 +37,22 @@ export interface SearchArgs {
   titleContains?: string;
   importedFromMs?: number;
   importedBeforeMs?: number;
+}
+
+/** What happened to one file in the watched inbox (mirrors the engine's IntakeEvent). */
+export type IntakeEvent =
+  | { kind: "imported"; source: string; document: DocumentSummary }
+  | { kind: "duplicate"; source: string; document: DocumentSummary }
+  | { kind: "rejected"; source: string; reason: string; moved_to: string }
+  | { kind: "deferred"; source: string; error: string };
+
+/** The `intake` event. */
+export type IntakeNotice =
+  | { kind: "event"; event: IntakeEvent }
+  | { kind: "error"; code: string; message: string };
+
+export function onIntake(handler: (notice: IntakeNotice) => void): Promise<UnlistenFn> {
+  return listen<IntakeNotice>("intake", (e) => handler(e.payload));
 }
 
 /** An error from a command: `code` is stable, `message` is for people. */

@@ -1,12 +1,29 @@
 // The Outpost window: unlock, the document list, search, and a page viewer.
 // Presentation only: every decision is made by the engine behind the commands.
-import { api, asCommandError, pageImageUrl, type DocumentSummary, type SearchHit } from "./api";
+import { api, asCommandError, onIntake, pageImageUrl, type DocumentSummary, type IntakeNotice, type SearchHit } from "./api";
 import { h } from "./dom";
 import { formatDate, formatSize } from "./format";
 import { initialLocale, isMessageKey, locale, setLocale, t, type Locale } from "./i18n";
 
 const root = document.getElementById("app") as HTMLElement;
 const platform = navigator.userAgent;
+let stopListening: (() => void) | null = null;
+
+/** One line describing an intake notice. */
+function intakeText(notice: IntakeNotice): string {
+  if (notice.kind === "error") return t("inbox.error", { message: notice.message });
+  const e = notice.event;
+  switch (e.kind) {
+    case "imported":
+      return t("inbox.imported", { source: e.source });
+    case "duplicate":
+      return t("inbox.duplicate", { source: e.source });
+    case "rejected":
+      return t("inbox.rejected", { source: e.source, reason: e.reason });
+    case "deferred":
+      return t("inbox.deferred", { source: e.source, error: e.error });
+  }
+}
 
 function errorText(error: unknown): string {
   const e = asCommandError(error);
@@ -32,6 +49,8 @@ function languageSwitch(onChange: () => void): HTMLElement {
 }
 
 async function showUnlock(): Promise<void> {
+  stopListening?.();
+  stopListening = null;
   const info = await api.appInfo();
   if (info.unlocked_user) return showMain();
   const userInput = h("input", {
@@ -100,6 +119,7 @@ async function showMain(): Promise<void> {
     h("button", { type: "submit" }, t("toolbar.searchButton")),
     h("button", { type: "button", id: "search-clear", onclick: () => { searchInput.value = ""; titleFilter.value = ""; renderList(); } }, t("toolbar.clear")),
   );
+  const activity = h("p", { id: "inbox-activity", class: "muted activity" });
   const lockButton = h("button", { id: "lock", type: "button" }, t("toolbar.lock"));
   lockButton.addEventListener("click", async () => {
     await api.lock();
@@ -179,8 +199,20 @@ async function showMain(): Promise<void> {
     h("header", { class: "bar" }, h("strong", {}, t("app.title")), searchForm, languageSwitch(() => void showMain()), lockButton),
     status,
     h("main", { class: "split" }, listPane, viewer),
+    activity,
   );
+  stopListening?.();
+  const unlisten = await onIntake(async (notice) => {
+    activity.textContent = intakeText(notice);
+    if (notice.kind === "event" && notice.event.kind === "imported" && !searchInput.value.trim()) {
+      documents = await api.listDocuments();
+      renderList();
+    }
+  });
+  stopListening = unlisten;
   try {
+    const info = await api.appInfo();
+    if (info.inbox_dir) activity.textContent = t("inbox.watching", { path: info.inbox_dir });
     documents = await api.listDocuments();
     renderList();
   } catch (e) {

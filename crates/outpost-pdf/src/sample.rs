@@ -146,6 +146,8 @@ impl PdfEngine {
                     .pages_mut()
                     .create_page_at_end(PdfPagePaperSize::a4())
                     .map_err(engine_error)?;
+                // Regenerating the content stream after every text object is quadratic: once, at the end.
+                page.set_content_regeneration_strategy(PdfPageContentRegenerationStrategy::Manual);
                 let top = page.height().value - 64.0;
                 for (i, line) in lines.iter().enumerate() {
                     if line.is_empty() {
@@ -166,6 +168,7 @@ impl PdfEngine {
                         )
                         .map_err(engine_error)?;
                 }
+                page.regenerate_content().map_err(engine_error)?;
             }
             document.save_to_bytes().map_err(engine_error)
         })

@@ -112,6 +112,24 @@ pub struct IntakeClaimRecord {
     pub document_id: DocumentId,
 }
 
+/// The document whose unique column `column` (`id` or `sha256`) equals `value`.
+fn find_document(
+    conn: &rusqlite::Connection,
+    column: &'static str,
+    value: &str,
+) -> Result<Option<DocumentSummary>, VaultError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {} FROM documents WHERE {column} = ?1",
+                DocumentSummary::COLUMNS
+            ),
+            [value],
+            DocumentSummary::from_row,
+        )
+        .optional()?)
+}
+
 impl Vault {
     /// Stores `doc` with its audit entry in one transaction. When `claim_id` is given (inbox intake)
     /// the claim is recorded in the same transaction, so a crash can never leave it half-done.
@@ -122,16 +140,7 @@ impl Vault {
     ) -> Result<StoredImport, VaultError> {
         let now = self.clock.now_ms();
         let tx = self.conn.transaction()?;
-        let existing = tx
-            .query_row(
-                &format!(
-                    "SELECT {} FROM documents WHERE sha256 = ?1",
-                    DocumentSummary::COLUMNS
-                ),
-                [&doc.sha256],
-                DocumentSummary::from_row,
-            )
-            .optional()?;
+        let existing = find_document(&tx, "sha256", &doc.sha256)?;
         let stored = match existing {
             Some(existing) => StoredImport::Duplicate(existing),
             None => {
@@ -230,32 +239,13 @@ impl Vault {
 
     /// One document's metadata.
     pub fn document(&self, id: &DocumentId) -> Result<DocumentSummary, VaultError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {} FROM documents WHERE id = ?1",
-                    DocumentSummary::COLUMNS
-                ),
-                [&id.0],
-                DocumentSummary::from_row,
-            )
-            .optional()?
+        find_document(&self.conn, "id", &id.0)?
             .ok_or_else(|| VaultError::DocumentNotFound(id.0.clone()))
     }
 
     /// The document with these bytes, if stored.
     pub fn document_by_sha256(&self, sha256: &str) -> Result<Option<DocumentSummary>, VaultError> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!(
-                    "SELECT {} FROM documents WHERE sha256 = ?1",
-                    DocumentSummary::COLUMNS
-                ),
-                [sha256],
-                DocumentSummary::from_row,
-            )
-            .optional()?)
+        find_document(&self.conn, "sha256", sha256)
     }
 
     /// The PDF bytes of a document, in memory only.

@@ -175,16 +175,25 @@ impl Vault {
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>, VaultError> {
         let fts = to_fts_query(&request.query)?;
         let title = request.title_contains.as_deref().map(fold_case);
+        // Rank first, then make snippets for the page of hits only: snippet() is costly, and a
+        // plain ORDER BY ... LIMIT would compute it for every matching page.
         let mut stmt = self.conn.prepare(
-            "SELECT p.document_id, d.title, p.page_no,
-                    snippet(page_index, 0, char(2), char(3), '…', 16), bm25(page_index)
-             FROM page_index p JOIN documents d ON d.id = p.document_id
-             WHERE page_index MATCH ?1
-               AND (?2 IS NULL OR instr(outpost_fold(d.title), ?2) > 0)
-               AND (?3 IS NULL OR d.imported_at_ms >= ?3)
-               AND (?4 IS NULL OR d.imported_at_ms < ?4)
-             ORDER BY bm25(page_index), d.rowid, p.page_no
-             LIMIT ?5",
+            "WITH top AS (
+                 SELECT rowid AS rid, bm25(page_index) AS score FROM page_index
+                 WHERE page_index MATCH ?1
+                   AND ((?2 IS NULL AND ?3 IS NULL AND ?4 IS NULL) OR document_id IN (
+                       SELECT id FROM documents
+                       WHERE (?2 IS NULL OR instr(outpost_fold(title), ?2) > 0)
+                         AND (?3 IS NULL OR imported_at_ms >= ?3)
+                         AND (?4 IS NULL OR imported_at_ms < ?4)))
+                 ORDER BY score LIMIT ?5
+             )
+             SELECT p.document_id, d.title, p.page_no,
+                    snippet(page_index, 0, char(2), char(3), '…', 16), top.score
+             FROM top
+             JOIN page_index p ON p.rowid = top.rid AND p.page_index MATCH ?1
+             JOIN documents d ON d.id = p.document_id
+             ORDER BY top.score, d.rowid, p.page_no",
         )?;
         let rows = stmt.query_map(
             rusqlite::params![

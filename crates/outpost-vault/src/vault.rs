@@ -399,6 +399,8 @@ fn open_database(
 
 fn apply_pragmas(conn: &Connection) -> Result<(), VaultError> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Decrypted pages are cached in memory only; 32 MiB keeps the search index hot.
+    conn.pragma_update(None, "cache_size", -32 * 1024)?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {

@@ -42,6 +42,15 @@ fn make_vault(root: &Path, keyring: &OsKeyring) -> VaultPaths {
     paths
 }
 
+/// The raw SQLCipher key, unwrapped as a recovery tool would.
+fn raw_key_hex(paths: &VaultPaths, keyring: &OsKeyring) -> String {
+    let key = KeyFile::read(&paths.key_file())
+        .unwrap()
+        .unwrap_database_key("pw-zoya", keyring)
+        .unwrap();
+    hex::encode(key.as_ref())
+}
+
 /// Python with `sqlcipher3` (SQLCipher 4.x), installed by scripts/install-deps.sh.
 fn sqlcipher_python() -> PathBuf {
     std::env::var_os("OUTPOST_TEST_PYTHON")
@@ -80,11 +89,7 @@ fn an_independent_sqlcipher_4_opens_the_vault_with_the_raw_key_and_not_without()
     let dir = tempfile::tempdir().unwrap();
     let keyring = keyring();
     let paths = make_vault(dir.path(), &keyring);
-    let key = KeyFile::read(&paths.key_file())
-        .unwrap()
-        .unwrap_database_key("pw-zoya", &keyring)
-        .unwrap();
-    let key_hex = hex::encode(key.as_ref());
+    let key_hex = raw_key_hex(&paths, &keyring);
 
     let (ok, out) = query_with_python(&paths.database(), Some(&key_hex));
     assert!(ok, "{out}");
@@ -105,13 +110,10 @@ fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let keyring = keyring();
     let paths = make_vault(dir.path(), &keyring);
-    let key = KeyFile::read(&paths.key_file())
-        .unwrap()
-        .unwrap_database_key("pw-zoya", &keyring)
-        .unwrap();
+    let key_hex = raw_key_hex(&paths, &keyring);
     {
         let raw = rusqlite::Connection::open(paths.database()).unwrap();
-        raw.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref())))
+        raw.pragma_update(None, "key", format!("x'{key_hex}'"))
             .unwrap();
         raw.pragma_update(None, "user_version", 99).unwrap();
     }

@@ -117,8 +117,18 @@ fn main() {
 
     // ---- import: N generated PDFs (1-20 pages) into the encrypted vault and the plain twin ----
     eprintln!("generating {} sample PDFs…", args.docs);
+    let started = Instant::now();
     let pdfs: Vec<Vec<u8>> = (0..args.docs)
-        .map(|i| pdf.write_sample(&spec(i)).unwrap())
+        .map(|i| {
+            if i % 100 == 99 {
+                eprintln!(
+                    "  {} generated, {:.0} s",
+                    i + 1,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            pdf.write_sample(&spec(i)).unwrap()
+        })
         .collect();
     let total_bytes: usize = pdfs.iter().map(Vec::len).sum();
     let total_pages: usize = (0..args.docs).map(|i| spec(i).pages as usize).sum();
@@ -200,31 +210,50 @@ fn main() {
     ];
     let measure = |vault: &Vault| {
         let mut times = Vec::new();
+        let mut per_query = vec![Vec::new(); queries.len()];
         let mut hits = 0;
         for round in 0..30 {
-            for q in queries {
+            for (qi, q) in queries.iter().enumerate() {
                 let t = Instant::now();
                 let found = vault
                     .search(&SearchRequest {
-                        query: q.into(),
+                        query: (*q).into(),
                         limit: Some(50),
                         ..Default::default()
                     })
                     .unwrap();
                 times.push(t.elapsed());
+                per_query[qi].push(t.elapsed());
                 if round == 0 {
                     hits += found.len();
                 }
             }
         }
         times.sort();
-        (percentile(&times, 0.5), percentile(&times, 0.95), hits)
+        let medians: Vec<Duration> = per_query
+            .into_iter()
+            .map(|mut v| {
+                v.sort();
+                percentile(&v, 0.5)
+            })
+            .collect();
+        (
+            percentile(&times, 0.5),
+            percentile(&times, 0.95),
+            hits,
+            medians,
+        )
     };
-    let (enc_p50, enc_p95, enc_hits) = measure(&enc);
-    let (plain_p50, plain_p95, plain_hits) = measure(&plain);
+    let (enc_p50, enc_p95, enc_hits, enc_each) = measure(&enc);
+    let (plain_p50, plain_p95, plain_hits, plain_each) = measure(&plain);
     assert_eq!(enc_hits, plain_hits, "both stores must find the same");
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let per_query_rows: String = queries
+        .iter()
+        .zip(plain_each.iter().zip(&enc_each))
+        .map(|(q, (p, e))| format!("| `{q}` | {:.2} ms | {:.2} ms |\n", ms(*p), ms(*e)))
+        .collect();
     let report = format!(
         "# Benchmarks\n\n\
 Measured by `crates/outpost-workstation/benches/import_search.rs` \
@@ -245,7 +274,9 @@ On the database writes alone: {ov_store:.1}%.\n\n\
 | store | median | p95 |\n|---|---:|---:|\n\
 | plain SQLite (peer) | {pp50:.2} ms | {pp95:.2} ms |\n\
 | encrypted vault | {ep50:.2} ms | {ep95:.2} ms |\n\n\
-Goal: median < 10 ms on the encrypted vault.\n",
+Goal: median < 10 ms on the encrypted vault.\n\n\
+Median per query:\n\n\
+| query | plain SQLite | encrypted vault |\n|---|---:|---:|\n{per_query_rows}",
         machine = machine(),
         docs = args.docs,
         pages = total_pages,
@@ -265,6 +296,7 @@ Goal: median < 10 ms on the encrypted vault.\n",
         pp95 = ms(plain_p95),
         ep50 = ms(enc_p50),
         ep95 = ms(enc_p95),
+        per_query_rows = per_query_rows,
     );
     std::fs::write(&args.out, &report).unwrap();
     println!("{report}");

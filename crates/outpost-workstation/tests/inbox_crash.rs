@@ -189,6 +189,7 @@ fn sigkill_at_random_moments_never_loses_or_doubles_a_file() {
             .args([
                 "--exact",
                 "intake_child_process",
+                "--ignored",
                 "--nocapture",
                 "--test-threads=1",
             ])
@@ -197,12 +198,19 @@ fn sigkill_at_random_moments_never_loses_or_doubles_a_file() {
                 format!("{}\n{}\n{}", root.display(), inbox.display(), service),
             )
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(tmp.path().join("child.log")).unwrap())
             .spawn()
             .unwrap();
         // Wait until the child has begun taking files, then kill it a random moment later.
         let started = Instant::now();
-        while !intake_has_begun(&inbox) && started.elapsed() < Duration::from_secs(20) {
+        while !intake_has_begun(&inbox) {
+            if started.elapsed() > Duration::from_secs(20) || child.try_wait().unwrap().is_some() {
+                let _ = child.kill();
+                panic!(
+                    "run {run}: the intake child never began: {}",
+                    std::fs::read_to_string(tmp.path().join("child.log")).unwrap_or_default()
+                );
+            }
             std::thread::sleep(Duration::from_micros(500));
         }
         let delay = chance.gen_range(0..60);

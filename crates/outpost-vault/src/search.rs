@@ -175,46 +175,73 @@ impl Vault {
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>, VaultError> {
         let fts = to_fts_query(&request.query)?;
         let title = request.title_contains.as_deref().map(fold_case);
-        // Rank first, then make snippets for the page of hits only: snippet() is costly, and a
-        // plain ORDER BY ... LIMIT would compute it for every matching page.
-        let mut stmt = self.conn.prepare(
-            "WITH top AS (
-                 SELECT rowid AS rid, bm25(page_index) AS score FROM page_index
+        // Two steps. First rank: BM25 over every matching page, keeping only the best `limit`.
+        // Then make snippets for those pages alone, in one more pass of the same MATCH (snippet()
+        // is costly, and FTS5 answers `MATCH ... AND rowid = ?` per row by re-running the match).
+        let ranked: Vec<(i64, f64)> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT rowid, bm25(page_index) AS score FROM page_index
                  WHERE page_index MATCH ?1
                    AND ((?2 IS NULL AND ?3 IS NULL AND ?4 IS NULL) OR document_id IN (
                        SELECT id FROM documents
                        WHERE (?2 IS NULL OR instr(outpost_fold(title), ?2) > 0)
                          AND (?3 IS NULL OR imported_at_ms >= ?3)
                          AND (?4 IS NULL OR imported_at_ms < ?4)))
-                 ORDER BY score LIMIT ?5
-             )
-             SELECT p.document_id, d.title, p.page_no,
-                    snippet(page_index, 0, char(2), char(3), '…', 16), top.score
-             FROM top
-             JOIN page_index p ON p.rowid = top.rid AND p.page_index MATCH ?1
-             JOIN documents d ON d.id = p.document_id
-             ORDER BY top.score, d.rowid, p.page_no",
+                 ORDER BY score, rowid LIMIT ?5",
+            )?;
+            let rows = stmt.query_map(
+                rusqlite::params![
+                    fts,
+                    title,
+                    request.imported_from_ms,
+                    request.imported_before_ms,
+                    request.limit.unwrap_or(50)
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            rows.collect::<Result<_, _>>()?
+        };
+        if ranked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rowids = format!(
+            "[{}]",
+            ranked
+                .iter()
+                .map(|(rowid, _)| rowid.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.rowid, p.document_id, d.title, p.page_no,
+                    snippet(page_index, 0, char(2), char(3), '…', 16)
+             FROM page_index p JOIN documents d ON d.id = p.document_id
+             WHERE p.page_index MATCH ?1 AND p.rowid IN (SELECT value FROM json_each(?2))",
         )?;
-        let rows = stmt.query_map(
-            rusqlite::params![
-                fts,
-                title,
-                request.imported_from_ms,
-                request.imported_before_ms,
-                request.limit.unwrap_or(50)
-            ],
-            |r| {
-                let marked: String = r.get(3)?;
-                Ok(SearchHit {
-                    document_id: DocumentId(r.get(0)?),
-                    title: r.get(1)?,
-                    page_no: r.get(2)?,
-                    snippet: split_snippet(&marked),
-                    score: r.get(4)?,
-                })
-            },
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut by_rowid: std::collections::HashMap<i64, SearchHit> = stmt
+            .query_map(rusqlite::params![fts, rowids], |r| {
+                let marked: String = r.get(4)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    SearchHit {
+                        document_id: DocumentId(r.get(1)?),
+                        title: r.get(2)?,
+                        page_no: r.get(3)?,
+                        snippet: split_snippet(&marked),
+                        score: 0.0,
+                    },
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        // Keep the ranking order of the first step.
+        Ok(ranked
+            .into_iter()
+            .filter_map(|(rowid, score)| {
+                by_rowid
+                    .remove(&rowid)
+                    .map(|hit| SearchHit { score, ..hit })
+            })
+            .collect())
     }
 }
 

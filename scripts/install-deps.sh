@@ -27,9 +27,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
+# Rust: rustup's stable toolchain (Debian 12's own rustc is too old for Tauri 2).
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "Rust is missing: install it with rustup (https://rustup.rs), then run this again." >&2
-  exit 1
+  echo "==> installing Rust with rustup"
+  if ! curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal; then
+    echo "Could not install Rust: install it from https://rustup.rs, then run this again." >&2
+    exit 1
+  fi
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    rustup component add "$component"
+  fi
+done
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "==> installing cargo-nextest"
+  cargo install --quiet --locked cargo-nextest
 fi
 
 # pdfium: the libpdfium.so shipped inside the PyPI wheel pypdfium2.

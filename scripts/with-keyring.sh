@@ -7,7 +7,9 @@ set -euo pipefail
 if [ "${OUTPOST_IN_KEYRING_SESSION:-}" = 1 ]; then exec "$@"; fi
 export OUTPOST_IN_KEYRING_SESSION=1
 # pdfium is found under XDG_DATA_HOME, which the keyring gets its own of below.
+# So are Outpost's own data: pin both to where they are outside this session.
 export OUTPOST_PDFIUM_PATH="${OUTPOST_PDFIUM_PATH:-${XDG_DATA_HOME:-$HOME/.local/share}/outpost/pdfium/libpdfium.so}"
+export OUTPOST_DATA_DIR="${OUTPOST_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/outpost/data}"
 if [ -n "${OUTPOST_KEYRING_HOME:-}" ]; then
   keyring_home="$OUTPOST_KEYRING_HOME"
   mkdir -p "$keyring_home"

@@ -72,7 +72,8 @@ fi
 # Node packages of the UI.
 if [ ! -d ui/node_modules ]; then
   echo "==> installing the UI's npm packages"
-  (cd ui && npm ci --no-audit --no-fund)
+  # npm ci refuses lock files that lack other platforms' optional packages (npm 11), so install.
+  (cd ui && npm install --no-audit --no-fund)
 fi
 
 # Python tools the tests use as independent judges (SQLCipher 4 for the vault format).

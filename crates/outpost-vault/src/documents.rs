@@ -157,18 +157,36 @@ impl Vault {
                         now
                     ],
                 )?;
+                let document_row = tx.last_insert_rowid();
                 tx.execute(
                     "INSERT INTO document_bytes (document_id, bytes) VALUES (?1, ?2)",
                     rusqlite::params![doc.id.0, doc.bytes],
                 )?;
+                if doc.page_texts.len() >= crate::search::MAX_PAGES {
+                    return Err(VaultError::TooManyPages {
+                        pages: doc.page_texts.len(),
+                        limit: crate::search::MAX_PAGES - 1,
+                    });
+                }
                 {
                     let mut insert = tx.prepare(
-                        "INSERT INTO page_index (text, document_id, page_no) VALUES (?1, ?2, ?3)",
+                        "INSERT INTO page_index (rowid, text, document_id, page_no)
+                         VALUES (?1, ?2, ?3, ?4)",
                     )?;
                     for (i, text) in doc.page_texts.iter().enumerate() {
-                        insert.execute(rusqlite::params![text, doc.id.0, i as i64 + 1])?;
+                        let page_no = i as i64 + 1;
+                        insert.execute(rusqlite::params![
+                            crate::search::page_rowid(document_row, page_no),
+                            text,
+                            doc.id.0,
+                            page_no
+                        ])?;
                     }
                 }
+                tx.execute(
+                    "INSERT INTO document_index (rowid, text) VALUES (?1, ?2)",
+                    rusqlite::params![document_row, doc.page_texts.join("\n\n")],
+                )?;
                 StoredImport::Imported(DocumentSummary {
                     id: doc.id.clone(),
                     sha256: doc.sha256.clone(),

@@ -67,6 +67,14 @@ pub enum VaultError {
     /// The audit chain refused a change.
     #[error("audit entries are append-only and cannot be changed")]
     AuditAppendOnly,
+    /// A document with more pages than the search index can address.
+    #[error("the document has {pages} pages; Outpost can index at most {limit}")]
+    TooManyPages {
+        /// Pages in the document.
+        pages: usize,
+        /// The most the index takes.
+        limit: usize,
+    },
     /// No document with this id.
     #[error("there is no document {0} in this vault")]
     DocumentNotFound(String),

@@ -31,10 +31,20 @@ CREATE TABLE document_bytes (
 ) STRICT;
 
 -- Page text lives only here; FTS5 keeps its own (encrypted) copy of the content.
+-- rowid = documents.rowid * 2^20 + page number, so one document's pages are one rowid range.
 CREATE VIRTUAL TABLE page_index USING fts5 (
     text,
     document_id UNINDEXED,
     page_no UNINDEXED,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+-- The whole text of each document (rowid = documents.rowid), index only: ranks documents
+-- without scoring every matching page.
+CREATE VIRTUAL TABLE document_index USING fts5 (
+    text,
+    content = '',
+    contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2'
 );
 

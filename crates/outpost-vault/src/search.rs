@@ -5,7 +5,7 @@
 //! syntax error and a malformed query gets a [`SearchQueryError`] that says what to fix.
 
 use rusqlite::functions::FunctionFlags;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::{DocumentId, SearchQueryError, Vault, VaultError};
@@ -37,14 +37,14 @@ pub struct SnippetPart {
     pub highlighted: bool,
 }
 
-/// One page that matched.
+/// One document that matched, shown at its best page.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchHit {
     /// The document.
     pub document_id: DocumentId,
     /// Its title.
     pub title: String,
-    /// The page (1-based).
+    /// Its best page (1-based).
     pub page_no: u32,
     /// Text around the match.
     pub snippet: Vec<SnippetPart>,
@@ -59,8 +59,21 @@ impl SearchHit {
     }
 }
 
+/// Pages of one document share a rowid range of this size in the page index.
+pub(crate) const MAX_PAGES: usize = 1 << 20;
+
+/// The page index rowid of page `page_no` (1-based) of the document in documents row `document_row`.
+pub(crate) fn page_rowid(document_row: i64, page_no: i64) -> i64 {
+    document_row * MAX_PAGES as i64 + page_no
+}
+
 /// Turns what the user typed into a safe FTS5 expression (terms joined by AND).
 pub(crate) fn to_fts_query(input: &str) -> Result<String, SearchQueryError> {
+    Ok(parse_terms(input)?.join(" AND "))
+}
+
+/// Splits what the user typed into quoted FTS5 terms: words, phrases and prefixes.
+fn parse_terms(input: &str) -> Result<Vec<String>, SearchQueryError> {
     let mut terms = Vec::new();
     let mut chars = input.chars().peekable();
     while let Some(&c) = chars.peek() {
@@ -114,7 +127,7 @@ pub(crate) fn to_fts_query(input: &str) -> Result<String, SearchQueryError> {
     if terms.is_empty() {
         return Err(SearchQueryError::Empty);
     }
-    Ok(terms.join(" AND "))
+    Ok(terms)
 }
 
 fn quoted(text: &str, prefix: bool) -> String {
@@ -170,20 +183,21 @@ pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl Vault {
-    /// Runs a ranked full-text search. The search itself is not audited here: callers that act on
-    /// a person's behalf record it (see the workstation's session).
+    /// Runs a ranked full-text search. Documents are the results: a document matches when its
+    /// text holds every term, and each hit shows the document's best page — the page that holds
+    /// them all with the best score, or else the page with most of them — with a snippet.
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>, VaultError> {
-        let fts = to_fts_query(&request.query)?;
+        let terms = parse_terms(&request.query)?;
+        let all_terms = terms.join(" AND ");
         let title = request.title_contains.as_deref().map(fold_case);
-        // Two steps. First rank: BM25 over every matching page, keeping only the best `limit`.
-        // Then make snippets for those pages alone, in one more pass of the same MATCH (snippet()
-        // is costly, and FTS5 answers `MATCH ... AND rowid = ?` per row by re-running the match).
+        // Step 1: rank documents (one index row per document, so a common word costs one score
+        // per document rather than one per page).
         let ranked: Vec<(i64, f64)> = {
             let mut stmt = self.conn.prepare_cached(
-                "SELECT rowid, bm25(page_index) AS score FROM page_index
-                 WHERE page_index MATCH ?1
-                   AND ((?2 IS NULL AND ?3 IS NULL AND ?4 IS NULL) OR document_id IN (
-                       SELECT id FROM documents
+                "SELECT rowid, bm25(document_index) AS score FROM document_index
+                 WHERE document_index MATCH ?1
+                   AND ((?2 IS NULL AND ?3 IS NULL AND ?4 IS NULL) OR rowid IN (
+                       SELECT rowid FROM documents
                        WHERE (?2 IS NULL OR instr(outpost_fold(title), ?2) > 0)
                          AND (?3 IS NULL OR imported_at_ms >= ?3)
                          AND (?4 IS NULL OR imported_at_ms < ?4)))
@@ -191,7 +205,7 @@ impl Vault {
             )?;
             let rows = stmt.query_map(
                 rusqlite::params![
-                    fts,
+                    all_terms,
                     title,
                     request.imported_from_ms,
                     request.imported_before_ms,
@@ -201,47 +215,46 @@ impl Vault {
             )?;
             rows.collect::<Result<_, _>>()?
         };
-        if ranked.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rowids = format!(
-            "[{}]",
-            ranked
-                .iter()
-                .map(|(rowid, _)| rowid.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT p.rowid, p.document_id, d.title, p.page_no,
-                    snippet(page_index, 0, char(2), char(3), '…', 16)
-             FROM page_index p JOIN documents d ON d.id = p.document_id
-             WHERE p.page_index MATCH ?1 AND p.rowid IN (SELECT value FROM json_each(?2))",
+        // Step 2: the best page of each, searched only inside the document's rowid range.
+        let any_term = terms.join(" OR ");
+        let mut best_page = self.conn.prepare_cached(
+            "SELECT page_no, snippet(page_index, 0, char(2), char(3), '…', 16)
+             FROM page_index WHERE page_index MATCH ?1 AND rowid BETWEEN ?2 AND ?3
+             ORDER BY bm25(page_index), rowid LIMIT 1",
         )?;
-        let mut by_rowid: std::collections::HashMap<i64, SearchHit> = stmt
-            .query_map(rusqlite::params![fts, rowids], |r| {
-                let marked: String = r.get(4)?;
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    SearchHit {
-                        document_id: DocumentId(r.get(1)?),
-                        title: r.get(2)?,
-                        page_no: r.get(3)?,
-                        snippet: split_snippet(&marked),
-                        score: 0.0,
-                    },
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
-        // Keep the ranking order of the first step.
-        Ok(ranked
-            .into_iter()
-            .filter_map(|(rowid, score)| {
-                by_rowid
-                    .remove(&rowid)
-                    .map(|hit| SearchHit { score, ..hit })
-            })
-            .collect())
+        let mut metadata = self
+            .conn
+            .prepare_cached("SELECT id, title FROM documents WHERE rowid = ?1")?;
+        let mut hits = Vec::with_capacity(ranked.len());
+        for (document_row, score) in ranked {
+            let range = (
+                page_rowid(document_row, 0),
+                page_rowid(document_row, MAX_PAGES as i64 - 1),
+            );
+            let mut page = None;
+            for query in [&all_terms, &any_term] {
+                page = best_page
+                    .query_row(rusqlite::params![query, range.0, range.1], |r| {
+                        Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .optional()?;
+                if page.is_some() {
+                    break;
+                }
+            }
+            let (page_no, marked) = page.unwrap_or((1, String::new()));
+            let (id, title) = metadata.query_row([document_row], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            hits.push(SearchHit {
+                document_id: DocumentId(id),
+                title,
+                page_no,
+                snippet: split_snippet(&marked),
+                score,
+            });
+        }
+        Ok(hits)
     }
 }
 

@@ -92,5 +92,6 @@ fn no_document_content_on_disk_and_only_the_right_password_shows_it() {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(hits.len(), 3, "the marker is on every page");
+    // The marker is on every page: one hit, for the document.
+    assert_eq!(hits.len(), 1);
 }

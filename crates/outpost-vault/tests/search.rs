@@ -1,0 +1,118 @@
+//! Search returns documents, each at its best page, ranked by relevance.
+
+use std::sync::Arc;
+
+use outpost_vault::{
+    DocumentId, KdfParams, ManualClock, NewDocument, OsKeyring, SearchRequest, Vault, VaultPaths,
+};
+use rand::SeedableRng;
+
+fn vault_with(docs: &[(&str, &[&str])]) -> (tempfile::TempDir, Vault) {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = OsKeyring::new(format!("outpost-test-{:016x}", rand::random::<u64>()));
+    let mut vault = Vault::create(
+        &VaultPaths::new(dir.path(), "lena").unwrap(),
+        "pw-lena",
+        KdfParams::INSECURE_FAST_FOR_TESTS,
+        &keyring,
+        Arc::new(ManualClock::new(1_700_000_000_000)),
+        &mut rand_chacha::ChaCha20Rng::seed_from_u64(3),
+    )
+    .unwrap();
+    for (id, pages) in docs {
+        let bytes = format!("%PDF-1.7 {id} %%EOF");
+        vault
+            .store_document(
+                &NewDocument {
+                    id: DocumentId((*id).into()),
+                    bytes: bytes.as_bytes(),
+                    sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes.as_bytes())),
+                    title: format!("Document {id}"),
+                    page_texts: pages.iter().map(|p| (*p).to_owned()).collect(),
+                    source_name: format!("{id}.pdf"),
+                },
+                None,
+            )
+            .unwrap();
+    }
+    (dir, vault)
+}
+
+fn search(vault: &Vault, query: &str) -> Vec<(String, u32)> {
+    vault
+        .search(&SearchRequest {
+            query: query.into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.document_id.0, h.page_no))
+        .collect()
+}
+
+#[test]
+fn a_document_is_one_hit_at_the_page_that_holds_the_query() {
+    let (_dir, vault) = vault_with(&[
+        (
+            "order",
+            &[
+                "приказ о назначении",
+                "приказ вступает в силу",
+                "приказ подписан начальником отдела кадров",
+            ],
+        ),
+        ("memo", &["служебная записка", "прошу рассмотреть"]),
+    ]);
+    // Three pages mention the order: one result, at the page that also names the signatory.
+    assert_eq!(
+        search(&vault, "приказ начальником"),
+        vec![("order".to_owned(), 3)]
+    );
+    assert_eq!(
+        search(&vault, "\"вступает в силу\""),
+        vec![("order".to_owned(), 2)]
+    );
+    assert!(search(&vault, "приказ записка").is_empty());
+}
+
+#[test]
+fn terms_spread_over_pages_find_the_document_at_the_page_with_most_of_them() {
+    let (_dir, vault) = vault_with(&[(
+        "contract",
+        &[
+            "procurement contract between the parties",
+            "delivery schedule and acceptance",
+            "payment terms: invoice within ten days",
+        ],
+    )]);
+    let hits = vault
+        .search(&SearchRequest {
+            query: "contract invoice".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert!(
+        [1, 3].contains(&hits[0].page_no),
+        "page {}",
+        hits[0].page_no
+    );
+    assert!(hits[0].snippet.iter().any(|p| p.highlighted));
+}
+
+#[test]
+fn the_more_relevant_document_ranks_first() {
+    let (_dir, vault) = vault_with(&[
+        (
+            "passing",
+            &["a report that mentions the generator once among many other words here"],
+        ),
+        (
+            "focused",
+            &["generator generator maintenance: the generator was serviced"],
+        ),
+    ]);
+    let hits = search(&vault, "generator");
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0].0, "focused");
+}

@@ -67,11 +67,6 @@ pub(crate) fn page_rowid(document_row: i64, page_no: i64) -> i64 {
     document_row * MAX_PAGES as i64 + page_no
 }
 
-/// Turns what the user typed into a safe FTS5 expression (terms joined by AND).
-pub(crate) fn to_fts_query(input: &str) -> Result<String, SearchQueryError> {
-    Ok(parse_terms(input)?.join(" AND "))
-}
-
 /// Splits what the user typed into quoted FTS5 terms: words, phrases and prefixes.
 fn parse_terms(input: &str) -> Result<Vec<String>, SearchQueryError> {
     let mut terms = Vec::new();
@@ -261,6 +256,11 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The FTS5 expression the search runs for `input` (all terms required).
+    fn to_fts_query(input: &str) -> Result<String, SearchQueryError> {
+        Ok(parse_terms(input)?.join(" AND "))
+    }
 
     #[test]
     fn words_phrases_and_prefixes_become_quoted_terms() {

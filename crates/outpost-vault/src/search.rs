@@ -37,14 +37,14 @@ pub struct SnippetPart {
     pub highlighted: bool,
 }
 
-/// One document that matched, shown at its best page.
+/// One document that matched, shown at the first page that holds the query.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchHit {
     /// The document.
     pub document_id: DocumentId,
     /// Its title.
     pub title: String,
-    /// Its best page (1-based).
+    /// The page shown (1-based).
     pub page_no: u32,
     /// Text around the match.
     pub snippet: Vec<SnippetPart>,
@@ -179,8 +179,8 @@ pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
 
 impl Vault {
     /// Runs a ranked full-text search. Documents are the results: a document matches when its
-    /// text holds every term, and each hit shows the document's best page — the page that holds
-    /// them all with the best score, or else the page with most of them — with a snippet.
+    /// text holds every term; documents are ranked by BM25, and each hit shows the first page
+    /// that holds every term (else the first that holds any of them) with a snippet.
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>, VaultError> {
         let terms = parse_terms(&request.query)?;
         let all_terms = terms.join(" AND ");
@@ -210,12 +210,13 @@ impl Vault {
             )?;
             rows.collect::<Result<_, _>>()?
         };
-        // Step 2: the best page of each, searched only inside the document's rowid range.
+        // Step 2: the page to show, searched only inside the document's rowid range. Not ranked
+        // by bm25: its IDF would rescan the whole index once per document.
         let any_term = terms.join(" OR ");
         let mut best_page = self.conn.prepare_cached(
             "SELECT page_no, snippet(page_index, 0, char(2), char(3), '…', 16)
              FROM page_index WHERE page_index MATCH ?1 AND rowid BETWEEN ?2 AND ?3
-             ORDER BY bm25(page_index), rowid LIMIT 1",
+             ORDER BY rowid LIMIT 1",
         )?;
         let mut metadata = self
             .conn

@@ -1,4 +1,4 @@
-//! Search returns documents, each at its best page, ranked by relevance.
+//! Search returns documents ranked by relevance, each at the first page that holds the query.
 
 use std::sync::Arc;
 
@@ -63,7 +63,7 @@ fn a_document_is_one_hit_at_the_page_that_holds_the_query() {
         ),
         ("memo", &["служебная записка", "прошу рассмотреть"]),
     ]);
-    // Three pages mention the order: one result, at the page that also names the signatory.
+    // Three pages mention the order: one result, at the only page that also names the signatory.
     assert_eq!(
         search(&vault, "приказ начальником"),
         vec![("order".to_owned(), 3)]
@@ -76,7 +76,7 @@ fn a_document_is_one_hit_at_the_page_that_holds_the_query() {
 }
 
 #[test]
-fn terms_spread_over_pages_find_the_document_at_the_page_with_most_of_them() {
+fn terms_spread_over_pages_find_the_document_at_the_first_page_with_one_of_them() {
     let (_dir, vault) = vault_with(&[(
         "contract",
         &[

@@ -294,8 +294,8 @@ On the database writes alone: {ov_store:.1}%.\n\n\
 | store | median | p95 |\n|---|---:|---:|\n\
 | plain SQLite (peer) | {pp50:.2} ms | {pp95:.2} ms |\n\
 | encrypted vault | {ep50:.2} ms | {ep95:.2} ms |\n\n\
-Goal: median < 10 ms on the encrypted vault. Ranking is BM25 over every matching page, so a term\n\
-that occurs on a large share of the 105,000 pages (every query here but `\"bench-4242\"`: the\n\
+Goal: median < 10 ms on the encrypted vault. Ranking is BM25 over every matching document, so a\n\
+term that occurs in a large share of the documents (every query here but `\"bench-4242\"`: the\n\
 generator's vocabulary is small) costs time in proportion to its matches.\n\n\
 Doubt: the plain twin searches slower than the encrypted vault here. SQLCipher 4.12's own Python\n\
 binding, given a similar index keyed and unkeyed, measured both equal, so the gap lies in how this\n\

@@ -141,26 +141,14 @@ impl Vault {
         rng.fill_bytes(key.as_mut());
 
         let key_file = KeyFile::create(vault_id, &paths.user, password, &key, kdf, keyring, rng)?;
-        let mut conn = open_database(&paths.database(), &key, true)?;
-        schema::migrate(&mut conn)?;
-        {
-            let tx = conn.transaction()?;
-            tx.execute(
-                "INSERT INTO vault_meta (key, value) VALUES ('vault_id', ?1), ('user', ?2)",
-                (vault_id.to_string(), &paths.user),
-            )?;
-            tx.commit()?;
-        }
+        let mut vault = Self::open_connection(paths, Some(&key), true, clock, vault_id)?;
+        vault.conn.execute(
+            "INSERT INTO vault_meta (key, value) VALUES ('vault_id', ?1), ('user', ?2)",
+            (vault_id.to_string(), &paths.user),
+        )?;
         // The key file is written last: a crash before this leaves no half-made vault that
         // `open` would mistake for a real one.
         key_file.write_atomically(&paths.key_file())?;
-        let mut vault = Self {
-            conn,
-            user: paths.user.clone(),
-            clock,
-            paths: paths.clone(),
-            vault_id,
-        };
         vault.append_audit(&AuditEvent::new(
             AuditAction::VaultCreated,
             AuditOutcome::Success,
@@ -217,14 +205,25 @@ impl Vault {
         let key = key_file
             .unwrap_database_key(password, keyring)
             .map_err(|e| with_key_path(e, &key_path))?;
-        let mut conn = open_database(&paths.database(), &key, false)?;
+        Self::open_connection(paths, Some(&key), false, clock, key_file.vault_id())
+    }
+
+    /// Opens (or creates) the database, brings its schema up to date and wraps it.
+    fn open_connection(
+        paths: &VaultPaths,
+        key: Option<&[u8; DATABASE_KEY_LEN]>,
+        create: bool,
+        clock: Arc<dyn Clock>,
+        vault_id: Uuid,
+    ) -> Result<Self, VaultError> {
+        let mut conn = open_database(&paths.database(), key, create)?;
         schema::migrate(&mut conn)?;
         Ok(Self {
             conn,
             user: paths.user.clone(),
             clock,
             paths: paths.clone(),
-            vault_id: key_file.vault_id(),
+            vault_id,
         })
     }
 
@@ -253,16 +252,7 @@ impl Vault {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, VaultError> {
         create_private_dir(&paths.dir)?;
-        let mut conn = Connection::open(paths.database())?;
-        apply_pragmas(&conn)?;
-        schema::migrate(&mut conn)?;
-        Ok(Self {
-            conn,
-            user: paths.user.clone(),
-            clock,
-            paths: paths.clone(),
-            vault_id: Uuid::nil(),
-        })
+        Self::open_connection(paths, None, true, clock, Uuid::nil())
     }
 
     /// The user this vault belongs to.
@@ -362,10 +352,11 @@ fn create_private_dir(dir: &Path) -> Result<(), VaultError> {
     Ok(())
 }
 
-/// Opens the SQLCipher database with a raw 256-bit key and sets the vault's pragmas.
+/// Opens the SQLCipher database with a raw 256-bit key (no key: plain SQLite, for the
+/// benchmark's twin only) and sets the vault's pragmas.
 fn open_database(
     path: &Path,
-    key: &[u8; DATABASE_KEY_LEN],
+    key: Option<&[u8; DATABASE_KEY_LEN]>,
     create: bool,
 ) -> Result<Connection, VaultError> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -377,8 +368,10 @@ fn open_database(
         });
     }
     let conn = Connection::open_with_flags(path, flags)?;
-    let key_pragma = Zeroizing::new(format!("x'{}'", hex::encode(key)));
-    conn.pragma_update(None, "key", key_pragma.as_str())?;
+    if let Some(key) = key {
+        let key_pragma = Zeroizing::new(format!("x'{}'", hex::encode(key)));
+        conn.pragma_update(None, "key", key_pragma.as_str())?;
+    }
     // The first read proves the key; a wrong one fails here with "file is not a database".
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)

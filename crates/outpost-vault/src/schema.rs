@@ -47,6 +47,8 @@ CREATE VIRTUAL TABLE document_index USING fts5 (
     contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2'
 );
+-- The distinct indexed terms, to expand a prefix into the words it stands for.
+CREATE VIRTUAL TABLE document_vocab USING fts5vocab (document_index, row);
 
 -- One row per file the inbox took, written in the same transaction as the import it caused.
 CREATE TABLE intake_claims (

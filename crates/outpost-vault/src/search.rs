@@ -178,11 +178,44 @@ pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl Vault {
+    /// Rewrites a one-word prefix term (`"аттестац"*`) as the indexed words it stands for
+    /// (`("аттестация" OR "аттестации")`): FTS5 answers a prefix by merging every matching
+    /// doclist into a buffer, several times slower than reading the words themselves. Any other
+    /// term, a prefix that matches no indexed word as typed (the index holds words folded by its
+    /// tokenizer), or one that stands for too many words, stays as it is.
+    fn expand_prefix(&self, term: String) -> Result<String, VaultError> {
+        const MAX_WORDS: usize = 32;
+        let Some(prefix) = term.strip_prefix('"').and_then(|t| t.strip_suffix("\"*")) else {
+            return Ok(term);
+        };
+        if prefix.contains(|c: char| c.is_whitespace() || c == '"') {
+            return Ok(term);
+        }
+        let prefix = fold_case(prefix);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT term FROM document_vocab WHERE term >= ?1 AND term < ?2 LIMIT ?3",
+        )?;
+        let words: Vec<String> = stmt
+            .query_map(
+                rusqlite::params![prefix, format!("{prefix}\u{10FFFF}"), MAX_WORDS as i64 + 1],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()?;
+        if words.is_empty() || words.len() > MAX_WORDS {
+            return Ok(term);
+        }
+        let words: Vec<String> = words.iter().map(|w| quoted(w, false)).collect();
+        Ok(format!("({})", words.join(" OR ")))
+    }
+
     /// Runs a ranked full-text search. Documents are the results: a document matches when its
     /// text holds every term; documents are ranked by BM25, and each hit shows the first page
     /// that holds every term (else the first that holds any of them) with a snippet.
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>, VaultError> {
-        let terms = parse_terms(&request.query)?;
+        let terms = parse_terms(&request.query)?
+            .into_iter()
+            .map(|term| self.expand_prefix(term))
+            .collect::<Result<Vec<_>, _>>()?;
         let all_terms = terms.join(" AND ");
         let title = request.title_contains.as_deref().map(fold_case);
         // Step 1: rank documents (one index row per document, so a common word costs one score

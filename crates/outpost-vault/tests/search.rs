@@ -116,3 +116,29 @@ fn the_more_relevant_document_ranks_first() {
     assert_eq!(hits.len(), 2);
     assert_eq!(hits[0].0, "focused");
 }
+
+#[test]
+fn a_prefix_finds_every_form_of_a_word_in_either_case() {
+    let (_dir, vault) = vault_with(&[
+        ("a", &["Аттестация пройдена успешно"]),
+        ("b", &["по итогам аттестации присвоен разряд"]),
+        ("c", &["аттестат о среднем образовании"]),
+        ("d", &["ёлка и йод"]),
+    ]);
+    let mut found: Vec<String> = search(&vault, "АТТЕСТАЦ*")
+        .into_iter()
+        .map(|h| h.0)
+        .collect();
+    found.sort();
+    assert_eq!(found, vec!["a", "b"]);
+    let mut found: Vec<String> = search(&vault, "аттеста*")
+        .into_iter()
+        .map(|h| h.0)
+        .collect();
+    found.sort();
+    assert_eq!(found, vec!["a", "b", "c"]);
+    // The index folds ё and й; a prefix typed with them still finds the words.
+    assert_eq!(search(&vault, "ёл*"), vec![("d".to_owned(), 1)]);
+    assert_eq!(search(&vault, "йо*"), vec![("d".to_owned(), 1)]);
+    assert!(search(&vault, "нет*").is_empty());
+}

@@ -15,6 +15,8 @@ pub struct AppState {
     pub session: Mutex<Option<Arc<Session>>>,
     /// The watched inbox of the unlocked session.
     pub inbox: Mutex<Option<InboxWatcher>>,
+    /// Why the inbox of the unlocked session could not start, if it could not.
+    pub inbox_error: Mutex<Option<crate::commands::CommandError>>,
     pub rng: SharedRng,
     /// The user to offer on the unlock screen (the demo user in demo mode).
     pub suggested_user: Option<String>,
@@ -62,6 +64,7 @@ impl AppState {
             workstation: Arc::new(workstation),
             session: Mutex::new(None),
             inbox: Mutex::new(None),
+            inbox_error: Mutex::new(None),
             rng,
             suggested_user,
         })

@@ -164,29 +164,60 @@ fn screenshot(display: &str, out: &Path) -> image::RgbImage {
     image::open(out).unwrap().to_rgb8()
 }
 
-#[test]
-fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
+/// One app at a time: GTK lets only one instance of an application id run per D-Bus session
+/// (a second launch hands over to the first and exits). nextest runs each test in its own
+/// process, so .config/nextest.toml also puts these tests in a group of one.
+static ONE_APP_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A running app: its virtual display, tauri-driver and a WebDriver session, ended on drop.
+struct RunningApp {
+    driver: WebDriver,
+    display: String,
+    _tauri_driver: Killed,
+    _xvfb: Killed,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for RunningApp {
+    fn drop(&mut self) {
+        let _ = ureq::delete(&format!(
+            "{}/session/{}",
+            self.driver.base, self.driver.session
+        ))
+        .call();
+    }
+}
+
+/// Starts Xvfb, tauri-driver and the app in demo mode on the data folder `data`, with `env` added.
+fn start_app(data: &Path, env: &[(&str, &str)]) -> RunningApp {
+    let turn = ONE_APP_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let app = PathBuf::from(env!("CARGO_BIN_EXE_outpost"));
-    let data = tempfile::tempdir().unwrap();
-    let (_xvfb, display) = start_xvfb();
+    let (xvfb, display) = start_xvfb();
     let port = free_port();
     let native_port = free_port();
-    let _driver = Killed(
-        Command::new("tauri-driver")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--native-port",
-                &native_port.to_string(),
-            ])
-            .env("DISPLAY", &display)
-            .env("OUTPOST_DATA_DIR", data.path())
-            .env(
-                "OUTPOST_KEYRING_SERVICE",
-                format!("outpost-e2e-{}", std::process::id()),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+    let mut command = Command::new("tauri-driver");
+    command
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+        ])
+        .env("DISPLAY", &display)
+        .env("OUTPOST_DATA_DIR", data)
+        .env(
+            "OUTPOST_KEYRING_SERVICE",
+            format!("outpost-e2e-{}-{port}", std::process::id()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let tauri_driver = Killed(
+        command
             .spawn()
             .expect("tauri-driver is installed by scripts/install-deps.sh"),
     );
@@ -202,13 +233,60 @@ fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
         .expect("a WebDriver session with the app")
         .into_json()
         .unwrap();
-    let driver = WebDriver {
-        base,
-        session: created["value"]["sessionId"].as_str().unwrap().to_owned(),
-    };
+    RunningApp {
+        driver: WebDriver {
+            base,
+            session: created["value"]["sessionId"].as_str().unwrap().to_owned(),
+        },
+        display,
+        _tauri_driver: tauri_driver,
+        _xvfb: xvfb,
+        _turn: turn,
+    }
+}
+
+fn unlock_demo(driver: &WebDriver) {
+    let password = driver.wait_for("#unlock-password");
+    driver.type_into(&password, "outpost-demo");
+    driver.click(&driver.wait_for("#unlock-submit"));
+}
+
+#[test]
+fn an_unusable_inbox_folder_is_reported_and_the_vault_still_opens() {
+    let data = tempfile::tempdir().unwrap();
+    // A regular file where the inbox folder should be: the folder cannot be created.
+    let blocker = data.path().join("not-a-folder");
+    std::fs::write(&blocker, b"").unwrap();
+    let inbox = blocker.join("inbox");
+    let running = start_app(
+        data.path(),
+        &[("OUTPOST_INBOX_DIR", inbox.to_str().unwrap())],
+    );
+    let driver = &running.driver;
+    unlock_demo(driver);
+    wait_until("the document list", Duration::from_secs(60), || {
+        (driver.find_all("#doc-list li").len() == 6).then_some(())
+    });
+    let activity = wait_until("the inbox error", Duration::from_secs(20), || {
+        let text = driver.text(&driver.wait_for("#inbox-activity"));
+        (!text.is_empty()).then_some(text)
+    });
+    assert!(
+        activity.contains("inbox cannot be read") || activity.contains("Папка входящих недоступна"),
+        "{activity}"
+    );
+    assert!(activity.contains("not-a-folder"), "{activity}");
+}
+
+#[test]
+fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    let display = running.display.clone();
 
     // Unlock: a wrong password is refused with a message, the demo password opens the vault.
-    let user = driver.wait_for("#unlock-user");
+    driver.wait_for("#unlock-user");
     let user_value = driver.script("return document.getElementById('unlock-user').value");
     assert_eq!(user_value, json!("demo"), "the demo user is offered");
     let password = driver.wait_for("#unlock-password");
@@ -222,7 +300,6 @@ fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
         error.contains("Wrong password") || error.contains("Неверный пароль"),
         "{error}"
     );
-    let _ = user;
     driver.type_into(&password, "outpost-demo");
     driver.click(&driver.wait_for("#unlock-submit"));
 
@@ -307,6 +384,4 @@ fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
             .count();
         (white > 50_000).then_some(())
     });
-
-    let _ = ureq::delete(&format!("{}/session/{}", driver.base, driver.session)).call();
 }

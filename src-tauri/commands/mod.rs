@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::state::AppState;
 
 /// An error as the UI sees it: a stable code to branch on and a message to show.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CommandError {
     pub code: &'static str,
     pub message: String,

@@ -15,6 +15,8 @@ pub struct AppInfo {
     pub unlocked_user: Option<String>,
     /// The watched inbox folder of the unlocked user.
     pub inbox_dir: Option<String>,
+    /// Why the inbox is not running, if it could not start.
+    pub inbox_error: Option<CommandError>,
 }
 
 /// What the UI hears about intake (event `intake`).
@@ -36,6 +38,11 @@ pub async fn app_info(state: State<'_, AppState>) -> CommandResult<AppInfo> {
         inbox_dir: state
             .session()
             .map(|s| state.inbox_dir(&s.user()).display().to_string()),
+        inbox_error: state
+            .inbox_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
     })
 }
 
@@ -50,6 +57,7 @@ pub async fn unlock(
     let rng = state.rng.clone();
     let session = Arc::new(blocking(move || Ok(workstation.unlock(&user, &password, rng)?)).await?);
     let user = session.user();
+    // A broken inbox folder must not keep the user out of the vault: report it instead.
     let watcher = InboxWatcher::start(
         session.clone(),
         state.rng.clone(),
@@ -64,14 +72,25 @@ pub async fn unlock(
             };
             let _ = app.emit("intake", notice);
         },
-    )?;
-    *state.inbox.lock().unwrap_or_else(|p| p.into_inner()) = Some(watcher);
+    );
+    let inbox_error = match watcher {
+        Ok(watcher) => {
+            *state.inbox.lock().unwrap_or_else(|p| p.into_inner()) = Some(watcher);
+            None
+        }
+        Err(e) => {
+            tracing::warn!(code = e.code(), "the inbox could not be started: {e}");
+            Some(CommandError::from(e))
+        }
+    };
+    *state.inbox_error.lock().unwrap_or_else(|p| p.into_inner()) = inbox_error;
     *state.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(session);
     Ok(user)
 }
 
 #[tauri::command]
 pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {
+    *state.inbox_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
     // Stop intake first: it finishes the file in hand, then lets go of the session.
     let watcher = state.inbox.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(watcher) = watcher {

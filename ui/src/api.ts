@@ -7,6 +7,7 @@ export interface AppInfo {
   suggested_user: string | null;
   unlocked_user: string | null;
   inbox_dir: string | null;
+  inbox_error: CommandError | null;
 }
 
 export interface DocumentSummary {

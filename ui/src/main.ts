@@ -212,7 +212,8 @@ async function showMain(): Promise<void> {
   stopListening = unlisten;
   try {
     const info = await api.appInfo();
-    if (info.inbox_dir) activity.textContent = t("inbox.watching", { path: info.inbox_dir });
+    if (info.inbox_error) activity.textContent = t("inbox.error", { message: info.inbox_error.message });
+    else if (info.inbox_dir) activity.textContent = t("inbox.watching", { path: info.inbox_dir });
     documents = await api.listDocuments();
     renderList();
   } catch (e) {

@@ -4,10 +4,8 @@
 //! `prefix*` terms and rebuilt as a safe FTS5 expression, so a stray operator cannot cause an FTS
 //! syntax error and a malformed query gets a [`SearchQueryError`] that says what to fix.
 
-use std::collections::HashMap;
-
 use rusqlite::functions::FunctionFlags;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::{DocumentId, SearchQueryError, Vault, VaultError};
@@ -136,12 +134,6 @@ fn quoted(text: &str, prefix: bool) -> String {
     }
 }
 
-/// `[1,2,3]`: a list of rowids for `json_each`.
-fn json_list(rowids: &[i64]) -> String {
-    let items: Vec<String> = rowids.iter().map(i64::to_string).collect();
-    format!("[{}]", items.join(","))
-}
-
 fn split_snippet(marked: &str) -> Vec<SnippetPart> {
     let mut parts = Vec::new();
     let mut current = String::new();
@@ -216,21 +208,6 @@ impl Vault {
         Ok(format!("({})", words.join(" OR ")))
     }
 
-    /// The page rowids, first in each document, of the pages matching `query` among `documents`.
-    fn first_matching_pages(&self, query: &str, documents: &[i64]) -> Result<Vec<i64>, VaultError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT min(rowid) FROM page_index
-             WHERE page_index MATCH ?1
-               AND rowid / ?3 IN (SELECT value FROM json_each(?2))
-             GROUP BY rowid / ?3",
-        )?;
-        let rows = stmt.query_map(
-            rusqlite::params![query, json_list(documents), MAX_PAGES as i64],
-            |r| r.get(0),
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// Runs a ranked full-text search. Documents are the results: a document matches when its
     /// text holds every term; documents are ranked by BM25, and each hit shows the first page
     /// that holds every term (else the first that holds any of them) with a snippet.
@@ -266,58 +243,35 @@ impl Vault {
             )?;
             rows.collect::<Result<_, _>>()?
         };
-        // Step 2: the page to show — the first page of each document that holds every term, else
-        // the first that holds any. One pass over the matching pages finds them all (FTS5 would
-        // redo its setup for a statement per document), then one more makes just their snippets.
-        // Neither is ranked by bm25(): its IDF rescans the whole index per statement.
-        let documents: Vec<i64> = ranked.iter().map(|(row, _)| *row).collect();
-        let mut shown: HashMap<i64, (i64, String)> = HashMap::new(); // document row -> (page rowid, query)
-        for query in [all_terms.clone(), terms.join(" OR ")] {
-            let missing: Vec<i64> = documents
-                .iter()
-                .copied()
-                .filter(|d| !shown.contains_key(d))
-                .collect();
-            if missing.is_empty() {
-                break;
-            }
-            for page in self.first_matching_pages(&query, &missing)? {
-                shown
-                    .entry(page / MAX_PAGES as i64)
-                    .or_insert((page, query.clone()));
-            }
-        }
-        let mut snippets: HashMap<i64, (u32, String)> = HashMap::new(); // page rowid -> (page, snippet)
-        let mut by_query: HashMap<&str, Vec<i64>> = HashMap::new();
-        for (page, query) in shown.values() {
-            by_query.entry(query.as_str()).or_default().push(*page);
-        }
-        for (query, pages) in by_query {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT rowid, page_no, snippet(page_index, 0, char(2), char(3), '…', 16)
-                 FROM page_index
-                 WHERE page_index MATCH ?1 AND rowid IN (SELECT value FROM json_each(?2))",
-            )?;
-            let rows = stmt.query_map(rusqlite::params![query, json_list(&pages)], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    (r.get::<_, u32>(1)?, r.get::<_, String>(2)?),
-                ))
-            })?;
-            for row in rows {
-                let (rowid, page) = row?;
-                snippets.insert(rowid, page);
-            }
-        }
+        // Step 2: the page to show, searched only inside the document's rowid range. Not ranked
+        // by bm25: its IDF would rescan the whole index once per document.
+        let any_term = terms.join(" OR ");
+        let mut best_page = self.conn.prepare_cached(
+            "SELECT page_no, snippet(page_index, 0, char(2), char(3), '…', 16)
+             FROM page_index WHERE page_index MATCH ?1 AND rowid BETWEEN ?2 AND ?3
+             ORDER BY rowid LIMIT 1",
+        )?;
         let mut metadata = self
             .conn
             .prepare_cached("SELECT id, title FROM documents WHERE rowid = ?1")?;
         let mut hits = Vec::with_capacity(ranked.len());
         for (document_row, score) in ranked {
-            let (page_no, marked) = shown
-                .get(&document_row)
-                .and_then(|(page, _)| snippets.remove(page))
-                .unwrap_or((1, String::new()));
+            let range = (
+                page_rowid(document_row, 0),
+                page_rowid(document_row, MAX_PAGES as i64 - 1),
+            );
+            let mut page = None;
+            for query in [&all_terms, &any_term] {
+                page = best_page
+                    .query_row(rusqlite::params![query, range.0, range.1], |r| {
+                        Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .optional()?;
+                if page.is_some() {
+                    break;
+                }
+            }
+            let (page_no, marked) = page.unwrap_or((1, String::new()));
             let (id, title) = metadata.query_row([document_row], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?;

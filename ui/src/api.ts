@@ -45,6 +45,7 @@ export type IntakeEvent =
   | { kind: "imported"; source: string; document: DocumentSummary }
   | { kind: "duplicate"; source: string; document: DocumentSummary }
   | { kind: "rejected"; source: string; reason: string; moved_to: string }
+  | { kind: "recovered"; source: string }
   | { kind: "deferred"; source: string; error: string };
 
 /** The `intake` event. */

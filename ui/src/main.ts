@@ -20,6 +20,8 @@ function intakeText(notice: IntakeNotice): string {
       return t("inbox.duplicate", { source: e.source });
     case "rejected":
       return t("inbox.rejected", { source: e.source, reason: e.reason });
+    case "recovered":
+      return t("inbox.recovered", { source: e.source });
     case "deferred":
       return t("inbox.deferred", { source: e.source, error: e.error });
   }

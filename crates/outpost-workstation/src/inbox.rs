@@ -103,6 +103,11 @@ pub enum IntakeEvent {
         /// Where it is now.
         moved_to: PathBuf,
     },
+    /// Its import had been committed before an interruption; only the clean-up was left, now done.
+    Recovered {
+        /// The file's path inside the inbox.
+        source: String,
+    },
     /// Could not be processed now (engine or disk trouble); it stays claimed and is retried.
     Deferred {
         /// The file's path inside the inbox.
@@ -281,10 +286,7 @@ impl Inbox {
         if session.claim_committed(&claim_id)? {
             // Imported before an interruption; only the clean-up was missing.
             remove_claim(claim)?;
-            return Ok(IntakeEvent::Deferred {
-                source,
-                error: "finished an import interrupted after it was committed".into(),
-            });
+            return Ok(IntakeEvent::Recovered { source });
         }
         let payload = claim.join(PAYLOAD_FILE);
         let size = fs::metadata(&payload)

@@ -3,6 +3,8 @@
 # with generated sample documents (user "demo", password "outpost-demo").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Tools installed by cargo (cargo itself, cargo-nextest, tauri-driver) live here.
+case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) export PATH="$HOME/.cargo/bin:$PATH" ;; esac
 
 ./scripts/install-deps.sh
 (cd ui && npm run build)

@@ -4,6 +4,8 @@
 # Secret Service, pdfium and third-party tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Tools installed by cargo (cargo itself, cargo-nextest, tauri-driver) live here.
+case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) export PATH="$HOME/.cargo/bin:$PATH" ;; esac
 started=$(date +%s)
 
 ./scripts/install-deps.sh

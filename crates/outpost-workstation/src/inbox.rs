@@ -506,9 +506,17 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// What wakes the inbox thread.
+enum Signal {
+    /// Something changed in the folder: scan now.
+    Wake,
+    /// Finish the current pass and end.
+    Stop,
+}
+
 /// A running inbox: a thread that scans on filesystem events (or on a timer) until stopped.
 pub struct InboxWatcher {
-    stop: mpsc::Sender<()>,
+    signals: mpsc::Sender<Signal>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -521,14 +529,13 @@ impl InboxWatcher {
         on_event: impl Fn(Result<IntakeEvent, WorkstationError>) + Send + 'static,
     ) -> Result<Self, WorkstationError> {
         let mut inbox = Inbox::new(config)?;
-        let (wake_tx, wake_rx) = mpsc::channel::<()>();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (signals, received) = mpsc::channel::<Signal>();
         let mode = inbox.config.mode;
         let native = match mode {
             WatchMode::Native => {
-                let tx = wake_tx.clone();
+                let wake = signals.clone();
                 let mut watcher = notify::recommended_watcher(move |_| {
-                    let _ = tx.send(());
+                    let _ = wake.send(Signal::Wake);
                 })
                 .map_err(|e| WorkstationError::io(&inbox.config.dir, std::io::Error::other(e)))?;
                 watcher
@@ -560,33 +567,21 @@ impl InboxWatcher {
                     } else {
                         busy
                     };
-                    let deadline = Instant::now() + wait;
-                    // Wait for a wake-up or the deadline; a stop request ends the loop.
-                    loop {
-                        if stop_rx.try_recv().is_ok() {
+                    match received.recv_timeout(wait) {
+                        Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                        Ok(Signal::Wake) | Err(RecvTimeoutError::Timeout) => {}
+                    }
+                    // One scan answers a burst of events; a stop among them still ends the loop.
+                    while let Ok(signal) = received.try_recv() {
+                        if matches!(signal, Signal::Stop) {
                             return;
-                        }
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        match wake_rx.recv_timeout(left.min(Duration::from_millis(100))) {
-                            Ok(()) => {
-                                while wake_rx.try_recv().is_ok() {}
-                                break;
-                            }
-                            Err(RecvTimeoutError::Timeout) => continue,
-                            Err(RecvTimeoutError::Disconnected) => {
-                                std::thread::sleep(left.min(Duration::from_millis(100)))
-                            }
                         }
                     }
                 }
             })
             .map_err(|e| WorkstationError::io("inbox thread", e))?;
-        drop(wake_tx);
         Ok(Self {
-            stop: stop_tx,
+            signals,
             thread: Some(thread),
         })
     }
@@ -597,7 +592,7 @@ impl InboxWatcher {
     }
 
     fn shutdown(&mut self) {
-        let _ = self.stop.send(());
+        let _ = self.signals.send(Signal::Stop);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

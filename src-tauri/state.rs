@@ -1,6 +1,5 @@
 //! What the app keeps between commands: the workstation and the unlocked session, if any.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use outpost_workstation::inbox::InboxWatcher;
@@ -22,17 +21,6 @@ pub struct AppState {
     pub suggested_user: Option<String>,
 }
 
-fn data_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("OUTPOST_DATA_DIR") {
-        return PathBuf::from(dir);
-    }
-    std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("outpost/data")
-}
-
 impl AppState {
     /// Builds the state from the environment (`OUTPOST_DATA_DIR`, `OUTPOST_KEYRING_SERVICE`,
     /// `OUTPOST_PDFIUM_PATH`); in demo mode seeds the demo vault the first time.
@@ -41,7 +29,7 @@ impl AppState {
         let service =
             std::env::var("OUTPOST_KEYRING_SERVICE").unwrap_or_else(|_| "outpost".to_owned());
         let workstation = Workstation::new(WorkstationConfig {
-            data_root: data_root(),
+            data_root: Workstation::default_data_root(),
             keyring: Arc::new(OsKeyring::new(service)),
             clock: Arc::new(SystemClock),
             kdf: KdfParams::RECOMMENDED,
@@ -68,13 +56,6 @@ impl AppState {
             rng,
             suggested_user,
         })
-    }
-
-    /// The inbox folder of `user`: `$OUTPOST_INBOX_DIR`, else `DATA/inbox/USER`.
-    pub fn inbox_dir(&self, user: &str) -> PathBuf {
-        std::env::var_os("OUTPOST_INBOX_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.workstation.data_root().join("inbox").join(user))
     }
 
     /// The unlocked session, if any.

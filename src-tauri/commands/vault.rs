@@ -37,7 +37,7 @@ pub async fn app_info(state: State<'_, AppState>) -> CommandResult<AppInfo> {
         unlocked_user: state.session().map(|s| s.user()),
         inbox_dir: state
             .session()
-            .map(|s| state.inbox_dir(&s.user()).display().to_string()),
+            .map(|s| state.workstation.inbox_dir(&s.user()).display().to_string()),
         inbox_error: state
             .inbox_error
             .lock()
@@ -61,7 +61,7 @@ pub async fn unlock(
     let watcher = InboxWatcher::start(
         session.clone(),
         state.rng.clone(),
-        InboxConfig::new(state.inbox_dir(&user)),
+        InboxConfig::new(state.workstation.inbox_dir(&user)),
         move |event| {
             let notice = match event {
                 Ok(event) => IntakeNotice::Event { event },

@@ -36,6 +36,26 @@ impl Workstation {
         Self { config }
     }
 
+    /// Where vaults live unless configured: `$OUTPOST_DATA_DIR`, else
+    /// `$XDG_DATA_HOME/outpost/data` (by default under `~/.local/share`).
+    pub fn default_data_root() -> PathBuf {
+        if let Some(dir) = std::env::var_os("OUTPOST_DATA_DIR") {
+            return PathBuf::from(dir);
+        }
+        std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("outpost/data")
+    }
+
+    /// The watched inbox folder of `user`: `$OUTPOST_INBOX_DIR`, else `DATA/inbox/USER`.
+    pub fn inbox_dir(&self, user: &str) -> PathBuf {
+        std::env::var_os("OUTPOST_INBOX_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.config.data_root.join("inbox").join(user))
+    }
+
     /// The folder holding the vaults.
     pub fn data_root(&self) -> &Path {
         &self.config.data_root

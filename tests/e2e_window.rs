@@ -43,34 +43,47 @@ fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Optio
     }
 }
 
-fn start_xvfb() -> (Killed, String) {
-    for n in 90..120 {
-        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-            continue;
-        }
-        let display = format!(":{n}");
-        let child = Command::new("Xvfb")
-            .args([
-                display.as_str(),
-                "-screen",
-                "0",
-                "1280x860x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb is installed by scripts/install-deps.sh");
-        let child = Killed(child);
-        wait_until("the Xvfb display", Duration::from_secs(10), || {
-            Path::new(&format!("/tmp/.X11-unix/X{n}"))
-                .exists()
-                .then_some(())
-        });
-        return (child, display);
+/// Xvfb, ended with SIGTERM so that it removes its lock file and socket (SIGKILL leaves them,
+/// and stale ones pile up run after run).
+struct Xvfb(Child);
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
     }
-    panic!("no free X display number");
+}
+
+/// Starts Xvfb on a display number it picks itself (`-displayfd`), and returns it as `:N`.
+fn start_xvfb() -> (Xvfb, String) {
+    use std::io::BufRead;
+    let mut child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x860x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb is installed by scripts/install-deps.sh");
+    let stdout = child.stdout.take().expect("Xvfb's stdout");
+    let xvfb = Xvfb(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("Xvfb reports its display number");
+    let number: u32 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Xvfb did not start (it said {line:?})"));
+    (xvfb, format!(":{number}"))
 }
 
 struct WebDriver {
@@ -174,7 +187,7 @@ struct RunningApp {
     driver: WebDriver,
     display: String,
     _tauri_driver: Killed,
-    _xvfb: Killed,
+    _xvfb: Xvfb,
     _turn: std::sync::MutexGuard<'static, ()>,
 }
 

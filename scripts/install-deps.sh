@@ -12,7 +12,7 @@ APT_PACKAGES=(
   fonts-dejavu-core
   # tests: a virtual display, the WebKit WebDriver, a real Secret Service, third-party PDF tools
   xvfb webkit2gtk-driver imagemagick x11-apps dbus dbus-x11 gnome-keyring libsecret-tools
-  poppler-utils qpdf sqlcipher python3-venv
+  poppler-utils qpdf mupdf-tools libnss3-tools openssl sqlcipher python3-venv
 )
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -78,10 +78,11 @@ fi
 
 # Python tools the tests use as independent judges (SQLCipher 4 for the vault format).
 VENV="${OUTPOST_VENV:-$HOME/.cache/outpost/venv}"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import sqlcipher3" 2>/dev/null; then
+# pypdf reads our annotations back; pyHanko signs test inputs and validates signatures.
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import sqlcipher3, pypdf, pyhanko" 2>/dev/null; then
   echo "==> creating the Python tools venv at $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet "sqlcipher3-binary==0.6.0"
+  "$VENV/bin/python" -m pip install --quiet "sqlcipher3-binary==0.6.0" "pypdf==7.1.0" "pyHanko==0.38.0" "pyhanko-cli==0.6.0"
 fi
 
 # tauri-driver: the WebDriver bridge for end-to-end tests of the real window.

@@ -208,7 +208,7 @@ impl PdfEngine {
 }
 
 /// Cheap checks pdfium does not make: pdfium silently repairs truncated files.
-fn precheck(bytes: &[u8]) -> Result<(), PdfError> {
+pub(crate) fn precheck(bytes: &[u8]) -> Result<(), PdfError> {
     if bytes.is_empty() {
         return Err(PdfError::Empty);
     }

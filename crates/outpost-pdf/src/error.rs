@@ -49,6 +49,9 @@ pub enum PdfError {
         /// Where it was looked for.
         path: PathBuf,
     },
+    /// An annotation that cannot be written: its geometry, numbers or text are out of bounds.
+    #[error("the annotation is invalid: {0}")]
+    InvalidAnnotation(String),
     /// The worker thread that owns pdfium has stopped.
     #[error("the PDF engine has stopped; restart Outpost")]
     EngineStopped,

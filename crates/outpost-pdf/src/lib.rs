@@ -5,10 +5,15 @@
 //! sent to that thread ([`PdfEngine`]). This crate knows nothing of databases or networks: it gets
 //! bytes and returns facts, text and pixels.
 
+mod annotation;
+mod burn_in;
 mod engine;
 mod error;
+mod font;
 mod sample;
 
+pub use annotation::{Annotation, AnnotationKind, Colour, Geometry, Point, Quad, Rect};
+pub use burn_in::{burn_in, burned_annotation_ids, pdf_date};
 pub use engine::{locate_pdfium, PdfEngine, PdfInfo, RenderedPage, PDFIUM_PATH_ENV};
 pub use error::PdfError;
 pub use sample::{sample_font_path, Language, SampleKind, SampleSpec, SAMPLE_FONT_ENV};

@@ -1,0 +1,379 @@
+//! Shared by the PDF tests: the engine, sample documents, and the third-party tools that judge
+//! what we write (pypdf, MuPDF, qpdf, poppler, pyHanko).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use outpost_pdf::{
+    Annotation, AnnotationKind, Colour, Geometry, Language, PdfEngine, Point, Quad, Rect,
+    SampleKind, SampleSpec,
+};
+use uuid::Uuid;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The process's PDF engine.
+pub fn engine() -> PdfEngine {
+    PdfEngine::start_default().expect("pdfium must be installed: run scripts/install-deps.sh")
+}
+
+/// A generated text document.
+pub fn sample(language: Language, pages: u32) -> Vec<u8> {
+    engine()
+        .write_sample(&SampleSpec {
+            kind: SampleKind::PersonnelRecord,
+            language,
+            pages,
+            seed: 42,
+            marker: None,
+        })
+        .expect("sample document")
+}
+
+/// The Python with pypdf and pyHanko (the venv the setup command makes).
+pub fn python() -> PathBuf {
+    std::env::var_os("OUTPOST_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").expect("HOME");
+            PathBuf::from(home).join(".cache/outpost/venv/bin/python")
+        })
+}
+
+/// A program installed beside the test Python (pyhanko).
+pub fn venv_program(name: &str) -> PathBuf {
+    python().with_file_name(name)
+}
+
+/// Runs a command and returns its output; panics with its stderr when it cannot start.
+pub fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let program = program.as_ref();
+    Command::new(program)
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program:?}: {e} (run scripts/install-deps.sh)"))
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn run_ok(
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[&dyn AsRef<std::ffi::OsStr>],
+) -> String {
+    let output = run(&program, args);
+    assert!(
+        output.status.success(),
+        "{:?} failed: {}\n{}",
+        program.as_ref(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn judges_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges")
+}
+
+/// The annotations pypdf finds in `pdf`.
+pub fn pypdf_annotations(pdf: &Path) -> Vec<serde_json::Value> {
+    let out = run_ok(
+        python(),
+        &[&judges_dir().join("annotations_pypdf.py"), &pdf],
+    );
+    serde_json::from_str(out.trim()).expect("pypdf judge prints JSON")
+}
+
+/// The annotations MuPDF (`mutool run`) finds in `pdf`.
+pub fn mupdf_annotations(pdf: &Path) -> Vec<serde_json::Value> {
+    let out = run_ok(
+        "mutool",
+        &[&"run", &judges_dir().join("annotations_mupdf.js"), &pdf],
+    );
+    let json = out.lines().last().unwrap_or_default();
+    serde_json::from_str(json).expect("mutool judge prints JSON")
+}
+
+/// `qpdf --check`: asserts it finds the file clean (exit 0).
+pub fn assert_qpdf_clean(pdf: &Path) {
+    let output = run("qpdf", &[&"--check", &pdf]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "qpdf --check found problems in {}:\n{}{}",
+        pdf.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// An annotation of `kind` on page 1 with sensible defaults.
+pub fn annotation(kind: AnnotationKind, geometry: Geometry, contents: &str) -> Annotation {
+    Annotation {
+        id: Uuid::from_u128(
+            0x0e57_0000_0000_4000_8000_0000_0000_0000
+                | u128::from(NEXT_ID.fetch_add(1, Ordering::SeqCst)),
+        ),
+        kind,
+        page: 1,
+        geometry,
+        colour: if kind == AnnotationKind::Highlight {
+            Colour::YELLOW
+        } else {
+            Colour::RED
+        },
+        contents: contents.to_owned(),
+        author: "Иванова А. П.".to_owned(),
+        created_ms: 1_795_000_000_000,
+        modified_ms: 1_795_000_060_000,
+        line_width: 2.0,
+        font_size: 11.0,
+    }
+}
+
+/// A rectangle from left, bottom, right, top.
+pub fn rect(left: f32, bottom: f32, right: f32, top: f32) -> Rect {
+    Rect {
+        left,
+        bottom,
+        right,
+        top,
+    }
+}
+
+/// One of each kind, placed on an A4 sample page: markup over the first text lines, shapes in
+/// the empty lower part.
+pub fn one_of_each_kind() -> Vec<Annotation> {
+    let quads = |r: Rect| Geometry::Quads {
+        quads: vec![Quad::from_rect(r)],
+    };
+    vec![
+        annotation(
+            AnnotationKind::Highlight,
+            quads(rect(54.0, 773.0, 300.0, 793.0)),
+            "title checked",
+        ),
+        annotation(
+            AnnotationKind::Underline,
+            quads(rect(54.0, 752.0, 250.0, 764.0)),
+            "underline",
+        ),
+        annotation(
+            AnnotationKind::StrikeOut,
+            quads(rect(54.0, 738.0, 250.0, 750.0)),
+            "strike",
+        ),
+        annotation(
+            AnnotationKind::Note,
+            Geometry::Icon {
+                at: Point { x: 420.0, y: 160.0 },
+            },
+            "Проверить дату приказа",
+        ),
+        annotation(
+            AnnotationKind::FreeText,
+            Geometry::Box {
+                rect: rect(380.0, 40.0, 560.0, 120.0),
+            },
+            "Согласовано. Approved with remarks.",
+        ),
+        annotation(
+            AnnotationKind::Ink,
+            Geometry::Strokes {
+                strokes: vec![
+                    vec![
+                        Point { x: 60.0, y: 140.0 },
+                        Point { x: 90.0, y: 160.0 },
+                        Point { x: 120.0, y: 140.0 },
+                    ],
+                    vec![Point { x: 130.0, y: 150.0 }],
+                ],
+            },
+            "",
+        ),
+        annotation(
+            AnnotationKind::Rectangle,
+            Geometry::Box {
+                rect: rect(60.0, 40.0, 200.0, 110.0),
+            },
+            "box",
+        ),
+        annotation(
+            AnnotationKind::Ellipse,
+            Geometry::Box {
+                rect: rect(220.0, 40.0, 360.0, 110.0),
+            },
+            "ring",
+        ),
+    ]
+}
+
+/// The font free text is drawn with.
+pub fn font() -> PathBuf {
+    outpost_pdf::sample_font_path()
+}
+
+/// A test CA and a signer certificate that validators accept, made with openssl.
+pub struct TestPki {
+    dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("ca.cnf"),
+            "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("signer.cnf"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+        )
+        .unwrap();
+        let p = |name: &str| d.join(name);
+        key_and_request(d, "ca", "/CN=Outpost Test CA");
+        run_ok(
+            "openssl",
+            &[
+                &"x509",
+                &"-req",
+                &"-in",
+                &p("ca.csr"),
+                &"-signkey",
+                &p("ca.key"),
+                &"-out",
+                &p("ca.crt"),
+                &"-days",
+                &"30",
+                &"-extfile",
+                &p("ca.cnf"),
+            ],
+        );
+        key_and_request(d, "signer", "/CN=Test Signer");
+        run_ok(
+            "openssl",
+            &[
+                &"x509",
+                &"-req",
+                &"-in",
+                &p("signer.csr"),
+                &"-CA",
+                &p("ca.crt"),
+                &"-CAkey",
+                &p("ca.key"),
+                &"-CAcreateserial",
+                &"-out",
+                &p("signer.crt"),
+                &"-days",
+                &"30",
+                &"-extfile",
+                &p("signer.cnf"),
+            ],
+        );
+        let db = format!("sql:{}", p("nss").display());
+        std::fs::create_dir(p("nss")).unwrap();
+        run_ok("certutil", &[&"-N", &"-d", &db, &"--empty-password"]);
+        run_ok(
+            "certutil",
+            &[
+                &"-A",
+                &"-d",
+                &db,
+                &"-n",
+                &"root",
+                &"-t",
+                &"CT,C,C",
+                &"-i",
+                &p("ca.crt"),
+            ],
+        );
+        Self { dir }
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn pyhanko_sign(&self, input: &Path, output: &Path) {
+        run_ok(
+            venv_program("pyhanko"),
+            &[
+                &"sign",
+                &"addsig",
+                &"--field",
+                &"Sig1",
+                &"pemder",
+                &"--key",
+                &self.path("signer.key"),
+                &"--cert",
+                &self.path("signer.crt"),
+                &"--chain",
+                &self.path("ca.crt"),
+                &"--no-pass",
+                &input,
+                &output,
+            ],
+        );
+    }
+
+    /// pyHanko's verdict: exit status and report. `diff_analysis` off skips pyHanko's check of
+    /// later incremental updates, whose standard policy recognises no annotation other than
+    /// signature widgets (its source says so: "TODO allow other annotation modifications").
+    pub fn pyhanko_validate(&self, pdf: &Path, diff_analysis: bool) -> (bool, String) {
+        let trust = self.path("ca.crt");
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"sign",
+            &"validate",
+            &"--pretty-print",
+            &"--trust",
+            &trust,
+            &"--trust-replace",
+            &"--no-revocation-check",
+        ];
+        if !diff_analysis {
+            args.push(&"--no-diff-analysis");
+        }
+        args.push(&pdf);
+        let out = run(venv_program("pyhanko"), &args);
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    pub fn pdfsig(&self, pdf: &Path) -> String {
+        let db = format!("sql:{}", self.path("nss").display());
+        let out = run("pdfsig", &[&"-nssdir", &db, &pdf]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// `NAME.key` (RSA-2048) and a certificate request `NAME.csr` for `subject`, in `dir`.
+fn key_and_request(dir: &Path, name: &str, subject: &str) {
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr"));
+    run_ok(
+        "openssl",
+        &[
+            &"req",
+            &"-new",
+            &"-newkey",
+            &"rsa:2048",
+            &"-nodes",
+            &"-keyout",
+            &key,
+            &"-out",
+            &csr,
+            &"-subj",
+            &subject,
+        ],
+    );
+}

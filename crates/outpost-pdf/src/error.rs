@@ -49,6 +49,10 @@ pub enum PdfError {
         /// Where it was looked for.
         path: PathBuf,
     },
+    /// A queued request was dropped because nobody wants its answer any more (the page was
+    /// scrolled past or the document closed). Not a failure: nothing is shown for it.
+    #[error("the request was dropped because its page is no longer shown")]
+    NoLongerWanted,
     /// An annotation that cannot be written: its geometry, numbers or text are out of bounds.
     #[error("the annotation is invalid: {0}")]
     InvalidAnnotation(String),

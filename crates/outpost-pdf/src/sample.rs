@@ -128,13 +128,57 @@ impl PdfEngine {
         self.write_text_pdf(spec.page_lines(), Arc::new(font))
     }
 
+    /// Writes the sample described by `spec` as a *scanned* document: every page an image only
+    /// (the text page rendered in grey at `dpi`, with speckles as a scanner leaves), no text layer.
+    pub fn write_scanned_sample(&self, spec: &SampleSpec, dpi: u32) -> Result<Vec<u8>, PdfError> {
+        let text_pdf = self.write_sample(spec)?;
+        let seed = spec.seed;
+        self.run(move |worker| {
+            let pdfium = worker.pdfium;
+            let engine_error = |e: PdfiumError| PdfError::Engine(e.to_string());
+            let source = pdfium
+                .load_pdf_from_byte_vec(text_pdf, None)
+                .map_err(engine_error)?;
+            let mut scanned = pdfium.create_new_pdf().map_err(engine_error)?;
+            let mut rng = SplitMix(seed ^ 0x5ca1_ab1e);
+            for page in source.pages().iter() {
+                let width_px = (page.width().value / 72.0 * dpi as f32) as i32;
+                let bitmap = page
+                    .render_with_config(&PdfRenderConfig::new().set_target_width(width_px))
+                    .map_err(engine_error)?;
+                let mut grey = bitmap.as_image().map_err(engine_error)?.to_luma8();
+                for _ in 0..(grey.width() * grey.height() / 400) {
+                    let x = (rng.next() % u64::from(grey.width())) as u32;
+                    let y = (rng.next() % u64::from(grey.height())) as u32;
+                    grey.put_pixel(x, y, image::Luma([(rng.next() % 160) as u8]));
+                }
+                let mut out = scanned
+                    .pages_mut()
+                    .create_page_at_end(PdfPagePaperSize::a4())
+                    .map_err(engine_error)?;
+                let (w, h) = (out.width(), out.height());
+                out.objects_mut()
+                    .create_image_object(
+                        PdfPoints::ZERO,
+                        PdfPoints::ZERO,
+                        &image::DynamicImage::ImageLuma8(grey),
+                        Some(w),
+                        Some(h),
+                    )
+                    .map_err(engine_error)?;
+            }
+            scanned.save_to_bytes().map_err(engine_error)
+        })
+    }
+
     /// Writes a PDF with one A4 page per element of `pages`, each a list of text lines.
     pub fn write_text_pdf(
         &self,
         pages: Vec<Vec<String>>,
         font: Arc<Vec<u8>>,
     ) -> Result<Vec<u8>, PdfError> {
-        self.run(move |pdfium| {
+        self.run(move |worker| {
+            let pdfium = worker.pdfium;
             let engine_error = |e: PdfiumError| PdfError::Engine(e.to_string());
             let mut document = pdfium.create_new_pdf().map_err(engine_error)?;
             let font = document

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 use outpost_pdf::{burn_in, burned_annotation_ids, AnnotationKind, Language, PdfError};
 
@@ -63,33 +61,6 @@ fn assert_seen_as(annotation: &outpost_pdf::Annotation, seen: &serde_json::Value
     }
 }
 
-/// Reads `pdf` page 1 rendered by poppler at 72 dpi (one pixel per point).
-fn poppler_page(pdf: &Path) -> image::RgbImage {
-    let prefix = pdf.with_extension("");
-    run_ok(
-        "pdftoppm",
-        &[
-            &"-r",
-            &"72",
-            &"-f",
-            &"1",
-            &"-l",
-            &"1",
-            &"-png",
-            &"-singlefile",
-            &pdf,
-            &prefix,
-        ],
-    );
-    image::open(prefix.with_extension("png"))
-        .expect("pdftoppm wrote a PNG")
-        .to_rgb8()
-}
-
-fn is_highlight_yellow(p: &image::Rgb<u8>) -> bool {
-    p[0] > 230 && (200..=250).contains(&p[1]) && p[2] < 60
-}
-
 #[test]
 fn the_highlight_colour_is_drawn_under_the_highlight_and_nowhere_else() {
     let dir = tempfile::tempdir().unwrap();
@@ -102,13 +73,13 @@ fn the_highlight_colour_is_drawn_under_the_highlight_and_nowhere_else() {
     std::fs::write(&before_path, &original).unwrap();
     std::fs::write(&after_path, &burned).unwrap();
 
-    let before = poppler_page(&before_path);
+    let before = poppler_page(&before_path, 72);
     assert_eq!(
-        before.pixels().filter(|p| is_highlight_yellow(p)).count(),
+        before.pixels().filter(|p| is_yellow(p)).count(),
         0,
         "the page has no yellow before burn-in"
     );
-    let after = poppler_page(&after_path);
+    let after = poppler_page(&after_path, 72);
     let height = after.height() as f32;
     let r = highlight.rect();
     let (mut inside, mut inside_yellow, mut outside_yellow) = (0, 0, 0);
@@ -121,10 +92,10 @@ fn the_highlight_colour_is_drawn_under_the_highlight_and_nowhere_else() {
             ux > r.left - 1.0 && ux < r.right + 1.0 && uy > r.bottom - 1.0 && uy < r.top + 1.0;
         if within {
             inside += 1;
-            if is_highlight_yellow(p) {
+            if is_yellow(p) {
                 inside_yellow += 1;
             }
-        } else if !near && is_highlight_yellow(p) {
+        } else if !near && is_yellow(p) {
             outside_yellow += 1;
         }
     }

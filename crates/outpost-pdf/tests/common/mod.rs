@@ -109,6 +109,35 @@ pub fn assert_qpdf_clean(pdf: &Path) {
     );
 }
 
+/// Page 1 of `pdf` (its crop box) rendered by poppler's pdftoppm at `dpi`, as RGB.
+pub fn poppler_page(pdf: &Path, dpi: u32) -> image::RgbImage {
+    let stem = pdf.file_stem().expect("a file name").to_string_lossy();
+    let prefix = pdf.with_file_name(format!("{stem}-poppler"));
+    let dpi = dpi.to_string();
+    let args: [&dyn AsRef<std::ffi::OsStr>; 11] = [
+        &"-r",
+        &dpi,
+        &"-cropbox",
+        &"-f",
+        &"1",
+        &"-l",
+        &"1",
+        &"-png",
+        &"-singlefile",
+        &pdf,
+        &prefix,
+    ];
+    run_ok("pdftoppm", &args);
+    image::open(prefix.with_extension("png"))
+        .expect("pdftoppm wrote a PNG")
+        .to_rgb8()
+}
+
+/// Whether a pixel shows the default highlight yellow (pure or multiplied over white).
+pub fn is_yellow(p: &image::Rgb<u8>) -> bool {
+    p[0] > 230 && (200..=250).contains(&p[1]) && p[2] < 60
+}
+
 /// An annotation of `kind` on page 1 with sensible defaults.
 pub fn annotation(kind: AnnotationKind, geometry: Geometry, contents: &str) -> Annotation {
     Annotation {

@@ -46,7 +46,7 @@ fn args() -> Args {
 fn spec(i: usize) -> SampleSpec {
     SampleSpec {
         kind: SampleKind::ALL[i % 3],
-        language: if i % 2 == 0 {
+        language: if i.is_multiple_of(2) {
             Language::Russian
         } else {
             Language::English

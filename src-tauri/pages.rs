@@ -49,7 +49,7 @@ pub fn serve(
                     .status(StatusCode::OK)
                     .header("Content-Type", "image/png")
                     .header("Cache-Control", "no-store")
-                    .body(rendered.png)
+                    .body(rendered.png.clone())
                     .unwrap_or_default(),
             ),
             Err(e) => responder.respond(plain(StatusCode::NOT_FOUND, &e.to_string())),

@@ -28,6 +28,8 @@ pub enum AuditAction {
     Search,
     /// Plaintext left the vault by an explicit export.
     Export,
+    /// An annotation was created, edited, deleted or restored (undo and redo included).
+    Annotate,
 }
 
 impl AuditAction {
@@ -42,6 +44,7 @@ impl AuditAction {
             Self::View => "view",
             Self::Search => "search",
             Self::Export => "export",
+            Self::Annotate => "annotate",
         }
     }
 }

@@ -56,6 +56,16 @@ pub enum VaultError {
     /// Deriving or applying a key failed (bad parameters in a key file, or an internal fault).
     #[error("vault key derivation failed: {0}")]
     KeyDerivation(String),
+    /// An annotation changed since the writer last read it (or does not exist / already exists).
+    #[error("annotation {id} was changed elsewhere (expected revision {expected:?}, found {found:?}); reload the annotations and try again. Nothing was written")]
+    AnnotationChanged {
+        /// The annotation.
+        id: String,
+        /// The revision the writer saw (`None`: it meant to create it).
+        expected: Option<i64>,
+        /// The revision in the vault (`None`: there is none).
+        found: Option<i64>,
+    },
     /// The vault was written by a newer Outpost.
     #[error("this vault has schema version {found}, but this Outpost understands versions up to {supported}; update Outpost to open it. The vault was not changed")]
     NewerSchema {

@@ -8,6 +8,7 @@
 //! Layers above this crate never see SQL: they call [`Vault`] methods. Time comes in through a
 //! [`Clock`] and randomness through an RNG argument, so tests are deterministic.
 
+mod annotations;
 mod audit;
 mod clock;
 mod documents;
@@ -17,6 +18,7 @@ mod schema;
 mod search;
 mod vault;
 
+pub use annotations::{AnnotationRecord, AnnotationWrite};
 pub use audit::{
     AuditAction, AuditEntry, AuditEvent, AuditOutcome, AuditVerification, BrokenEntry,
 };

@@ -75,6 +75,24 @@ BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
 "#,
+    // 2: annotations, one row each, merged per annotation by sync.
+    r#"
+CREATE TABLE annotations (
+    id             TEXT PRIMARY KEY,
+    document_id    TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    page_no        INTEGER NOT NULL CHECK (page_no >= 1),
+    kind           TEXT NOT NULL,
+    author         TEXT NOT NULL,
+    body           TEXT NOT NULL,
+    revision       INTEGER NOT NULL CHECK (revision >= 1),
+    logical_clock  INTEGER NOT NULL CHECK (logical_clock >= 1),
+    origin         TEXT NOT NULL,
+    deleted        INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+    created_at_ms  INTEGER NOT NULL,
+    modified_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX annotations_by_document ON annotations (document_id, page_no);
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -18,6 +18,42 @@ pub enum WorkstationError {
         /// Why.
         reason: String,
     },
+    /// No annotation with this id (or it was deleted).
+    #[error("annotation {0} does not exist or was deleted; reload the document's annotations")]
+    AnnotationNotFound(String),
+    /// Only an annotation's author may change it.
+    #[error("annotation {id} was made by {author}; only its author can change or delete it")]
+    NotYourAnnotation {
+        /// The annotation.
+        id: String,
+        /// Its author.
+        author: String,
+    },
+    /// A stored annotation cannot be read back.
+    #[error("annotation {id} in the vault is unreadable ({reason}); it was left as it is")]
+    CorruptAnnotation {
+        /// The annotation.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Undo asked with nothing left to undo in this document.
+    #[error("there is nothing to undo in this document")]
+    NothingToUndo,
+    /// Redo asked with nothing undone to redo.
+    #[error("there is nothing to redo in this document")]
+    NothingToRedo,
+    /// The change to undo or redo was overtaken: the annotation changed since (by sync, say).
+    #[error(
+        "cannot undo or redo \"{label}\": the annotation has changed since; it was left as it is"
+    )]
+    UndoOutdated {
+        /// The change that no longer applies.
+        label: String,
+    },
+    /// An export would overwrite a file.
+    #[error("{0} already exists; choose another name (exports never overwrite a file)")]
+    ExportTargetExists(PathBuf),
     /// A file operation failed.
     #[error("file error at {path}: {source}")]
     Io {
@@ -52,10 +88,20 @@ impl WorkstationError {
                 VaultError::NewerSchema { .. } => "newer_schema",
                 VaultError::DocumentNotFound(_) => "document_not_found",
                 VaultError::Search(_) => "bad_search_query",
+                VaultError::AnnotationChanged { .. } => "annotation_changed",
                 _ => "vault_error",
             },
             Self::Engine(PdfError::LibraryMissing { .. }) => "pdf_engine_missing",
             Self::Engine(PdfError::PageOutOfRange { .. }) => "page_out_of_range",
+            Self::Engine(PdfError::InvalidAnnotation(_)) => "invalid_annotation",
+            Self::Engine(PdfError::NoLongerWanted) => "no_longer_wanted",
+            Self::AnnotationNotFound(_) => "annotation_not_found",
+            Self::NotYourAnnotation { .. } => "not_your_annotation",
+            Self::CorruptAnnotation { .. } => "corrupt_annotation",
+            Self::NothingToUndo => "nothing_to_undo",
+            Self::NothingToRedo => "nothing_to_redo",
+            Self::UndoOutdated { .. } => "undo_outdated",
+            Self::ExportTargetExists(_) => "export_target_exists",
             Self::Engine(_) => "pdf_engine_error",
             Self::Rejected { .. } => "rejected",
             Self::Io { .. } => "io_error",

@@ -5,16 +5,23 @@
 //! search, view and verify, each recorded in the vault's audit chain. The [`inbox`] takes files a
 //! scanner or a colleague drops into a folder, and never loses one.
 
+mod annotating;
 mod error;
 pub mod inbox;
 mod session;
+mod viewing;
 mod workstation;
 
+pub use annotating::{AnnotationDraft, AnnotationEdit, ExportReport, StoredAnnotation};
 pub use error::WorkstationError;
 pub use session::{Session, SharedRng};
+pub use viewing::{DocumentView, RENDER_CACHE_BYTES};
 pub use workstation::{Workstation, WorkstationConfig, DEMO_PASSWORD, DEMO_USER};
 
-pub use outpost_pdf::{Language, PdfEngine, PdfError, RenderedPage, SampleKind, SampleSpec};
+pub use outpost_pdf::{
+    Annotation, AnnotationKind, Colour, Geometry, Language, PageGeometry, PageText, PdfEngine,
+    PdfError, Point, Quad, Rect, RenderedPage, SampleKind, SampleSpec, TextWord, ViewRect,
+};
 pub use outpost_vault::{
     AuditEntry, AuditVerification, Clock, DocumentId, DocumentSummary, KdfParams, ManualClock,
     OsKeyring, SearchHit, SearchRequest, SnippetPart, StoredImport, SystemClock, VaultError,

@@ -1,13 +1,15 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use outpost_pdf::{PdfEngine, RenderedPage};
+use outpost_pdf::PdfEngine;
 use outpost_vault::{
     AuditAction, AuditEntry, AuditEvent, AuditOutcome, AuditVerification, DocumentId,
     DocumentSummary, NewDocument, SearchHit, SearchRequest, StoredImport, Vault,
 };
 use sha2::{Digest, Sha256};
 
+use crate::annotating::Histories;
 use crate::error::classify_pdf_error;
+use crate::viewing::Viewing;
 use crate::WorkstationError;
 
 /// Randomness for ids, shared by a session's threads (the OS RNG in production, seeded in tests).
@@ -19,8 +21,10 @@ pub const MAX_IMPORT_BYTES: u64 = 512 * 1024 * 1024;
 /// An unlocked vault and what works on it. Shareable between threads (`Arc<Session>`).
 pub struct Session {
     vault: Mutex<Vault>,
-    pdf: PdfEngine,
+    pub(crate) pdf: PdfEngine,
     rng: SharedRng,
+    pub(crate) viewing: Mutex<Viewing>,
+    histories: Mutex<Histories>,
 }
 
 impl std::fmt::Debug for Session {
@@ -35,10 +39,12 @@ impl Session {
             vault: Mutex::new(vault),
             pdf,
             rng,
+            viewing: Mutex::new(Viewing::default()),
+            histories: Mutex::new(Histories::default()),
         }
     }
 
-    fn vault(&self) -> MutexGuard<'_, Vault> {
+    pub(crate) fn vault(&self) -> MutexGuard<'_, Vault> {
         // A panic elsewhere cannot leave the vault half-written (every change is one transaction).
         self.vault.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -48,17 +54,27 @@ impl Session {
         self.vault().user().to_owned()
     }
 
-    fn new_document_id(&self) -> DocumentId {
+    pub(crate) fn histories(&self) -> MutexGuard<'_, Histories> {
+        self.histories.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A random (version 4) UUID from the session's RNG.
+    pub(crate) fn new_uuid(&self) -> uuid::Uuid {
         let mut bytes = [0u8; 16];
         self.rng
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .fill_bytes(&mut bytes);
-        DocumentId(
-            uuid::Builder::from_random_bytes(bytes)
-                .into_uuid()
-                .to_string(),
-        )
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
+    /// Now, by the vault's clock, in milliseconds since the epoch.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.vault().clock().now_ms()
+    }
+
+    fn new_document_id(&self) -> DocumentId {
+        DocumentId(self.new_uuid().to_string())
     }
 
     /// Validates and imports a PDF. The same bytes twice give [`StoredImport::Duplicate`].
@@ -131,19 +147,6 @@ impl Session {
             &AuditEvent::new(AuditAction::View, AuditOutcome::Success).document(id.0.clone()),
         )?;
         Ok(doc)
-    }
-
-    /// Renders one page (1-based) of a document as PNG, in memory only.
-    pub fn render_page(
-        &self,
-        id: &DocumentId,
-        page: u32,
-        width: u32,
-    ) -> Result<RenderedPage, WorkstationError> {
-        let bytes = self.vault().document_bytes(id)?;
-        self.pdf
-            .render_page_png(Arc::new(bytes), page, width)
-            .map_err(WorkstationError::Engine)
     }
 
     /// Full-text search (audited, with the query and the number of hits).

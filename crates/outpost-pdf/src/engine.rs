@@ -8,7 +8,7 @@ use pdfium_render::prelude::*;
 
 use crate::annotation::Rect;
 use crate::geometry::PageGeometry;
-use crate::text_layer::{words_from_chars, PageText};
+use crate::text_layer::{in_reading_order, words_from_chars, PageText};
 use crate::PdfError;
 
 /// Environment variable naming the libpdfium.so to use.
@@ -342,22 +342,7 @@ impl PdfEngine {
         let document = document.clone();
         self.run(move |worker| {
             let pdf_page = worker.page(&document.key, &document.bytes, page)?;
-            let media = pdf_page
-                .boundaries()
-                .media()
-                .map(|b| to_rect(b.bounds))
-                .map_err(|e| PdfError::Damaged(format!("page {page} has no media box: {e}")))?;
-            let crop = pdf_page
-                .boundaries()
-                .crop()
-                .map(|b| to_rect(b.bounds))
-                .unwrap_or(media);
-            let rotate = match pdf_page.rotation() {
-                Ok(PdfPageRenderRotation::Degrees90) => 90,
-                Ok(PdfPageRenderRotation::Degrees180) => 180,
-                Ok(PdfPageRenderRotation::Degrees270) => 270,
-                _ => 0,
-            };
+            let geometry = geometry_of(&pdf_page, page)?;
             let text = pdf_page
                 .text()
                 .map_err(|e| PdfError::Damaged(format!("page {page} text unreadable: {e}")))?;
@@ -374,9 +359,22 @@ impl PdfEngine {
             }));
             Ok(PageText {
                 page,
-                geometry: PageGeometry::new(crop, rotate),
-                words,
+                words: in_reading_order(words),
+                geometry,
             })
+        })
+    }
+
+    /// The crop box and rotation of page `page` (1-based), without reading its text.
+    pub fn page_geometry(
+        &self,
+        document: &ViewedDocument,
+        page: u32,
+    ) -> Result<PageGeometry, PdfError> {
+        let document = document.clone();
+        self.run(move |worker| {
+            let pdf_page = worker.page(&document.key, &document.bytes, page)?;
+            geometry_of(&pdf_page, page)
         })
     }
 
@@ -388,6 +386,26 @@ impl PdfEngine {
             Ok(())
         })
     }
+}
+
+fn geometry_of(pdf_page: &PdfPage<'_>, page: u32) -> Result<PageGeometry, PdfError> {
+    let media = pdf_page
+        .boundaries()
+        .media()
+        .map(|b| to_rect(b.bounds))
+        .map_err(|e| PdfError::Damaged(format!("page {page} has no media box: {e}")))?;
+    let crop = pdf_page
+        .boundaries()
+        .crop()
+        .map(|b| to_rect(b.bounds))
+        .unwrap_or(media);
+    let rotate = match pdf_page.rotation() {
+        Ok(PdfPageRenderRotation::Degrees90) => 90,
+        Ok(PdfPageRenderRotation::Degrees180) => 180,
+        Ok(PdfPageRenderRotation::Degrees270) => 270,
+        _ => 0,
+    };
+    Ok(PageGeometry::new(crop, rotate))
 }
 
 fn to_rect(r: PdfRect) -> Rect {

@@ -106,7 +106,39 @@ impl PageText {
     }
 }
 
-/// Builds words from characters in reading order: `(character, box, generated)`, where pdfium
+/// Puts words into reading order: lines top to bottom, words left to right, in user space (where
+/// a page's text stands upright; `/Rotate` only turns how the page is shown), whatever order the
+/// content stream drew them in. Lines are numbered again from 0 in that order.
+pub(crate) fn in_reading_order(words: Vec<TextWord>) -> Vec<TextWord> {
+    // (top, left, words of the line)
+    let mut lines: Vec<(f32, f32, Vec<TextWord>)> = Vec::new();
+    for word in words {
+        match lines.last_mut() {
+            Some((top, left, line)) if line.first().map(|w| w.line) == Some(word.line) => {
+                *top = top.max(word.rect.top);
+                *left = left.min(word.rect.left);
+                line.push(word);
+            }
+            _ => lines.push((word.rect.top, word.rect.left, vec![word])),
+        }
+    }
+    for (_, _, line) in &mut lines {
+        line.sort_by(|a, b| a.rect.left.total_cmp(&b.rect.left));
+    }
+    lines.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.total_cmp(&b.1)));
+    lines
+        .into_iter()
+        .enumerate()
+        .flat_map(|(number, (_, _, line))| {
+            line.into_iter().map(move |mut word| {
+                word.line = number as u32;
+                word
+            })
+        })
+        .collect()
+}
+
+/// Builds words from characters in content order: `(character, box, generated)`, where pdfium
 /// marks spaces and line breaks it inferred as generated. Whitespace ends a word; a line break
 /// starts a new line.
 pub(crate) fn words_from_chars(
@@ -212,6 +244,31 @@ mod tests {
         assert_eq!(quads[1].points[1].x, 65.0, "ends after 'by'");
         assert_eq!(p.selected_text(1, 3), "07.07\nApproved by");
         assert_eq!(p.selected_text(0, 99), "Дата: 07.07\nApproved by");
+    }
+
+    #[test]
+    fn words_come_in_reading_order_even_when_drawn_bottom_up() {
+        let mut chars = Vec::new();
+        for (i, c) in "lower line".chars().enumerate() {
+            chars.push(boxed(c, 10.0 + i as f32 * 5.0, 80.0));
+        }
+        chars.push(('\n', None));
+        for (i, c) in "upper line".chars().enumerate() {
+            chars.push(boxed(c, 10.0 + i as f32 * 5.0, 100.0));
+        }
+        let words: Vec<(String, u32)> = in_reading_order(words_from_chars(chars))
+            .iter()
+            .map(|w| (w.text.clone(), w.line))
+            .collect();
+        assert_eq!(
+            words,
+            vec![
+                ("upper".into(), 0),
+                ("line".into(), 0),
+                ("lower".into(), 1),
+                ("line".into(), 1)
+            ]
+        );
     }
 
     #[test]

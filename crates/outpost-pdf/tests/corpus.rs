@@ -196,6 +196,12 @@ fn every_variant_renders_like_poppler_has_a_text_layer_and_takes_a_burn_in() {
         let annotation = if variant.has_text {
             assert!(text.words.len() > 20, "{name}: {} words", text.words.len());
             assert_eq!(text.words[0].line, 0);
+            // Reading order: the title's first word comes first, whatever the content order.
+            assert!(
+                ["Personnel", "Личное"].contains(&text.words[0].text.as_str()),
+                "{name}: first word {:?}",
+                text.words[0].text
+            );
             annotation(
                 AnnotationKind::Highlight,
                 Geometry::Quads {

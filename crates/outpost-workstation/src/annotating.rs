@@ -20,16 +20,10 @@ use crate::{DocumentId, Session, WorkstationError};
 /// How many changes per document can be undone.
 const UNDO_DEPTH: usize = 100;
 
-/// A new annotation as the user drew it. Identity, author and times are the engine's to assign.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AnnotationDraft {
-    /// What it is.
-    pub kind: AnnotationKind,
-    /// Its page, 1-based.
-    pub page: u32,
-    /// Where it is, in user space.
-    pub geometry: Geometry,
-    /// Its colour; the kind's default when absent.
+/// How an annotation looks and what it says; what is absent takes the kind's default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnnotationStyle {
+    /// Its colour; yellow for highlights and notes, red otherwise, when absent.
     #[serde(default)]
     pub colour: Option<Colour>,
     /// Its text.
@@ -41,6 +35,20 @@ pub struct AnnotationDraft {
     /// Free-text font size in points; 12 when absent.
     #[serde(default)]
     pub font_size: Option<f32>,
+}
+
+/// A new annotation as the user drew it. Identity, author and times are the engine's to assign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnnotationDraft {
+    /// What it is.
+    pub kind: AnnotationKind,
+    /// Its page, 1-based.
+    pub page: u32,
+    /// Where it is, in user space.
+    pub geometry: Geometry,
+    /// How it looks and what it says.
+    #[serde(flatten)]
+    pub style: AnnotationStyle,
 }
 
 /// A change to an annotation: each field present replaces the current one.
@@ -173,16 +181,16 @@ impl Session {
             kind: draft.kind,
             page: draft.page,
             geometry: draft.geometry,
-            colour: draft.colour.unwrap_or(match draft.kind {
+            colour: draft.style.colour.unwrap_or(match draft.kind {
                 AnnotationKind::Highlight | AnnotationKind::Note => Colour::YELLOW,
                 _ => Colour::RED,
             }),
-            contents: draft.contents,
+            contents: draft.style.contents,
             author: self.user(),
             created_ms: now,
             modified_ms: now,
-            line_width: draft.line_width.unwrap_or(2.0),
-            font_size: draft.font_size.unwrap_or(12.0),
+            line_width: draft.style.line_width.unwrap_or(2.0),
+            font_size: draft.style.font_size.unwrap_or(12.0),
         };
         annotation.validate().map_err(WorkstationError::Engine)?;
         let body = json(&annotation);

@@ -8,12 +8,16 @@
 mod annotating;
 mod error;
 pub mod inbox;
+mod overlay;
 mod session;
 mod viewing;
 mod workstation;
 
-pub use annotating::{AnnotationDraft, AnnotationEdit, ExportReport, StoredAnnotation};
+pub use annotating::{
+    AnnotationDraft, AnnotationEdit, AnnotationStyle, ExportReport, StoredAnnotation,
+};
 pub use error::WorkstationError;
+pub use overlay::{PageTextView, ViewAnnotation, ViewDraft, ViewShape, ViewWord};
 pub use session::{Session, SharedRng};
 pub use viewing::{DocumentView, RENDER_CACHE_BYTES};
 pub use workstation::{Workstation, WorkstationConfig, DEMO_PASSWORD, DEMO_USER};

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use lru::LruCache;
-use outpost_pdf::{PageText, RenderedPage, StillWanted, ViewedDocument};
+use outpost_pdf::{PageGeometry, PageText, RenderedPage, StillWanted, ViewedDocument};
 use serde::Serialize;
 
 use crate::{DocumentId, DocumentSummary, Session, WorkstationError};
@@ -72,7 +72,7 @@ impl Session {
     /// and the page sizes returned for layout.
     pub fn view_document(&self, document: &DocumentId) -> Result<DocumentView, WorkstationError> {
         let summary = self.open_document(document)?;
-        let viewed = self.viewed(document)?;
+        let viewed = self.viewed_document(document)?;
         let page_sizes = self
             .pdf
             .page_sizes(&viewed)
@@ -84,7 +84,10 @@ impl Session {
     }
 
     /// The document's bytes as the worker knows them, read from the vault on first use.
-    fn viewed(&self, document: &DocumentId) -> Result<ViewedDocument, WorkstationError> {
+    pub(crate) fn viewed_document(
+        &self,
+        document: &DocumentId,
+    ) -> Result<ViewedDocument, WorkstationError> {
         if let Some(found) = lock(&self.viewing).open.get(document) {
             return Ok(found.clone());
         }
@@ -124,7 +127,7 @@ impl Session {
             }
             viewing.visible.clone()
         };
-        let viewed = self.viewed(document)?;
+        let viewed = self.viewed_document(document)?;
         let watched = document.clone();
         let wanted = StillWanted::when(move || match lock(&visible).get(&watched) {
             Some(&(first, last)) => {
@@ -147,9 +150,21 @@ impl Session {
         document: &DocumentId,
         page: u32,
     ) -> Result<PageText, WorkstationError> {
-        let viewed = self.viewed(document)?;
+        let viewed = self.viewed_document(document)?;
         self.pdf
             .page_text(&viewed, page)
+            .map_err(WorkstationError::Engine)
+    }
+
+    /// The crop box and rotation of page `page`.
+    pub fn page_geometry(
+        &self,
+        document: &DocumentId,
+        page: u32,
+    ) -> Result<PageGeometry, WorkstationError> {
+        let viewed = self.viewed_document(document)?;
+        self.pdf
+            .page_geometry(&viewed, page)
             .map_err(WorkstationError::Engine)
     }
 

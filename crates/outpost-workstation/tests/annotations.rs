@@ -1,5 +1,5 @@
 //! Annotating through the engine: records that survive closing the vault, undo and redo, the
-//! audit chain, the audited export judged by pypdf, and the viewer's page cache.
+//! audit chain, the audited export judged by pypdf, the viewer's page cache, and view space.
 
 mod common;
 
@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use common::*;
 use outpost_workstation::{
-    AnnotationDraft, AnnotationEdit, AnnotationKind, Colour, DocumentId, Geometry, Language, Point,
-    SampleKind, Session, WorkstationError,
+    AnnotationDraft, AnnotationEdit, AnnotationKind, AnnotationStyle, Colour, DocumentId, Geometry,
+    Language, Point, SampleKind, Session, ViewDraft, ViewRect, ViewShape, WorkstationError,
 };
 
 fn import(session: &Session, pages: u32) -> DocumentId {
@@ -42,10 +42,10 @@ fn highlight_draft(session: &Session, doc: &DocumentId) -> AnnotationDraft {
         geometry: Geometry::Quads {
             quads: text.selection_quads(0, 2),
         },
-        colour: None,
-        contents: text.selected_text(0, 2),
-        line_width: None,
-        font_size: None,
+        style: AnnotationStyle {
+            contents: text.selected_text(0, 2),
+            ..Default::default()
+        },
     }
 }
 
@@ -56,10 +56,10 @@ fn note_draft(page: u32, contents: &str) -> AnnotationDraft {
         geometry: Geometry::Icon {
             at: Point { x: 500.0, y: 800.0 },
         },
-        colour: None,
-        contents: contents.into(),
-        line_width: None,
-        font_size: None,
+        style: AnnotationStyle {
+            contents: contents.into(),
+            ..Default::default()
+        },
     }
 }
 
@@ -73,10 +73,11 @@ fn ink_draft() -> AnnotationDraft {
                 Point { x: 150.0, y: 130.0 },
             ]],
         },
-        colour: Some(Colour { r: 0, g: 0, b: 200 }),
-        contents: String::new(),
-        line_width: Some(3.0),
-        font_size: None,
+        style: AnnotationStyle {
+            colour: Some(Colour { r: 0, g: 0, b: 200 }),
+            line_width: Some(3.0),
+            ..Default::default()
+        },
     }
 }
 
@@ -405,4 +406,105 @@ fn pypdf_annotations(pdf: &std::path::Path) -> Vec<serde_json::Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn what_the_user_points_at_on_a_rotated_page_is_where_the_annotation_appears() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, _clock) = workstation(tmp.path(), "overlay");
+    let session = new_session(&ws, "nina", "pw-nina", 67);
+    let upright = sample(SampleKind::OperationalReport, Language::English, 1, 4, None);
+    let source = tmp.path().join("upright.pdf");
+    let rotated_path = tmp.path().join("rotated.pdf");
+    std::fs::write(&source, &upright).unwrap();
+    let qpdf = std::process::Command::new("qpdf")
+        .args(["--rotate=+90:1"])
+        .arg(&source)
+        .arg(&rotated_path)
+        .status()
+        .expect("qpdf (run scripts/install-deps.sh)");
+    assert!(qpdf.success());
+    let doc = session
+        .import_bytes(std::fs::read(&rotated_path).unwrap(), "rotated.pdf")
+        .unwrap()
+        .document()
+        .id
+        .clone();
+
+    let text = session.page_text_view(&doc, 1).unwrap();
+    assert!(
+        text.width > text.height,
+        "an A4 page turned 90° is landscape"
+    );
+    // The first word is seen near the top-right corner of the turned page.
+    let first = &text.words[0];
+    assert!(
+        first.rect.x > text.width / 2.0 && first.rect.y < text.height / 2.0,
+        "{first:?}"
+    );
+    assert!(
+        first.rect.height > first.rect.width,
+        "turned text is taller than wide"
+    );
+
+    let boxed = ViewRect {
+        x: 100.0,
+        y: 200.0,
+        width: 150.0,
+        height: 80.0,
+    };
+    session
+        .create_annotation_in_view(
+            &doc,
+            ViewDraft {
+                kind: AnnotationKind::Rectangle,
+                page: 1,
+                shape: ViewShape::Box { rect: boxed },
+                style: AnnotationStyle {
+                    contents: "box".into(),
+                    ..Default::default()
+                },
+            },
+        )
+        .unwrap();
+    let hit_words = session
+        .find_on_page(&doc, 1, &first.text.to_lowercase())
+        .unwrap();
+    assert!(hit_words.contains(&0), "search marks the word it found");
+    session
+        .create_annotation_in_view(
+            &doc,
+            ViewDraft {
+                kind: AnnotationKind::Highlight,
+                page: 1,
+                shape: ViewShape::Words { first: 0, last: 1 },
+                style: AnnotationStyle {
+                    ..Default::default()
+                },
+            },
+        )
+        .unwrap();
+
+    let shown = session.annotations_in_view(&doc).unwrap();
+    assert_eq!(shown.len(), 2);
+    let r = shown[0].rects[0];
+    for (got, want) in [
+        (r.x, boxed.x),
+        (r.y, boxed.y),
+        (r.width, boxed.width),
+        (r.height, boxed.height),
+    ] {
+        assert!((got - want).abs() < 0.01, "{r:?} != {boxed:?}");
+    }
+    let highlight = &shown[1];
+    assert_eq!(
+        highlight.contents,
+        format!("{} {}", text.words[0].text, text.words[1].text)
+    );
+    let over_first_word = highlight.rects[0];
+    assert!(
+        (over_first_word.y - first.rect.y).abs() < 0.5
+            && (over_first_word.x + over_first_word.width - first.rect.x - first.rect.width).abs()
+                < 0.5
+    );
 }

@@ -6,7 +6,19 @@ fn main() {
         "lock",
         "list_documents",
         "open_document",
+        "close_document",
+        "set_visible_pages",
+        "page_text",
+        "find_on_page",
         "search",
+        "list_annotations",
+        "create_annotation",
+        "edit_annotation",
+        "delete_annotation",
+        "undo_annotation",
+        "redo_annotation",
+        "suggest_export_path",
+        "export_document",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -33,7 +33,19 @@ pub fn run() {
             commands::vault::lock,
             commands::documents::list_documents,
             commands::documents::open_document,
+            commands::documents::close_document,
+            commands::documents::set_visible_pages,
+            commands::documents::page_text,
+            commands::documents::find_on_page,
             commands::documents::search,
+            commands::annotations::list_annotations,
+            commands::annotations::create_annotation,
+            commands::annotations::edit_annotation,
+            commands::annotations::delete_annotation,
+            commands::annotations::undo_annotation,
+            commands::annotations::redo_annotation,
+            commands::annotations::suggest_export_path,
+            commands::annotations::export_document,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -52,6 +52,10 @@ pub fn serve(
                     .body(rendered.png.clone())
                     .unwrap_or_default(),
             ),
+            // Scrolled past while it waited: the viewer asks again if the page comes back.
+            Err(e) if e.code() == "no_longer_wanted" => {
+                responder.respond(plain(StatusCode::CONFLICT, &e.to_string()))
+            }
             Err(e) => responder.respond(plain(StatusCode::NOT_FOUND, &e.to_string())),
         }
     });

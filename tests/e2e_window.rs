@@ -381,12 +381,7 @@ fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
     // Opening a hit renders its pages through pdfium and the page scheme.
     driver.click(&hits[0]);
     driver.wait_for("#viewer img.page");
-    let rendered = wait_until("a rendered page", Duration::from_secs(30), || {
-        let w = driver.script(
-            "const i = document.querySelector('#viewer img.page'); return i && i.complete ? i.naturalWidth : 0",
-        );
-        w.as_u64().filter(|w| *w > 0)
-    });
+    let rendered = wait_for_a_rendered_page(driver);
     assert!(rendered >= 320, "page image width {rendered}");
     // On screen, the viewer (right of the list) shows a white page where the grey placeholder was.
     wait_until("the page on screen", Duration::from_secs(20), || {
@@ -397,4 +392,107 @@ fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
             .count();
         (white > 50_000).then_some(())
     });
+}
+
+/// Waits until some page image in the viewer has loaded; returns its width in pixels.
+fn wait_for_a_rendered_page(driver: &WebDriver) -> u64 {
+    wait_until("a rendered page", Duration::from_secs(30), || {
+        let w = driver.script(
+            "const done = [...document.querySelectorAll('#viewer img.page')].filter(i => i.complete && i.naturalWidth > 0); return done.length ? done[0].naturalWidth : 0",
+        );
+        w.as_u64().filter(|w| *w > 0)
+    })
+}
+
+fn annotation_count(driver: &WebDriver) -> usize {
+    driver
+        .find_all("#annotation-list li[data-annotation-id]")
+        .len()
+}
+
+fn wait_for_annotations(driver: &WebDriver, count: usize) {
+    wait_until(
+        &format!("{count} annotations in the panel"),
+        Duration::from_secs(30),
+        || (annotation_count(driver) == count).then_some(()),
+    );
+}
+
+#[test]
+fn the_viewer_annotates_undoes_and_saves_an_annotated_copy() {
+    let data = tempfile::tempdir().unwrap();
+    let exports = data.path().join("exports");
+    std::fs::create_dir(&exports).unwrap();
+    let running = start_app(
+        data.path(),
+        &[("OUTPOST_EXPORT_DIR", exports.to_str().unwrap())],
+    );
+    let driver = &running.driver;
+    unlock_demo(driver);
+    let items = wait_until("the document list", Duration::from_secs(60), || {
+        let items = driver.find_all("#doc-list li");
+        (items.len() == 6).then_some(items)
+    });
+    driver.click(&items[0]);
+    driver.wait_for(".page-frame svg.overlay");
+    wait_for_a_rendered_page(driver);
+    wait_until(
+        "the empty annotation panel",
+        Duration::from_secs(30),
+        || (!driver.find_all("#annotation-list li.empty").is_empty()).then_some(()),
+    );
+
+    // A sticky note with Russian text, placed by clicking on the page.
+    driver.click(&driver.wait_for("button[data-tool=note]"));
+    driver.type_into(&driver.wait_for("#annotation-text"), "Проверено e2e");
+    let overlay = driver.wait_for(".page-frame svg.overlay");
+    driver.click(&overlay);
+    wait_for_annotations(driver, 1);
+    assert!(!driver.find_all("svg.overlay g.kind-note").is_empty());
+    let listed = driver.text(&driver.wait_for("#annotation-list li[data-annotation-id]"));
+    assert!(listed.contains("Проверено e2e"), "{listed}");
+
+    // Undo takes it away, redo brings it back.
+    driver.click(&driver.wait_for("#undo"));
+    wait_for_annotations(driver, 0);
+    driver.click(&driver.wait_for("#redo"));
+    wait_for_annotations(driver, 1);
+
+    // Select a word by clicking on the text, then highlight the selection.
+    driver.click(&driver.wait_for("button[data-tool=select]"));
+    driver.click(&overlay);
+    wait_until("a text selection", Duration::from_secs(30), || {
+        (!driver.find_all("svg.overlay rect.selection").is_empty()).then_some(())
+    });
+    driver.click(&driver.wait_for("#markup-highlight"));
+    wait_for_annotations(driver, 2);
+    assert!(!driver.find_all("svg.overlay g.kind-highlight").is_empty());
+
+    // People can look at the annotated viewer: target/tmp/e2e-annotated.png.
+    screenshot(
+        &running.display,
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-annotated.png"),
+    );
+
+    // Save a copy with the annotations where the engine suggests.
+    driver.click(&driver.wait_for("#export-open"));
+    let path = wait_until("the suggested export path", Duration::from_secs(30), || {
+        let value = driver.script("return document.getElementById('export-path').value");
+        value.as_str().filter(|v| !v.is_empty()).map(str::to_owned)
+    });
+    assert!(path.starts_with(exports.to_str().unwrap()), "{path}");
+    assert!(path.ends_with("-annotated.pdf"), "{path}");
+    driver.click(&driver.wait_for("#export-save"));
+    let result = wait_until("the export result", Duration::from_secs(30), || {
+        let text = driver.text(&driver.wait_for("#export-result"));
+        (!text.is_empty()).then_some(text)
+    });
+    assert!(result.contains(&path), "{result}");
+    let copy = std::fs::read(&path).expect("the exported copy");
+    assert!(copy.starts_with(b"%PDF-"));
+    let text = String::from_utf8_lossy(&copy);
+    assert!(
+        text.contains("/Highlight") && text.contains("/Text"),
+        "annotations in the copy"
+    );
 }

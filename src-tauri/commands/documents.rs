@@ -1,4 +1,6 @@
-use outpost_workstation::{DocumentId, DocumentSummary, SearchHit, SearchRequest};
+use outpost_workstation::{
+    DocumentId, DocumentSummary, DocumentView, PageTextView, SearchHit, SearchRequest,
+};
 use serde::Deserialize;
 use tauri::State;
 
@@ -12,12 +14,51 @@ pub async fn list_documents(state: State<'_, AppState>) -> CommandResult<Vec<Doc
 }
 
 #[tauri::command]
-pub async fn open_document(
+pub async fn open_document(state: State<'_, AppState>, id: String) -> CommandResult<DocumentView> {
+    let session = session(&state)?;
+    blocking(move || Ok(session.view_document(&DocumentId(id))?)).await
+}
+
+#[tauri::command]
+pub async fn close_document(state: State<'_, AppState>, id: String) -> CommandResult<()> {
+    let session = session(&state)?;
+    blocking(move || {
+        session.close_view(&DocumentId(id));
+        Ok(())
+    })
+    .await
+}
+
+#[tauri::command]
+pub fn set_visible_pages(
     state: State<'_, AppState>,
     id: String,
-) -> CommandResult<DocumentSummary> {
+    first: u32,
+    last: u32,
+) -> CommandResult<()> {
+    session(&state)?.set_visible_pages(&DocumentId(id), first, last);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn page_text(
+    state: State<'_, AppState>,
+    id: String,
+    page: u32,
+) -> CommandResult<PageTextView> {
     let session = session(&state)?;
-    blocking(move || Ok(session.open_document(&DocumentId(id))?)).await
+    blocking(move || Ok(session.page_text_view(&DocumentId(id), page)?)).await
+}
+
+#[tauri::command]
+pub async fn find_on_page(
+    state: State<'_, AppState>,
+    id: String,
+    page: u32,
+    query: String,
+) -> CommandResult<Vec<usize>> {
+    let session = session(&state)?;
+    blocking(move || Ok(session.find_on_page(&DocumentId(id), page, &query)?)).await
 }
 
 /// Search filters as the UI sends them.

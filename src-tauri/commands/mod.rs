@@ -1,5 +1,6 @@
 //! Tauri commands, one module per area. Each is granted explicitly in src-tauri/capabilities.
 
+pub mod annotations;
 pub mod documents;
 pub mod vault;
 

@@ -20,6 +20,87 @@ export interface DocumentSummary {
   imported_at_ms: number;
 }
 
+/** A document opened for viewing: its summary and each page's size as seen, in points. */
+export interface DocumentView {
+  document: DocumentSummary;
+  page_sizes: [number, number][];
+}
+
+/** A rectangle in view space (points of the page as seen, origin top-left). */
+export interface ViewRect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface Point {
+  x: number;
+  y: number;
+}
+
+export interface ViewWord {
+  text: string;
+  line: number;
+  rect: ViewRect;
+}
+
+export interface PageTextView {
+  page: number;
+  width: number;
+  height: number;
+  words: ViewWord[];
+}
+
+export type AnnotationKind =
+  | "highlight"
+  | "underline"
+  | "strike_out"
+  | "note"
+  | "free_text"
+  | "ink"
+  | "rectangle"
+  | "ellipse";
+
+/** An annotation as the overlay draws it (mirrors the engine's ViewAnnotation). */
+export interface ViewAnnotation {
+  id: string;
+  revision: number;
+  kind: AnnotationKind;
+  page: number;
+  colour: string;
+  contents: string;
+  author: string;
+  modified_ms: number;
+  line_width: number;
+  rects: ViewRect[];
+  strokes: Point[][];
+}
+
+export type ViewShape =
+  | { shape: "words"; first: number; last: number }
+  | { shape: "icon"; at: Point }
+  | { shape: "box"; rect: ViewRect }
+  | { shape: "strokes"; strokes: Point[][] };
+
+/** A new annotation in view space; style fields are optional (the engine has defaults). */
+export interface ViewDraft {
+  kind: AnnotationKind;
+  page: number;
+  shape: ViewShape;
+  colour?: string;
+  contents?: string;
+  line_width?: number;
+  font_size?: number;
+}
+
+export interface ExportReport {
+  path: string;
+  byte_size: number;
+  sha256: string;
+  annotations: number;
+}
+
 export interface SnippetPart {
   text: string;
   highlighted: boolean;
@@ -83,8 +164,24 @@ export const api = {
   unlock: (user: string, password: string) => invoke<string>("unlock", { user, password }),
   lock: () => invoke<void>("lock"),
   listDocuments: () => invoke<DocumentSummary[]>("list_documents"),
-  openDocument: (id: string) => invoke<DocumentSummary>("open_document", { id }),
+  openDocument: (id: string) => invoke<DocumentView>("open_document", { id }),
+  closeDocument: (id: string) => invoke<void>("close_document", { id }),
+  setVisiblePages: (id: string, first: number, last: number) =>
+    invoke<void>("set_visible_pages", { id, first, last }),
+  pageText: (id: string, page: number) => invoke<PageTextView>("page_text", { id, page }),
+  findOnPage: (id: string, page: number, query: string) =>
+    invoke<number[]>("find_on_page", { id, page, query }),
   search: (args: SearchArgs) => invoke<SearchHit[]>("search", { args }),
+  listAnnotations: (id: string) => invoke<ViewAnnotation[]>("list_annotations", { id }),
+  createAnnotation: (id: string, draft: ViewDraft) => invoke<void>("create_annotation", { id, draft }),
+  editAnnotation: (annotation: string, revision: number, edit: { contents?: string; colour?: string }) =>
+    invoke<void>("edit_annotation", { annotation, revision, edit }),
+  deleteAnnotation: (annotation: string, revision: number) =>
+    invoke<void>("delete_annotation", { annotation, revision }),
+  undoAnnotation: (id: string) => invoke<string>("undo_annotation", { id }),
+  redoAnnotation: (id: string) => invoke<string>("redo_annotation", { id }),
+  suggestExportPath: (id: string) => invoke<string>("suggest_export_path", { id }),
+  exportDocument: (id: string, path: string) => invoke<ExportReport>("export_document", { id, path }),
 };
 
 /** The address of a rendered page image (served by the app's `outpost-page` scheme). */

@@ -1,13 +1,15 @@
 // The Outpost window: unlock, the document list, search, and a page viewer.
 // Presentation only: every decision is made by the engine behind the commands.
-import { api, asCommandError, onIntake, pageImageUrl, type DocumentSummary, type IntakeNotice, type SearchHit } from "./api";
+import { api, asCommandError, onIntake, type DocumentSummary, type IntakeNotice, type SearchHit } from "./api";
 import { h } from "./dom";
-import { formatDate, formatSize } from "./format";
+import { formatSize } from "./format";
 import { initialLocale, isMessageKey, locale, setLocale, t, type Locale } from "./i18n";
+import { openViewer } from "./viewer";
 
 const root = document.getElementById("app") as HTMLElement;
 const platform = navigator.userAgent;
 let stopListening: (() => void) | null = null;
+let closeViewer: (() => void) | null = null;
 
 /** One line describing an intake notice. */
 function intakeText(notice: IntakeNotice): string {
@@ -124,6 +126,8 @@ async function showMain(): Promise<void> {
   const activity = h("p", { id: "inbox-activity", class: "muted activity" });
   const lockButton = h("button", { id: "lock", type: "button" }, t("toolbar.lock"));
   lockButton.addEventListener("click", async () => {
+    closeViewer?.();
+    closeViewer = null;
     await api.lock();
     await showUnlock();
   });
@@ -161,25 +165,19 @@ async function showMain(): Promise<void> {
 
   async function openDocument(id: string, page: number): Promise<void> {
     status.textContent = "";
+    closeViewer?.();
+    closeViewer = null;
     try {
-      const doc = await api.openDocument(id);
-      const width = Math.max(320, viewer.clientWidth - 48) * window.devicePixelRatio;
-      const pages = Array.from({ length: doc.page_count }, (_, i) => {
-        const img = h("img", {
-          class: "page",
-          "data-page": i + 1,
-          alt: t("viewer.pageAlt", { page: i + 1, count: doc.page_count }),
-          loading: "lazy",
-          src: pageImageUrl(doc.id, i + 1, width, platform),
-        });
-        return img;
+      closeViewer = await openViewer({
+        container: viewer,
+        documentId: id,
+        startPage: page,
+        query: searchInput.value.trim(),
+        platform,
+        showError: (e) => {
+          status.textContent = errorText(e);
+        },
       });
-      viewer.replaceChildren(
-        h("h2", { id: "viewer-title" }, doc.title),
-        h("p", { class: "muted" }, t("viewer.imported", { date: formatDate(doc.imported_at_ms, locale()), source: doc.source_name })),
-        ...pages,
-      );
-      pages[page - 1]?.scrollIntoView({ block: "start" });
     } catch (e) {
       status.textContent = errorText(e);
     }

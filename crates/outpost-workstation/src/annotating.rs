@@ -142,6 +142,36 @@ fn json(annotation: &Annotation) -> String {
     serde_json::to_string(annotation).unwrap_or_default()
 }
 
+/// Where "save a copy with annotations" proposes to write: `$OUTPOST_EXPORT_DIR`, else
+/// `~/Documents` if it exists, else the home folder; the name is the title made safe for a file
+/// name, with "-annotated.pdf".
+pub fn suggested_export_path(title: &str) -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let folder = std::env::var_os("OUTPOST_EXPORT_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            home.as_ref()
+                .map(|h| h.join("Documents"))
+                .filter(|d| d.is_dir())
+        })
+        .or(home)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let safe: String = title
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    let safe = safe.trim().trim_start_matches('.');
+    let stem = if safe.is_empty() { "document" } else { safe };
+    folder.join(format!("{stem}-annotated.pdf"))
+}
+
 impl Session {
     /// The document's annotations (not deleted), in page order.
     pub fn annotations(

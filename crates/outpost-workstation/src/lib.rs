@@ -14,7 +14,8 @@ mod viewing;
 mod workstation;
 
 pub use annotating::{
-    AnnotationDraft, AnnotationEdit, AnnotationStyle, ExportReport, StoredAnnotation,
+    suggested_export_path, AnnotationDraft, AnnotationEdit, AnnotationStyle, ExportReport,
+    StoredAnnotation,
 };
 pub use error::WorkstationError;
 pub use overlay::{PageTextView, ViewAnnotation, ViewDraft, ViewShape, ViewWord};

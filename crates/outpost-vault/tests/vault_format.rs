@@ -110,13 +110,7 @@ fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let keyring = keyring();
     let paths = make_vault(dir.path(), &keyring);
-    let key_hex = raw_key_hex(&paths, &keyring);
-    {
-        let raw = rusqlite::Connection::open(paths.database()).unwrap();
-        raw.pragma_update(None, "key", format!("x'{key_hex}'"))
-            .unwrap();
-        raw.pragma_update(None, "user_version", 99).unwrap();
-    }
+    run_sql_with_raw_key(&paths, &keyring, "PRAGMA user_version = 99;");
     let hash = |p: PathBuf| hex::encode(Sha256::digest(std::fs::read(p).unwrap_or_default()));
     let before = (
         hash(paths.database()),
@@ -134,7 +128,7 @@ fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
             err,
             VaultError::NewerSchema {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err}"
@@ -145,4 +139,59 @@ fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
         hash(paths.database().with_extension("db-wal")),
     );
     assert_eq!(before, after, "the newer vault must not be modified");
+}
+
+#[test]
+fn a_vault_from_the_previous_schema_is_migrated_at_open_and_keeps_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = keyring();
+    let paths = make_vault(dir.path(), &keyring);
+    // Turn the vault back into schema version 1: as the first Outpost release wrote it.
+    run_sql_with_raw_key(
+        &paths,
+        &keyring,
+        "DROP TABLE annotations; PRAGMA user_version = 1;",
+    );
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let mut vault = Vault::open(&paths, "pw-zoya", &keyring, clock).unwrap();
+    let entries_before = vault.audit_entries(0, 100).unwrap().len();
+    assert!(
+        entries_before >= 2,
+        "the audit chain of version 1 is still there"
+    );
+    let document = DocumentId("no-such-document".into());
+    assert!(vault.annotations(&document, true).unwrap().is_empty());
+    // The annotations table of version 2 exists and refuses a row for a missing document.
+    let refused = vault.write_annotation(&new_note("a1", &document));
+    assert!(refused.is_err(), "foreign keys hold in the migrated schema");
+    assert_eq!(vault.audit_entries(0, 100).unwrap().len(), entries_before);
+    // The document stored under version 1 takes annotations now.
+    let stored = DocumentId("doc-1".into());
+    let record = vault.write_annotation(&new_note("a2", &stored)).unwrap();
+    assert_eq!((record.revision, record.logical_clock), (1, 1));
+    assert_eq!(vault.annotations(&stored, false).unwrap().len(), 1);
+    assert!(vault.verify_audit_chain().unwrap().first_broken.is_none());
+}
+
+/// Runs `sql` on the vault's database opened directly with its raw key (as another tool would).
+fn run_sql_with_raw_key(paths: &VaultPaths, keyring: &OsKeyring, sql: &str) {
+    let key_hex = raw_key_hex(paths, keyring);
+    let raw = rusqlite::Connection::open(paths.database()).unwrap();
+    raw.pragma_update(None, "key", format!("x'{key_hex}'"))
+        .unwrap();
+    raw.execute_batch(sql).unwrap();
+}
+
+fn new_note<'a>(id: &'a str, document: &'a DocumentId) -> outpost_vault::AnnotationWrite<'a> {
+    outpost_vault::AnnotationWrite {
+        id,
+        document_id: document,
+        page_no: 1,
+        kind: "note",
+        author: "zoya",
+        body: "{}",
+        deleted: false,
+        expected_revision: None,
+        audit_detail: "created note on page 1".into(),
+    }
 }

@@ -14,6 +14,9 @@ use outpost_vault::{
 use rand::SeedableRng;
 use sha2::{Digest, Sha256};
 
+#[path = "../../../scripts/bench_report.rs"]
+mod bench_report;
+
 struct Args {
     docs: usize,
     search_docs: usize,
@@ -79,34 +82,6 @@ fn plain_vault(dir: &std::path::Path) -> Vault {
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().next().map(|l| {
-                let kb: f64 = l
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0.0);
-                format!("{:.0} GiB", kb / 1024.0 / 1024.0)
-            })
-        })
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("{cpu}, {cores} cores, {mem} RAM, Linux; release build")
 }
 
 fn main() {
@@ -275,11 +250,11 @@ fn main() {
         .map(|(q, (p, e))| format!("| `{q}` | {:.2} ms | {:.2} ms |\n", ms(*p), ms(*e)))
         .collect();
     let report = format!(
-        "# Benchmarks\n\n\
+        "## Import and search\n\n\
 Measured by `crates/outpost-workstation/benches/import_search.rs` \
-(`scripts/with-keyring.sh cargo bench -p outpost-workstation --bench import_search`), which writes this file.\n\n\
+(`scripts/with-keyring.sh cargo bench -p outpost-workstation --bench import_search`), which writes this section.\n\n\
 Machine: {machine}.\n\n\
-## Import: {docs} generated PDFs (1–20 pages, {pages} pages, {mb:.1} MB)\n\n\
+### Import: {docs} generated PDFs (1–20 pages, {pages} pages, {mb:.1} MB)\n\n\
 Each PDF is validated and its text extracted by pdfium once (shared), then stored in the encrypted \
 vault (SQLCipher 4, WAL, synchronous=FULL) and in a plain SQLite twin with the same schema and pragmas, \
 alternating which goes first.\n\n\
@@ -289,7 +264,7 @@ alternating which goes first.\n\n\
 pdfium validation and text extraction: {inspect:.2} s of the total.\n\n\
 Encryption overhead on the whole import: **{ov_total:.1}%** (goal ≤ 15%). \
 On the database writes alone: {ov_store:.1}%.\n\n\
-## Search over {search_docs} documents\n\n\
+### Search over {search_docs} documents\n\n\
 {nq} queries (Russian and English words, phrases, prefixes), each run 30 times on both stores back to back after a warm-up round, 50 results each.\n\n\
 | store | median | p95 |\n|---|---:|---:|\n\
 | plain SQLite (peer) | {pp50:.2} ms | {pp95:.2} ms |\n\
@@ -302,7 +277,7 @@ binding, given a similar index keyed and unkeyed, measured both equal, so the ga
 benchmark's plain twin behaves, not in encryption; it is not explained yet.\n\n\
 Median per query:\n\n\
 | query | plain SQLite | encrypted vault |\n|---|---:|---:|\n{per_query_rows}",
-        machine = machine(),
+        machine = bench_report::machine(),
         docs = args.docs,
         pages = total_pages,
         mb = mb,
@@ -323,6 +298,6 @@ Median per query:\n\n\
         ep95 = ms(enc_p95),
         per_query_rows = per_query_rows,
     );
-    std::fs::write(&args.out, &report).unwrap();
+    bench_report::write_section(&args.out, "import-search", &report).unwrap();
     println!("{report}");
 }

@@ -1,0 +1,46 @@
+//! Shared by the benchmark binaries (included with `#[path]`): each writes its own section of
+//! docs/benchmarks.md between `<!-- NAME:begin -->` and `<!-- NAME:end -->`, leaving the others.
+
+/// Replaces (or appends) the section `name` of the Markdown file at `path` with `body`.
+pub fn write_section(path: &str, name: &str, body: &str) -> std::io::Result<()> {
+    let begin = format!("<!-- {name}:begin -->");
+    let end = format!("<!-- {name}:end -->");
+    let current = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
+    let section = format!("{begin}\n{}\n{end}", body.trim_end());
+    let updated = match (current.find(&begin), current.find(&end)) {
+        (Some(b), Some(e)) if e > b => {
+            format!("{}{section}{}", &current[..b], &current[e + end.len()..])
+        }
+        _ => format!("{}\n\n{section}\n", current.trim_end()),
+    };
+    std::fs::write(path, updated)
+}
+
+/// The machine a benchmark ran on, for its report.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().next().map(|l| {
+                let kb: f64 = l
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0.0);
+                format!("{:.0} GiB", kb / 1024.0 / 1024.0)
+            })
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cpu}, {cores} cores, {mem} RAM, Linux; release build")
+}

@@ -1,5 +1,6 @@
 //! Rendered pages reach the web view as raw PNG bytes over a custom URI scheme
-//! (`outpost-page://localhost/DOCUMENT/PAGE?width=W`), never as base64 inside JSON.
+//! (`outpost-page://localhost/DOCUMENT/PAGE?width=W`, `&thumbnail=1` for the page strip), never as
+//! base64 inside JSON.
 
 use tauri::http::{Request, Response, StatusCode};
 use tauri::{Manager, UriSchemeContext, UriSchemeResponder, Wry};
@@ -43,7 +44,16 @@ pub fn serve(
             .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("width=")))
             .and_then(|w| w.parse::<u32>().ok())
             .unwrap_or(900);
-        match session.render_page(&DocumentId(doc.to_owned()), page, width) {
+        let thumbnail = uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "thumbnail=1"));
+        let document = DocumentId(doc.to_owned());
+        let rendered = if thumbnail {
+            session.render_thumbnail(&document, page, width)
+        } else {
+            session.render_page(&document, page, width)
+        };
+        match rendered {
             Ok(rendered) => responder.respond(
                 Response::builder()
                     .status(StatusCode::OK)

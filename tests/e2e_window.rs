@@ -468,6 +468,29 @@ fn the_viewer_annotates_undoes_and_saves_an_annotated_copy() {
     wait_for_annotations(driver, 2);
     assert!(!driver.find_all("svg.overlay g.kind-highlight").is_empty());
 
+    // The note's text is changed from the panel.
+    driver.click(&driver.wait_for("#annotation-list li[data-annotation-id] .edit-annotation"));
+    driver.type_into(
+        &driver.wait_for("#annotation-list .edit-contents"),
+        "Исправлено e2e",
+    );
+    driver.click(&driver.wait_for("#annotation-list .edit-form button[type=submit]"));
+    wait_until("the changed note text", Duration::from_secs(30), || {
+        driver
+            .find_all("#annotation-list li[data-annotation-id]")
+            .iter()
+            .any(|li| driver.text(li).contains("Исправлено e2e"))
+            .then_some(())
+    });
+
+    // The page strip shows thumbnails.
+    wait_until("a thumbnail", Duration::from_secs(30), || {
+        let loaded = driver.script(
+            "return [...document.querySelectorAll('#thumbnails img')].filter(i => i.complete && i.naturalWidth > 0).length",
+        );
+        loaded.as_u64().filter(|n| *n > 0)
+    });
+
     // People can look at the annotated viewer: target/tmp/e2e-annotated.png.
     screenshot(
         &running.display,

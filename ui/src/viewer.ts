@@ -20,6 +20,8 @@ type Tool = "select" | "note" | "free_text" | "rectangle" | "ellipse" | "ink";
 const TOOLS: Tool[] = ["select", "note", "free_text", "rectangle", "ellipse", "ink"];
 const MARKUP: AnnotationKind[] = ["highlight", "underline", "strike_out"];
 const SVG = "http://www.w3.org/2000/svg";
+/** Width of a page-strip thumbnail, in CSS pixels. */
+const THUMBNAIL_WIDTH = 96;
 
 export interface ViewerOptions {
   container: HTMLElement;
@@ -83,6 +85,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     exportResult,
   );
   const pagesPane = h("div", { id: "pages", class: "pages" });
+  const strip = h("nav", { id: "thumbnails", class: "thumbnails", "aria-label": t("viewer.thumbnails") });
   const panelList = h("ul", { id: "annotation-list", class: "list" });
   const panel = h("aside", { id: "annotation-panel", class: "annotation-panel" }, h("h3", {}, t("panel.heading")), panelList);
 
@@ -98,6 +101,32 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     });
     return { page, width: w, height: hgt, frame, img, overlay };
   });
+
+  const thumbnails = view.page_sizes.map(([w, hgt], i) => {
+    const page = i + 1;
+    const img = h("img", { alt: "", style: `aspect-ratio: ${w} / ${hgt}` });
+    const button = h(
+      "button",
+      { type: "button", class: "thumbnail", "data-page": page, title: t("viewer.pageAlt", { page, count: doc.page_count }) },
+      img,
+      h("span", {}, String(page)),
+    );
+    button.addEventListener("click", () => frames[i]?.frame.scrollIntoView({ block: "start" }));
+    return { page, img, button };
+  });
+  const thumbnailObserver = new IntersectionObserver(
+    (entries) => {
+      for (const entry of entries) {
+        if (!entry.isIntersecting) continue;
+        const thumb = thumbnails[Number((entry.target as HTMLElement).dataset.page) - 1];
+        if (thumb && !thumb.img.getAttribute("src")) {
+          const pixels = Math.round(THUMBNAIL_WIDTH * window.devicePixelRatio);
+          thumb.img.src = `${pageImageUrl(documentId, thumb.page, pixels, platform)}&thumbnail=1`;
+        }
+      }
+    },
+    { root: strip, rootMargin: "200px 0px" },
+  );
 
   function say(key: MessageKey, params: Record<string, string | number> = {}): void {
     message.textContent = t(key, params);
@@ -204,6 +233,14 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
           h("span", { class: "meta" }, `${a.author} · ${formatDate(a.modified_ms, locale())}`),
           h("button", {
             type: "button",
+            class: "edit-annotation",
+            onclick: (event: Event) => {
+              event.stopPropagation();
+              editContents(a, event.currentTarget as HTMLElement);
+            },
+          }, t("panel.edit")),
+          h("button", {
+            type: "button",
             class: "delete-annotation",
             onclick: (event: Event) => {
               event.stopPropagation();
@@ -214,6 +251,21 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
       ),
     );
     if (annotations.length === 0) panelList.append(h("li", { class: "muted empty" }, t("panel.empty")));
+  }
+
+  /** Replaces an annotation's line in the panel with a field to change its text. */
+  function editContents(a: ViewAnnotation, anchor: HTMLElement): void {
+    const item = anchor.closest("li");
+    if (!item) return;
+    const field = h("input", { type: "text", class: "edit-contents", value: a.contents, "aria-label": t("panel.edit") });
+    const form = h("form", { class: "edit-form" }, field, h("button", { type: "submit" }, t("panel.save")));
+    form.addEventListener("click", (event) => event.stopPropagation());
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      void change(() => api.editAnnotation(a.id, a.revision, { contents: field.value }), "viewer.edited");
+    });
+    item.append(form);
+    field.focus();
   }
 
   async function reloadAnnotations(): Promise<void> {
@@ -413,6 +465,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
       window.clearTimeout(reportTimer);
       reportTimer = window.setTimeout(() => {
         const range = visibleRange(visible);
+        for (const thumb of thumbnails) thumb.button.classList.toggle("current", range !== null && thumb.page === range[0]);
         if (range) void api.setVisiblePages(documentId, range[0], range[1]).catch(() => undefined);
       }, 80);
     },
@@ -440,9 +493,11 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     ),
     exportForm,
     message,
-    h("div", { class: "viewer-body" }, pagesPane, panel),
+    h("div", { class: "viewer-body" }, strip, pagesPane, panel),
   );
   pagesPane.replaceChildren(...frames.map((f) => f.frame));
+  strip.replaceChildren(...thumbnails.map((thumb) => thumb.button));
+  for (const thumb of thumbnails) thumbnailObserver.observe(thumb.button);
   scale = fitWidthScale(view.page_sizes, Math.max(320, pagesPane.clientWidth - 32));
   layout();
   chooseTool("select");
@@ -452,6 +507,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
 
   return () => {
     observer.disconnect();
+    thumbnailObserver.disconnect();
     document.removeEventListener("keydown", onKey);
     void api.closeDocument(documentId).catch(() => undefined);
   };

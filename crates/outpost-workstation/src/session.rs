@@ -183,6 +183,8 @@ impl Session {
 
     /// Locks the vault: records it and closes the database.
     pub fn lock(self) -> Result<(), WorkstationError> {
+        // Documents open in viewers leave memory: their bytes, rendered pages and pdfium's parse.
+        self.close_all_views();
         let mut vault = self.vault.into_inner().unwrap_or_else(|p| p.into_inner());
         vault.append_audit(&AuditEvent::new(AuditAction::Lock, AuditOutcome::Success))?;
         Ok(())

@@ -16,6 +16,8 @@ use crate::{DocumentId, DocumentSummary, Session, WorkstationError};
 
 /// Rendered pages kept in memory, in bytes of PNG.
 pub const RENDER_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// The widest thumbnail rendered, in pixels.
+pub const THUMBNAIL_MAX_WIDTH: u32 = 320;
 /// Pages either side of the visible range that are still worth rendering (read-ahead).
 const READ_AHEAD_PAGES: u32 = 2;
 
@@ -119,6 +121,27 @@ impl Session {
         page: u32,
         width: u32,
     ) -> Result<Arc<RenderedPage>, WorkstationError> {
+        self.render(document, page, width, false)
+    }
+
+    /// Renders a thumbnail of page `page` for the page strip: like [`Self::render_page`], but
+    /// never dropped for being off screen (the strip shows pages the main view does not).
+    pub fn render_thumbnail(
+        &self,
+        document: &DocumentId,
+        page: u32,
+        width: u32,
+    ) -> Result<Arc<RenderedPage>, WorkstationError> {
+        self.render(document, page, width.min(THUMBNAIL_MAX_WIDTH), true)
+    }
+
+    fn render(
+        &self,
+        document: &DocumentId,
+        page: u32,
+        width: u32,
+        thumbnail: bool,
+    ) -> Result<Arc<RenderedPage>, WorkstationError> {
         let key = (document.clone(), page, width);
         let visible = {
             let mut viewing = lock(&self.viewing);
@@ -130,6 +153,7 @@ impl Session {
         let viewed = self.viewed_document(document)?;
         let watched = document.clone();
         let wanted = StillWanted::when(move || match lock(&visible).get(&watched) {
+            _ if thumbnail => true,
             Some(&(first, last)) => {
                 page + READ_AHEAD_PAGES >= first && page <= last.saturating_add(READ_AHEAD_PAGES)
             }
@@ -189,6 +213,14 @@ impl Session {
         if let Some(viewed) = removed {
             // The worker may already have stopped (at exit); nothing is left to free then.
             let _ = self.pdf.close(&viewed.key);
+        }
+    }
+
+    /// Closes every viewer (at lock).
+    pub(crate) fn close_all_views(&self) {
+        let open: Vec<DocumentId> = lock(&self.viewing).open.keys().cloned().collect();
+        for document in open {
+            self.close_view(&document);
         }
     }
 

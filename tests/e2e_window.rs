@@ -519,3 +519,59 @@ fn the_viewer_annotates_undoes_and_saves_an_annotated_copy() {
         "annotations in the copy"
     );
 }
+
+#[test]
+fn a_500_page_document_opens_and_only_the_pages_looked_at_are_rendered() {
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    unlock_demo(driver);
+    wait_until("the document list", Duration::from_secs(60), || {
+        (driver.find_all("#doc-list li").len() == 6).then_some(())
+    });
+    let long = outpost_workstation::PdfEngine::start_default()
+        .unwrap()
+        .write_sample(&outpost_workstation::SampleSpec {
+            kind: outpost_workstation::SampleKind::PersonnelRecord,
+            language: outpost_workstation::Language::English,
+            pages: 500,
+            seed: 500,
+            marker: Some("Five hundred pages".into()),
+        })
+        .unwrap();
+    let staged = data.path().join("long.part");
+    std::fs::write(&staged, &long).unwrap();
+    std::fs::rename(&staged, data.path().join("inbox/demo/long.pdf")).unwrap();
+    let items = wait_until(
+        "the long document in the list",
+        Duration::from_secs(90),
+        || {
+            let items = driver.find_all("#doc-list li");
+            (items.len() == 7).then_some(items)
+        },
+    );
+    driver.click(&items[0]);
+    let frames = wait_until("500 page frames", Duration::from_secs(30), || {
+        let n = driver.script("return document.querySelectorAll('#pages .page-frame').length");
+        n.as_u64().filter(|n| *n == 500)
+    });
+    assert_eq!(frames, 500);
+    wait_for_a_rendered_page(driver);
+
+    // Jump near the end through the page strip: that page renders; the pages passed over do not.
+    driver.click(&driver.wait_for("#thumbnails button[data-page='480']"));
+    wait_until("page 480 rendered", Duration::from_secs(30), || {
+        let w = driver.script(
+            "const i = document.querySelector('#pages img.page[data-page=\"480\"]'); return i && i.complete ? i.naturalWidth : 0",
+        );
+        w.as_u64().filter(|w| *w > 0)
+    });
+    let requested = driver.script(
+        "return [...document.querySelectorAll('#pages img.page')].filter(i => i.getAttribute('src')).length",
+    );
+    let requested = requested.as_u64().unwrap();
+    assert!(
+        requested < 20,
+        "only pages near the ones looked at are requested, not {requested} of 500"
+    );
+}

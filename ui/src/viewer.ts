@@ -460,6 +460,8 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
           if (options.query && !hits.has(page)) void markHits(page);
         } else {
           visible.delete(page);
+          // Coming back later is a fresh start: a page dropped while scrolled past is asked again.
+          attempts.delete(page);
         }
       }
       window.clearTimeout(reportTimer);

@@ -111,7 +111,7 @@ fn parse_error(e: lopdf::Error) -> PdfError {
 
 /// An update's trailer carries only what identifies the document; sizes, `/Prev` and xref stream
 /// keys are the writer's business, and `/XRefStm` of a hybrid file must not be repeated.
-fn keep_only_update_trailer_keys(trailer: &mut Dictionary) {
+pub(crate) fn keep_only_update_trailer_keys(trailer: &mut Dictionary) {
     let keep: Vec<Vec<u8>> = [b"Root".as_slice(), b"Info", b"ID", b"Prev"]
         .iter()
         .map(|k| k.to_vec())
@@ -168,7 +168,7 @@ fn rect_array(rect: Rect) -> Object {
 }
 
 /// A PDF text string: PDFDocEncoding-compatible ASCII as is, anything else as UTF-16BE with a BOM.
-fn text_string(text: &str) -> Object {
+pub(crate) fn text_string(text: &str) -> Object {
     if text.chars().all(|c| (' '..='~').contains(&c)) {
         Object::String(text.as_bytes().to_vec(), lopdf::StringFormat::Literal)
     } else {
@@ -278,7 +278,7 @@ fn quad_points(quads: &[Quad]) -> Object {
 }
 
 /// A number for a content stream: at most three decimals, no exponent.
-fn fmt(value: f32) -> String {
+pub(crate) fn fmt(value: f32) -> String {
     let text = format!("{value:.3}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
     if text == "-0" || text.is_empty() {

@@ -56,6 +56,9 @@ pub enum PdfError {
     /// An annotation that cannot be written: its geometry, numbers or text are out of bounds.
     #[error("the annotation is invalid: {0}")]
     InvalidAnnotation(String),
+    /// Building or applying a signature failed.
+    #[error("signing failed: {0}")]
+    Signing(String),
     /// The worker thread that owns pdfium has stopped.
     #[error("the PDF engine has stopped; restart Outpost")]
     EngineStopped,

@@ -7,19 +7,25 @@
 
 mod annotation;
 mod burn_in;
+mod cms;
 mod engine;
 mod error;
 mod font;
 mod geometry;
 mod sample;
+mod sign;
 mod text_layer;
 
 pub use annotation::{Annotation, AnnotationKind, Colour, Geometry, Point, Quad, Rect};
 pub use burn_in::{burn_in, burned_annotation_ids, pdf_date};
+pub use cms::{detached_signature, PdfSigner, SignatureAlgorithm, SoftwareSigner};
 pub use engine::{
     locate_pdfium, PdfEngine, PdfInfo, RenderedPage, StillWanted, ViewedDocument, PDFIUM_PATH_ENV,
 };
 pub use error::PdfError;
 pub use geometry::{PageGeometry, ViewRect};
 pub use sample::{sample_font_path, Language, SampleKind, SampleSpec, SAMPLE_FONT_ENV};
+pub use sign::{
+    sign_pdf, DocMdpPermission, SignatureMark, SignatureRequest, DEFAULT_RESERVED_BYTES,
+};
 pub use text_layer::{PageText, TextWord};

@@ -264,7 +264,7 @@ impl TestPki {
         )
         .unwrap();
         let p = |name: &str| d.join(name);
-        key_and_request(d, "ca", "/CN=Outpost Test CA");
+        key_and_request(d, "ca", "/CN=Outpost Test CA", KeyKind::Rsa2048);
         run_ok(
             "openssl",
             &[
@@ -282,27 +282,7 @@ impl TestPki {
                 &p("ca.cnf"),
             ],
         );
-        key_and_request(d, "signer", "/CN=Test Signer");
-        run_ok(
-            "openssl",
-            &[
-                &"x509",
-                &"-req",
-                &"-in",
-                &p("signer.csr"),
-                &"-CA",
-                &p("ca.crt"),
-                &"-CAkey",
-                &p("ca.key"),
-                &"-CAcreateserial",
-                &"-out",
-                &p("signer.crt"),
-                &"-days",
-                &"30",
-                &"-extfile",
-                &p("signer.cnf"),
-            ],
-        );
+        issue(d, "signer", "/CN=Test Signer", KeyKind::Rsa2048);
         let db = format!("sql:{}", p("nss").display());
         std::fs::create_dir(p("nss")).unwrap();
         run_ok("certutil", &[&"-N", &"-d", &db, &"--empty-password"]);
@@ -385,24 +365,98 @@ impl TestPki {
     }
 }
 
-/// `NAME.key` (RSA-2048) and a certificate request `NAME.csr` for `subject`, in `dir`.
-fn key_and_request(dir: &Path, name: &str, subject: &str) {
+/// Key types the test CA issues certificates for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// RSA with a 2048-bit modulus (the CA, and pyHanko's signer).
+    Rsa2048,
+    /// RSA-3072, Outpost's RSA option.
+    Rsa3072,
+    /// ECDSA P-256, Outpost's default.
+    EcP256,
+}
+
+/// `NAME.key` and a certificate request `NAME.csr` for `subject`, in `dir`.
+fn key_and_request(dir: &Path, name: &str, subject: &str, kind: KeyKind) {
     let key = dir.join(format!("{name}.key"));
     let csr = dir.join(format!("{name}.csr"));
+    let key_args: &[&dyn AsRef<std::ffi::OsStr>] = match kind {
+        KeyKind::Rsa2048 => &[&"-newkey", &"rsa:2048"],
+        KeyKind::Rsa3072 => &[&"-newkey", &"rsa:3072"],
+        KeyKind::EcP256 => &[&"-newkey", &"ec", &"-pkeyopt", &"ec_paramgen_curve:P-256"],
+    };
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"req", &"-new"];
+    args.extend_from_slice(key_args);
+    let subject_arg = subject.to_owned();
+    args.extend_from_slice(&[
+        &"-nodes",
+        &"-keyout",
+        &key,
+        &"-out",
+        &csr,
+        &"-subj",
+        &subject_arg,
+    ]);
+    run_ok("openssl", &args);
+}
+
+/// A key `NAME.key` and a certificate `NAME.crt` for `subject`, issued by the CA in `dir`.
+fn issue(dir: &Path, name: &str, subject: &str, kind: KeyKind) {
+    key_and_request(dir, name, subject, kind);
+    let p = |file: String| dir.join(file);
     run_ok(
         "openssl",
         &[
-            &"req",
-            &"-new",
-            &"-newkey",
-            &"rsa:2048",
-            &"-nodes",
-            &"-keyout",
-            &key,
+            &"x509",
+            &"-req",
+            &"-in",
+            &p(format!("{name}.csr")),
+            &"-CA",
+            &p("ca.crt".into()),
+            &"-CAkey",
+            &p("ca.key".into()),
+            &"-CAcreateserial",
             &"-out",
-            &csr,
-            &"-subj",
-            &subject,
+            &p(format!("{name}.crt")),
+            &"-days",
+            &"30",
+            &"-extfile",
+            &p("signer.cnf".into()),
         ],
     );
+}
+
+impl TestPki {
+    /// A signer with a new key of `kind` and a certificate from the test CA (chain: the CA).
+    pub fn software_signer(
+        &self,
+        name: &str,
+        subject: &str,
+        kind: KeyKind,
+    ) -> outpost_pdf::SoftwareSigner {
+        issue(self.dir.path(), name, subject, kind);
+        let der = |args: &[&dyn AsRef<std::ffi::OsStr>], out: &str| {
+            let target = self.path(out);
+            let mut all = args.to_vec();
+            all.extend_from_slice(&[&"-outform", &"DER", &"-out", &target]);
+            run_ok("openssl", &all);
+            std::fs::read(target).unwrap()
+        };
+        let key = der(
+            &[
+                &"pkcs8",
+                &"-topk8",
+                &"-nocrypt",
+                &"-in",
+                &self.path(&format!("{name}.key")),
+            ],
+            &format!("{name}.key.der"),
+        );
+        let certificate = der(
+            &[&"x509", &"-in", &self.path(&format!("{name}.crt"))],
+            &format!("{name}.crt.der"),
+        );
+        let ca = der(&[&"x509", &"-in", &self.path("ca.crt")], "ca.crt.der");
+        outpost_pdf::SoftwareSigner::from_pkcs8_der(&key, &certificate, &[ca]).expect("a signer")
+    }
 }

@@ -1,0 +1,443 @@
+//! PAdES baseline B-B signatures written as one incremental update.
+//!
+//! The update adds a signature field that is also its widget (on a page, visible with a mark, or
+//! invisible), the `/Sig` dictionary (`/Filter /Adobe.PPKLite`, `/SubFilter /ETSI.CAdES.detached`,
+//! `/ByteRange`, `/Contents`, `/M`, `/Reason`, `/Name`), the form's field list and, for a
+//! certifying signature, `/Perms /DocMDP` with the chosen permission. `/Contents` is reserved as a
+//! run of zeros and `/ByteRange` as a fixed-width placeholder; once the update is written, the
+//! byte ranges are filled in (same width), hashed, signed, and the CMS is written into the
+//! reserved space. The original bytes stay an exact prefix, so earlier signatures stay valid.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use lopdf::{dictionary, Dictionary, Document, IncrementalDocument, Object, ObjectId, Stream};
+use sha2::{Digest, Sha256};
+
+use crate::annotation::Rect;
+use crate::burn_in::pdf_date;
+use crate::cms::{detached_signature, PdfSigner};
+use crate::font::EmbeddedFont;
+use crate::PdfError;
+
+/// Bytes reserved for the CMS in `/Contents` unless asked otherwise (a P-256 or RSA-3072
+/// signature with a three-certificate chain takes about 3–5 KB).
+pub const DEFAULT_RESERVED_BYTES: usize = 16 * 1024;
+/// The placeholder written for each of the three unknown `/ByteRange` numbers.
+const BYTE_RANGE_PLACEHOLDER: i64 = 9_999_999_999;
+
+/// What a certifying (first) signature allows afterwards (`/DocMDP` `/P`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocMdpPermission {
+    /// No changes at all.
+    NoChanges = 1,
+    /// Filling in forms and signing.
+    FormFillingAndSignatures = 2,
+    /// Also annotations.
+    Annotations = 3,
+}
+
+/// A visible signature mark: where it goes and the lines it shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignatureMark {
+    /// The mark's box in the page's user space.
+    pub rect: Rect,
+    /// Its lines, top to bottom (the first is shown as the heading).
+    pub lines: Vec<String>,
+}
+
+/// How to sign.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignatureRequest {
+    /// The page the signature's widget is on, 1-based.
+    pub page: u32,
+    /// The visible mark; `None` for an invisible signature.
+    pub mark: Option<SignatureMark>,
+    /// Why (`/Reason`).
+    pub reason: String,
+    /// Who (`/Name`).
+    pub signer_name: String,
+    /// Where (`/Location`), if said.
+    pub location: Option<String>,
+    /// When, milliseconds since the epoch (`/M`; CMS carries no signing time).
+    pub signing_time_ms: i64,
+    /// Certify the document (first signature only) with this permission.
+    pub certify: Option<DocMdpPermission>,
+    /// Bytes reserved for the CMS.
+    pub reserved_bytes: usize,
+}
+
+fn parse_error(e: lopdf::Error) -> PdfError {
+    PdfError::Damaged(format!("its structure cannot be parsed for signing: {e}"))
+}
+
+fn text_string(text: &str) -> Object {
+    crate::burn_in::text_string(text)
+}
+
+/// The signature fields the document already has (their `/T` names) and whether any certifies.
+fn existing_signatures(document: &Document) -> (Vec<String>, bool) {
+    let mut names = Vec::new();
+    let catalog = document.catalog().ok();
+    let certified = catalog
+        .and_then(|c| c.get(b"Perms").ok())
+        .and_then(|p| document.dereference(p).ok())
+        .and_then(|(_, p)| p.as_dict().ok())
+        .is_some_and(|p| p.has(b"DocMDP"));
+    let fields = catalog
+        .and_then(|c| c.get(b"AcroForm").ok())
+        .and_then(|a| document.dereference(a).ok())
+        .and_then(|(_, a)| a.as_dict().ok())
+        .and_then(|a| a.get(b"Fields").ok())
+        .and_then(|f| document.dereference(f).ok())
+        .and_then(|(_, f)| f.as_array().ok())
+        .cloned()
+        .unwrap_or_default();
+    for field in fields {
+        if let Ok((_, Object::Dictionary(d))) = document.dereference(&field) {
+            let is_signature = d.get(b"FT").and_then(Object::as_name).ok() == Some(b"Sig");
+            if let (true, Ok(name)) = (is_signature, d.get(b"T").and_then(Object::as_str)) {
+                names.push(String::from_utf8_lossy(name).into_owned());
+            }
+        }
+    }
+    (names, certified)
+}
+
+/// Signs `original` as one incremental update and returns the signed file.
+///
+/// `font` draws the visible mark's text (DejaVu Sans covers Russian and English). Pending
+/// annotations must be burned in before: the signature covers exactly the bytes it is given.
+pub fn sign_pdf(
+    original: &[u8],
+    request: &SignatureRequest,
+    signer: &dyn PdfSigner,
+    font: &Path,
+) -> Result<Vec<u8>, PdfError> {
+    crate::engine::precheck(original)?;
+    let document = Document::load_mem(original).map_err(parse_error)?;
+    if document.is_encrypted() || document.trailer.get(b"Encrypt").is_ok() {
+        return Err(PdfError::PasswordProtected);
+    }
+    let pages = document.get_pages();
+    let page_count = pages.len() as u32;
+    let page_id = *pages.get(&request.page).ok_or(PdfError::PageOutOfRange {
+        page: request.page,
+        page_count,
+    })?;
+    let (existing, certified) = existing_signatures(&document);
+    if request.certify.is_some() && (certified || !existing.is_empty()) {
+        return Err(PdfError::Signing(
+            "only the first signature of a document can certify it; sign without certifying".into(),
+        ));
+    }
+    if certified && request.mark.is_some() {
+        // DocMDP allows signing after certification, but a new *visible* field changes the page;
+        // validators (pyHanko, Acrobat) then call the certification broken.
+        return Err(PdfError::Signing(
+            "this document is certified: later signatures must be invisible; sign without a visible mark"
+                .into(),
+        ));
+    }
+    let field_name = (1..)
+        .map(|n| format!("Signature{n}"))
+        .find(|n| !existing.contains(n))
+        .unwrap_or_else(|| "Signature".into());
+    let catalog_id = document
+        .trailer
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .map_err(parse_error)?;
+
+    let mut incremental = IncrementalDocument::create_from(original.to_vec(), document);
+    crate::burn_in::keep_only_update_trailer_keys(&mut incremental.new_document.trailer);
+    let new = &mut incremental.new_document;
+
+    // The /Sig dictionary with its placeholders.
+    let mut signature = dictionary! {
+        "Type" => "Sig",
+        "Filter" => "Adobe.PPKLite",
+        "SubFilter" => "ETSI.CAdES.detached",
+        "ByteRange" => vec![
+            Object::Integer(0),
+            Object::Integer(BYTE_RANGE_PLACEHOLDER),
+            Object::Integer(BYTE_RANGE_PLACEHOLDER),
+            Object::Integer(BYTE_RANGE_PLACEHOLDER),
+        ],
+        "Contents" => Object::String(vec![0; request.reserved_bytes], lopdf::StringFormat::Hexadecimal),
+        "M" => Object::string_literal(pdf_date(request.signing_time_ms)),
+        "Reason" => text_string(&request.reason),
+        "Name" => text_string(&request.signer_name),
+    };
+    if let Some(location) = &request.location {
+        signature.set("Location", text_string(location));
+    }
+    if let Some(permission) = request.certify {
+        signature.set(
+            "Reference",
+            vec![Object::Dictionary(dictionary! {
+                "Type" => "SigRef",
+                "TransformMethod" => "DocMDP",
+                "TransformParams" => dictionary! {
+                    "Type" => "TransformParams",
+                    "P" => permission as i64,
+                    "V" => "1.2",
+                },
+            })],
+        );
+    }
+    let signature_id = new.add_object(signature);
+
+    // The field, which is also its widget.
+    let (rect, appearance) = match &request.mark {
+        Some(mark) => {
+            let appearance = mark_appearance(new, mark, font)?;
+            (mark.rect, Some(appearance))
+        }
+        None => (
+            Rect {
+                left: 0.0,
+                bottom: 0.0,
+                right: 0.0,
+                top: 0.0,
+            },
+            None,
+        ),
+    };
+    let mut field = dictionary! {
+        "Type" => "Annot",
+        "Subtype" => "Widget",
+        "FT" => "Sig",
+        "T" => Object::string_literal(field_name),
+        "V" => signature_id,
+        "F" => 132,
+        "P" => page_id,
+        "Rect" => vec![
+            Object::Real(rect.left),
+            Object::Real(rect.bottom),
+            Object::Real(rect.right),
+            Object::Real(rect.top),
+        ],
+    };
+    if let Some(appearance) = appearance {
+        field.set("AP", dictionary! { "N" => appearance });
+    }
+    let field_id = new.add_object(field);
+
+    // The page lists the widget among its annotations.
+    let prev = incremental.get_prev_documents();
+    let mut annots = match prev
+        .get_dictionary(page_id)
+        .map_err(parse_error)?
+        .get(b"Annots")
+    {
+        Ok(object) => match prev.dereference(object) {
+            Ok((_, Object::Array(items))) => items.clone(),
+            _ => Vec::new(),
+        },
+        Err(_) => Vec::new(),
+    };
+    annots.push(Object::Reference(field_id));
+    incremental
+        .opt_clone_object_to_new_document(page_id)
+        .map_err(parse_error)?;
+    incremental
+        .new_document
+        .get_object_mut(page_id)
+        .and_then(Object::as_dict_mut)
+        .map_err(parse_error)?
+        .set("Annots", Object::Array(annots));
+
+    add_to_form(
+        &mut incremental,
+        catalog_id,
+        field_id,
+        request.certify.map(|_| signature_id),
+    )?;
+
+    let mut out = Vec::with_capacity(original.len() + request.reserved_bytes * 2 + 16 * 1024);
+    incremental
+        .save_to(&mut out)
+        .map_err(|e| PdfError::Engine(format!("writing the update failed: {e}")))?;
+    fill_in_signature(&mut out, original.len(), request.reserved_bytes, signer)?;
+    Ok(out)
+}
+
+/// Adds the field to the catalog's `/AcroForm` (made an indirect object if it is new or direct)
+/// with `/SigFlags 3`, and for a certifying signature adds `/Perms /DocMDP`.
+fn add_to_form(
+    incremental: &mut IncrementalDocument,
+    catalog_id: ObjectId,
+    field_id: ObjectId,
+    certifying: Option<ObjectId>,
+) -> Result<(), PdfError> {
+    let prev = incremental.get_prev_documents();
+    let catalog = prev
+        .get_dictionary(catalog_id)
+        .map_err(parse_error)?
+        .clone();
+    let form_entry = catalog.get(b"AcroForm").ok().cloned();
+    let (form_id, mut form) = match &form_entry {
+        Some(Object::Reference(id)) => (
+            Some(*id),
+            prev.get_dictionary(*id).map_err(parse_error)?.clone(),
+        ),
+        Some(Object::Dictionary(d)) => (None, d.clone()),
+        _ => (None, Dictionary::new()),
+    };
+    // The field list may itself be an indirect array: write a new version of it.
+    let mut fields_array_id = None;
+    let mut fields = match form.get(b"Fields") {
+        Ok(Object::Reference(id)) => {
+            fields_array_id = Some(*id);
+            prev.get_object(*id)
+                .and_then(Object::as_array)
+                .cloned()
+                .unwrap_or_default()
+        }
+        Ok(Object::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    fields.push(Object::Reference(field_id));
+    let new = &mut incremental.new_document;
+    match fields_array_id {
+        Some(id) => new.set_object(id, Object::Array(fields)),
+        None => form.set("Fields", Object::Array(fields)),
+    }
+    form.set("SigFlags", 3);
+    let form_id = match form_id {
+        Some(id) => {
+            new.set_object(id, form);
+            id
+        }
+        None => new.add_object(form),
+    };
+    let mut catalog = catalog;
+    let catalog_changes = form_entry != Some(Object::Reference(form_id)) || certifying.is_some();
+    if catalog_changes {
+        catalog.set("AcroForm", form_id);
+        if let Some(signature_id) = certifying {
+            catalog.set("Perms", dictionary! { "DocMDP" => signature_id });
+        }
+        new.set_object(catalog_id, catalog);
+    }
+    Ok(())
+}
+
+/// Finds the placeholders in the written update, fills in `/ByteRange`, hashes the ranges,
+/// signs, and writes the CMS into `/Contents`.
+fn fill_in_signature(
+    out: &mut [u8],
+    original_len: usize,
+    reserved: usize,
+    signer: &dyn PdfSigner,
+) -> Result<(), PdfError> {
+    let appended = &out[original_len..];
+    let zeros = "0".repeat(reserved * 2);
+    let contents_at = find(appended, format!("<{zeros}>").as_bytes())
+        .map(|i| i + original_len)
+        .ok_or_else(|| PdfError::Signing("the reserved /Contents was not found".into()))?;
+    let placeholder =
+        format!("{BYTE_RANGE_PLACEHOLDER} {BYTE_RANGE_PLACEHOLDER} {BYTE_RANGE_PLACEHOLDER}");
+    let numbers_at = find(appended, placeholder.as_bytes())
+        .map(|i| i + original_len)
+        .ok_or_else(|| PdfError::Signing("the reserved /ByteRange was not found".into()))?;
+    let contents_end = contents_at + reserved * 2 + 2;
+    let after = out.len() - contents_end;
+    let mut numbers = format!("{contents_at} {contents_end} {after}");
+    if numbers.len() > placeholder.len() {
+        return Err(PdfError::Signing("the file is too large to sign".into()));
+    }
+    while numbers.len() < placeholder.len() {
+        numbers.push(' ');
+    }
+    out[numbers_at..numbers_at + placeholder.len()].copy_from_slice(numbers.as_bytes());
+
+    let mut hasher = Sha256::new();
+    hasher.update(&out[..contents_at]);
+    hasher.update(&out[contents_end..]);
+    let digest: [u8; 32] = hasher.finalize().into();
+    let cms = detached_signature(&digest, signer)?;
+    if cms.len() > reserved {
+        return Err(PdfError::Signing(format!(
+            "the signature needs {} bytes but only {reserved} were reserved; sign again reserving more",
+            cms.len()
+        )));
+    }
+    let mut hex = String::with_capacity(cms.len() * 2);
+    for byte in &cms {
+        let _ = write!(hex, "{byte:02X}");
+    }
+    out[contents_at + 1..contents_at + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    Ok(())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The mark's appearance: a blue frame, the heading and the lines in DejaVu Sans, sized to fit.
+fn mark_appearance(
+    document: &mut Document,
+    mark: &SignatureMark,
+    font_path: &Path,
+) -> Result<ObjectId, PdfError> {
+    let mut font = EmbeddedFont::load(font_path)?;
+    let font_id = document.new_object_id();
+    let r = mark.rect;
+    let (width, height) = (r.width(), r.height());
+    if width < 20.0 || height < 10.0 {
+        return Err(PdfError::Signing(
+            "the signature mark is too small: draw a box at least 20 by 10 points".into(),
+        ));
+    }
+    let padding = 4.0;
+    let lines = mark.lines.len().max(1) as f32;
+    let size = ((height - 2.0 * padding) / (lines * 1.25)).clamp(4.0, 10.0);
+    let mut content = String::new();
+    let _ = writeln!(
+        content,
+        "q 0.12 0.31 0.62 RG 1.2 w {} {} {} {} re S",
+        fmt(r.left + 0.6),
+        fmt(r.bottom + 0.6),
+        fmt(width - 1.2),
+        fmt(height - 1.2)
+    );
+    let _ = writeln!(
+        content,
+        "{} {} {} {} re W n BT 0.12 0.31 0.62 rg /F0 {} Tf {} TL {} {} Td",
+        fmt(r.left),
+        fmt(r.bottom),
+        fmt(width),
+        fmt(height),
+        fmt(size),
+        fmt(size * 1.25),
+        fmt(r.left + padding),
+        fmt(r.top - padding - size * font.ascender() / 1000.0)
+    );
+    let mut first = true;
+    for line in &mark.lines {
+        for run in font.wrap(line, size, width - 2.0 * padding) {
+            let hex: String = run.glyphs.iter().map(|g| format!("{g:04X}")).collect();
+            let _ = writeln!(content, "<{hex}> {}", if first { "Tj" } else { "'" });
+            first = false;
+        }
+    }
+    content.push_str("ET Q\n");
+    font.write(document, font_id)?;
+    let mut stream = Stream::new(
+        dictionary! {
+            "Type" => "XObject",
+            "Subtype" => "Form",
+            "BBox" => vec![Object::Real(r.left), Object::Real(r.bottom), Object::Real(r.right), Object::Real(r.top)],
+            "Resources" => dictionary! { "Font" => dictionary! { "F0" => font_id } },
+        },
+        content.into_bytes(),
+    );
+    let _ = stream.compress();
+    Ok(document.add_object(stream))
+}
+
+fn fmt(value: f32) -> String {
+    crate::burn_in::fmt(value)
+}

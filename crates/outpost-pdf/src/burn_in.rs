@@ -195,6 +195,45 @@ pub fn pdf_date(ms: i64) -> String {
     )
 }
 
+/// Reads a PDF date string (`D:YYYYMMDDHHmmSS` with an optional `Z` or `±HH'mm'` offset; missing
+/// trailing fields default as the PDF specification says) as milliseconds since the epoch.
+pub fn parse_pdf_date(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix("D:").unwrap_or(text);
+    let number = |from: usize, len: usize, default: u32| -> Option<u32> {
+        match digits.get(from..from + len) {
+            Some(part) if part.bytes().all(|b| b.is_ascii_digit()) => part.parse().ok(),
+            Some(_) => None,
+            None => Some(default),
+        }
+    };
+    let year = i32::try_from(number(0, 4, 0)?).ok()?;
+    let month = time::Month::try_from(u8::try_from(number(4, 2, 1)?).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(year, month, u8::try_from(number(6, 2, 1)?).ok()?).ok()?;
+    let clock = time::Time::from_hms(
+        u8::try_from(number(8, 2, 0)?).ok()?,
+        u8::try_from(number(10, 2, 0)?).ok()?,
+        u8::try_from(number(12, 2, 0)?).ok()?,
+    )
+    .ok()?;
+    let mut offset_minutes = 0i64;
+    if let Some(rest) = digits.get(14..) {
+        let mut chars = rest.chars();
+        match chars.next() {
+            Some(sign @ ('+' | '-')) => {
+                let tail: String = chars.filter(|c| c.is_ascii_digit()).collect();
+                let hours: i64 = tail.get(0..2)?.parse().ok()?;
+                let minutes: i64 = tail.get(2..4).and_then(|m| m.parse().ok()).unwrap_or(0);
+                offset_minutes = (hours * 60 + minutes) * if sign == '-' { -1 } else { 1 };
+            }
+            Some('Z') | None => {}
+            Some(_) => return None,
+        }
+    }
+    let utc = time::PrimitiveDateTime::new(date, clock).assume_utc();
+    Some((utc.unix_timestamp() - offset_minutes * 60) * 1000)
+}
+
 fn annotation_dictionary(
     annotation: &Annotation,
     page_id: ObjectId,
@@ -529,6 +568,18 @@ mod tests {
     fn dates_are_pdf_date_strings_in_utc() {
         assert_eq!(pdf_date(0), "D:19700101000000Z");
         assert_eq!(pdf_date(1_795_000_000_000), "D:20261118110640Z");
+    }
+
+    #[test]
+    fn pdf_dates_read_back_with_and_without_offsets() {
+        assert_eq!(
+            parse_pdf_date(&pdf_date(1_795_000_000_000)),
+            Some(1_795_000_000_000)
+        );
+        assert_eq!(parse_pdf_date("D:19700101030000+03'00'"), Some(0));
+        assert_eq!(parse_pdf_date("D:1970"), Some(0));
+        assert_eq!(parse_pdf_date("D:19701301000000Z"), None);
+        assert_eq!(parse_pdf_date("garbage"), None);
     }
 
     #[test]

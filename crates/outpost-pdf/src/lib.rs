@@ -15,9 +15,10 @@ mod geometry;
 mod sample;
 mod sign;
 mod text_layer;
+mod validate;
 
 pub use annotation::{Annotation, AnnotationKind, Colour, Geometry, Point, Quad, Rect};
-pub use burn_in::{burn_in, burned_annotation_ids, pdf_date};
+pub use burn_in::{burn_in, burned_annotation_ids, parse_pdf_date, pdf_date};
 pub use cms::{detached_signature, PdfSigner, SignatureAlgorithm, SoftwareSigner};
 pub use engine::{
     locate_pdfium, PdfEngine, PdfInfo, RenderedPage, StillWanted, ViewedDocument, PDFIUM_PATH_ENV,
@@ -29,3 +30,7 @@ pub use sign::{
     sign_pdf, DocMdpPermission, SignatureMark, SignatureRequest, DEFAULT_RESERVED_BYTES,
 };
 pub use text_layer::{PageText, TextWord};
+pub use validate::{
+    certificate_from_der, validate_signatures, LaterChanges, SignatureReport, SignatureStatus,
+};
+pub use x509_cert::Certificate;

@@ -227,6 +227,6 @@ fn signing_refuses_bad_requests_and_writes_nothing() {
     }
     // A key that is not the certificate's is refused when the signer is made.
     let ec = std::fs::read(pki.path("refuse.key.der")).unwrap();
-    let other_cert = std::fs::read(pki.path("ca.crt.der")).unwrap();
+    let other_cert = pki.ca_der();
     assert!(outpost_pdf::SoftwareSigner::from_pkcs8_der(&ec, &other_cert, &[]).is_err());
 }

@@ -427,6 +427,24 @@ fn issue(dir: &Path, name: &str, subject: &str, kind: KeyKind) {
 }
 
 impl TestPki {
+    /// The CA certificate, DER.
+    pub fn ca_der(&self) -> Vec<u8> {
+        let target = self.path("ca.crt.der");
+        run_ok(
+            "openssl",
+            &[
+                &"x509",
+                &"-in",
+                &self.path("ca.crt"),
+                &"-outform",
+                &"DER",
+                &"-out",
+                &target,
+            ],
+        );
+        std::fs::read(target).unwrap()
+    }
+
     /// A signer with a new key of `kind` and a certificate from the test CA (chain: the CA).
     pub fn software_signer(
         &self,
@@ -456,7 +474,7 @@ impl TestPki {
             &[&"x509", &"-in", &self.path(&format!("{name}.crt"))],
             &format!("{name}.crt.der"),
         );
-        let ca = der(&[&"x509", &"-in", &self.path("ca.crt")], "ca.crt.der");
+        let ca = self.ca_der();
         outpost_pdf::SoftwareSigner::from_pkcs8_der(&key, &certificate, &[ca]).expect("a signer")
     }
 }

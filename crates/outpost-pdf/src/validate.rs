@@ -1,0 +1,630 @@
+//! Validation of a PDF's signatures, offline: for each signature the digest over its byte range,
+//! the CMS signature, the chain to the trust anchors, the certificates' validity at the signing
+//! time, and what the file gained after the signed revision — later signatures only, later
+//! annotations, or changed content — judged against a certification's `/DocMDP` permission.
+
+use std::collections::BTreeMap;
+
+use der::{Decode, Encode, Reader, SliceReader};
+use lopdf::{Dictionary, Document, Object, ObjectId};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use x509_cert::Certificate;
+
+use cms::cert::CertificateChoices;
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier};
+
+use crate::PdfError;
+
+const ID_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";
+const ID_ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
+const ID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const ID_SHA256_WITH_RSA: &str = "1.2.840.113549.1.1.11";
+const ID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+const ID_SHA256: &str = "2.16.840.1.101.3.4.2.1";
+
+/// What the file gained after a signature's revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LaterChanges {
+    /// Nothing: the signature covers the whole file.
+    None,
+    /// Only later signatures (fields, widgets, their appearances and fonts).
+    SignaturesOnly,
+    /// Annotations (and possibly signatures).
+    Annotations,
+    /// Anything else: pages, content, objects the signature covered.
+    ContentChanged,
+}
+
+/// The verdict shown for a signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "reason", rename_all = "snake_case")]
+pub enum SignatureStatus {
+    /// Sound, trusted, and covering the whole file.
+    Valid,
+    /// Sound and trusted; later signatures were added after it.
+    ValidLaterSigned,
+    /// Sound and trusted; annotations were added after it.
+    ValidLaterAnnotated,
+    /// The signed bytes or the signature do not verify, or the document was changed after it in
+    /// a way it does not allow.
+    Invalid(String),
+    /// Sound, but the signer's certificate does not lead to a trusted root, or was not valid at
+    /// the signing time.
+    Untrusted(String),
+}
+
+/// Everything checked about one signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignatureReport {
+    /// The signature field's name.
+    pub field: String,
+    /// The signer's certificate subject (RFC 4514), if the CMS could be read.
+    pub signer: Option<String>,
+    /// The signing time from `/M`, as written.
+    pub signing_time: Option<String>,
+    /// `/Reason`.
+    pub reason: Option<String>,
+    /// Whether the digest over the byte ranges matches the signed messageDigest.
+    pub digest_matches: bool,
+    /// Whether the CMS signature verifies with the signer's certificate.
+    pub signature_verifies: bool,
+    /// Whether the certificate chains to a trust anchor (each link verified).
+    pub chain_trusted: bool,
+    /// Whether every certificate of the chain was valid at the signing time.
+    pub valid_at_signing_time: bool,
+    /// What came after the signed revision.
+    pub later_changes: LaterChanges,
+    /// The certification permission (`/DocMDP` `/P`), if this signature certifies.
+    pub certification: Option<i64>,
+    /// The verdict.
+    pub status: SignatureStatus,
+}
+
+fn damaged(e: lopdf::Error) -> PdfError {
+    PdfError::Damaged(format!(
+        "its structure cannot be parsed for validation: {e}"
+    ))
+}
+
+fn text(object: Option<&Object>) -> Option<String> {
+    match object? {
+        Object::String(bytes, _) => Some(decode_text_string(bytes)),
+        Object::Name(name) => Some(String::from_utf8_lossy(name).into_owned()),
+        _ => None,
+    }
+}
+
+/// A PDF text string as Rust text (UTF-16BE with a byte order mark, else PDFDocEncoding ~ Latin-1).
+fn decode_text_string(bytes: &[u8]) -> String {
+    if bytes.starts_with(&[0xFE, 0xFF]) {
+        let units: Vec<u16> = bytes[2..]
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+            .collect();
+        String::from_utf16_lossy(&units)
+    } else {
+        bytes.iter().map(|&b| b as char).collect()
+    }
+}
+
+struct FoundSignature {
+    field: String,
+    dictionary: Dictionary,
+    certification: Option<i64>,
+}
+
+/// The signature fields with a value, in the order of the form's field list.
+fn signatures(document: &Document) -> Vec<FoundSignature> {
+    let deref = |o: &Object| document.dereference(o).ok().map(|(_, o)| o.clone());
+    let catalog = match document.catalog() {
+        Ok(c) => c,
+        Err(_) => return Vec::new(),
+    };
+    let certifying: Option<ObjectId> = catalog
+        .get(b"Perms")
+        .ok()
+        .and_then(deref)
+        .and_then(|p| {
+            p.as_dict()
+                .ok()
+                .and_then(|d| d.get(b"DocMDP").ok().cloned())
+        })
+        .and_then(|r| r.as_reference().ok());
+    let fields = catalog
+        .get(b"AcroForm")
+        .ok()
+        .and_then(deref)
+        .and_then(|a| {
+            a.as_dict()
+                .ok()
+                .and_then(|d| d.get(b"Fields").ok().cloned())
+        })
+        .and_then(|f| deref(&f))
+        .and_then(|f| f.as_array().ok().cloned())
+        .unwrap_or_default();
+    let mut found = Vec::new();
+    for field in fields {
+        let Some(Object::Dictionary(field)) = deref(&field) else {
+            continue;
+        };
+        if field.get(b"FT").and_then(Object::as_name).ok() != Some(b"Sig") {
+            continue;
+        }
+        let Ok(value) = field.get(b"V") else { continue };
+        let value_id = value.as_reference().ok();
+        let Some(Object::Dictionary(dictionary)) = deref(value) else {
+            continue;
+        };
+        let certification = (value_id.is_some() && value_id == certifying)
+            .then(|| docmdp_permission(document, &dictionary))
+            .flatten();
+        found.push(FoundSignature {
+            field: text(field.get(b"T").ok()).unwrap_or_default(),
+            dictionary,
+            certification,
+        });
+    }
+    found
+}
+
+fn docmdp_permission(document: &Document, signature: &Dictionary) -> Option<i64> {
+    let references = signature.get(b"Reference").ok()?;
+    let (_, references) = document.dereference(references).ok()?;
+    for reference in references.as_array().ok()? {
+        let (_, reference) = document.dereference(reference).ok()?;
+        let reference = reference.as_dict().ok()?;
+        if reference
+            .get(b"TransformMethod")
+            .and_then(Object::as_name)
+            .ok()
+            == Some(b"DocMDP")
+        {
+            let params = reference.get(b"TransformParams").ok()?;
+            let (_, params) = document.dereference(params).ok()?;
+            return Some(
+                params
+                    .as_dict()
+                    .ok()?
+                    .get(b"P")
+                    .and_then(Object::as_i64)
+                    .unwrap_or(2),
+            );
+        }
+    }
+    None
+}
+
+/// Validates every signature of `bytes` against `anchors` (the organisation's roots), with
+/// `now_ms` as the fallback time for certificates when a signature states none.
+pub fn validate_signatures(
+    bytes: &[u8],
+    anchors: &[Certificate],
+) -> Result<Vec<SignatureReport>, PdfError> {
+    crate::engine::precheck(bytes)?;
+    let document = Document::load_mem(bytes).map_err(damaged)?;
+    let mut reports = Vec::new();
+    for found in signatures(&document) {
+        reports.push(check(bytes, &document, found, anchors));
+    }
+    Ok(reports)
+}
+
+fn check(
+    bytes: &[u8],
+    document: &Document,
+    found: FoundSignature,
+    anchors: &[Certificate],
+) -> SignatureReport {
+    let d = &found.dictionary;
+    let signing_time = text(d.get(b"M").ok());
+    let mut report = SignatureReport {
+        field: found.field.clone(),
+        signer: None,
+        signing_time: signing_time.clone(),
+        reason: text(d.get(b"Reason").ok()),
+        digest_matches: false,
+        signature_verifies: false,
+        chain_trusted: false,
+        valid_at_signing_time: false,
+        later_changes: LaterChanges::None,
+        certification: found.certification,
+        status: SignatureStatus::Invalid(String::new()),
+    };
+    let invalid = |mut report: SignatureReport, why: &str| {
+        report.status = SignatureStatus::Invalid(why.to_owned());
+        report
+    };
+    let ranges: Vec<i64> = match d.get(b"ByteRange").and_then(Object::as_array) {
+        Ok(items) => items.iter().filter_map(|o| o.as_i64().ok()).collect(),
+        Err(_) => return invalid(report, "the signature has no byte range"),
+    };
+    let Some((signed_end, digest)) = byte_range_digest(bytes, &ranges) else {
+        return invalid(report, "the byte range does not fit the file");
+    };
+    let contents = match d.get(b"Contents") {
+        Ok(Object::String(cms, _)) => cms.clone(),
+        _ => return invalid(report, "the signature has no contents"),
+    };
+    let cms = match read_cms(&contents) {
+        Ok(cms) => cms,
+        Err(why) => return invalid(report, &why),
+    };
+    report.signer = Some(cms.certificate.tbs_certificate.subject.to_string());
+    report.digest_matches = cms.message_digest.as_deref() == Some(digest.as_slice());
+    report.signature_verifies = verify(
+        &cms.certificate,
+        &cms.signature_algorithm,
+        &cms.signed_attributes_der,
+        &cms.signature,
+    );
+    let signed_at_ms = signing_time
+        .as_deref()
+        .and_then(crate::burn_in::parse_pdf_date);
+    let (trusted, valid_then) = chain(&cms.certificate, &cms.certificates, anchors, signed_at_ms);
+    report.chain_trusted = trusted;
+    report.valid_at_signing_time = valid_then;
+    report.later_changes = if signed_end == bytes.len() {
+        LaterChanges::None
+    } else {
+        later_changes(&bytes[..signed_end], document)
+    };
+    report.status = if !report.digest_matches {
+        SignatureStatus::Invalid("the signed bytes were changed".into())
+    } else if !report.signature_verifies {
+        SignatureStatus::Invalid(
+            "the signature does not verify with the signer's certificate".into(),
+        )
+    } else if report.later_changes == LaterChanges::ContentChanged {
+        SignatureStatus::Invalid("the document's content was changed after signing".into())
+    } else if let Some(why) = docmdp_violation(found.certification, report.later_changes) {
+        SignatureStatus::Invalid(why)
+    } else if !report.chain_trusted {
+        SignatureStatus::Untrusted(
+            "the signer's certificate does not lead to a trusted root".into(),
+        )
+    } else if !report.valid_at_signing_time {
+        SignatureStatus::Untrusted(
+            "a certificate of the chain was not valid at the signing time".into(),
+        )
+    } else {
+        match report.later_changes {
+            LaterChanges::None => SignatureStatus::Valid,
+            LaterChanges::SignaturesOnly => SignatureStatus::ValidLaterSigned,
+            _ => SignatureStatus::ValidLaterAnnotated,
+        }
+    };
+    report
+}
+
+fn docmdp_violation(certification: Option<i64>, later: LaterChanges) -> Option<String> {
+    match (certification?, later) {
+        (1, l) if l > LaterChanges::None => {
+            Some("the document is certified against any change, and was changed".into())
+        }
+        (2, LaterChanges::Annotations) => Some(
+            "the document is certified for form filling and signatures only, and was annotated"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Checks the byte range's shape and returns (end of the signed revision, SHA-256 of the ranges).
+fn byte_range_digest(bytes: &[u8], ranges: &[i64]) -> Option<(usize, [u8; 32])> {
+    let [a, b, c, d] = <[i64; 4]>::try_from(ranges).ok()?;
+    let (a, b, c, d) = (
+        usize::try_from(a).ok()?,
+        usize::try_from(b).ok()?,
+        usize::try_from(c).ok()?,
+        usize::try_from(d).ok()?,
+    );
+    let first_end = a.checked_add(b)?;
+    let second_end = c.checked_add(d)?;
+    if a != 0 || first_end > c || second_end > bytes.len() {
+        return None;
+    }
+    // The gap holds exactly the hex string of /Contents.
+    let gap = &bytes[first_end..c];
+    if gap.first() != Some(&b'<') || gap.last() != Some(&b'>') {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(&bytes[..first_end]);
+    hasher.update(&bytes[c..second_end]);
+    Some((second_end, hasher.finalize().into()))
+}
+
+struct ReadCms {
+    certificate: Certificate,
+    certificates: Vec<Certificate>,
+    signed_attributes_der: Vec<u8>,
+    signature: Vec<u8>,
+    signature_algorithm: String,
+    message_digest: Option<Vec<u8>>,
+}
+
+fn read_cms(contents: &[u8]) -> Result<ReadCms, String> {
+    // /Contents is padded with zeros after the DER: read exactly one ContentInfo.
+    let mut reader =
+        SliceReader::new(contents).map_err(|e| format!("the CMS is unreadable: {e}"))?;
+    let info: ContentInfo = reader
+        .decode()
+        .map_err(|e| format!("the CMS is unreadable: {e}"))?;
+    let signed: SignedData = info
+        .content
+        .decode_as()
+        .map_err(|e| format!("the CMS holds no SignedData: {e}"))?;
+    let certificates: Vec<Certificate> = signed
+        .certificates
+        .as_ref()
+        .map(|set| {
+            set.0
+                .iter()
+                .filter_map(|c| match c {
+                    CertificateChoices::Certificate(c) => Some(c.clone()),
+                    CertificateChoices::Other(_) => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let signer_info = signed
+        .signer_infos
+        .0
+        .iter()
+        .next()
+        .ok_or("the CMS has no signer")?;
+    if signer_info.digest_alg.oid.to_string() != ID_SHA256 {
+        return Err(
+            "the signature uses a digest other than SHA-256, which Outpost does not check".into(),
+        );
+    }
+    let certificate = match &signer_info.sid {
+        SignerIdentifier::IssuerAndSerialNumber(id) => certificates.iter().find(|c| {
+            c.tbs_certificate.issuer == id.issuer
+                && c.tbs_certificate.serial_number == id.serial_number
+        }),
+        SignerIdentifier::SubjectKeyIdentifier(_) => certificates.first(),
+    }
+    .cloned()
+    .ok_or("the signer's certificate is not in the signature")?;
+    let attributes = signer_info
+        .signed_attrs
+        .as_ref()
+        .ok_or("the signature has no signed attributes")?;
+    let message_digest = attributes
+        .iter()
+        .find(|a| a.oid.to_string() == ID_MESSAGE_DIGEST)
+        .and_then(|a| a.values.iter().next())
+        .and_then(|v| v.decode_as::<der::asn1::OctetString>().ok())
+        .map(|o| o.as_bytes().to_vec());
+    Ok(ReadCms {
+        certificate,
+        certificates,
+        signed_attributes_der: attributes
+            .to_der()
+            .map_err(|e| format!("the signed attributes cannot be encoded: {e}"))?,
+        signature: signer_info.signature.as_bytes().to_vec(),
+        signature_algorithm: signer_info.signature_algorithm.oid.to_string(),
+        message_digest,
+    })
+}
+
+/// Whether `signature` over `message` verifies with `certificate`'s key under `algorithm`.
+fn verify(certificate: &Certificate, algorithm: &str, message: &[u8], signature: &[u8]) -> bool {
+    use signature::Verifier;
+    let spki = &certificate.tbs_certificate.subject_public_key_info;
+    let Ok(spki_der) = spki.to_der() else {
+        return false;
+    };
+    let key_type = spki.algorithm.oid.to_string();
+    match (algorithm, key_type.as_str()) {
+        (ID_ECDSA_WITH_SHA256, ID_EC_PUBLIC_KEY) | (ID_EC_PUBLIC_KEY, ID_EC_PUBLIC_KEY) => {
+            use p256::pkcs8::DecodePublicKey;
+            let (Ok(key), Ok(sig)) = (
+                p256::ecdsa::VerifyingKey::from_public_key_der(&spki_der),
+                p256::ecdsa::Signature::from_der(signature),
+            ) else {
+                return false;
+            };
+            key.verify(message, &sig).is_ok()
+        }
+        (ID_SHA256_WITH_RSA | ID_RSA_ENCRYPTION, ID_RSA_ENCRYPTION) => {
+            use rsa::pkcs8::DecodePublicKey;
+            let (Ok(key), Ok(sig)) = (
+                rsa::RsaPublicKey::from_public_key_der(&spki_der),
+                rsa::pkcs1v15::Signature::try_from(signature),
+            ) else {
+                return false;
+            };
+            rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key)
+                .verify(message, &sig)
+                .is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// Whether `certificate` chains (each signature verified) to one of `anchors` through `pool`,
+/// and whether every certificate on that path was valid at `at_ms` (when known).
+fn chain(
+    certificate: &Certificate,
+    pool: &[Certificate],
+    anchors: &[Certificate],
+    at_ms: Option<i64>,
+) -> (bool, bool) {
+    let valid_at = |c: &Certificate| match at_ms {
+        Some(ms) => {
+            let v = &c.tbs_certificate.validity;
+            let from = v.not_before.to_unix_duration().as_millis() as i64;
+            let to = v.not_after.to_unix_duration().as_millis() as i64;
+            (from..=to).contains(&ms)
+        }
+        None => true,
+    };
+    let mut current = certificate.clone();
+    let mut all_valid = valid_at(&current);
+    for _ in 0..8 {
+        if anchors.contains(&current) {
+            return (true, all_valid);
+        }
+        let issuer = anchors
+            .iter()
+            .chain(pool.iter())
+            .find(|candidate| {
+                candidate.tbs_certificate.subject == current.tbs_certificate.issuer
+                    && issued_by(&current, candidate)
+            })
+            .cloned();
+        match issuer {
+            Some(issuer) if issuer == current => return (anchors.contains(&issuer), all_valid),
+            Some(issuer) => {
+                all_valid &= valid_at(&issuer);
+                current = issuer;
+            }
+            None => return (false, all_valid),
+        }
+    }
+    (false, all_valid)
+}
+
+fn issued_by(certificate: &Certificate, issuer: &Certificate) -> bool {
+    let Ok(tbs) = certificate.tbs_certificate.to_der() else {
+        return false;
+    };
+    let Some(signature) = certificate.signature.as_bytes() else {
+        return false;
+    };
+    verify(
+        issuer,
+        &certificate.signature_algorithm.oid.to_string(),
+        &tbs,
+        signature,
+    )
+}
+
+/// Classifies what the objects of `full` add to or change from the signed revision `signed`.
+fn later_changes(signed: &[u8], full: &Document) -> LaterChanges {
+    let Ok(before) = Document::load_mem(signed) else {
+        return LaterChanges::ContentChanged;
+    };
+    let mut worst = LaterChanges::SignaturesOnly;
+    let pages: BTreeMap<ObjectId, ()> = before.page_iter().map(|id| (id, ())).collect();
+    let catalog_id = before
+        .trailer
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .ok();
+    for (id, object) in &full.objects {
+        let old = before.objects.get(id);
+        if old == Some(object) {
+            continue;
+        }
+        let level = match (old, object) {
+            (None, new) => classify_new(new),
+            (Some(Object::Dictionary(a)), Object::Dictionary(b)) if pages.contains_key(id) => {
+                if same_except(a, b, &[b"Annots"]) {
+                    LaterChanges::SignaturesOnly
+                } else {
+                    LaterChanges::ContentChanged
+                }
+            }
+            (Some(Object::Dictionary(a)), Object::Dictionary(b)) if Some(*id) == catalog_id => {
+                if same_except(a, b, &[b"AcroForm", b"DSS"]) {
+                    LaterChanges::SignaturesOnly
+                } else {
+                    LaterChanges::ContentChanged
+                }
+            }
+            (Some(Object::Dictionary(a)), Object::Dictionary(b))
+                if a.has(b"Fields") && b.has(b"Fields") =>
+            {
+                LaterChanges::SignaturesOnly
+            }
+            (Some(Object::Dictionary(a)), Object::Dictionary(b))
+                if is_markup_annotation(a) && is_markup_annotation(b) =>
+            {
+                LaterChanges::Annotations
+            }
+            (Some(Object::Array(_)), Object::Array(_)) => LaterChanges::SignaturesOnly,
+            _ => LaterChanges::ContentChanged,
+        };
+        worst = worst.max(level);
+    }
+    // New annotations reach pages through /Annots; count them as annotations.
+    for id in before.page_iter() {
+        let old = annots_of(&before, id);
+        let new = annots_of(full, id);
+        for added in new.iter().filter(|a| !old.contains(a)) {
+            let is_markup = full
+                .dereference(added)
+                .ok()
+                .and_then(|(_, o)| o.as_dict().ok().map(is_markup_annotation))
+                .unwrap_or(false);
+            if is_markup {
+                worst = worst.max(LaterChanges::Annotations);
+            }
+        }
+    }
+    worst
+}
+
+fn annots_of(document: &Document, page: ObjectId) -> Vec<Object> {
+    document
+        .get_dictionary(page)
+        .ok()
+        .and_then(|p| p.get(b"Annots").ok())
+        .and_then(|a| document.dereference(a).ok())
+        .and_then(|(_, a)| a.as_array().ok().cloned())
+        .unwrap_or_default()
+}
+
+fn is_markup_annotation(d: &Dictionary) -> bool {
+    d.get(b"Type").and_then(Object::as_name).ok() == Some(b"Annot")
+        && d.get(b"Subtype").and_then(Object::as_name).ok() != Some(b"Widget")
+}
+
+fn same_except(a: &Dictionary, b: &Dictionary, ignored: &[&[u8]]) -> bool {
+    let strip = |d: &Dictionary| {
+        let mut d = d.clone();
+        for key in ignored {
+            d.remove(key);
+        }
+        d
+    };
+    strip(a) == strip(b)
+}
+
+/// What a new object is: part of a signature, an annotation, or neutral material they use
+/// (appearance streams, fonts); anything else is new content.
+fn classify_new(object: &Object) -> LaterChanges {
+    let dictionary = match object {
+        Object::Dictionary(d) => d,
+        Object::Stream(s) => &s.dict,
+        Object::Array(_) => return LaterChanges::SignaturesOnly,
+        _ => return LaterChanges::SignaturesOnly,
+    };
+    let name = |key: &[u8]| dictionary.get(key).and_then(Object::as_name).ok();
+    match (name(b"Type"), name(b"Subtype")) {
+        (Some(b"Annot"), Some(b"Widget")) => LaterChanges::SignaturesOnly,
+        (Some(b"Annot"), _) => LaterChanges::Annotations,
+        (Some(b"Sig" | b"DocTimeStamp" | b"Font" | b"FontDescriptor" | b"XRef" | b"ObjStm"), _) => {
+            LaterChanges::SignaturesOnly
+        }
+        (Some(b"XObject"), Some(b"Form")) | (None, Some(b"Form")) => LaterChanges::SignaturesOnly,
+        _ if dictionary.has(b"Fields") || dictionary.has(b"Length1") => {
+            LaterChanges::SignaturesOnly
+        }
+        // Streams without a type: font files, ToUnicode maps, content of appearance streams.
+        _ if matches!(object, Object::Stream(_)) => LaterChanges::SignaturesOnly,
+        _ => LaterChanges::ContentChanged,
+    }
+}
+
+/// Reads a certificate (DER), for trust anchors given as files.
+pub fn certificate_from_der(der: &[u8]) -> Result<Certificate, PdfError> {
+    Certificate::from_der(der)
+        .map_err(|e| PdfError::Signing(format!("the certificate is unreadable: {e}")))
+}

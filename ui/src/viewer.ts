@@ -97,7 +97,9 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     img.addEventListener("error", () => {
       // Dropped because it was scrolled past, or failed: ask again when it is seen next.
       img.removeAttribute("src");
-      if (visible.has(page)) requestPage(page);
+      window.setTimeout(() => {
+        if (visible.has(page)) requestPage(page);
+      }, 250);
     });
     return { page, width: w, height: hgt, frame, img, overlay };
   });
@@ -449,14 +451,14 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
   };
   document.addEventListener("keydown", onKey);
 
-  let reportTimer: number | undefined;
   const observer = new IntersectionObserver(
     (entries) => {
+      const appeared: number[] = [];
       for (const entry of entries) {
         const page = Number((entry.target as HTMLElement).dataset.page);
         if (entry.isIntersecting) {
           visible.add(page);
-          requestPage(page);
+          appeared.push(page);
           if (options.query && !hits.has(page)) void markHits(page);
         } else {
           visible.delete(page);
@@ -464,12 +466,14 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
           attempts.delete(page);
         }
       }
-      window.clearTimeout(reportTimer);
-      reportTimer = window.setTimeout(() => {
-        const range = visibleRange(visible);
-        for (const thumb of thumbnails) thumb.button.classList.toggle("current", range !== null && thumb.page === range[0]);
-        if (range) void api.setVisiblePages(documentId, range[0], range[1]).catch(() => undefined);
-      }, 80);
+      const range = visibleRange(visible);
+      for (const thumb of thumbnails) thumb.button.classList.toggle("current", range !== null && thumb.page === range[0]);
+      // The engine learns what is on screen before the pages are asked for, so it never drops
+      // a request for a page that has just come into view.
+      const told = range ? api.setVisiblePages(documentId, range[0], range[1]).catch(() => undefined) : Promise.resolve();
+      void told.then(() => {
+        for (const page of appeared) if (visible.has(page)) requestPage(page);
+      });
     },
     { root: pagesPane, rootMargin: "300px 0px" },
   );

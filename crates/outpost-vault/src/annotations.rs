@@ -39,11 +39,14 @@ pub struct AnnotationRecord {
     pub created_at_ms: i64,
     /// When it last changed (wall clock, for people).
     pub modified_at_ms: i64,
+    /// The document revision it was burned into (before signing), if any: from then on it is
+    /// part of the signed bytes.
+    pub burned_revision: Option<i64>,
 }
 
 impl AnnotationRecord {
     const COLUMNS: &'static str = "id, document_id, page_no, kind, author, body, revision, \
-         logical_clock, origin, deleted, created_at_ms, modified_at_ms";
+         logical_clock, origin, deleted, created_at_ms, modified_at_ms, burned_revision";
 
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
@@ -59,6 +62,7 @@ impl AnnotationRecord {
             deleted: r.get::<_, i64>(9)? != 0,
             created_at_ms: r.get(10)?,
             modified_at_ms: r.get(11)?,
+            burned_revision: r.get(12)?,
         })
     }
 }

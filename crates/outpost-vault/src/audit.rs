@@ -30,6 +30,10 @@ pub enum AuditAction {
     Export,
     /// An annotation was created, edited, deleted or restored (undo and redo included).
     Annotate,
+    /// A document was signed.
+    Sign,
+    /// A signing key, certificate or trust anchor was created or imported.
+    KeyManagement,
 }
 
 impl AuditAction {
@@ -45,6 +49,8 @@ impl AuditAction {
             Self::Search => "search",
             Self::Export => "export",
             Self::Annotate => "annotate",
+            Self::Sign => "sign",
+            Self::KeyManagement => "key_management",
         }
     }
 }

@@ -266,18 +266,6 @@ impl Vault {
         find_document(&self.conn, "sha256", sha256)
     }
 
-    /// The PDF bytes of a document, in memory only.
-    pub fn document_bytes(&self, id: &DocumentId) -> Result<Vec<u8>, VaultError> {
-        self.conn
-            .query_row(
-                "SELECT bytes FROM document_bytes WHERE document_id = ?1",
-                [&id.0],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| VaultError::DocumentNotFound(id.0.clone()))
-    }
-
     /// The extracted text of one page (1-based).
     pub fn page_text(&self, id: &DocumentId, page_no: u32) -> Result<String, VaultError> {
         self.conn

@@ -66,6 +66,19 @@ pub enum VaultError {
         /// The revision in the vault (`None`: there is none).
         found: Option<i64>,
     },
+    /// A document gained a revision since the writer read it.
+    #[error("document {id} changed meanwhile (expected revision {expected}, found {found}); open it again and retry. Nothing was written")]
+    DocumentChanged {
+        /// The document.
+        id: String,
+        /// The revision the writer worked on.
+        expected: i64,
+        /// The revision in the vault.
+        found: i64,
+    },
+    /// No signing key with this id.
+    #[error("there is no signing key {0} in this vault")]
+    SigningKeyNotFound(String),
     /// The vault was written by a newer Outpost.
     #[error("this vault has schema version {found}, but this Outpost understands versions up to {supported}; update Outpost to open it. The vault was not changed")]
     NewerSchema {

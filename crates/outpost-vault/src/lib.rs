@@ -14,8 +14,10 @@ mod clock;
 mod documents;
 mod error;
 mod keys;
+mod revisions;
 mod schema;
 mod search;
+mod signing_keys;
 mod vault;
 
 pub use annotations::{AnnotationRecord, AnnotationWrite};
@@ -28,7 +30,9 @@ pub use documents::{
 };
 pub use error::{SearchQueryError, VaultError};
 pub use keys::{DeviceSecretStore, KdfParams, KeyFile, KeyringError, OsKeyring, DATABASE_KEY_LEN};
+pub use revisions::{DocumentRevision, DocumentUpdate};
 pub use search::{SearchHit, SearchRequest, SnippetPart};
+pub use signing_keys::{NewSigningKey, SigningKeyRecord};
 pub use vault::{valid_user_name, Vault, VaultPaths};
 
 /// Result type of this crate.

@@ -93,6 +93,42 @@ CREATE TABLE annotations (
 ) STRICT;
 CREATE INDEX annotations_by_document ON annotations (document_id, page_no);
 "#,
+    // 3: document revisions (incremental updates), signing keys, trust anchors.
+    r#"
+-- Revision 0 of a document is its imported bytes (document_bytes); revision n > 0 appends the
+-- bytes of one incremental update to revision n - 1. The head is the concatenation.
+CREATE TABLE document_updates (
+    document_id    TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    revision       INTEGER NOT NULL CHECK (revision >= 1),
+    appended       BLOB NOT NULL,
+    sha256_after   TEXT NOT NULL,
+    cause          TEXT NOT NULL,
+    created_at_ms  INTEGER NOT NULL,
+    PRIMARY KEY (document_id, revision)
+) STRICT;
+
+-- Annotations burned into a revision (before signing) are part of that revision's bytes.
+ALTER TABLE annotations ADD COLUMN burned_revision INTEGER;
+
+CREATE TABLE signing_keys (
+    id             TEXT PRIMARY KEY,
+    label          TEXT NOT NULL,
+    algorithm      TEXT NOT NULL CHECK (algorithm IN ('ecdsa_p256', 'rsa_3072')),
+    private_key    BLOB NOT NULL,
+    public_key     BLOB NOT NULL,
+    request        BLOB NOT NULL,
+    certificate    BLOB,
+    chain          TEXT NOT NULL DEFAULT '[]',
+    created_at_ms  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE trust_anchors (
+    sha256         TEXT PRIMARY KEY,
+    certificate    BLOB NOT NULL,
+    subject        TEXT NOT NULL,
+    added_at_ms    INTEGER NOT NULL
+) STRICT;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

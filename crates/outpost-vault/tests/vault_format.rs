@@ -128,7 +128,7 @@ fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
             err,
             VaultError::NewerSchema {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err}"
@@ -150,7 +150,8 @@ fn a_vault_from_the_previous_schema_is_migrated_at_open_and_keeps_its_records() 
     run_sql_with_raw_key(
         &paths,
         &keyring,
-        "DROP TABLE annotations; PRAGMA user_version = 1;",
+        "DROP TABLE annotations; DROP TABLE document_updates; DROP TABLE signing_keys;
+         DROP TABLE trust_anchors; PRAGMA user_version = 1;",
     );
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let mut vault = Vault::open(&paths, "pw-zoya", &keyring, clock).unwrap();

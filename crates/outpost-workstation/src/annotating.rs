@@ -79,6 +79,8 @@ pub struct StoredAnnotation {
     pub annotation: Annotation,
     /// Its revision in the vault.
     pub revision: i64,
+    /// Burned into a signed revision of the document: part of the PDF now, no longer editable.
+    pub burned: bool,
 }
 
 /// What an export wrote.
@@ -185,6 +187,7 @@ impl Session {
                 Ok(StoredAnnotation {
                     annotation: parse(r)?,
                     revision: r.revision,
+                    burned: r.burned_revision.is_some(),
                 })
             })
             .collect()
@@ -241,6 +244,7 @@ impl Session {
         Ok(StoredAnnotation {
             annotation,
             revision: record.revision,
+            burned: false,
         })
     }
 
@@ -288,6 +292,7 @@ impl Session {
         Ok(StoredAnnotation {
             annotation,
             revision: stored.revision,
+            burned: false,
         })
     }
 
@@ -440,6 +445,9 @@ impl Session {
             .annotation(id)?
             .filter(|r| !r.deleted)
             .ok_or_else(|| WorkstationError::AnnotationNotFound(id.to_owned()))?;
+        if record.burned_revision.is_some() {
+            return Err(WorkstationError::AnnotationSigned(id.to_owned()));
+        }
         let user = self.user();
         if record.author != user {
             return Err(WorkstationError::NotYourAnnotation {
@@ -512,9 +520,11 @@ impl Session {
         destination: &Path,
     ) -> Result<ExportReport, WorkstationError> {
         let bytes = self.vault().document_bytes(document)?;
+        // Annotations burned into a signed revision are in the bytes already.
         let annotations: Vec<Annotation> = self
             .annotations(document)?
             .into_iter()
+            .filter(|a| !a.burned)
             .map(|a| a.annotation)
             .collect();
         let burned = if annotations.is_empty() {

@@ -37,6 +37,14 @@ pub enum WorkstationError {
         /// What is wrong.
         reason: String,
     },
+    /// The annotation is part of a signed revision.
+    #[error(
+        "annotation {0} is part of a signed revision of the document and can no longer be changed"
+    )]
+    AnnotationSigned(String),
+    /// Keys, certificates or signing went wrong.
+    #[error("{0}")]
+    Signing(String),
     /// Undo asked with nothing left to undo in this document.
     #[error("there is nothing to undo in this document")]
     NothingToUndo,
@@ -89,6 +97,8 @@ impl WorkstationError {
                 VaultError::DocumentNotFound(_) => "document_not_found",
                 VaultError::Search(_) => "bad_search_query",
                 VaultError::AnnotationChanged { .. } => "annotation_changed",
+                VaultError::DocumentChanged { .. } => "document_changed",
+                VaultError::SigningKeyNotFound(_) => "signing_key_not_found",
                 _ => "vault_error",
             },
             Self::Engine(PdfError::LibraryMissing { .. }) => "pdf_engine_missing",
@@ -98,6 +108,8 @@ impl WorkstationError {
             Self::AnnotationNotFound(_) => "annotation_not_found",
             Self::NotYourAnnotation { .. } => "not_your_annotation",
             Self::CorruptAnnotation { .. } => "corrupt_annotation",
+            Self::AnnotationSigned(_) => "annotation_signed",
+            Self::Signing(_) => "signing_error",
             Self::NothingToUndo => "nothing_to_undo",
             Self::NothingToRedo => "nothing_to_redo",
             Self::UndoOutdated { .. } => "undo_outdated",

@@ -10,6 +10,7 @@ mod error;
 pub mod inbox;
 mod overlay;
 mod session;
+mod signing;
 mod viewing;
 mod workstation;
 
@@ -20,12 +21,14 @@ pub use annotating::{
 pub use error::WorkstationError;
 pub use overlay::{PageTextView, ViewAnnotation, ViewDraft, ViewShape, ViewWord};
 pub use session::{Session, SharedRng};
+pub use signing::{KeyAlgorithm, SignOptions, SignOutcome, SigningKeyInfo};
 pub use viewing::{DocumentView, RENDER_CACHE_BYTES};
 pub use workstation::{Workstation, WorkstationConfig, DEMO_PASSWORD, DEMO_USER};
 
 pub use outpost_pdf::{
-    Annotation, AnnotationKind, Colour, Geometry, Language, PageGeometry, PageText, PdfEngine,
-    PdfError, Point, Quad, Rect, RenderedPage, SampleKind, SampleSpec, TextWord, ViewRect,
+    Annotation, AnnotationKind, Colour, Geometry, Language, LaterChanges, PageGeometry, PageText,
+    PdfEngine, PdfError, Point, Quad, Rect, RenderedPage, SampleKind, SampleSpec, SignatureReport,
+    SignatureStatus, TextWord, ViewRect,
 };
 pub use outpost_vault::{
     AuditEntry, AuditVerification, Clock, DocumentId, DocumentSummary, KdfParams, ManualClock,

@@ -222,7 +222,12 @@ impl Session {
         &self,
         document: &DocumentId,
     ) -> Result<Vec<ViewAnnotation>, WorkstationError> {
-        let stored = self.annotations(document)?;
+        // Burned-in annotations are drawn by the page itself now.
+        let stored: Vec<StoredAnnotation> = self
+            .annotations(document)?
+            .into_iter()
+            .filter(|a| !a.burned)
+            .collect();
         let mut geometry: Option<(u32, PageGeometry)> = None;
         let mut out = Vec::with_capacity(stored.len());
         for annotation in stored {

@@ -58,6 +58,11 @@ impl Session {
         self.histories.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The session's RNG, for generating keys.
+    pub(crate) fn rng(&self) -> MutexGuard<'_, Box<dyn rand_core::CryptoRngCore + Send>> {
+        self.rng.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A random (version 4) UUID from the session's RNG.
     pub(crate) fn new_uuid(&self) -> uuid::Uuid {
         let mut bytes = [0u8; 16];

@@ -2,8 +2,9 @@
 //! audit chain, the audited export judged by pypdf, the viewer's page cache, and view space.
 
 mod common;
-
-use std::path::PathBuf;
+#[path = "../../outpost-pdf/tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod judges;
 
 use common::*;
 use outpost_workstation::{
@@ -308,7 +309,7 @@ fn every_change_and_every_export_is_in_the_audit_chain() {
         1,
         "no partial file is left beside the export"
     );
-    let judged = pypdf_annotations(&target);
+    let judged = judges::pypdf_annotations(&target);
     let subtypes: Vec<&str> = judged
         .iter()
         .map(|a| a["subtype"].as_str().unwrap())
@@ -384,28 +385,6 @@ fn the_viewer_caches_pages_in_memory_and_drops_renders_scrolled_past() {
         names.iter().all(|n| !n.ends_with(".png")),
         "rendered pages on disk: {names:?}"
     );
-}
-
-/// The annotations pypdf finds in `pdf` (the judge script of outpost-pdf's tests).
-fn pypdf_annotations(pdf: &std::path::Path) -> Vec<serde_json::Value> {
-    let python = std::env::var_os("OUTPOST_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/outpost/venv/bin/python")
-        });
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../outpost-pdf/tests/judges/annotations_pypdf.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(pdf)
-        .output()
-        .expect("python with pypdf (run scripts/install-deps.sh)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]

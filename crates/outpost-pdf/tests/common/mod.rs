@@ -74,7 +74,8 @@ pub fn run_ok(
 }
 
 fn judges_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges")
+    // Both crates that include this file sit in crates/, so this finds outpost-pdf's judges.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../outpost-pdf/tests/judges")
 }
 
 /// The annotations pypdf finds in `pdf`.
@@ -282,7 +283,6 @@ impl TestPki {
                 &p("ca.cnf"),
             ],
         );
-        issue(d, "signer", "/CN=Test Signer", KeyKind::Rsa2048);
         let db = format!("sql:{}", p("nss").display());
         std::fs::create_dir(p("nss")).unwrap();
         run_ok("certutil", &[&"-N", &"-d", &db, &"--empty-password"]);
@@ -300,7 +300,16 @@ impl TestPki {
                 &p("ca.crt"),
             ],
         );
-        Self { dir }
+        let pki = Self { dir };
+        key_and_request(
+            pki.dir.path(),
+            "signer",
+            "/CN=Test Signer",
+            KeyKind::Rsa2048,
+        );
+        let request = std::fs::read_to_string(pki.path("signer.csr")).unwrap();
+        pki.issue_for_request("signer", &request);
+        pki
     }
 
     pub fn path(&self, name: &str) -> std::path::PathBuf {
@@ -400,33 +409,40 @@ fn key_and_request(dir: &Path, name: &str, subject: &str, kind: KeyKind) {
     run_ok("openssl", &args);
 }
 
-/// A key `NAME.key` and a certificate `NAME.crt` for `subject`, issued by the CA in `dir`.
-fn issue(dir: &Path, name: &str, subject: &str, kind: KeyKind) {
-    key_and_request(dir, name, subject, kind);
-    let p = |file: String| dir.join(file);
-    run_ok(
-        "openssl",
-        &[
-            &"x509",
-            &"-req",
-            &"-in",
-            &p(format!("{name}.csr")),
-            &"-CA",
-            &p("ca.crt".into()),
-            &"-CAkey",
-            &p("ca.key".into()),
-            &"-CAcreateserial",
-            &"-out",
-            &p(format!("{name}.crt")),
-            &"-days",
-            &"30",
-            &"-extfile",
-            &p("signer.cnf".into()),
-        ],
-    );
-}
-
 impl TestPki {
+    /// Has the CA issue a signer certificate for a PKCS #10 request (PEM); returns the
+    /// certificate followed by the CA's, as PEM.
+    pub fn issue_for_request(&self, name: &str, request_pem: &str) -> String {
+        let csr = self.path(&format!("{name}.csr"));
+        let crt = self.path(&format!("{name}.crt"));
+        std::fs::write(&csr, request_pem).unwrap();
+        run_ok(
+            "openssl",
+            &[
+                &"x509",
+                &"-req",
+                &"-in",
+                &csr,
+                &"-CA",
+                &self.path("ca.crt"),
+                &"-CAkey",
+                &self.path("ca.key"),
+                &"-CAcreateserial",
+                &"-out",
+                &crt,
+                &"-days",
+                &"30",
+                &"-extfile",
+                &self.path("signer.cnf"),
+            ],
+        );
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&crt).unwrap(),
+            std::fs::read_to_string(self.path("ca.crt")).unwrap()
+        )
+    }
+
     /// The CA certificate, DER.
     pub fn ca_der(&self) -> Vec<u8> {
         let target = self.path("ca.crt.der");
@@ -452,7 +468,9 @@ impl TestPki {
         subject: &str,
         kind: KeyKind,
     ) -> outpost_pdf::SoftwareSigner {
-        issue(self.dir.path(), name, subject, kind);
+        key_and_request(self.dir.path(), name, subject, kind);
+        let request = std::fs::read_to_string(self.path(&format!("{name}.csr"))).unwrap();
+        self.issue_for_request(name, &request);
         let der = |args: &[&dyn AsRef<std::ffi::OsStr>], out: &str| {
             let target = self.path(out);
             let mut all = args.to_vec();

@@ -1,0 +1,145 @@
+//! Document revisions: a document's bytes grow only by incremental updates (burned-in
+//! annotations, signatures). Revision 0 is the imported file; each later revision stores just the
+//! bytes it appends, so every earlier revision is an exact prefix of the head.
+
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{self, AuditEvent};
+use crate::{DocumentId, Vault, VaultError};
+
+/// One revision of a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DocumentRevision {
+    /// 0 for the imported file, then 1, 2, …
+    pub revision: i64,
+    /// SHA-256 of the whole document at this revision.
+    pub sha256: String,
+    /// What made it: "imported", "signed", …
+    pub cause: String,
+    /// When (wall clock, for people).
+    pub created_at_ms: i64,
+}
+
+/// An update to append.
+#[derive(Debug, Clone)]
+pub struct DocumentUpdate<'a> {
+    /// The document.
+    pub document_id: &'a DocumentId,
+    /// The revision the update was made on; if the head moved since, nothing is written.
+    pub base_revision: i64,
+    /// The bytes the update appends.
+    pub appended: &'a [u8],
+    /// What it is, for the revision list ("signed", …).
+    pub cause: &'a str,
+    /// Annotations whose objects the update carries (burned in).
+    pub burned_annotations: &'a [String],
+    /// The audit entry to commit with it.
+    pub audit: AuditEvent,
+}
+
+impl Vault {
+    /// The document's current bytes: the imported file followed by every update, in memory only.
+    pub fn document_bytes(&self, id: &DocumentId) -> Result<Vec<u8>, VaultError> {
+        let mut bytes: Vec<u8> = self
+            .conn
+            .query_row(
+                "SELECT bytes FROM document_bytes WHERE document_id = ?1",
+                [&id.0],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| VaultError::DocumentNotFound(id.0.clone()))?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT appended FROM document_updates WHERE document_id = ?1 ORDER BY revision",
+        )?;
+        let mut rows = stmt.query([&id.0])?;
+        while let Some(row) = rows.next()? {
+            let appended: Vec<u8> = row.get(0)?;
+            bytes.extend_from_slice(&appended);
+        }
+        Ok(bytes)
+    }
+
+    /// The document's revisions, oldest first.
+    pub fn document_revisions(&self, id: &DocumentId) -> Result<Vec<DocumentRevision>, VaultError> {
+        let summary = self.document(id)?;
+        let mut revisions = vec![DocumentRevision {
+            revision: 0,
+            sha256: summary.sha256,
+            cause: "imported".into(),
+            created_at_ms: summary.imported_at_ms,
+        }];
+        let mut stmt = self.conn.prepare(
+            "SELECT revision, sha256_after, cause, created_at_ms FROM document_updates
+             WHERE document_id = ?1 ORDER BY revision",
+        )?;
+        let rows = stmt.query_map([&id.0], |r| {
+            Ok(DocumentRevision {
+                revision: r.get(0)?,
+                sha256: r.get(1)?,
+                cause: r.get(2)?,
+                created_at_ms: r.get(3)?,
+            })
+        })?;
+        for row in rows {
+            revisions.push(row?);
+        }
+        Ok(revisions)
+    }
+
+    /// Appends one incremental update as the next revision, marks the annotations it burned in,
+    /// and commits the audit entry — all in one transaction. Returns the new revision.
+    pub fn append_document_update(
+        &mut self,
+        update: &DocumentUpdate<'_>,
+    ) -> Result<DocumentRevision, VaultError> {
+        let now = self.clock.now_ms();
+        let head = self.document_bytes(update.document_id)?;
+        let tx = self.conn.transaction()?;
+        let current: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(revision), 0) FROM document_updates WHERE document_id = ?1",
+            [&update.document_id.0],
+            |r| r.get(0),
+        )?;
+        if current != update.base_revision {
+            return Err(VaultError::DocumentChanged {
+                id: update.document_id.0.clone(),
+                expected: update.base_revision,
+                found: current,
+            });
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(&head);
+        hasher.update(update.appended);
+        let sha256 = hex::encode(hasher.finalize());
+        let revision = current + 1;
+        tx.execute(
+            "INSERT INTO document_updates (document_id, revision, appended, sha256_after, cause, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                update.document_id.0,
+                revision,
+                update.appended,
+                sha256,
+                update.cause,
+                now
+            ],
+        )?;
+        for annotation in update.burned_annotations {
+            tx.execute(
+                "UPDATE annotations SET burned_revision = ?1 WHERE id = ?2 AND document_id = ?3",
+                rusqlite::params![revision, annotation, update.document_id.0],
+            )?;
+        }
+        audit::append(&tx, now, &self.user, &update.audit)?;
+        tx.commit()?;
+        Ok(DocumentRevision {
+            revision,
+            sha256,
+            cause: update.cause.to_owned(),
+            created_at_ms: now,
+        })
+    }
+}

@@ -1,0 +1,190 @@
+//! Signing keys, their certificates, and the organisation's trust anchors. Private keys are stored
+//! only inside the encrypted database (PKCS #8 DER) and leave it only into memory to sign.
+
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::audit::{self, AuditAction, AuditEvent, AuditOutcome};
+use crate::{Vault, VaultError};
+
+/// A signing key as listed (never with its private part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SigningKeyRecord {
+    /// Id (a UUID).
+    pub id: String,
+    /// What the user calls it.
+    pub label: String,
+    /// `ecdsa_p256` or `rsa_3072`.
+    pub algorithm: String,
+    /// SubjectPublicKeyInfo, DER.
+    #[serde(skip)]
+    pub public_key: Vec<u8>,
+    /// The certificate signing request, DER.
+    #[serde(skip)]
+    pub request: Vec<u8>,
+    /// The issued certificate, DER, once imported.
+    #[serde(skip)]
+    pub certificate: Option<Vec<u8>>,
+    /// Its chain (issuer first), DER each.
+    #[serde(skip)]
+    pub chain: Vec<Vec<u8>>,
+    /// When it was made.
+    pub created_at_ms: i64,
+}
+
+/// A new key to store.
+#[derive(Debug)]
+pub struct NewSigningKey<'a> {
+    /// Id.
+    pub id: &'a str,
+    /// Label.
+    pub label: &'a str,
+    /// `ecdsa_p256` or `rsa_3072`.
+    pub algorithm: &'a str,
+    /// PKCS #8 DER.
+    pub private_key: &'a [u8],
+    /// SubjectPublicKeyInfo DER.
+    pub public_key: &'a [u8],
+    /// PKCS #10 DER.
+    pub request: &'a [u8],
+}
+
+fn chain_to_json(chain: &[Vec<u8>]) -> String {
+    serde_json::to_string(&chain.iter().map(hex::encode).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into())
+}
+
+fn chain_from_json(text: &str) -> Vec<Vec<u8>> {
+    serde_json::from_str::<Vec<String>>(text)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|h| hex::decode(h).ok())
+        .collect()
+}
+
+impl Vault {
+    fn key_audit(
+        &mut self,
+        event: AuditEvent,
+        write: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
+        let now = self.clock.now_ms();
+        let tx = self.conn.transaction()?;
+        write(&tx)?;
+        audit::append(&tx, now, &self.user, &event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores a newly generated key with its request (audited).
+    pub fn store_signing_key(&mut self, key: &NewSigningKey<'_>) -> Result<(), VaultError> {
+        let now = self.clock.now_ms();
+        self.key_audit(
+            AuditEvent::new(AuditAction::KeyManagement, AuditOutcome::Success).detail(format!(
+                "created {} signing key '{}' ({})",
+                key.algorithm, key.label, key.id
+            )),
+            |tx| {
+                tx.execute(
+                    "INSERT INTO signing_keys (id, label, algorithm, private_key, public_key, request, created_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    rusqlite::params![key.id, key.label, key.algorithm, key.private_key, key.public_key, key.request, now],
+                )?;
+                Ok(())
+            },
+        )
+    }
+
+    /// The signing keys, oldest first.
+    pub fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, VaultError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, label, algorithm, public_key, request, certificate, chain, created_at_ms
+             FROM signing_keys ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SigningKeyRecord {
+                id: r.get(0)?,
+                label: r.get(1)?,
+                algorithm: r.get(2)?,
+                public_key: r.get(3)?,
+                request: r.get(4)?,
+                certificate: r.get(5)?,
+                chain: chain_from_json(&r.get::<_, String>(6)?),
+                created_at_ms: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A key's private part (PKCS #8 DER), wiped from memory when dropped.
+    pub fn signing_key_private(&self, id: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        self.conn
+            .query_row(
+                "SELECT private_key FROM signing_keys WHERE id = ?1",
+                [id],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()?
+            .map(Zeroizing::new)
+            .ok_or_else(|| VaultError::SigningKeyNotFound(id.to_owned()))
+    }
+
+    /// Stores the certificate issued for a key, and its chain (audited).
+    pub fn set_signing_certificate(
+        &mut self,
+        id: &str,
+        certificate: &[u8],
+        chain: &[Vec<u8>],
+        subject: &str,
+    ) -> Result<(), VaultError> {
+        let id_owned = id.to_owned();
+        self.key_audit(
+            AuditEvent::new(AuditAction::KeyManagement, AuditOutcome::Success).detail(format!(
+                "imported the certificate '{subject}' for signing key {id}"
+            )),
+            move |tx| {
+                let changed = tx.execute(
+                    "UPDATE signing_keys SET certificate = ?1, chain = ?2 WHERE id = ?3",
+                    rusqlite::params![certificate, chain_to_json(chain), id_owned],
+                )?;
+                if changed == 0 {
+                    return Err(VaultError::SigningKeyNotFound(id_owned));
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Adds a trust anchor (an organisation root, DER) by its SHA-256; adding it again is a no-op
+    /// (audited).
+    pub fn add_trust_anchor(
+        &mut self,
+        sha256: &str,
+        certificate: &[u8],
+        subject: &str,
+    ) -> Result<(), VaultError> {
+        let now = self.clock.now_ms();
+        self.key_audit(
+            AuditEvent::new(AuditAction::KeyManagement, AuditOutcome::Success)
+                .detail(format!("trusted the root '{subject}' ({sha256})")),
+            |tx| {
+                tx.execute(
+                    "INSERT OR IGNORE INTO trust_anchors (sha256, certificate, subject, added_at_ms)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![sha256, certificate, subject, now],
+                )?;
+                Ok(())
+            },
+        )
+    }
+
+    /// The trust anchors (DER), oldest first.
+    pub fn trust_anchors(&self) -> Result<Vec<Vec<u8>>, VaultError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT certificate FROM trust_anchors ORDER BY rowid")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,474 @@
+//! Signing on the workstation: keys generated here and kept encrypted in the vault, certificate
+//! requests for the organisation's CA, issued certificates and trust anchors imported, documents
+//! signed as a new revision (pending annotations burned in first, so the signature covers what the
+//! signer saw), and every signature of a document validated against the vault's trust anchors.
+
+use std::str::FromStr;
+
+use der::{Decode, DecodePem, Encode, EncodePem};
+use outpost_pdf::{
+    burn_in, certificate_from_der, sign_pdf, validate_signatures, Annotation, Certificate,
+    DocMdpPermission, PdfSigner, SignatureMark, SignatureReport, SignatureRequest, SoftwareSigner,
+    ViewRect, DEFAULT_RESERVED_BYTES,
+};
+use outpost_vault::{AuditAction, AuditEvent, AuditOutcome, DocumentUpdate, NewSigningKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use x509_cert::builder::{Builder, RequestBuilder};
+use x509_cert::name::Name;
+
+use crate::{DocumentId, Session, WorkstationError};
+
+/// Key types a signer can generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyAlgorithm {
+    /// ECDSA on P-256 (the default).
+    EcdsaP256,
+    /// RSA with a 3072-bit modulus.
+    Rsa3072,
+}
+
+impl KeyAlgorithm {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EcdsaP256 => "ecdsa_p256",
+            KeyAlgorithm::Rsa3072 => "rsa_3072",
+        }
+    }
+}
+
+/// A signing key as the user sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SigningKeyInfo {
+    /// Id.
+    pub id: String,
+    /// Label.
+    pub label: String,
+    /// `ecdsa_p256` or `rsa_3072`.
+    pub algorithm: String,
+    /// The certificate request (PEM) to send to the organisation's CA.
+    pub request_pem: String,
+    /// The certificate's subject, once imported.
+    pub subject: Option<String>,
+    /// The certificate's issuer.
+    pub issuer: Option<String>,
+    /// The certificate's serial number (hex).
+    pub serial: Option<String>,
+    /// Valid from (ms since the epoch).
+    pub not_before_ms: Option<i64>,
+    /// Valid until (ms since the epoch).
+    pub not_after_ms: Option<i64>,
+}
+
+/// How to sign a document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignOptions {
+    /// The key to sign with.
+    pub key_id: String,
+    /// Why (shown in the mark and written as `/Reason`).
+    pub reason: String,
+    /// The page of the visible mark (or of the invisible widget).
+    pub page: u32,
+    /// Where the visible mark goes, in view space; `None` signs invisibly.
+    pub mark: Option<ViewRect>,
+    /// Certify the document (first signature only).
+    #[serde(default)]
+    pub certify: Option<u8>,
+}
+
+/// What signing did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignOutcome {
+    /// The document's new revision.
+    pub revision: i64,
+    /// SHA-256 before signing.
+    pub sha256_before: String,
+    /// SHA-256 after.
+    pub sha256_after: String,
+    /// Annotations burned in before the signature.
+    pub burned_annotations: usize,
+}
+
+fn millis(time: x509_cert::time::Time) -> i64 {
+    time.to_unix_duration().as_millis() as i64
+}
+
+fn key_error(e: impl std::fmt::Display) -> WorkstationError {
+    WorkstationError::Signing(e.to_string())
+}
+
+/// Reads one or more certificates from PEM text or a single DER certificate.
+fn read_certificates(data: &[u8]) -> Result<Vec<Certificate>, WorkstationError> {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if text.contains("-----BEGIN CERTIFICATE-----") {
+            let mut found = Vec::new();
+            for block in text.split_inclusive("-----END CERTIFICATE-----") {
+                if let Some(start) = block.find("-----BEGIN CERTIFICATE-----") {
+                    found.push(Certificate::from_pem(&block[start..]).map_err(key_error)?);
+                }
+            }
+            return Ok(found);
+        }
+    }
+    Ok(vec![
+        certificate_from_der(data).map_err(WorkstationError::Engine)?
+    ])
+}
+
+/// The common name in a subject, else the whole subject.
+fn common_name(name: &Name) -> String {
+    let text = name.to_string();
+    text.split(',')
+        .find_map(|part| part.trim().strip_prefix("CN="))
+        .map(str::to_owned)
+        .unwrap_or(text)
+}
+
+impl Session {
+    /// Generates a signing key in the vault and the certificate request (PEM) for the
+    /// organisation's CA, with `common_name` as the subject.
+    pub fn create_signing_key(
+        &self,
+        label: &str,
+        algorithm: KeyAlgorithm,
+        common_name: &str,
+    ) -> Result<SigningKeyInfo, WorkstationError> {
+        use p256::pkcs8::{EncodePrivateKey, EncodePublicKey};
+        let escaped: String = common_name
+            .chars()
+            .flat_map(|c| {
+                let escape = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=');
+                escape.then_some('\\').into_iter().chain(std::iter::once(c))
+            })
+            .collect();
+        let subject = Name::from_str(&format!("CN={escaped}")).map_err(key_error)?;
+        let mut rng = self.rng();
+        let (private_key, public_key, request) = match algorithm {
+            KeyAlgorithm::EcdsaP256 => {
+                let key = p256::ecdsa::SigningKey::random(&mut *rng);
+                let request = RequestBuilder::new(subject, &key)
+                    .map_err(key_error)?
+                    .build::<p256::ecdsa::DerSignature>()
+                    .map_err(key_error)?;
+                (
+                    key.to_pkcs8_der().map_err(key_error)?.as_bytes().to_vec(),
+                    key.verifying_key()
+                        .to_public_key_der()
+                        .map_err(key_error)?
+                        .into_vec(),
+                    request,
+                )
+            }
+            KeyAlgorithm::Rsa3072 => {
+                let key = rsa::RsaPrivateKey::new(&mut *rng, 3072).map_err(key_error)?;
+                let signing = rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone());
+                let request = RequestBuilder::new(subject, &signing)
+                    .map_err(key_error)?
+                    .build::<rsa::pkcs1v15::Signature>()
+                    .map_err(key_error)?;
+                (
+                    key.to_pkcs8_der().map_err(key_error)?.as_bytes().to_vec(),
+                    key.to_public_key()
+                        .to_public_key_der()
+                        .map_err(key_error)?
+                        .into_vec(),
+                    request,
+                )
+            }
+        };
+        drop(rng);
+        let private_key = zeroize::Zeroizing::new(private_key);
+        let id = self.new_uuid().to_string();
+        let request_der = request.to_der().map_err(key_error)?;
+        self.vault().store_signing_key(&NewSigningKey {
+            id: &id,
+            label,
+            algorithm: algorithm.as_str(),
+            private_key: &private_key,
+            public_key: &public_key,
+            request: &request_der,
+        })?;
+        self.signing_key(&id)
+    }
+
+    /// The signing keys in the vault.
+    pub fn signing_keys(&self) -> Result<Vec<SigningKeyInfo>, WorkstationError> {
+        let records = self.vault().signing_keys()?;
+        records.into_iter().map(|r| self.key_info(r)).collect()
+    }
+
+    fn key_record(&self, id: &str) -> Result<outpost_vault::SigningKeyRecord, WorkstationError> {
+        self.vault()
+            .signing_keys()?
+            .into_iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| {
+                WorkstationError::Vault(outpost_vault::VaultError::SigningKeyNotFound(id.into()))
+            })
+    }
+
+    fn signing_key(&self, id: &str) -> Result<SigningKeyInfo, WorkstationError> {
+        self.signing_keys()?
+            .into_iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| {
+                WorkstationError::Vault(outpost_vault::VaultError::SigningKeyNotFound(id.into()))
+            })
+    }
+
+    fn key_info(
+        &self,
+        r: outpost_vault::SigningKeyRecord,
+    ) -> Result<SigningKeyInfo, WorkstationError> {
+        let request = x509_cert::request::CertReq::from_der(&r.request).map_err(key_error)?;
+        let request_pem = request
+            .to_pem(der::pem::LineEnding::LF)
+            .map_err(key_error)?;
+        let certificate = r
+            .certificate
+            .as_deref()
+            .map(Certificate::from_der)
+            .transpose()
+            .map_err(key_error)?;
+        let tbs = certificate.as_ref().map(|c| &c.tbs_certificate);
+        Ok(SigningKeyInfo {
+            id: r.id,
+            label: r.label,
+            algorithm: r.algorithm,
+            request_pem,
+            subject: tbs.map(|t| t.subject.to_string()),
+            issuer: tbs.map(|t| t.issuer.to_string()),
+            serial: tbs.map(|t| hex::encode_upper(t.serial_number.as_bytes())),
+            not_before_ms: tbs.map(|t| millis(t.validity.not_before)),
+            not_after_ms: tbs.map(|t| millis(t.validity.not_after)),
+        })
+    }
+
+    /// Imports the certificate the CA issued for key `key_id` (PEM with its chain, or DER):
+    /// refused unless it certifies that key.
+    pub fn import_certificate(
+        &self,
+        key_id: &str,
+        data: &[u8],
+    ) -> Result<SigningKeyInfo, WorkstationError> {
+        let mut certificates = read_certificates(data)?;
+        if certificates.is_empty() {
+            return Err(WorkstationError::Signing(
+                "no certificate found in the file".into(),
+            ));
+        }
+        let certificate = certificates.remove(0);
+        let record = self.key_record(key_id)?;
+        let in_certificate = certificate
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .map_err(key_error)?;
+        if in_certificate != record.public_key {
+            return Err(WorkstationError::Signing(
+                "this certificate was not issued for this key; import the one the CA issued for its request"
+                    .into(),
+            ));
+        }
+        let chain = certificates
+            .iter()
+            .map(|c| c.to_der().map_err(key_error))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.vault().set_signing_certificate(
+            key_id,
+            &certificate.to_der().map_err(key_error)?,
+            &chain,
+            &certificate.tbs_certificate.subject.to_string(),
+        )?;
+        self.signing_key(key_id)
+    }
+
+    /// Trusts a root of the organisation (PEM or DER) for validating signatures.
+    pub fn add_trust_anchor(&self, data: &[u8]) -> Result<String, WorkstationError> {
+        let mut subjects = Vec::new();
+        for certificate in read_certificates(data)? {
+            let der = certificate.to_der().map_err(key_error)?;
+            let subject = certificate.tbs_certificate.subject.to_string();
+            self.vault()
+                .add_trust_anchor(&hex::encode(Sha256::digest(&der)), &der, &subject)?;
+            subjects.push(subject);
+        }
+        Ok(subjects.join("; "))
+    }
+
+    fn anchors(&self) -> Result<Vec<Certificate>, WorkstationError> {
+        self.vault()
+            .trust_anchors()?
+            .iter()
+            .map(|der| certificate_from_der(der).map_err(WorkstationError::Engine))
+            .collect()
+    }
+
+    fn software_signer(&self, key_id: &str) -> Result<SoftwareSigner, WorkstationError> {
+        let record = self.key_record(key_id)?;
+        let certificate = record.certificate.ok_or_else(|| {
+            WorkstationError::Signing(
+                "this key has no certificate yet: send its request to the CA and import the certificate"
+                    .into(),
+            )
+        })?;
+        let private_key = self.vault().signing_key_private(key_id)?;
+        SoftwareSigner::from_pkcs8_der(&private_key, &certificate, &record.chain)
+            .map_err(WorkstationError::Engine)
+    }
+
+    /// Signs `document` with a vault key: pending annotations are burned in, then the signature
+    /// is appended; both become the document's next revision in one transaction, audited with the
+    /// hashes before and after.
+    pub fn sign_document(
+        &self,
+        document: &DocumentId,
+        options: &SignOptions,
+    ) -> Result<SignOutcome, WorkstationError> {
+        let signer = self.software_signer(&options.key_id)?;
+        self.sign_with(document, options, &signer)
+    }
+
+    pub(crate) fn sign_with(
+        &self,
+        document: &DocumentId,
+        options: &SignOptions,
+        signer: &dyn PdfSigner,
+    ) -> Result<SignOutcome, WorkstationError> {
+        let head = self.vault().document_bytes(document)?;
+        let base_revision = self
+            .vault()
+            .document_revisions(document)?
+            .last()
+            .map(|r| r.revision)
+            .unwrap_or(0);
+        let sha256_before = hex::encode(Sha256::digest(&head));
+        let pending: Vec<(String, Annotation)> = self
+            .annotations(document)?
+            .into_iter()
+            .filter(|a| !a.burned)
+            .map(|a| (a.annotation.id.to_string(), a.annotation))
+            .collect();
+        let font = outpost_pdf::sample_font_path();
+        let with_annotations = if pending.is_empty() {
+            head.clone()
+        } else {
+            let annotations: Vec<Annotation> = pending.iter().map(|(_, a)| a.clone()).collect();
+            burn_in(&head, &annotations, &font).map_err(WorkstationError::Engine)?
+        };
+        let certificate = signer.certificate();
+        let signer_name = common_name(&certificate.tbs_certificate.subject);
+        let now = self.now_ms();
+        let mark = match options.mark {
+            Some(view) => {
+                let geometry = self.page_geometry(document, options.page)?;
+                Some(SignatureMark {
+                    rect: geometry.rect_to_user(view),
+                    lines: mark_lines(certificate, &signer_name, &options.reason, now),
+                })
+            }
+            None => None,
+        };
+        let certify = match options.certify {
+            None => None,
+            Some(1) => Some(DocMdpPermission::NoChanges),
+            Some(2) => Some(DocMdpPermission::FormFillingAndSignatures),
+            Some(3) => Some(DocMdpPermission::Annotations),
+            Some(other) => {
+                return Err(WorkstationError::Signing(format!(
+                    "certification permission {other} does not exist: choose 1, 2 or 3"
+                )))
+            }
+        };
+        let signed = sign_pdf(
+            &with_annotations,
+            &SignatureRequest {
+                page: options.page,
+                mark,
+                reason: options.reason.clone(),
+                signer_name: signer_name.clone(),
+                location: None,
+                signing_time_ms: now,
+                certify,
+                reserved_bytes: DEFAULT_RESERVED_BYTES,
+            },
+            signer,
+            &font,
+        )
+        .map_err(WorkstationError::Engine)?;
+        let sha256_after = hex::encode(Sha256::digest(&signed));
+        let burned: Vec<String> = pending.iter().map(|(id, _)| id.clone()).collect();
+        let revision = self.vault().append_document_update(&DocumentUpdate {
+            document_id: document,
+            base_revision,
+            appended: &signed[head.len()..],
+            cause: "signed",
+            burned_annotations: &burned,
+            audit: AuditEvent::new(AuditAction::Sign, AuditOutcome::Success)
+                .document(document.0.clone())
+                .detail(format!(
+                    "signed by '{signer_name}' ({}), reason '{}', {} annotations burned in; sha256 before {sha256_before}, after {sha256_after}",
+                    options.key_id,
+                    options.reason,
+                    burned.len()
+                )),
+        })?;
+        // The viewer's bytes and pages are of the old revision.
+        self.close_view(document);
+        Ok(SignOutcome {
+            revision: revision.revision,
+            sha256_before,
+            sha256_after,
+            burned_annotations: burned.len(),
+        })
+    }
+
+    /// Every signature of the document, validated against the vault's trust anchors.
+    pub fn validate_document(
+        &self,
+        document: &DocumentId,
+    ) -> Result<Vec<SignatureReport>, WorkstationError> {
+        let bytes = self.vault().document_bytes(document)?;
+        let anchors = self.anchors()?;
+        validate_signatures(&bytes, &anchors).map_err(WorkstationError::Engine)
+    }
+}
+
+/// The lines of the visible mark, laid out like the electronic-signature mark of GOST R 7.0.97.
+fn mark_lines(certificate: &Certificate, signer: &str, reason: &str, now_ms: i64) -> Vec<String> {
+    let tbs = &certificate.tbs_certificate;
+    let date = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+            .map(|t| format!("{:02}.{:02}.{}", t.day(), u8::from(t.month()), t.year()))
+            .unwrap_or_default()
+    };
+    let signed_at = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
+        .map(|t| {
+            format!(
+                "{:02}.{:02}.{} {:02}:{:02} UTC",
+                t.day(),
+                u8::from(t.month()),
+                t.year(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_default();
+    vec![
+        "ДОКУМЕНТ ПОДПИСАН ЭЛЕКТРОННОЙ ПОДПИСЬЮ".into(),
+        format!(
+            "Сертификат: {}",
+            hex::encode_upper(tbs.serial_number.as_bytes())
+        ),
+        format!("Владелец: {signer}"),
+        format!("Издатель: {}", common_name(&tbs.issuer)),
+        format!(
+            "Действителен с {} по {}",
+            date(millis(tbs.validity.not_before)),
+            date(millis(tbs.validity.not_after))
+        ),
+        format!("Подписан: {signed_at}"),
+        format!("Основание: {reason}"),
+    ]
+}

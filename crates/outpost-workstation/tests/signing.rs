@@ -1,0 +1,263 @@
+//! Signing through the engine: a key generated in the vault, its request issued by a test CA,
+//! pending annotations burned in before the signature, the new revision stored and audited, and
+//! the document's signatures validated against the vault's trust anchors — with pdfsig, pyHanko
+//! and qpdf judging the exported file.
+
+mod common;
+#[path = "../../outpost-pdf/tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod judges;
+
+use common::*;
+use outpost_workstation::{
+    AnnotationDraft, AnnotationKind, AnnotationStyle, DocumentId, Geometry, KeyAlgorithm, Language,
+    Point, SampleKind, Session, SignOptions, SignatureStatus, ViewRect,
+};
+
+fn real_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn import(session: &Session) -> DocumentId {
+    let bytes = sample(
+        SampleKind::ProcurementContract,
+        Language::Russian,
+        2,
+        11,
+        None,
+    );
+    session
+        .import_bytes(bytes, "contract.pdf")
+        .unwrap()
+        .document()
+        .id
+        .clone()
+}
+
+fn note(session: &Session, doc: &DocumentId, text: &str) {
+    session
+        .create_annotation(
+            doc,
+            AnnotationDraft {
+                kind: AnnotationKind::Note,
+                page: 1,
+                geometry: Geometry::Icon {
+                    at: Point { x: 480.0, y: 760.0 },
+                },
+                style: AnnotationStyle {
+                    contents: text.into(),
+                    ..Default::default()
+                },
+            },
+        )
+        .unwrap();
+}
+
+fn options(key: &str, mark: bool) -> SignOptions {
+    SignOptions {
+        key_id: key.into(),
+        reason: "Согласовано".into(),
+        page: 1,
+        mark: mark.then_some(ViewRect {
+            x: 320.0,
+            y: 700.0,
+            width: 240.0,
+            height: 100.0,
+        }),
+        certify: None,
+    }
+}
+
+/// A key in the vault with a certificate from `pki`; the CA is trusted.
+fn certified_key(
+    session: &Session,
+    pki: &judges::TestPki,
+    algorithm: KeyAlgorithm,
+    name: &str,
+) -> String {
+    let key = session
+        .create_signing_key("Рабочий ключ", algorithm, name)
+        .unwrap();
+    assert!(key
+        .request_pem
+        .starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
+    assert!(key.subject.is_none(), "no certificate yet");
+    let issued = pki.issue_for_request(&key.id, &key.request_pem);
+    let key = session
+        .import_certificate(&key.id, issued.as_bytes())
+        .unwrap();
+    assert!(key.subject.as_deref().unwrap().contains(name), "{key:?}");
+    session
+        .add_trust_anchor(&std::fs::read(pki.path("ca.crt")).unwrap())
+        .unwrap();
+    key.id
+}
+
+#[test]
+fn a_vault_key_signs_with_pending_annotations_burned_in_and_every_judge_agrees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, clock) = workstation(tmp.path(), "sign");
+    let session = new_session(&ws, "anna", "pw-anna", 71);
+    let pki = judges::TestPki::new();
+    let doc = import(&session);
+
+    // A key without its certificate cannot sign yet.
+    let bare = session
+        .create_signing_key("Без сертификата", KeyAlgorithm::EcdsaP256, "Anna Ivanova")
+        .unwrap();
+    let refused = session
+        .sign_document(&doc, &options(&bare.id, false))
+        .unwrap_err();
+    assert_eq!(refused.code(), "signing_error", "{refused}");
+
+    let key = certified_key(
+        &session,
+        &pki,
+        KeyAlgorithm::EcdsaP256,
+        "Иванова Анна Петровна",
+    );
+    // The test CA's certificates are valid from the moment they were issued: sign after that.
+    clock.set(real_now_ms());
+    note(&session, &doc, "Проверено перед подписью");
+    let outcome = session.sign_document(&doc, &options(&key, true)).unwrap();
+    assert_eq!(outcome.revision, 1);
+    assert_eq!(outcome.burned_annotations, 1);
+    assert_ne!(outcome.sha256_before, outcome.sha256_after);
+
+    // The annotation is part of the signed revision now: listed, burned, not editable.
+    let listed = session.annotations(&doc).unwrap();
+    assert!(listed[0].burned);
+    let edit = session
+        .delete_annotation(&listed[0].annotation.id.to_string(), listed[0].revision)
+        .unwrap_err();
+    assert_eq!(edit.code(), "annotation_signed");
+    assert!(
+        session.annotations_in_view(&doc).unwrap().is_empty(),
+        "the page draws it now"
+    );
+
+    let reports = session.validate_document(&doc).unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(
+        reports[0].status,
+        SignatureStatus::Valid,
+        "{:?}",
+        reports[0]
+    );
+    assert!(reports[0].signer.as_deref().unwrap().contains("Иванова"));
+
+    // The signed copy satisfies pdfsig, pyHanko (with its diff analysis) and qpdf, and pypdf
+    // finds the burned-in note.
+    let copy = tmp.path().join("signed.pdf");
+    let report = session.export_with_annotations(&doc, &copy).unwrap();
+    assert_eq!(
+        report.annotations, 0,
+        "nothing left to burn in: the export is the signed head"
+    );
+    assert_eq!(report.sha256, outcome.sha256_after);
+    judges::assert_qpdf_clean(&copy);
+    let pdfsig = pki.pdfsig(&copy);
+    assert!(
+        pdfsig.contains("Signature Validation: Signature is Valid."),
+        "{pdfsig}"
+    );
+    assert!(
+        pdfsig.contains("Certificate Validation: Certificate is Trusted."),
+        "{pdfsig}"
+    );
+    let (valid, verdict) = pki.pyhanko_validate(&copy, true);
+    assert!(valid, "{verdict}");
+    let found = judges::pypdf_annotations(&copy);
+    assert!(
+        found
+            .iter()
+            .any(|a| a["contents"] == "Проверено перед подписью"),
+        "{found:?}"
+    );
+
+    // The audit chain records the signature with the hashes before and after.
+    let entries = session.audit_entries(0, 1000).unwrap();
+    let sign = entries
+        .iter()
+        .find(|e| e.action == "sign")
+        .expect("a sign entry");
+    assert!(
+        sign.detail.contains(&outcome.sha256_before) && sign.detail.contains(&outcome.sha256_after)
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.action == "key_management")
+            .count(),
+        4,
+        "two keys, one certificate, one trust anchor"
+    );
+
+    // All of it survives locking.
+    session.lock().unwrap();
+    let session = ws.unlock("anna", "pw-anna", rng(72)).unwrap();
+    assert_eq!(
+        session.validate_document(&doc).unwrap()[0].status,
+        SignatureStatus::Valid
+    );
+    assert_eq!(session.signing_keys().unwrap().len(), 2);
+}
+
+#[test]
+fn an_rsa_key_countersigns_and_later_annotations_are_reported_in_the_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, clock) = workstation(tmp.path(), "countersign");
+    let session = new_session(&ws, "boris", "pw-boris", 73);
+    let pki = judges::TestPki::new();
+    let doc = import(&session);
+    let first = certified_key(&session, &pki, KeyAlgorithm::EcdsaP256, "First Approver");
+    let second = certified_key(&session, &pki, KeyAlgorithm::Rsa3072, "Second Approver");
+    clock.set(real_now_ms());
+    session
+        .sign_document(&doc, &options(&first, false))
+        .unwrap();
+    let outcome = session
+        .sign_document(&doc, &options(&second, true))
+        .unwrap();
+    assert_eq!(outcome.revision, 2);
+    let statuses: Vec<SignatureStatus> = session
+        .validate_document(&doc)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![SignatureStatus::ValidLaterSigned, SignatureStatus::Valid]
+    );
+
+    // A note made after signing is burned into the exported copy only: both signatures hold
+    // there, reported as later annotated.
+    note(&session, &doc, "after signing");
+    let copy = tmp.path().join("annotated.pdf");
+    session.export_with_annotations(&doc, &copy).unwrap();
+    let anchors = vec![outpost_pdf::certificate_from_der(&pki.ca_der()).unwrap()];
+    let exported = std::fs::read(&copy).unwrap();
+    for report in outpost_pdf::validate_signatures(&exported, &anchors).unwrap() {
+        assert_eq!(
+            report.status,
+            SignatureStatus::ValidLaterAnnotated,
+            "{report:?}"
+        );
+    }
+    let pdfsig = pki.pdfsig(&copy);
+    assert_eq!(pdfsig.matches("Signature is Valid.").count(), 2, "{pdfsig}");
+
+    // A certificate issued for another key is refused.
+    let other = session
+        .create_signing_key("Другой", KeyAlgorithm::EcdsaP256, "Other")
+        .unwrap();
+    let foreign = pki.issue_for_request("foreign", &session.signing_keys().unwrap()[0].request_pem);
+    let refused = session
+        .import_certificate(&other.id, foreign.as_bytes())
+        .unwrap_err();
+    assert_eq!(refused.code(), "signing_error");
+}

@@ -19,6 +19,12 @@ fn main() {
         "redo_annotation",
         "suggest_export_path",
         "export_document",
+        "list_signing_keys",
+        "create_signing_key",
+        "import_certificate",
+        "add_trust_anchor",
+        "sign_document",
+        "validate_document",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

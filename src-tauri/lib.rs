@@ -46,6 +46,12 @@ pub fn run() {
             commands::annotations::redo_annotation,
             commands::annotations::suggest_export_path,
             commands::annotations::export_document,
+            commands::signing::list_signing_keys,
+            commands::signing::create_signing_key,
+            commands::signing::import_certificate,
+            commands::signing::add_trust_anchor,
+            commands::signing::sign_document,
+            commands::signing::validate_document,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

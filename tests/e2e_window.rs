@@ -238,14 +238,26 @@ fn start_app(data: &Path, env: &[(&str, &str)]) -> RunningApp {
         TcpStream::connect(("127.0.0.1", port)).ok()
     });
     let base = format!("http://127.0.0.1:{port}");
-    let created: Value = ureq::post(&format!("{base}/session"))
-        .send_json(json!({"capabilities": {"alwaysMatch": {
-            "browserName": "wry",
-            "tauri:options": {"application": app, "args": ["--demo"]}
-        }}}))
-        .expect("a WebDriver session with the app")
-        .into_json()
-        .unwrap();
+    // WebKitWebDriver now and then drops the very first connection while it starts (seen as
+    // "Unexpected EOF"): ask again a few times before giving up.
+    let mut attempt = 0;
+    let created: Value = loop {
+        attempt += 1;
+        let answer = ureq::post(&format!("{base}/session")).send_json(
+            json!({"capabilities": {"alwaysMatch": {
+                "browserName": "wry",
+                "tauri:options": {"application": app, "args": ["--demo"]}
+            }}}),
+        );
+        match answer {
+            Ok(response) => break response.into_json().unwrap(),
+            Err(ureq::Error::Transport(e)) if attempt < 3 => {
+                eprintln!("WebDriver session attempt {attempt} failed ({e}); trying again");
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            Err(e) => panic!("a WebDriver session with the app: {e}"),
+        }
+    };
     RunningApp {
         driver: WebDriver {
             base,
@@ -573,5 +585,67 @@ fn a_500_page_document_opens_and_only_the_pages_looked_at_are_rendered() {
     assert!(
         requested < 20,
         "only pages near the ones looked at are requested, not {requested} of 500"
+    );
+}
+
+#[path = "../crates/outpost-pdf/tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod judges;
+
+#[test]
+fn a_key_is_created_certified_and_signs_a_document_whose_signature_shows_valid() {
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let pki = judges::TestPki::new();
+    let driver = &running.driver;
+    unlock_demo(driver);
+    wait_until("the document list", Duration::from_secs(60), || {
+        (driver.find_all("#doc-list li").len() == 6).then_some(())
+    });
+
+    // Keys: create one; its certificate request goes to the (test) CA; the issued certificate
+    // and the CA's root come back in.
+    driver.click(&driver.wait_for("#keys-open"));
+    driver.type_into(&driver.wait_for("#key-name"), "Иванова Анна Петровна");
+    driver.click(&driver.wait_for("#key-create button[type=submit]"));
+    driver.wait_for("#key-list li[data-ready=no] .request-pem");
+    let request = driver.script("return document.querySelector('#key-list .request-pem').value");
+    let request = request.as_str().unwrap().to_owned();
+    assert!(
+        request.starts_with("-----BEGIN CERTIFICATE REQUEST-----"),
+        "{request}"
+    );
+    let issued = pki.issue_for_request("e2e", &request);
+    driver.type_into(&driver.wait_for("#key-list .certificate-pem"), &issued);
+    driver.click(&driver.wait_for("#key-list .import-certificate"));
+    let ready = driver.wait_for("#key-list li[data-ready=yes]");
+    assert!(driver.text(&ready).contains("Иванова Анна Петровна"));
+    let root = std::fs::read_to_string(pki.path("ca.crt")).unwrap();
+    driver.type_into(&driver.wait_for("#anchor-pem"), &root);
+    driver.click(&driver.wait_for("#anchor-add button[type=submit]"));
+    wait_until("the root trusted", Duration::from_secs(30), || {
+        let text = driver.text(&driver.wait_for("#keys-message"));
+        text.contains("Outpost Test CA").then_some(())
+    });
+
+    // Sign the first document with a visible mark placed by a click on the page.
+    driver.click(&driver.find_all("#doc-list li")[0]);
+    driver.wait_for("#signature-list li.empty");
+    driver.click(&driver.wait_for("#sign-open"));
+    driver.wait_for("#sign-key option");
+    driver.click(&driver.wait_for("#sign-submit"));
+    driver.click(&driver.wait_for(".page-frame svg.overlay"));
+    let signed = wait_until("a valid signature", Duration::from_secs(60), || {
+        driver
+            .find_all("#signature-list li[data-status=valid]")
+            .into_iter()
+            .next()
+    });
+    assert!(driver.text(&signed).contains("Иванова Анна Петровна"));
+    // WebKit paints a moment after the DOM changes.
+    std::thread::sleep(Duration::from_secs(1));
+    screenshot(
+        &running.display,
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-signed.png"),
     );
 }

@@ -2,6 +2,7 @@
 
 pub mod annotations;
 pub mod documents;
+pub mod signing;
 pub mod vault;
 
 use std::sync::Arc;

@@ -101,6 +101,57 @@ export interface ExportReport {
   annotations: number;
 }
 
+export type KeyAlgorithm = "ecdsa_p256" | "rsa3072";
+
+/** A signing key in the vault (mirrors the engine's SigningKeyInfo). */
+export interface SigningKeyInfo {
+  id: string;
+  label: string;
+  algorithm: string;
+  request_pem: string;
+  subject: string | null;
+  issuer: string | null;
+  serial: string | null;
+  not_before_ms: number | null;
+  not_after_ms: number | null;
+}
+
+export interface SignOptions {
+  key_id: string;
+  reason: string;
+  page: number;
+  mark: ViewRect | null;
+  certify: number | null;
+}
+
+export interface SignOutcome {
+  revision: number;
+  sha256_before: string;
+  sha256_after: string;
+  burned_annotations: number;
+}
+
+export type SignatureStatus =
+  | { status: "valid" }
+  | { status: "valid_later_signed" }
+  | { status: "valid_later_annotated" }
+  | { status: "invalid"; reason: string }
+  | { status: "untrusted"; reason: string };
+
+export interface SignatureReport {
+  field: string;
+  signer: string | null;
+  signing_time: string | null;
+  reason: string | null;
+  digest_matches: boolean;
+  signature_verifies: boolean;
+  chain_trusted: boolean;
+  valid_at_signing_time: boolean;
+  later_changes: "none" | "signatures_only" | "annotations" | "content_changed";
+  certification: number | null;
+  status: SignatureStatus;
+}
+
 export interface SnippetPart {
   text: string;
   highlighted: boolean;
@@ -182,6 +233,13 @@ export const api = {
   redoAnnotation: (id: string) => invoke<string>("redo_annotation", { id }),
   suggestExportPath: (id: string) => invoke<string>("suggest_export_path", { id }),
   exportDocument: (id: string, path: string) => invoke<ExportReport>("export_document", { id, path }),
+  listSigningKeys: () => invoke<SigningKeyInfo[]>("list_signing_keys"),
+  createSigningKey: (label: string, algorithm: KeyAlgorithm, commonName: string) =>
+    invoke<SigningKeyInfo>("create_signing_key", { label, algorithm, commonName }),
+  importCertificate: (key: string, pem: string) => invoke<SigningKeyInfo>("import_certificate", { key, pem }),
+  addTrustAnchor: (pem: string) => invoke<string>("add_trust_anchor", { pem }),
+  signDocument: (id: string, options: SignOptions) => invoke<SignOutcome>("sign_document", { id, options }),
+  validateDocument: (id: string) => invoke<SignatureReport[]>("validate_document", { id }),
 };
 
 /** The address of a rendered page image (served by the app's `outpost-page` scheme). */

@@ -4,6 +4,7 @@ import { api, asCommandError, onIntake, type DocumentSummary, type IntakeNotice,
 import { h } from "./dom";
 import { formatSize } from "./format";
 import { initialLocale, isMessageKey, locale, setLocale, t, type Locale } from "./i18n";
+import { showKeys } from "./keys";
 import { openViewer } from "./viewer";
 
 const root = document.getElementById("app") as HTMLElement;
@@ -32,7 +33,7 @@ function intakeText(notice: IntakeNotice): string {
 function errorText(error: unknown): string {
   const e = asCommandError(error);
   const key = `error.${e.code}`;
-  return isMessageKey(key) ? t(key) : t("error.generic", { message: e.message });
+  return isMessageKey(key) ? t(key, { message: e.message }) : t("error.generic", { message: e.message });
 }
 
 function languageSwitch(onChange: () => void): HTMLElement {
@@ -125,6 +126,15 @@ async function showMain(): Promise<void> {
   );
   const activity = h("p", { id: "inbox-activity", class: "muted activity" });
   const lockButton = h("button", { id: "lock", type: "button" }, t("toolbar.lock"));
+  const keysButton = h("button", { id: "keys-open", type: "button" }, t("keys.open"));
+  keysButton.addEventListener("click", () => {
+    closeViewer?.();
+    closeViewer = null;
+    status.textContent = "";
+    void showKeys(viewer, (e) => {
+      status.textContent = errorText(e);
+    });
+  });
   lockButton.addEventListener("click", async () => {
     closeViewer?.();
     closeViewer = null;
@@ -196,7 +206,7 @@ async function showMain(): Promise<void> {
   });
 
   root.replaceChildren(
-    h("header", { class: "bar" }, h("strong", {}, t("app.title")), searchForm, languageSwitch(() => void showMain()), lockButton),
+    h("header", { class: "bar" }, h("strong", {}, t("app.title")), searchForm, languageSwitch(() => void showMain()), keysButton, lockButton),
     status,
     h("main", { class: "split" }, listPane, viewer),
     activity,

@@ -53,6 +53,10 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
   let scale = 1;
   let annotations: ViewAnnotation[] = [];
   let selection: Selection | null = null;
+  /** Set while the user is to click where the signature mark goes. */
+  let placing: { keyId: string; reason: string; certify: number | null } | null = null;
+  /** Bumped when the document gains a revision, so page images are fetched afresh. */
+  let revision = 0;
   const texts = new Map<number, PageTextView>();
   const hits = new Map<number, number[]>();
   const visible = new Set<number>();
@@ -84,10 +88,38 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     h("button", { type: "submit", id: "export-save" }, t("viewer.exportSave")),
     exportResult,
   );
+  const signOpen = h("button", { type: "button", id: "sign-open" }, t("sign.open"));
+  const signKey = h("select", { id: "sign-key", "aria-label": t("sign.key") });
+  const signReason = h("input", { id: "sign-reason", type: "text", value: t("sign.defaultReason") });
+  const signVisible = h("input", { id: "sign-visible", type: "checkbox", checked: true });
+  const signCertify = h(
+    "select",
+    { id: "sign-certify" },
+    h("option", { value: "" }, t("sign.certifyNone")),
+    h("option", { value: "2" }, t("sign.certifyForms")),
+    h("option", { value: "3" }, t("sign.certifyAnnotations")),
+  );
+  const signForm = h(
+    "form",
+    { id: "sign-form", class: "export", hidden: true },
+    h("label", {}, t("sign.key"), signKey),
+    h("label", {}, t("sign.reason"), signReason),
+    h("label", {}, t("sign.certify"), signCertify),
+    h("label", { class: "inline" }, signVisible, t("sign.visible")),
+    h("button", { type: "submit", id: "sign-submit" }, t("sign.submit")),
+  );
+  const signatureList = h("ul", { id: "signature-list", class: "list" });
   const pagesPane = h("div", { id: "pages", class: "pages" });
   const strip = h("nav", { id: "thumbnails", class: "thumbnails", "aria-label": t("viewer.thumbnails") });
   const panelList = h("ul", { id: "annotation-list", class: "list" });
-  const panel = h("aside", { id: "annotation-panel", class: "annotation-panel" }, h("h3", {}, t("panel.heading")), panelList);
+  const panel = h(
+    "aside",
+    { id: "annotation-panel", class: "annotation-panel" },
+    h("h3", {}, t("signatures.heading")),
+    signatureList,
+    h("h3", {}, t("panel.heading")),
+    panelList,
+  );
 
   const frames = view.page_sizes.map(([w, hgt], i) => {
     const page = i + 1;
@@ -123,7 +155,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
         const thumb = thumbnails[Number((entry.target as HTMLElement).dataset.page) - 1];
         if (thumb && !thumb.img.getAttribute("src")) {
           const pixels = Math.round(THUMBNAIL_WIDTH * window.devicePixelRatio);
-          thumb.img.src = `${pageImageUrl(documentId, thumb.page, pixels, platform)}&thumbnail=1`;
+          thumb.img.src = `${pageImageUrl(documentId, thumb.page, pixels, platform)}&thumbnail=1&revision=${revision}`;
         }
       }
     },
@@ -141,7 +173,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     attempts.set(page, attempt);
     if (attempt > 5) return;
     const pixels = Math.round(f.width * scale * window.devicePixelRatio);
-    f.img.src = `${pageImageUrl(documentId, page, pixels, platform)}&attempt=${attempt}`;
+    f.img.src = `${pageImageUrl(documentId, page, pixels, platform)}&attempt=${attempt}&revision=${revision}`;
   }
 
   function layout(): void {
@@ -270,6 +302,84 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     field.focus();
   }
 
+  async function reloadSignatures(): Promise<void> {
+    const reports = await api.validateDocument(documentId);
+    signatureList.replaceChildren(
+      ...reports.map((r) => {
+        const s = r.status;
+        const verdict =
+          s.status === "invalid" || s.status === "untrusted"
+            ? t(`status.${s.status}`, { reason: s.reason })
+            : t(`status.${s.status}`);
+        return h(
+          "li",
+          { "data-field": r.field, "data-status": s.status },
+          h("span", { class: `title status-${s.status}` }, verdict),
+          h("span", { class: "snippet" }, r.signer ?? ""),
+          h("span", { class: "meta" }, `${r.field} · ${r.signing_time ?? ""} · ${r.reason ?? ""}`),
+        );
+      }),
+    );
+    if (reports.length === 0) signatureList.append(h("li", { class: "muted empty" }, t("signatures.none")));
+  }
+
+  async function sign(
+    request: { keyId: string; reason: string; certify: number | null },
+    page: number,
+    mark: { x: number; y: number; width: number; height: number } | null,
+  ): Promise<void> {
+    try {
+      const outcome = await api.signDocument(documentId, {
+        key_id: request.keyId,
+        reason: request.reason,
+        page,
+        mark,
+        certify: request.certify,
+      });
+      signForm.hidden = true;
+      revision = outcome.revision;
+      // The document has a new revision: show it afresh.
+      for (const f of frames) {
+        f.img.removeAttribute("src");
+        attempts.delete(f.page);
+      }
+      texts.clear();
+      for (const p of visible) requestPage(p);
+      for (const thumb of thumbnails) thumb.img.removeAttribute("src");
+      for (const thumb of thumbnails) thumbnailObserver.unobserve(thumb.button);
+      for (const thumb of thumbnails) thumbnailObserver.observe(thumb.button);
+      await reloadAnnotations();
+      await reloadSignatures();
+      say("sign.done", { revision: outcome.revision, burned: outcome.burned_annotations });
+    } catch (e) {
+      options.showError(e);
+    }
+  }
+
+  signOpen.addEventListener("click", async () => {
+    signForm.hidden = !signForm.hidden;
+    if (signForm.hidden) return;
+    const keys = (await api.listSigningKeys()).filter((k) => k.subject);
+    signKey.replaceChildren(...keys.map((k) => h("option", { value: k.id }, `${k.label} (${k.subject})`)));
+    if (keys.length === 0) say("sign.noKeys");
+  });
+  signForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!signKey.value) return say("sign.noKeys");
+    const request = {
+      keyId: signKey.value,
+      reason: signReason.value.trim(),
+      certify: signCertify.value ? Number(signCertify.value) : null,
+    };
+    if (signVisible.checked) {
+      placing = request;
+      say("sign.place");
+    } else {
+      const first = visibleRange(visible)?.[0] ?? 1;
+      void sign(request, first, null);
+    }
+  });
+
   async function reloadAnnotations(): Promise<void> {
     annotations = await api.listAnnotations(documentId);
     for (const f of frames) drawPage(f.page);
@@ -313,6 +423,17 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     let preview: SVGElement | null = null;
     f.overlay.addEventListener("pointerdown", async (event) => {
       event.preventDefault();
+      if (placing) {
+        const at = pointIn(f, event);
+        const request = placing;
+        placing = null;
+        // The mark's top-left corner goes where the user clicked, kept inside the page.
+        const [w, hgt] = [240, 110];
+        const x = Math.max(0, Math.min(at.x, f.width - w));
+        const y = Math.max(0, Math.min(at.y, f.height - hgt));
+        void sign(request, f.page, { x, y, width: w, height: hgt });
+        return;
+      }
       f.overlay.setPointerCapture(event.pointerId);
       start = pointIn(f, event);
       stroke = [start];
@@ -495,9 +616,10 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
       h("p", { class: "muted" }, t("viewer.imported", { date: formatDate(doc.imported_at_ms, locale()), source: doc.source_name })),
     ),
     h("div", { id: "viewer-toolbar", class: "toolbar", role: "toolbar" },
-      ...toolButtons, ...markupButtons, copyButton, colour, noteText, undoButton, redoButton, zoomOut, zoomLabel, zoomIn, zoomFit, exportOpen,
+      ...toolButtons, ...markupButtons, copyButton, colour, noteText, undoButton, redoButton, zoomOut, zoomLabel, zoomIn, zoomFit, exportOpen, signOpen,
     ),
     exportForm,
+    signForm,
     message,
     h("div", { class: "viewer-body" }, strip, pagesPane, panel),
   );
@@ -510,6 +632,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
   for (const f of frames) observer.observe(f.frame);
   frames[options.startPage - 1]?.frame.scrollIntoView({ block: "start" });
   await reloadAnnotations();
+  await reloadSignatures();
 
   return () => {
     observer.disconnect();

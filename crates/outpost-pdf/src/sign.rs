@@ -392,8 +392,21 @@ fn mark_appearance(
         ));
     }
     let padding = 4.0;
-    let lines = mark.lines.len().max(1) as f32;
-    let size = ((height - 2.0 * padding) / (lines * 1.25)).clamp(4.0, 10.0);
+    // The largest size (10 pt down to 4 pt) at which the wrapped lines fit the box.
+    let mut size = 10.0_f32;
+    let mut runs = Vec::new();
+    while size >= 4.0 {
+        runs = mark
+            .lines
+            .iter()
+            .flat_map(|line| font.wrap(line, size, width - 2.0 * padding))
+            .collect();
+        if runs.len() as f32 * size * 1.2 <= height - 2.0 * padding {
+            break;
+        }
+        size -= 0.5;
+    }
+    let size = size.max(4.0);
     let mut content = String::new();
     let _ = writeln!(
         content,
@@ -411,17 +424,13 @@ fn mark_appearance(
         fmt(width),
         fmt(height),
         fmt(size),
-        fmt(size * 1.25),
+        fmt(size * 1.2),
         fmt(r.left + padding),
         fmt(r.top - padding - size * font.ascender() / 1000.0)
     );
-    let mut first = true;
-    for line in &mark.lines {
-        for run in font.wrap(line, size, width - 2.0 * padding) {
-            let hex: String = run.glyphs.iter().map(|g| format!("{g:04X}")).collect();
-            let _ = writeln!(content, "<{hex}> {}", if first { "Tj" } else { "'" });
-            first = false;
-        }
+    for (i, run) in runs.iter().enumerate() {
+        let hex: String = run.glyphs.iter().map(|g| format!("{g:04X}")).collect();
+        let _ = writeln!(content, "<{hex}> {}", if i == 0 { "Tj" } else { "'" });
     }
     content.push_str("ET Q\n");
     font.write(document, font_id)?;

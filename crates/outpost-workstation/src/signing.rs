@@ -5,7 +5,8 @@
 
 use std::str::FromStr;
 
-use der::{Decode, DecodePem, Encode, EncodePem};
+use base64ct::Encoding;
+use der::{Decode, Encode, EncodePem};
 use outpost_pdf::{
     burn_in, certificate_from_der, sign_pdf, validate_signatures, Annotation, Certificate,
     DocMdpPermission, PdfSigner, SignatureMark, SignatureReport, SignatureRequest, SoftwareSigner,
@@ -98,22 +99,36 @@ fn key_error(e: impl std::fmt::Display) -> WorkstationError {
     WorkstationError::Signing(e.to_string())
 }
 
-/// Reads one or more certificates from PEM text or a single DER certificate.
+/// Reads one or more certificates from PEM text (however its lines end or are indented, as text
+/// pasted from a mail or a web page is) or a single DER certificate.
 fn read_certificates(data: &[u8]) -> Result<Vec<Certificate>, WorkstationError> {
-    if let Ok(text) = std::str::from_utf8(data) {
-        if text.contains("-----BEGIN CERTIFICATE-----") {
-            let mut found = Vec::new();
-            for block in text.split_inclusive("-----END CERTIFICATE-----") {
-                if let Some(start) = block.find("-----BEGIN CERTIFICATE-----") {
-                    found.push(Certificate::from_pem(&block[start..]).map_err(key_error)?);
-                }
-            }
-            return Ok(found);
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let text = match std::str::from_utf8(data) {
+        Ok(text) if text.contains(BEGIN) => text,
+        _ => {
+            return Ok(vec![
+                certificate_from_der(data).map_err(WorkstationError::Engine)?
+            ])
         }
+    };
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let body = &rest[start + BEGIN.len()..];
+        let end = body.find(END).ok_or_else(|| {
+            WorkstationError::Signing("a certificate in the text has no END line".into())
+        })?;
+        let base64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
+        let der = base64ct::Base64::decode_vec(&base64).map_err(|e| {
+            WorkstationError::Signing(format!(
+                "a certificate in the text is not valid base64: {e}"
+            ))
+        })?;
+        found.push(certificate_from_der(&der).map_err(WorkstationError::Engine)?);
+        rest = &body[end + END.len()..];
     }
-    Ok(vec![
-        certificate_from_der(data).map_err(WorkstationError::Engine)?
-    ])
+    Ok(found)
 }
 
 /// The common name in a subject, else the whole subject.

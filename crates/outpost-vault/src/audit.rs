@@ -32,6 +32,8 @@ pub enum AuditAction {
     Annotate,
     /// A document was signed.
     Sign,
+    /// A batch of documents was given to sign.
+    SignBatch,
     /// A signing key, certificate or trust anchor was created or imported.
     KeyManagement,
 }
@@ -50,6 +52,7 @@ impl AuditAction {
             Self::Export => "export",
             Self::Annotate => "annotate",
             Self::Sign => "sign",
+            Self::SignBatch => "sign_batch",
             Self::KeyManagement => "key_management",
         }
     }

@@ -35,6 +35,8 @@ pub struct DocumentUpdate<'a> {
     pub cause: &'a str,
     /// Annotations whose objects the update carries (burned in).
     pub burned_annotations: &'a [String],
+    /// The signing batch this update belongs to, recorded with it.
+    pub batch_id: Option<&'a str>,
     /// The audit entry to commit with it.
     pub audit: AuditEvent,
 }
@@ -133,6 +135,12 @@ impl Vault {
                 rusqlite::params![revision, annotation, update.document_id.0],
             )?;
         }
+        if let Some(batch) = update.batch_id {
+            tx.execute(
+                "INSERT INTO signing_batch_items (batch_id, document_id, revision) VALUES (?1, ?2, ?3)",
+                rusqlite::params![batch, update.document_id.0, revision],
+            )?;
+        }
         audit::append(&tx, now, &self.user, &update.audit)?;
         tx.commit()?;
         Ok(DocumentRevision {
@@ -141,5 +149,47 @@ impl Vault {
             cause: update.cause.to_owned(),
             created_at_ms: now,
         })
+    }
+}
+
+impl Vault {
+    /// Records a signing batch and its one audit entry, unless it was started before (a rerun).
+    /// Returns whether it is new.
+    pub fn start_signing_batch(
+        &mut self,
+        id: &str,
+        key_id: &str,
+        reason: &str,
+        total: usize,
+        audit: &AuditEvent,
+    ) -> Result<bool, VaultError> {
+        let now = self.clock.now_ms();
+        let tx = self.conn.transaction()?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO signing_batches (id, key_id, reason, total, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![id, key_id, reason, total as i64, now],
+        )?;
+        if inserted == 1 {
+            audit::append(&tx, now, &self.user, audit)?;
+        }
+        tx.commit()?;
+        Ok(inserted == 1)
+    }
+
+    /// The revision a batch made of a document, if that document of the batch is done.
+    pub fn batch_item(
+        &self,
+        batch_id: &str,
+        document_id: &DocumentId,
+    ) -> Result<Option<i64>, VaultError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT revision FROM signing_batch_items WHERE batch_id = ?1 AND document_id = ?2",
+                rusqlite::params![batch_id, document_id.0],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 }

@@ -129,6 +129,24 @@ CREATE TABLE trust_anchors (
     added_at_ms    INTEGER NOT NULL
 ) STRICT;
 "#,
+    // 4: batch signing, so that a rerun finishes a batch without signing anything twice.
+    r#"
+CREATE TABLE signing_batches (
+    id             TEXT PRIMARY KEY,
+    key_id         TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    total          INTEGER NOT NULL,
+    created_at_ms  INTEGER NOT NULL
+) STRICT;
+
+-- Written in the same transaction as the signed revision it names.
+CREATE TABLE signing_batch_items (
+    batch_id       TEXT NOT NULL REFERENCES signing_batches (id),
+    document_id    TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    revision       INTEGER NOT NULL,
+    PRIMARY KEY (batch_id, document_id)
+) STRICT;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -6,6 +6,7 @@
 //! scanner or a colleague drops into a folder, and never loses one.
 
 mod annotating;
+mod batch;
 mod error;
 pub mod inbox;
 mod overlay;
@@ -18,6 +19,7 @@ pub use annotating::{
     suggested_export_path, AnnotationDraft, AnnotationEdit, AnnotationStyle, ExportReport,
     StoredAnnotation,
 };
+pub use batch::{BatchItemResult, BatchProgress, BatchReport, BatchRequest};
 pub use error::WorkstationError;
 pub use overlay::{PageTextView, ViewAnnotation, ViewDraft, ViewShape, ViewWord};
 pub use session::{Session, SharedRng};

@@ -320,7 +320,7 @@ impl Session {
             .collect()
     }
 
-    fn software_signer(&self, key_id: &str) -> Result<SoftwareSigner, WorkstationError> {
+    pub(crate) fn software_signer(&self, key_id: &str) -> Result<SoftwareSigner, WorkstationError> {
         let record = self.key_record(key_id)?;
         let certificate = record.certificate.ok_or_else(|| {
             WorkstationError::Signing(
@@ -342,14 +342,17 @@ impl Session {
         options: &SignOptions,
     ) -> Result<SignOutcome, WorkstationError> {
         let signer = self.software_signer(&options.key_id)?;
-        self.sign_with(document, options, &signer)
+        self.sign_with(document, options, &signer, None)
     }
 
+    /// Signs with `signer`; `batch_id` records the document as done in that batch in the same
+    /// transaction as its new revision.
     pub(crate) fn sign_with(
         &self,
         document: &DocumentId,
         options: &SignOptions,
         signer: &dyn PdfSigner,
+        batch_id: Option<&str>,
     ) -> Result<SignOutcome, WorkstationError> {
         let head = self.vault().document_bytes(document)?;
         let base_revision = self
@@ -420,11 +423,13 @@ impl Session {
             appended: &signed[head.len()..],
             cause: "signed",
             burned_annotations: &burned,
+            batch_id,
             audit: AuditEvent::new(AuditAction::Sign, AuditOutcome::Success)
                 .document(document.0.clone())
                 .detail(format!(
-                    "signed by '{signer_name}' ({}), reason '{}', {} annotations burned in; sha256 before {sha256_before}, after {sha256_after}",
+                    "signed by '{signer_name}' ({}){}, reason '{}', {} annotations burned in; sha256 before {sha256_before}, after {sha256_after}",
                     options.key_id,
+                    batch_id.map(|b| format!(" in batch {b}")).unwrap_or_default(),
                     options.reason,
                     burned.len()
                 )),

@@ -9,17 +9,13 @@ mod common;
 mod judges;
 
 use common::*;
-use outpost_workstation::{
-    AnnotationDraft, AnnotationKind, AnnotationStyle, DocumentId, Geometry, KeyAlgorithm, Language,
-    Point, SampleKind, Session, SignOptions, SignatureStatus, ViewRect,
-};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
-fn real_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use outpost_workstation::{
+    AnnotationDraft, AnnotationKind, AnnotationStyle, BatchRequest, DocumentId, Geometry,
+    KeyAlgorithm, Language, Point, SampleKind, Session, SignOptions, SignatureStatus, ViewRect,
+};
 
 fn import(session: &Session) -> DocumentId {
     let bytes = sample(
@@ -139,14 +135,8 @@ fn a_vault_key_signs_with_pending_annotations_burned_in_and_every_judge_agrees()
         "the page draws it now"
     );
 
+    assert_one_valid_signature(&session, &doc);
     let reports = session.validate_document(&doc).unwrap();
-    assert_eq!(reports.len(), 1);
-    assert_eq!(
-        reports[0].status,
-        SignatureStatus::Valid,
-        "{:?}",
-        reports[0]
-    );
     assert!(reports[0].signer.as_deref().unwrap().contains("Иванова"));
 
     // The signed copy satisfies pdfsig, pyHanko (with its diff analysis) and qpdf, and pypdf
@@ -260,4 +250,89 @@ fn an_rsa_key_countersigns_and_later_annotations_are_reported_in_the_copy() {
         .import_certificate(&other.id, foreign.as_bytes())
         .unwrap_err();
     assert_eq!(refused.code(), "signing_error");
+}
+
+#[test]
+fn a_batch_reports_progress_stops_when_cancelled_and_a_rerun_signs_only_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, clock) = workstation(tmp.path(), "batch");
+    let session = new_session(&ws, "vika", "pw-vika", 74);
+    let pki = judges::TestPki::new();
+    let documents: Vec<DocumentId> = (0..6)
+        .map(|i| {
+            let bytes = sample(
+                SampleKind::OperationalReport,
+                Language::English,
+                1,
+                100 + i,
+                None,
+            );
+            session
+                .import_bytes(bytes, &format!("report-{i}.pdf"))
+                .unwrap()
+                .document()
+                .id
+                .clone()
+        })
+        .collect();
+    let key = certified_key(&session, &pki, KeyAlgorithm::EcdsaP256, "Supervisor");
+    clock.set(real_now_ms());
+    let mut listed_twice = documents.clone();
+    listed_twice.push(documents[0].clone());
+    let request = BatchRequest {
+        batch_id: "batch-1".into(),
+        documents: listed_twice,
+        options: options(&key, true),
+        parallelism: 2,
+    };
+
+    // Cancel once two documents are done: the workers stop between documents.
+    let cancel = AtomicBool::new(false);
+    let seen = Mutex::new(Vec::new());
+    let report = session
+        .sign_batch(
+            &request,
+            &|p| {
+                seen.lock().unwrap().push((p.done, p.total));
+                if p.done >= 2 {
+                    cancel.store(true, Ordering::SeqCst);
+                }
+            },
+            &cancel,
+        )
+        .unwrap();
+    assert!(report.cancelled);
+    assert_eq!(report.total, 6, "a document listed twice counts once");
+    assert!((2..6).contains(&report.signed), "{report:?}");
+    let progress = seen.into_inner().unwrap();
+    assert_eq!(progress[0], (1, 6));
+    assert!(progress.iter().all(|&(_, total)| total == 6));
+
+    // Running the same batch again signs only what is left.
+    let first_run = report.signed;
+    let rerun = session
+        .sign_batch(&request, &|_| {}, &AtomicBool::new(false))
+        .unwrap();
+    assert!(!rerun.cancelled);
+    assert_eq!(rerun.already_signed, first_run);
+    assert_eq!(rerun.signed, 6 - first_run);
+    assert!(rerun.failed.is_empty());
+    for document in &documents {
+        assert_one_valid_signature(&session, document);
+    }
+    let entries = session.audit_entries(0, 10_000).unwrap();
+    assert_eq!(
+        entries.iter().filter(|e| e.action == "sign_batch").count(),
+        1
+    );
+
+    // A document that cannot be signed fails alone, with its reason.
+    let mut bad = request.clone();
+    bad.batch_id = "batch-2".into();
+    bad.documents = vec![DocumentId("no-such-document".into()), documents[1].clone()];
+    let report = session
+        .sign_batch(&bad, &|_| {}, &AtomicBool::new(false))
+        .unwrap();
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.signed, 1, "the good document is countersigned");
 }

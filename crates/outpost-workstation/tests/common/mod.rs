@@ -89,3 +89,23 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// The real time: certificates from the test CA are valid from the moment they are issued.
+pub fn real_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Asserts the document carries exactly one signature and that it validates.
+pub fn assert_one_valid_signature(session: &Session, document: &outpost_workstation::DocumentId) {
+    let reports = session.validate_document(document).unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(
+        reports[0].status,
+        outpost_workstation::SignatureStatus::Valid,
+        "{:?}",
+        reports[0]
+    );
+}

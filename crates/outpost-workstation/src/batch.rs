@@ -1,0 +1,178 @@
+//! Batch signing for supervisors: many documents, one reason, one unlock of the key, both cores.
+//!
+//! Each document is signed on its own: its new revision and its batch record are one
+//! transaction, so if the process dies mid-batch every document is either fully signed or
+//! untouched, and running the same batch again signs only what is left. Progress is reported per
+//! document and the batch can be cancelled between documents.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use outpost_vault::{AuditAction, AuditEvent, AuditOutcome};
+use serde::{Deserialize, Serialize};
+
+use crate::signing::{SignOptions, SignOutcome};
+use crate::{DocumentId, Session, WorkstationError};
+
+/// What to sign in a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchRequest {
+    /// The batch's id: give the id of an interrupted batch to finish it.
+    pub batch_id: String,
+    /// The documents, in order.
+    pub documents: Vec<DocumentId>,
+    /// How each is signed (key, reason, mark on `page`, certification).
+    pub options: SignOptions,
+    /// Documents signed at once (the machine's cores).
+    pub parallelism: usize,
+}
+
+/// One document's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum BatchItemResult {
+    /// Signed now.
+    Signed {
+        /// The new revision.
+        revision: i64,
+    },
+    /// Signed by an earlier run of this batch; left alone.
+    AlreadySigned {
+        /// The revision that run made.
+        revision: i64,
+    },
+    /// Not signed, and why.
+    Failed {
+        /// The error's code.
+        code: String,
+        /// The error's message.
+        message: String,
+    },
+}
+
+/// Progress of a batch, one report per document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchProgress {
+    /// Documents finished so far (any result).
+    pub done: usize,
+    /// Documents in the batch.
+    pub total: usize,
+    /// The document just finished.
+    pub document: DocumentId,
+    /// Its result.
+    pub result: BatchItemResult,
+}
+
+/// How a batch ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    /// The batch.
+    pub batch_id: String,
+    /// Documents in the batch.
+    pub total: usize,
+    /// Signed in this run.
+    pub signed: usize,
+    /// Signed by an earlier run.
+    pub already_signed: usize,
+    /// Not signed, with the reason for each.
+    pub failed: Vec<(DocumentId, String)>,
+    /// Whether the batch stopped early because it was cancelled.
+    pub cancelled: bool,
+}
+
+impl Session {
+    /// Signs every document of `request` with one key (unlocked once), `parallelism` at a time,
+    /// reporting each document to `progress` and stopping between documents once `cancel` is set.
+    pub fn sign_batch(
+        &self,
+        request: &BatchRequest,
+        progress: &(dyn Fn(BatchProgress) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<BatchReport, WorkstationError> {
+        let signer = self.software_signer(&request.options.key_id)?;
+        // A document listed twice is signed once.
+        let mut seen = std::collections::HashSet::new();
+        let documents: Vec<&DocumentId> = request
+            .documents
+            .iter()
+            .filter(|d| seen.insert(*d))
+            .collect();
+        let total = documents.len();
+        self.vault().start_signing_batch(
+            &request.batch_id,
+            &request.options.key_id,
+            &request.options.reason,
+            total,
+            &AuditEvent::new(AuditAction::SignBatch, AuditOutcome::Success).detail(format!(
+                "batch {}: {total} documents to sign with key {}, reason '{}'",
+                request.batch_id, request.options.key_id, request.options.reason
+            )),
+        )?;
+        let next = AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
+        let results: Mutex<Vec<(DocumentId, BatchItemResult)>> = Mutex::new(Vec::new());
+        let work = || {
+            while !cancel.load(Ordering::SeqCst) {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&document) = documents.get(index) else {
+                    break;
+                };
+                let result = self.sign_batch_item(request, document, &signer);
+                let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
+                progress(BatchProgress {
+                    done: finished,
+                    total,
+                    document: document.clone(),
+                    result: result.clone(),
+                });
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((document.clone(), result));
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..request.parallelism.clamp(1, 8) {
+                scope.spawn(work);
+            }
+        });
+        let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut report = BatchReport {
+            batch_id: request.batch_id.clone(),
+            total,
+            signed: 0,
+            already_signed: 0,
+            failed: Vec::new(),
+            cancelled: results.len() < total,
+        };
+        for (document, result) in results {
+            match result {
+                BatchItemResult::Signed { .. } => report.signed += 1,
+                BatchItemResult::AlreadySigned { .. } => report.already_signed += 1,
+                BatchItemResult::Failed { message, .. } => report.failed.push((document, message)),
+            }
+        }
+        Ok(report)
+    }
+
+    fn sign_batch_item(
+        &self,
+        request: &BatchRequest,
+        document: &DocumentId,
+        signer: &outpost_pdf::SoftwareSigner,
+    ) -> BatchItemResult {
+        let failed = |e: WorkstationError| BatchItemResult::Failed {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+        };
+        match self.vault().batch_item(&request.batch_id, document) {
+            Ok(Some(revision)) => return BatchItemResult::AlreadySigned { revision },
+            Ok(None) => {}
+            Err(e) => return failed(e.into()),
+        }
+        match self.sign_with(document, &request.options, signer, Some(&request.batch_id)) {
+            Ok(SignOutcome { revision, .. }) => BatchItemResult::Signed { revision },
+            Err(e) => failed(e),
+        }
+    }
+}

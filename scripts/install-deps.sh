@@ -13,6 +13,8 @@ APT_PACKAGES=(
   # tests: a virtual display, the WebKit WebDriver, a real Secret Service, third-party PDF tools
   xvfb webkit2gtk-driver imagemagick x11-apps dbus dbus-x11 gnome-keyring libsecret-tools
   poppler-utils qpdf mupdf-tools libnss3-tools openssl sqlcipher python3-venv
+  # hardware-token tests: a software PKCS #11 token and the tool that loads certificates onto it
+  softhsm2 opensc
 )
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

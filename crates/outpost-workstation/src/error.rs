@@ -45,6 +45,23 @@ pub enum WorkstationError {
     /// Keys, certificates or signing went wrong.
     #[error("{0}")]
     Signing(String),
+    /// The token refused the PIN.
+    #[error("the token refused the PIN; check it and try again (the token may lock after several wrong PINs). Nothing was signed")]
+    TokenWrongPin,
+    /// The token's PIN is locked.
+    #[error("the token's PIN is locked after too many wrong tries; unlock it with its administrator PIN (SO PIN). Nothing was signed")]
+    TokenLocked,
+    /// The token is not there (removed, or the slot is gone).
+    #[error(
+        "the token is not present: insert it (or choose it again) and retry. Nothing was signed"
+    )]
+    TokenRemoved,
+    /// The PKCS #11 module cannot be loaded.
+    #[error("the token's PKCS #11 module cannot be used ({0}); install the token's software or set OUTPOST_PKCS11_MODULE")]
+    TokenModule(String),
+    /// Another token failure.
+    #[error("the token failed: {0}")]
+    Token(String),
     /// Undo asked with nothing left to undo in this document.
     #[error("there is nothing to undo in this document")]
     NothingToUndo,
@@ -110,6 +127,11 @@ impl WorkstationError {
             Self::CorruptAnnotation { .. } => "corrupt_annotation",
             Self::AnnotationSigned(_) => "annotation_signed",
             Self::Signing(_) => "signing_error",
+            Self::TokenWrongPin => "token_wrong_pin",
+            Self::TokenLocked => "token_locked",
+            Self::TokenRemoved => "token_removed",
+            Self::TokenModule(_) => "token_module_missing",
+            Self::Token(_) => "token_error",
             Self::NothingToUndo => "nothing_to_undo",
             Self::NothingToRedo => "nothing_to_redo",
             Self::UndoOutdated { .. } => "undo_outdated",

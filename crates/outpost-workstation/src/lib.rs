@@ -12,6 +12,7 @@ pub mod inbox;
 mod overlay;
 mod session;
 mod signing;
+mod token;
 mod viewing;
 mod workstation;
 
@@ -24,6 +25,10 @@ pub use error::WorkstationError;
 pub use overlay::{PageTextView, ViewAnnotation, ViewDraft, ViewShape, ViewWord};
 pub use session::{Session, SharedRng};
 pub use signing::{KeyAlgorithm, SignOptions, SignOutcome, SigningKeyInfo};
+pub use token::{
+    default_pkcs11_module, list_tokens, token_keys, TokenChoice, TokenInfo, TokenKeyInfo,
+    TokenSigner, PKCS11_MODULE_ENV, SOFTHSM2_MODULE,
+};
 pub use viewing::{DocumentView, RENDER_CACHE_BYTES};
 pub use workstation::{Workstation, WorkstationConfig, DEMO_PASSWORD, DEMO_USER};
 

@@ -1,0 +1,218 @@
+//! Signing with a key on a PKCS #11 token, tested against SoftHSM2: the key never leaves the
+//! token, the signature validates, and a wrong PIN or a missing token is refused with its own
+//! error while the document stays untouched.
+
+mod common;
+#[path = "../../outpost-pdf/tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod judges;
+
+use std::path::Path;
+
+use common::*;
+use outpost_workstation::{
+    list_tokens, token_keys, Language, SampleKind, SignOptions, TokenChoice, SOFTHSM2_MODULE,
+};
+
+const PIN: &str = "1234";
+
+/// A SoftHSM2 token "Outpost Test" in a folder of this test's own, with one ECDSA P-256 key
+/// (id 01) and its certificate from `pki`.
+fn prepare_token(dir: &Path, pki: &judges::TestPki) {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let config = dir.join("softhsm2.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    // Only this test runs in this process (nextest gives every test its own).
+    std::env::set_var("SOFTHSM2_CONF", &config);
+    judges::run_ok(
+        "softhsm2-util",
+        &[
+            &"--init-token",
+            &"--free",
+            &"--label",
+            &"Outpost Test",
+            &"--pin",
+            &PIN,
+            &"--so-pin",
+            &"5678",
+        ],
+    );
+    let key = dir.join("token-key.pem");
+    judges::run_ok(
+        "openssl",
+        &[
+            &"genpkey",
+            &"-algorithm",
+            &"EC",
+            &"-pkeyopt",
+            &"ec_paramgen_curve:P-256",
+            &"-out",
+            &key,
+        ],
+    );
+    let pkcs8 = dir.join("token-key.p8");
+    judges::run_ok(
+        "openssl",
+        &[
+            &"pkcs8",
+            &"-topk8",
+            &"-nocrypt",
+            &"-in",
+            &key,
+            &"-out",
+            &pkcs8,
+        ],
+    );
+    let request = dir.join("token.csr");
+    judges::run_ok(
+        "openssl",
+        &[
+            &"req",
+            &"-new",
+            &"-key",
+            &key,
+            &"-subj",
+            &"/CN=Token Holder",
+            &"-out",
+            &request,
+        ],
+    );
+    let issued = pki.issue_for_request("token", &std::fs::read_to_string(&request).unwrap());
+    let certificate_pem = dir.join("token.crt");
+    std::fs::write(&certificate_pem, issued).unwrap();
+    let certificate_der = dir.join("token.der");
+    judges::run_ok(
+        "openssl",
+        &[
+            &"x509",
+            &"-in",
+            &certificate_pem,
+            &"-outform",
+            &"DER",
+            &"-out",
+            &certificate_der,
+        ],
+    );
+    judges::run_ok(
+        "softhsm2-util",
+        &[
+            &"--import",
+            &pkcs8,
+            &"--token",
+            &"Outpost Test",
+            &"--label",
+            &"signer",
+            &"--id",
+            &"01",
+            &"--pin",
+            &PIN,
+        ],
+    );
+    judges::run_ok(
+        "pkcs11-tool",
+        &[
+            &"--module",
+            &SOFTHSM2_MODULE,
+            &"--token-label",
+            &"Outpost Test",
+            &"--login",
+            &"--pin",
+            &PIN,
+            &"--write-object",
+            &certificate_der,
+            &"--type",
+            &"cert",
+            &"--label",
+            &"signer",
+            &"--id",
+            &"01",
+        ],
+    );
+}
+
+#[test]
+fn a_token_key_signs_and_a_wrong_pin_or_missing_token_leaves_the_document_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = judges::TestPki::new();
+    prepare_token(tmp.path(), &pki);
+    let module = Path::new(SOFTHSM2_MODULE);
+
+    let tokens = list_tokens(module).unwrap();
+    let token = tokens
+        .iter()
+        .find(|t| t.label == "Outpost Test")
+        .expect("the test token");
+    let keys = token_keys(module, token.slot, PIN).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].id, "01");
+    assert!(keys[0].subject.contains("Token Holder"), "{:?}", keys[0]);
+
+    let (ws, clock) = workstation(&tmp.path().join("data"), "token");
+    let session = new_session(&ws, "gleb", "pw-gleb", 91);
+    session
+        .add_trust_anchor(&std::fs::read(pki.path("ca.crt")).unwrap())
+        .unwrap();
+    let doc = session
+        .import_bytes(
+            sample(SampleKind::PersonnelRecord, Language::Russian, 1, 5, None),
+            "record.pdf",
+        )
+        .unwrap()
+        .document()
+        .id
+        .clone();
+    clock.set(real_now_ms());
+    let options = SignOptions {
+        key_id: String::new(),
+        reason: "Подписано токеном".into(),
+        page: 1,
+        mark: None,
+        certify: None,
+    };
+    let choice = |pin: &str, slot: u64| TokenChoice {
+        module: module.to_owned(),
+        slot,
+        key_id: "01".into(),
+        pin: pin.into(),
+    };
+
+    let wrong = session
+        .sign_document_with_token(&doc, &choice("0000", token.slot), &options)
+        .unwrap_err();
+    assert_eq!(wrong.code(), "token_wrong_pin", "{wrong}");
+    let missing = session
+        .sign_document_with_token(&doc, &choice(PIN, token.slot + 1000), &options)
+        .unwrap_err();
+    assert_eq!(missing.code(), "token_removed", "{missing}");
+    assert!(
+        session.validate_document(&doc).unwrap().is_empty(),
+        "still unsigned"
+    );
+
+    let outcome = session
+        .sign_document_with_token(&doc, &choice(PIN, token.slot), &options)
+        .unwrap();
+    assert_eq!(outcome.revision, 1);
+    assert_one_valid_signature(&session, &doc);
+    let copy = tmp.path().join("signed-with-token.pdf");
+    session.export_with_annotations(&doc, &copy).unwrap();
+    let pdfsig = pki.pdfsig(&copy);
+    assert!(
+        pdfsig.contains("Signature Validation: Signature is Valid."),
+        "{pdfsig}"
+    );
+    let (valid, verdict) = pki.pyhanko_validate(&copy, true);
+    assert!(valid, "{verdict}");
+
+    let no_module =
+        outpost_workstation::list_tokens(Path::new("/nonexistent/libpkcs11.so")).unwrap_err();
+    assert_eq!(no_module.code(), "token_module_missing");
+}

@@ -1,0 +1,240 @@
+//! Signing throughput, in one run on the same files: Outpost's PAdES signing of 500 generated
+//! PDFs of about 1 MB on both cores, pyHanko signing the same files with the same key type (one
+//! Python process, `bytes_reserved` set), and the floor — SHA-256 over the same bytes plus one
+//! raw ECDSA P-256 signature per document, on both cores.
+//!
+//! Writes its section of docs/benchmarks.md. Run: `cargo bench -p outpost-pdf --bench sign`.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use outpost_pdf::{
+    sign_pdf, Language, PdfEngine, SampleKind, SampleSpec, SignatureRequest, SoftwareSigner,
+    DEFAULT_RESERVED_BYTES,
+};
+use sha2::{Digest, Sha256};
+
+#[path = "../../../scripts/bench_report.rs"]
+mod bench_report;
+
+const DOCUMENTS: usize = 500;
+const THREADS: usize = 2;
+
+fn run(program: &str, args: &[&str]) {
+    let status = Command::new(program).args(args).status().expect(program);
+    assert!(status.success(), "{program} {args:?}");
+}
+
+/// Runs `work(i)` for every document on `THREADS` threads; returns the wall time.
+fn on_both_cores(work: impl Fn(usize) + Sync) -> Duration {
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= DOCUMENTS {
+                    break;
+                }
+                work(i);
+            });
+        }
+    });
+    started.elapsed()
+}
+
+fn main() {
+    let engine = PdfEngine::start_default().expect("pdfium: run scripts/install-deps.sh");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // 25 distinct documents of about 1 MB (scanned pages), each written 20 times under its own name.
+    let mut originals = Vec::new();
+    for i in 0..25u64 {
+        originals.push(
+            engine
+                .write_scanned_sample(
+                    &SampleSpec {
+                        kind: SampleKind::ALL[(i % 3) as usize],
+                        language: if i % 2 == 0 {
+                            Language::Russian
+                        } else {
+                            Language::English
+                        },
+                        pages: 3,
+                        seed: i,
+                        marker: None,
+                    },
+                    150,
+                )
+                .unwrap(),
+        );
+    }
+    let documents: Vec<Vec<u8>> = (0..DOCUMENTS)
+        .map(|i| originals[i % originals.len()].clone())
+        .collect();
+    let mean_mb = documents.iter().map(Vec::len).sum::<usize>() as f64 / DOCUMENTS as f64 / 1e6;
+    let paths: Vec<String> = documents
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let path = d.join(format!("doc-{i}.pdf"));
+            std::fs::write(&path, bytes).unwrap();
+            path.to_string_lossy().into_owned()
+        })
+        .collect();
+
+    // One ECDSA P-256 key and certificate for both signers.
+    let p = |name: &str| d.join(name).to_string_lossy().into_owned();
+    run(
+        "openssl",
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &p("key.pem"),
+        ],
+    );
+    run(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            &p("key.pem"),
+            "-subj",
+            "/CN=Benchmark Signer",
+            "-days",
+            "30",
+            "-out",
+            &p("cert.pem"),
+        ],
+    );
+    run(
+        "openssl",
+        &[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            &p("key.pem"),
+            "-outform",
+            "DER",
+            "-out",
+            &p("key.der"),
+        ],
+    );
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            &p("cert.pem"),
+            "-outform",
+            "DER",
+            "-out",
+            &p("cert.der"),
+        ],
+    );
+    let signer = SoftwareSigner::from_pkcs8_der(
+        &std::fs::read(p("key.der")).unwrap(),
+        &std::fs::read(p("cert.der")).unwrap(),
+        &[],
+    )
+    .unwrap();
+    let font = outpost_pdf::sample_font_path();
+    let request = SignatureRequest {
+        page: 1,
+        mark: None,
+        reason: "benchmark".into(),
+        signer_name: "Benchmark Signer".into(),
+        location: None,
+        signing_time_ms: 1_795_000_000_000,
+        certify: None,
+        reserved_bytes: DEFAULT_RESERVED_BYTES,
+    };
+
+    // Outpost: read, sign, write each file, on both cores.
+    let ours = on_both_cores(|i| {
+        let bytes = std::fs::read(&paths[i]).unwrap();
+        let signed = sign_pdf(&bytes, &request, &signer, &font).unwrap();
+        std::fs::write(d.join(format!("ours-{i}.pdf")), signed).unwrap();
+    });
+
+    // The floor: hash every document's bytes and make one raw signature each, on both cores.
+    let floor = on_both_cores(|i| {
+        use outpost_pdf::PdfSigner;
+        let digest = Sha256::digest(&documents[i]);
+        std::hint::black_box(signer.sign(&digest).unwrap());
+    });
+
+    // pyHanko: the same files, one Python process.
+    let python = std::env::var("OUTPOST_TEST_PYTHON").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/outpost/venv/bin/python",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pyhanko_sign.py");
+    let out = d.join("pyhanko");
+    std::fs::create_dir(&out).unwrap();
+    let mut child = Command::new(&python)
+        .args([
+            script,
+            &p("key.pem"),
+            &p("cert.pem"),
+            &out.to_string_lossy(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the Python with pyHanko (scripts/install-deps.sh)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(paths.join("\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let pyhanko_secs: f64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("pyHanko's time");
+
+    let rate = |secs: f64| DOCUMENTS as f64 / secs;
+    let (ours_rate, floor_rate, py_rate) = (
+        rate(ours.as_secs_f64()),
+        rate(floor.as_secs_f64()),
+        rate(pyhanko_secs),
+    );
+    let report = format!(
+        "## Signing throughput\n\n\
+Measured by `crates/outpost-pdf/benches/sign.rs` (`cargo bench -p outpost-pdf --bench sign`), which \
+writes this section.\n\n\
+Machine: {machine}.\n\n\
+{DOCUMENTS} generated PDFs (scanned pages; mean {mean_mb:.2} MB), each read from disk, signed with \
+ECDSA P-256 (PAdES B-B, invisible, 16 KiB reserved) and written back. Outpost signs on {THREADS} \
+threads with its engine (`sign_pdf`, no vault); pyHanko signs the same files in one Python process \
+(`bytes_reserved=16384`). The floor is SHA-256 over each document plus one raw ECDSA signature, on \
+{THREADS} threads.\n\n\
+| signer | documents/s | time |\n|---|---:|---:|\n\
+| Outpost | {ours_rate:.1} | {ours_s:.2} s |\n\
+| pyHanko (peer) | {py_rate:.1} | {pyhanko_secs:.2} s |\n\
+| floor (SHA-256 + signature) | {floor_rate:.1} | {floor_s:.2} s |\n\n\
+Outpost / pyHanko: **{vs_py:.1}×** (goal ≥ 100×). Outpost / floor: **{vs_floor:.1}×** slower (goal ≤ 2×).\n",
+        machine = bench_report::machine(),
+        ours_s = ours.as_secs_f64(),
+        floor_s = floor.as_secs_f64(),
+        vs_py = ours_rate / py_rate,
+        vs_floor = floor_rate / ours_rate,
+    );
+    let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/benchmarks.md");
+    bench_report::write_section(target, "sign", &report).unwrap();
+    println!("{report}");
+}

@@ -25,6 +25,8 @@ fn main() {
         "add_trust_anchor",
         "sign_document",
         "validate_document",
+        "sign_batch",
+        "cancel_batch",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -52,6 +52,8 @@ pub fn run() {
             commands::signing::add_trust_anchor,
             commands::signing::sign_document,
             commands::signing::validate_document,
+            commands::signing::sign_batch,
+            commands::signing::cancel_batch,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -1,5 +1,6 @@
 //! What the app keeps between commands: the workstation and the unlocked session, if any.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use outpost_workstation::inbox::InboxWatcher;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub rng: SharedRng,
     /// The user to offer on the unlock screen (the demo user in demo mode).
     pub suggested_user: Option<String>,
+    /// Set to stop the running signing batch between documents.
+    pub batch_cancel: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -55,6 +58,7 @@ impl AppState {
             inbox_error: Mutex::new(None),
             rng,
             suggested_user,
+            batch_cancel: Arc::new(AtomicBool::new(false)),
         })
     }
 

@@ -642,6 +642,29 @@ fn a_key_is_created_certified_and_signs_a_document_whose_signature_shows_valid()
             .next()
     });
     assert!(driver.text(&signed).contains("Иванова Анна Петровна"));
+
+    // A batch: three other documents selected in the list, signed with the same key.
+    let boxes = driver.find_all("#doc-list li .doc-select");
+    for checkbox in &boxes[1..4] {
+        driver.click(checkbox);
+    }
+    driver.click(&driver.wait_for("#batch-open"));
+    driver.wait_for("#batch-key option");
+    driver.click(&driver.wait_for("#batch-start"));
+    let summary = wait_until("the batch summary", Duration::from_secs(60), || {
+        let text = driver.text(&driver.wait_for("#batch-summary"));
+        (!text.is_empty()).then_some(text)
+    });
+    assert_eq!(
+        driver
+            .find_all("#batch-results li[data-result=signed]")
+            .len(),
+        3,
+        "{summary}"
+    );
+    let progress = driver.script("return document.getElementById('batch-progress').value");
+    assert_eq!(progress, json!(3));
+
     // WebKit paints a moment after the DOM changes.
     std::thread::sleep(Duration::from_secs(1));
     screenshot(

@@ -1,9 +1,13 @@
 //! Signing commands: keys, certificates, trust anchors, signing a document and validating its
 //! signatures. Each maps straight onto the engine.
 
+use std::sync::atomic::Ordering;
+
 use outpost_workstation::{
-    DocumentId, KeyAlgorithm, SignOptions, SignOutcome, SignatureReport, SigningKeyInfo,
+    BatchProgress, BatchReport, BatchRequest, DocumentId, KeyAlgorithm, SignOptions, SignOutcome,
+    SignatureReport, SigningKeyInfo,
 };
+use tauri::ipc::Channel;
 use tauri::State;
 
 use super::{blocking, session, CommandResult};
@@ -59,4 +63,44 @@ pub async fn validate_document(
 ) -> CommandResult<Vec<SignatureReport>> {
     let session = session(&state)?;
     blocking(move || Ok(session.validate_document(&DocumentId(id))?)).await
+}
+
+/// Signs many documents with one key; each document's result streams over `progress`.
+#[tauri::command]
+pub async fn sign_batch(
+    state: State<'_, AppState>,
+    batch_id: String,
+    documents: Vec<String>,
+    options: SignOptions,
+    progress: Channel<BatchProgress>,
+) -> CommandResult<BatchReport> {
+    let session = session(&state)?;
+    let cancel = state.batch_cancel.clone();
+    cancel.store(false, Ordering::SeqCst);
+    blocking(move || {
+        let request = BatchRequest {
+            batch_id,
+            documents: documents.into_iter().map(DocumentId).collect(),
+            options,
+            parallelism: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        };
+        let report = session.sign_batch(
+            &request,
+            &|p| {
+                // A closed window stops listening; the batch itself goes on.
+                let _ = progress.send(p);
+            },
+            &cancel,
+        )?;
+        Ok(report)
+    })
+    .await
+}
+
+/// Stops the running batch after the documents in hand.
+#[tauri::command]
+pub fn cancel_batch(state: State<'_, AppState>) {
+    state.batch_cancel.store(true, Ordering::SeqCst);
 }

@@ -1,5 +1,5 @@
 // Typed bindings to the app's commands. The shapes mirror the Rust types serialised by serde.
-import { invoke } from "@tauri-apps/api/core";
+import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 
 export interface AppInfo {
@@ -152,6 +152,28 @@ export interface SignatureReport {
   status: SignatureStatus;
 }
 
+export type BatchItemResult =
+  | { result: "signed"; revision: number }
+  | { result: "already_signed"; revision: number }
+  | { result: "failed"; code: string; message: string };
+
+/** One finished document of a signing batch. */
+export interface BatchProgress {
+  done: number;
+  total: number;
+  document: string;
+  result: BatchItemResult;
+}
+
+export interface BatchReport {
+  batch_id: string;
+  total: number;
+  signed: number;
+  already_signed: number;
+  failed: [string, string][];
+  cancelled: boolean;
+}
+
 export interface SnippetPart {
   text: string;
   highlighted: boolean;
@@ -240,6 +262,12 @@ export const api = {
   addTrustAnchor: (pem: string) => invoke<string>("add_trust_anchor", { pem }),
   signDocument: (id: string, options: SignOptions) => invoke<SignOutcome>("sign_document", { id, options }),
   validateDocument: (id: string) => invoke<SignatureReport[]>("validate_document", { id }),
+  signBatch: (batchId: string, documents: string[], options: SignOptions, onProgress: (p: BatchProgress) => void) => {
+    const progress = new Channel<BatchProgress>();
+    progress.onmessage = onProgress;
+    return invoke<BatchReport>("sign_batch", { batchId, documents, options, progress });
+  },
+  cancelBatch: () => invoke<void>("cancel_batch"),
 };
 
 /** The address of a rendered page image (served by the app's `outpost-page` scheme). */

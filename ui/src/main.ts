@@ -4,6 +4,7 @@ import { api, asCommandError, onIntake, type DocumentSummary, type IntakeNotice,
 import { h } from "./dom";
 import { formatSize } from "./format";
 import { initialLocale, isMessageKey, locale, setLocale, t, type Locale } from "./i18n";
+import { showBatch } from "./batch";
 import { showKeys } from "./keys";
 import { openViewer } from "./viewer";
 
@@ -142,17 +143,56 @@ async function showMain(): Promise<void> {
     await showUnlock();
   });
 
+  const selected = new Set<string>();
   function renderList(): void {
     const items = documents.map((doc) =>
       h(
         "li",
         { "data-doc-id": doc.id, tabindex: 0, onclick: () => void openDocument(doc.id, 1) },
-        h("span", { class: "title" }, doc.title),
+        h(
+          "div",
+          { class: "row" },
+          h("input", {
+            type: "checkbox",
+            class: "doc-select",
+            "aria-label": t("batch.select"),
+            checked: selected.has(doc.id),
+            onclick: (event: Event) => event.stopPropagation(),
+            onchange: (event: Event) => {
+              const box = event.target as HTMLInputElement;
+              if (box.checked) selected.add(doc.id);
+              else selected.delete(doc.id);
+            },
+          }),
+          h("span", { class: "title" }, doc.title),
+        ),
         h("span", { class: "meta" }, `${t("docs.pages", { count: doc.page_count })} · ${formatSize(doc.byte_size, locale())}`),
       ),
     );
+    const selectAll = h("input", { type: "checkbox", id: "select-all", "aria-label": t("batch.selectAll") });
+    selectAll.addEventListener("change", () => {
+      for (const doc of documents) {
+        if (selectAll.checked) selected.add(doc.id);
+        else selected.delete(doc.id);
+      }
+      renderList();
+    });
+    const batchOpen = h("button", { type: "button", id: "batch-open" }, t("batch.open"));
+    batchOpen.addEventListener("click", () => {
+      const chosen = documents.filter((d) => selected.has(d.id));
+      if (chosen.length === 0) {
+        status.textContent = t("batch.nothingSelected");
+        return;
+      }
+      closeViewer?.();
+      closeViewer = null;
+      void showBatch(viewer, chosen, (e) => {
+        status.textContent = errorText(e);
+      }, () => undefined);
+    });
     listPane.replaceChildren(
       h("h2", {}, t("docs.heading", { count: documents.length })),
+      h("div", { class: "list-actions" }, h("label", { class: "inline" }, selectAll, t("batch.selectAll")), batchOpen),
       documents.length === 0 ? h("p", { class: "muted" }, t("docs.empty")) : h("ul", { id: "doc-list", class: "list" }, ...items),
     );
   }

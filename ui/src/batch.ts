@@ -1,0 +1,78 @@
+// Batch signing: the selected documents, one key, one reason; progress per document, cancel,
+// and a result for each. Presentation only: the engine signs, two at a time, atomically each.
+import { api, type BatchProgress, type DocumentSummary } from "./api";
+import { h } from "./dom";
+import { t } from "./i18n";
+
+export async function showBatch(
+  container: HTMLElement,
+  documents: DocumentSummary[],
+  showError: (e: unknown) => void,
+  onFinished: () => void,
+): Promise<void> {
+  const keys = (await api.listSigningKeys()).filter((k) => k.subject);
+  const key = h("select", { id: "batch-key" }, ...keys.map((k) => h("option", { value: k.id }, `${k.label} (${k.subject})`)));
+  const reason = h("input", { id: "batch-reason", type: "text", value: t("sign.defaultReason") });
+  const start = h("button", { type: "submit", id: "batch-start" }, t("batch.start", { count: documents.length }));
+  const cancel = h("button", { type: "button", id: "batch-cancel", disabled: true }, t("batch.cancel"));
+  const bar = h("progress", { id: "batch-progress", max: documents.length, value: 0 });
+  const current = h("p", { id: "batch-current", class: "muted" });
+  const summary = h("p", { id: "batch-summary", role: "status" });
+  const titles = new Map(documents.map((d) => [d.id, d.title]));
+  const results = h(
+    "ul",
+    { id: "batch-results", class: "list" },
+    ...documents.map((d) => h("li", { "data-doc-id": d.id, "data-result": "pending" }, h("span", { class: "title" }, d.title), h("span", { class: "meta" }, t("batch.pending")))),
+  );
+  const form = h(
+    "form",
+    { id: "batch-form", class: "export" },
+    h("label", {}, t("sign.key"), key),
+    h("label", {}, t("sign.reason"), reason),
+    start,
+    cancel,
+  );
+  cancel.addEventListener("click", () => void api.cancelBatch());
+
+  function show(p: BatchProgress): void {
+    bar.value = p.done;
+    current.textContent = t("batch.progress", { done: p.done, total: p.total, title: titles.get(p.document) ?? p.document });
+    const item = results.querySelector<HTMLElement>(`li[data-doc-id="${CSS.escape(p.document)}"]`);
+    if (!item) return;
+    item.dataset.result = p.result.result;
+    const meta = item.querySelector(".meta");
+    if (meta) {
+      meta.textContent =
+        p.result.result === "failed" ? t("batch.failed", { reason: p.result.message }) : t(`batch.${p.result.result}`);
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!key.value) return showError({ code: "signing_error", message: t("sign.noKeys") });
+    start.disabled = true;
+    cancel.disabled = false;
+    const batchId = `batch-${Date.now()}`;
+    try {
+      const report = await api.signBatch(
+        batchId,
+        documents.map((d) => d.id),
+        { key_id: key.value, reason: reason.value.trim(), page: 1, mark: null, certify: null },
+        show,
+      );
+      summary.textContent = t(report.cancelled ? "batch.summaryCancelled" : "batch.summary", {
+        signed: report.signed + report.already_signed,
+        total: report.total,
+        failed: report.failed.length,
+      });
+      onFinished();
+    } catch (e) {
+      showError(e);
+    } finally {
+      cancel.disabled = true;
+    }
+  });
+
+  container.replaceChildren(h("h2", {}, t("batch.heading", { count: documents.length })), form, bar, current, summary, results);
+  if (keys.length === 0) summary.textContent = t("sign.noKeys");
+}

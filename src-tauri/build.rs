@@ -27,6 +27,9 @@ fn main() {
         "validate_document",
         "sign_batch",
         "cancel_batch",
+        "list_tokens",
+        "token_keys",
+        "sign_with_token",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

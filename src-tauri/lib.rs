@@ -54,6 +54,9 @@ pub fn run() {
             commands::signing::validate_document,
             commands::signing::sign_batch,
             commands::signing::cancel_batch,
+            commands::signing::list_tokens,
+            commands::signing::token_keys,
+            commands::signing::sign_with_token,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -672,3 +672,58 @@ fn a_key_is_created_certified_and_signs_a_document_whose_signature_shows_valid()
         &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-signed.png"),
     );
 }
+
+#[test]
+fn a_document_is_signed_with_a_hardware_token_from_the_sign_dialog() {
+    let data = tempfile::tempdir().unwrap();
+    let token_dir = tempfile::tempdir().unwrap();
+    let pki = judges::TestPki::new();
+    let config = pki.softhsm_token(token_dir.path(), "1234");
+    let running = start_app(data.path(), &[("SOFTHSM2_CONF", config.to_str().unwrap())]);
+    let driver = &running.driver;
+    unlock_demo(driver);
+    wait_until("the document list", Duration::from_secs(60), || {
+        (driver.find_all("#doc-list li").len() == 6).then_some(())
+    });
+    // The organisation's root is trusted, so the token's certificate validates.
+    driver.click(&driver.wait_for("#keys-open"));
+    let root = std::fs::read_to_string(pki.path("ca.crt")).unwrap();
+    driver.type_into(&driver.wait_for("#anchor-pem"), &root);
+    driver.click(&driver.wait_for("#anchor-add button[type=submit]"));
+    wait_until("the root trusted", Duration::from_secs(30), || {
+        let text = driver.text(&driver.wait_for("#keys-message"));
+        text.contains("Outpost Test CA").then_some(())
+    });
+
+    // Sign: choose the token, give the PIN, pick its key, sign invisibly.
+    driver.click(&driver.find_all("#doc-list li")[0]);
+    driver.wait_for("#signature-list li.empty");
+    driver.click(&driver.wait_for("#sign-open"));
+    driver.wait_for("#sign-source");
+    driver.script(
+        "const s = document.getElementById('sign-source'); s.value = 'token'; s.dispatchEvent(new Event('change'));",
+    );
+    driver.wait_for("#sign-token option");
+    driver.type_into(&driver.wait_for("#sign-pin"), "1234");
+    driver.click(&driver.wait_for("#sign-token-load"));
+    driver.wait_for("#sign-token-key option");
+    driver.click(&driver.wait_for("#sign-visible"));
+    driver.click(&driver.wait_for("#sign-submit"));
+    let signed = wait_until("a valid token signature", Duration::from_secs(60), || {
+        driver
+            .find_all("#signature-list li[data-status=valid]")
+            .into_iter()
+            .next()
+    });
+    assert!(
+        driver.text(&signed).contains("Token Holder"),
+        "{}",
+        driver.text(&signed)
+    );
+    let pin_left = driver.script("return document.getElementById('sign-pin').value");
+    assert_eq!(
+        pin_left,
+        json!(""),
+        "the PIN is not kept in the form after signing"
+    );
+}

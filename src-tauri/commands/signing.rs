@@ -4,8 +4,9 @@
 use std::sync::atomic::Ordering;
 
 use outpost_workstation::{
-    BatchProgress, BatchReport, BatchRequest, DocumentId, KeyAlgorithm, SignOptions, SignOutcome,
-    SignatureReport, SigningKeyInfo,
+    default_pkcs11_module, BatchProgress, BatchReport, BatchRequest, DocumentId, KeyAlgorithm,
+    SignOptions, SignOutcome, SignatureReport, SigningKeyInfo, TokenChoice, TokenInfo,
+    TokenKeyInfo,
 };
 use tauri::ipc::Channel;
 use tauri::State;
@@ -72,6 +73,7 @@ pub async fn sign_batch(
     batch_id: String,
     documents: Vec<String>,
     options: SignOptions,
+    token: Option<TokenChoice>,
     progress: Channel<BatchProgress>,
 ) -> CommandResult<BatchReport> {
     let session = session(&state)?;
@@ -85,6 +87,11 @@ pub async fn sign_batch(
             parallelism: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            // The module is the app's to choose, never the page's.
+            token: token.map(|t| TokenChoice {
+                module: default_pkcs11_module(),
+                ..t
+            }),
         };
         let report = session.sign_batch(
             &request,
@@ -103,4 +110,46 @@ pub async fn sign_batch(
 #[tauri::command]
 pub fn cancel_batch(state: State<'_, AppState>) {
     state.batch_cancel.store(true, Ordering::SeqCst);
+}
+
+/// The hardware tokens present (through `$OUTPOST_PKCS11_MODULE`, else SoftHSM2's module).
+#[tauri::command]
+pub async fn list_tokens() -> CommandResult<Vec<TokenInfo>> {
+    blocking(move || Ok(outpost_workstation::list_tokens(&default_pkcs11_module())?)).await
+}
+
+/// The signing keys on a token, after its PIN.
+#[tauri::command]
+pub async fn token_keys(slot: u64, pin: String) -> CommandResult<Vec<TokenKeyInfo>> {
+    blocking(move || {
+        Ok(outpost_workstation::token_keys(
+            &default_pkcs11_module(),
+            slot,
+            &pin,
+        )?)
+    })
+    .await
+}
+
+/// Signs with a key on a token.
+#[tauri::command]
+pub async fn sign_with_token(
+    state: State<'_, AppState>,
+    id: String,
+    slot: u64,
+    key: String,
+    pin: String,
+    options: SignOptions,
+) -> CommandResult<SignOutcome> {
+    let session = session(&state)?;
+    blocking(move || {
+        let token = TokenChoice {
+            module: default_pkcs11_module(),
+            slot,
+            key_id: key,
+            pin,
+        };
+        Ok(session.sign_document_with_token(&DocumentId(id), &token, &options)?)
+    })
+    .await
 }

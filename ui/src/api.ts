@@ -152,6 +152,26 @@ export interface SignatureReport {
   status: SignatureStatus;
 }
 
+export interface TokenInfo {
+  slot: number;
+  label: string;
+  serial: string;
+  manufacturer: string;
+}
+
+export interface TokenKeyInfo {
+  id: string;
+  label: string;
+  subject: string;
+}
+
+/** A key on a hardware token and the PIN that unlocks it. */
+export interface TokenChoice {
+  slot: number;
+  key: string;
+  pin: string;
+}
+
 export type BatchItemResult =
   | { result: "signed"; revision: number }
   | { result: "already_signed"; revision: number }
@@ -262,11 +282,22 @@ export const api = {
   addTrustAnchor: (pem: string) => invoke<string>("add_trust_anchor", { pem }),
   signDocument: (id: string, options: SignOptions) => invoke<SignOutcome>("sign_document", { id, options }),
   validateDocument: (id: string) => invoke<SignatureReport[]>("validate_document", { id }),
-  signBatch: (batchId: string, documents: string[], options: SignOptions, onProgress: (p: BatchProgress) => void) => {
+  signBatch: (
+    batchId: string,
+    documents: string[],
+    options: SignOptions,
+    token: TokenChoice | null,
+    onProgress: (p: BatchProgress) => void,
+  ) => {
     const progress = new Channel<BatchProgress>();
     progress.onmessage = onProgress;
-    return invoke<BatchReport>("sign_batch", { batchId, documents, options, progress });
+    const tokenArg = token ? { module: "", slot: token.slot, key_id: token.key, pin: token.pin } : null;
+    return invoke<BatchReport>("sign_batch", { batchId, documents, options, token: tokenArg, progress });
   },
+  listTokens: () => invoke<TokenInfo[]>("list_tokens"),
+  tokenKeys: (slot: number, pin: string) => invoke<TokenKeyInfo[]>("token_keys", { slot, pin }),
+  signWithToken: (id: string, token: TokenChoice, options: SignOptions) =>
+    invoke<SignOutcome>("sign_with_token", { id, slot: token.slot, key: token.key, pin: token.pin, options }),
   cancelBatch: () => invoke<void>("cancel_batch"),
 };
 

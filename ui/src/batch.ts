@@ -3,6 +3,7 @@
 import { api, type BatchProgress, type DocumentSummary } from "./api";
 import { h } from "./dom";
 import { t } from "./i18n";
+import { signerPicker } from "./tokenpicker";
 
 export async function showBatch(
   container: HTMLElement,
@@ -10,8 +11,7 @@ export async function showBatch(
   showError: (e: unknown) => void,
   onFinished: () => void,
 ): Promise<void> {
-  const keys = (await api.listSigningKeys()).filter((k) => k.subject);
-  const key = h("select", { id: "batch-key" }, ...keys.map((k) => h("option", { value: k.id }, `${k.label} (${k.subject})`)));
+  const picker = await signerPicker("batch", showError);
   const reason = h("input", { id: "batch-reason", type: "text", value: t("sign.defaultReason") });
   const start = h("button", { type: "submit", id: "batch-start" }, t("batch.start", { count: documents.length }));
   const cancel = h("button", { type: "button", id: "batch-cancel", disabled: true }, t("batch.cancel"));
@@ -27,7 +27,7 @@ export async function showBatch(
   const form = h(
     "form",
     { id: "batch-form", class: "export" },
-    h("label", {}, t("sign.key"), key),
+    picker.element,
     h("label", {}, t("sign.reason"), reason),
     start,
     cancel,
@@ -49,7 +49,9 @@ export async function showBatch(
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (!key.value) return showError({ code: "signing_error", message: t("sign.noKeys") });
+    const keyId = picker.vaultKey();
+    const token = picker.token();
+    if (!keyId && !token) return showError({ code: "signing_error", message: t("sign.noKeys") });
     start.disabled = true;
     cancel.disabled = false;
     const batchId = `batch-${Date.now()}`;
@@ -57,7 +59,8 @@ export async function showBatch(
       const report = await api.signBatch(
         batchId,
         documents.map((d) => d.id),
-        { key_id: key.value, reason: reason.value.trim(), page: 1, mark: null, certify: null },
+        { key_id: keyId ?? "", reason: reason.value.trim(), page: 1, mark: null, certify: null },
+        token,
         show,
       );
       summary.textContent = t(report.cancelled ? "batch.summaryCancelled" : "batch.summary", {
@@ -70,9 +73,10 @@ export async function showBatch(
       showError(e);
     } finally {
       cancel.disabled = true;
+      picker.clearPin();
     }
   });
 
   container.replaceChildren(h("h2", {}, t("batch.heading", { count: documents.length })), form, bar, current, summary, results);
-  if (keys.length === 0) summary.textContent = t("sign.noKeys");
+  if (!picker.vaultKey()) summary.textContent = t("sign.noKeys");
 }

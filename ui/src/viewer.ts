@@ -8,12 +8,14 @@ import {
   type DocumentView,
   type PageTextView,
   type Point,
+  type TokenChoice,
   type ViewAnnotation,
   type ViewDraft,
 } from "./api";
 import { h } from "./dom";
 import { formatDate } from "./format";
 import { locale, t, type MessageKey } from "./i18n";
+import { signerPicker, type SignerPicker } from "./tokenpicker";
 import { clampScale, fitWidthScale, rectBetween, selectedText, visibleRange, wordAt } from "./pagegeometry";
 
 type Tool = "select" | "note" | "free_text" | "rectangle" | "ellipse" | "ink";
@@ -30,6 +32,14 @@ export interface ViewerOptions {
   query: string;
   platform: string;
   showError: (error: unknown) => void;
+}
+
+/** What the sign form asked for: a vault key or a token key, the reason, the certification. */
+interface SignRequest {
+  keyId: string | null;
+  token: TokenChoice | null;
+  reason: string;
+  certify: number | null;
 }
 
 interface Selection {
@@ -54,7 +64,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
   let annotations: ViewAnnotation[] = [];
   let selection: Selection | null = null;
   /** Set while the user is to click where the signature mark goes. */
-  let placing: { keyId: string; reason: string; certify: number | null } | null = null;
+  let placing: SignRequest | null = null;
   /** Bumped when the document gains a revision, so page images are fetched afresh. */
   let revision = 0;
   const texts = new Map<number, PageTextView>();
@@ -89,7 +99,8 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     exportResult,
   );
   const signOpen = h("button", { type: "button", id: "sign-open" }, t("sign.open"));
-  const signKey = h("select", { id: "sign-key", "aria-label": t("sign.key") });
+  const signerSlot = h("div", { class: "signer-slot" });
+  let picker: SignerPicker | null = null;
   const signReason = h("input", { id: "sign-reason", type: "text", value: t("sign.defaultReason") });
   const signVisible = h("input", { id: "sign-visible", type: "checkbox", checked: true });
   const signCertify = h(
@@ -102,7 +113,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
   const signForm = h(
     "form",
     { id: "sign-form", class: "export", hidden: true },
-    h("label", {}, t("sign.key"), signKey),
+    signerSlot,
     h("label", {}, t("sign.reason"), signReason),
     h("label", {}, t("sign.certify"), signCertify),
     h("label", { class: "inline" }, signVisible, t("sign.visible")),
@@ -324,18 +335,16 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
   }
 
   async function sign(
-    request: { keyId: string; reason: string; certify: number | null },
+    request: SignRequest,
     page: number,
     mark: { x: number; y: number; width: number; height: number } | null,
   ): Promise<void> {
     try {
-      const outcome = await api.signDocument(documentId, {
-        key_id: request.keyId,
-        reason: request.reason,
-        page,
-        mark,
-        certify: request.certify,
-      });
+      const signOptions = { key_id: request.keyId ?? "", reason: request.reason, page, mark, certify: request.certify };
+      const outcome = request.token
+        ? await api.signWithToken(documentId, request.token, signOptions)
+        : await api.signDocument(documentId, signOptions);
+      picker?.clearPin();
       signForm.hidden = true;
       revision = outcome.revision;
       // The document has a new revision: show it afresh.
@@ -359,15 +368,17 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
   signOpen.addEventListener("click", async () => {
     signForm.hidden = !signForm.hidden;
     if (signForm.hidden) return;
-    const keys = (await api.listSigningKeys()).filter((k) => k.subject);
-    signKey.replaceChildren(...keys.map((k) => h("option", { value: k.id }, `${k.label} (${k.subject})`)));
-    if (keys.length === 0) say("sign.noKeys");
+    picker = await signerPicker("sign", options.showError);
+    signerSlot.replaceChildren(picker.element);
   });
   signForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (!signKey.value) return say("sign.noKeys");
-    const request = {
-      keyId: signKey.value,
+    const keyId = picker?.vaultKey() ?? null;
+    const token = picker?.token() ?? null;
+    if (!keyId && !token) return say("sign.noKeys");
+    const request: SignRequest = {
+      keyId,
+      token,
       reason: signReason.value.trim(),
       certify: signCertify.value ? Number(signCertify.value) : null,
     };

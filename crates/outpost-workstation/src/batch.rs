@@ -11,11 +11,14 @@ use std::sync::Mutex;
 use outpost_vault::{AuditAction, AuditEvent, AuditOutcome};
 use serde::{Deserialize, Serialize};
 
+use outpost_pdf::PdfSigner;
+
 use crate::signing::{SignOptions, SignOutcome};
+use crate::token::{TokenChoice, TokenSigner};
 use crate::{DocumentId, Session, WorkstationError};
 
 /// What to sign in a batch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct BatchRequest {
     /// The batch's id: give the id of an interrupted batch to finish it.
     pub batch_id: String,
@@ -25,6 +28,10 @@ pub struct BatchRequest {
     pub options: SignOptions,
     /// Documents signed at once (the machine's cores).
     pub parallelism: usize,
+    /// Sign with this token key instead of the vault key `options.key_id` (the PIN is given
+    /// once, for the whole batch).
+    #[serde(default)]
+    pub token: Option<TokenChoice>,
 }
 
 /// One document's result.
@@ -89,7 +96,11 @@ impl Session {
         progress: &(dyn Fn(BatchProgress) + Sync),
         cancel: &AtomicBool,
     ) -> Result<BatchReport, WorkstationError> {
-        let signer = self.software_signer(&request.options.key_id)?;
+        let signer: Box<dyn PdfSigner> = match &request.token {
+            Some(token) => Box::new(TokenSigner::open(token)?),
+            None => Box::new(self.software_signer(&request.options.key_id)?),
+        };
+        let signer = signer.as_ref();
         // A document listed twice is signed once.
         let mut seen = std::collections::HashSet::new();
         let documents: Vec<&DocumentId> = request
@@ -104,8 +115,13 @@ impl Session {
             &request.options.reason,
             total,
             &AuditEvent::new(AuditAction::SignBatch, AuditOutcome::Success).detail(format!(
-                "batch {}: {total} documents to sign with key {}, reason '{}'",
-                request.batch_id, request.options.key_id, request.options.reason
+                "batch {}: {total} documents to sign with {}, reason '{}'",
+                request.batch_id,
+                match &request.token {
+                    Some(token) => format!("token key {} in slot {}", token.key_id, token.slot),
+                    None => format!("vault key {}", request.options.key_id),
+                },
+                request.options.reason
             )),
         )?;
         let next = AtomicUsize::new(0);
@@ -117,7 +133,7 @@ impl Session {
                 let Some(&document) = documents.get(index) else {
                     break;
                 };
-                let result = self.sign_batch_item(request, document, &signer);
+                let result = self.sign_batch_item(request, document, signer);
                 let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
                 progress(BatchProgress {
                     done: finished,
@@ -159,7 +175,7 @@ impl Session {
         &self,
         request: &BatchRequest,
         document: &DocumentId,
-        signer: &outpost_pdf::SoftwareSigner,
+        signer: &dyn PdfSigner,
     ) -> BatchItemResult {
         let failed = |e: WorkstationError| BatchItemResult::Failed {
             code: e.code().to_owned(),

@@ -57,7 +57,7 @@ pub struct TokenKeyInfo {
 }
 
 /// Which token key to sign with, and its PIN.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct TokenChoice {
     /// The PKCS #11 module.
     pub module: PathBuf,
@@ -67,6 +67,17 @@ pub struct TokenChoice {
     pub key_id: String,
     /// The user PIN (never logged, never stored).
     pub pin: String,
+}
+
+impl std::fmt::Debug for TokenChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The PIN never reaches a log.
+        f.debug_struct("TokenChoice")
+            .field("module", &self.module)
+            .field("slot", &self.slot)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for TokenSigner {

@@ -64,6 +64,7 @@ fn batch_child_process() {
                     certify: None,
                 },
                 parallelism: 2,
+                token: None,
             },
             &|_| {},
             &AtomicBool::new(false),

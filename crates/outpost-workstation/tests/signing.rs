@@ -284,6 +284,7 @@ fn a_batch_reports_progress_stops_when_cancelled_and_a_rerun_signs_only_the_rest
         documents: listed_twice,
         options: options(&key, true),
         parallelism: 2,
+        token: None,
     };
 
     // Cancel once two documents are done: the workers stop between documents.

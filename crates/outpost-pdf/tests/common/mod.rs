@@ -410,6 +410,133 @@ fn key_and_request(dir: &Path, name: &str, subject: &str, kind: KeyKind) {
 }
 
 impl TestPki {
+    /// A SoftHSM2 token "Outpost Test" under `dir` with user PIN `pin`, holding one ECDSA P-256
+    /// key (id 01) and its certificate from this CA. Returns the SOFTHSM2_CONF file to point at it.
+    pub fn softhsm_token(&self, dir: &Path, pin: &str) -> PathBuf {
+        let tokens = dir.join("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let config = dir.join("softhsm2.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap();
+        run_ok(
+            "env",
+            &[
+                &format!("SOFTHSM2_CONF={}", config.display()),
+                &"softhsm2-util",
+                &"--init-token",
+                &"--free",
+                &"--label",
+                &"Outpost Test",
+                &"--pin",
+                &pin,
+                &"--so-pin",
+                &"5678",
+            ],
+        );
+        let key = dir.join("token-key.pem");
+        run_ok(
+            "openssl",
+            &[
+                &"genpkey",
+                &"-algorithm",
+                &"EC",
+                &"-pkeyopt",
+                &"ec_paramgen_curve:P-256",
+                &"-out",
+                &key,
+            ],
+        );
+        let pkcs8 = dir.join("token-key.p8");
+        run_ok(
+            "openssl",
+            &[
+                &"pkcs8",
+                &"-topk8",
+                &"-nocrypt",
+                &"-in",
+                &key,
+                &"-out",
+                &pkcs8,
+            ],
+        );
+        let request = dir.join("token.csr");
+        run_ok(
+            "openssl",
+            &[
+                &"req",
+                &"-new",
+                &"-key",
+                &key,
+                &"-subj",
+                &"/CN=Token Holder",
+                &"-out",
+                &request,
+            ],
+        );
+        let issued = self.issue_for_request("token", &std::fs::read_to_string(&request).unwrap());
+        let certificate_pem = dir.join("token.crt");
+        std::fs::write(&certificate_pem, issued).unwrap();
+        let certificate_der = dir.join("token.der");
+        run_ok(
+            "openssl",
+            &[
+                &"x509",
+                &"-in",
+                &certificate_pem,
+                &"-outform",
+                &"DER",
+                &"-out",
+                &certificate_der,
+            ],
+        );
+        run_ok(
+            "env",
+            &[
+                &format!("SOFTHSM2_CONF={}", config.display()),
+                &"softhsm2-util",
+                &"--import",
+                &pkcs8,
+                &"--token",
+                &"Outpost Test",
+                &"--label",
+                &"signer",
+                &"--id",
+                &"01",
+                &"--pin",
+                &pin,
+            ],
+        );
+        run_ok(
+            "env",
+            &[
+                &format!("SOFTHSM2_CONF={}", config.display()),
+                &"pkcs11-tool",
+                &"--module",
+                &"/usr/lib/softhsm/libsofthsm2.so",
+                &"--token-label",
+                &"Outpost Test",
+                &"--login",
+                &"--pin",
+                &pin,
+                &"--write-object",
+                &certificate_der,
+                &"--type",
+                &"cert",
+                &"--label",
+                &"signer",
+                &"--id",
+                &"01",
+            ],
+        );
+        config
+    }
+
     /// Has the CA issue a signer certificate for a PKCS #10 request (PEM); returns the
     /// certificate followed by the CA's, as PEM.
     pub fn issue_for_request(&self, name: &str, request_pem: &str) -> String {

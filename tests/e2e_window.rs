@@ -288,10 +288,7 @@ fn an_unusable_inbox_folder_is_reported_and_the_vault_still_opens() {
         &[("OUTPOST_INBOX_DIR", inbox.to_str().unwrap())],
     );
     let driver = &running.driver;
-    unlock_demo(driver);
-    wait_until("the document list", Duration::from_secs(60), || {
-        (driver.find_all("#doc-list li").len() == 6).then_some(())
-    });
+    unlock_demo_and_wait_for_its_documents(driver);
     let activity = wait_until("the inbox error", Duration::from_secs(20), || {
         let text = driver.text(&driver.wait_for("#inbox-activity"));
         (!text.is_empty()).then_some(text)
@@ -537,10 +534,7 @@ fn a_500_page_document_opens_and_only_the_pages_looked_at_are_rendered() {
     let data = tempfile::tempdir().unwrap();
     let running = start_app(data.path(), &[]);
     let driver = &running.driver;
-    unlock_demo(driver);
-    wait_until("the document list", Duration::from_secs(60), || {
-        (driver.find_all("#doc-list li").len() == 6).then_some(())
-    });
+    unlock_demo_and_wait_for_its_documents(driver);
     let long = outpost_workstation::PdfEngine::start_default()
         .unwrap()
         .write_sample(&outpost_workstation::SampleSpec {
@@ -598,10 +592,7 @@ fn a_key_is_created_certified_and_signs_a_document_whose_signature_shows_valid()
     let running = start_app(data.path(), &[]);
     let pki = judges::TestPki::new();
     let driver = &running.driver;
-    unlock_demo(driver);
-    wait_until("the document list", Duration::from_secs(60), || {
-        (driver.find_all("#doc-list li").len() == 6).then_some(())
-    });
+    unlock_demo_and_wait_for_its_documents(driver);
 
     // Keys: create one; its certificate request goes to the (test) CA; the issued certificate
     // and the CA's root come back in.
@@ -620,13 +611,7 @@ fn a_key_is_created_certified_and_signs_a_document_whose_signature_shows_valid()
     driver.click(&driver.wait_for("#key-list .import-certificate"));
     let ready = driver.wait_for("#key-list li[data-ready=yes]");
     assert!(driver.text(&ready).contains("Иванова Анна Петровна"));
-    let root = std::fs::read_to_string(pki.path("ca.crt")).unwrap();
-    driver.type_into(&driver.wait_for("#anchor-pem"), &root);
-    driver.click(&driver.wait_for("#anchor-add button[type=submit]"));
-    wait_until("the root trusted", Duration::from_secs(30), || {
-        let text = driver.text(&driver.wait_for("#keys-message"));
-        text.contains("Outpost Test CA").then_some(())
-    });
+    trust_test_root(driver, &pki);
 
     // Sign the first document with a visible mark placed by a click on the page.
     driver.click(&driver.find_all("#doc-list li")[0]);
@@ -681,19 +666,10 @@ fn a_document_is_signed_with_a_hardware_token_from_the_sign_dialog() {
     let config = pki.softhsm_token(token_dir.path(), "1234");
     let running = start_app(data.path(), &[("SOFTHSM2_CONF", config.to_str().unwrap())]);
     let driver = &running.driver;
-    unlock_demo(driver);
-    wait_until("the document list", Duration::from_secs(60), || {
-        (driver.find_all("#doc-list li").len() == 6).then_some(())
-    });
+    unlock_demo_and_wait_for_its_documents(driver);
     // The organisation's root is trusted, so the token's certificate validates.
     driver.click(&driver.wait_for("#keys-open"));
-    let root = std::fs::read_to_string(pki.path("ca.crt")).unwrap();
-    driver.type_into(&driver.wait_for("#anchor-pem"), &root);
-    driver.click(&driver.wait_for("#anchor-add button[type=submit]"));
-    wait_until("the root trusted", Duration::from_secs(30), || {
-        let text = driver.text(&driver.wait_for("#keys-message"));
-        text.contains("Outpost Test CA").then_some(())
-    });
+    trust_test_root(driver, &pki);
 
     // Sign: choose the token, give the PIN, pick its key, sign invisibly.
     driver.click(&driver.find_all("#doc-list li")[0]);
@@ -726,4 +702,23 @@ fn a_document_is_signed_with_a_hardware_token_from_the_sign_dialog() {
         json!(""),
         "the PIN is not kept in the form after signing"
     );
+}
+
+/// Unlocks the demo vault and waits for its six sample documents.
+fn unlock_demo_and_wait_for_its_documents(driver: &WebDriver) {
+    unlock_demo(driver);
+    wait_until("the document list", Duration::from_secs(60), || {
+        (driver.find_all("#doc-list li").len() == 6).then_some(())
+    });
+}
+
+/// On the keys screen (already open), trusts the test CA's root.
+fn trust_test_root(driver: &WebDriver, pki: &judges::TestPki) {
+    let root = std::fs::read_to_string(pki.path("ca.crt")).unwrap();
+    driver.type_into(&driver.wait_for("#anchor-pem"), &root);
+    driver.click(&driver.wait_for("#anchor-add button[type=submit]"));
+    wait_until("the root trusted", Duration::from_secs(30), || {
+        let text = driver.text(&driver.wait_for("#keys-message"));
+        text.contains("Outpost Test CA").then_some(())
+    });
 }

@@ -60,12 +60,6 @@ fn assert_all_judges_accept(pki: &TestPki, pdf: &Path, count: usize) {
     );
 }
 
-fn signature_facts(pdf: &Path) -> Vec<serde_json::Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges/signature_facts.py");
-    let out = run_ok(python(), &[&script, &pdf]);
-    serde_json::from_str(out.trim()).unwrap()
-}
-
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();

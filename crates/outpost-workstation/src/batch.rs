@@ -97,7 +97,7 @@ impl Session {
         cancel: &AtomicBool,
     ) -> Result<BatchReport, WorkstationError> {
         let signer: Box<dyn PdfSigner> = match &request.token {
-            Some(token) => Box::new(TokenSigner::open(token)?),
+            Some(token) => Box::new(TokenSigner::open(token)?.with_issuer_from(&self.anchors()?)),
             None => Box::new(self.software_signer(&request.options.key_id)?),
         };
         let signer = signer.as_ref();

@@ -312,7 +312,7 @@ impl Session {
         Ok(subjects.join("; "))
     }
 
-    fn anchors(&self) -> Result<Vec<Certificate>, WorkstationError> {
+    pub(crate) fn anchors(&self) -> Result<Vec<Certificate>, WorkstationError> {
         self.vault()
             .trust_anchors()?
             .iter()

@@ -217,6 +217,7 @@ pub struct TokenSigner {
     _context: Pkcs11,
     key: ObjectHandle,
     certificate: Certificate,
+    chain: Vec<Certificate>,
     algorithm: SignatureAlgorithm,
 }
 
@@ -269,8 +270,21 @@ impl TokenSigner {
             _context: context,
             key,
             certificate,
+            chain: Vec::new(),
             algorithm,
         })
+    }
+
+    /// Embeds, from `candidates` (the vault's trust anchors), the certificate that issued the
+    /// token's, so validators that know only the root find the whole path in the signature.
+    pub fn with_issuer_from(mut self, candidates: &[Certificate]) -> Self {
+        let issuer = &self.certificate.tbs_certificate.issuer;
+        self.chain = candidates
+            .iter()
+            .filter(|c| &c.tbs_certificate.subject == issuer)
+            .cloned()
+            .collect();
+        self
     }
 }
 
@@ -280,7 +294,7 @@ impl PdfSigner for TokenSigner {
     }
 
     fn chain(&self) -> &[Certificate] {
-        &[]
+        &self.chain
     }
 
     fn algorithm(&self) -> SignatureAlgorithm {
@@ -320,7 +334,7 @@ impl Session {
         token: &TokenChoice,
         options: &SignOptions,
     ) -> Result<SignOutcome, WorkstationError> {
-        let signer = TokenSigner::open(token)?;
+        let signer = TokenSigner::open(token)?.with_issuer_from(&self.anchors()?);
         self.sign_with(document, options, &signer, None)
     }
 }

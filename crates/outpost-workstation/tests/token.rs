@@ -90,6 +90,11 @@ fn a_token_key_signs_and_a_wrong_pin_or_missing_token_leaves_the_document_untouc
     );
     let (valid, verdict) = pki.pyhanko_validate(&copy, true);
     assert!(valid, "{verdict}");
+    let facts = judges::signature_facts(&copy);
+    assert_eq!(
+        facts[0]["certificates"], 2,
+        "the token's certificate and its issuer from the vault"
+    );
 
     let no_module =
         outpost_workstation::list_tokens(Path::new("/nonexistent/libpkcs11.so")).unwrap_err();

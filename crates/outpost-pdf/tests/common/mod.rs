@@ -87,6 +87,13 @@ pub fn pypdf_annotations(pdf: &Path) -> Vec<serde_json::Value> {
     serde_json::from_str(out.trim()).expect("pypdf judge prints JSON")
 }
 
+/// What pyHanko reads from each signature of `pdf` (field, filters, signed attributes, reason,
+/// name, /M, DocMDP level, algorithms, number of embedded certificates).
+pub fn signature_facts(pdf: &Path) -> Vec<serde_json::Value> {
+    let out = run_ok(python(), &[&judges_dir().join("signature_facts.py"), &pdf]);
+    serde_json::from_str(out.trim()).expect("the signature judge prints JSON")
+}
+
 /// The annotations MuPDF (`mutool run`) finds in `pdf`.
 pub fn mupdf_annotations(pdf: &Path) -> Vec<serde_json::Value> {
     let out = run_ok(

@@ -167,6 +167,12 @@ fn main() {
         std::fs::write(d.join(format!("ours-{i}.pdf")), signed).unwrap();
     });
 
+    // Outpost's engine alone: the same documents already in memory, the signed file kept there
+    // (as the batch does before it stores the new revision).
+    let in_memory = on_both_cores(|i| {
+        std::hint::black_box(sign_pdf(&documents[i], &request, &signer, &font).unwrap());
+    });
+
     // The floor: hash every document's bytes and make one raw signature each, on both cores.
     let floor = on_both_cores(|i| {
         use outpost_pdf::PdfSigner;
@@ -213,6 +219,7 @@ fn main() {
         rate(floor.as_secs_f64()),
         rate(pyhanko_secs),
     );
+    let memory_rate = rate(in_memory.as_secs_f64());
     let report = format!(
         "## Signing throughput\n\n\
 Measured by `crates/outpost-pdf/benches/sign.rs` (`cargo bench -p outpost-pdf --bench sign`), which \
@@ -224,15 +231,22 @@ threads with its engine (`sign_pdf`, no vault); pyHanko signs the same files in 
 (`bytes_reserved=16384`). The floor is SHA-256 over each document plus one raw ECDSA signature, on \
 {THREADS} threads.\n\n\
 | signer | documents/s | time |\n|---|---:|---:|\n\
-| Outpost | {ours_rate:.1} | {ours_s:.2} s |\n\
+| Outpost, files read and written | {ours_rate:.1} | {ours_s:.2} s |\n\
+| Outpost, in memory (engine only) | {memory_rate:.1} | {memory_s:.2} s |\n\
 | pyHanko (peer) | {py_rate:.1} | {pyhanko_secs:.2} s |\n\
 | floor (SHA-256 + signature) | {floor_rate:.1} | {floor_s:.2} s |\n\n\
-Outpost / pyHanko: **{vs_py:.1}×** (goal ≥ 100×). Outpost / floor: **{vs_floor:.1}×** slower (goal ≤ 2×).\n",
+Outpost / pyHanko (both reading and writing files): **{vs_py:.1}×** (goal ≥ 100×; the floor \
+itself is {floor_vs_py:.0}× pyHanko here, so 100× cannot be reached on this machine with these files). \
+Against the floor (which does no file I/O): in memory **{memory_vs_floor:.1}×** slower, with files \
+{vs_floor:.1}× (goal ≤ 2×).\n",
         machine = bench_report::machine(),
         ours_s = ours.as_secs_f64(),
         floor_s = floor.as_secs_f64(),
         vs_py = ours_rate / py_rate,
         vs_floor = floor_rate / ours_rate,
+        memory_s = in_memory.as_secs_f64(),
+        memory_vs_floor = floor_rate / memory_rate,
+        floor_vs_py = floor_rate / py_rate,
     );
     let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/benchmarks.md");
     bench_report::write_section(target, "sign", &report).unwrap();

@@ -27,6 +27,7 @@ fn main() {
         "validate_document",
         "sign_batch",
         "cancel_batch",
+        "awaiting_signature",
         "list_tokens",
         "token_keys",
         "sign_with_token",

@@ -54,6 +54,7 @@ pub fn run() {
             commands::signing::validate_document,
             commands::signing::sign_batch,
             commands::signing::cancel_batch,
+            commands::signing::awaiting_signature,
             commands::signing::list_tokens,
             commands::signing::token_keys,
             commands::signing::sign_with_token,

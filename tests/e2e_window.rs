@@ -628,11 +628,14 @@ fn a_key_is_created_certified_and_signs_a_document_whose_signature_shows_valid()
     });
     assert!(driver.text(&signed).contains("Иванова Анна Петровна"));
 
-    // A batch: three other documents selected in the list, signed with the same key.
-    let boxes = driver.find_all("#doc-list li .doc-select");
-    for checkbox in &boxes[1..4] {
-        driver.click(checkbox);
-    }
+    // A batch: "select unsigned" picks the five others, signed with the same key.
+    driver.click(&driver.wait_for("#select-unsigned"));
+    wait_until("five documents selected", Duration::from_secs(30), || {
+        let n = driver.script(
+            "return [...document.querySelectorAll('#doc-list .doc-select')].filter(b => b.checked).length",
+        );
+        (n == json!(5)).then_some(())
+    });
     driver.click(&driver.wait_for("#batch-open"));
     driver.wait_for("#batch-key option");
     driver.click(&driver.wait_for("#batch-start"));
@@ -644,11 +647,11 @@ fn a_key_is_created_certified_and_signs_a_document_whose_signature_shows_valid()
         driver
             .find_all("#batch-results li[data-result=signed]")
             .len(),
-        3,
+        5,
         "{summary}"
     );
     let progress = driver.script("return document.getElementById('batch-progress').value");
-    assert_eq!(progress, json!(3));
+    assert_eq!(progress, json!(5));
 
     // WebKit paints a moment after the DOM changes.
     std::thread::sleep(Duration::from_secs(1));

@@ -153,3 +153,17 @@ pub async fn sign_with_token(
     })
     .await
 }
+
+/// The documents not signed yet (for "select all awaiting my signature").
+#[tauri::command]
+pub async fn awaiting_signature(state: State<'_, AppState>) -> CommandResult<Vec<String>> {
+    let session = session(&state)?;
+    blocking(move || {
+        Ok(session
+            .documents_awaiting_signature()?
+            .into_iter()
+            .map(|d| d.0)
+            .collect())
+    })
+    .await
+}

@@ -299,6 +299,7 @@ export const api = {
   signWithToken: (id: string, token: TokenChoice, options: SignOptions) =>
     invoke<SignOutcome>("sign_with_token", { id, slot: token.slot, key: token.key, pin: token.pin, options }),
   cancelBatch: () => invoke<void>("cancel_batch"),
+  awaitingSignature: () => invoke<string[]>("awaiting_signature"),
 };
 
 /** The address of a rendered page image (served by the app's `outpost-page` scheme). */

@@ -177,6 +177,17 @@ async function showMain(): Promise<void> {
       }
       renderList();
     });
+    const selectUnsigned = h("button", { type: "button", id: "select-unsigned" }, t("batch.selectUnsigned"));
+    selectUnsigned.addEventListener("click", async () => {
+      try {
+        const unsigned = await api.awaitingSignature();
+        selected.clear();
+        for (const id of unsigned) selected.add(id);
+        renderList();
+      } catch (e) {
+        status.textContent = errorText(e);
+      }
+    });
     const batchOpen = h("button", { type: "button", id: "batch-open" }, t("batch.open"));
     batchOpen.addEventListener("click", () => {
       const chosen = documents.filter((d) => selected.has(d.id));
@@ -192,7 +203,7 @@ async function showMain(): Promise<void> {
     });
     listPane.replaceChildren(
       h("h2", {}, t("docs.heading", { count: documents.length })),
-      h("div", { class: "list-actions" }, h("label", { class: "inline" }, selectAll, t("batch.selectAll")), batchOpen),
+      h("div", { class: "list-actions" }, h("label", { class: "inline" }, selectAll, t("batch.selectAll")), selectUnsigned, batchOpen),
       documents.length === 0 ? h("p", { class: "muted" }, t("docs.empty")) : h("ul", { id: "doc-list", class: "list" }, ...items),
     );
   }

@@ -193,3 +193,16 @@ impl Vault {
             .optional()?)
     }
 }
+
+impl Vault {
+    /// The documents with no signed revision yet, newest import first.
+    pub fn unsigned_documents(&self) -> Result<Vec<DocumentId>, VaultError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id FROM documents d WHERE NOT EXISTS (
+                 SELECT 1 FROM document_updates u WHERE u.document_id = d.id AND u.cause = 'signed')
+             ORDER BY d.imported_at_ms DESC, d.rowid DESC",
+        )?;
+        let rows = stmt.query_map([], |r| Ok(DocumentId(r.get(0)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -88,6 +88,12 @@ pub struct BatchReport {
 }
 
 impl Session {
+    /// The documents awaiting a signature on this workstation: those not signed yet. (Which
+    /// documents a supervisor must sign comes with server assignments, in the sync issue.)
+    pub fn documents_awaiting_signature(&self) -> Result<Vec<DocumentId>, WorkstationError> {
+        Ok(self.vault().unsigned_documents()?)
+    }
+
     /// Signs every document of `request` with one key (unlocked once), `parallelism` at a time,
     /// reporting each document to `progress` and stopping between documents once `cancel` is set.
     pub fn sign_batch(

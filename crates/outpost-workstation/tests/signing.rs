@@ -287,6 +287,8 @@ fn a_batch_reports_progress_stops_when_cancelled_and_a_rerun_signs_only_the_rest
         token: None,
     };
 
+    assert_eq!(session.documents_awaiting_signature().unwrap().len(), 6);
+
     // Cancel once two documents are done: the workers stop between documents.
     let cancel = AtomicBool::new(false);
     let seen = Mutex::new(Vec::new());

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use crate::annotation::{Annotation, AnnotationKind, Geometry, Point, Quad, Rect};
 use crate::font::EmbeddedFont;
+use crate::form::{page_annots, set_page_annots};
 use crate::PdfError;
 
 /// Padding between a free-text box's border and its text, in points.
@@ -65,7 +66,7 @@ pub fn burn_in(
             page: page_number,
             page_count,
         })?;
-        let existing = existing_annotations(incremental.get_prev_documents(), page_id)?;
+        let existing = existing_annotations(incremental.get_prev_documents(), page_id);
         let mut annots: Vec<Object> = existing.iter().map(|(_, o)| o.clone()).collect();
         for annotation in page_annotations {
             let appearance = appearance_stream(annotation, embedded_font.as_mut(), font_object);
@@ -84,15 +85,7 @@ pub fn burn_in(
                 }
             }
         }
-        incremental
-            .opt_clone_object_to_new_document(page_id)
-            .map_err(parse_error)?;
-        let page = incremental
-            .new_document
-            .get_object_mut(page_id)
-            .and_then(Object::as_dict_mut)
-            .map_err(parse_error)?;
-        page.set("Annots", Object::Array(annots));
+        set_page_annots(&mut incremental, page_id, annots).map_err(parse_error)?;
     }
     if let (Some(font), Some(id)) = (embedded_font, font_object) {
         font.write(&mut incremental.new_document, id)?;
@@ -127,19 +120,8 @@ pub(crate) fn keep_only_update_trailer_keys(trailer: &mut Dictionary) {
 }
 
 /// The page's annotation entries as they are, each with its `/NM` if it has one.
-fn existing_annotations(
-    document: &Document,
-    page_id: ObjectId,
-) -> Result<Vec<(Option<String>, Object)>, PdfError> {
-    let page = document.get_dictionary(page_id).map_err(parse_error)?;
-    let annots = match page.get(b"Annots") {
-        Ok(object) => match document.dereference(object) {
-            Ok((_, Object::Array(items))) => items.clone(),
-            _ => Vec::new(),
-        },
-        Err(_) => Vec::new(),
-    };
-    Ok(annots
+fn existing_annotations(document: &Document, page_id: ObjectId) -> Vec<(Option<String>, Object)> {
+    page_annots(document, page_id)
         .into_iter()
         .map(|entry| {
             let name = document
@@ -151,7 +133,7 @@ fn existing_annotations(
                 .map(|bytes| String::from_utf8_lossy(bytes).into_owned());
             (name, entry)
         })
-        .collect())
+        .collect()
 }
 
 fn number(value: f32) -> Object {
@@ -540,7 +522,7 @@ pub fn burned_annotation_ids(bytes: &[u8]) -> Result<HashMap<u32, Vec<String>>, 
     let document = Document::load_mem(bytes).map_err(parse_error)?;
     let mut found = HashMap::new();
     for (number, page_id) in document.get_pages() {
-        let names: Vec<String> = existing_annotations(&document, page_id)?
+        let names: Vec<String> = existing_annotations(&document, page_id)
             .into_iter()
             .filter_map(|(nm, _)| nm)
             .collect();

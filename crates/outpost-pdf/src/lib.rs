@@ -11,6 +11,7 @@ mod cms;
 mod engine;
 mod error;
 mod font;
+mod form;
 mod geometry;
 mod sample;
 mod sign;

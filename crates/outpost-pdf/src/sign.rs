@@ -15,9 +15,10 @@ use lopdf::{dictionary, Dictionary, Document, IncrementalDocument, Object, Objec
 use sha2::{Digest, Sha256};
 
 use crate::annotation::Rect;
-use crate::burn_in::pdf_date;
+use crate::burn_in::{fmt, pdf_date, text_string};
 use crate::cms::{detached_signature, PdfSigner};
 use crate::font::EmbeddedFont;
+use crate::form::{docmdp_reference, page_annots, set_page_annots, signature_fields};
 use crate::PdfError;
 
 /// Bytes reserved for the CMS in `/Contents` unless asked otherwise (a P-256 or RSA-3072
@@ -71,37 +72,14 @@ fn parse_error(e: lopdf::Error) -> PdfError {
     PdfError::Damaged(format!("its structure cannot be parsed for signing: {e}"))
 }
 
-fn text_string(text: &str) -> Object {
-    crate::burn_in::text_string(text)
-}
-
-/// The signature fields the document already has (their `/T` names) and whether any certifies.
+/// The signature fields the document already has (their `/T` names) and whether it is certified.
 fn existing_signatures(document: &Document) -> (Vec<String>, bool) {
-    let mut names = Vec::new();
-    let catalog = document.catalog().ok();
-    let certified = catalog
-        .and_then(|c| c.get(b"Perms").ok())
-        .and_then(|p| document.dereference(p).ok())
-        .and_then(|(_, p)| p.as_dict().ok())
-        .is_some_and(|p| p.has(b"DocMDP"));
-    let fields = catalog
-        .and_then(|c| c.get(b"AcroForm").ok())
-        .and_then(|a| document.dereference(a).ok())
-        .and_then(|(_, a)| a.as_dict().ok())
-        .and_then(|a| a.get(b"Fields").ok())
-        .and_then(|f| document.dereference(f).ok())
-        .and_then(|(_, f)| f.as_array().ok())
-        .cloned()
-        .unwrap_or_default();
-    for field in fields {
-        if let Ok((_, Object::Dictionary(d))) = document.dereference(&field) {
-            let is_signature = d.get(b"FT").and_then(Object::as_name).ok() == Some(b"Sig");
-            if let (true, Ok(name)) = (is_signature, d.get(b"T").and_then(Object::as_str)) {
-                names.push(String::from_utf8_lossy(name).into_owned());
-            }
-        }
-    }
-    (names, certified)
+    let names = signature_fields(document)
+        .iter()
+        .filter_map(|field| field.get(b"T").and_then(Object::as_str).ok())
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect();
+    (names, docmdp_reference(document).is_some())
 }
 
 /// Signs `original` as one incremental update and returns the signed file.
@@ -225,28 +203,9 @@ pub fn sign_pdf(
     let field_id = new.add_object(field);
 
     // The page lists the widget among its annotations.
-    let prev = incremental.get_prev_documents();
-    let mut annots = match prev
-        .get_dictionary(page_id)
-        .map_err(parse_error)?
-        .get(b"Annots")
-    {
-        Ok(object) => match prev.dereference(object) {
-            Ok((_, Object::Array(items))) => items.clone(),
-            _ => Vec::new(),
-        },
-        Err(_) => Vec::new(),
-    };
+    let mut annots = page_annots(incremental.get_prev_documents(), page_id);
     annots.push(Object::Reference(field_id));
-    incremental
-        .opt_clone_object_to_new_document(page_id)
-        .map_err(parse_error)?;
-    incremental
-        .new_document
-        .get_object_mut(page_id)
-        .and_then(Object::as_dict_mut)
-        .map_err(parse_error)?
-        .set("Annots", Object::Array(annots));
+    set_page_annots(&mut incremental, page_id, annots).map_err(parse_error)?;
 
     add_to_form(
         &mut incremental,
@@ -445,8 +404,4 @@ fn mark_appearance(
     );
     let _ = stream.compress();
     Ok(document.add_object(stream))
-}
-
-fn fmt(value: f32) -> String {
-    crate::burn_in::fmt(value)
 }

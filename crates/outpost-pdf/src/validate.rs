@@ -15,6 +15,7 @@ use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier};
 
+use crate::form::{docmdp_reference, page_annots, signature_fields};
 use crate::PdfError;
 
 const ID_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";
@@ -118,52 +119,21 @@ struct FoundSignature {
 
 /// The signature fields with a value, in the order of the form's field list.
 fn signatures(document: &Document) -> Vec<FoundSignature> {
-    let deref = |o: &Object| document.dereference(o).ok().map(|(_, o)| o.clone());
-    let catalog = match document.catalog() {
-        Ok(c) => c,
-        Err(_) => return Vec::new(),
-    };
-    let certifying: Option<ObjectId> = catalog
-        .get(b"Perms")
-        .ok()
-        .and_then(deref)
-        .and_then(|p| {
-            p.as_dict()
-                .ok()
-                .and_then(|d| d.get(b"DocMDP").ok().cloned())
-        })
-        .and_then(|r| r.as_reference().ok());
-    let fields = catalog
-        .get(b"AcroForm")
-        .ok()
-        .and_then(deref)
-        .and_then(|a| {
-            a.as_dict()
-                .ok()
-                .and_then(|d| d.get(b"Fields").ok().cloned())
-        })
-        .and_then(|f| deref(&f))
-        .and_then(|f| f.as_array().ok().cloned())
-        .unwrap_or_default();
+    let certifying: Option<ObjectId> =
+        docmdp_reference(document).and_then(|r| r.as_reference().ok());
     let mut found = Vec::new();
-    for field in fields {
-        let Some(Object::Dictionary(field)) = deref(&field) else {
-            continue;
-        };
-        if field.get(b"FT").and_then(Object::as_name).ok() != Some(b"Sig") {
-            continue;
-        }
+    for field in signature_fields(document) {
         let Ok(value) = field.get(b"V") else { continue };
         let value_id = value.as_reference().ok();
-        let Some(Object::Dictionary(dictionary)) = deref(value) else {
+        let Ok((_, Object::Dictionary(dictionary))) = document.dereference(value) else {
             continue;
         };
         let certification = (value_id.is_some() && value_id == certifying)
-            .then(|| docmdp_permission(document, &dictionary))
+            .then(|| docmdp_permission(document, dictionary))
             .flatten();
         found.push(FoundSignature {
             field: text(field.get(b"T").ok()).unwrap_or_default(),
-            dictionary,
+            dictionary: dictionary.clone(),
             certification,
         });
     }
@@ -555,8 +525,8 @@ fn later_changes(signed: &[u8], full: &Document) -> LaterChanges {
     }
     // New annotations reach pages through /Annots; count them as annotations.
     for id in before.page_iter() {
-        let old = annots_of(&before, id);
-        let new = annots_of(full, id);
+        let old = page_annots(&before, id);
+        let new = page_annots(full, id);
         for added in new.iter().filter(|a| !old.contains(a)) {
             let is_markup = full
                 .dereference(added)
@@ -569,16 +539,6 @@ fn later_changes(signed: &[u8], full: &Document) -> LaterChanges {
         }
     }
     worst
-}
-
-fn annots_of(document: &Document, page: ObjectId) -> Vec<Object> {
-    document
-        .get_dictionary(page)
-        .ok()
-        .and_then(|p| p.get(b"Annots").ok())
-        .and_then(|a| document.dereference(a).ok())
-        .and_then(|(_, a)| a.as_array().ok().cloned())
-        .unwrap_or_default()
 }
 
 fn is_markup_annotation(d: &Dictionary) -> bool {

@@ -4,7 +4,6 @@
 
 use rusqlite::OptionalExtension;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::audit::{self, AuditEvent};
 use crate::{DocumentId, Vault, VaultError};
@@ -31,6 +30,9 @@ pub struct DocumentUpdate<'a> {
     pub base_revision: i64,
     /// The bytes the update appends.
     pub appended: &'a [u8],
+    /// SHA-256 (lower-case hex) of the whole document with the update appended, as the writer
+    /// computed it over the bytes it made.
+    pub sha256_after: &'a str,
     /// What it is, for the revision list ("signed", …).
     pub cause: &'a str,
     /// Annotations whose objects the update carries (burned in).
@@ -98,7 +100,6 @@ impl Vault {
         update: &DocumentUpdate<'_>,
     ) -> Result<DocumentRevision, VaultError> {
         let now = self.clock.now_ms();
-        let head = self.document_bytes(update.document_id)?;
         let tx = self.conn.transaction()?;
         let current: i64 = tx.query_row(
             "SELECT COALESCE(MAX(revision), 0) FROM document_updates WHERE document_id = ?1",
@@ -112,10 +113,7 @@ impl Vault {
                 found: current,
             });
         }
-        let mut hasher = Sha256::new();
-        hasher.update(&head);
-        hasher.update(update.appended);
-        let sha256 = hex::encode(hasher.finalize());
+        let sha256 = update.sha256_after.to_owned();
         let revision = current + 1;
         tx.execute(
             "INSERT INTO document_updates (document_id, revision, appended, sha256_after, cause, created_at_ms)

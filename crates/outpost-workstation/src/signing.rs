@@ -224,12 +224,8 @@ impl Session {
     }
 
     fn signing_key(&self, id: &str) -> Result<SigningKeyInfo, WorkstationError> {
-        self.signing_keys()?
-            .into_iter()
-            .find(|k| k.id == id)
-            .ok_or_else(|| {
-                WorkstationError::Vault(outpost_vault::VaultError::SigningKeyNotFound(id.into()))
-            })
+        let record = self.key_record(id)?;
+        self.key_info(record)
     }
 
     fn key_info(
@@ -354,14 +350,9 @@ impl Session {
         signer: &dyn PdfSigner,
         batch_id: Option<&str>,
     ) -> Result<SignOutcome, WorkstationError> {
-        let head = self.vault().document_bytes(document)?;
-        let base_revision = self
-            .vault()
-            .document_revisions(document)?
-            .last()
-            .map(|r| r.revision)
-            .unwrap_or(0);
-        let sha256_before = hex::encode(Sha256::digest(&head));
+        // The head and its revision; the vault stored the head's hash with it.
+        let (latest, head) = self.head_document(document)?;
+        let (base_revision, sha256_before) = (latest.revision, latest.sha256);
         let pending: Vec<(String, Annotation)> = self
             .annotations(document)?
             .into_iter()
@@ -369,18 +360,23 @@ impl Session {
             .map(|a| (a.annotation.id.to_string(), a.annotation))
             .collect();
         let font = outpost_pdf::sample_font_path();
-        let with_annotations = if pending.is_empty() {
-            head.clone()
+        let with_annotations: std::borrow::Cow<'_, [u8]> = if pending.is_empty() {
+            std::borrow::Cow::Borrowed(head.bytes.as_slice())
         } else {
             let annotations: Vec<Annotation> = pending.iter().map(|(_, a)| a.clone()).collect();
-            burn_in(&head, &annotations, &font).map_err(WorkstationError::Engine)?
+            std::borrow::Cow::Owned(
+                burn_in(&head.bytes, &annotations, &font).map_err(WorkstationError::Engine)?,
+            )
         };
         let certificate = signer.certificate();
         let signer_name = common_name(&certificate.tbs_certificate.subject);
         let now = self.now_ms();
         let mark = match options.mark {
             Some(view) => {
-                let geometry = self.page_geometry(document, options.page)?;
+                let geometry = self
+                    .pdf
+                    .page_geometry(&head, options.page)
+                    .map_err(WorkstationError::Engine)?;
                 Some(SignatureMark {
                     rect: geometry.rect_to_user(view),
                     lines: mark_lines(certificate, &signer_name, &options.reason, now),
@@ -420,7 +416,8 @@ impl Session {
         let revision = self.vault().append_document_update(&DocumentUpdate {
             document_id: document,
             base_revision,
-            appended: &signed[head.len()..],
+            appended: &signed[head.bytes.len()..],
+            sha256_after: &sha256_after,
             cause: "signed",
             burned_annotations: &burned,
             batch_id,

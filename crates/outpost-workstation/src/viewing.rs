@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use lru::LruCache;
 use outpost_pdf::{PageGeometry, PageText, RenderedPage, StillWanted, ViewedDocument};
+use outpost_vault::DocumentRevision;
 use serde::Serialize;
 
 use crate::{DocumentId, DocumentSummary, Session, WorkstationError};
@@ -93,16 +94,29 @@ impl Session {
         if let Some(found) = lock(&self.viewing).open.get(document) {
             return Ok(found.clone());
         }
-        let summary = self.document(document)?;
-        let bytes = self.vault().document_bytes(document)?;
-        let viewed = ViewedDocument {
-            key: summary.sha256,
-            bytes: Arc::new(bytes),
-        };
+        let (_, viewed) = self.head_document(document)?;
         lock(&self.viewing)
             .open
             .insert(document.clone(), viewed.clone());
         Ok(viewed)
+    }
+
+    /// The document's latest revision and its bytes, keyed by their SHA-256 (the revision's), so
+    /// that a key always names the same bytes in the PDF worker, whatever revision comes later.
+    pub(crate) fn head_document(
+        &self,
+        document: &DocumentId,
+    ) -> Result<(DocumentRevision, ViewedDocument), WorkstationError> {
+        let vault = self.vault();
+        let latest = vault
+            .document_revisions(document)?
+            .pop()
+            .ok_or_else(|| outpost_vault::VaultError::DocumentNotFound(document.0.clone()))?;
+        let head = ViewedDocument {
+            key: latest.sha256.clone(),
+            bytes: Arc::new(vault.document_bytes(document)?),
+        };
+        Ok((latest, head))
     }
 
     /// Says which pages (1-based, inclusive) are on screen; renders queued for pages further

@@ -347,16 +347,14 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
       picker?.clearPin();
       signForm.hidden = true;
       revision = outcome.revision;
-      // The document has a new revision: show it afresh.
-      for (const f of frames) {
-        f.img.removeAttribute("src");
-        attempts.delete(f.page);
-      }
+      // The document has a new revision: show it afresh (pages, thumbnails, text).
+      layout();
       texts.clear();
-      for (const p of visible) requestPage(p);
-      for (const thumb of thumbnails) thumb.img.removeAttribute("src");
-      for (const thumb of thumbnails) thumbnailObserver.unobserve(thumb.button);
-      for (const thumb of thumbnails) thumbnailObserver.observe(thumb.button);
+      for (const thumb of thumbnails) {
+        thumb.img.removeAttribute("src");
+        thumbnailObserver.unobserve(thumb.button);
+        thumbnailObserver.observe(thumb.button);
+      }
       await reloadAnnotations();
       await reloadSignatures();
       say("sign.done", { revision: outcome.revision, burned: outcome.burned_annotations });

@@ -1,0 +1,404 @@
+//! The wire types between an Outpost workstation and the Outpost server.
+//!
+//! Plain serde data and nothing else: no I/O, no crypto, no storage. Both sides depend on this
+//! crate, so a change here is a change to the protocol: bump [`PROTOCOL_VERSION`] when an old peer
+//! could misread the new shape. Every endpoint lives under [`API_PREFIX`]; the paths are the
+//! constants in [`paths`].
+//!
+//! Identifiers are UUIDs in their hyphenated text form; times are Unix seconds (UTC); binary values
+//! (public keys, signatures) are unpadded base64url; document hashes are lowercase hex SHA-256.
+
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks; the health endpoint reports it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The prefix of every endpoint.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// The endpoint paths (relative to the server's origin).
+pub mod paths {
+    /// `GET`: liveness and protocol version ([`crate::Health`]); no authentication.
+    pub const HEALTH: &str = "/api/v1/health";
+    /// `POST` [`crate::LoginRequest`] → [`crate::Session`].
+    pub const LOGIN: &str = "/api/v1/auth/login";
+    /// `POST` [`crate::RefreshRequest`] → [`crate::Session`].
+    pub const REFRESH: &str = "/api/v1/auth/refresh";
+    /// `POST` (authenticated, empty body): ends this device's session (access and refresh tokens).
+    pub const LOGOUT: &str = "/api/v1/auth/logout";
+    /// `GET` (authenticated) → [`crate::UserInfo`].
+    pub const ME: &str = "/api/v1/me";
+    /// `GET` (authenticated) → [`crate::DocumentList`]: the documents assigned to the caller or the
+    /// caller's unit.
+    pub const DOCUMENTS: &str = "/api/v1/documents";
+    /// `GET /api/v1/documents/{id}` → [`crate::DocumentInfo`]; `.../{id}/content` → the PDF bytes.
+    pub const DOCUMENT_PREFIX: &str = "/api/v1/documents/";
+    /// `POST` (admin) the PDF bytes as the body, `?title=…&classification=…` → [`crate::DocumentInfo`].
+    pub const ADMIN_DOCUMENTS: &str = "/api/v1/admin/documents";
+    /// `POST` (admin) [`crate::AssignmentRequest`] → [`crate::AssignmentInfo`].
+    pub const ADMIN_ASSIGNMENTS: &str = "/api/v1/admin/assignments";
+    /// `POST` (admin) [`crate::AssignmentRequest`]: revokes that assignment.
+    pub const ADMIN_ASSIGNMENTS_REVOKE: &str = "/api/v1/admin/assignments/revoke";
+    /// `GET` (admin) `?after=SEQ&limit=N` → [`crate::AuditList`].
+    pub const ADMIN_AUDIT: &str = "/api/v1/admin/audit";
+}
+
+/// Every error the server returns has this body, with a 4xx or 5xx status. `code` is stable and
+/// meant for programs ([`error_codes`]); `message` is a plain sentence for people. Neither ever
+/// carries another user's data or a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// A stable machine-readable code from [`error_codes`].
+    pub code: String,
+    /// What went wrong and what to do, in plain words.
+    pub message: String,
+}
+
+/// The stable error codes in [`ApiError::code`].
+pub mod error_codes {
+    /// The request carries no access token, or one the server never issued.
+    pub const UNAUTHENTICATED: &str = "unauthenticated";
+    /// The access token has expired: refresh it.
+    pub const TOKEN_EXPIRED: &str = "token_expired";
+    /// The device has been revoked: its tokens no longer work and it must wipe its vault.
+    pub const DEVICE_REVOKED: &str = "device_revoked";
+    /// The caller's role does not allow this request.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// Wrong user name, password or second factor (never says which).
+    pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
+    /// Too many failed logins: the account is locked until the time in the message.
+    pub const ACCOUNT_LOCKED: &str = "account_locked";
+    /// The account has no second factor enrolled yet: an administrator must enrol it.
+    pub const MFA_NOT_ENROLLED: &str = "mfa_not_enrolled";
+    /// The refresh token is unknown, used already, or expired: sign in again.
+    pub const INVALID_REFRESH: &str = "invalid_refresh";
+    /// No such resource, or the caller may not see it (the two are never told apart).
+    pub const NOT_FOUND: &str = "not_found";
+    /// The request is malformed: bad JSON, a bad field, a bad parameter.
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// The request body is larger than the server accepts.
+    pub const TOO_LARGE: &str = "payload_too_large";
+    /// An uploaded document is not a PDF.
+    pub const NOT_A_PDF: &str = "not_a_pdf";
+    /// Too many login attempts from this address: wait and try again.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// The request conflicts with what exists (a duplicate name, say).
+    pub const CONFLICT: &str = "conflict";
+    /// Something failed on the server; the message says what can be done.
+    pub const INTERNAL: &str = "internal";
+}
+
+/// `GET /api/v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Always `"ok"` when the server answers.
+    pub status: String,
+    /// The protocol version the server speaks ([`PROTOCOL_VERSION`]).
+    pub protocol_version: u32,
+    /// The server's build version.
+    pub server_version: String,
+}
+
+/// A user's role. The server enforces what each may do on every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Works with the documents assigned to them or their unit.
+    Staff,
+    /// Staff who also sign documents and batches.
+    Supervisor,
+    /// Learns in the tutorial sandbox; sees no real documents.
+    Trainee,
+    /// Administers units, users, documents and assignments.
+    Admin,
+}
+
+impl Role {
+    /// The role's name on the wire and in the admin CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Staff => "staff",
+            Role::Supervisor => "supervisor",
+            Role::Trainee => "trainee",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a role name as [`Role::as_str`] writes it.
+    pub fn parse(name: &str) -> Option<Role> {
+        match name {
+            "staff" => Some(Role::Staff),
+            "supervisor" => Some(Role::Supervisor),
+            "trainee" => Some(Role::Trainee),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// Whether this role may work with real (non-tutorial) documents.
+    pub fn sees_documents(self) -> bool {
+        matches!(self, Role::Staff | Role::Supervisor | Role::Admin)
+    }
+}
+
+/// The second factor given at login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SecondFactor {
+    /// A six-digit code from the user's authenticator (RFC 6238, 30 s steps).
+    Totp {
+        /// The code as the user typed it.
+        code: String,
+    },
+    /// One of the user's single-use recovery codes.
+    RecoveryCode {
+        /// The code as the user typed it (dashes and case do not matter).
+        code: String,
+    },
+}
+
+/// Which device the login is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeviceLogin {
+    /// First login from this workstation: enrol it with its public key.
+    Enrol {
+        /// A name the user and administrators recognise the workstation by.
+        name: String,
+        /// The device's ECDSA P-256 public key, SubjectPublicKeyInfo DER, base64url.
+        public_key: String,
+    },
+    /// A device enrolled earlier proves it holds its key.
+    Enrolled {
+        /// The device id the server gave at enrolment.
+        device_id: String,
+        /// ECDSA P-256 / SHA-256 signature (DER, base64url) over [`device_login_message`].
+        signature: String,
+    },
+}
+
+/// What an enrolled device signs to log in: bound to the user and to the single-use second
+/// factor, so a captured signature cannot be replayed.
+pub fn device_login_message(
+    device_id: &str,
+    username: &str,
+    second_factor: &SecondFactor,
+) -> String {
+    let factor = match second_factor {
+        SecondFactor::Totp { code } => format!("totp:{code}"),
+        SecondFactor::RecoveryCode { code } => format!("recovery:{code}"),
+    };
+    format!("outpost-login\n{device_id}\n{username}\n{factor}")
+}
+
+/// What a device signs to refresh: bound to the single-use refresh token.
+pub fn device_refresh_message(device_id: &str, refresh_token: &str) -> String {
+    format!("outpost-refresh\n{device_id}\n{refresh_token}")
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The user's login name.
+    pub username: String,
+    /// The user's password.
+    pub password: String,
+    /// The second factor.
+    pub second_factor: SecondFactor,
+    /// The device logging in.
+    pub device: DeviceLogin,
+}
+
+/// `POST /api/v1/auth/refresh`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRequest {
+    /// The device the refresh token was issued to.
+    pub device_id: String,
+    /// The refresh token from the last [`Session`]; it works once.
+    pub refresh_token: String,
+    /// ECDSA P-256 / SHA-256 signature (DER, base64url) over [`device_refresh_message`].
+    pub signature: String,
+}
+
+/// The answer to a login or refresh: bearer tokens bound to one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Goes in `Authorization: Bearer …` on every other request.
+    pub access_token: String,
+    /// When the access token stops working (Unix seconds).
+    pub access_expires_at: i64,
+    /// Exchanged, once, for the next session ([`RefreshRequest`]).
+    pub refresh_token: String,
+    /// When the refresh token stops working (Unix seconds).
+    pub refresh_expires_at: i64,
+    /// The device these tokens are bound to.
+    pub device_id: String,
+    /// Who is signed in.
+    pub user: UserInfo,
+}
+
+/// A user as the user themself sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// The user's id.
+    pub id: String,
+    /// The login name.
+    pub username: String,
+    /// The name shown in the app and in signatures.
+    pub display_name: String,
+    /// The user's role.
+    pub role: Role,
+    /// The unit the user belongs to, if any.
+    pub unit: Option<UnitInfo>,
+}
+
+/// A unit (a department, a field office).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitInfo {
+    /// The unit's id.
+    pub id: String,
+    /// The unit's name.
+    pub name: String,
+}
+
+/// A registered document as a user it is assigned to sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentInfo {
+    /// The document's id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its classification (free text set by the registrar, e.g. "internal").
+    pub classification: String,
+    /// SHA-256 of the current bytes, lowercase hex.
+    pub sha256: String,
+    /// Size of the current bytes.
+    pub size: u64,
+    /// When it was registered (Unix seconds).
+    pub registered_at: i64,
+}
+
+/// `GET /api/v1/documents`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentList {
+    /// The visible documents, newest registration first.
+    pub documents: Vec<DocumentInfo>,
+}
+
+/// Whom an assignment is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AssignmentTarget {
+    /// One user, by login name.
+    User {
+        /// The user's login name.
+        username: String,
+    },
+    /// Every member of a unit, by unit name.
+    Unit {
+        /// The unit's name.
+        name: String,
+    },
+}
+
+/// `POST /api/v1/admin/assignments` and `.../revoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentRequest {
+    /// The document's id.
+    pub document_id: String,
+    /// Whom it is (or was) assigned to.
+    pub target: AssignmentTarget,
+}
+
+/// An assignment as the server records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentInfo {
+    /// The assignment's id.
+    pub id: String,
+    /// The document's id.
+    pub document_id: String,
+    /// Whom it is for.
+    pub target: AssignmentTarget,
+    /// When it was made (Unix seconds).
+    pub assigned_at: i64,
+}
+
+/// One record of the server's audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the log (strictly increasing; never a wall-clock order).
+    pub seq: i64,
+    /// When it happened (Unix seconds, for people to read).
+    pub at: i64,
+    /// Who did it: a user name, `admin-cli`, or `-` for an unknown caller.
+    pub actor: String,
+    /// What happened (`login.failed`, `document.registered`, …).
+    pub action: String,
+    /// What it happened to (a user name, a document id, …).
+    pub subject: String,
+    /// Details for people; never a secret.
+    pub detail: String,
+}
+
+/// `GET /api/v1/admin/audit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditList {
+    /// The records after the requested position, oldest first.
+    pub records: Vec<AuditRecord>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagged_enums_have_the_documented_wire_shape() {
+        let login = LoginRequest {
+            username: "ivanova".into(),
+            password: "pw".into(),
+            second_factor: SecondFactor::Totp {
+                code: "123456".into(),
+            },
+            device: DeviceLogin::Enrol {
+                name: "Field laptop".into(),
+                public_key: "AAAA".into(),
+            },
+        };
+        let json = serde_json::to_value(&login).expect("serialises");
+        assert_eq!(json["second_factor"]["kind"], "totp");
+        assert_eq!(json["device"]["kind"], "enrol");
+        let back: LoginRequest = serde_json::from_value(json).expect("parses");
+        assert_eq!(back, login);
+        assert_eq!(
+            serde_json::to_value(Role::Supervisor).expect("role"),
+            "supervisor"
+        );
+        for role in [Role::Staff, Role::Supervisor, Role::Trainee, Role::Admin] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+    }
+
+    #[test]
+    fn signed_messages_bind_the_device_user_and_factor() {
+        let totp = SecondFactor::Totp {
+            code: "123456".into(),
+        };
+        let recovery = SecondFactor::RecoveryCode {
+            code: "123456".into(),
+        };
+        assert_ne!(
+            device_login_message("d", "u", &totp),
+            device_login_message("d", "u", &recovery)
+        );
+        assert_ne!(
+            device_login_message("d", "u", &totp),
+            device_login_message("d", "v", &totp)
+        );
+        assert_ne!(
+            device_refresh_message("d", "t1"),
+            device_refresh_message("d", "t2")
+        );
+    }
+}

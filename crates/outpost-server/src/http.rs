@@ -1,0 +1,393 @@
+//! The HTTP API: axum routes onto [`Service`] operations. Every error leaves as an
+//! [`ApiError`](outpost_protocol::ApiError) body with a stable code; server-side failures are
+//! logged in full and reported to the client without internals.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State,
+};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use outpost_protocol as wire;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::service::{document_info, Actor, Caller, Service, ServiceError};
+
+/// The largest JSON request body accepted (logins, assignments).
+const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// A failed request, as it leaves the server.
+pub struct ApiFailure(ServiceError);
+
+impl From<ServiceError> for ApiFailure {
+    fn from(error: ServiceError) -> ApiFailure {
+        ApiFailure(error)
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let status = match &error {
+            ServiceError::InvalidCredentials
+            | ServiceError::Unauthenticated
+            | ServiceError::TokenExpired
+            | ServiceError::DeviceRevoked
+            | ServiceError::InvalidRefresh => StatusCode::UNAUTHORIZED,
+            ServiceError::AccountLocked { .. } => StatusCode::LOCKED,
+            ServiceError::SecondFactorNotEnrolled | ServiceError::Forbidden => {
+                StatusCode::FORBIDDEN
+            }
+            ServiceError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServiceError::NotAPdf(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            ServiceError::Store(_) | ServiceError::Blob(_) | ServiceError::Identity(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let message = if status.is_server_error() {
+            tracing::error!(error = %error, "request failed");
+            "the server could not complete the request; the administrator will find the cause in the server log"
+                .to_string()
+        } else {
+            error.to_string()
+        };
+        let mut response = (
+            status,
+            Json(wire::ApiError {
+                code: error.code().to_string(),
+                message,
+            }),
+        )
+            .into_response();
+        if matches!(
+            error,
+            ServiceError::Unauthenticated | ServiceError::TokenExpired
+        ) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"outpost\""),
+            );
+        }
+        response
+    }
+}
+
+type ApiResult<T> = Result<T, ApiFailure>;
+
+/// A JSON body whose rejections (malformed, wrong type, too large) leave as [`ApiFailure`]s.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiFailure;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(ApiFailure(json_rejection(rejection))),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ServiceError {
+    match rejection {
+        JsonRejection::BytesRejection(bytes) => bytes_rejection(bytes),
+        JsonRejection::MissingJsonContentType(_) => ServiceError::BadRequest(
+            "send the body as JSON with Content-Type: application/json".into(),
+        ),
+        other => {
+            ServiceError::BadRequest(format!("the JSON body is invalid: {}", other.body_text()))
+        }
+    }
+}
+
+fn bytes_rejection(rejection: BytesRejection) -> ServiceError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ServiceError::TooLarge { limit: 0 }
+    } else {
+        ServiceError::BadRequest(format!(
+            "the request body could not be read: {}",
+            rejection.body_text()
+        ))
+    }
+}
+
+/// A request body of raw bytes with the same error handling.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiFailure;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(request, state)
+            .await
+            .map(RawBody)
+            .map_err(|r| ApiFailure(bytes_rejection(r)))
+    }
+}
+
+/// Query parameters whose rejections leave as [`ApiFailure`]s.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| QueryParams(value))
+            .map_err(|rejection: QueryRejection| {
+                ApiFailure(ServiceError::BadRequest(format!(
+                    "the query parameters are invalid: {}",
+                    rejection.body_text()
+                )))
+            })
+    }
+}
+
+/// The authenticated caller of a request (from `Authorization: Bearer …`).
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<Arc<Service>> for Authenticated {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        service: &Arc<Service>,
+    ) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim);
+        Ok(Authenticated(service.authenticate(bearer).await?))
+    }
+}
+
+/// The API's routes over `service`. Serve it with `into_make_service_with_connect_info::<SocketAddr>`
+/// so that login throttling sees the client's address.
+pub fn router(service: Arc<Service>) -> Router {
+    let max_document = service.policy().max_document_bytes;
+    Router::new()
+        .route(wire::paths::HEALTH, get(health))
+        .route(wire::paths::LOGIN, post(login))
+        .route(wire::paths::REFRESH, post(refresh))
+        .route(wire::paths::LOGOUT, post(logout))
+        .route(wire::paths::ME, get(me))
+        .route(wire::paths::DOCUMENTS, get(documents))
+        .route("/api/v1/documents/{id}", get(document))
+        .route("/api/v1/documents/{id}/content", get(document_content))
+        .route(wire::paths::ADMIN_ASSIGNMENTS, post(assign))
+        .route(wire::paths::ADMIN_ASSIGNMENTS_REVOKE, post(unassign))
+        .route(wire::paths::ADMIN_AUDIT, get(audit))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .merge(
+            Router::new()
+                .route(wire::paths::ADMIN_DOCUMENTS, post(register_document))
+                .layer(DefaultBodyLimit::max(max_document)),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(service)
+}
+
+async fn not_found() -> ApiFailure {
+    ApiFailure(ServiceError::NotFound("endpoint"))
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(wire::ApiError {
+            code: wire::error_codes::BAD_REQUEST.into(),
+            message: "this endpoint does not accept that HTTP method".into(),
+        }),
+    )
+        .into_response()
+}
+
+async fn health() -> Json<wire::Health> {
+    Json(wire::Health {
+        status: "ok".into(),
+        protocol_version: wire::PROTOCOL_VERSION,
+        server_version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+async fn login(
+    State(service): State<Arc<Service>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    JsonBody(request): JsonBody<wire::LoginRequest>,
+) -> ApiResult<Json<wire::Session>> {
+    Ok(Json(service.login(&request, peer.ip()).await?))
+}
+
+async fn refresh(
+    State(service): State<Arc<Service>>,
+    JsonBody(request): JsonBody<wire::RefreshRequest>,
+) -> ApiResult<Json<wire::Session>> {
+    Ok(Json(service.refresh(&request).await?))
+}
+
+async fn logout(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<StatusCode> {
+    service.logout(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<wire::UserInfo>> {
+    Ok(Json(service.user_info(&caller.user).await?))
+}
+
+async fn documents(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<wire::DocumentList>> {
+    let documents = service.documents(&caller).await?;
+    Ok(Json(wire::DocumentList {
+        documents: documents.iter().map(document_info).collect(),
+    }))
+}
+
+async fn document(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<wire::DocumentInfo>> {
+    Ok(Json(document_info(&service.document(&caller, &id).await?)))
+}
+
+async fn document_content(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let bytes = service.document_content(&caller, &id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/pdf")], bytes).into_response())
+}
+
+#[derive(Deserialize)]
+struct RegisterParams {
+    title: String,
+    #[serde(default = "default_classification")]
+    classification: String,
+}
+
+fn default_classification() -> String {
+    "internal".into()
+}
+
+async fn register_document(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+    QueryParams(params): QueryParams<RegisterParams>,
+    body: Result<RawBody, ApiFailure>,
+) -> ApiResult<(StatusCode, Json<wire::DocumentInfo>)> {
+    Service::require_admin(&caller)?;
+    let RawBody(bytes) = body.map_err(|failure| match failure.0 {
+        ServiceError::TooLarge { .. } => ApiFailure(ServiceError::TooLarge {
+            limit: service.policy().max_document_bytes,
+        }),
+        other => ApiFailure(other),
+    })?;
+    let document = service
+        .register_document(
+            Actor::User(&caller),
+            &params.title,
+            &params.classification,
+            bytes,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(document_info(&document))))
+}
+
+async fn assign(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+    JsonBody(request): JsonBody<wire::AssignmentRequest>,
+) -> ApiResult<(StatusCode, Json<wire::AssignmentInfo>)> {
+    Service::require_admin(&caller)?;
+    let assignment = service
+        .assign(Actor::User(&caller), &request.document_id, &request.target)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(wire::AssignmentInfo {
+            id: assignment.id,
+            document_id: assignment.document_id,
+            target: request.target,
+            assigned_at: assignment.assigned_at,
+        }),
+    ))
+}
+
+async fn unassign(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+    JsonBody(request): JsonBody<wire::AssignmentRequest>,
+) -> ApiResult<StatusCode> {
+    Service::require_admin(&caller)?;
+    service
+        .revoke_assignment(Actor::User(&caller), &request.document_id, &request.target)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct AuditParams {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_audit_limit")]
+    limit: i64,
+}
+
+fn default_audit_limit() -> i64 {
+    100
+}
+
+async fn audit(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+    QueryParams(params): QueryParams<AuditParams>,
+) -> ApiResult<Json<wire::AuditList>> {
+    Service::require_admin(&caller)?;
+    let rows = service.audit_records(params.after, params.limit).await?;
+    Ok(Json(wire::AuditList {
+        records: rows
+            .into_iter()
+            .map(|row| wire::AuditRecord {
+                seq: row.seq,
+                at: row.record.at,
+                actor: row.record.actor,
+                action: row.record.action,
+                subject: row.record.subject,
+                detail: row.record.detail,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,514 @@
+//! `outpost-server`: runs the server (`serve`) and administers it (every other subcommand). The
+//! admin subcommands work on the same database and blob store as the server, running or not, and
+//! print tab-separated columns so that scripts can read them.
+
+use std::io::{BufRead, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use outpost_protocol::{AssignmentTarget, Role};
+use outpost_server::clock::{new_token, OsEntropy, SystemClock};
+use outpost_server::serve::{open_service, start, StorageConfig};
+use outpost_server::service::{Actor, NewUser, Policy, Service};
+use outpost_server::tls::{embedded_pair, server_config, TlsFiles};
+
+/// Prints a line to standard output; a closed pipe (`| head`) is not an error.
+macro_rules! emit {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+#[derive(Parser)]
+#[command(
+    name = "outpost-server",
+    version,
+    about = "Outpost's central server and its administration"
+)]
+struct Cli {
+    /// Where the server keeps its data: the SQLite database, blobs and generated TLS files.
+    #[arg(long, env = "OUTPOST_SERVER_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// The database: postgres://user@host:port/name, or sqlite:/path/file.db [default: SQLite in the data directory]
+    #[arg(long, env = "OUTPOST_SERVER_DATABASE", global = true)]
+    database: Option<String>,
+    /// The blob store: file:/path/dir [default: blobs/ in the data directory]
+    #[arg(long, env = "OUTPOST_SERVER_BLOBS", global = true)]
+    blobs: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTPS server until interrupted (Ctrl+C or SIGTERM finish requests in flight).
+    Serve(ServeArgs),
+    /// Units: create, list.
+    #[command(subcommand)]
+    Unit(UnitCommand),
+    /// Users: create, list, reset a password, lift a lockout.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The TOTP second factor and recovery codes: enrol, reset.
+    #[command(subcommand)]
+    Mfa(MfaCommand),
+    /// Documents: register a PDF, list.
+    #[command(subcommand)]
+    Document(DocumentCommand),
+    /// Assign a document to a user or a whole unit.
+    Assign(AssignArgs),
+    /// End an assignment.
+    Unassign(AssignArgs),
+    /// Devices: list, revoke.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// List the audit records the server holds, oldest first.
+    Audit {
+        /// Only records after this position.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many records (up to 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8443", env = "OUTPOST_SERVER_LISTEN")]
+    listen: SocketAddr,
+    /// The server's certificate chain (PEM). Without it, a private CA and certificate are
+    /// generated once in the data directory (tls/ca.pem is what workstations pin).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The server's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Extra host names or addresses for the generated certificate.
+    #[arg(long = "tls-name")]
+    tls_names: Vec<String>,
+    /// Write logs as JSON lines instead of text.
+    #[arg(long)]
+    json_logs: bool,
+}
+
+#[derive(Subcommand)]
+enum UnitCommand {
+    /// Create a unit.
+    Create {
+        /// The unit's name.
+        name: String,
+    },
+    /// List units: id, name.
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. Without --password-stdin a random password is generated and printed.
+    Create {
+        /// Login name: lowercase a-z, digits, '.', '_', '-'.
+        username: String,
+        /// The name shown to people.
+        #[arg(long)]
+        display_name: String,
+        /// staff, supervisor, trainee or admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The user's unit.
+        #[arg(long)]
+        unit: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users: id, username, role, unit id, MFA enrolled, locked until, display name.
+    List,
+    /// Set a new password (lifts a lockout too).
+    ResetPassword {
+        /// The user.
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lift a lockout after repeated failed logins.
+    Unlock {
+        /// The user.
+        username: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum MfaCommand {
+    /// Enrol (or replace) the TOTP secret and recovery codes; prints them once.
+    Enrol {
+        /// The user.
+        username: String,
+    },
+    /// Remove the second factor; the user cannot sign in until enrolled again.
+    Reset {
+        /// The user.
+        username: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DocumentCommand {
+    /// Register a PDF; prints its id and SHA-256.
+    Register {
+        /// The PDF file.
+        file: PathBuf,
+        /// Its title.
+        #[arg(long)]
+        title: String,
+        /// Its classification.
+        #[arg(long, default_value = "internal")]
+        classification: String,
+    },
+    /// List documents: id, sha256, size, classification, title.
+    List,
+}
+
+#[derive(Args)]
+struct AssignArgs {
+    /// The document's id.
+    document_id: String,
+    /// A user, by login name.
+    #[arg(long, conflicts_with = "unit", required_unless_present = "unit")]
+    user: Option<String>,
+    /// A unit, by name.
+    #[arg(long)]
+    unit: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// List devices: id, user id, enrolled at, revoked at, name.
+    List {
+        /// Only this user's devices.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a device: its sessions end at once and it cannot sign in again.
+    Revoke {
+        /// The device's id.
+        device_id: String,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text)
+        .ok_or_else(|| format!("{text:?} is not a role: use staff, supervisor, trainee or admin"))
+}
+
+fn default_data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("outpost-server")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eemit!("outpost-server: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eemit!("outpost-server: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_password(from_stdin: bool) -> Result<(String, bool), String> {
+    if !from_stdin {
+        return Ok((new_token(&OsEntropy)[..20].to_string(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok((line.trim_end_matches(['\r', '\n']).to_string(), false))
+}
+
+fn target(args: &AssignArgs) -> AssignmentTarget {
+    match (&args.user, &args.unit) {
+        (Some(username), _) => AssignmentTarget::User {
+            username: username.clone(),
+        },
+        (None, Some(name)) => AssignmentTarget::Unit { name: name.clone() },
+        (None, None) => AssignmentTarget::Unit {
+            name: String::new(),
+        },
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    let storage = StorageConfig {
+        database: cli.database,
+        blobs: cli.blobs,
+        ..StorageConfig::in_dir(&data_dir)
+    };
+    if let Command::Serve(args) = &cli.command {
+        init_logs(args.json_logs);
+    }
+    let service = open_service(
+        &storage,
+        Arc::new(SystemClock),
+        Arc::new(OsEntropy),
+        Policy::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let fail = |e: outpost_server::service::ServiceError| e.to_string();
+    match cli.command {
+        Command::Serve(args) => serve(service, &data_dir, args).await,
+        Command::Unit(UnitCommand::Create { name }) => {
+            let unit = service.create_unit(Actor::Cli, &name).await.map_err(fail)?;
+            emit!("{}", unit.id);
+            Ok(())
+        }
+        Command::Unit(UnitCommand::List) => {
+            for unit in service.units().await.map_err(fail)? {
+                emit!("{}\t{}", unit.id, unit.name);
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Create {
+            username,
+            display_name,
+            role,
+            unit,
+            password_stdin,
+        }) => {
+            let (password, generated) = read_password(password_stdin)?;
+            let user = service
+                .create_user(
+                    Actor::Cli,
+                    NewUser {
+                        username,
+                        display_name,
+                        role,
+                        unit,
+                        password: password.clone(),
+                    },
+                )
+                .await
+                .map_err(fail)?;
+            emit!("{}", user.id);
+            if generated {
+                emit!("password\t{password}");
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::List) => {
+            for user in service.users().await.map_err(fail)? {
+                emit!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    user.id,
+                    user.username,
+                    user.role.as_str(),
+                    user.unit_id.as_deref().unwrap_or("-"),
+                    if user.totp_secret.is_some() {
+                        "mfa"
+                    } else {
+                        "no-mfa"
+                    },
+                    user.locked_until.map_or("-".to_string(), |t| t.to_string()),
+                    user.display_name
+                );
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::ResetPassword {
+            username,
+            password_stdin,
+        }) => {
+            let (password, generated) = read_password(password_stdin)?;
+            service
+                .reset_password(Actor::Cli, &username, &password)
+                .await
+                .map_err(fail)?;
+            if generated {
+                emit!("password\t{password}");
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Unlock { username }) => service
+            .unlock_user(Actor::Cli, &username)
+            .await
+            .map_err(fail),
+        Command::Mfa(MfaCommand::Enrol { username }) => {
+            let enrolment = service
+                .enrol_second_factor(Actor::Cli, &username)
+                .await
+                .map_err(fail)?;
+            emit!("secret\t{}", enrolment.secret_base32);
+            emit!("otpauth\t{}", enrolment.otpauth_uri);
+            for code in &enrolment.recovery_codes {
+                emit!("recovery\t{code}");
+            }
+            Ok(())
+        }
+        Command::Mfa(MfaCommand::Reset { username }) => service
+            .reset_second_factor(Actor::Cli, &username)
+            .await
+            .map_err(fail),
+        Command::Document(DocumentCommand::Register {
+            file,
+            title,
+            classification,
+        }) => {
+            let mut bytes = Vec::new();
+            std::fs::File::open(&file)
+                .and_then(|mut f| f.read_to_end(&mut bytes))
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let document = service
+                .register_document(Actor::Cli, &title, &classification, bytes.into())
+                .await
+                .map_err(fail)?;
+            emit!("{}\t{}", document.id, document.sha256);
+            Ok(())
+        }
+        Command::Document(DocumentCommand::List) => {
+            for d in service.all_documents().await.map_err(fail)? {
+                emit!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    d.id,
+                    d.sha256,
+                    d.size,
+                    d.classification,
+                    d.title
+                );
+            }
+            Ok(())
+        }
+        Command::Assign(args) => {
+            let assignment = service
+                .assign(Actor::Cli, &args.document_id, &target(&args))
+                .await
+                .map_err(fail)?;
+            emit!("{}", assignment.id);
+            Ok(())
+        }
+        Command::Unassign(args) => service
+            .revoke_assignment(Actor::Cli, &args.document_id, &target(&args))
+            .await
+            .map_err(fail),
+        Command::Device(DeviceCommand::List { user }) => {
+            for d in service.devices(user.as_deref()).await.map_err(fail)? {
+                emit!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    d.id,
+                    d.user_id,
+                    d.enrolled_at,
+                    d.revoked_at.map_or("-".to_string(), |t| t.to_string()),
+                    d.name
+                );
+            }
+            Ok(())
+        }
+        Command::Device(DeviceCommand::Revoke { device_id }) => service
+            .revoke_device(Actor::Cli, &device_id)
+            .await
+            .map_err(fail),
+        Command::Audit { after, limit } => {
+            for row in service.audit_records(after, limit).await.map_err(fail)? {
+                let r = row.record;
+                emit!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    row.seq,
+                    r.at,
+                    r.actor,
+                    r.action,
+                    r.subject,
+                    r.detail
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(
+    service: Service,
+    data_dir: &std::path::Path,
+    args: ServeArgs,
+) -> Result<(), String> {
+    let files = match (args.tls_cert, args.tls_key) {
+        (Some(certificate), Some(private_key)) => TlsFiles {
+            certificate,
+            private_key,
+            ca_certificate: None,
+        },
+        _ => embedded_pair(data_dir, &args.tls_names, service.now()).map_err(|e| e.to_string())?,
+    };
+    let tls = server_config(&files).map_err(|e| e.to_string())?;
+    let listener = std::net::TcpListener::bind(args.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let backend = service.store().backend();
+    let running = start(Arc::new(service), listener, tls).map_err(|e| e.to_string())?;
+    tracing::info!(address = %running.address(), backend, "outpost-server listening on https://{}", running.address());
+    if let Some(ca) = &files.ca_certificate {
+        tracing::info!(ca = %ca.display(), "workstations pin this CA certificate");
+    }
+    let handle = running.shutdown_handle();
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        tracing::info!("stopping: finishing requests in flight (up to 30 s)");
+        handle.graceful_shutdown(Some(Duration::from_secs(30)));
+    });
+    running
+        .wait()
+        .await
+        .map_err(|e| format!("the server stopped with an error: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

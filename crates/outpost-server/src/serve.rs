@@ -1,0 +1,180 @@
+//! Opening the stores a configuration names and running the HTTPS server with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum_server::tls_rustls::RustlsConfig;
+use axum_server::Handle;
+
+use crate::blobs::{BlobError, BlobStore};
+use crate::clock::{Clock, Entropy};
+use crate::http::router;
+use crate::service::{Policy, Service};
+use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory cannot be created.
+    #[error("the data directory {path} cannot be created: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database setting names no backend this server knows.
+    #[error("{0:?} is not a database this server can use: give postgres://user@host:port/name or sqlite:/path/to/file.db")]
+    DatabaseUrl(String),
+    /// The blob store setting names no backend this server knows.
+    #[error("{0:?} is not a blob store this server can use: give file:/path/to/dir")]
+    BlobUrl(String),
+    /// The database could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blob store could not be opened.
+    #[error(transparent)]
+    Blobs(#[from] BlobError),
+    /// The listening socket could not be set up.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Where the server keeps its data.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// The data directory (SQLite database, blobs, generated TLS files by default).
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite:PATH`; SQLite in the data directory when absent.
+    pub database: Option<String>,
+    /// `file:PATH`; `blobs/` in the data directory when absent.
+    pub blobs: Option<String>,
+    /// PostgreSQL connections per node.
+    pub max_connections: usize,
+}
+
+impl StorageConfig {
+    /// The defaults for a data directory: SQLite and local blobs inside it.
+    pub fn in_dir(data_dir: &Path) -> StorageConfig {
+        StorageConfig {
+            data_dir: data_dir.to_path_buf(),
+            database: None,
+            blobs: None,
+            max_connections: 16,
+        }
+    }
+}
+
+/// Opens the database (migrating it) and the blob store that `config` names.
+pub async fn open_storage(
+    config: &StorageConfig,
+) -> Result<(Arc<dyn Store>, BlobStore), StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let store: Arc<dyn Store> = match config.database.as_deref() {
+        None => Arc::new(SqliteStore::open(&config.data_dir.join("server.db"))?),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Arc::new(PostgresStore::connect(url, config.max_connections).await?)
+        }
+        Some(url) => match url.strip_prefix("sqlite:") {
+            Some(path) if !path.is_empty() => Arc::new(SqliteStore::open(Path::new(path))?),
+            _ => return Err(StartError::DatabaseUrl(url.to_string())),
+        },
+    };
+    let blobs = match config.blobs.as_deref() {
+        None => BlobStore::local(&config.data_dir.join("blobs"))?,
+        Some(url) => match url.strip_prefix("file:") {
+            Some(path) if !path.is_empty() => BlobStore::local(Path::new(path))?,
+            _ => return Err(StartError::BlobUrl(url.to_string())),
+        },
+    };
+    Ok((store, blobs))
+}
+
+/// Opens the storage and builds the service over it.
+pub async fn open_service(
+    config: &StorageConfig,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    policy: Policy,
+) -> Result<Service, StartError> {
+    let (store, blobs) = open_storage(config).await?;
+    Ok(Service::new(store, blobs, clock, entropy, policy))
+}
+
+/// A server accepting HTTPS connections in the background.
+pub struct RunningServer {
+    address: SocketAddr,
+    handle: Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops accepting connections, lets requests in flight finish for up to `grace`, and waits.
+    pub async fn shutdown(self, grace: Duration) -> std::io::Result<()> {
+        self.handle.graceful_shutdown(Some(grace));
+        match self.task.await {
+            Ok(outcome) => outcome,
+            Err(error) => Err(std::io::Error::other(error)),
+        }
+    }
+
+    /// Waits until the server stops (after [`RunningServer::shutdown_handle`] is used).
+    pub async fn wait(self) -> std::io::Result<()> {
+        match self.task.await {
+            Ok(outcome) => outcome,
+            Err(error) => Err(std::io::Error::other(error)),
+        }
+    }
+
+    /// A handle that stops the server gracefully from elsewhere (a signal handler).
+    pub fn shutdown_handle(&self) -> Handle<SocketAddr> {
+        self.handle.clone()
+    }
+}
+
+/// Serves `service` over HTTPS on `listener` until shut down. Call inside a tokio runtime.
+pub fn start(
+    service: Arc<Service>,
+    listener: std::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+) -> Result<RunningServer, StartError> {
+    let address = listener.local_addr().map_err(|source| StartError::Listen {
+        address: "?".into(),
+        source,
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| StartError::Listen {
+            address: address.to_string(),
+            source,
+        })?;
+    let handle = Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
+        .map_err(|source| StartError::Listen {
+            address: address.to_string(),
+            source,
+        })?
+        .handle(handle.clone());
+    let app = router(service).into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move { server.serve(app).await });
+    Ok(RunningServer {
+        address,
+        handle,
+        task,
+    })
+}

@@ -1,0 +1,1093 @@
+//! What the server does, apart from how requests arrive: the HTTP API and the admin CLI both call
+//! these operations, so a rule (a role check, a validation, an audit record) lives in one place.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use base64::Engine;
+use bytes::Bytes;
+use outpost_protocol as wire;
+use outpost_protocol::{Role, SecondFactor};
+use p256::ecdsa::signature::Verifier;
+use p256::pkcs8::DecodePublicKey;
+
+use crate::blobs::{BlobError, BlobStore};
+use crate::clock::{new_id, new_token, Clock, Entropy};
+use crate::identity::{self, IdentityError, SecondFactorEnrolment};
+use crate::store::{
+    Assignee, AssignmentRow, AuditRow, DeviceRow, DocumentRow, NewAudit, RefreshClaim, Store,
+    StoreError, TokenRow, UnitRow, UserRow,
+};
+
+/// Limits and lifetimes. The defaults suit a production deployment.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// How long an access token works.
+    pub access_token_seconds: i64,
+    /// How long a refresh token works (a workstation offline longer signs in again).
+    pub refresh_token_seconds: i64,
+    /// Failed logins in a row that lock an account.
+    pub lockout_threshold: i64,
+    /// How long a lock lasts.
+    pub lockout_seconds: i64,
+    /// Login attempts one address may make per minute (on one node).
+    pub login_attempts_per_minute: u32,
+    /// The largest document accepted for registration.
+    pub max_document_bytes: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            access_token_seconds: 15 * 60,
+            refresh_token_seconds: 14 * 24 * 3600,
+            lockout_threshold: 5,
+            lockout_seconds: 15 * 60,
+            login_attempts_per_minute: 30,
+            max_document_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why an operation was refused or failed. Each maps to one stable wire code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Wrong user name, password, second factor or device proof (never says which).
+    #[error("the user name, password or second factor is wrong")]
+    InvalidCredentials,
+    /// Too many failed logins.
+    #[error("the account is locked after repeated failed logins; try again after {until} (Unix time) or ask an administrator to unlock it")]
+    AccountLocked {
+        /// When the lock ends (Unix seconds).
+        until: i64,
+    },
+    /// Password right, but no second factor enrolled.
+    #[error("this account has no second factor yet; ask an administrator to enrol MFA for it")]
+    SecondFactorNotEnrolled,
+    /// Too many attempts from one address.
+    #[error("too many login attempts from this address; wait a minute and try again")]
+    RateLimited,
+    /// The refresh token cannot be used.
+    #[error("the session cannot be renewed; sign in again")]
+    InvalidRefresh,
+    /// No or unknown bearer token.
+    #[error("sign in first: the request carries no valid access token")]
+    Unauthenticated,
+    /// The bearer token has expired.
+    #[error("the access token has expired; renew the session")]
+    TokenExpired,
+    /// The device was revoked.
+    #[error("this device has been revoked by an administrator")]
+    DeviceRevoked,
+    /// The caller's role may not do this.
+    #[error("your role does not allow this")]
+    Forbidden,
+    /// No such thing, or not visible to the caller.
+    #[error("no such {0}, or you may not see it")]
+    NotFound(&'static str),
+    /// A field or parameter is invalid.
+    #[error("{0}")]
+    BadRequest(String),
+    /// An upload is not a PDF.
+    #[error("the upload is not a readable PDF: {0}")]
+    NotAPdf(String),
+    /// An upload is too large.
+    #[error("the upload is larger than the {limit} bytes the server accepts")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A name is taken or an assignment exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// Blob storage failed.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// Password hashing or a stored TOTP secret failed.
+    #[error(transparent)]
+    Identity(IdentityError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> ServiceError {
+        match error {
+            StoreError::Duplicate(what) => ServiceError::Conflict(what),
+            other => ServiceError::Store(other),
+        }
+    }
+}
+
+impl From<IdentityError> for ServiceError {
+    fn from(error: IdentityError) -> ServiceError {
+        match error {
+            IdentityError::PasswordTooShort => ServiceError::BadRequest(error.to_string()),
+            other => ServiceError::Identity(other),
+        }
+    }
+}
+
+impl ServiceError {
+    /// The stable wire code ([`wire::error_codes`]).
+    pub fn code(&self) -> &'static str {
+        use wire::error_codes as c;
+        match self {
+            ServiceError::InvalidCredentials => c::INVALID_CREDENTIALS,
+            ServiceError::AccountLocked { .. } => c::ACCOUNT_LOCKED,
+            ServiceError::SecondFactorNotEnrolled => c::MFA_NOT_ENROLLED,
+            ServiceError::RateLimited => c::RATE_LIMITED,
+            ServiceError::InvalidRefresh => c::INVALID_REFRESH,
+            ServiceError::Unauthenticated => c::UNAUTHENTICATED,
+            ServiceError::TokenExpired => c::TOKEN_EXPIRED,
+            ServiceError::DeviceRevoked => c::DEVICE_REVOKED,
+            ServiceError::Forbidden => c::FORBIDDEN,
+            ServiceError::NotFound(_) => c::NOT_FOUND,
+            ServiceError::BadRequest(_) => c::BAD_REQUEST,
+            ServiceError::NotAPdf(_) => c::NOT_A_PDF,
+            ServiceError::TooLarge { .. } => c::TOO_LARGE,
+            ServiceError::Conflict(_) => c::CONFLICT,
+            ServiceError::Store(_) | ServiceError::Blob(_) | ServiceError::Identity(_) => {
+                c::INTERNAL
+            }
+        }
+    }
+}
+
+/// Who is making an authenticated request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user.
+    pub user: UserRow,
+    /// The device the token is bound to.
+    pub device_id: String,
+    /// The login session.
+    pub family_id: String,
+}
+
+/// Who performs an administrative operation, for the audit log.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// The admin CLI on the server machine.
+    Cli,
+    /// An administrator over the HTTP API.
+    User(&'a Caller),
+}
+
+impl Actor<'_> {
+    fn name(&self) -> String {
+        match self {
+            Actor::Cli => "admin-cli".to_string(),
+            Actor::User(caller) => caller.user.username.clone(),
+        }
+    }
+}
+
+/// A new account, as an administrator describes it.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Login name: 1–64 of `a-z 0-9 . _ -`.
+    pub username: String,
+    /// Name shown to people.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Unit name, if any.
+    pub unit: Option<String>,
+    /// Initial password.
+    pub password: String,
+}
+
+/// Counts login attempts per address in one-minute windows (on this node).
+struct LoginThrottle {
+    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+}
+
+impl LoginThrottle {
+    /// Counts an attempt; false when the address is over the limit for this minute.
+    fn admit(&self, address: IpAddr, now: i64, limit: u32) -> bool {
+        let minute = now.div_euclid(60);
+        let mut windows = match self.windows.lock() {
+            Ok(windows) => windows,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if windows.len() > 10_000 {
+            windows.retain(|_, (window, _)| *window == minute);
+        }
+        let entry = windows.entry(address).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 <= limit
+    }
+}
+
+/// The server's operations over its store and blobs.
+pub struct Service {
+    store: Arc<dyn Store>,
+    blobs: BlobStore,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    policy: Policy,
+    throttle: LoginThrottle,
+    decoy_hash: OnceLock<String>,
+}
+
+fn b64url_decode(text: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .ok()
+}
+
+fn has_control_chars(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+fn check_text(field: &str, value: &str, max_chars: usize) -> Result<String, ServiceError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ServiceError::BadRequest(format!(
+            "the {field} must not be empty"
+        )));
+    }
+    if value.chars().count() > max_chars {
+        return Err(ServiceError::BadRequest(format!(
+            "the {field} must be at most {max_chars} characters"
+        )));
+    }
+    if has_control_chars(value) {
+        return Err(ServiceError::BadRequest(format!(
+            "the {field} must not contain control characters"
+        )));
+    }
+    Ok(value.to_string())
+}
+
+fn check_username(username: &str) -> Result<String, ServiceError> {
+    let ok = !username.is_empty()
+        && username.len() <= 64
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(username.to_string())
+    } else {
+        Err(ServiceError::BadRequest(
+            "a user name is 1 to 64 characters of lowercase a-z, digits, '.', '_' and '-'".into(),
+        ))
+    }
+}
+
+/// Checks that `id` looks like one of the server's ids (a UUID), so a path-like or oversized
+/// value never reaches storage.
+pub fn check_id(what: &'static str, id: &str) -> Result<String, ServiceError> {
+    uuid::Uuid::try_parse(id)
+        .map(|uuid| uuid.hyphenated().to_string())
+        .map_err(|_| ServiceError::BadRequest(format!("{id:?} is not a {what} id (a UUID)")))
+}
+
+impl Service {
+    /// The service over `store` and `blobs`, with time, randomness and limits passed in.
+    pub fn new(
+        store: Arc<dyn Store>,
+        blobs: BlobStore,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+        policy: Policy,
+    ) -> Service {
+        Service {
+            store,
+            blobs,
+            clock,
+            entropy,
+            policy,
+            throttle: LoginThrottle {
+                windows: Mutex::new(HashMap::new()),
+            },
+            decoy_hash: OnceLock::new(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The store (for the health endpoint and tests).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The current time by the service's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: String,
+    ) -> Result<(), ServiceError> {
+        let record = NewAudit {
+            at: self.clock.now(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            subject: subject.to_string(),
+            detail,
+        };
+        self.store.append_audit(&record).await?;
+        tracing::info!(actor, action, subject, "audit");
+        Ok(())
+    }
+
+    async fn user_named(&self, username: &str) -> Result<UserRow, ServiceError> {
+        self.store
+            .user_by_username(username)
+            .await?
+            .ok_or(ServiceError::NotFound("user"))
+    }
+
+    async fn unit_named(&self, name: &str) -> Result<UnitRow, ServiceError> {
+        self.store
+            .unit_by_name(name)
+            .await?
+            .ok_or(ServiceError::NotFound("unit"))
+    }
+
+    // ----- administration -----
+
+    /// Creates a unit.
+    pub async fn create_unit(&self, actor: Actor<'_>, name: &str) -> Result<UnitRow, ServiceError> {
+        let name = check_text("unit name", name, 100)?;
+        let unit = UnitRow {
+            id: new_id(&*self.entropy),
+            name,
+            created_at: self.clock.now(),
+        };
+        self.store.create_unit(&unit).await?;
+        self.audit(
+            &actor.name(),
+            "unit.created",
+            &unit.name,
+            format!("id {}", unit.id),
+        )
+        .await?;
+        Ok(unit)
+    }
+
+    /// Every unit.
+    pub async fn units(&self) -> Result<Vec<UnitRow>, ServiceError> {
+        Ok(self.store.list_units().await?)
+    }
+
+    /// Creates a user (without a second factor: enrol it next).
+    pub async fn create_user(
+        &self,
+        actor: Actor<'_>,
+        new_user: NewUser,
+    ) -> Result<UserRow, ServiceError> {
+        let username = check_username(&new_user.username)?;
+        let display_name = check_text("display name", &new_user.display_name, 200)?;
+        let unit_id = match &new_user.unit {
+            Some(name) => Some(self.unit_named(name).await?.id),
+            None => None,
+        };
+        let password_hash = identity::hash_password(&new_user.password, &*self.entropy)?;
+        let user = UserRow {
+            id: new_id(&*self.entropy),
+            username,
+            display_name,
+            role: new_user.role,
+            unit_id,
+            password_hash,
+            totp_secret: None,
+            last_totp_step: None,
+            failed_logins: 0,
+            locked_until: None,
+            created_at: self.clock.now(),
+        };
+        self.store.create_user(&user).await?;
+        let unit = new_user.unit.as_deref().unwrap_or("-");
+        self.audit(
+            &actor.name(),
+            "user.created",
+            &user.username,
+            format!("role {}, unit {unit}", user.role.as_str()),
+        )
+        .await?;
+        Ok(user)
+    }
+
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<UserRow>, ServiceError> {
+        Ok(self.store.list_users().await?)
+    }
+
+    /// Sets a new password (and lifts any lock).
+    pub async fn reset_password(
+        &self,
+        actor: Actor<'_>,
+        username: &str,
+        password: &str,
+    ) -> Result<(), ServiceError> {
+        let user = self.user_named(username).await?;
+        let hash = identity::hash_password(password, &*self.entropy)?;
+        self.store.set_password_hash(&user.id, &hash).await?;
+        self.audit(
+            &actor.name(),
+            "user.password_reset",
+            &user.username,
+            String::new(),
+        )
+        .await
+    }
+
+    /// Lifts a lockout.
+    pub async fn unlock_user(&self, actor: Actor<'_>, username: &str) -> Result<(), ServiceError> {
+        let user = self.user_named(username).await?;
+        self.store.clear_failed_logins(&user.id).await?;
+        self.audit(
+            &actor.name(),
+            "user.unlocked",
+            &user.username,
+            String::new(),
+        )
+        .await
+    }
+
+    /// Enrols (or re-enrols) the TOTP second factor and a new set of recovery codes; what it
+    /// returns is shown to the user once.
+    pub async fn enrol_second_factor(
+        &self,
+        actor: Actor<'_>,
+        username: &str,
+    ) -> Result<SecondFactorEnrolment, ServiceError> {
+        let user = self.user_named(username).await?;
+        let enrolment = identity::new_second_factor(&user.username, &*self.entropy);
+        self.store
+            .set_second_factor(
+                &user.id,
+                Some(&enrolment.secret),
+                &enrolment.recovery_code_hashes,
+            )
+            .await?;
+        self.audit(
+            &actor.name(),
+            "user.mfa_enrolled",
+            &user.username,
+            String::new(),
+        )
+        .await?;
+        Ok(enrolment)
+    }
+
+    /// Removes the second factor and recovery codes; the user cannot sign in until re-enrolled.
+    pub async fn reset_second_factor(
+        &self,
+        actor: Actor<'_>,
+        username: &str,
+    ) -> Result<(), ServiceError> {
+        let user = self.user_named(username).await?;
+        self.store.set_second_factor(&user.id, None, &[]).await?;
+        self.audit(
+            &actor.name(),
+            "user.mfa_reset",
+            &user.username,
+            String::new(),
+        )
+        .await
+    }
+
+    /// Registers a PDF: checks it parses as a PDF, stores its bytes as a blob, then its record.
+    pub async fn register_document(
+        &self,
+        actor: Actor<'_>,
+        title: &str,
+        classification: &str,
+        bytes: Bytes,
+    ) -> Result<DocumentRow, ServiceError> {
+        let title = check_text("title", title, 300)?;
+        let classification = check_text("classification", classification, 64)?;
+        if bytes.len() > self.policy.max_document_bytes {
+            return Err(ServiceError::TooLarge {
+                limit: self.policy.max_document_bytes,
+            });
+        }
+        check_pdf(bytes.clone()).await?;
+        let size = i64::try_from(bytes.len()).map_err(|_| ServiceError::TooLarge {
+            limit: self.policy.max_document_bytes,
+        })?;
+        let sha256 = self.blobs.put(bytes).await?;
+        let document = DocumentRow {
+            id: new_id(&*self.entropy),
+            title,
+            classification,
+            sha256,
+            size,
+            registered_by: actor.name(),
+            registered_at: self.clock.now(),
+        };
+        self.store.create_document(&document).await?;
+        self.audit(
+            &actor.name(),
+            "document.registered",
+            &document.id,
+            format!("sha256 {}", document.sha256),
+        )
+        .await?;
+        Ok(document)
+    }
+
+    /// Every registered document.
+    pub async fn all_documents(&self) -> Result<Vec<DocumentRow>, ServiceError> {
+        Ok(self.store.list_documents().await?)
+    }
+
+    async fn assignee(&self, target: &wire::AssignmentTarget) -> Result<Assignee, ServiceError> {
+        Ok(match target {
+            wire::AssignmentTarget::User { username } => {
+                Assignee::User(self.user_named(username).await?.id)
+            }
+            wire::AssignmentTarget::Unit { name } => {
+                Assignee::Unit(self.unit_named(name).await?.id)
+            }
+        })
+    }
+
+    fn describe(target: &wire::AssignmentTarget) -> String {
+        match target {
+            wire::AssignmentTarget::User { username } => format!("user {username}"),
+            wire::AssignmentTarget::Unit { name } => format!("unit {name}"),
+        }
+    }
+
+    /// Assigns a document to a user or a unit.
+    pub async fn assign(
+        &self,
+        actor: Actor<'_>,
+        document_id: &str,
+        target: &wire::AssignmentTarget,
+    ) -> Result<AssignmentRow, ServiceError> {
+        let document_id = check_id("document", document_id)?;
+        let document = self
+            .store
+            .document_by_id(&document_id)
+            .await?
+            .ok_or(ServiceError::NotFound("document"))?;
+        let assignee = self.assignee(target).await?;
+        let assignment = AssignmentRow {
+            id: new_id(&*self.entropy),
+            document_id: document.id.clone(),
+            assignee,
+            assigned_at: self.clock.now(),
+        };
+        self.store.create_assignment(&assignment).await?;
+        self.audit(
+            &actor.name(),
+            "assignment.created",
+            &document.id,
+            Self::describe(target),
+        )
+        .await?;
+        Ok(assignment)
+    }
+
+    /// Ends an assignment.
+    pub async fn revoke_assignment(
+        &self,
+        actor: Actor<'_>,
+        document_id: &str,
+        target: &wire::AssignmentTarget,
+    ) -> Result<(), ServiceError> {
+        let document_id = check_id("document", document_id)?;
+        let assignee = self.assignee(target).await?;
+        if !self
+            .store
+            .revoke_assignment(&document_id, &assignee, self.clock.now())
+            .await?
+        {
+            return Err(ServiceError::NotFound("active assignment"));
+        }
+        self.audit(
+            &actor.name(),
+            "assignment.revoked",
+            &document_id,
+            Self::describe(target),
+        )
+        .await
+    }
+
+    /// Every device (of one user, when named).
+    pub async fn devices(&self, username: Option<&str>) -> Result<Vec<DeviceRow>, ServiceError> {
+        let user_id = match username {
+            Some(name) => Some(self.user_named(name).await?.id),
+            None => None,
+        };
+        Ok(self.store.list_devices(user_id.as_deref()).await?)
+    }
+
+    /// Revokes a device: its tokens stop working at once.
+    pub async fn revoke_device(
+        &self,
+        actor: Actor<'_>,
+        device_id: &str,
+    ) -> Result<(), ServiceError> {
+        let device_id = check_id("device", device_id)?;
+        if !self
+            .store
+            .revoke_device(&device_id, self.clock.now())
+            .await?
+        {
+            return Err(ServiceError::NotFound("device"));
+        }
+        self.audit(&actor.name(), "device.revoked", &device_id, String::new())
+            .await
+    }
+
+    /// Audit records after `after`, at most `limit` (capped at 1000).
+    pub async fn audit_records(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, ServiceError> {
+        Ok(self.store.audit_after(after, limit.clamp(1, 1000)).await?)
+    }
+
+    // ----- identity -----
+
+    fn decoy_hash(&self) -> &str {
+        self.decoy_hash.get_or_init(|| {
+            identity::hash_password(&new_token(&*self.entropy), &*self.entropy).unwrap_or_default()
+        })
+    }
+
+    /// Signs a user in from a device: password, second factor, device proof or enrolment.
+    pub async fn login(
+        &self,
+        request: &wire::LoginRequest,
+        from: IpAddr,
+    ) -> Result<wire::Session, ServiceError> {
+        let now = self.clock.now();
+        if !self
+            .throttle
+            .admit(from, now, self.policy.login_attempts_per_minute)
+        {
+            self.audit(
+                "-",
+                "login.rate_limited",
+                &request.username,
+                format!("from {from}"),
+            )
+            .await?;
+            return Err(ServiceError::RateLimited);
+        }
+        let Some(user) = self.store.user_by_username(&request.username).await? else {
+            // Spend the time a real check takes, so timing does not tell which names exist.
+            let _ = identity::verify_password(&request.password, self.decoy_hash());
+            self.audit(
+                "-",
+                "login.failed",
+                &request.username,
+                format!("unknown user, from {from}"),
+            )
+            .await?;
+            return Err(ServiceError::InvalidCredentials);
+        };
+        if let Some(until) = user.locked_until.filter(|until| *until > now) {
+            self.audit(
+                "-",
+                "login.refused_locked",
+                &user.username,
+                format!("from {from}"),
+            )
+            .await?;
+            return Err(ServiceError::AccountLocked { until });
+        }
+        match self.check_credentials(&user, request, now).await {
+            Ok(()) => {}
+            Err(ServiceError::InvalidCredentials) => {
+                let lock_until = now + self.policy.lockout_seconds;
+                let (failures, locked) = self
+                    .store
+                    .record_failed_login(&user.id, self.policy.lockout_threshold, lock_until)
+                    .await?;
+                self.audit(
+                    "-",
+                    "login.failed",
+                    &user.username,
+                    format!("failure {failures}, from {from}"),
+                )
+                .await?;
+                if let Some(until) = locked.filter(|until| *until > now) {
+                    self.audit(
+                        "-",
+                        "login.locked",
+                        &user.username,
+                        format!("locked until {until}"),
+                    )
+                    .await?;
+                }
+                return Err(ServiceError::InvalidCredentials);
+            }
+            Err(other) => return Err(other),
+        }
+        self.store.clear_failed_logins(&user.id).await?;
+        let device_id = self.login_device(&user, request).await?;
+        let session = self
+            .issue_session(&user, &device_id, &new_id(&*self.entropy))
+            .await?;
+        self.audit(
+            &user.username,
+            "login.succeeded",
+            &user.username,
+            format!("device {device_id}, from {from}"),
+        )
+        .await?;
+        Ok(session)
+    }
+
+    async fn check_credentials(
+        &self,
+        user: &UserRow,
+        request: &wire::LoginRequest,
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        if !identity::verify_password(&request.password, &user.password_hash) {
+            return Err(ServiceError::InvalidCredentials);
+        }
+        let Some(secret) = &user.totp_secret else {
+            return Err(ServiceError::SecondFactorNotEnrolled);
+        };
+        // The device proof comes before the single-use factor is spent.
+        if let wire::DeviceLogin::Enrolled {
+            device_id,
+            signature,
+        } = &request.device
+        {
+            let message =
+                wire::device_login_message(device_id, &request.username, &request.second_factor);
+            self.check_device(user, device_id, signature, &message)
+                .await?;
+        }
+        match &request.second_factor {
+            SecondFactor::Totp { code } => {
+                let step = identity::totp_step(secret, code, now)?
+                    .ok_or(ServiceError::InvalidCredentials)?;
+                if !self.store.claim_totp_step(&user.id, step).await? {
+                    return Err(ServiceError::InvalidCredentials);
+                }
+            }
+            SecondFactor::RecoveryCode { code } => {
+                let hash = identity::hash_recovery_code(code);
+                if !self.store.consume_recovery_code(&user.id, &hash).await? {
+                    return Err(ServiceError::InvalidCredentials);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the device exists, belongs to the user, is not revoked, and signed `message`.
+    async fn check_device(
+        &self,
+        user: &UserRow,
+        device_id: &str,
+        signature: &str,
+        message: &str,
+    ) -> Result<DeviceRow, ServiceError> {
+        let device_id =
+            check_id("device", device_id).map_err(|_| ServiceError::InvalidCredentials)?;
+        let device = self
+            .store
+            .device_by_id(&device_id)
+            .await?
+            .ok_or(ServiceError::InvalidCredentials)?;
+        if device.user_id != user.id {
+            return Err(ServiceError::InvalidCredentials);
+        }
+        if device.revoked_at.is_some() {
+            return Err(ServiceError::DeviceRevoked);
+        }
+        let key = p256::ecdsa::VerifyingKey::from_public_key_der(&device.public_key)
+            .map_err(|_| ServiceError::InvalidCredentials)?;
+        let signature = b64url_decode(signature)
+            .and_then(|der| p256::ecdsa::Signature::from_der(&der).ok())
+            .ok_or(ServiceError::InvalidCredentials)?;
+        key.verify(message.as_bytes(), &signature)
+            .map_err(|_| ServiceError::InvalidCredentials)?;
+        Ok(device)
+    }
+
+    async fn login_device(
+        &self,
+        user: &UserRow,
+        request: &wire::LoginRequest,
+    ) -> Result<String, ServiceError> {
+        match &request.device {
+            wire::DeviceLogin::Enrolled { device_id, .. } => check_id("device", device_id),
+            wire::DeviceLogin::Enrol { name, public_key } => {
+                let name = check_text("device name", name, 100)?;
+                let der = b64url_decode(public_key).ok_or_else(|| {
+                    ServiceError::BadRequest("the device public key is not base64url".into())
+                })?;
+                p256::PublicKey::from_public_key_der(&der).map_err(|_| {
+                    ServiceError::BadRequest(
+                        "the device public key is not an ECDSA P-256 SubjectPublicKeyInfo".into(),
+                    )
+                })?;
+                let device = DeviceRow {
+                    id: new_id(&*self.entropy),
+                    user_id: user.id.clone(),
+                    name,
+                    public_key: der,
+                    enrolled_at: self.clock.now(),
+                    revoked_at: None,
+                };
+                self.store.create_device(&device).await?;
+                self.audit(
+                    &user.username,
+                    "device.enrolled",
+                    &device.id,
+                    format!("name {:?}", device.name),
+                )
+                .await?;
+                Ok(device.id)
+            }
+        }
+    }
+
+    async fn issue_session(
+        &self,
+        user: &UserRow,
+        device_id: &str,
+        family_id: &str,
+    ) -> Result<wire::Session, ServiceError> {
+        let now = self.clock.now();
+        let access_token = new_token(&*self.entropy);
+        let refresh_token = new_token(&*self.entropy);
+        let access_expires_at = now + self.policy.access_token_seconds;
+        let refresh_expires_at = now + self.policy.refresh_token_seconds;
+        let row = |token: &str, expires_at| TokenRow {
+            token_hash: identity::hash_token(token),
+            family_id: family_id.to_string(),
+            user_id: user.id.clone(),
+            device_id: device_id.to_string(),
+            expires_at,
+        };
+        self.store
+            .insert_access_token(&row(&access_token, access_expires_at))
+            .await?;
+        self.store
+            .insert_refresh_token(&row(&refresh_token, refresh_expires_at))
+            .await?;
+        Ok(wire::Session {
+            access_token,
+            access_expires_at,
+            refresh_token,
+            refresh_expires_at,
+            device_id: device_id.to_string(),
+            user: self.user_info(user).await?,
+        })
+    }
+
+    /// Exchanges a refresh token, signed for by its device, for a new session. A refresh token
+    /// presented twice ends the whole session: one of the two presenters had a copy.
+    pub async fn refresh(
+        &self,
+        request: &wire::RefreshRequest,
+    ) -> Result<wire::Session, ServiceError> {
+        let now = self.clock.now();
+        let hash = identity::hash_token(&request.refresh_token);
+        let token = self
+            .store
+            .refresh_token(&hash)
+            .await?
+            .ok_or(ServiceError::InvalidRefresh)?;
+        if token.expires_at <= now || token.device_id != request.device_id {
+            return Err(ServiceError::InvalidRefresh);
+        }
+        let user = self
+            .store
+            .user_by_id(&token.user_id)
+            .await?
+            .ok_or(ServiceError::InvalidRefresh)?;
+        let message = wire::device_refresh_message(&request.device_id, &request.refresh_token);
+        match self
+            .check_device(&user, &request.device_id, &request.signature, &message)
+            .await
+        {
+            Ok(_) => {}
+            Err(ServiceError::DeviceRevoked) => return Err(ServiceError::DeviceRevoked),
+            Err(_) => return Err(ServiceError::InvalidRefresh),
+        }
+        match self.store.claim_refresh_token(&hash).await? {
+            RefreshClaim::Claimed => {}
+            RefreshClaim::AlreadyUsed => {
+                self.store.revoke_token_family(&token.family_id).await?;
+                self.audit(
+                    "-",
+                    "session.refresh_reused",
+                    &user.username,
+                    format!("device {}", token.device_id),
+                )
+                .await?;
+                return Err(ServiceError::InvalidRefresh);
+            }
+            RefreshClaim::Unknown => return Err(ServiceError::InvalidRefresh),
+        }
+        self.issue_session(&user, &token.device_id, &token.family_id)
+            .await
+    }
+
+    /// Resolves a bearer token to its caller.
+    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Caller, ServiceError> {
+        let token = bearer
+            .filter(|t| !t.is_empty() && t.len() <= 256)
+            .ok_or(ServiceError::Unauthenticated)?;
+        let row = self
+            .store
+            .access_token(&identity::hash_token(token))
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
+        let device = self
+            .store
+            .device_by_id(&row.device_id)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
+        if device.revoked_at.is_some() {
+            return Err(ServiceError::DeviceRevoked);
+        }
+        if row.expires_at <= self.clock.now() {
+            return Err(ServiceError::TokenExpired);
+        }
+        let user = self
+            .store
+            .user_by_id(&row.user_id)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
+        Ok(Caller {
+            user,
+            device_id: row.device_id,
+            family_id: row.family_id,
+        })
+    }
+
+    /// Ends the caller's session on this device.
+    pub async fn logout(&self, caller: &Caller) -> Result<(), ServiceError> {
+        self.store.revoke_token_family(&caller.family_id).await?;
+        self.audit(
+            &caller.user.username,
+            "logout",
+            &caller.user.username,
+            format!("device {}", caller.device_id),
+        )
+        .await
+    }
+
+    // ----- what users see -----
+
+    /// The user as they see themself.
+    pub async fn user_info(&self, user: &UserRow) -> Result<wire::UserInfo, ServiceError> {
+        let unit = match &user.unit_id {
+            Some(id) => self.store.unit_by_id(id).await?.map(|u| wire::UnitInfo {
+                id: u.id,
+                name: u.name,
+            }),
+            None => None,
+        };
+        Ok(wire::UserInfo {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+            role: user.role,
+            unit,
+        })
+    }
+
+    fn require_documents(caller: &Caller) -> Result<(), ServiceError> {
+        if caller.user.role.sees_documents() {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden)
+        }
+    }
+
+    /// Requires the admin role.
+    pub fn require_admin(caller: &Caller) -> Result<(), ServiceError> {
+        if caller.user.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden)
+        }
+    }
+
+    /// The documents assigned to the caller or the caller's unit.
+    pub async fn documents(&self, caller: &Caller) -> Result<Vec<DocumentRow>, ServiceError> {
+        Self::require_documents(caller)?;
+        Ok(self
+            .store
+            .visible_documents(&caller.user.id, caller.user.unit_id.as_deref())
+            .await?)
+    }
+
+    /// One document, if assigned to the caller or the caller's unit.
+    pub async fn document(
+        &self,
+        caller: &Caller,
+        document_id: &str,
+    ) -> Result<DocumentRow, ServiceError> {
+        Self::require_documents(caller)?;
+        let document_id = check_id("document", document_id)?;
+        self.store
+            .visible_document(
+                &document_id,
+                &caller.user.id,
+                caller.user.unit_id.as_deref(),
+            )
+            .await?
+            .ok_or(ServiceError::NotFound("document"))
+    }
+
+    /// The bytes of a document visible to the caller.
+    pub async fn document_content(
+        &self,
+        caller: &Caller,
+        document_id: &str,
+    ) -> Result<Bytes, ServiceError> {
+        let document = self.document(caller, document_id).await?;
+        Ok(self.blobs.get(&document.sha256).await?)
+    }
+}
+
+/// Checks that `bytes` parse as a PDF (on the blocking pool: parsing is CPU work).
+async fn check_pdf(bytes: Bytes) -> Result<(), ServiceError> {
+    if !bytes.starts_with(b"%PDF-") {
+        return Err(ServiceError::NotAPdf(
+            "it does not start with a %PDF- header".into(),
+        ));
+    }
+    tokio::task::spawn_blocking(move || {
+        lopdf::Document::load_mem(&bytes)
+            .map(|_| ())
+            .map_err(|error| ServiceError::NotAPdf(error.to_string()))
+    })
+    .await
+    .map_err(|error| ServiceError::NotAPdf(format!("the PDF check was interrupted: {error}")))?
+}
+
+/// The wire form of a document record.
+pub fn document_info(document: &DocumentRow) -> wire::DocumentInfo {
+    wire::DocumentInfo {
+        id: document.id.clone(),
+        title: document.title.clone(),
+        classification: document.classification.clone(),
+        sha256: document.sha256.clone(),
+        size: u64::try_from(document.size).unwrap_or(0),
+        registered_at: document.registered_at,
+    }
+}

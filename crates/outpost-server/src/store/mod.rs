@@ -1,0 +1,316 @@
+//! The server's storage: one interface ([`Store`]) with two real backends that pass one test
+//! suite: SQLite ([`SqliteStore`], the embedded default) and PostgreSQL ([`PostgresStore`], for
+//! more than one server node). Each backend applies its own versioned migrations at open.
+//!
+//! Every method that must not race with another server node is a single atomic statement (claiming
+//! a TOTP step, consuming a recovery code or a refresh token, counting a failed login), so two
+//! nodes over one PostgreSQL behave as one server.
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use outpost_protocol::Role;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same unique value exists (a unit or user name, an active assignment).
+    #[error("{0} already exists")]
+    Duplicate(String),
+    /// The SQLite database failed.
+    #[error(
+        "the SQLite database failed: {0}; check the data directory's disk space and permissions"
+    )]
+    Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL database failed.
+    #[error("the PostgreSQL database failed: {0}; check that the server is running and reachable")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be taken from the pool.
+    #[error(
+        "no PostgreSQL connection is available: {0}; check that the database server is running"
+    )]
+    Pool(String),
+    /// The schema migrations failed; the database was left as it was.
+    #[error("the database schema could not be migrated: {0}")]
+    Migration(String),
+    /// The database was written by a newer server.
+    #[error("the database has schema version {found}, newer than this server knows ({known}); upgrade outpost-server")]
+    TooNew {
+        /// The version in the database.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
+    /// A stored value could not be read back (a corrupt or hand-edited row).
+    #[error("a stored value is invalid: {0}")]
+    Corrupt(String),
+    /// A blocking database task panicked or was cancelled.
+    #[error("a database task was interrupted: {0}")]
+    Interrupted(String),
+}
+
+/// A unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitRow {
+    /// The unit's id (UUID).
+    pub id: String,
+    /// The unit's unique name.
+    pub name: String,
+    /// When it was created (Unix seconds).
+    pub created_at: i64,
+}
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    /// The user's id (UUID).
+    pub id: String,
+    /// The unique login name.
+    pub username: String,
+    /// The name shown to people.
+    pub display_name: String,
+    /// The role.
+    pub role: Role,
+    /// The unit, if any.
+    pub unit_id: Option<String>,
+    /// The Argon2id PHC string of the password.
+    pub password_hash: String,
+    /// The TOTP secret, when a second factor is enrolled.
+    pub totp_secret: Option<Vec<u8>>,
+    /// The last TOTP time step accepted (a code is accepted once).
+    pub last_totp_step: Option<i64>,
+    /// Failed logins since the last success or unlock.
+    pub failed_logins: i64,
+    /// Until when the account is locked (Unix seconds), if it is.
+    pub locked_until: Option<i64>,
+    /// When it was created (Unix seconds).
+    pub created_at: i64,
+}
+
+/// An enrolled workstation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// The device's id (UUID).
+    pub id: String,
+    /// The user who enrolled it.
+    pub user_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its ECDSA P-256 public key (SubjectPublicKeyInfo DER).
+    pub public_key: Vec<u8>,
+    /// When it was enrolled (Unix seconds).
+    pub enrolled_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// An issued bearer token (access or refresh), stored by the SHA-256 of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Hex SHA-256 of the token's value (the value itself is never stored).
+    pub token_hash: String,
+    /// The login session the token belongs to; revoking it revokes every token of the session.
+    pub family_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The device the token is bound to.
+    pub device_id: String,
+    /// When it stops working (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// A registered document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRow {
+    /// The document's id (UUID).
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its classification.
+    pub classification: String,
+    /// Hex SHA-256 of its bytes (the blob's name).
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// Who registered it.
+    pub registered_by: String,
+    /// When (Unix seconds).
+    pub registered_at: i64,
+}
+
+/// Whom an assignment is for, by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignee {
+    /// One user.
+    User(String),
+    /// Every member of a unit.
+    Unit(String),
+}
+
+/// An assignment of a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentRow {
+    /// The assignment's id (UUID).
+    pub id: String,
+    /// The document.
+    pub document_id: String,
+    /// Whom it is for.
+    pub assignee: Assignee,
+    /// When it was made (Unix seconds).
+    pub assigned_at: i64,
+}
+
+/// An audit record to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAudit {
+    /// When (Unix seconds).
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// To what.
+    pub subject: String,
+    /// Details; never a secret.
+    pub detail: String,
+}
+
+/// A stored audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Its position in the log.
+    pub seq: i64,
+    /// The record.
+    pub record: NewAudit,
+}
+
+/// What happened when a refresh token was presented for consumption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshClaim {
+    /// It was unused and is now used.
+    Claimed,
+    /// It had been used before: a sign that it was copied.
+    AlreadyUsed,
+    /// No such token.
+    Unknown,
+}
+
+/// The server's storage interface. Both backends implement all of it with the same meaning.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Which backend this is ("sqlite" or "postgres"), for logs and the health endpoint.
+    fn backend(&self) -> &'static str;
+
+    /// Adds a unit; [`StoreError::Duplicate`] when the name is taken.
+    async fn create_unit(&self, unit: &UnitRow) -> Result<(), StoreError>;
+    /// The unit with this name.
+    async fn unit_by_name(&self, name: &str) -> Result<Option<UnitRow>, StoreError>;
+    /// The unit with this id.
+    async fn unit_by_id(&self, id: &str) -> Result<Option<UnitRow>, StoreError>;
+    /// Every unit, by name.
+    async fn list_units(&self) -> Result<Vec<UnitRow>, StoreError>;
+
+    /// Adds a user; [`StoreError::Duplicate`] when the login name is taken.
+    async fn create_user(&self, user: &UserRow) -> Result<(), StoreError>;
+    /// The user with this login name.
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, StoreError>;
+    /// The user with this id.
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError>;
+    /// Every user, by login name.
+    async fn list_users(&self) -> Result<Vec<UserRow>, StoreError>;
+    /// Replaces the password hash, and clears failed logins and any lock.
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str)
+        -> Result<(), StoreError>;
+    /// Replaces the TOTP secret (or removes it with `None`) and the recovery codes (by hash),
+    /// in one transaction.
+    async fn set_second_factor(
+        &self,
+        user_id: &str,
+        totp_secret: Option<&[u8]>,
+        recovery_code_hashes: &[String],
+    ) -> Result<(), StoreError>;
+    /// Records that a TOTP step was used, atomically, only if it is later than the last one
+    /// used; false means the code (or an earlier one) was used already.
+    async fn claim_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError>;
+    /// Removes one recovery code, atomically; false when it does not exist (or was used).
+    async fn consume_recovery_code(
+        &self,
+        user_id: &str,
+        code_hash: &str,
+    ) -> Result<bool, StoreError>;
+    /// Counts a failed login atomically; when the count reaches `threshold` the account is
+    /// locked until `lock_until`. Returns the new count and the lock, if any.
+    async fn record_failed_login(
+        &self,
+        user_id: &str,
+        threshold: i64,
+        lock_until: i64,
+    ) -> Result<(i64, Option<i64>), StoreError>;
+    /// Clears failed logins and any lock.
+    async fn clear_failed_logins(&self, user_id: &str) -> Result<(), StoreError>;
+
+    /// Adds a device.
+    async fn create_device(&self, device: &DeviceRow) -> Result<(), StoreError>;
+    /// The device with this id.
+    async fn device_by_id(&self, id: &str) -> Result<Option<DeviceRow>, StoreError>;
+    /// Every device (of one user, when given), by enrolment.
+    async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>, StoreError>;
+    /// Marks a device revoked and deletes its tokens; false when it does not exist.
+    async fn revoke_device(&self, id: &str, at: i64) -> Result<bool, StoreError>;
+
+    /// Stores an access token.
+    async fn insert_access_token(&self, token: &TokenRow) -> Result<(), StoreError>;
+    /// The access token with this hash.
+    async fn access_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError>;
+    /// Stores a refresh token (unused).
+    async fn insert_refresh_token(&self, token: &TokenRow) -> Result<(), StoreError>;
+    /// The refresh token with this hash, used or not.
+    async fn refresh_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError>;
+    /// Marks a refresh token used, atomically.
+    async fn claim_refresh_token(&self, token_hash: &str) -> Result<RefreshClaim, StoreError>;
+    /// Deletes every access token and spends every refresh token of a login session.
+    async fn revoke_token_family(&self, family_id: &str) -> Result<(), StoreError>;
+
+    /// Registers a document (its blob is stored already).
+    async fn create_document(&self, document: &DocumentRow) -> Result<(), StoreError>;
+    /// The document with this id, visible or not.
+    async fn document_by_id(&self, id: &str) -> Result<Option<DocumentRow>, StoreError>;
+    /// Every document, by title.
+    async fn list_documents(&self) -> Result<Vec<DocumentRow>, StoreError>;
+    /// The documents with an active assignment to the user or the user's unit, by title.
+    async fn visible_documents(
+        &self,
+        user_id: &str,
+        unit_id: Option<&str>,
+    ) -> Result<Vec<DocumentRow>, StoreError>;
+    /// The document, if it has an active assignment to the user or the user's unit.
+    async fn visible_document(
+        &self,
+        document_id: &str,
+        user_id: &str,
+        unit_id: Option<&str>,
+    ) -> Result<Option<DocumentRow>, StoreError>;
+    /// Adds an assignment; [`StoreError::Duplicate`] when the same one is active already.
+    async fn create_assignment(&self, assignment: &AssignmentRow) -> Result<(), StoreError>;
+    /// Ends the active assignment of the document to the assignee; false when there is none.
+    async fn revoke_assignment(
+        &self,
+        document_id: &str,
+        assignee: &Assignee,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Appends an audit record; returns its position.
+    async fn append_audit(&self, record: &NewAudit) -> Result<i64, StoreError>;
+    /// Up to `limit` records after position `after`, oldest first.
+    async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError>;
+}
+
+/// Reads a role stored by name.
+fn parse_role(name: &str) -> Result<Role, StoreError> {
+    Role::parse(name).ok_or_else(|| StoreError::Corrupt(format!("unknown role {name:?}")))
+}

@@ -1,0 +1,683 @@
+//! The PostgreSQL backend: for more than one server node over one database.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+
+use super::{
+    parse_role, Assignee, AssignmentRow, AuditRow, DeviceRow, DocumentRow, NewAudit, RefreshClaim,
+    Store, StoreError, TokenRow, UnitRow, UserRow,
+};
+
+mod embedded {
+    refinery::embed_migrations!("migrations/postgres");
+}
+
+/// A lock id that serialises schema migrations across server nodes starting together.
+const MIGRATION_LOCK: i64 = 0x006f_7574_706f_7374;
+
+const USER_COLUMNS: &str =
+    "id, username, display_name, role, unit_id, password_hash, totp_secret, \
+     last_totp_step, failed_logins, locked_until, created_at";
+const DOCUMENT_COLUMNS: &str =
+    "d.id, d.title, d.classification, d.sha256, d.size, d.registered_by, d.registered_at";
+
+/// The PostgreSQL store: a connection pool.
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db`) and brings the schema up to date. Nodes
+    /// starting together take turns: migrations run under an advisory lock.
+    pub async fn connect(url: &str, max_connections: usize) -> Result<PostgresStore, StoreError> {
+        let config = tokio_postgres::Config::from_str(url).map_err(StoreError::Postgres)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(1))
+            .build()
+            .map_err(|error| StoreError::Pool(error.to_string()))?;
+        let store = PostgresStore { pool };
+        let mut client = store.client().await?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        let client_ref: &mut tokio_postgres::Client = &mut client;
+        let outcome = embedded::migrations::runner()
+            .set_abort_divergent(true)
+            .set_abort_missing(true)
+            .run_async(client_ref)
+            .await
+            .map_err(|error| StoreError::Migration(error.to_string()));
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        outcome?;
+        drop(client);
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|error| StoreError::Pool(error.to_string()))
+    }
+}
+
+fn duplicate_or(error: tokio_postgres::Error, what: &str) -> StoreError {
+    if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        StoreError::Duplicate(what.to_string())
+    } else {
+        StoreError::Postgres(error)
+    }
+}
+
+fn user_from_row(row: &Row) -> Result<UserRow, StoreError> {
+    let role: String = row.try_get(3)?;
+    Ok(UserRow {
+        id: row.try_get(0)?,
+        username: row.try_get(1)?,
+        display_name: row.try_get(2)?,
+        role: parse_role(&role)?,
+        unit_id: row.try_get(4)?,
+        password_hash: row.try_get(5)?,
+        totp_secret: row.try_get(6)?,
+        last_totp_step: row.try_get(7)?,
+        failed_logins: row.try_get(8)?,
+        locked_until: row.try_get(9)?,
+        created_at: row.try_get(10)?,
+    })
+}
+
+fn unit_from_row(row: &Row) -> Result<UnitRow, StoreError> {
+    Ok(UnitRow {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        created_at: row.try_get(2)?,
+    })
+}
+
+fn device_from_row(row: &Row) -> Result<DeviceRow, StoreError> {
+    Ok(DeviceRow {
+        id: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        public_key: row.try_get(3)?,
+        enrolled_at: row.try_get(4)?,
+        revoked_at: row.try_get(5)?,
+    })
+}
+
+fn token_from_row(row: &Row) -> Result<TokenRow, StoreError> {
+    Ok(TokenRow {
+        token_hash: row.try_get(0)?,
+        family_id: row.try_get(1)?,
+        user_id: row.try_get(2)?,
+        device_id: row.try_get(3)?,
+        expires_at: row.try_get(4)?,
+    })
+}
+
+fn document_from_row(row: &Row) -> Result<DocumentRow, StoreError> {
+    Ok(DocumentRow {
+        id: row.try_get(0)?,
+        title: row.try_get(1)?,
+        classification: row.try_get(2)?,
+        sha256: row.try_get(3)?,
+        size: row.try_get(4)?,
+        registered_by: row.try_get(5)?,
+        registered_at: row.try_get(6)?,
+    })
+}
+
+fn assignee_columns(assignee: &Assignee) -> (Option<&str>, Option<&str>) {
+    match assignee {
+        Assignee::User(id) => (Some(id.as_str()), None),
+        Assignee::Unit(id) => (None, Some(id.as_str())),
+    }
+}
+
+fn collect<T>(
+    rows: Vec<Row>,
+    read: fn(&Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(read).collect()
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn create_unit(&self, unit: &UnitRow) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO units (id, name, created_at) VALUES ($1, $2, $3)",
+                &[&unit.id, &unit.name, &unit.created_at],
+            )
+            .await
+            .map_err(|e| duplicate_or(e, &format!("a unit named {:?}", unit.name)))?;
+        Ok(())
+    }
+
+    async fn unit_by_name(&self, name: &str) -> Result<Option<UnitRow>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT id, name, created_at FROM units WHERE name = $1",
+                &[&name],
+            )
+            .await?;
+        row.as_ref().map(unit_from_row).transpose()
+    }
+
+    async fn unit_by_id(&self, id: &str) -> Result<Option<UnitRow>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT id, name, created_at FROM units WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        row.as_ref().map(unit_from_row).transpose()
+    }
+
+    async fn list_units(&self) -> Result<Vec<UnitRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT id, name, created_at FROM units ORDER BY name", &[])
+            .await?;
+        collect(rows, unit_from_row)
+    }
+
+    async fn create_user(&self, user: &UserRow) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                &format!(
+                    "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ),
+                &[
+                    &user.id,
+                    &user.username,
+                    &user.display_name,
+                    &user.role.as_str(),
+                    &user.unit_id,
+                    &user.password_hash,
+                    &user.totp_secret,
+                    &user.last_totp_step,
+                    &user.failed_logins,
+                    &user.locked_until,
+                    &user.created_at,
+                ],
+            )
+            .await
+            .map_err(|e| duplicate_or(e, &format!("a user named {:?}", user.username)))?;
+        Ok(())
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"),
+                &[&username],
+            )
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("SELECT {USER_COLUMNS} FROM users ORDER BY username"),
+                &[],
+            )
+            .await?;
+        collect(rows, user_from_row)
+    }
+
+    async fn set_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1",
+                &[&user_id, &password_hash],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn set_second_factor(
+        &self,
+        user_id: &str,
+        totp_secret: Option<&[u8]>,
+        recovery_code_hashes: &[String],
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        transaction
+            .execute(
+                "UPDATE users SET totp_secret = $2, last_totp_step = NULL WHERE id = $1",
+                &[&user_id, &totp_secret],
+            )
+            .await?;
+        transaction
+            .execute("DELETE FROM recovery_codes WHERE user_id = $1", &[&user_id])
+            .await?;
+        for hash in recovery_code_hashes {
+            transaction
+                .execute(
+                    "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)",
+                    &[&user_id, hash],
+                )
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
+        let changed = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE users SET last_totp_step = $2 \
+                 WHERE id = $1 AND (last_totp_step IS NULL OR last_totp_step < $2)",
+                &[&user_id, &step],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn consume_recovery_code(
+        &self,
+        user_id: &str,
+        code_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2",
+                &[&user_id, &code_hash],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn record_failed_login(
+        &self,
+        user_id: &str,
+        threshold: i64,
+        lock_until: i64,
+    ) -> Result<(i64, Option<i64>), StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "UPDATE users SET failed_logins = failed_logins + 1, \
+                   locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END \
+                 WHERE id = $1 RETURNING failed_logins, locked_until",
+                &[&user_id, &threshold, &lock_until],
+            )
+            .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    async fn clear_failed_logins(&self, user_id: &str) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1",
+                &[&user_id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn create_device(&self, device: &DeviceRow) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO devices (id, user_id, name, public_key, enrolled_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &device.id,
+                    &device.user_id,
+                    &device.name,
+                    &device.public_key,
+                    &device.enrolled_at,
+                    &device.revoked_at,
+                ],
+            )
+            .await
+            .map_err(|e| duplicate_or(e, "that device"))?;
+        Ok(())
+    }
+
+    async fn device_by_id(&self, id: &str) -> Result<Option<DeviceRow>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT id, user_id, name, public_key, enrolled_at, revoked_at FROM devices WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, user_id, name, public_key, enrolled_at, revoked_at FROM devices \
+                 WHERE $1::TEXT IS NULL OR user_id = $1 ORDER BY enrolled_at, id",
+                &[&user_id],
+            )
+            .await?;
+        collect(rows, device_from_row)
+    }
+
+    async fn revoke_device(&self, id: &str, at: i64) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        let changed = transaction
+            .execute(
+                "UPDATE devices SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+                &[&id, &at],
+            )
+            .await?;
+        transaction
+            .execute("DELETE FROM access_tokens WHERE device_id = $1", &[&id])
+            .await?;
+        transaction
+            .execute(
+                "UPDATE refresh_tokens SET used = TRUE WHERE device_id = $1",
+                &[&id],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(changed == 1)
+    }
+
+    async fn insert_access_token(&self, token: &TokenRow) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO access_tokens (token_hash, family_id, user_id, device_id, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&token.token_hash, &token.family_id, &token.user_id, &token.device_id, &token.expires_at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn access_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT token_hash, family_id, user_id, device_id, expires_at FROM access_tokens \
+                 WHERE token_hash = $1",
+                &[&token_hash],
+            )
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn insert_refresh_token(&self, token: &TokenRow) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO refresh_tokens (token_hash, family_id, user_id, device_id, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&token.token_hash, &token.family_id, &token.user_id, &token.device_id, &token.expires_at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn refresh_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT token_hash, family_id, user_id, device_id, expires_at FROM refresh_tokens \
+                 WHERE token_hash = $1",
+                &[&token_hash],
+            )
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn claim_refresh_token(&self, token_hash: &str) -> Result<RefreshClaim, StoreError> {
+        let client = self.client().await?;
+        let changed = client
+            .execute(
+                "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = $1 AND NOT used",
+                &[&token_hash],
+            )
+            .await?;
+        if changed == 1 {
+            return Ok(RefreshClaim::Claimed);
+        }
+        let exists = client
+            .query_opt(
+                "SELECT 1 FROM refresh_tokens WHERE token_hash = $1",
+                &[&token_hash],
+            )
+            .await?;
+        Ok(if exists.is_some() {
+            RefreshClaim::AlreadyUsed
+        } else {
+            RefreshClaim::Unknown
+        })
+    }
+
+    async fn revoke_token_family(&self, family_id: &str) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        transaction
+            .execute(
+                "DELETE FROM access_tokens WHERE family_id = $1",
+                &[&family_id],
+            )
+            .await?;
+        transaction
+            .execute(
+                "UPDATE refresh_tokens SET used = TRUE WHERE family_id = $1",
+                &[&family_id],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn create_document(&self, d: &DocumentRow) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO documents (id, title, classification, sha256, size, registered_by, registered_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&d.id, &d.title, &d.classification, &d.sha256, &d.size, &d.registered_by, &d.registered_at],
+            )
+            .await
+            .map_err(|e| duplicate_or(e, "that document"))?;
+        Ok(())
+    }
+
+    async fn document_by_id(&self, id: &str) -> Result<Option<DocumentRow>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = $1"),
+                &[&id],
+            )
+            .await?;
+        row.as_ref().map(document_from_row).transpose()
+    }
+
+    async fn list_documents(&self) -> Result<Vec<DocumentRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d ORDER BY d.title, d.id"),
+                &[],
+            )
+            .await?;
+        collect(rows, document_from_row)
+    }
+
+    async fn visible_documents(
+        &self,
+        user_id: &str,
+        unit_id: Option<&str>,
+    ) -> Result<Vec<DocumentRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE EXISTS ( \
+                       SELECT 1 FROM assignments a WHERE a.document_id = d.id AND a.revoked_at IS NULL \
+                       AND (a.user_id = $1 OR ($2::TEXT IS NOT NULL AND a.unit_id = $2))) \
+                     ORDER BY d.title, d.id"
+                ),
+                &[&user_id, &unit_id],
+            )
+            .await?;
+        collect(rows, document_from_row)
+    }
+
+    async fn visible_document(
+        &self,
+        document_id: &str,
+        user_id: &str,
+        unit_id: Option<&str>,
+    ) -> Result<Option<DocumentRow>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = $1 AND EXISTS ( \
+                       SELECT 1 FROM assignments a WHERE a.document_id = d.id AND a.revoked_at IS NULL \
+                       AND (a.user_id = $2 OR ($3::TEXT IS NOT NULL AND a.unit_id = $3)))"
+                ),
+                &[&document_id, &user_id, &unit_id],
+            )
+            .await?;
+        row.as_ref().map(document_from_row).transpose()
+    }
+
+    async fn create_assignment(&self, a: &AssignmentRow) -> Result<(), StoreError> {
+        let (user_id, unit_id) = assignee_columns(&a.assignee);
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO assignments (id, document_id, user_id, unit_id, assigned_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&a.id, &a.document_id, &user_id, &unit_id, &a.assigned_at],
+            )
+            .await
+            .map_err(|e| duplicate_or(e, "that assignment"))?;
+        Ok(())
+    }
+
+    async fn revoke_assignment(
+        &self,
+        document_id: &str,
+        assignee: &Assignee,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let (user_id, unit_id) = assignee_columns(assignee);
+        let changed = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE assignments SET revoked_at = $4 WHERE document_id = $1 AND revoked_at IS NULL \
+                 AND user_id IS NOT DISTINCT FROM $2 AND unit_id IS NOT DISTINCT FROM $3",
+                &[&document_id, &user_id, &unit_id, &at],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn append_audit(&self, r: &NewAudit) -> Result<i64, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "INSERT INTO audit (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5) \
+                 RETURNING seq",
+                &[&r.at, &r.actor, &r.action, &r.subject, &r.detail],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT seq, at, actor, action, subject, detail FROM audit WHERE seq > $1 \
+                 ORDER BY seq LIMIT $2",
+                &[&after, &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRow {
+                    seq: row.try_get(0)?,
+                    record: NewAudit {
+                        at: row.try_get(1)?,
+                        actor: row.try_get(2)?,
+                        action: row.try_get(3)?,
+                        subject: row.try_get(4)?,
+                        detail: row.try_get(5)?,
+                    },
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,710 @@
+//! The SQLite backend: the embedded default, one file in the data directory.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{
+    parse_role, Assignee, AssignmentRow, AuditRow, DeviceRow, DocumentRow, NewAudit, RefreshClaim,
+    Store, StoreError, TokenRow, UnitRow, UserRow,
+};
+
+mod embedded {
+    refinery::embed_migrations!("migrations/sqlite");
+}
+
+/// The SQLite store. Statements run on tokio's blocking pool over one connection in WAL mode.
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+const USER_COLUMNS: &str =
+    "id, username, display_name, role, unit_id, password_hash, totp_secret, \
+     last_totp_step, failed_logins, locked_until, created_at";
+const DOCUMENT_COLUMNS: &str =
+    "d.id, d.title, d.classification, d.sha256, d.size, d.registered_by, d.registered_at";
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut connection = Connection::open(path)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "foreign_keys", true)?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        embedded::migrations::runner()
+            .set_abort_divergent(true)
+            .set_abort_missing(true)
+            .run(&mut connection)
+            .map_err(|error| StoreError::Migration(error.to_string()))?;
+        Ok(SqliteStore {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = connection
+                .lock()
+                .map_err(|_| StoreError::Interrupted("an earlier database task panicked".into()))?;
+            work(&mut guard)
+        })
+        .await
+        .map_err(|error| StoreError::Interrupted(error.to_string()))?
+    }
+}
+
+fn duplicate_or(error: rusqlite::Error, what: &str) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+            if matches!(
+                error,
+                rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error {
+                        extended_code: 2067 | 1555,
+                        ..
+                    },
+                    _
+                )
+            ) =>
+        {
+            StoreError::Duplicate(what.to_string())
+        }
+        _ => StoreError::Sqlite(error),
+    }
+}
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<(UserRow, String)> {
+    let role: String = row.get(3)?;
+    Ok((
+        UserRow {
+            id: row.get(0)?,
+            username: row.get(1)?,
+            display_name: row.get(2)?,
+            role: outpost_protocol::Role::Staff,
+            unit_id: row.get(4)?,
+            password_hash: row.get(5)?,
+            totp_secret: row.get(6)?,
+            last_totp_step: row.get(7)?,
+            failed_logins: row.get(8)?,
+            locked_until: row.get(9)?,
+            created_at: row.get(10)?,
+        },
+        role,
+    ))
+}
+
+fn finish_user((mut user, role): (UserRow, String)) -> Result<UserRow, StoreError> {
+    user.role = parse_role(&role)?;
+    Ok(user)
+}
+
+fn unit_from_row(row: &Row<'_>) -> rusqlite::Result<UnitRow> {
+    Ok(UnitRow {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        created_at: row.get(2)?,
+    })
+}
+
+fn device_from_row(row: &Row<'_>) -> rusqlite::Result<DeviceRow> {
+    Ok(DeviceRow {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        name: row.get(2)?,
+        public_key: row.get(3)?,
+        enrolled_at: row.get(4)?,
+        revoked_at: row.get(5)?,
+    })
+}
+
+fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRow> {
+    Ok(TokenRow {
+        token_hash: row.get(0)?,
+        family_id: row.get(1)?,
+        user_id: row.get(2)?,
+        device_id: row.get(3)?,
+        expires_at: row.get(4)?,
+    })
+}
+
+fn document_from_row(row: &Row<'_>) -> rusqlite::Result<DocumentRow> {
+    Ok(DocumentRow {
+        id: row.get(0)?,
+        title: row.get(1)?,
+        classification: row.get(2)?,
+        sha256: row.get(3)?,
+        size: row.get(4)?,
+        registered_by: row.get(5)?,
+        registered_at: row.get(6)?,
+    })
+}
+
+fn assignee_columns(assignee: &Assignee) -> (Option<String>, Option<String>) {
+    match assignee {
+        Assignee::User(id) => (Some(id.clone()), None),
+        Assignee::Unit(id) => (None, Some(id.clone())),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn create_unit(&self, unit: &UnitRow) -> Result<(), StoreError> {
+        let unit = unit.clone();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO units (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![unit.id, unit.name, unit.created_at],
+            )
+            .map_err(|e| duplicate_or(e, &format!("a unit named {:?}", unit.name)))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unit_by_name(&self, name: &str) -> Result<Option<UnitRow>, StoreError> {
+        let name = name.to_string();
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT id, name, created_at FROM units WHERE name = ?1",
+                [name],
+                unit_from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn unit_by_id(&self, id: &str) -> Result<Option<UnitRow>, StoreError> {
+        let id = id.to_string();
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT id, name, created_at FROM units WHERE id = ?1",
+                [id],
+                unit_from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn list_units(&self) -> Result<Vec<UnitRow>, StoreError> {
+        self.run(|c| {
+            let mut statement =
+                c.prepare("SELECT id, name, created_at FROM units ORDER BY name")?;
+            let rows = statement
+                .query_map([], unit_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: &UserRow) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.run(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ),
+                params![
+                    user.id,
+                    user.username,
+                    user.display_name,
+                    user.role.as_str(),
+                    user.unit_id,
+                    user.password_hash,
+                    user.totp_secret,
+                    user.last_totp_step,
+                    user.failed_logins,
+                    user.locked_until,
+                    user.created_at
+                ],
+            )
+            .map_err(|e| duplicate_or(e, &format!("a user named {:?}", user.username)))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, StoreError> {
+        let username = username.to_string();
+        self.run(move |c| {
+            c.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
+                [username],
+                user_from_row,
+            )
+            .optional()?
+            .map(finish_user)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        let id = id.to_string();
+        self.run(move |c| {
+            c.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                [id],
+                user_from_row,
+            )
+            .optional()?
+            .map(finish_user)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
+        self.run(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {USER_COLUMNS} FROM users ORDER BY username"
+            ))?;
+            let rows = statement
+                .query_map([], user_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(finish_user).collect()
+        })
+        .await
+    }
+
+    async fn set_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        let (user_id, password_hash) = (user_id.to_string(), password_hash.to_string());
+        self.run(move |c| {
+            c.execute(
+                "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
+                params![user_id, password_hash],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_second_factor(
+        &self,
+        user_id: &str,
+        totp_secret: Option<&[u8]>,
+        recovery_code_hashes: &[String],
+    ) -> Result<(), StoreError> {
+        let user_id = user_id.to_string();
+        let totp_secret = totp_secret.map(<[u8]>::to_vec);
+        let hashes = recovery_code_hashes.to_vec();
+        self.run(move |c| {
+            let transaction = c.transaction()?;
+            transaction.execute(
+                "UPDATE users SET totp_secret = ?2, last_totp_step = NULL WHERE id = ?1",
+                params![user_id, totp_secret],
+            )?;
+            transaction.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [&user_id])?;
+            for hash in &hashes {
+                transaction.execute(
+                    "INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
+                    params![user_id, hash],
+                )?;
+            }
+            transaction.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
+        let user_id = user_id.to_string();
+        self.run(move |c| {
+            let changed = c.execute(
+                "UPDATE users SET last_totp_step = ?2 \
+                 WHERE id = ?1 AND (last_totp_step IS NULL OR last_totp_step < ?2)",
+                params![user_id, step],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn consume_recovery_code(
+        &self,
+        user_id: &str,
+        code_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let (user_id, code_hash) = (user_id.to_string(), code_hash.to_string());
+        self.run(move |c| {
+            let changed = c.execute(
+                "DELETE FROM recovery_codes WHERE user_id = ?1 AND code_hash = ?2",
+                params![user_id, code_hash],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn record_failed_login(
+        &self,
+        user_id: &str,
+        threshold: i64,
+        lock_until: i64,
+    ) -> Result<(i64, Option<i64>), StoreError> {
+        let user_id = user_id.to_string();
+        self.run(move |c| {
+            let outcome = c.query_row(
+                "UPDATE users SET failed_logins = failed_logins + 1, \
+                   locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END \
+                 WHERE id = ?1 RETURNING failed_logins, locked_until",
+                params![user_id, threshold, lock_until],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn clear_failed_logins(&self, user_id: &str) -> Result<(), StoreError> {
+        let user_id = user_id.to_string();
+        self.run(move |c| {
+            c.execute(
+                "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
+                [user_id],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_device(&self, device: &DeviceRow) -> Result<(), StoreError> {
+        let device = device.clone();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO devices (id, user_id, name, public_key, enrolled_at, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    device.id,
+                    device.user_id,
+                    device.name,
+                    device.public_key,
+                    device.enrolled_at,
+                    device.revoked_at
+                ],
+            )
+            .map_err(|e| duplicate_or(e, "that device"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn device_by_id(&self, id: &str) -> Result<Option<DeviceRow>, StoreError> {
+        let id = id.to_string();
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT id, user_id, name, public_key, enrolled_at, revoked_at FROM devices WHERE id = ?1",
+                [id],
+                device_from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>, StoreError> {
+        let user_id = user_id.map(str::to_string);
+        self.run(move |c| {
+            let mut statement = c.prepare(
+                "SELECT id, user_id, name, public_key, enrolled_at, revoked_at FROM devices \
+                 WHERE ?1 IS NULL OR user_id = ?1 ORDER BY enrolled_at, id",
+            )?;
+            let rows = statement
+                .query_map([user_id], device_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn revoke_device(&self, id: &str, at: i64) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.run(move |c| {
+            let transaction = c.transaction()?;
+            let changed = transaction.execute(
+                "UPDATE devices SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                params![id, at],
+            )?;
+            transaction.execute("DELETE FROM access_tokens WHERE device_id = ?1", [&id])?;
+            transaction.execute(
+                "UPDATE refresh_tokens SET used = 1 WHERE device_id = ?1",
+                [&id],
+            )?;
+            transaction.commit()?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn insert_access_token(&self, token: &TokenRow) -> Result<(), StoreError> {
+        let token = token.clone();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO access_tokens (token_hash, family_id, user_id, device_id, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![token.token_hash, token.family_id, token.user_id, token.device_id, token.expires_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn access_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        let token_hash = token_hash.to_string();
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT token_hash, family_id, user_id, device_id, expires_at FROM access_tokens \
+                 WHERE token_hash = ?1",
+                [token_hash],
+                token_from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn insert_refresh_token(&self, token: &TokenRow) -> Result<(), StoreError> {
+        let token = token.clone();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO refresh_tokens (token_hash, family_id, user_id, device_id, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![token.token_hash, token.family_id, token.user_id, token.device_id, token.expires_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn refresh_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        let token_hash = token_hash.to_string();
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT token_hash, family_id, user_id, device_id, expires_at FROM refresh_tokens \
+                 WHERE token_hash = ?1",
+                [token_hash],
+                token_from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn claim_refresh_token(&self, token_hash: &str) -> Result<RefreshClaim, StoreError> {
+        let token_hash = token_hash.to_string();
+        self.run(move |c| {
+            let changed = c.execute(
+                "UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?1 AND used = 0",
+                [&token_hash],
+            )?;
+            if changed == 1 {
+                return Ok(RefreshClaim::Claimed);
+            }
+            let exists: Option<i64> = c
+                .query_row(
+                    "SELECT 1 FROM refresh_tokens WHERE token_hash = ?1",
+                    [&token_hash],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(if exists.is_some() {
+                RefreshClaim::AlreadyUsed
+            } else {
+                RefreshClaim::Unknown
+            })
+        })
+        .await
+    }
+
+    async fn revoke_token_family(&self, family_id: &str) -> Result<(), StoreError> {
+        let family_id = family_id.to_string();
+        self.run(move |c| {
+            let transaction = c.transaction()?;
+            transaction.execute(
+                "DELETE FROM access_tokens WHERE family_id = ?1",
+                [&family_id],
+            )?;
+            transaction.execute(
+                "UPDATE refresh_tokens SET used = 1 WHERE family_id = ?1",
+                [&family_id],
+            )?;
+            transaction.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_document(&self, document: &DocumentRow) -> Result<(), StoreError> {
+        let d = document.clone();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO documents (id, title, classification, sha256, size, registered_by, registered_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![d.id, d.title, d.classification, d.sha256, d.size, d.registered_by, d.registered_at],
+            )
+            .map_err(|e| duplicate_or(e, "that document"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn document_by_id(&self, id: &str) -> Result<Option<DocumentRow>, StoreError> {
+        let id = id.to_string();
+        self.run(move |c| {
+            Ok(c.query_row(
+                &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = ?1"),
+                [id],
+                document_from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn list_documents(&self) -> Result<Vec<DocumentRow>, StoreError> {
+        self.run(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {DOCUMENT_COLUMNS} FROM documents d ORDER BY d.title, d.id"
+            ))?;
+            let rows = statement
+                .query_map([], document_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn visible_documents(
+        &self,
+        user_id: &str,
+        unit_id: Option<&str>,
+    ) -> Result<Vec<DocumentRow>, StoreError> {
+        let (user_id, unit_id) = (user_id.to_string(), unit_id.map(str::to_string));
+        self.run(move |c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE EXISTS ( \
+                   SELECT 1 FROM assignments a WHERE a.document_id = d.id AND a.revoked_at IS NULL \
+                   AND (a.user_id = ?1 OR (?2 IS NOT NULL AND a.unit_id = ?2))) \
+                 ORDER BY d.title, d.id"
+            ))?;
+            let rows = statement
+                .query_map(params![user_id, unit_id], document_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn visible_document(
+        &self,
+        document_id: &str,
+        user_id: &str,
+        unit_id: Option<&str>,
+    ) -> Result<Option<DocumentRow>, StoreError> {
+        let (document_id, user_id) = (document_id.to_string(), user_id.to_string());
+        let unit_id = unit_id.map(str::to_string);
+        self.run(move |c| {
+            Ok(c.query_row(
+                &format!(
+                    "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = ?1 AND EXISTS ( \
+                       SELECT 1 FROM assignments a WHERE a.document_id = d.id AND a.revoked_at IS NULL \
+                       AND (a.user_id = ?2 OR (?3 IS NOT NULL AND a.unit_id = ?3)))"
+                ),
+                params![document_id, user_id, unit_id],
+                document_from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn create_assignment(&self, assignment: &AssignmentRow) -> Result<(), StoreError> {
+        let a = assignment.clone();
+        self.run(move |c| {
+            let (user_id, unit_id) = assignee_columns(&a.assignee);
+            c.execute(
+                "INSERT INTO assignments (id, document_id, user_id, unit_id, assigned_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![a.id, a.document_id, user_id, unit_id, a.assigned_at],
+            )
+            .map_err(|e| duplicate_or(e, "that assignment"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoke_assignment(
+        &self,
+        document_id: &str,
+        assignee: &Assignee,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let document_id = document_id.to_string();
+        let (user_id, unit_id) = assignee_columns(assignee);
+        self.run(move |c| {
+            let changed = c.execute(
+                "UPDATE assignments SET revoked_at = ?4 WHERE document_id = ?1 AND revoked_at IS NULL \
+                 AND user_id IS ?2 AND unit_id IS ?3",
+                params![document_id, user_id, unit_id, at],
+            )?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, record: &NewAudit) -> Result<i64, StoreError> {
+        let r = record.clone();
+        self.run(move |c| {
+            Ok(c.query_row(
+                "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 RETURNING seq",
+                params![r.at, r.actor, r.action, r.subject, r.detail],
+                |row| row.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        self.run(move |c| {
+            let mut statement = c.prepare(
+                "SELECT seq, at, actor, action, subject, detail FROM audit WHERE seq > ?1 \
+                 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = statement
+                .query_map(params![after, limit], |row| {
+                    Ok(AuditRow {
+                        seq: row.get(0)?,
+                        record: NewAudit {
+                            at: row.get(1)?,
+                            actor: row.get(2)?,
+                            action: row.get(3)?,
+                            subject: row.get(4)?,
+                            detail: row.get(5)?,
+                        },
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+}

@@ -224,14 +224,14 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eemit!("outpost-server: cannot start the async runtime: {error}");
+            eprintln!("outpost-server: cannot start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eemit!("outpost-server: {message}");
+            eprintln!("outpost-server: {message}");
             ExitCode::FAILURE
         }
     }

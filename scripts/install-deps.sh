@@ -15,6 +15,8 @@ APT_PACKAGES=(
   poppler-utils qpdf mupdf-tools libnss3-tools openssl sqlcipher python3-venv
   # hardware-token tests: a software PKCS #11 token and the tool that loads certificates onto it
   softhsm2 opensc
+  # the server's PostgreSQL backend (tests start a private cluster with scripts/with-postgres.sh)
+  postgresql
 )
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

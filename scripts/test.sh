@@ -25,7 +25,7 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
-echo "==> Rust tests (under a private D-Bus session with GNOME Keyring)"
-./scripts/with-keyring.sh cargo nextest run --workspace --no-fail-fast
+echo "==> Rust tests (under a private D-Bus session with GNOME Keyring, beside a private PostgreSQL)"
+./scripts/with-postgres.sh ./scripts/with-keyring.sh cargo nextest run --workspace --no-fail-fast
 
 echo "==> all tests passed in $(( $(date +%s) - started )) s"

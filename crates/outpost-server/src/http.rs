@@ -11,10 +11,12 @@ use axum::extract::{
 };
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use outpost_protocol as wire;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -118,7 +120,9 @@ fn json_rejection(rejection: JsonRejection) -> ServiceError {
 
 fn bytes_rejection(rejection: BytesRejection) -> ServiceError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ServiceError::TooLarge { limit: 0 }
+        ServiceError::TooLarge {
+            limit: MAX_JSON_BYTES,
+        }
     } else {
         ServiceError::BadRequest(format!(
             "the request body could not be read: {}",
@@ -201,14 +205,55 @@ pub fn router(service: Arc<Service>) -> Router {
         .route(wire::paths::ADMIN_ASSIGNMENTS_REVOKE, post(unassign))
         .route(wire::paths::ADMIN_AUDIT, get(audit))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .layer(middleware::from_fn_with_state(
+            MAX_JSON_BYTES,
+            refuse_declared_oversize,
+        ))
         .merge(
             Router::new()
                 .route(wire::paths::ADMIN_DOCUMENTS, post(register_document))
-                .layer(DefaultBodyLimit::max(max_document)),
+                .layer(DefaultBodyLimit::max(max_document))
+                .layer(middleware::from_fn_with_state(
+                    max_document,
+                    refuse_declared_oversize,
+                )),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(service)
+}
+
+/// How much of an oversized body is read and thrown away before the refusal is sent, so that the
+/// client (still sending) receives the 413 instead of a reset connection.
+const MAX_DRAIN_BYTES: usize = 8 * 1024 * 1024;
+
+/// Refuses a body whose declared length exceeds `limit` with a 413 — after draining it (up to
+/// [`MAX_DRAIN_BYTES`]), because closing a connection with unread data resets it and the client
+/// would never see the answer.
+async fn refuse_declared_oversize(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => {
+            let mut body = request.into_body();
+            let mut drained = 0usize;
+            while drained < MAX_DRAIN_BYTES {
+                match body.frame().await {
+                    Some(Ok(frame)) => drained += frame.data_ref().map_or(0, |data| data.len()),
+                    _ => break,
+                }
+            }
+            ApiFailure(ServiceError::TooLarge { limit }).into_response()
+        }
+        _ => next.run(request).await,
+    }
 }
 
 async fn not_found() -> ApiFailure {

@@ -259,7 +259,8 @@ pub trait Store: Send + Sync {
     async fn device_by_id(&self, id: &str) -> Result<Option<DeviceRow>, StoreError>;
     /// Every device (of one user, when given), by enrolment.
     async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>, StoreError>;
-    /// Marks a device revoked and deletes its tokens; false when it does not exist.
+    /// Marks a device revoked and spends its refresh tokens (its access tokens stay, so that the
+    /// device is told it was revoked); false when it does not exist.
     async fn revoke_device(&self, id: &str, at: i64) -> Result<bool, StoreError>;
 
     /// Stores an access token.

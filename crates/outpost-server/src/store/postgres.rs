@@ -425,9 +425,6 @@ impl Store for PostgresStore {
             )
             .await?;
         transaction
-            .execute("DELETE FROM access_tokens WHERE device_id = $1", &[&id])
-            .await?;
-        transaction
             .execute(
                 "UPDATE refresh_tokens SET used = TRUE WHERE device_id = $1",
                 &[&id],

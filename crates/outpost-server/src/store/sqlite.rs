@@ -443,7 +443,6 @@ impl Store for SqliteStore {
                 "UPDATE devices SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
                 params![id, at],
             )?;
-            transaction.execute("DELETE FROM access_tokens WHERE device_id = ?1", [&id])?;
             transaction.execute(
                 "UPDATE refresh_tokens SET used = 1 WHERE device_id = ?1",
                 [&id],

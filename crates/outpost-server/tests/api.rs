@@ -1,0 +1,1084 @@
+//! The HTTP API over real HTTPS on loopback, on both storage backends: authorization of every
+//! endpoint, TOTP and lockout, device-bound refresh, and bad input.
+
+mod support;
+
+use outpost_protocol as wire;
+use outpost_protocol::{AssignmentTarget, Role};
+use outpost_server::service::{Actor, Policy};
+use serde_json::json;
+use support::{sample_pdf, Backend, DeviceKey, Reply, TestServer};
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Backend::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Backend::Postgres) } )*
+        }
+    };
+}
+
+on_both_backends!(
+    every_endpoint_refuses_missing_forged_expired_and_revoked_tokens,
+    users_see_only_documents_assigned_to_them_or_their_unit,
+    roles_are_enforced_and_refused_requests_store_nothing,
+    totp_rejects_wrong_reused_and_out_of_window_codes,
+    repeated_failures_lock_the_account_until_unlocked_or_expired,
+    refresh_needs_the_device_key_and_a_reused_token_ends_the_session,
+    an_enrolled_device_signs_in_only_with_its_own_key,
+    bad_input_gets_a_clear_4xx_and_nothing_is_stored,
+);
+
+/// A request: method, path, and a body with its content type.
+type Call = (&'static str, String, Option<(&'static str, Vec<u8>)>);
+
+/// A GET or POST to every endpoint that needs a token, with a body each would accept.
+fn authenticated_endpoints(document_id: &str) -> Vec<Call> {
+    let assignment = serde_json::to_vec(&json!({
+        "document_id": document_id, "target": {"kind": "unit", "name": "North"}
+    }))
+    .expect("json");
+    vec![
+        ("GET", wire::paths::ME.to_string(), None),
+        ("GET", wire::paths::DOCUMENTS.to_string(), None),
+        (
+            "GET",
+            format!("{}{document_id}", wire::paths::DOCUMENT_PREFIX),
+            None,
+        ),
+        (
+            "GET",
+            format!("{}{document_id}/content", wire::paths::DOCUMENT_PREFIX),
+            None,
+        ),
+        ("POST", wire::paths::LOGOUT.to_string(), None),
+        (
+            "POST",
+            format!("{}?title=Leak", wire::paths::ADMIN_DOCUMENTS),
+            Some(("application/pdf", sample_pdf("Leak"))),
+        ),
+        (
+            "POST",
+            wire::paths::ADMIN_ASSIGNMENTS.to_string(),
+            Some(("application/json", assignment.clone())),
+        ),
+        (
+            "POST",
+            wire::paths::ADMIN_ASSIGNMENTS_REVOKE.to_string(),
+            Some(("application/json", assignment)),
+        ),
+        ("GET", wire::paths::ADMIN_AUDIT.to_string(), None),
+    ]
+}
+
+fn assert_refused(reply: &Reply, status: u16, code: &str, secrets: &[&str], what: &str) {
+    assert_eq!(reply.status, status, "{what}: {}", reply.text());
+    assert_eq!(reply.code(), code, "{what}");
+    for secret in secrets {
+        assert!(
+            !reply.text().contains(secret),
+            "{what}: the error body leaks {secret:?}: {}",
+            reply.text()
+        );
+    }
+}
+
+fn every_endpoint_refuses_missing_forged_expired_and_revoked_tokens(backend: Backend) {
+    let server = TestServer::start(backend);
+    server.unit("North");
+    let admin = server.user("root", Role::Admin, None);
+    let document = server.document(
+        "Personnel file 7",
+        AssignmentTarget::User {
+            username: "root".into(),
+        },
+    );
+    let secrets = ["Personnel file 7", "root-password-1"];
+    let endpoints = authenticated_endpoints(&document);
+    let forged = "A".repeat(43);
+
+    for (method, path, body) in &endpoints {
+        let reply = server.request(method, path, None, body.clone());
+        assert_refused(
+            &reply,
+            401,
+            wire::error_codes::UNAUTHENTICATED,
+            &secrets,
+            &format!("{method} {path} without a token"),
+        );
+        let reply = server.request(method, path, Some(&forged), body.clone());
+        assert_refused(
+            &reply,
+            401,
+            wire::error_codes::UNAUTHENTICATED,
+            &secrets,
+            &format!("{method} {path} forged"),
+        );
+    }
+
+    let session = server.login(&admin, &DeviceKey::new(1));
+    assert_eq!(
+        server
+            .get(wire::paths::ME, Some(&session.access_token))
+            .status,
+        200
+    );
+    server
+        .clock
+        .advance(server.service.policy().access_token_seconds + 1);
+    for (method, path, body) in &endpoints {
+        let reply = server.request(method, path, Some(&session.access_token), body.clone());
+        assert_refused(
+            &reply,
+            401,
+            wire::error_codes::TOKEN_EXPIRED,
+            &secrets,
+            &format!("{method} {path} expired"),
+        );
+    }
+
+    let session = server.login(&admin, &DeviceKey::new(2));
+    assert_eq!(
+        server
+            .get(wire::paths::DOCUMENTS, Some(&session.access_token))
+            .status,
+        200
+    );
+    server
+        .block_on(server.service.revoke_device(Actor::Cli, &session.device_id))
+        .expect("revoke");
+    for (method, path, body) in &endpoints {
+        let reply = server.request(method, path, Some(&session.access_token), body.clone());
+        assert_refused(
+            &reply,
+            401,
+            wire::error_codes::DEVICE_REVOKED,
+            &secrets,
+            &format!("{method} {path} revoked"),
+        );
+    }
+    // Nothing the refused requests carried was stored.
+    let titles: Vec<String> = server
+        .block_on(server.service.all_documents())
+        .expect("list")
+        .into_iter()
+        .map(|d| d.title)
+        .collect();
+    assert_eq!(titles, vec!["Personnel file 7".to_string()]);
+}
+
+fn document_ids(reply: &Reply) -> Vec<String> {
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let list: wire::DocumentList = serde_json::from_slice(&reply.body).expect("a document list");
+    let mut ids: Vec<String> = list.documents.into_iter().map(|d| d.id).collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+fn users_see_only_documents_assigned_to_them_or_their_unit(backend: Backend) {
+    let server = TestServer::start(backend);
+    server.unit("North");
+    server.unit("South");
+    let alice = server.user("alice", Role::Staff, Some("North"));
+    let bob = server.user("bob", Role::Supervisor, Some("North"));
+    let carol = server.user("carol", Role::Staff, Some("South"));
+    let personal = server.document(
+        "Alice's contract",
+        AssignmentTarget::User {
+            username: "alice".into(),
+        },
+    );
+    let unit_wide = server.document(
+        "North duty roster",
+        AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    let southern = server.document(
+        "South report",
+        AssignmentTarget::User {
+            username: "carol".into(),
+        },
+    );
+
+    let alice_token = server.login(&alice, &DeviceKey::new(1)).access_token;
+    let bob_token = server.login(&bob, &DeviceKey::new(2)).access_token;
+    let carol_token = server.login(&carol, &DeviceKey::new(3)).access_token;
+
+    assert_eq!(
+        document_ids(&server.get(wire::paths::DOCUMENTS, Some(&alice_token))),
+        sorted(vec![personal.clone(), unit_wide.clone()])
+    );
+    assert_eq!(
+        document_ids(&server.get(wire::paths::DOCUMENTS, Some(&bob_token))),
+        vec![unit_wide.clone()]
+    );
+    assert_eq!(
+        document_ids(&server.get(wire::paths::DOCUMENTS, Some(&carol_token))),
+        vec![southern.clone()]
+    );
+
+    // The content served is the registered bytes, and only to those it is assigned to.
+    let content = server.get(
+        &format!("{}{personal}/content", wire::paths::DOCUMENT_PREFIX),
+        Some(&alice_token),
+    );
+    assert_eq!(content.status, 200);
+    assert_eq!(content.body, sample_pdf("Alice's contract"));
+    for path in [
+        format!("{}{personal}", wire::paths::DOCUMENT_PREFIX),
+        format!("{}{personal}/content", wire::paths::DOCUMENT_PREFIX),
+    ] {
+        // A unit member asking for a colleague's personal document, another unit's member too.
+        for token in [&bob_token, &carol_token] {
+            let reply = server.get(&path, Some(token));
+            assert_refused(
+                &reply,
+                404,
+                wire::error_codes::NOT_FOUND,
+                &["Alice's contract", &personal[..8]],
+                &path,
+            );
+        }
+    }
+    let reply = server.get(
+        &format!("{}{unit_wide}", wire::paths::DOCUMENT_PREFIX),
+        Some(&carol_token),
+    );
+    assert_refused(
+        &reply,
+        404,
+        wire::error_codes::NOT_FOUND,
+        &["North duty roster"],
+        "another unit's document",
+    );
+
+    // Revoking the unit assignment hides the document from the unit at once.
+    server
+        .block_on(server.service.revoke_assignment(
+            Actor::Cli,
+            &unit_wide,
+            &AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        ))
+        .expect("revoke");
+    assert_eq!(
+        document_ids(&server.get(wire::paths::DOCUMENTS, Some(&bob_token))),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        document_ids(&server.get(wire::paths::DOCUMENTS, Some(&alice_token))),
+        vec![personal]
+    );
+    assert_eq!(
+        server
+            .get(
+                &format!("{}{unit_wide}/content", wire::paths::DOCUMENT_PREFIX),
+                Some(&bob_token)
+            )
+            .status,
+        404
+    );
+}
+
+fn roles_are_enforced_and_refused_requests_store_nothing(backend: Backend) {
+    let server = TestServer::start(backend);
+    server.unit("North");
+    let staff = server.user("dmitry", Role::Staff, Some("North"));
+    let trainee = server.user("trainee1", Role::Trainee, Some("North"));
+    let admin = server.user("root", Role::Admin, None);
+    let document = server.document(
+        "Order 12",
+        AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    let staff_token = server.login(&staff, &DeviceKey::new(1)).access_token;
+    let trainee_token = server.login(&trainee, &DeviceKey::new(2)).access_token;
+    let admin_token = server.login(&admin, &DeviceKey::new(3)).access_token;
+    let audit_before = server
+        .block_on(server.service.audit_records(0, 1000))
+        .expect("audit")
+        .len();
+
+    // Staff may not administer.
+    let upload = server.request(
+        "POST",
+        &format!("{}?title=Forged", wire::paths::ADMIN_DOCUMENTS),
+        Some(&staff_token),
+        Some(("application/pdf", sample_pdf("Forged"))),
+    );
+    assert_refused(
+        &upload,
+        403,
+        wire::error_codes::FORBIDDEN,
+        &[],
+        "staff upload",
+    );
+    let assign = server.post_json(
+        wire::paths::ADMIN_ASSIGNMENTS,
+        Some(&staff_token),
+        &json!({"document_id": document, "target": {"kind": "user", "username": "dmitry"}}),
+    );
+    assert_refused(
+        &assign,
+        403,
+        wire::error_codes::FORBIDDEN,
+        &[],
+        "staff assignment",
+    );
+    let revoke = server.post_json(
+        wire::paths::ADMIN_ASSIGNMENTS_REVOKE,
+        Some(&staff_token),
+        &json!({"document_id": document, "target": {"kind": "unit", "name": "North"}}),
+    );
+    assert_refused(
+        &revoke,
+        403,
+        wire::error_codes::FORBIDDEN,
+        &[],
+        "staff revocation",
+    );
+    assert_refused(
+        &server.get(wire::paths::ADMIN_AUDIT, Some(&staff_token)),
+        403,
+        wire::error_codes::FORBIDDEN,
+        &[],
+        "staff audit",
+    );
+    // Trainees see no real documents, even ones assigned to their unit.
+    assert_refused(
+        &server.get(wire::paths::DOCUMENTS, Some(&trainee_token)),
+        403,
+        wire::error_codes::FORBIDDEN,
+        &["Order 12"],
+        "trainee list",
+    );
+    assert_refused(
+        &server.get(
+            &format!("{}{document}/content", wire::paths::DOCUMENT_PREFIX),
+            Some(&trainee_token),
+        ),
+        403,
+        wire::error_codes::FORBIDDEN,
+        &["Order 12"],
+        "trainee content",
+    );
+    // Nothing changed: one document, still assigned to the unit, no new audit records but logins.
+    assert_eq!(
+        server
+            .block_on(server.service.all_documents())
+            .expect("docs")
+            .len(),
+        1
+    );
+    assert_eq!(
+        document_ids(&server.get(wire::paths::DOCUMENTS, Some(&staff_token))),
+        vec![document.clone()]
+    );
+    let audit_after = server
+        .block_on(server.service.audit_records(0, 1000))
+        .expect("audit");
+    assert_eq!(
+        audit_after.len(),
+        audit_before,
+        "refused requests wrote audit records: {:?}",
+        &audit_after[audit_before..]
+    );
+
+    // The administrator may, and the audit log records who did it.
+    let upload = server.request(
+        "POST",
+        &format!(
+            "{}?title=%D0%9F%D1%80%D0%B8%D0%BA%D0%B0%D0%B7&classification=restricted",
+            wire::paths::ADMIN_DOCUMENTS
+        ),
+        Some(&admin_token),
+        Some(("application/pdf", sample_pdf("Prikaz"))),
+    );
+    assert_eq!(upload.status, 201, "{}", upload.text());
+    let info: wire::DocumentInfo = serde_json::from_slice(&upload.body).expect("document info");
+    assert_eq!(info.title, "Приказ");
+    assert_eq!(info.classification, "restricted");
+    let assign = server.post_json(
+        wire::paths::ADMIN_ASSIGNMENTS,
+        Some(&admin_token),
+        &json!({"document_id": info.id, "target": {"kind": "user", "username": "dmitry"}}),
+    );
+    assert_eq!(assign.status, 201, "{}", assign.text());
+    let duplicate = server.post_json(
+        wire::paths::ADMIN_ASSIGNMENTS,
+        Some(&admin_token),
+        &json!({"document_id": info.id, "target": {"kind": "user", "username": "dmitry"}}),
+    );
+    assert_refused(
+        &duplicate,
+        409,
+        wire::error_codes::CONFLICT,
+        &[],
+        "duplicate assignment",
+    );
+    assert_eq!(
+        document_ids(&server.get(wire::paths::DOCUMENTS, Some(&staff_token))),
+        sorted(vec![document, info.id.clone()])
+    );
+    let audit: wire::AuditList = serde_json::from_slice(
+        &server
+            .get(wire::paths::ADMIN_AUDIT, Some(&admin_token))
+            .body,
+    )
+    .expect("audit");
+    assert!(audit
+        .records
+        .iter()
+        .any(|r| r.actor == "root" && r.action == "document.registered" && r.subject == info.id));
+    assert!(audit.records.iter().any(|r| r.actor == "root"
+        && r.action == "assignment.created"
+        && r.detail == "user dmitry"));
+    assert!(audit
+        .records
+        .windows(2)
+        .all(|pair| pair[0].seq < pair[1].seq));
+}
+
+fn login_with_code(
+    server: &TestServer,
+    user: &support::TestUser,
+    code: &str,
+    key: &DeviceKey,
+) -> Reply {
+    server.post_json(
+        wire::paths::LOGIN,
+        None,
+        &json!({
+            "username": user.username, "password": user.password,
+            "second_factor": {"kind": "totp", "code": code},
+            "device": {"kind": "enrol", "name": "W", "public_key": key.public_key()},
+        }),
+    )
+}
+
+fn totp_rejects_wrong_reused_and_out_of_window_codes(backend: Backend) {
+    let server = TestServer::start(backend);
+    let user = server.user("olga", Role::Staff, None);
+    let key = DeviceKey::new(9);
+    let now = server.service.now();
+    let code_now = server.code(&user);
+
+    let wrong = if code_now == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    assert_refused(
+        &login_with_code(&server, &user, wrong, &key),
+        401,
+        wire::error_codes::INVALID_CREDENTIALS,
+        &[],
+        "wrong code",
+    );
+    assert_refused(
+        &login_with_code(&server, &user, "12345", &key),
+        401,
+        wire::error_codes::INVALID_CREDENTIALS,
+        &[],
+        "short code",
+    );
+    // Two steps old, and two steps ahead: outside the one-step window.
+    let old = outpost_server::identity::totp_code(&user.totp_secret, now - 60).expect("code");
+    let ahead = outpost_server::identity::totp_code(&user.totp_secret, now + 60).expect("code");
+    for code in [&old, &ahead] {
+        if code != &code_now {
+            assert_refused(
+                &login_with_code(&server, &user, code, &key),
+                401,
+                wire::error_codes::INVALID_CREDENTIALS,
+                &[],
+                "out of window",
+            );
+        }
+    }
+    assert_eq!(login_with_code(&server, &user, &code_now, &key).status, 200);
+    // The same code again, even within its window, is refused.
+    assert_refused(
+        &login_with_code(&server, &user, &code_now, &key),
+        401,
+        wire::error_codes::INVALID_CREDENTIALS,
+        &[],
+        "reused code",
+    );
+    // So is the previous step's code once a later one was used.
+    server.next_step();
+    let previous =
+        outpost_server::identity::totp_code(&user.totp_secret, server.service.now() - 30)
+            .expect("code");
+    assert_refused(
+        &login_with_code(&server, &user, &previous, &key),
+        401,
+        wire::error_codes::INVALID_CREDENTIALS,
+        &[],
+        "older than last used",
+    );
+    assert_eq!(
+        login_with_code(&server, &user, &server.code(&user), &key).status,
+        200
+    );
+
+    // A recovery code works once, however it is typed.
+    let recovery = user.recovery_codes[3].to_lowercase().replace('-', " ");
+    let with_recovery = |code: &str| {
+        server.post_json(
+            wire::paths::LOGIN,
+            None,
+            &json!({"username": "olga", "password": user.password,
+                    "second_factor": {"kind": "recovery_code", "code": code},
+                    "device": {"kind": "enrol", "name": "W", "public_key": key.public_key()}}),
+        )
+    };
+    assert_eq!(with_recovery(&recovery).status, 200);
+    assert_refused(
+        &with_recovery(&user.recovery_codes[3]),
+        401,
+        wire::error_codes::INVALID_CREDENTIALS,
+        &[],
+        "recovery reuse",
+    );
+
+    // Without MFA enrolled, a right password still does not sign in.
+    server
+        .block_on(server.service.reset_second_factor(Actor::Cli, "olga"))
+        .expect("reset");
+    assert_refused(
+        &login_with_code(&server, &user, &server.code(&user), &key),
+        403,
+        wire::error_codes::MFA_NOT_ENROLLED,
+        &[],
+        "no MFA",
+    );
+}
+
+fn repeated_failures_lock_the_account_until_unlocked_or_expired(backend: Backend) {
+    let server = TestServer::start(backend);
+    let user = server.user("pavel", Role::Staff, None);
+    let key = DeviceKey::new(4);
+    let threshold = server.service.policy().lockout_threshold;
+    let bad_password = |server: &TestServer| {
+        server.post_json(
+            wire::paths::LOGIN,
+            None,
+            &json!({"username": "pavel", "password": "not-the-password",
+                    "second_factor": {"kind": "totp", "code": server.code(&user)},
+                    "device": {"kind": "enrol", "name": "W", "public_key": key.public_key()}}),
+        )
+    };
+    for _ in 0..threshold {
+        assert_refused(
+            &bad_password(&server),
+            401,
+            wire::error_codes::INVALID_CREDENTIALS,
+            &[],
+            "bad password",
+        );
+    }
+    server.next_step();
+    let locked = login_with_code(&server, &user, &server.code(&user), &key);
+    assert_refused(
+        &locked,
+        423,
+        wire::error_codes::ACCOUNT_LOCKED,
+        &["pavel-password-1"],
+        "locked",
+    );
+    let audit = server
+        .block_on(server.service.audit_records(0, 1000))
+        .expect("audit");
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.record.action == "login.failed" && r.record.subject == "pavel")
+            .count() as i64,
+        threshold
+    );
+    assert!(audit
+        .iter()
+        .any(|r| r.record.action == "login.locked" && r.record.subject == "pavel"));
+    assert!(audit
+        .iter()
+        .any(|r| r.record.action == "login.refused_locked"));
+
+    // An administrator lifts the lock.
+    server
+        .block_on(server.service.unlock_user(Actor::Cli, "pavel"))
+        .expect("unlock");
+    server.next_step();
+    assert_eq!(
+        login_with_code(&server, &user, &server.code(&user), &key).status,
+        200
+    );
+
+    // Or it ends by itself.
+    for _ in 0..threshold {
+        bad_password(&server);
+    }
+    server.next_step();
+    assert_eq!(
+        login_with_code(&server, &user, &server.code(&user), &key).status,
+        423
+    );
+    server
+        .clock
+        .advance(server.service.policy().lockout_seconds);
+    assert_eq!(
+        login_with_code(&server, &user, &server.code(&user), &key).status,
+        200
+    );
+}
+
+fn refresh_request(device_id: &str, refresh_token: &str, key: &DeviceKey) -> serde_json::Value {
+    json!({
+        "device_id": device_id,
+        "refresh_token": refresh_token,
+        "signature": key.sign(&wire::device_refresh_message(device_id, refresh_token)),
+    })
+}
+
+fn refresh_needs_the_device_key_and_a_reused_token_ends_the_session(backend: Backend) {
+    let server = TestServer::start(backend);
+    let user = server.user("irina", Role::Staff, None);
+    let key = DeviceKey::new(5);
+    let session = server.login(&user, &key);
+
+    // Signed by another key: refused, and the token is not spent.
+    let stolen = refresh_request(
+        &session.device_id,
+        &session.refresh_token,
+        &DeviceKey::new(6),
+    );
+    assert_refused(
+        &server.post_json(wire::paths::REFRESH, None, &stolen),
+        401,
+        wire::error_codes::INVALID_REFRESH,
+        &[],
+        "wrong key",
+    );
+
+    // After the access token expires, the device renews the session with its key.
+    server
+        .clock
+        .advance(server.service.policy().access_token_seconds + 1);
+    assert_eq!(
+        server
+            .get(wire::paths::ME, Some(&session.access_token))
+            .code(),
+        wire::error_codes::TOKEN_EXPIRED
+    );
+    let renewed = server.post_json(
+        wire::paths::REFRESH,
+        None,
+        &refresh_request(&session.device_id, &session.refresh_token, &key),
+    );
+    assert_eq!(renewed.status, 200, "{}", renewed.text());
+    let renewed: wire::Session = serde_json::from_slice(&renewed.body).expect("a session");
+    assert_ne!(renewed.refresh_token, session.refresh_token);
+    assert_eq!(
+        server
+            .get(wire::paths::ME, Some(&renewed.access_token))
+            .status,
+        200
+    );
+
+    // The old refresh token presented again: someone has a copy. The whole session ends.
+    let replay = server.post_json(
+        wire::paths::REFRESH,
+        None,
+        &refresh_request(&session.device_id, &session.refresh_token, &key),
+    );
+    assert_refused(
+        &replay,
+        401,
+        wire::error_codes::INVALID_REFRESH,
+        &[],
+        "reused refresh",
+    );
+    assert_eq!(
+        server
+            .get(wire::paths::ME, Some(&renewed.access_token))
+            .code(),
+        wire::error_codes::UNAUTHENTICATED
+    );
+    let after = server.post_json(
+        wire::paths::REFRESH,
+        None,
+        &refresh_request(&renewed.device_id, &renewed.refresh_token, &key),
+    );
+    assert_refused(
+        &after,
+        401,
+        wire::error_codes::INVALID_REFRESH,
+        &[],
+        "family revoked",
+    );
+
+    // A revoked device cannot renew either; it is told so (to wipe its vault).
+    let session = server.login(&user, &key);
+    server
+        .block_on(server.service.revoke_device(Actor::Cli, &session.device_id))
+        .expect("revoke");
+    let revoked = server.post_json(
+        wire::paths::REFRESH,
+        None,
+        &refresh_request(&session.device_id, &session.refresh_token, &key),
+    );
+    assert_refused(
+        &revoked,
+        401,
+        wire::error_codes::DEVICE_REVOKED,
+        &[],
+        "revoked device refresh",
+    );
+
+    // Logout ends the session on that device.
+    let session = server.login(&user, &DeviceKey::new(8));
+    assert_eq!(
+        server
+            .request(
+                "POST",
+                wire::paths::LOGOUT,
+                Some(&session.access_token),
+                None
+            )
+            .status,
+        204
+    );
+    assert_eq!(
+        server
+            .get(wire::paths::ME, Some(&session.access_token))
+            .status,
+        401
+    );
+}
+
+fn an_enrolled_device_signs_in_only_with_its_own_key(backend: Backend) {
+    let server = TestServer::start(backend);
+    let user = server.user("sergei", Role::Supervisor, None);
+    let other = server.user("zoya", Role::Staff, None);
+    let key = DeviceKey::new(10);
+    let first = server.login(&user, &key);
+    let enrolled_login = |server: &TestServer,
+                          who: &support::TestUser,
+                          device_id: &str,
+                          signer: &DeviceKey| {
+        server.next_step();
+        let factor = wire::SecondFactor::Totp {
+            code: server.code(who),
+        };
+        let signature = signer.sign(&wire::device_login_message(
+            device_id,
+            &who.username,
+            &factor,
+        ));
+        server.post_json(
+            wire::paths::LOGIN,
+            None,
+            &json!({"username": who.username, "password": who.password, "second_factor": factor,
+                    "device": {"kind": "enrolled", "device_id": device_id, "signature": signature}}),
+        )
+    };
+    let wrong_key = enrolled_login(&server, &user, &first.device_id, &DeviceKey::new(11));
+    assert_refused(
+        &wrong_key,
+        401,
+        wire::error_codes::INVALID_CREDENTIALS,
+        &[],
+        "wrong device key",
+    );
+    // Another user cannot use this device id even with its key.
+    let borrowed = enrolled_login(&server, &other, &first.device_id, &key);
+    assert_refused(
+        &borrowed,
+        401,
+        wire::error_codes::INVALID_CREDENTIALS,
+        &[],
+        "another user's device",
+    );
+    let again = enrolled_login(&server, &user, &first.device_id, &key);
+    assert_eq!(again.status, 200, "{}", again.text());
+    let again: wire::Session = serde_json::from_slice(&again.body).expect("session");
+    assert_eq!(again.device_id, first.device_id);
+    assert_eq!(
+        server
+            .block_on(server.service.devices(Some("sergei")))
+            .expect("devices")
+            .len(),
+        1
+    );
+}
+
+fn bad_input_gets_a_clear_4xx_and_nothing_is_stored(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        Policy {
+            max_document_bytes: 64 * 1024,
+            ..support::test_policy()
+        },
+    );
+    let admin = server.user("root", Role::Admin, None);
+    let token = server.login(&admin, &DeviceKey::new(1)).access_token;
+    let upload = |query: &str, content_type: &str, bytes: Vec<u8>| {
+        server.request(
+            "POST",
+            &format!("{}?{query}", wire::paths::ADMIN_DOCUMENTS),
+            Some(&token),
+            Some((content_type, bytes)),
+        )
+    };
+
+    // Malformed, mistyped and oversized JSON.
+    let malformed = server.request(
+        "POST",
+        wire::paths::LOGIN,
+        None,
+        Some(("application/json", b"{\"username\": ".to_vec())),
+    );
+    assert_refused(
+        &malformed,
+        400,
+        wire::error_codes::BAD_REQUEST,
+        &[],
+        "malformed JSON",
+    );
+    let mistyped = server.post_json(wire::paths::LOGIN, None, &json!({"username": 5}));
+    assert_refused(
+        &mistyped,
+        400,
+        wire::error_codes::BAD_REQUEST,
+        &[],
+        "mistyped JSON",
+    );
+    let untyped = server.request(
+        "POST",
+        wire::paths::LOGIN,
+        None,
+        Some(("text/plain", b"{}".to_vec())),
+    );
+    assert_refused(
+        &untyped,
+        400,
+        wire::error_codes::BAD_REQUEST,
+        &[],
+        "no JSON content type",
+    );
+    let huge = json!({"username": "x".repeat(100 * 1024), "password": "p",
+                      "second_factor": {"kind": "totp", "code": "1"}, "device": {"kind": "enrol", "name": "n", "public_key": "k"}});
+    assert_refused(
+        &server.post_json(wire::paths::LOGIN, None, &huge),
+        413,
+        wire::error_codes::TOO_LARGE,
+        &[],
+        "huge JSON",
+    );
+
+    // Uploads: too large, not a PDF, a truncated PDF, bad titles.
+    let mut big = sample_pdf("Big");
+    big.resize(65 * 1024, b' ');
+    assert_refused(
+        &upload("title=Big", "application/pdf", big),
+        413,
+        wire::error_codes::TOO_LARGE,
+        &[],
+        "oversized upload",
+    );
+    assert_refused(
+        &upload(
+            "title=Text",
+            "application/pdf",
+            b"hello, not a pdf".to_vec(),
+        ),
+        415,
+        wire::error_codes::NOT_A_PDF,
+        &[],
+        "not a PDF",
+    );
+    let pdf = sample_pdf("Cut");
+    assert_refused(
+        &upload(
+            "title=Cut",
+            "application/pdf",
+            pdf[..pdf.len() / 2].to_vec(),
+        ),
+        415,
+        wire::error_codes::NOT_A_PDF,
+        &[],
+        "truncated PDF",
+    );
+    assert_refused(
+        &upload("title=", "application/pdf", sample_pdf("x")),
+        400,
+        wire::error_codes::BAD_REQUEST,
+        &[],
+        "empty title",
+    );
+    assert_refused(
+        &upload("title=a%00b", "application/pdf", sample_pdf("x")),
+        400,
+        wire::error_codes::BAD_REQUEST,
+        &[],
+        "control character",
+    );
+    assert_refused(
+        &upload("classification=x", "application/pdf", sample_pdf("x")),
+        400,
+        wire::error_codes::BAD_REQUEST,
+        &[],
+        "missing title",
+    );
+
+    // Path-like and malformed ids never reach storage.
+    for path in [
+        "/api/v1/documents/..%2F..%2Fetc%2Fpasswd",
+        "/api/v1/documents/%2e%2e",
+        "/api/v1/documents/1;DROP%20TABLE%20documents",
+    ] {
+        let reply = server.get(path, Some(&token));
+        assert!(
+            matches!(reply.status, 400 | 404),
+            "{path}: {}",
+            reply.status
+        );
+        assert!(
+            matches!(reply.code().as_str(), "bad_request" | "not_found"),
+            "{path}: {}",
+            reply.text()
+        );
+    }
+    let unknown = server.get("/api/v1/nothing-here", Some(&token));
+    assert_refused(
+        &unknown,
+        404,
+        wire::error_codes::NOT_FOUND,
+        &[],
+        "unknown route",
+    );
+    let method = server.request("DELETE", wire::paths::DOCUMENTS, Some(&token), None);
+    assert_eq!(method.status, 405);
+    assert_eq!(method.code(), wire::error_codes::BAD_REQUEST);
+
+    // Nothing of the refused uploads was stored: no document, no blob.
+    assert!(server
+        .block_on(server.service.all_documents())
+        .expect("docs")
+        .is_empty());
+    let blob_count = walk_files(&server.dir.path().join("blobs"));
+    assert_eq!(blob_count, 0);
+
+    // A title that looks like a path, and one in Cyrillic with symbols, are kept as text.
+    for title in ["../../etc/passwd", "Приказ № 5 — «Об отпуске» ✓"] {
+        let query = format!("title={}", percent(title));
+        let reply = upload(&query, "application/pdf", sample_pdf(title));
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        let info: wire::DocumentInfo = serde_json::from_slice(&reply.body).expect("info");
+        assert_eq!(info.title, title);
+    }
+    assert!(!server.dir.path().join("etc").exists());
+    assert_eq!(walk_files(&server.dir.path().join("blobs")), 2);
+}
+
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn walk_files(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| {
+            if entry.path().is_dir() {
+                walk_files(&entry.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn login_attempts_from_one_address_are_throttled() {
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        Policy {
+            login_attempts_per_minute: 3,
+            ..support::test_policy()
+        },
+    );
+    let user = server.user("anna", Role::Staff, None);
+    let key = DeviceKey::new(1);
+    for _ in 0..3 {
+        assert_eq!(login_with_code(&server, &user, "000000", &key).status, 401);
+    }
+    let throttled = login_with_code(&server, &user, &server.code(&user), &key);
+    assert_refused(
+        &throttled,
+        429,
+        wire::error_codes::RATE_LIMITED,
+        &[],
+        "throttled",
+    );
+    server.clock.advance(60);
+    assert_eq!(
+        login_with_code(&server, &user, &server.code(&user), &key).status,
+        200
+    );
+}
+
+#[test]
+fn health_answers_and_only_clients_pinning_the_ca_connect() {
+    let mut server = TestServer::start(Backend::Sqlite);
+    let reply = server.get(wire::paths::HEALTH, None);
+    assert_eq!(reply.status, 200);
+    let health: wire::Health = serde_json::from_slice(&reply.body).expect("health");
+    assert_eq!(health.protocol_version, wire::PROTOCOL_VERSION);
+    // A client that trusts only the public web roots refuses the private certificate.
+    let stranger = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let refused = stranger
+        .get(&format!("{}{}", server.base, wire::paths::HEALTH))
+        .call();
+    assert!(refused.is_err(), "a client without the pinned CA connected");
+    // A client pinning another CA refuses it too.
+    let other_dir = tempfile::tempdir().expect("dir");
+    let other = outpost_server::tls::embedded_pair(other_dir.path(), &[], support::START)
+        .expect("other CA");
+    let other_ca = std::fs::read(other.ca_certificate.expect("ca")).expect("read");
+    let wrong_pin = support::pinned_agent(&other_ca);
+    assert!(wrong_pin
+        .get(&format!("{}{}", server.base, wire::paths::HEALTH))
+        .call()
+        .is_err());
+    // After a graceful stop, nothing answers.
+    server.stop();
+    assert!(server
+        .agent
+        .get(&format!("{}{}", server.base, wire::paths::HEALTH))
+        .call()
+        .is_err());
+}

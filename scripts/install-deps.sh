@@ -53,6 +53,13 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --quiet --locked cargo-nextest
 fi
 
+# A real S3-compatible server for the blob-store tests (s3s-fs; 0.14.1 is the newest that builds
+# with the toolchain here).
+if ! command -v s3s-fs >/dev/null 2>&1; then
+  echo "==> installing s3s-fs (an S3 server for tests)"
+  cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary
+fi
+
 # pdfium: the libpdfium.so shipped inside the PyPI wheel pypdfium2.
 PDFIUM_DIR="${OUTPOST_PDFIUM_DIR:-$HOME/.local/share/outpost/pdfium}"
 if [ ! -f "$PDFIUM_DIR/libpdfium.so" ]; then

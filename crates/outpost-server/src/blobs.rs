@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -13,6 +14,9 @@ use sha2::{Digest, Sha256};
 /// Why a blob could not be stored or read.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
+    /// The blob store setting cannot be used.
+    #[error("the blob store setting is unusable: {0}")]
+    BadUrl(String),
     /// The name is not a SHA-256 in lowercase hex.
     #[error("{0:?} is not a blob name (64 lowercase hex digits of SHA-256)")]
     BadName(String),
@@ -78,7 +82,64 @@ impl BlobStore {
         })
     }
 
-    /// Blobs in any object store (S3, say), described for logs and errors as `description`.
+    /// Blobs in an S3 bucket. `url` is `s3://BUCKET` with optional `?endpoint=URL&region=NAME`
+    /// (an endpoint for S3-compatible services; `http://` endpoints are allowed). Credentials come
+    /// from the usual `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` environment variables.
+    pub fn s3(url: &str) -> Result<BlobStore, BlobError> {
+        Self::s3_with_credentials(url, None)
+    }
+
+    /// Like [`BlobStore::s3`], with the access key id and secret given instead of taken from the
+    /// environment.
+    pub fn s3_with_credentials(
+        url: &str,
+        credentials: Option<(&str, &str)>,
+    ) -> Result<BlobStore, BlobError> {
+        let bad = |why: &str| BlobError::BadUrl(format!("{url}: {why}"));
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| bad("it does not start with s3://"))?;
+        let (bucket, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if bucket.is_empty() || bucket.contains('/') {
+            return Err(bad("name one bucket: s3://BUCKET"));
+        }
+        // TLS for the S3 client uses ring, like the server's own HTTPS.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Some((key_id, secret)) = credentials {
+            builder = builder
+                .with_access_key_id(key_id)
+                .with_secret_access_key(secret);
+        }
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| bad("query parameters are key=value"))?;
+            match key {
+                "endpoint" => {
+                    builder = builder
+                        .with_allow_http(value.starts_with("http://"))
+                        .with_endpoint(value);
+                }
+                "region" => builder = builder.with_region(value),
+                other => {
+                    return Err(bad(&format!(
+                        "unknown parameter {other:?} (use endpoint, region)"
+                    )))
+                }
+            }
+        }
+        let store = builder.build().map_err(|source| BlobError::Store {
+            store: url.to_string(),
+            source,
+        })?;
+        Ok(BlobStore {
+            store: Arc::new(store),
+            description: format!("S3 bucket {bucket}"),
+        })
+    }
+
+    /// Blobs in any object store, described for logs and errors as `description`.
     pub fn with_object_store(store: Arc<dyn ObjectStore>, description: String) -> BlobStore {
         BlobStore { store, description }
     }

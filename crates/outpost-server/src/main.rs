@@ -37,7 +37,7 @@ struct Cli {
     /// The database: postgres://user@host:port/name, or sqlite:/path/file.db [default: SQLite in the data directory]
     #[arg(long, env = "OUTPOST_SERVER_DATABASE", global = true)]
     database: Option<String>,
-    /// The blob store: file:/path/dir [default: blobs/ in the data directory]
+    /// The blob store: file:/path/dir, or s3://bucket?endpoint=URL&region=NAME with credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY [default: blobs/ in the data directory]
     #[arg(long, env = "OUTPOST_SERVER_BLOBS", global = true)]
     blobs: Option<String>,
     #[command(subcommand)]

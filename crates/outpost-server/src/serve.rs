@@ -29,7 +29,7 @@ pub enum StartError {
     #[error("{0:?} is not a database this server can use: give postgres://user@host:port/name or sqlite:/path/to/file.db")]
     DatabaseUrl(String),
     /// The blob store setting names no backend this server knows.
-    #[error("{0:?} is not a blob store this server can use: give file:/path/to/dir")]
+    #[error("{0:?} is not a blob store this server can use: give file:/path/to/dir or s3://bucket?endpoint=URL")]
     BlobUrl(String),
     /// The database could not be opened.
     #[error(transparent)]
@@ -54,7 +54,8 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// `postgres://…` or `sqlite:PATH`; SQLite in the data directory when absent.
     pub database: Option<String>,
-    /// `file:PATH`; `blobs/` in the data directory when absent.
+    /// `file:PATH` or `s3://BUCKET?endpoint=URL&region=NAME`; `blobs/` in the data directory
+    /// when absent.
     pub blobs: Option<String>,
     /// PostgreSQL connections per node.
     pub max_connections: usize,
@@ -92,6 +93,7 @@ pub async fn open_storage(
     };
     let blobs = match config.blobs.as_deref() {
         None => BlobStore::local(&config.data_dir.join("blobs"))?,
+        Some(url) if url.starts_with("s3://") => BlobStore::s3(url)?,
         Some(url) => match url.strip_prefix("file:") {
             Some(path) if !path.is_empty() => BlobStore::local(Path::new(path))?,
             _ => return Err(StartError::BlobUrl(url.to_string())),

@@ -41,6 +41,12 @@ pub mod paths {
     pub const ADMIN_ASSIGNMENTS: &str = "/api/v1/admin/assignments";
     /// `POST` (admin) [`crate::AssignmentRequest`]: revokes that assignment.
     pub const ADMIN_ASSIGNMENTS_REVOKE: &str = "/api/v1/admin/assignments/revoke";
+    /// `POST` (staff, supervisor) [`crate::CertificateRequest`] → [`crate::CertificateIssued`].
+    pub const CERTIFICATES: &str = "/api/v1/certificates";
+    /// `GET` (public): the organisation CA's certificate, DER (`application/pkix-cert`).
+    pub const CA_CERTIFICATE: &str = "/api/v1/ca/certificate";
+    /// `GET` (public): the CA's current CRL, DER (`application/pkix-crl`).
+    pub const CA_CRL: &str = "/api/v1/ca/crl";
     /// `GET` (admin) `?after=SEQ&limit=N` → [`crate::AuditList`].
     pub const ADMIN_AUDIT: &str = "/api/v1/admin/audit";
 }
@@ -86,6 +92,8 @@ pub mod error_codes {
     pub const RATE_LIMITED: &str = "rate_limited";
     /// The request conflicts with what exists (a duplicate name, say).
     pub const CONFLICT: &str = "conflict";
+    /// The server is not set up for this (no CA configured, say).
+    pub const UNAVAILABLE: &str = "unavailable";
     /// Something failed on the server; the message says what can be done.
     pub const INTERNAL: &str = "internal";
 }
@@ -135,6 +143,11 @@ impl Role {
             "admin" => Some(Role::Admin),
             _ => None,
         }
+    }
+
+    /// Whether this role may have a signer certificate and sign documents.
+    pub fn may_sign(self) -> bool {
+        matches!(self, Role::Staff | Role::Supervisor)
     }
 
     /// Whether this role may work with real (non-tutorial) documents.
@@ -323,6 +336,27 @@ pub struct AssignmentInfo {
     pub target: AssignmentTarget,
     /// When it was made (Unix seconds).
     pub assigned_at: i64,
+}
+
+/// `POST /api/v1/certificates`: a request for a signer certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRequest {
+    /// A PKCS#10 certificate signing request for the signing key, DER, base64url. Its subject is
+    /// ignored: the server sets the subject from its records.
+    pub csr: String,
+}
+
+/// The answer to a [`CertificateRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateIssued {
+    /// The serial number, lowercase hex.
+    pub serial: String,
+    /// The signer certificate, DER, base64url.
+    pub certificate: String,
+    /// The chain above it (the CA certificate), each DER, base64url, nearest first.
+    pub chain: Vec<String>,
+    /// End of validity (Unix seconds).
+    pub not_after: i64,
 }
 
 /// One record of the server's audit log.

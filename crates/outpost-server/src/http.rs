@@ -15,6 +15,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use outpost_protocol as wire;
@@ -54,9 +55,11 @@ impl IntoResponse for ApiFailure {
             ServiceError::NotAPdf(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
-            ServiceError::Store(_) | ServiceError::Blob(_) | ServiceError::Identity(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::Store(_)
+            | ServiceError::Blob(_)
+            | ServiceError::Identity(_)
+            | ServiceError::Ca(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = if status.is_server_error() {
             tracing::error!(error = %error, "request failed");
@@ -204,6 +207,9 @@ pub fn router(service: Arc<Service>) -> Router {
         .route(wire::paths::ADMIN_ASSIGNMENTS, post(assign))
         .route(wire::paths::ADMIN_ASSIGNMENTS_REVOKE, post(unassign))
         .route(wire::paths::ADMIN_AUDIT, get(audit))
+        .route(wire::paths::CERTIFICATES, post(issue_certificate))
+        .route(wire::paths::CA_CERTIFICATE, get(ca_certificate))
+        .route(wire::paths::CA_CRL, get(crl))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .layer(middleware::from_fn_with_state(
             MAX_JSON_BYTES,
@@ -435,4 +441,28 @@ async fn audit(
             })
             .collect(),
     }))
+}
+
+async fn issue_certificate(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+    JsonBody(request): JsonBody<wire::CertificateRequest>,
+) -> ApiResult<(StatusCode, Json<wire::CertificateIssued>)> {
+    let csr = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(request.csr.trim_end_matches('='))
+        .map_err(|_| ServiceError::BadRequest("the certificate request is not base64url".into()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(service.issue_certificate(&caller, &csr).await?),
+    ))
+}
+
+async fn ca_certificate(State(service): State<Arc<Service>>) -> ApiResult<Response> {
+    let der = service.ca_certificate()?;
+    Ok(([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response())
+}
+
+async fn crl(State(service): State<Arc<Service>>) -> ApiResult<Response> {
+    let der = service.crl().await?;
+    Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response())
 }

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blobs;
+pub mod ca;
 pub mod clock;
 pub mod http;
 pub mod identity;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use outpost_protocol::{AssignmentTarget, Role};
+use outpost_server::ca::CertificateAuthority;
 use outpost_server::clock::{new_token, OsEntropy, SystemClock};
 use outpost_server::serve::{open_service, start, StorageConfig};
 use outpost_server::service::{Actor, NewUser, Policy, Service};
@@ -40,6 +41,20 @@ struct Cli {
     /// The blob store: file:/path/dir, or s3://bucket?endpoint=URL&region=NAME with credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY [default: blobs/ in the data directory]
     #[arg(long, env = "OUTPOST_SERVER_BLOBS", global = true)]
     blobs: Option<String>,
+    /// The organisation's CA directory (ca.pem and the encrypted ca-key.pem) [default: ca/ in the data directory]
+    #[arg(long, env = "OUTPOST_SERVER_CA_DIR", global = true)]
+    ca_dir: Option<PathBuf>,
+    /// A file holding the passphrase of the CA key [default: the OUTPOST_CA_PASSPHRASE variable, else ca-passphrase in the data directory]
+    #[arg(long, global = true)]
+    ca_passphrase_file: Option<PathBuf>,
+    /// The organisation's name in the CA and signer certificates.
+    #[arg(
+        long,
+        env = "OUTPOST_ORGANISATION",
+        default_value = "Outpost",
+        global = true
+    )]
+    organisation: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -67,6 +82,14 @@ enum Command {
     /// Devices: list, revoke.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// The organisation's certificate authority: init, show.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Signer certificates issued to a user: serial, device id, issued, not after, revoked, subject.
+    Certificates {
+        /// The user.
+        username: String,
+    },
     /// List the audit records the server holds, oldest first.
     Audit {
         /// Only records after this position.
@@ -138,11 +161,24 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Disable a user: their devices, sessions and certificates are revoked at once.
+    Disable {
+        /// The user.
+        username: String,
+    },
     /// Lift a lockout after repeated failed logins.
     Unlock {
         /// The user.
         username: String,
     },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create the CA (ECDSA P-256, key encrypted with the passphrase); keeps an existing one.
+    Init,
+    /// Print the CA certificate (PEM), for workstations and validators to trust.
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -280,8 +316,21 @@ async fn run(cli: Cli) -> Result<(), String> {
     .await
     .map_err(|e| e.to_string())?;
     let fail = |e: outpost_server::service::ServiceError| e.to_string();
+    let ca = CaSettings {
+        dir: cli.ca_dir.clone().unwrap_or_else(|| data_dir.join("ca")),
+        passphrase_file: cli.ca_passphrase_file.clone(),
+        data_dir: data_dir.clone(),
+        organisation: cli.organisation.clone(),
+    };
     match cli.command {
-        Command::Serve(args) => serve(service, &data_dir, args).await,
+        Command::Serve(args) => {
+            // The embedded default creates its CA on first start; a CA that exists must open.
+            let service = match load_ca(&ca, service.now(), true)? {
+                Some(authority) => service.with_certificate_authority(Arc::new(authority)),
+                None => service,
+            };
+            serve(service, &data_dir, args).await
+        }
         Command::Unit(UnitCommand::Create { name }) => {
             let unit = service.create_unit(Actor::Cli, &name).await.map_err(fail)?;
             emit!("{}", unit.id);
@@ -350,6 +399,39 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(fail)?;
             if generated {
                 emit!("password\t{password}");
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Disable { username }) => service
+            .disable_user(Actor::Cli, &username)
+            .await
+            .map_err(fail),
+        Command::Ca(CaCommand::Init) => {
+            let ca = load_ca(&ca, service.now(), true)?.ok_or("the CA could not be created")?;
+            emit!("{}", ca.certificate_pem().trim_end());
+            Ok(())
+        }
+        Command::Ca(CaCommand::Show) => {
+            let ca = load_ca(&ca, service.now(), false)?.ok_or_else(|| {
+                format!(
+                    "there is no CA in {}: create one with `outpost-server ca init`",
+                    ca.dir.display()
+                )
+            })?;
+            emit!("{}", ca.certificate_pem().trim_end());
+            Ok(())
+        }
+        Command::Certificates { username } => {
+            for c in service.certificates(&username).await.map_err(fail)? {
+                emit!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    c.serial,
+                    c.device_id,
+                    c.issued_at,
+                    c.not_after,
+                    c.revoked_at.map_or("-".to_string(), |t| t.to_string()),
+                    c.subject
+                );
             }
             Ok(())
         }
@@ -447,6 +529,82 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Where the CA lives and how its passphrase is found.
+struct CaSettings {
+    dir: PathBuf,
+    passphrase_file: Option<PathBuf>,
+    data_dir: PathBuf,
+    organisation: String,
+}
+
+/// Finds the CA passphrase: the file given, the environment, or the data directory's
+/// `ca-passphrase`. With `create` and none found, generates one into the data directory (for the
+/// embedded default; a production deployment supplies its own from a secret store).
+fn ca_passphrase(settings: &CaSettings, create: bool) -> Result<Option<String>, String> {
+    if let Some(file) = &settings.passphrase_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        return Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()));
+    }
+    if let Ok(text) = std::env::var("OUTPOST_CA_PASSPHRASE") {
+        return Ok(Some(text));
+    }
+    let generated = settings.data_dir.join("ca-passphrase");
+    if generated.exists() {
+        let text = std::fs::read_to_string(&generated)
+            .map_err(|e| format!("cannot read {}: {e}", generated.display()))?;
+        return Ok(Some(text.trim().to_string()));
+    }
+    if !create {
+        return Ok(None);
+    }
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let passphrase = new_token(&OsEntropy);
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&generated)
+        .and_then(|mut file| file.write_all(passphrase.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", generated.display()))?;
+    tracing::warn!(file = %generated.display(), "generated a CA passphrase beside the data; a production deployment should pass --ca-passphrase-file from a secret store");
+    Ok(Some(passphrase))
+}
+
+/// Opens the CA, or with `create` makes it when missing. None when there is none and `create` is
+/// false.
+fn load_ca(
+    settings: &CaSettings,
+    now: i64,
+    create: bool,
+) -> Result<Option<CertificateAuthority>, String> {
+    let exists = settings.dir.join("ca-key.pem").exists();
+    if !exists && !create {
+        return Ok(None);
+    }
+    let passphrase = ca_passphrase(settings, create && !exists)?.ok_or_else(|| {
+        format!(
+            "the CA in {} needs its passphrase: pass --ca-passphrase-file or set OUTPOST_CA_PASSPHRASE",
+            settings.dir.display()
+        )
+    })?;
+    let authority = if exists {
+        CertificateAuthority::open(&settings.dir, &settings.organisation, &passphrase)
+    } else {
+        CertificateAuthority::init(
+            &settings.dir,
+            &settings.organisation,
+            &passphrase,
+            now,
+            &OsEntropy,
+        )
+    };
+    authority.map(Some).map_err(|e| e.to_string())
 }
 
 fn init_logs(json: bool) {

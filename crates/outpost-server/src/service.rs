@@ -13,11 +13,12 @@ use p256::ecdsa::signature::Verifier;
 use p256::pkcs8::DecodePublicKey;
 
 use crate::blobs::{BlobError, BlobStore};
+use crate::ca::{CaError, CertificateAuthority, SignerSubject};
 use crate::clock::{new_id, new_token, Clock, Entropy};
 use crate::identity::{self, IdentityError, SecondFactorEnrolment};
 use crate::store::{
-    Assignee, AssignmentRow, AuditRow, DeviceRow, DocumentRow, NewAudit, RefreshClaim, Store,
-    StoreError, TokenRow, UnitRow, UserRow,
+    Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceRow, DocumentRow, NewAudit,
+    RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
 };
 
 /// Limits and lifetimes. The defaults suit a production deployment.
@@ -35,6 +36,8 @@ pub struct Policy {
     pub login_attempts_per_minute: u32,
     /// The largest document accepted for registration.
     pub max_document_bytes: usize,
+    /// How long signer certificates are valid, in days.
+    pub certificate_days: i64,
 }
 
 impl Default for Policy {
@@ -46,6 +49,7 @@ impl Default for Policy {
             lockout_seconds: 15 * 60,
             login_attempts_per_minute: 30,
             max_document_bytes: 64 * 1024 * 1024,
+            certificate_days: 730,
         }
     }
 }
@@ -98,6 +102,9 @@ pub enum ServiceError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The server is not set up for this.
+    #[error("{0}")]
+    Unavailable(String),
     /// A name is taken or an assignment exists.
     #[error("{0} already exists")]
     Conflict(String),
@@ -110,6 +117,18 @@ pub enum ServiceError {
     /// Password hashing or a stored TOTP secret failed.
     #[error(transparent)]
     Identity(IdentityError),
+    /// The CA could not sign.
+    #[error(transparent)]
+    Ca(CaError),
+}
+
+impl From<CaError> for ServiceError {
+    fn from(error: CaError) -> ServiceError {
+        match error {
+            CaError::BadRequest(_) => ServiceError::BadRequest(error.to_string()),
+            other => ServiceError::Ca(other),
+        }
+    }
 }
 
 impl From<StoreError> for ServiceError {
@@ -149,9 +168,11 @@ impl ServiceError {
             ServiceError::NotAPdf(_) => c::NOT_A_PDF,
             ServiceError::TooLarge { .. } => c::TOO_LARGE,
             ServiceError::Conflict(_) => c::CONFLICT,
-            ServiceError::Store(_) | ServiceError::Blob(_) | ServiceError::Identity(_) => {
-                c::INTERNAL
-            }
+            ServiceError::Unavailable(_) => c::UNAVAILABLE,
+            ServiceError::Store(_)
+            | ServiceError::Blob(_)
+            | ServiceError::Identity(_)
+            | ServiceError::Ca(_) => c::INTERNAL,
         }
     }
 }
@@ -234,6 +255,7 @@ pub struct Service {
     policy: Policy,
     throttle: LoginThrottle,
     decoy_hash: OnceLock<String>,
+    ca: Option<Arc<CertificateAuthority>>,
 }
 
 fn b64url_decode(text: &str) -> Option<Vec<u8>> {
@@ -308,7 +330,14 @@ impl Service {
                 windows: Mutex::new(HashMap::new()),
             },
             decoy_hash: OnceLock::new(),
+            ca: None,
         }
+    }
+
+    /// The service with the organisation's CA, which issues signer certificates.
+    pub fn with_certificate_authority(mut self, ca: Arc<CertificateAuthority>) -> Service {
+        self.ca = Some(ca);
+        self
     }
 
     /// The limits in force.
@@ -410,6 +439,7 @@ impl Service {
             failed_logins: 0,
             locked_until: None,
             created_at: self.clock.now(),
+            disabled_at: None,
         };
         self.store.create_user(&user).await?;
         let unit = new_user.unit.as_deref().unwrap_or("-");
@@ -645,8 +675,26 @@ impl Service {
         {
             return Err(ServiceError::NotFound("device"));
         }
-        self.audit(&actor.name(), "device.revoked", &device_id, String::new())
-            .await
+        self.audit(
+            &actor.name(),
+            "device.revoked",
+            &device_id,
+            "its sessions and certificates revoked".into(),
+        )
+        .await
+    }
+
+    /// Disables a user: every device, session and certificate of theirs is revoked at once.
+    pub async fn disable_user(&self, actor: Actor<'_>, username: &str) -> Result<(), ServiceError> {
+        let user = self.user_named(username).await?;
+        self.store.disable_user(&user.id, self.clock.now()).await?;
+        self.audit(
+            &actor.name(),
+            "user.disabled",
+            &user.username,
+            "devices, sessions and certificates revoked".into(),
+        )
+        .await
     }
 
     /// Audit records after `after`, at most `limit` (capped at 1000).
@@ -698,6 +746,17 @@ impl Service {
             .await?;
             return Err(ServiceError::InvalidCredentials);
         };
+        if user.disabled_at.is_some() {
+            let _ = identity::verify_password(&request.password, self.decoy_hash());
+            self.audit(
+                "-",
+                "login.refused_disabled",
+                &user.username,
+                format!("from {from}"),
+            )
+            .await?;
+            return Err(ServiceError::InvalidCredentials);
+        }
         if let Some(until) = user.locked_until.filter(|until| *until > now) {
             self.audit(
                 "-",
@@ -1061,6 +1120,94 @@ impl Service {
     ) -> Result<Bytes, ServiceError> {
         let document = self.document(caller, document_id).await?;
         Ok(self.blobs.get(&document.sha256).await?)
+    }
+}
+
+impl Service {
+    fn certificate_authority(&self) -> Result<&CertificateAuthority, ServiceError> {
+        self.ca.as_deref().ok_or_else(|| {
+            ServiceError::Unavailable(
+                "this server has no certificate authority configured; ask the administrator to set one up".into(),
+            )
+        })
+    }
+
+    /// Issues a signer certificate to the caller (staff or supervisor) for the key in the CSR,
+    /// recorded against the caller's device so that revoking the device revokes it.
+    pub async fn issue_certificate(
+        &self,
+        caller: &Caller,
+        csr_der: &[u8],
+    ) -> Result<wire::CertificateIssued, ServiceError> {
+        if !caller.user.role.may_sign() {
+            return Err(ServiceError::Forbidden);
+        }
+        let ca = self.certificate_authority()?;
+        if csr_der.is_empty() || csr_der.len() > 16 * 1024 {
+            return Err(ServiceError::BadRequest(
+                "the certificate request is empty or too large".into(),
+            ));
+        }
+        let unit = match &caller.user.unit_id {
+            Some(id) => self.store.unit_by_id(id).await?.map(|unit| unit.name),
+            None => None,
+        };
+        let subject = SignerSubject {
+            display_name: caller.user.display_name.clone(),
+            username: caller.user.username.clone(),
+            unit,
+        };
+        let issued = ca.issue(
+            csr_der,
+            &subject,
+            self.clock.now(),
+            self.policy.certificate_days,
+            &*self.entropy,
+        )?;
+        let row = CertificateRow {
+            serial: issued.serial.clone(),
+            user_id: caller.user.id.clone(),
+            device_id: caller.device_id.clone(),
+            subject: issued.subject.clone(),
+            der: issued.der.clone(),
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            issued_at: self.clock.now(),
+            revoked_at: None,
+        };
+        self.store.insert_certificate(&row).await?;
+        self.audit(
+            &caller.user.username,
+            "certificate.issued",
+            &caller.user.username,
+            format!("serial {}, device {}", issued.serial, caller.device_id),
+        )
+        .await?;
+        let encode = |der: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(der);
+        Ok(wire::CertificateIssued {
+            serial: issued.serial,
+            certificate: encode(&issued.der),
+            chain: vec![encode(ca.certificate_der())],
+            not_after: issued.not_after,
+        })
+    }
+
+    /// The CA certificate (DER).
+    pub fn ca_certificate(&self) -> Result<Vec<u8>, ServiceError> {
+        Ok(self.certificate_authority()?.certificate_der().to_vec())
+    }
+
+    /// The current CRL (DER), listing every revoked certificate.
+    pub async fn crl(&self) -> Result<Vec<u8>, ServiceError> {
+        let ca = self.certificate_authority()?;
+        let revoked = self.store.revoked_certificates().await?;
+        Ok(ca.crl(&revoked, self.clock.now())?)
+    }
+
+    /// The certificates issued to a user.
+    pub async fn certificates(&self, username: &str) -> Result<Vec<CertificateRow>, ServiceError> {
+        let user = self.user_named(username).await?;
+        Ok(self.store.certificates_of_user(&user.id).await?)
     }
 }
 

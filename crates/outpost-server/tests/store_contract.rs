@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use outpost_protocol::Role;
 use outpost_server::store::{
-    Assignee, AssignmentRow, DeviceRow, DocumentRow, NewAudit, RefreshClaim, Store, StoreError,
-    TokenRow, UnitRow, UserRow,
+    Assignee, AssignmentRow, CertificateRow, DeviceRow, DocumentRow, NewAudit, RefreshClaim, Store,
+    StoreError, TokenRow, UnitRow, UserRow,
 };
 use support::Backend;
 
@@ -45,6 +45,7 @@ fn user(id: &str, username: &str, unit_id: Option<&str>) -> UserRow {
         failed_logins: 0,
         locked_until: None,
         created_at: 100,
+        disabled_at: None,
     }
 }
 
@@ -300,6 +301,39 @@ async fn contract(store: Arc<dyn Store>) {
         RefreshClaim::AlreadyUsed
     );
 
+    // Certificates: revoking a device revokes what it requested; disabling a user revokes the rest.
+    let certificate = |serial: &str, device: &str| CertificateRow {
+        serial: serial.into(),
+        user_id: "u1".into(),
+        device_id: device.into(),
+        subject: "CN=Alice".into(),
+        der: vec![0x30, 0x00],
+        not_before: 1,
+        not_after: 2,
+        issued_at: 1,
+        revoked_at: None,
+    };
+    store
+        .insert_certificate(&certificate("c1", "d1"))
+        .await
+        .expect("certificate");
+    store
+        .insert_certificate(&certificate("c2", "d2"))
+        .await
+        .expect("certificate");
+    let again = store.insert_certificate(&certificate("c1", "d1")).await;
+    assert!(matches!(again, Err(StoreError::Duplicate(_))), "{again:?}");
+    assert_eq!(
+        store.revoked_certificates().await.expect("q"),
+        Vec::<(String, i64)>::new()
+    );
+    store.revoke_device("d2", 78).await.expect("revoke again");
+    assert_eq!(
+        store.revoked_certificates().await.expect("q"),
+        vec![("c2".to_string(), 78)]
+    );
+    assert_eq!(store.certificates_of_user("u1").await.expect("q").len(), 2);
+
     // Documents and assignments: visibility follows active assignments to the user or unit.
     for (id, title) in [("doc-a", "Alpha"), ("doc-b", "Bravo"), ("doc-c", "Charlie")] {
         store
@@ -407,6 +441,35 @@ async fn contract(store: Arc<dyn Store>) {
         ["test.2", "test.3"]
     );
     assert_eq!(page[0].record.detail, "«детали»");
+
+    // Disabling a user revokes their devices and certificates and ends their sessions.
+    store
+        .insert_access_token(&token("a9", "f9", "d1"))
+        .await
+        .expect("access");
+    assert!(store.disable_user("u1", 500).await.expect("disable"));
+    assert!(!store.disable_user("nobody", 500).await.expect("disable"));
+    assert_eq!(
+        store
+            .user_by_id("u1")
+            .await
+            .expect("q")
+            .and_then(|u| u.disabled_at),
+        Some(500)
+    );
+    assert_eq!(
+        store
+            .device_by_id("d1")
+            .await
+            .expect("q")
+            .and_then(|d| d.revoked_at),
+        Some(500)
+    );
+    assert_eq!(
+        store.revoked_certificates().await.expect("q"),
+        vec![("c1".to_string(), 500), ("c2".to_string(), 78)]
+    );
+    assert_eq!(store.access_token("a9").await.expect("q"), None);
 }
 
 async fn concurrent_claims(store: Arc<dyn Store>) {

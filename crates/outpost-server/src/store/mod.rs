@@ -89,6 +89,8 @@ pub struct UserRow {
     pub locked_until: Option<i64>,
     /// When it was created (Unix seconds).
     pub created_at: i64,
+    /// When an administrator disabled it, if they did.
+    pub disabled_at: Option<i64>,
 }
 
 /// An enrolled workstation.
@@ -162,6 +164,29 @@ pub struct AssignmentRow {
     pub assignee: Assignee,
     /// When it was made (Unix seconds).
     pub assigned_at: i64,
+}
+
+/// A signer certificate the organisation's CA issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRow {
+    /// The serial number, lowercase hex.
+    pub serial: String,
+    /// The signer.
+    pub user_id: String,
+    /// The device that requested it.
+    pub device_id: String,
+    /// The subject, as text for people.
+    pub subject: String,
+    /// The certificate (DER).
+    pub der: Vec<u8>,
+    /// Start of validity (Unix seconds).
+    pub not_before: i64,
+    /// End of validity (Unix seconds).
+    pub not_after: i64,
+    /// When it was issued (Unix seconds).
+    pub issued_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
 }
 
 /// An audit record to append.
@@ -253,14 +278,19 @@ pub trait Store: Send + Sync {
     /// Clears failed logins and any lock.
     async fn clear_failed_logins(&self, user_id: &str) -> Result<(), StoreError>;
 
+    /// Disables a user: marks the account, revokes every device and certificate of it and ends its
+    /// sessions, in one transaction; false when no such user.
+    async fn disable_user(&self, user_id: &str, at: i64) -> Result<bool, StoreError>;
+
     /// Adds a device.
     async fn create_device(&self, device: &DeviceRow) -> Result<(), StoreError>;
     /// The device with this id.
     async fn device_by_id(&self, id: &str) -> Result<Option<DeviceRow>, StoreError>;
     /// Every device (of one user, when given), by enrolment.
     async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>, StoreError>;
-    /// Marks a device revoked and spends its refresh tokens (its access tokens stay, so that the
-    /// device is told it was revoked); false when it does not exist.
+    /// Marks a device revoked, revokes the certificates it requested and spends its refresh
+    /// tokens (its access tokens stay, so that the device is told it was revoked); false when it
+    /// does not exist.
     async fn revoke_device(&self, id: &str, at: i64) -> Result<bool, StoreError>;
 
     /// Stores an access token.
@@ -304,6 +334,13 @@ pub trait Store: Send + Sync {
         assignee: &Assignee,
         at: i64,
     ) -> Result<bool, StoreError>;
+
+    /// Records an issued certificate.
+    async fn insert_certificate(&self, certificate: &CertificateRow) -> Result<(), StoreError>;
+    /// The certificates issued to a user, oldest first.
+    async fn certificates_of_user(&self, user_id: &str) -> Result<Vec<CertificateRow>, StoreError>;
+    /// Serial and revocation time of every revoked certificate (for the CRL).
+    async fn revoked_certificates(&self) -> Result<Vec<(String, i64)>, StoreError>;
 
     /// Appends an audit record; returns its position.
     async fn append_audit(&self, record: &NewAudit) -> Result<i64, StoreError>;

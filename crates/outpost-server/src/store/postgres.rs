@@ -8,8 +8,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    parse_role, Assignee, AssignmentRow, AuditRow, DeviceRow, DocumentRow, NewAudit, RefreshClaim,
-    Store, StoreError, TokenRow, UnitRow, UserRow,
+    parse_role, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceRow, DocumentRow,
+    NewAudit, RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
 };
 
 mod embedded {
@@ -21,7 +21,7 @@ const MIGRATION_LOCK: i64 = 0x006f_7574_706f_7374;
 
 const USER_COLUMNS: &str =
     "id, username, display_name, role, unit_id, password_hash, totp_secret, \
-     last_totp_step, failed_logins, locked_until, created_at";
+     last_totp_step, failed_logins, locked_until, created_at, disabled_at";
 const DOCUMENT_COLUMNS: &str =
     "d.id, d.title, d.classification, d.sha256, d.size, d.registered_by, d.registered_at";
 
@@ -96,6 +96,7 @@ fn user_from_row(row: &Row) -> Result<UserRow, StoreError> {
         failed_logins: row.try_get(8)?,
         locked_until: row.try_get(9)?,
         created_at: row.try_get(10)?,
+        disabled_at: row.try_get(11)?,
     })
 }
 
@@ -210,7 +211,7 @@ impl Store for PostgresStore {
             .await?
             .execute(
                 &format!(
-                    "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                    "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 ),
                 &[
                     &user.id,
@@ -224,6 +225,7 @@ impl Store for PostgresStore {
                     &user.failed_logins,
                     &user.locked_until,
                     &user.created_at,
+                    &user.disabled_at,
                 ],
             )
             .await
@@ -430,8 +432,99 @@ impl Store for PostgresStore {
                 &[&id],
             )
             .await?;
+        transaction
+            .execute(
+                "UPDATE certificates SET revoked_at = $2 WHERE device_id = $1 AND revoked_at IS NULL",
+                &[&id, &at],
+            )
+            .await?;
         transaction.commit().await?;
         Ok(changed == 1)
+    }
+
+    async fn disable_user(&self, user_id: &str, at: i64) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        let changed = transaction
+            .execute(
+                "UPDATE users SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1",
+                &[&user_id, &at],
+            )
+            .await?;
+        transaction
+            .execute(
+                "UPDATE devices SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                &[&user_id, &at],
+            )
+            .await?;
+        transaction
+            .execute(
+                "UPDATE certificates SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                &[&user_id, &at],
+            )
+            .await?;
+        transaction
+            .execute("DELETE FROM access_tokens WHERE user_id = $1", &[&user_id])
+            .await?;
+        transaction
+            .execute(
+                "UPDATE refresh_tokens SET used = TRUE WHERE user_id = $1",
+                &[&user_id],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(changed == 1)
+    }
+
+    async fn insert_certificate(&self, r: &CertificateRow) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO certificates (serial, user_id, device_id, subject, der, not_before, not_after, \
+                 issued_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[&r.serial, &r.user_id, &r.device_id, &r.subject, &r.der, &r.not_before, &r.not_after, &r.issued_at, &r.revoked_at],
+            )
+            .await
+            .map_err(|e| duplicate_or(e, "a certificate with that serial"))?;
+        Ok(())
+    }
+
+    async fn certificates_of_user(&self, user_id: &str) -> Result<Vec<CertificateRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT serial, user_id, device_id, subject, der, not_before, not_after, issued_at, revoked_at \
+                 FROM certificates WHERE user_id = $1 ORDER BY issued_at, serial",
+                &[&user_id],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CertificateRow {
+                    serial: row.try_get(0)?,
+                    user_id: row.try_get(1)?,
+                    device_id: row.try_get(2)?,
+                    subject: row.try_get(3)?,
+                    der: row.try_get(4)?,
+                    not_before: row.try_get(5)?,
+                    not_after: row.try_get(6)?,
+                    issued_at: row.try_get(7)?,
+                    revoked_at: row.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoked_certificates(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT serial, revoked_at FROM certificates WHERE revoked_at IS NOT NULL ORDER BY serial", &[])
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
     }
 
     async fn insert_access_token(&self, token: &TokenRow) -> Result<(), StoreError> {

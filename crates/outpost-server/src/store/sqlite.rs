@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{
-    parse_role, Assignee, AssignmentRow, AuditRow, DeviceRow, DocumentRow, NewAudit, RefreshClaim,
-    Store, StoreError, TokenRow, UnitRow, UserRow,
+    parse_role, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceRow, DocumentRow,
+    NewAudit, RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
 };
 
 mod embedded {
@@ -22,7 +22,7 @@ pub struct SqliteStore {
 
 const USER_COLUMNS: &str =
     "id, username, display_name, role, unit_id, password_hash, totp_secret, \
-     last_totp_step, failed_logins, locked_until, created_at";
+     last_totp_step, failed_logins, locked_until, created_at, disabled_at";
 const DOCUMENT_COLUMNS: &str =
     "d.id, d.title, d.classification, d.sha256, d.size, d.registered_by, d.registered_at";
 
@@ -96,6 +96,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<(UserRow, String)> {
             failed_logins: row.get(8)?,
             locked_until: row.get(9)?,
             created_at: row.get(10)?,
+            disabled_at: row.get(11)?,
         },
         role,
     ))
@@ -216,7 +217,7 @@ impl Store for SqliteStore {
         self.run(move |c| {
             c.execute(
                 &format!(
-                    "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                    "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                 ),
                 params![
                     user.id,
@@ -229,7 +230,8 @@ impl Store for SqliteStore {
                     user.last_totp_step,
                     user.failed_logins,
                     user.locked_until,
-                    user.created_at
+                    user.created_at,
+                    user.disabled_at
                 ],
             )
             .map_err(|e| duplicate_or(e, &format!("a user named {:?}", user.username)))?;
@@ -447,8 +449,91 @@ impl Store for SqliteStore {
                 "UPDATE refresh_tokens SET used = 1 WHERE device_id = ?1",
                 [&id],
             )?;
+            transaction.execute(
+                "UPDATE certificates SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
+                params![id, at],
+            )?;
             transaction.commit()?;
             Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn disable_user(&self, user_id: &str, at: i64) -> Result<bool, StoreError> {
+        let id = user_id.to_string();
+        self.run(move |c| {
+            let transaction = c.transaction()?;
+            let changed = transaction.execute(
+                "UPDATE users SET disabled_at = COALESCE(disabled_at, ?2) WHERE id = ?1",
+                params![id, at],
+            )?;
+            transaction.execute(
+                "UPDATE devices SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                params![id, at],
+            )?;
+            transaction.execute(
+                "UPDATE certificates SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                params![id, at],
+            )?;
+            transaction.execute("DELETE FROM access_tokens WHERE user_id = ?1", [&id])?;
+            transaction.execute(
+                "UPDATE refresh_tokens SET used = 1 WHERE user_id = ?1",
+                [&id],
+            )?;
+            transaction.commit()?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn insert_certificate(&self, certificate: &CertificateRow) -> Result<(), StoreError> {
+        let r = certificate.clone();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO certificates (serial, user_id, device_id, subject, der, not_before, not_after, \
+                 issued_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![r.serial, r.user_id, r.device_id, r.subject, r.der, r.not_before, r.not_after, r.issued_at, r.revoked_at],
+            )
+            .map_err(|e| duplicate_or(e, "a certificate with that serial"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn certificates_of_user(&self, user_id: &str) -> Result<Vec<CertificateRow>, StoreError> {
+        let user_id = user_id.to_string();
+        self.run(move |c| {
+            let mut statement = c.prepare(
+                "SELECT serial, user_id, device_id, subject, der, not_before, not_after, issued_at, revoked_at \
+                 FROM certificates WHERE user_id = ?1 ORDER BY issued_at, serial",
+            )?;
+            let rows = statement
+                .query_map([user_id], |row| {
+                    Ok(CertificateRow {
+                        serial: row.get(0)?,
+                        user_id: row.get(1)?,
+                        device_id: row.get(2)?,
+                        subject: row.get(3)?,
+                        der: row.get(4)?,
+                        not_before: row.get(5)?,
+                        not_after: row.get(6)?,
+                        issued_at: row.get(7)?,
+                        revoked_at: row.get(8)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn revoked_certificates(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.run(|c| {
+            let mut statement = c.prepare(
+                "SELECT serial, revoked_at FROM certificates WHERE revoked_at IS NOT NULL ORDER BY serial",
+            )?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
         })
         .await
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use outpost_protocol as wire;
+use outpost_server::ca::CertificateAuthority;
 use outpost_server::clock::{ManualClock, SeededEntropy};
 use outpost_server::identity;
 use outpost_server::serve::{open_service, start, RunningServer, StorageConfig};
@@ -27,6 +28,9 @@ pub enum Backend {
     /// A fresh database on the PostgreSQL server that scripts/with-postgres.sh started.
     Postgres,
 }
+
+/// The passphrase of test CAs.
+pub const CA_PASSPHRASE: &str = "correct horse battery staple";
 
 /// The time the tests start at: 2026-11-24 00:00:00 UTC.
 pub const START: i64 = 1_795_478_400;
@@ -149,6 +153,15 @@ impl TestServer {
     }
 
     pub fn start_with(backend: Backend, policy: Policy) -> TestServer {
+        Self::start_full(backend, policy, false)
+    }
+
+    /// A server with the organisation's CA (its passphrase is [`CA_PASSPHRASE`]).
+    pub fn start_with_ca(backend: Backend) -> TestServer {
+        Self::start_full(backend, test_policy(), true)
+    }
+
+    fn start_full(backend: Backend, policy: Policy, with_ca: bool) -> TestServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -158,16 +171,26 @@ impl TestServer {
         let clock = Arc::new(ManualClock::new(START));
         let (service, running, ca_pem) = runtime.block_on(async {
             let config = storage(backend, dir.path()).await;
-            let service = Arc::new(
-                open_service(
-                    &config,
-                    clock.clone(),
-                    Arc::new(SeededEntropy::new(7)),
-                    policy,
+            let mut service = open_service(
+                &config,
+                clock.clone(),
+                Arc::new(SeededEntropy::new(7)),
+                policy,
+            )
+            .await
+            .expect("open the service");
+            if with_ca {
+                let ca = CertificateAuthority::init(
+                    &dir.path().join("ca"),
+                    "Outpost Test Org",
+                    CA_PASSPHRASE,
+                    START,
+                    &SeededEntropy::new(8),
                 )
-                .await
-                .expect("open the service"),
-            );
+                .expect("create the CA");
+                service = service.with_certificate_authority(Arc::new(ca));
+            }
+            let service = Arc::new(service);
             let files = embedded_pair(dir.path(), &[], START).expect("TLS files");
             let tls = server_config(&files).expect("TLS config");
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

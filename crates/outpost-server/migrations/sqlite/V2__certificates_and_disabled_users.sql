@@ -1,0 +1,15 @@
+-- Outpost server schema 2: signer certificates the organisation's CA issued, and disabled users.
+ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+CREATE TABLE certificates (
+  serial TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id),
+  device_id TEXT NOT NULL REFERENCES devices(id),
+  subject TEXT NOT NULL,
+  der BLOB NOT NULL,
+  not_before INTEGER NOT NULL,
+  not_after INTEGER NOT NULL,
+  issued_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE INDEX certificates_user ON certificates(user_id);
+CREATE INDEX certificates_device ON certificates(device_id);

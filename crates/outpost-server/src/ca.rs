@@ -1,0 +1,335 @@
+//! The organisation's certificate authority (reference deployment): an ECDSA P-256 CA whose key
+//! is kept on disk as an encrypted PKCS#8 file (PBES2: PBKDF2-SHA256 + AES-256-CBC, readable by
+//! OpenSSL), issuing signer certificates from workstation CSRs and publishing a CRL.
+//!
+//! Files in the CA directory: `ca.pem` (the certificate, public) and `ca-key.pem` (the encrypted
+//! key). Several server nodes share one CA by pointing at the same directory (or copies of it).
+
+use std::path::{Path, PathBuf};
+
+use pkcs8::der::pem::LineEnding;
+use pkcs8::pkcs5::pbes2;
+use pkcs8::{EncryptedPrivateKeyInfo, PrivateKeyInfo, SecretDocument};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams,
+    CertificateSigningRequestParams, DistinguishedName, DnType, DnValue, IsCa, Issuer, KeyIdMethod,
+    KeyPair, KeyUsagePurpose, RevokedCertParams, SerialNumber,
+};
+use rustls::pki_types::{CertificateDer, CertificateSigningRequestDer};
+use zeroize::Zeroizing;
+
+use crate::clock::Entropy;
+
+/// PBKDF2 iterations for the CA key file (OWASP's figure for PBKDF2-HMAC-SHA256).
+const KEY_FILE_ITERATIONS: u32 = 600_000;
+/// The OID of the `UID` attribute (RFC 4519), which carries the signer's login name.
+const UID_OID: &[u64] = &[0, 9, 2342, 19_200_300, 100, 1, 1];
+
+/// Why the CA could not be set up or could not issue.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// A CA file could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// There is no CA in the directory.
+    #[error("there is no CA in {0}: create one with `outpost-server ca init`")]
+    Missing(PathBuf),
+    /// The passphrase does not decrypt the key, or the key file is damaged.
+    #[error(
+        "the CA key in {0} cannot be decrypted: the passphrase is wrong or the file is damaged"
+    )]
+    Passphrase(PathBuf),
+    /// The passphrase is too short to protect a CA key.
+    #[error("the CA passphrase must have at least 12 characters")]
+    WeakPassphrase,
+    /// The certificate request is malformed or its signature does not verify.
+    #[error("the certificate request is not valid: {0}")]
+    BadRequest(String),
+    /// Encoding or signing failed.
+    #[error("the CA could not sign: {0}")]
+    Signing(String),
+}
+
+/// The subject of a signer certificate, from the server's records (never from the CSR).
+#[derive(Debug, Clone)]
+pub struct SignerSubject {
+    /// The signer's name as people read it (the certificate's common name).
+    pub display_name: String,
+    /// The login name (the `UID` attribute).
+    pub username: String,
+    /// The unit (the organisational unit), if any.
+    pub unit: Option<String>,
+}
+
+/// A certificate the CA issued.
+#[derive(Debug, Clone)]
+pub struct IssuedCertificate {
+    /// Its serial number, lowercase hex.
+    pub serial: String,
+    /// The certificate (DER).
+    pub der: Vec<u8>,
+    /// The subject, as text for people.
+    pub subject: String,
+    /// Start of validity (Unix seconds).
+    pub not_before: i64,
+    /// End of validity (Unix seconds).
+    pub not_after: i64,
+}
+
+/// The organisation's CA, loaded and ready to sign.
+pub struct CertificateAuthority {
+    key: KeyPair,
+    certificate_der: Vec<u8>,
+    certificate_pem: String,
+    organisation: String,
+}
+
+fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
+    move |source| CaError::File {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn datetime(unix: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+fn signing(error: impl std::fmt::Display) -> CaError {
+    CaError::Signing(error.to_string())
+}
+
+/// A positive 128-bit serial number.
+fn new_serial(entropy: &dyn Entropy) -> Vec<u8> {
+    let mut serial = vec![0u8; 16];
+    entropy.fill(&mut serial);
+    serial[0] &= 0x7f;
+    serial[0] |= 0x01;
+    serial
+}
+
+impl CertificateAuthority {
+    /// Creates a CA in `dir` named for `organisation`, valid for twenty years from `now`, its key
+    /// encrypted with `passphrase`. Refuses to overwrite an existing CA.
+    pub fn init(
+        dir: &Path,
+        organisation: &str,
+        passphrase: &str,
+        now: i64,
+        entropy: &dyn Entropy,
+    ) -> Result<CertificateAuthority, CaError> {
+        if passphrase.chars().count() < 12 {
+            return Err(CaError::WeakPassphrase);
+        }
+        let key_path = dir.join("ca-key.pem");
+        if key_path.exists() {
+            return Self::open(dir, organisation, passphrase);
+        }
+        std::fs::create_dir_all(dir).map_err(file_error(dir))?;
+        let key = KeyPair::generate().map_err(signing)?;
+        let mut params = CertificateParams::default();
+        let mut name = DistinguishedName::new();
+        name.push(DnType::OrganizationName, organisation);
+        name.push(DnType::CommonName, format!("{organisation} signing CA"));
+        params.distinguished_name = name;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.serial_number = Some(SerialNumber::from_slice(&new_serial(entropy)));
+        params.not_before = datetime(now - 3600);
+        params.not_after = datetime(now + 20 * 365 * 86_400);
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        let certificate = params.self_signed(&key).map_err(signing)?;
+
+        let mut salt = [0u8; 16];
+        let mut iv = [0u8; 16];
+        entropy.fill(&mut salt);
+        entropy.fill(&mut iv);
+        let pkcs8 = Zeroizing::new(key.serialize_der());
+        let info = PrivateKeyInfo::try_from(pkcs8.as_slice()).map_err(signing)?;
+        let parameters =
+            pbes2::Parameters::pbkdf2_sha256_aes256cbc(KEY_FILE_ITERATIONS, &salt, &iv)
+                .map_err(signing)?;
+        let encrypted = info
+            .encrypt_with_params(parameters, passphrase)
+            .map_err(signing)?;
+        let pem = encrypted
+            .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+            .map_err(signing)?;
+        write_private(&key_path, pem.as_bytes())?;
+        let certificate_path = dir.join("ca.pem");
+        std::fs::write(&certificate_path, certificate.pem())
+            .map_err(file_error(&certificate_path))?;
+        Self::open(dir, organisation, passphrase)
+    }
+
+    /// Loads the CA in `dir`, decrypting its key with `passphrase`.
+    pub fn open(
+        dir: &Path,
+        organisation: &str,
+        passphrase: &str,
+    ) -> Result<CertificateAuthority, CaError> {
+        let key_path = dir.join("ca-key.pem");
+        let certificate_path = dir.join("ca.pem");
+        if !key_path.exists() || !certificate_path.exists() {
+            return Err(CaError::Missing(dir.to_path_buf()));
+        }
+        let key_pem =
+            Zeroizing::new(std::fs::read_to_string(&key_path).map_err(file_error(&key_path))?);
+        let (_, document) = SecretDocument::from_pem(&key_pem)
+            .map_err(|_| CaError::Passphrase(dir.to_path_buf()))?;
+        let encrypted = EncryptedPrivateKeyInfo::try_from(document.as_bytes())
+            .map_err(|_| CaError::Passphrase(dir.to_path_buf()))?;
+        let decrypted = encrypted
+            .decrypt(passphrase)
+            .map_err(|_| CaError::Passphrase(dir.to_path_buf()))?;
+        let key = KeyPair::try_from(decrypted.as_bytes())
+            .map_err(|_| CaError::Passphrase(dir.to_path_buf()))?;
+        let certificate_pem =
+            std::fs::read_to_string(&certificate_path).map_err(file_error(&certificate_path))?;
+        let certificate_der = pem_to_der(&certificate_pem).ok_or_else(|| {
+            CaError::Signing(format!(
+                "{} holds no certificate",
+                certificate_path.display()
+            ))
+        })?;
+        Ok(CertificateAuthority {
+            key,
+            certificate_der,
+            certificate_pem,
+            organisation: organisation.to_string(),
+        })
+    }
+
+    /// The CA certificate (DER).
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.certificate_der
+    }
+
+    /// The CA certificate (PEM).
+    pub fn certificate_pem(&self) -> &str {
+        &self.certificate_pem
+    }
+
+    fn issuer(&self) -> Result<Issuer<'static, &KeyPair>, CaError> {
+        Issuer::from_ca_cert_der(
+            &CertificateDer::from(self.certificate_der.clone()),
+            &self.key,
+        )
+        .map_err(signing)
+    }
+
+    /// Issues a signer certificate for the key in `csr_der` (whose signature must verify): the
+    /// subject comes from the server's records, key usage is digitalSignature + nonRepudiation,
+    /// with subject and authority key identifiers, valid from `now` for `validity_days`.
+    pub fn issue(
+        &self,
+        csr_der: &[u8],
+        subject: &SignerSubject,
+        now: i64,
+        validity_days: i64,
+        entropy: &dyn Entropy,
+    ) -> Result<IssuedCertificate, CaError> {
+        let request =
+            CertificateSigningRequestParams::from_der(&CertificateSigningRequestDer::from(csr_der))
+                .map_err(|error| CaError::BadRequest(error.to_string()))?;
+        let mut params = CertificateParams::default();
+        let mut name = DistinguishedName::new();
+        name.push(DnType::OrganizationName, self.organisation.as_str());
+        if let Some(unit) = &subject.unit {
+            name.push(DnType::OrganizationalUnitName, unit.as_str());
+        }
+        name.push(DnType::CommonName, subject.display_name.as_str());
+        name.push(
+            DnType::CustomDnType(UID_OID.to_vec()),
+            DnValue::Utf8String(subject.username.clone()),
+        );
+        params.distinguished_name = name;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::ContentCommitment,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        let serial = new_serial(entropy);
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
+        let not_before = now - 300;
+        let not_after = now + validity_days * 86_400;
+        params.not_before = datetime(not_before);
+        params.not_after = datetime(not_after);
+        let certificate = params
+            .signed_by(&request.public_key, &self.issuer()?)
+            .map_err(signing)?;
+        let unit = subject
+            .unit
+            .as_deref()
+            .map(|u| format!("OU={u}, "))
+            .unwrap_or_default();
+        Ok(IssuedCertificate {
+            serial: hex::encode(&serial),
+            der: certificate.der().to_vec(),
+            subject: format!(
+                "CN={}, {unit}O={}, UID={}",
+                subject.display_name, self.organisation, subject.username
+            ),
+            not_before,
+            not_after,
+        })
+    }
+
+    /// A CRL listing `revoked` (serial hex, revocation time), valid from `now` for a day.
+    pub fn crl(&self, revoked: &[(String, i64)], now: i64) -> Result<Vec<u8>, CaError> {
+        let revoked_certs = revoked
+            .iter()
+            .filter_map(|(serial, at)| {
+                hex::decode(serial).ok().map(|bytes| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&bytes),
+                    revocation_time: datetime(*at),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+            })
+            .collect();
+        let params = CertificateRevocationListParams {
+            this_update: datetime(now - 60),
+            next_update: datetime(now + 86_400),
+            crl_number: SerialNumber::from_slice(&now.max(1).to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        Ok(params
+            .signed_by(&self.issuer()?)
+            .map_err(signing)?
+            .der()
+            .to_vec())
+    }
+}
+
+fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .ok()
+        .map(|der| der.to_vec())
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), CaError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(file_error(path))?;
+    file.write_all(contents).map_err(file_error(path))
+}

@@ -11,6 +11,7 @@ use outpost_protocol as wire;
 use outpost_protocol::{Role, SecondFactor};
 use p256::ecdsa::signature::Verifier;
 use p256::pkcs8::DecodePublicKey;
+use zeroize::Zeroizing;
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::ca::{CaError, CertificateAuthority, SignerSubject};
@@ -426,7 +427,7 @@ impl Service {
             Some(name) => Some(self.unit_named(name).await?.id),
             None => None,
         };
-        let password_hash = identity::hash_password(&new_user.password, &*self.entropy)?;
+        let password_hash = self.hash_password(&new_user.password).await?;
         let user = UserRow {
             id: new_id(&*self.entropy),
             username,
@@ -466,7 +467,7 @@ impl Service {
         password: &str,
     ) -> Result<(), ServiceError> {
         let user = self.user_named(username).await?;
-        let hash = identity::hash_password(password, &*self.entropy)?;
+        let hash = self.hash_password(password).await?;
         self.store.set_password_hash(&user.id, &hash).await?;
         self.audit(
             &actor.name(),
@@ -736,7 +737,7 @@ impl Service {
         }
         let Some(user) = self.store.user_by_username(&request.username).await? else {
             // Spend the time a real check takes, so timing does not tell which names exist.
-            let _ = identity::verify_password(&request.password, self.decoy_hash());
+            let _ = password_matches(&request.password, self.decoy_hash()).await;
             self.audit(
                 "-",
                 "login.failed",
@@ -747,7 +748,7 @@ impl Service {
             return Err(ServiceError::InvalidCredentials);
         };
         if user.disabled_at.is_some() {
-            let _ = identity::verify_password(&request.password, self.decoy_hash());
+            let _ = password_matches(&request.password, self.decoy_hash()).await;
             self.audit(
                 "-",
                 "login.refused_disabled",
@@ -816,7 +817,7 @@ impl Service {
         request: &wire::LoginRequest,
         now: i64,
     ) -> Result<(), ServiceError> {
-        if !identity::verify_password(&request.password, &user.password_hash) {
+        if !password_matches(&request.password, &user.password_hash).await {
             return Err(ServiceError::InvalidCredentials);
         }
         let Some(secret) = &user.totp_secret else {
@@ -1208,6 +1209,27 @@ impl Service {
     pub async fn certificates(&self, username: &str) -> Result<Vec<CertificateRow>, ServiceError> {
         let user = self.user_named(username).await?;
         Ok(self.store.certificates_of_user(&user.id).await?)
+    }
+}
+
+/// Whether `password` matches the PHC string; Argon2id runs on the blocking pool so that a burst of
+/// logins never stalls the requests behind them.
+async fn password_matches(password: &str, phc: &str) -> bool {
+    let password = Zeroizing::new(password.to_string());
+    let phc = phc.to_string();
+    tokio::task::spawn_blocking(move || identity::verify_password(&password, &phc))
+        .await
+        .unwrap_or(false)
+}
+
+impl Service {
+    async fn hash_password(&self, password: &str) -> Result<String, ServiceError> {
+        let password = Zeroizing::new(password.to_string());
+        let entropy = Arc::clone(&self.entropy);
+        tokio::task::spawn_blocking(move || identity::hash_password(&password, &*entropy))
+            .await
+            .map_err(|error| ServiceError::Identity(IdentityError::Hashing(error.to_string())))?
+            .map_err(ServiceError::from)
     }
 }
 

@@ -226,6 +226,7 @@ pub fn router(service: Arc<Service>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(log_request))
         .with_state(service)
 }
 
@@ -260,6 +261,27 @@ async fn refuse_declared_oversize(
         }
         _ => next.run(request).await,
     }
+}
+
+/// Logs each request: method, route template (never the raw path or query, which may carry ids
+/// or titles), status and duration. Tokens and bodies are never logged.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| "(unmatched)".to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        route,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
 }
 
 async fn not_found() -> ApiFailure {

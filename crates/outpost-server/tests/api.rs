@@ -70,6 +70,11 @@ fn authenticated_endpoints(document_id: &str) -> Vec<Call> {
             Some(("application/json", assignment)),
         ),
         ("GET", wire::paths::ADMIN_AUDIT.to_string(), None),
+        (
+            "POST",
+            wire::paths::CERTIFICATES.to_string(),
+            Some(("application/json", br#"{"csr": "MIIB"}"#.to_vec())),
+        ),
     ]
 }
 

@@ -77,10 +77,18 @@ impl StorageConfig {
 pub async fn open_storage(
     config: &StorageConfig,
 ) -> Result<(Arc<dyn Store>, BlobStore), StartError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
+    if !config.data_dir.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        // The database and blobs are readable by the server's own user only.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.data_dir)
+            .map_err(|source| StartError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
+    }
     let store: Arc<dyn Store> = match config.database.as_deref() {
         None => Arc::new(SqliteStore::open(&config.data_dir.join("server.db"))?),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {

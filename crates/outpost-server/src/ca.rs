@@ -13,11 +13,13 @@ use pkcs8::{EncryptedPrivateKeyInfo, PrivateKeyInfo, SecretDocument};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams,
     CertificateSigningRequestParams, DistinguishedName, DnType, DnValue, IsCa, Issuer, KeyIdMethod,
-    KeyPair, KeyUsagePurpose, RevokedCertParams, SerialNumber,
+    KeyPair, KeyUsagePurpose, PublicKeyData, RevokedCertParams, SerialNumber, SignatureAlgorithm,
+    SigningKey,
 };
 use rustls::pki_types::{CertificateDer, CertificateSigningRequestDer};
 use zeroize::Zeroizing;
 
+use crate::ca_token::{TokenKey, TokenKeyLocation};
 use crate::clock::Entropy;
 
 /// PBKDF2 iterations for the CA key file (OWASP's figure for PBKDF2-HMAC-SHA256).
@@ -44,6 +46,12 @@ pub enum CaError {
         "the CA key in {0} cannot be decrypted: the passphrase is wrong or the file is damaged"
     )]
     Passphrase(PathBuf),
+    /// The token refused the PIN.
+    #[error("the token refused the CA key's PIN")]
+    TokenPin,
+    /// The token, its module or the key on it cannot be used.
+    #[error("the CA's token cannot be used: {0}")]
+    Token(String),
     /// The passphrase is too short to protect a CA key.
     #[error("the CA passphrase must have at least 12 characters")]
     WeakPassphrase,
@@ -81,9 +89,43 @@ pub struct IssuedCertificate {
     pub not_after: i64,
 }
 
+/// The CA's private key: in an encrypted file, or on a PKCS#11 token.
+enum CaKey {
+    File(Box<KeyPair>),
+    Token(TokenKey),
+}
+
+impl PublicKeyData for CaKey {
+    fn der_bytes(&self) -> &[u8] {
+        match self {
+            CaKey::File(key) => key.der_bytes(),
+            CaKey::Token(key) => key.public_point(),
+        }
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        match self {
+            CaKey::File(key) => key.algorithm(),
+            CaKey::Token(_) => &rcgen::PKCS_ECDSA_P256_SHA256,
+        }
+    }
+}
+
+impl SigningKey for CaKey {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        match self {
+            CaKey::File(key) => key.sign(message),
+            CaKey::Token(key) => key.sign(message).map_err(|error| {
+                tracing::error!(%error, "the CA token did not sign");
+                rcgen::Error::RemoteKeyError
+            }),
+        }
+    }
+}
+
 /// The organisation's CA, loaded and ready to sign.
 pub struct CertificateAuthority {
-    key: KeyPair,
+    key: CaKey,
     certificate_der: Vec<u8>,
     certificate_pem: String,
     organisation: String,
@@ -132,22 +174,7 @@ impl CertificateAuthority {
         }
         std::fs::create_dir_all(dir).map_err(file_error(dir))?;
         let key = KeyPair::generate().map_err(signing)?;
-        let mut params = CertificateParams::default();
-        let mut name = DistinguishedName::new();
-        name.push(DnType::OrganizationName, organisation);
-        name.push(DnType::CommonName, format!("{organisation} signing CA"));
-        params.distinguished_name = name;
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        params.serial_number = Some(SerialNumber::from_slice(&new_serial(entropy)));
-        params.not_before = datetime(now - 3600);
-        params.not_after = datetime(now + 20 * 365 * 86_400);
-        params.key_identifier_method = KeyIdMethod::Sha256;
-        let certificate = params.self_signed(&key).map_err(signing)?;
+        let certificate = self_signed(&key, organisation, now, entropy)?;
 
         let mut salt = [0u8; 16];
         let mut iv = [0u8; 16];
@@ -166,9 +193,92 @@ impl CertificateAuthority {
             .map_err(signing)?;
         write_private(&key_path, pem.as_bytes())?;
         let certificate_path = dir.join("ca.pem");
-        std::fs::write(&certificate_path, certificate.pem())
-            .map_err(file_error(&certificate_path))?;
+        std::fs::write(&certificate_path, certificate).map_err(file_error(&certificate_path))?;
         Self::open(dir, organisation, passphrase)
+    }
+
+    /// Creates a CA in `dir` whose key is the ECDSA P-256 key pair already on a PKCS#11 token
+    /// (generated there, so it never existed anywhere else). Writes `ca.pem` and `ca-token.json`
+    /// (where the key is; never the PIN). An existing token CA in `dir` is opened instead.
+    pub fn init_on_token(
+        dir: &Path,
+        organisation: &str,
+        location: &TokenKeyLocation,
+        pin: &str,
+        now: i64,
+        entropy: &dyn Entropy,
+    ) -> Result<CertificateAuthority, CaError> {
+        if Self::uses_token(dir) {
+            return Self::open_on_token(dir, organisation, pin);
+        }
+        if dir.join("ca-key.pem").exists() {
+            return Err(CaError::Token(format!(
+                "{} already holds a CA with its key in a file",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(file_error(dir))?;
+        let key = CaKey::Token(TokenKey::open(location, pin)?);
+        let certificate = self_signed(&key, organisation, now, entropy)?;
+        let location_path = dir.join("ca-token.json");
+        let json = serde_json::to_vec_pretty(location).map_err(signing)?;
+        std::fs::write(&location_path, json).map_err(file_error(&location_path))?;
+        let certificate_path = dir.join("ca.pem");
+        std::fs::write(&certificate_path, &certificate).map_err(file_error(&certificate_path))?;
+        // The session that signed the certificate stays: one module, one initialisation.
+        let certificate_der = pem_to_der(&certificate)
+            .ok_or_else(|| CaError::Signing("the new CA certificate cannot be read back".into()))?;
+        Ok(CertificateAuthority {
+            key,
+            certificate_der,
+            certificate_pem: certificate,
+            organisation: organisation.to_string(),
+        })
+    }
+
+    /// Whether the CA in `dir` keeps its key on a token.
+    pub fn uses_token(dir: &Path) -> bool {
+        dir.join("ca-token.json").exists()
+    }
+
+    /// Loads a CA whose key is on a token, logging in with `pin`. A PKCS#11 module is initialised
+    /// once per process, so drop an open token CA before opening it again.
+    pub fn open_on_token(
+        dir: &Path,
+        organisation: &str,
+        pin: &str,
+    ) -> Result<CertificateAuthority, CaError> {
+        let location_path = dir.join("ca-token.json");
+        let certificate_path = dir.join("ca.pem");
+        if !location_path.exists() || !certificate_path.exists() {
+            return Err(CaError::Missing(dir.to_path_buf()));
+        }
+        let json = std::fs::read(&location_path).map_err(file_error(&location_path))?;
+        let location: TokenKeyLocation = serde_json::from_slice(&json).map_err(|e| {
+            CaError::Token(format!("{} is unreadable: {e}", location_path.display()))
+        })?;
+        let key = TokenKey::open(&location, pin)?;
+        let certificate_pem =
+            std::fs::read_to_string(&certificate_path).map_err(file_error(&certificate_path))?;
+        let certificate_der = pem_to_der(&certificate_pem).ok_or_else(|| {
+            CaError::Signing(format!(
+                "{} holds no certificate",
+                certificate_path.display()
+            ))
+        })?;
+        if key.public_point() != certificate_public_point(&certificate_der).as_slice() {
+            return Err(CaError::Token(format!(
+                "the token's key {:?} is not the key of the CA certificate in {}",
+                location.key_label,
+                certificate_path.display()
+            )));
+        }
+        Ok(CertificateAuthority {
+            key: CaKey::Token(key),
+            certificate_der,
+            certificate_pem,
+            organisation: organisation.to_string(),
+        })
     }
 
     /// Loads the CA in `dir`, decrypting its key with `passphrase`.
@@ -202,7 +312,7 @@ impl CertificateAuthority {
             ))
         })?;
         Ok(CertificateAuthority {
-            key,
+            key: CaKey::File(Box::new(key)),
             certificate_der,
             certificate_pem,
             organisation: organisation.to_string(),
@@ -219,7 +329,7 @@ impl CertificateAuthority {
         &self.certificate_pem
     }
 
-    fn issuer(&self) -> Result<Issuer<'static, &KeyPair>, CaError> {
+    fn issuer(&self) -> Result<Issuer<'static, &CaKey>, CaError> {
         Issuer::from_ca_cert_der(
             &CertificateDer::from(self.certificate_der.clone()),
             &self.key,
@@ -313,6 +423,38 @@ impl CertificateAuthority {
             .der()
             .to_vec())
     }
+}
+
+/// The CA's self-signed certificate (PEM) for `key`, valid for twenty years from `now`.
+fn self_signed(
+    key: &impl SigningKey,
+    organisation: &str,
+    now: i64,
+    entropy: &dyn Entropy,
+) -> Result<String, CaError> {
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    name.push(DnType::OrganizationName, organisation);
+    name.push(DnType::CommonName, format!("{organisation} signing CA"));
+    params.distinguished_name = name;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.serial_number = Some(SerialNumber::from_slice(&new_serial(entropy)));
+    params.not_before = datetime(now - 3600);
+    params.not_after = datetime(now + 20 * 365 * 86_400);
+    params.key_identifier_method = KeyIdMethod::Sha256;
+    Ok(params.self_signed(key).map_err(signing)?.pem())
+}
+
+/// The subject public key bits of a certificate (the uncompressed point for EC keys).
+fn certificate_public_point(der: &[u8]) -> Vec<u8> {
+    x509_parser::parse_x509_certificate(der)
+        .map(|(_, certificate)| certificate.public_key().subject_public_key.data.to_vec())
+        .unwrap_or_default()
 }
 
 fn pem_to_der(pem: &str) -> Option<Vec<u8>> {

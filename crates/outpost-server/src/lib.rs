@@ -10,6 +10,7 @@
 
 pub mod blobs;
 pub mod ca;
+pub mod ca_token;
 pub mod clock;
 pub mod http;
 pub mod identity;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::ca::CertificateAuthority;
+use outpost_server::ca_token::TokenKeyLocation;
 use outpost_server::clock::{new_token, OsEntropy, SystemClock};
 use outpost_server::serve::{open_service, start, StorageConfig};
 use outpost_server::service::{Actor, NewUser, Policy, Service};
@@ -47,6 +48,9 @@ struct Cli {
     /// A file holding the passphrase of the CA key [default: the OUTPOST_CA_PASSPHRASE variable, else ca-passphrase in the data directory]
     #[arg(long, global = true)]
     ca_passphrase_file: Option<PathBuf>,
+    /// A file holding the PIN of the token that keeps the CA key (when it is on a token) [default: the OUTPOST_CA_PIN variable]
+    #[arg(long, global = true)]
+    ca_pin_file: Option<PathBuf>,
     /// The organisation's name in the CA and signer certificates.
     #[arg(
         long,
@@ -175,8 +179,21 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum CaCommand {
-    /// Create the CA (ECDSA P-256, key encrypted with the passphrase); keeps an existing one.
-    Init,
+    /// Create the CA (ECDSA P-256); keeps an existing one. Its key goes in an encrypted file, or,
+    /// with --pkcs11-module, stays on a token: the key pair labelled --key-label, generated there
+    /// beforehand (e.g. `pkcs11-tool --keypairgen --key-type EC:prime256v1 --label …`); the PIN
+    /// comes from --ca-pin-file or OUTPOST_CA_PIN.
+    Init {
+        /// The token's PKCS#11 module.
+        #[arg(long, requires_all = ["token_label", "key_label"])]
+        pkcs11_module: Option<PathBuf>,
+        /// The token's label.
+        #[arg(long)]
+        token_label: Option<String>,
+        /// The label of the CA key pair on the token.
+        #[arg(long)]
+        key_label: Option<String>,
+    },
     /// Print the CA certificate (PEM), for workstations and validators to trust.
     Show,
 }
@@ -319,6 +336,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let ca = CaSettings {
         dir: cli.ca_dir.clone().unwrap_or_else(|| data_dir.join("ca")),
         passphrase_file: cli.ca_passphrase_file.clone(),
+        pin_file: cli.ca_pin_file.clone(),
         data_dir: data_dir.clone(),
         organisation: cli.organisation.clone(),
     };
@@ -406,7 +424,33 @@ async fn run(cli: Cli) -> Result<(), String> {
             .disable_user(Actor::Cli, &username)
             .await
             .map_err(fail),
-        Command::Ca(CaCommand::Init) => {
+        Command::Ca(CaCommand::Init {
+            pkcs11_module: Some(module),
+            token_label,
+            key_label,
+        }) => {
+            let location = TokenKeyLocation {
+                module,
+                token_label: token_label.unwrap_or_default(),
+                key_label: key_label.unwrap_or_default(),
+            };
+            let pin = ca_pin(&ca)?;
+            let authority = CertificateAuthority::init_on_token(
+                &ca.dir,
+                &ca.organisation,
+                &location,
+                &pin,
+                service.now(),
+                &OsEntropy,
+            )
+            .map_err(|e| e.to_string())?;
+            emit!("{}", authority.certificate_pem().trim_end());
+            Ok(())
+        }
+        Command::Ca(CaCommand::Init {
+            pkcs11_module: None,
+            ..
+        }) => {
             let ca = load_ca(&ca, service.now(), true)?.ok_or("the CA could not be created")?;
             emit!("{}", ca.certificate_pem().trim_end());
             Ok(())
@@ -535,6 +579,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 struct CaSettings {
     dir: PathBuf,
     passphrase_file: Option<PathBuf>,
+    pin_file: Option<PathBuf>,
     data_dir: PathBuf,
     organisation: String,
 }
@@ -576,6 +621,18 @@ fn ca_passphrase(settings: &CaSettings, create: bool) -> Result<Option<String>, 
     Ok(Some(passphrase))
 }
 
+/// The PIN of a CA key on a token: from --ca-pin-file, else OUTPOST_CA_PIN.
+fn ca_pin(settings: &CaSettings) -> Result<String, String> {
+    if let Some(file) = &settings.pin_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        return Ok(text.trim_end_matches(['\r', '\n']).to_string());
+    }
+    std::env::var("OUTPOST_CA_PIN").map_err(|_| {
+        "the CA key is on a token: give its PIN with --ca-pin-file or OUTPOST_CA_PIN".to_string()
+    })
+}
+
 /// Opens the CA, or with `create` makes it when missing. None when there is none and `create` is
 /// false.
 fn load_ca(
@@ -583,6 +640,12 @@ fn load_ca(
     now: i64,
     create: bool,
 ) -> Result<Option<CertificateAuthority>, String> {
+    if CertificateAuthority::uses_token(&settings.dir) {
+        let pin = ca_pin(settings)?;
+        return CertificateAuthority::open_on_token(&settings.dir, &settings.organisation, &pin)
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
     let exists = settings.dir.join("ca-key.pem").exists();
     if !exists && !create {
         return Ok(None);

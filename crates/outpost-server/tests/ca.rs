@@ -400,3 +400,180 @@ fn the_ca_key_is_encrypted_on_disk_in_a_standard_format() {
     let missing = CertificateAuthority::open(&dir.path().join("nowhere"), "Org", passphrase);
     assert!(matches!(missing, Err(CaError::Missing(_))));
 }
+
+fn run(program: &str, args: &[&str]) {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_ca_key_can_stay_on_a_pkcs11_token() {
+    const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+    const PIN: &str = "246810";
+    let dir = tempfile::tempdir().expect("dir");
+    let tokens = dir.path().join("tokens");
+    std::fs::create_dir(&tokens).expect("tokens");
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .expect("conf");
+    // Each test runs in its own process under nextest, so this reaches only this test's token.
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    run(
+        "softhsm2-util",
+        &[
+            "--init-token",
+            "--free",
+            "--label",
+            "Outpost CA",
+            "--pin",
+            PIN,
+            "--so-pin",
+            "13579135",
+        ],
+    );
+    // The key pair is generated on the token: it never exists outside it.
+    run(
+        "pkcs11-tool",
+        &[
+            "--module",
+            MODULE,
+            "--token-label",
+            "Outpost CA",
+            "--login",
+            "--pin",
+            PIN,
+            "--keypairgen",
+            "--key-type",
+            "EC:prime256v1",
+            "--label",
+            "outpost-ca",
+            "--id",
+            "01",
+        ],
+    );
+    let location = outpost_server::ca_token::TokenKeyLocation {
+        module: MODULE.into(),
+        token_label: "Outpost CA".into(),
+        key_label: "outpost-ca".into(),
+    };
+    let ca_dir = dir.path().join("ca");
+    let entropy = SeededEntropy::new(3);
+    let wrong = CertificateAuthority::init_on_token(
+        &ca_dir,
+        "Org",
+        &location,
+        "999999",
+        support::START,
+        &entropy,
+    );
+    assert!(matches!(wrong, Err(CaError::TokenPin)), "{:?}", wrong.err());
+    let missing_key = outpost_server::ca_token::TokenKeyLocation {
+        key_label: "nothing".into(),
+        ..location.clone()
+    };
+    let missing = CertificateAuthority::init_on_token(
+        &ca_dir,
+        "Org",
+        &missing_key,
+        PIN,
+        support::START,
+        &entropy,
+    );
+    assert!(
+        matches!(&missing, Err(CaError::Token(m)) if m.contains("nothing")),
+        "{:?}",
+        missing.err()
+    );
+
+    let ca = CertificateAuthority::init_on_token(
+        &ca_dir,
+        "Org",
+        &location,
+        PIN,
+        support::START,
+        &entropy,
+    )
+    .expect("init");
+    assert!(
+        !ca_dir.join("ca-key.pem").exists(),
+        "no key file for a token CA"
+    );
+    let described = std::fs::read_to_string(ca_dir.join("ca-token.json")).expect("location");
+    assert!(
+        described.contains("outpost-ca") && !described.contains(PIN),
+        "{described}"
+    );
+
+    let subject = outpost_server::ca::SignerSubject {
+        display_name: "Ivan".into(),
+        username: "ivan".into(),
+        unit: None,
+    };
+    let issued = ca
+        .issue(&csr().1, &subject, support::START, 365, &entropy)
+        .expect("issue on the token");
+    let crl = ca
+        .crl(
+            &[(issued.serial.clone(), support::START + 5)],
+            support::START + 10,
+        )
+        .expect("CRL on the token");
+    let files = tempfile::tempdir().expect("dir");
+    let ca_file = write(files.path(), "ca.pem", ca.certificate_pem());
+    let leaf_file = write(files.path(), "leaf.pem", &pem("CERTIFICATE", &issued.der));
+    let crl_file = write(files.path(), "crl.pem", &pem("X509 CRL", &crl));
+    let (ok, text) = openssl(&["verify", "-CAfile", &ca_file, &leaf_file]);
+    assert!(ok, "{text}");
+    let (ok, text) = openssl(&["crl", "-in", &crl_file, "-CAfile", &ca_file, "-noout"]);
+    assert!(ok && text.contains("verify OK"), "{text}");
+
+    // Reopening logs in again (a PKCS#11 module is initialised once per process: the first
+    // session goes first); the CLI finds the token CA by itself and needs the PIN.
+    let (ca_der, ca_pem) = (
+        ca.certificate_der().to_vec(),
+        ca.certificate_pem().to_string(),
+    );
+    drop(ca);
+    let reopened = CertificateAuthority::open_on_token(&ca_dir, "Org", PIN).expect("reopen");
+    assert_eq!(reopened.certificate_der(), ca_der.as_slice());
+    drop(reopened);
+    let cli = |pin: &str| {
+        Command::new(env!("CARGO_BIN_EXE_outpost-server"))
+            .arg("--data-dir")
+            .arg(dir.path().join("server"))
+            .arg("--ca-dir")
+            .arg(&ca_dir)
+            .args(["ca", "show"])
+            .env("OUTPOST_CA_PIN", pin)
+            .output()
+            .expect("run the CLI")
+    };
+    let shown = cli(PIN);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), ca_pem.trim());
+    let refused = cli("111111");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("PIN"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

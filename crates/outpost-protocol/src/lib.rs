@@ -43,6 +43,8 @@ pub mod paths {
     pub const ADMIN_ASSIGNMENTS_REVOKE: &str = "/api/v1/admin/assignments/revoke";
     /// `POST` (staff, supervisor) [`crate::CertificateRequest`] → [`crate::CertificateIssued`].
     pub const CERTIFICATES: &str = "/api/v1/certificates";
+    /// `GET` (staff, supervisor, admin) `?cursor=N[&after=ID][&limit=N]` → [`crate::PullPage`].
+    pub const SYNC_PULL: &str = "/api/v1/sync/pull";
     /// `GET` (public): the organisation CA's certificate, DER (`application/pkix-cert`).
     pub const CA_CERTIFICATE: &str = "/api/v1/ca/certificate";
     /// `GET` (public): the CA's current CRL, DER (`application/pkix-crl`).
@@ -88,6 +90,11 @@ pub mod error_codes {
     pub const TOO_LARGE: &str = "payload_too_large";
     /// An uploaded document is not a PDF.
     pub const NOT_A_PDF: &str = "not_a_pdf";
+    /// The client's sync cursor is ahead of the server (restored from a backup): pull again from
+    /// cursor 0, keeping local pending work.
+    pub const CURSOR_AHEAD: &str = "cursor_ahead";
+    /// The requested byte range is outside the content.
+    pub const RANGE_NOT_SATISFIABLE: &str = "range_not_satisfiable";
     /// Too many login attempts from this address: wait and try again.
     pub const RATE_LIMITED: &str = "rate_limited";
     /// The request conflicts with what exists (a duplicate name, say).
@@ -298,6 +305,44 @@ pub struct DocumentInfo {
 pub struct DocumentList {
     /// The visible documents, newest registration first.
     pub documents: Vec<DocumentInfo>,
+}
+
+/// One change a workstation pulls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DocumentChange {
+    /// The document is visible to the user (newly assigned, or its head changed): fetch its
+    /// content by `document.sha256` if the workstation does not have those bytes.
+    Visible {
+        /// The change's position in the server's order.
+        position: i64,
+        /// The document as it is now.
+        document: DocumentInfo,
+    },
+    /// The user may no longer see the document: purge the local copy.
+    Removed {
+        /// The change's position in the server's order.
+        position: i64,
+        /// The document's id.
+        document_id: String,
+    },
+}
+
+/// `GET /api/v1/sync/pull`: one page of changes, all from one consistent snapshot of the server.
+///
+/// A pull round starts at the stored cursor with no `after`; while `complete` is false, ask again
+/// with `cursor = next_cursor` and `after = next_after`. When `complete` is true, apply the round
+/// and store `next_cursor` as the cursor, in one local transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullPage {
+    /// The changes, in the server's order.
+    pub changes: Vec<DocumentChange>,
+    /// Where the next request continues.
+    pub next_cursor: i64,
+    /// The tie-break for the next request (a document id), while the round is not complete.
+    pub next_after: Option<String>,
+    /// Whether this page reaches the server's current state.
+    pub complete: bool,
 }
 
 /// Whom an assignment is for.

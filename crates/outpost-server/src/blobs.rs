@@ -196,6 +196,21 @@ impl BlobStore {
         Ok(bytes)
     }
 
+    /// Bytes `range` of blob `name` (not hash-checked: a part cannot be; the reader checks the
+    /// whole).
+    pub async fn get_range(
+        &self,
+        name: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, BlobError> {
+        let location = Self::location(name)?;
+        match self.store.get_range(&location, range).await {
+            Ok(bytes) => Ok(bytes),
+            Err(object_store::Error::NotFound { .. }) => Err(BlobError::Missing(name.to_string())),
+            Err(error) => Err(self.store_error(error)),
+        }
+    }
+
     /// Whether blob `name` is stored.
     pub async fn contains(&self, name: &str) -> Result<bool, BlobError> {
         let location = Self::location(name)?;

@@ -56,6 +56,8 @@ impl IntoResponse for ApiFailure {
             ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::CursorAhead { .. } => StatusCode::CONFLICT,
+            ServiceError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ServiceError::Store(_)
             | ServiceError::Blob(_)
             | ServiceError::Identity(_)
@@ -208,6 +210,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route(wire::paths::ADMIN_ASSIGNMENTS_REVOKE, post(unassign))
         .route(wire::paths::ADMIN_AUDIT, get(audit))
         .route(wire::paths::CERTIFICATES, post(issue_certificate))
+        .route(wire::paths::SYNC_PULL, get(pull))
         .route(wire::paths::CA_CERTIFICATE, get(ca_certificate))
         .route(wire::paths::CA_CRL, get(crl))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
@@ -355,13 +358,101 @@ async fn document(
     Ok(Json(document_info(&service.document(&caller, &id).await?)))
 }
 
+/// `bytes=FIRST-` or `bytes=FIRST-LAST` (one range; suffix ranges are not needed by clients).
+fn parse_range(header_value: &str) -> Option<(u64, Option<u64>)> {
+    let spec = header_value.trim().strip_prefix("bytes=")?;
+    let (first, last) = spec.split_once('-')?;
+    let first = first.trim().parse().ok()?;
+    let last = match last.trim() {
+        "" => None,
+        text => Some(text.parse().ok()?),
+    };
+    Some((first, last))
+}
+
 async fn document_content(
     State(service): State<Arc<Service>>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
-    let bytes = service.document_content(&caller, &id).await?;
-    Ok(([(header::CONTENT_TYPE, "application/pdf")], bytes).into_response())
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|value| value.to_str().ok());
+    let Some(range) = range else {
+        let bytes = service.document_content(&caller, &id).await?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/pdf"),
+                (header::ACCEPT_RANGES, "bytes"),
+            ],
+            bytes,
+        )
+            .into_response());
+    };
+    let Some(range) = parse_range(range) else {
+        return Err(ServiceError::BadRequest(
+            "the Range header must be bytes=FIRST- or bytes=FIRST-LAST".into(),
+        )
+        .into());
+    };
+    match service.document_content_range(&caller, &id, range).await {
+        Ok((bytes, first, size)) => {
+            let last = first + bytes.len() as u64 - 1;
+            Ok((
+                StatusCode::PARTIAL_CONTENT,
+                [
+                    (header::CONTENT_TYPE, "application/pdf".to_string()),
+                    (
+                        header::CONTENT_RANGE,
+                        format!("bytes {first}-{last}/{size}"),
+                    ),
+                    (header::ACCEPT_RANGES, "bytes".to_string()),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
+        Err(ServiceError::RangeNotSatisfiable { size }) => {
+            let mut response =
+                ApiFailure(ServiceError::RangeNotSatisfiable { size }).into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            Ok(response)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct PullParams {
+    #[serde(default)]
+    cursor: i64,
+    after: Option<String>,
+    #[serde(default = "default_pull_limit")]
+    limit: i64,
+}
+
+fn default_pull_limit() -> i64 {
+    200
+}
+
+async fn pull(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+    QueryParams(params): QueryParams<PullParams>,
+) -> ApiResult<Json<wire::PullPage>> {
+    Ok(Json(
+        service
+            .pull(
+                &caller,
+                params.cursor,
+                params.after.as_deref(),
+                params.limit,
+            )
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]

@@ -103,6 +103,20 @@ pub enum ServiceError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The client's cursor is beyond the server's position (the server was restored from a backup).
+    #[error("your sync position ({client}) is ahead of the server's ({server}); the server was restored from a backup: pull again from the start")]
+    CursorAhead {
+        /// The client's cursor.
+        client: i64,
+        /// The server's position.
+        server: i64,
+    },
+    /// A byte range outside the content.
+    #[error("the requested range is outside the content's {size} bytes")]
+    RangeNotSatisfiable {
+        /// The content's size.
+        size: u64,
+    },
     /// The server is not set up for this.
     #[error("{0}")]
     Unavailable(String),
@@ -170,6 +184,8 @@ impl ServiceError {
             ServiceError::TooLarge { .. } => c::TOO_LARGE,
             ServiceError::Conflict(_) => c::CONFLICT,
             ServiceError::Unavailable(_) => c::UNAVAILABLE,
+            ServiceError::CursorAhead { .. } => c::CURSOR_AHEAD,
+            ServiceError::RangeNotSatisfiable { .. } => c::RANGE_NOT_SATISFIABLE,
             ServiceError::Store(_)
             | ServiceError::Blob(_)
             | ServiceError::Identity(_)
@@ -1111,6 +1127,94 @@ impl Service {
             )
             .await?
             .ok_or(ServiceError::NotFound("document"))
+    }
+
+    /// One page of the caller's pull after (`cursor`, `after`): at most `limit` (1–500) changes.
+    pub async fn pull(
+        &self,
+        caller: &Caller,
+        cursor: i64,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<wire::PullPage, ServiceError> {
+        Self::require_documents(caller)?;
+        if cursor < 0 {
+            return Err(ServiceError::BadRequest(
+                "the cursor is never negative".into(),
+            ));
+        }
+        let after = after.map(|id| check_id("document", id)).transpose()?;
+        let limit = limit.clamp(1, 500);
+        let page = self
+            .store
+            .pull(
+                &caller.user.id,
+                caller.user.unit_id.as_deref(),
+                cursor,
+                after.as_deref(),
+                limit + 1,
+            )
+            .await?;
+        if cursor > page.server_position {
+            return Err(ServiceError::CursorAhead {
+                client: cursor,
+                server: page.server_position,
+            });
+        }
+        let mut entries = page.entries;
+        let more = entries.len() as i64 > limit;
+        entries.truncate(limit as usize);
+        let (next_cursor, next_after) = match (more, entries.last()) {
+            (true, Some(last)) => (last.position, Some(last.document_id.clone())),
+            _ => (page.server_position, None),
+        };
+        let changes = entries
+            .into_iter()
+            .map(|entry| match entry.document {
+                Some(document) => wire::DocumentChange::Visible {
+                    position: entry.position,
+                    document: document_info(&document),
+                },
+                None => wire::DocumentChange::Removed {
+                    position: entry.position,
+                    document_id: entry.document_id,
+                },
+            })
+            .collect();
+        Ok(wire::PullPage {
+            changes,
+            next_cursor,
+            next_after,
+            complete: !more,
+        })
+    }
+
+    /// Part of a visible document's bytes: `range` is (first byte, last byte inclusive or to the
+    /// end). Returns the bytes, the first byte's offset and the total size. Workstations resume
+    /// interrupted downloads with it and check the SHA-256 of the whole before using it.
+    pub async fn document_content_range(
+        &self,
+        caller: &Caller,
+        document_id: &str,
+        range: (u64, Option<u64>),
+    ) -> Result<(Bytes, u64, u64), ServiceError> {
+        let document = self.document(caller, document_id).await?;
+        let size = u64::try_from(document.size).unwrap_or(0);
+        let (first, last) = (
+            range.0,
+            range
+                .1
+                .unwrap_or(size.saturating_sub(1))
+                .min(size.saturating_sub(1)),
+        );
+        if size == 0 || first >= size || last < first {
+            return Err(ServiceError::RangeNotSatisfiable { size });
+        }
+        let bytes = self
+            .blobs
+            .get_range(&document.sha256, first..last + 1)
+            .await?;
+        Ok((bytes, first, size))
     }
 
     /// The bytes of a document visible to the caller.

@@ -29,6 +29,8 @@ on_both_backends!(
     refresh_needs_the_device_key_and_a_reused_token_ends_the_session,
     an_enrolled_device_signs_in_only_with_its_own_key,
     bad_input_gets_a_clear_4xx_and_nothing_is_stored,
+    pull_delivers_what_became_visible_or_invisible_in_complete_pages,
+    content_downloads_resume_at_any_byte,
 );
 
 /// A request: method, path, and a body with its content type.
@@ -1086,4 +1088,254 @@ fn health_answers_and_only_clients_pinning_the_ca_connect() {
         .get(&format!("{}{}", server.base, wire::paths::HEALTH))
         .call()
         .is_err());
+}
+
+/// Pulls a whole round from `cursor` with pages of `limit`; the changes and the new cursor.
+fn pull_round(
+    server: &TestServer,
+    token: &str,
+    cursor: i64,
+    limit: i64,
+) -> (Vec<wire::DocumentChange>, i64) {
+    let mut changes = Vec::new();
+    let (mut position, mut after): (i64, Option<String>) = (cursor, None);
+    for _ in 0..1000 {
+        let mut path = format!("{}?cursor={position}&limit={limit}", wire::paths::SYNC_PULL);
+        if let Some(after) = &after {
+            path.push_str(&format!("&after={after}"));
+        }
+        let reply = server.get(&path, Some(token));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let page: wire::PullPage = serde_json::from_slice(&reply.body).expect("a pull page");
+        assert!(page.changes.len() as i64 <= limit);
+        changes.extend(page.changes);
+        if page.complete {
+            return (changes, page.next_cursor);
+        }
+        position = page.next_cursor;
+        after = page.next_after;
+    }
+    panic!("the pull never completed")
+}
+
+fn visible_ids(changes: &[wire::DocumentChange]) -> Vec<String> {
+    sorted(
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                wire::DocumentChange::Visible { document, .. } => Some(document.id.clone()),
+                wire::DocumentChange::Removed { .. } => None,
+            })
+            .collect(),
+    )
+}
+
+fn removed_ids(changes: &[wire::DocumentChange]) -> Vec<String> {
+    sorted(
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                wire::DocumentChange::Removed { document_id, .. } => Some(document_id.clone()),
+                wire::DocumentChange::Visible { .. } => None,
+            })
+            .collect(),
+    )
+}
+
+fn pull_delivers_what_became_visible_or_invisible_in_complete_pages(backend: Backend) {
+    let server = TestServer::start(backend);
+    server.unit("North");
+    server.unit("South");
+    let alice = server.user("alice", Role::Staff, Some("North"));
+    let carol = server.user("carol", Role::Staff, Some("South"));
+    let trainee = server.user("tim", Role::Trainee, Some("North"));
+    let mut unit_documents = Vec::new();
+    for n in 0..7 {
+        unit_documents.push(server.document(
+            &format!("North order {n}"),
+            AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        ));
+    }
+    let personal = server.document(
+        "Alice's file",
+        AssignmentTarget::User {
+            username: "alice".into(),
+        },
+    );
+    let southern = server.document(
+        "South report",
+        AssignmentTarget::Unit {
+            name: "South".into(),
+        },
+    );
+    let alice_token = server.login(&alice, &DeviceKey::new(1)).access_token;
+    let carol_token = server.login(&carol, &DeviceKey::new(2)).access_token;
+
+    // A first round in pages of three: everything visible, once each, nothing of another unit.
+    let (changes, cursor) = pull_round(&server, &alice_token, 0, 3);
+    let mut expected = unit_documents.clone();
+    expected.push(personal.clone());
+    assert_eq!(visible_ids(&changes), sorted(expected.clone()));
+    assert_eq!(changes.len(), expected.len(), "a document came twice");
+    assert!(removed_ids(&changes).is_empty());
+    let positions: Vec<i64> = changes
+        .iter()
+        .map(|c| match c {
+            wire::DocumentChange::Visible { position, .. }
+            | wire::DocumentChange::Removed { position, .. } => *position,
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|p| p[0] <= p[1]),
+        "out of order: {positions:?}"
+    );
+    assert!(!visible_ids(&changes).contains(&southern));
+    // Nothing changed: an empty, complete round at the same cursor.
+    let (changes, same) = pull_round(&server, &alice_token, cursor, 3);
+    assert!(changes.is_empty());
+    assert_eq!(same, cursor);
+
+    // Changes after the cursor: a new assignment, a revoked one, and a document that stays
+    // visible through the unit although its personal assignment is revoked.
+    let late = server.document(
+        "Late order",
+        AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    server
+        .block_on(server.service.assign(
+            Actor::Cli,
+            &unit_documents[0],
+            &AssignmentTarget::User {
+                username: "alice".into(),
+            },
+        ))
+        .expect("assign twice");
+    server
+        .block_on(server.service.revoke_assignment(
+            Actor::Cli,
+            &unit_documents[0],
+            &AssignmentTarget::User {
+                username: "alice".into(),
+            },
+        ))
+        .expect("revoke the personal one");
+    server
+        .block_on(server.service.revoke_assignment(
+            Actor::Cli,
+            &personal,
+            &AssignmentTarget::User {
+                username: "alice".into(),
+            },
+        ))
+        .expect("revoke");
+    let (changes, next) = pull_round(&server, &alice_token, cursor, 2);
+    assert!(next > cursor);
+    assert_eq!(removed_ids(&changes), vec![personal.clone()]);
+    assert!(visible_ids(&changes).contains(&late));
+    assert!(
+        !removed_ids(&changes).contains(&unit_documents[0]),
+        "still visible through the unit"
+    );
+    // Carol's pull never mentions North's documents.
+    let (carol_changes, _) = pull_round(&server, &carol_token, 0, 50);
+    assert_eq!(visible_ids(&carol_changes), vec![southern]);
+    assert!(removed_ids(&carol_changes).is_empty());
+
+    // A cursor beyond the server's position: the server was restored from a backup.
+    let ahead = server.get(
+        &format!("{}?cursor={}", wire::paths::SYNC_PULL, next + 1000),
+        Some(&alice_token),
+    );
+    assert_refused(
+        &ahead,
+        409,
+        wire::error_codes::CURSOR_AHEAD,
+        &[],
+        "cursor ahead",
+    );
+    let bad = server.get(
+        &format!("{}?cursor=0&after=..%2Fx", wire::paths::SYNC_PULL),
+        Some(&alice_token),
+    );
+    assert_refused(&bad, 400, wire::error_codes::BAD_REQUEST, &[], "bad after");
+    // Trainees pull nothing real.
+    let trainee_token = server.login(&trainee, &DeviceKey::new(3)).access_token;
+    assert_refused(
+        &server.get(wire::paths::SYNC_PULL, Some(&trainee_token)),
+        403,
+        wire::error_codes::FORBIDDEN,
+        &["North order"],
+        "trainee pull",
+    );
+}
+
+fn content_downloads_resume_at_any_byte(backend: Backend) {
+    let server = TestServer::start(backend);
+    let user = server.user("vera", Role::Staff, None);
+    let id = server.document(
+        "Resumable",
+        AssignmentTarget::User {
+            username: "vera".into(),
+        },
+    );
+    let token = server.login(&user, &DeviceKey::new(1)).access_token;
+    let whole = sample_pdf("Resumable");
+    let path = format!("{}{id}/content", wire::paths::DOCUMENT_PREFIX);
+    let ranged = |range: &str| {
+        let url = format!("{}{}", server.base, path);
+        let mut response = server
+            .agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Range", range)
+            .call()
+            .expect("request");
+        let status = response.status().as_u16();
+        let content_range = response
+            .headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.body_mut().read_to_vec().expect("body");
+        (status, content_range, body)
+    };
+    // Resume at a handful of offsets: each tail joined to its head is the whole file.
+    for offset in [0, 1, 17, whole.len() / 2, whole.len() - 1] {
+        let (status, content_range, tail) = ranged(&format!("bytes={offset}-"));
+        assert_eq!(status, 206);
+        assert_eq!(
+            content_range,
+            Some(format!(
+                "bytes {offset}-{}/{}",
+                whole.len() - 1,
+                whole.len()
+            ))
+        );
+        let mut joined = whole[..offset].to_vec();
+        joined.extend_from_slice(&tail);
+        assert!(joined == whole, "resuming at {offset} gave different bytes");
+    }
+    let (status, _, middle) = ranged("bytes=10-19");
+    assert_eq!((status, middle.as_slice()), (206, &whole[10..20]));
+    let (status, content_range, _) = ranged(&format!("bytes={}-", whole.len()));
+    assert_eq!(status, 416);
+    assert_eq!(content_range, Some(format!("bytes */{}", whole.len())));
+    let (status, _, _) = ranged("pages=1-2");
+    assert_eq!(status, 400);
+    // Another user gets no bytes at all.
+    let other = server.user("yuri", Role::Staff, None);
+    let other_token = server.login(&other, &DeviceKey::new(2)).access_token;
+    let url = format!("{}{}", server.base, path);
+    let refused = server
+        .agent
+        .get(&url)
+        .header("Authorization", &format!("Bearer {other_token}"))
+        .header("Range", "bytes=0-")
+        .call()
+        .expect("request");
+    assert_eq!(refused.status().as_u16(), 404);
 }

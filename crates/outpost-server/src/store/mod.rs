@@ -213,6 +213,26 @@ pub struct AuditRow {
     pub record: NewAudit,
 }
 
+/// One entry of a workstation's pull: a document whose state for the user changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullEntry {
+    /// The latest sync position that concerns this document for this user.
+    pub position: i64,
+    /// The document's id.
+    pub document_id: String,
+    /// The document, when the user may see it now; `None` when they no longer may.
+    pub document: Option<DocumentRow>,
+}
+
+/// One page of a pull, read in one consistent snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullPage {
+    /// The entries after the requested position, in (position, document id) order.
+    pub entries: Vec<PullEntry>,
+    /// The server's sync position in the same snapshot.
+    pub server_position: i64,
+}
+
 /// What happened when a refresh token was presented for consumption.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshClaim {
@@ -341,6 +361,18 @@ pub trait Store: Send + Sync {
     async fn certificates_of_user(&self, user_id: &str) -> Result<Vec<CertificateRow>, StoreError>;
     /// Serial and revocation time of every revoked certificate (for the CRL).
     async fn revoked_certificates(&self) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// The changes a user must pull after (`after_position`, `after_document`) in (position,
+    /// document id) order — documents newly visible or with a new head, and documents no longer
+    /// visible — at most `limit`, with the server's position, all in one snapshot.
+    async fn pull(
+        &self,
+        user_id: &str,
+        unit_id: Option<&str>,
+        after_position: i64,
+        after_document: Option<&str>,
+        limit: i64,
+    ) -> Result<PullPage, StoreError>;
 
     /// Appends an audit record; returns its position.
     async fn append_audit(&self, record: &NewAudit) -> Result<i64, StoreError>;

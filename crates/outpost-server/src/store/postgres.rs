@@ -9,7 +9,7 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{
     parse_role, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceRow, DocumentRow,
-    NewAudit, RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
+    NewAudit, PullEntry, PullPage, RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
 };
 
 mod embedded {
@@ -80,6 +80,20 @@ fn duplicate_or(error: tokio_postgres::Error, what: &str) -> StoreError {
     } else {
         StoreError::Postgres(error)
     }
+}
+
+/// Takes the next sync position inside `transaction`: the counter row stays locked until the
+/// transaction ends, so positions commit in order (see migration 3).
+async fn next_sync_seq(
+    transaction: &deadpool_postgres::Transaction<'_>,
+) -> Result<i64, StoreError> {
+    let row = transaction
+        .query_one(
+            "UPDATE sync_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+            &[],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
 }
 
 fn user_from_row(row: &Row) -> Result<UserRow, StoreError> {
@@ -621,15 +635,27 @@ impl Store for PostgresStore {
     }
 
     async fn create_document(&self, d: &DocumentRow) -> Result<(), StoreError> {
-        self.client()
-            .await?
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        let seq = next_sync_seq(&transaction).await?;
+        transaction
             .execute(
-                "INSERT INTO documents (id, title, classification, sha256, size, registered_by, registered_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[&d.id, &d.title, &d.classification, &d.sha256, &d.size, &d.registered_by, &d.registered_at],
+                "INSERT INTO documents (id, title, classification, sha256, size, registered_by, \
+                 registered_at, head_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &d.id,
+                    &d.title,
+                    &d.classification,
+                    &d.sha256,
+                    &d.size,
+                    &d.registered_by,
+                    &d.registered_at,
+                    &seq,
+                ],
             )
             .await
             .map_err(|e| duplicate_or(e, "that document"))?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -701,15 +727,18 @@ impl Store for PostgresStore {
 
     async fn create_assignment(&self, a: &AssignmentRow) -> Result<(), StoreError> {
         let (user_id, unit_id) = assignee_columns(&a.assignee);
-        self.client()
-            .await?
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        let seq = next_sync_seq(&transaction).await?;
+        transaction
             .execute(
-                "INSERT INTO assignments (id, document_id, user_id, unit_id, assigned_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[&a.id, &a.document_id, &user_id, &unit_id, &a.assigned_at],
+                "INSERT INTO assignments (id, document_id, user_id, unit_id, assigned_at, created_seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&a.id, &a.document_id, &user_id, &unit_id, &a.assigned_at, &seq],
             )
             .await
             .map_err(|e| duplicate_or(e, "that assignment"))?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -720,16 +749,94 @@ impl Store for PostgresStore {
         at: i64,
     ) -> Result<bool, StoreError> {
         let (user_id, unit_id) = assignee_columns(assignee);
-        let changed = self
-            .client()
-            .await?
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        let seq = next_sync_seq(&transaction).await?;
+        let changed = transaction
             .execute(
-                "UPDATE assignments SET revoked_at = $4 WHERE document_id = $1 AND revoked_at IS NULL \
-                 AND user_id IS NOT DISTINCT FROM $2 AND unit_id IS NOT DISTINCT FROM $3",
-                &[&document_id, &user_id, &unit_id, &at],
+                "UPDATE assignments SET revoked_at = $4, revoked_seq = $5 WHERE document_id = $1 \
+                 AND revoked_at IS NULL AND user_id IS NOT DISTINCT FROM $2 AND unit_id IS NOT DISTINCT FROM $3",
+                &[&document_id, &user_id, &unit_id, &at, &seq],
             )
             .await?;
+        if changed > 0 {
+            transaction.commit().await?;
+        }
         Ok(changed > 0)
+    }
+
+    async fn pull(
+        &self,
+        user_id: &str,
+        unit_id: Option<&str>,
+        after_position: i64,
+        after_document: Option<&str>,
+        limit: i64,
+    ) -> Result<PullPage, StoreError> {
+        let mut client = self.client().await?;
+        // One snapshot for the position and the entries, so the cursor never passes a change the
+        // entries did not include.
+        let transaction = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let server_position: i64 = transaction
+            .query_one("SELECT seq FROM sync_counter WHERE id = 1", &[])
+            .await?
+            .try_get(0)?;
+        let rows = transaction
+            .query(
+                &format!(
+                    "WITH visible AS ( \
+                       SELECT a.document_id AS id, MAX(GREATEST(d.head_seq, a.created_seq)) AS position \
+                       FROM assignments a JOIN documents d ON d.id = a.document_id \
+                       WHERE a.revoked_at IS NULL AND (a.user_id = $1 OR ($2::TEXT IS NOT NULL AND a.unit_id = $2)) \
+                       GROUP BY a.document_id), \
+                     gone AS ( \
+                       SELECT a.document_id AS id, MAX(a.revoked_seq) AS position FROM assignments a \
+                       WHERE a.revoked_seq IS NOT NULL AND (a.user_id = $1 OR ($2::TEXT IS NOT NULL AND a.unit_id = $2)) \
+                       AND a.document_id NOT IN (SELECT id FROM visible) GROUP BY a.document_id), \
+                     entries AS (SELECT id, position, TRUE AS present FROM visible \
+                                 UNION ALL SELECT id, position, FALSE FROM gone) \
+                     SELECT e.id, e.position, e.present, {DOCUMENT_COLUMNS} FROM entries e \
+                     LEFT JOIN documents d ON d.id = e.id AND e.present \
+                     WHERE e.position > $3 OR ($4::TEXT IS NOT NULL AND e.position = $3 AND e.id > $4) \
+                     ORDER BY e.position, e.id LIMIT $5"
+                ),
+                &[&user_id, &unit_id, &after_position, &after_document, &limit],
+            )
+            .await?;
+        transaction.commit().await?;
+        let entries = rows
+            .iter()
+            .map(|row| {
+                let present: bool = row.try_get(2)?;
+                let document = if present {
+                    Some(DocumentRow {
+                        id: row.try_get(3)?,
+                        title: row.try_get(4)?,
+                        classification: row.try_get(5)?,
+                        sha256: row.try_get(6)?,
+                        size: row.try_get(7)?,
+                        registered_by: row.try_get(8)?,
+                        registered_at: row.try_get(9)?,
+                    })
+                } else {
+                    None
+                };
+                Ok(PullEntry {
+                    document_id: row.try_get(0)?,
+                    position: row.try_get(1)?,
+                    document,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(PullPage {
+            entries,
+            server_position,
+        })
     }
 
     async fn append_audit(&self, r: &NewAudit) -> Result<i64, StoreError> {

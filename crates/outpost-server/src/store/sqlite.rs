@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{
     parse_role, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceRow, DocumentRow,
-    NewAudit, RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
+    NewAudit, PullEntry, PullPage, RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
 };
 
 mod embedded {
@@ -79,6 +79,15 @@ fn duplicate_or(error: rusqlite::Error, what: &str) -> StoreError {
         }
         _ => StoreError::Sqlite(error),
     }
+}
+
+/// Takes the next sync position inside `transaction` (see migration 3).
+fn next_sync_seq(transaction: &rusqlite::Transaction<'_>) -> Result<i64, StoreError> {
+    Ok(transaction.query_row(
+        "UPDATE sync_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<(UserRow, String)> {
@@ -639,12 +648,16 @@ impl Store for SqliteStore {
     async fn create_document(&self, document: &DocumentRow) -> Result<(), StoreError> {
         let d = document.clone();
         self.run(move |c| {
-            c.execute(
-                "INSERT INTO documents (id, title, classification, sha256, size, registered_by, registered_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![d.id, d.title, d.classification, d.sha256, d.size, d.registered_by, d.registered_at],
-            )
-            .map_err(|e| duplicate_or(e, "that document"))?;
+            let transaction = c.transaction()?;
+            let seq = next_sync_seq(&transaction)?;
+            transaction
+                .execute(
+                    "INSERT INTO documents (id, title, classification, sha256, size, registered_by, \
+                     registered_at, head_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![d.id, d.title, d.classification, d.sha256, d.size, d.registered_by, d.registered_at, seq],
+                )
+                .map_err(|e| duplicate_or(e, "that document"))?;
+            transaction.commit()?;
             Ok(())
         })
         .await
@@ -724,12 +737,16 @@ impl Store for SqliteStore {
         let a = assignment.clone();
         self.run(move |c| {
             let (user_id, unit_id) = assignee_columns(&a.assignee);
-            c.execute(
-                "INSERT INTO assignments (id, document_id, user_id, unit_id, assigned_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![a.id, a.document_id, user_id, unit_id, a.assigned_at],
-            )
-            .map_err(|e| duplicate_or(e, "that assignment"))?;
+            let transaction = c.transaction()?;
+            let seq = next_sync_seq(&transaction)?;
+            transaction
+                .execute(
+                    "INSERT INTO assignments (id, document_id, user_id, unit_id, assigned_at, created_seq) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![a.id, a.document_id, user_id, unit_id, a.assigned_at, seq],
+                )
+                .map_err(|e| duplicate_or(e, "that assignment"))?;
+            transaction.commit()?;
             Ok(())
         })
         .await
@@ -744,12 +761,77 @@ impl Store for SqliteStore {
         let document_id = document_id.to_string();
         let (user_id, unit_id) = assignee_columns(assignee);
         self.run(move |c| {
-            let changed = c.execute(
-                "UPDATE assignments SET revoked_at = ?4 WHERE document_id = ?1 AND revoked_at IS NULL \
-                 AND user_id IS ?2 AND unit_id IS ?3",
-                params![document_id, user_id, unit_id, at],
+            let transaction = c.transaction()?;
+            let seq = next_sync_seq(&transaction)?;
+            let changed = transaction.execute(
+                "UPDATE assignments SET revoked_at = ?4, revoked_seq = ?5 WHERE document_id = ?1 \
+                 AND revoked_at IS NULL AND user_id IS ?2 AND unit_id IS ?3",
+                params![document_id, user_id, unit_id, at, seq],
             )?;
+            if changed > 0 {
+                transaction.commit()?;
+            }
             Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn pull(
+        &self,
+        user_id: &str,
+        unit_id: Option<&str>,
+        after_position: i64,
+        after_document: Option<&str>,
+        limit: i64,
+    ) -> Result<PullPage, StoreError> {
+        let (user_id, unit_id) = (user_id.to_string(), unit_id.map(str::to_string));
+        let after_document = after_document.map(str::to_string);
+        self.run(move |c| {
+            let transaction = c.transaction()?;
+            let server_position: i64 =
+                transaction.query_row("SELECT seq FROM sync_counter WHERE id = 1", [], |r| r.get(0))?;
+            let entries = {
+                let mut statement = transaction.prepare_cached(&format!(
+                    "WITH visible AS ( \
+                       SELECT a.document_id AS id, MAX(MAX(d.head_seq, a.created_seq)) AS position \
+                       FROM assignments a JOIN documents d ON d.id = a.document_id \
+                       WHERE a.revoked_at IS NULL AND (a.user_id = ?1 OR (?2 IS NOT NULL AND a.unit_id = ?2)) \
+                       GROUP BY a.document_id), \
+                     gone AS ( \
+                       SELECT a.document_id AS id, MAX(a.revoked_seq) AS position FROM assignments a \
+                       WHERE a.revoked_seq IS NOT NULL AND (a.user_id = ?1 OR (?2 IS NOT NULL AND a.unit_id = ?2)) \
+                       AND a.document_id NOT IN (SELECT id FROM visible) GROUP BY a.document_id), \
+                     entries AS (SELECT id, position, 1 AS present FROM visible \
+                                 UNION ALL SELECT id, position, 0 FROM gone) \
+                     SELECT e.id, e.position, e.present, {DOCUMENT_COLUMNS} FROM entries e \
+                     LEFT JOIN documents d ON d.id = e.id AND e.present = 1 \
+                     WHERE e.position > ?3 OR (?4 IS NOT NULL AND e.position = ?3 AND e.id > ?4) \
+                     ORDER BY e.position, e.id LIMIT ?5"
+                ))?;
+                let rows = statement.query_map(
+                    params![user_id, unit_id, after_position, after_document, limit],
+                    |row| {
+                        let present: i64 = row.get(2)?;
+                        let document = if present == 1 {
+                            Some(DocumentRow {
+                                id: row.get(3)?,
+                                title: row.get(4)?,
+                                classification: row.get(5)?,
+                                sha256: row.get(6)?,
+                                size: row.get(7)?,
+                                registered_by: row.get(8)?,
+                                registered_at: row.get(9)?,
+                            })
+                        } else {
+                            None
+                        };
+                        Ok(PullEntry { document_id: row.get(0)?, position: row.get(1)?, document })
+                    },
+                )?;
+                rows.collect::<Result<Vec<_>, _>>()?
+            };
+            transaction.commit()?;
+            Ok(PullPage { entries, server_position })
         })
         .await
     }

@@ -812,7 +812,9 @@ impl Service {
             }
             Err(other) => return Err(other),
         }
-        self.store.clear_failed_logins(&user.id).await?;
+        if user.failed_logins > 0 || user.locked_until.is_some() {
+            self.store.clear_failed_logins(&user.id).await?;
+        }
         let device_id = self.login_device(&user, request).await?;
         let session = self
             .issue_session(&user, &device_id, &new_id(&*self.entropy))

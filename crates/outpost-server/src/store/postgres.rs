@@ -66,6 +66,47 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// Runs one statement on a pooled connection, prepared once per connection and cached.
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.execute(&statement, params).await?)
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query(&statement, params).await?)
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query_opt(&statement, params).await?)
+    }
+
+    async fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Row, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query_one(&statement, params).await?)
+    }
+
     async fn client(&self) -> Result<Object, StoreError> {
         self.pool
             .get()
@@ -74,11 +115,12 @@ impl PostgresStore {
     }
 }
 
-fn duplicate_or(error: tokio_postgres::Error, what: &str) -> StoreError {
-    if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-        StoreError::Duplicate(what.to_string())
-    } else {
-        StoreError::Postgres(error)
+fn duplicate_or(error: impl Into<StoreError>, what: &str) -> StoreError {
+    match error.into() {
+        StoreError::Postgres(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            StoreError::Duplicate(what.to_string())
+        }
+        other => other,
     }
 }
 
@@ -176,21 +218,17 @@ impl Store for PostgresStore {
     }
 
     async fn create_unit(&self, unit: &UnitRow) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO units (id, name, created_at) VALUES ($1, $2, $3)",
-                &[&unit.id, &unit.name, &unit.created_at],
-            )
-            .await
-            .map_err(|e| duplicate_or(e, &format!("a unit named {:?}", unit.name)))?;
+        self.execute(
+            "INSERT INTO units (id, name, created_at) VALUES ($1, $2, $3)",
+            &[&unit.id, &unit.name, &unit.created_at],
+        )
+        .await
+        .map_err(|e| duplicate_or(e, &format!("a unit named {:?}", unit.name)))?;
         Ok(())
     }
 
     async fn unit_by_name(&self, name: &str) -> Result<Option<UnitRow>, StoreError> {
         let row = self
-            .client()
-            .await?
             .query_opt(
                 "SELECT id, name, created_at FROM units WHERE name = $1",
                 &[&name],
@@ -201,8 +239,6 @@ impl Store for PostgresStore {
 
     async fn unit_by_id(&self, id: &str) -> Result<Option<UnitRow>, StoreError> {
         let row = self
-            .client()
-            .await?
             .query_opt(
                 "SELECT id, name, created_at FROM units WHERE id = $1",
                 &[&id],
@@ -213,17 +249,13 @@ impl Store for PostgresStore {
 
     async fn list_units(&self) -> Result<Vec<UnitRow>, StoreError> {
         let rows = self
-            .client()
-            .await?
             .query("SELECT id, name, created_at FROM units ORDER BY name", &[])
             .await?;
         collect(rows, unit_from_row)
     }
 
     async fn create_user(&self, user: &UserRow) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .execute(
+        self.execute(
                 &format!(
                     "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 ),
@@ -249,8 +281,6 @@ impl Store for PostgresStore {
 
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, StoreError> {
         let row = self
-            .client()
-            .await?
             .query_opt(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"),
                 &[&username],
@@ -261,8 +291,6 @@ impl Store for PostgresStore {
 
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
         let row = self
-            .client()
-            .await?
             .query_opt(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
                 &[&id],
@@ -273,8 +301,6 @@ impl Store for PostgresStore {
 
     async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
         let rows = self
-            .client()
-            .await?
             .query(
                 &format!("SELECT {USER_COLUMNS} FROM users ORDER BY username"),
                 &[],
@@ -288,9 +314,7 @@ impl Store for PostgresStore {
         user_id: &str,
         password_hash: &str,
     ) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .execute(
+        self.execute(
                 "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1",
                 &[&user_id, &password_hash],
             )
@@ -329,8 +353,6 @@ impl Store for PostgresStore {
 
     async fn claim_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
         let changed = self
-            .client()
-            .await?
             .execute(
                 "UPDATE users SET last_totp_step = $2 \
                  WHERE id = $1 AND (last_totp_step IS NULL OR last_totp_step < $2)",
@@ -346,8 +368,6 @@ impl Store for PostgresStore {
         code_hash: &str,
     ) -> Result<bool, StoreError> {
         let changed = self
-            .client()
-            .await?
             .execute(
                 "DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2",
                 &[&user_id, &code_hash],
@@ -363,8 +383,6 @@ impl Store for PostgresStore {
         lock_until: i64,
     ) -> Result<(i64, Option<i64>), StoreError> {
         let row = self
-            .client()
-            .await?
             .query_one(
                 "UPDATE users SET failed_logins = failed_logins + 1, \
                    locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END \
@@ -376,41 +394,34 @@ impl Store for PostgresStore {
     }
 
     async fn clear_failed_logins(&self, user_id: &str) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .execute(
-                "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1",
-                &[&user_id],
-            )
-            .await?;
+        self.execute(
+            "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1",
+            &[&user_id],
+        )
+        .await?;
         Ok(())
     }
 
     async fn create_device(&self, device: &DeviceRow) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO devices (id, user_id, name, public_key, enrolled_at, revoked_at) \
+        self.execute(
+            "INSERT INTO devices (id, user_id, name, public_key, enrolled_at, revoked_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &device.id,
-                    &device.user_id,
-                    &device.name,
-                    &device.public_key,
-                    &device.enrolled_at,
-                    &device.revoked_at,
-                ],
-            )
-            .await
-            .map_err(|e| duplicate_or(e, "that device"))?;
+            &[
+                &device.id,
+                &device.user_id,
+                &device.name,
+                &device.public_key,
+                &device.enrolled_at,
+                &device.revoked_at,
+            ],
+        )
+        .await
+        .map_err(|e| duplicate_or(e, "that device"))?;
         Ok(())
     }
 
     async fn device_by_id(&self, id: &str) -> Result<Option<DeviceRow>, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
+        let row = self.query_opt(
                 "SELECT id, user_id, name, public_key, enrolled_at, revoked_at FROM devices WHERE id = $1",
                 &[&id],
             )
@@ -420,8 +431,6 @@ impl Store for PostgresStore {
 
     async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>, StoreError> {
         let rows = self
-            .client()
-            .await?
             .query(
                 "SELECT id, user_id, name, public_key, enrolled_at, revoked_at FROM devices \
                  WHERE $1::TEXT IS NULL OR user_id = $1 ORDER BY enrolled_at, id",
@@ -491,9 +500,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_certificate(&self, r: &CertificateRow) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .execute(
+        self.execute(
                 "INSERT INTO certificates (serial, user_id, device_id, subject, der, not_before, not_after, \
                  issued_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[&r.serial, &r.user_id, &r.device_id, &r.subject, &r.der, &r.not_before, &r.not_after, &r.issued_at, &r.revoked_at],
@@ -504,10 +511,7 @@ impl Store for PostgresStore {
     }
 
     async fn certificates_of_user(&self, user_id: &str) -> Result<Vec<CertificateRow>, StoreError> {
-        let rows = self
-            .client()
-            .await?
-            .query(
+        let rows = self.query(
                 "SELECT serial, user_id, device_id, subject, der, not_before, not_after, issued_at, revoked_at \
                  FROM certificates WHERE user_id = $1 ORDER BY issued_at, serial",
                 &[&user_id],
@@ -531,10 +535,7 @@ impl Store for PostgresStore {
     }
 
     async fn revoked_certificates(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = self
-            .client()
-            .await?
-            .query("SELECT serial, revoked_at FROM certificates WHERE revoked_at IS NOT NULL ORDER BY serial", &[])
+        let rows = self.query("SELECT serial, revoked_at FROM certificates WHERE revoked_at IS NOT NULL ORDER BY serial", &[])
             .await?;
         rows.iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
@@ -542,21 +543,23 @@ impl Store for PostgresStore {
     }
 
     async fn insert_access_token(&self, token: &TokenRow) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO access_tokens (token_hash, family_id, user_id, device_id, expires_at) \
+        self.execute(
+            "INSERT INTO access_tokens (token_hash, family_id, user_id, device_id, expires_at) \
                  VALUES ($1, $2, $3, $4, $5)",
-                &[&token.token_hash, &token.family_id, &token.user_id, &token.device_id, &token.expires_at],
-            )
-            .await?;
+            &[
+                &token.token_hash,
+                &token.family_id,
+                &token.user_id,
+                &token.device_id,
+                &token.expires_at,
+            ],
+        )
+        .await?;
         Ok(())
     }
 
     async fn access_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
         let row = self
-            .client()
-            .await?
             .query_opt(
                 "SELECT token_hash, family_id, user_id, device_id, expires_at FROM access_tokens \
                  WHERE token_hash = $1",
@@ -567,21 +570,23 @@ impl Store for PostgresStore {
     }
 
     async fn insert_refresh_token(&self, token: &TokenRow) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO refresh_tokens (token_hash, family_id, user_id, device_id, expires_at) \
+        self.execute(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, device_id, expires_at) \
                  VALUES ($1, $2, $3, $4, $5)",
-                &[&token.token_hash, &token.family_id, &token.user_id, &token.device_id, &token.expires_at],
-            )
-            .await?;
+            &[
+                &token.token_hash,
+                &token.family_id,
+                &token.user_id,
+                &token.device_id,
+                &token.expires_at,
+            ],
+        )
+        .await?;
         Ok(())
     }
 
     async fn refresh_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
         let row = self
-            .client()
-            .await?
             .query_opt(
                 "SELECT token_hash, family_id, user_id, device_id, expires_at FROM refresh_tokens \
                  WHERE token_hash = $1",
@@ -661,8 +666,6 @@ impl Store for PostgresStore {
 
     async fn document_by_id(&self, id: &str) -> Result<Option<DocumentRow>, StoreError> {
         let row = self
-            .client()
-            .await?
             .query_opt(
                 &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = $1"),
                 &[&id],
@@ -673,8 +676,6 @@ impl Store for PostgresStore {
 
     async fn list_documents(&self) -> Result<Vec<DocumentRow>, StoreError> {
         let rows = self
-            .client()
-            .await?
             .query(
                 &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d ORDER BY d.title, d.id"),
                 &[],
@@ -688,14 +689,12 @@ impl Store for PostgresStore {
         user_id: &str,
         unit_id: Option<&str>,
     ) -> Result<Vec<DocumentRow>, StoreError> {
-        let rows = self
-            .client()
-            .await?
-            .query(
+        let rows = self.query(
                 &format!(
-                    "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE EXISTS ( \
-                       SELECT 1 FROM assignments a WHERE a.document_id = d.id AND a.revoked_at IS NULL \
-                       AND (a.user_id = $1 OR ($2::TEXT IS NOT NULL AND a.unit_id = $2))) \
+                    "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id IN ( \
+                       SELECT document_id FROM assignments WHERE user_id = $1 AND revoked_at IS NULL \
+                       UNION SELECT document_id FROM assignments \
+                       WHERE $2::TEXT IS NOT NULL AND unit_id = $2 AND revoked_at IS NULL) \
                      ORDER BY d.title, d.id"
                 ),
                 &[&user_id, &unit_id],
@@ -710,10 +709,7 @@ impl Store for PostgresStore {
         user_id: &str,
         unit_id: Option<&str>,
     ) -> Result<Option<DocumentRow>, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
+        let row = self.query_opt(
                 &format!(
                     "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = $1 AND EXISTS ( \
                        SELECT 1 FROM assignments a WHERE a.document_id = d.id AND a.revoked_at IS NULL \
@@ -789,15 +785,18 @@ impl Store for PostgresStore {
         let rows = transaction
             .query(
                 &format!(
-                    "WITH visible AS ( \
-                       SELECT a.document_id AS id, MAX(GREATEST(d.head_seq, a.created_seq)) AS position \
-                       FROM assignments a JOIN documents d ON d.id = a.document_id \
-                       WHERE a.revoked_at IS NULL AND (a.user_id = $1 OR ($2::TEXT IS NOT NULL AND a.unit_id = $2)) \
-                       GROUP BY a.document_id), \
+                    "WITH mine AS ( \
+                       SELECT document_id, created_seq, revoked_seq FROM assignments WHERE user_id = $1 \
+                       UNION ALL SELECT document_id, created_seq, revoked_seq FROM assignments \
+                       WHERE $2::TEXT IS NOT NULL AND unit_id = $2), \
+                     visible AS ( \
+                       SELECT m.document_id AS id, MAX(GREATEST(d.head_seq, m.created_seq)) AS position \
+                       FROM mine m JOIN documents d ON d.id = m.document_id \
+                       WHERE m.revoked_seq IS NULL GROUP BY m.document_id), \
                      gone AS ( \
-                       SELECT a.document_id AS id, MAX(a.revoked_seq) AS position FROM assignments a \
-                       WHERE a.revoked_seq IS NOT NULL AND (a.user_id = $1 OR ($2::TEXT IS NOT NULL AND a.unit_id = $2)) \
-                       AND a.document_id NOT IN (SELECT id FROM visible) GROUP BY a.document_id), \
+                       SELECT m.document_id AS id, MAX(m.revoked_seq) AS position FROM mine m \
+                       WHERE m.revoked_seq IS NOT NULL AND m.document_id NOT IN (SELECT id FROM visible) \
+                       GROUP BY m.document_id), \
                      entries AS (SELECT id, position, TRUE AS present FROM visible \
                                  UNION ALL SELECT id, position, FALSE FROM gone) \
                      SELECT e.id, e.position, e.present, {DOCUMENT_COLUMNS} FROM entries e \
@@ -840,10 +839,7 @@ impl Store for PostgresStore {
     }
 
     async fn append_audit(&self, r: &NewAudit) -> Result<i64, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .query_one(
+        let row = self.query_one(
                 "INSERT INTO audit (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5) \
                  RETURNING seq",
                 &[&r.at, &r.actor, &r.action, &r.subject, &r.detail],
@@ -854,8 +850,6 @@ impl Store for PostgresStore {
 
     async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
         let rows = self
-            .client()
-            .await?
             .query(
                 "SELECT seq, at, actor, action, subject, detail FROM audit WHERE seq > $1 \
                  ORDER BY seq LIMIT $2",

@@ -18,7 +18,12 @@ mod embedded {
 /// The SQLite store. Statements run on tokio's blocking pool over one connection in WAL mode.
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    readers: Vec<Arc<Mutex<Connection>>>,
+    next_reader: std::sync::atomic::AtomicUsize,
 }
+
+/// Read-only connections beside the one writer: WAL lets them read while it writes.
+const READERS: usize = 4;
 
 const USER_COLUMNS: &str =
     "id, username, display_name, role, unit_id, password_hash, totp_secret, \
@@ -39,9 +44,43 @@ impl SqliteStore {
             .set_abort_missing(true)
             .run(&mut connection)
             .map_err(|error| StoreError::Migration(error.to_string()))?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            reader.busy_timeout(std::time::Duration::from_secs(10))?;
+            reader.pragma_update(None, "foreign_keys", true)?;
+            readers.push(Arc::new(Mutex::new(reader)));
+        }
         Ok(SqliteStore {
             connection: Arc::new(Mutex::new(connection)),
+            readers,
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Runs a read on one of the reader connections (round robin).
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let index = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % self.readers.len();
+        let connection = Arc::clone(&self.readers[index]);
+        tokio::task::spawn_blocking(move || {
+            let guard = connection
+                .lock()
+                .map_err(|_| StoreError::Interrupted("an earlier database task panicked".into()))?;
+            work(&guard)
+        })
+        .await
+        .map_err(|error| StoreError::Interrupted(error.to_string()))?
     }
 
     async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -185,7 +224,7 @@ impl Store for SqliteStore {
 
     async fn unit_by_name(&self, name: &str) -> Result<Option<UnitRow>, StoreError> {
         let name = name.to_string();
-        self.run(move |c| {
+        self.read(move |c| {
             Ok(c.query_row(
                 "SELECT id, name, created_at FROM units WHERE name = ?1",
                 [name],
@@ -198,7 +237,7 @@ impl Store for SqliteStore {
 
     async fn unit_by_id(&self, id: &str) -> Result<Option<UnitRow>, StoreError> {
         let id = id.to_string();
-        self.run(move |c| {
+        self.read(move |c| {
             Ok(c.query_row(
                 "SELECT id, name, created_at FROM units WHERE id = ?1",
                 [id],
@@ -210,7 +249,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_units(&self) -> Result<Vec<UnitRow>, StoreError> {
-        self.run(|c| {
+        self.read(|c| {
             let mut statement =
                 c.prepare("SELECT id, name, created_at FROM units ORDER BY name")?;
             let rows = statement
@@ -251,7 +290,7 @@ impl Store for SqliteStore {
 
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, StoreError> {
         let username = username.to_string();
-        self.run(move |c| {
+        self.read(move |c| {
             c.query_row(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
                 [username],
@@ -266,7 +305,7 @@ impl Store for SqliteStore {
 
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
         let id = id.to_string();
-        self.run(move |c| {
+        self.read(move |c| {
             c.query_row(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
                 [id],
@@ -280,7 +319,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
-        self.run(|c| {
+        self.read(|c| {
             let mut statement = c.prepare(&format!(
                 "SELECT {USER_COLUMNS} FROM users ORDER BY username"
             ))?;
@@ -420,7 +459,7 @@ impl Store for SqliteStore {
 
     async fn device_by_id(&self, id: &str) -> Result<Option<DeviceRow>, StoreError> {
         let id = id.to_string();
-        self.run(move |c| {
+        self.read(move |c| {
             Ok(c.query_row(
                 "SELECT id, user_id, name, public_key, enrolled_at, revoked_at FROM devices WHERE id = ?1",
                 [id],
@@ -433,7 +472,7 @@ impl Store for SqliteStore {
 
     async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRow>, StoreError> {
         let user_id = user_id.map(str::to_string);
-        self.run(move |c| {
+        self.read(move |c| {
             let mut statement = c.prepare(
                 "SELECT id, user_id, name, public_key, enrolled_at, revoked_at FROM devices \
                  WHERE ?1 IS NULL OR user_id = ?1 ORDER BY enrolled_at, id",
@@ -511,7 +550,7 @@ impl Store for SqliteStore {
 
     async fn certificates_of_user(&self, user_id: &str) -> Result<Vec<CertificateRow>, StoreError> {
         let user_id = user_id.to_string();
-        self.run(move |c| {
+        self.read(move |c| {
             let mut statement = c.prepare(
                 "SELECT serial, user_id, device_id, subject, der, not_before, not_after, issued_at, revoked_at \
                  FROM certificates WHERE user_id = ?1 ORDER BY issued_at, serial",
@@ -537,7 +576,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoked_certificates(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.run(|c| {
+        self.read(|c| {
             let mut statement = c.prepare(
                 "SELECT serial, revoked_at FROM certificates WHERE revoked_at IS NOT NULL ORDER BY serial",
             )?;
@@ -562,7 +601,7 @@ impl Store for SqliteStore {
 
     async fn access_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
         let token_hash = token_hash.to_string();
-        self.run(move |c| {
+        self.read(move |c| {
             Ok(c.query_row(
                 "SELECT token_hash, family_id, user_id, device_id, expires_at FROM access_tokens \
                  WHERE token_hash = ?1",
@@ -589,7 +628,7 @@ impl Store for SqliteStore {
 
     async fn refresh_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
         let token_hash = token_hash.to_string();
-        self.run(move |c| {
+        self.read(move |c| {
             Ok(c.query_row(
                 "SELECT token_hash, family_id, user_id, device_id, expires_at FROM refresh_tokens \
                  WHERE token_hash = ?1",
@@ -665,7 +704,7 @@ impl Store for SqliteStore {
 
     async fn document_by_id(&self, id: &str) -> Result<Option<DocumentRow>, StoreError> {
         let id = id.to_string();
-        self.run(move |c| {
+        self.read(move |c| {
             Ok(c.query_row(
                 &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = ?1"),
                 [id],
@@ -677,7 +716,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_documents(&self) -> Result<Vec<DocumentRow>, StoreError> {
-        self.run(|c| {
+        self.read(|c| {
             let mut statement = c.prepare(&format!(
                 "SELECT {DOCUMENT_COLUMNS} FROM documents d ORDER BY d.title, d.id"
             ))?;
@@ -695,11 +734,12 @@ impl Store for SqliteStore {
         unit_id: Option<&str>,
     ) -> Result<Vec<DocumentRow>, StoreError> {
         let (user_id, unit_id) = (user_id.to_string(), unit_id.map(str::to_string));
-        self.run(move |c| {
+        self.read(move |c| {
             let mut statement = c.prepare(&format!(
-                "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE EXISTS ( \
-                   SELECT 1 FROM assignments a WHERE a.document_id = d.id AND a.revoked_at IS NULL \
-                   AND (a.user_id = ?1 OR (?2 IS NOT NULL AND a.unit_id = ?2))) \
+                "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id IN ( \
+                   SELECT document_id FROM assignments WHERE user_id = ?1 AND revoked_at IS NULL \
+                   UNION SELECT document_id FROM assignments \
+                   WHERE ?2 IS NOT NULL AND unit_id = ?2 AND revoked_at IS NULL) \
                  ORDER BY d.title, d.id"
             ))?;
             let rows = statement
@@ -718,7 +758,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<DocumentRow>, StoreError> {
         let (document_id, user_id) = (document_id.to_string(), user_id.to_string());
         let unit_id = unit_id.map(str::to_string);
-        self.run(move |c| {
+        self.read(move |c| {
             Ok(c.query_row(
                 &format!(
                     "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = ?1 AND EXISTS ( \
@@ -786,21 +826,24 @@ impl Store for SqliteStore {
     ) -> Result<PullPage, StoreError> {
         let (user_id, unit_id) = (user_id.to_string(), unit_id.map(str::to_string));
         let after_document = after_document.map(str::to_string);
-        self.run(move |c| {
-            let transaction = c.transaction()?;
+        self.read(move |c| {
+            let transaction = c.unchecked_transaction()?;
             let server_position: i64 =
                 transaction.query_row("SELECT seq FROM sync_counter WHERE id = 1", [], |r| r.get(0))?;
             let entries = {
                 let mut statement = transaction.prepare_cached(&format!(
-                    "WITH visible AS ( \
-                       SELECT a.document_id AS id, MAX(MAX(d.head_seq, a.created_seq)) AS position \
-                       FROM assignments a JOIN documents d ON d.id = a.document_id \
-                       WHERE a.revoked_at IS NULL AND (a.user_id = ?1 OR (?2 IS NOT NULL AND a.unit_id = ?2)) \
-                       GROUP BY a.document_id), \
+                    "WITH mine AS ( \
+                       SELECT document_id, created_seq, revoked_seq FROM assignments WHERE user_id = ?1 \
+                       UNION ALL SELECT document_id, created_seq, revoked_seq FROM assignments \
+                       WHERE ?2 IS NOT NULL AND unit_id = ?2), \
+                     visible AS ( \
+                       SELECT m.document_id AS id, MAX(MAX(d.head_seq, m.created_seq)) AS position \
+                       FROM mine m JOIN documents d ON d.id = m.document_id \
+                       WHERE m.revoked_seq IS NULL GROUP BY m.document_id), \
                      gone AS ( \
-                       SELECT a.document_id AS id, MAX(a.revoked_seq) AS position FROM assignments a \
-                       WHERE a.revoked_seq IS NOT NULL AND (a.user_id = ?1 OR (?2 IS NOT NULL AND a.unit_id = ?2)) \
-                       AND a.document_id NOT IN (SELECT id FROM visible) GROUP BY a.document_id), \
+                       SELECT m.document_id AS id, MAX(m.revoked_seq) AS position FROM mine m \
+                       WHERE m.revoked_seq IS NOT NULL AND m.document_id NOT IN (SELECT id FROM visible) \
+                       GROUP BY m.document_id), \
                      entries AS (SELECT id, position, 1 AS present FROM visible \
                                  UNION ALL SELECT id, position, 0 FROM gone) \
                      SELECT e.id, e.position, e.present, {DOCUMENT_COLUMNS} FROM entries e \
@@ -850,7 +893,7 @@ impl Store for SqliteStore {
     }
 
     async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        self.run(move |c| {
+        self.read(move |c| {
             let mut statement = c.prepare(
                 "SELECT seq, at, actor, action, subject, detail FROM audit WHERE seq > ?1 \
                  ORDER BY seq LIMIT ?2",

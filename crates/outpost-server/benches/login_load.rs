@@ -8,6 +8,8 @@
 
 #[path = "../../../scripts/bench_report.rs"]
 mod bench_report;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,31 +54,6 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn pdf(title: &str) -> Vec<u8> {
-    use lopdf::{dictionary, Document, Object, Stream};
-    let mut document = Document::with_version("1.7");
-    let pages_id = document.new_object_id();
-    let content_id = document.add_object(Stream::new(
-        dictionary! {},
-        format!("% {title}").into_bytes(),
-    ));
-    let page_id = document.add_object(dictionary! {
-        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
-        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-    });
-    document.objects.insert(
-        pages_id,
-        Object::Dictionary(
-            dictionary! {"Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1},
-        ),
-    );
-    let catalog_id = document.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
-    document.trailer.set("Root", catalog_id);
-    let mut bytes = Vec::new();
-    document.save_to(&mut bytes).expect("write a PDF");
-    bytes
-}
-
 async fn populate(service: &Service, workstations: usize) -> Vec<Workstation> {
     for unit in 0..UNITS {
         service
@@ -86,7 +63,12 @@ async fn populate(service: &Service, workstations: usize) -> Vec<Workstation> {
         for n in 0..20 {
             let title = format!("Unit {unit} order {n}");
             let document = service
-                .register_document(Actor::Cli, &title, "internal", pdf(&title).into())
+                .register_document(
+                    Actor::Cli,
+                    &title,
+                    "internal",
+                    support::sample_pdf(&title).into(),
+                )
                 .await
                 .expect("register");
             let target = AssignmentTarget::Unit {
@@ -122,7 +104,12 @@ async fn populate(service: &Service, workstations: usize) -> Vec<Workstation> {
         for n in 0..2 {
             let title = format!("{username} personal {n}");
             let document = service
-                .register_document(Actor::Cli, &title, "personal", pdf(&title).into())
+                .register_document(
+                    Actor::Cli,
+                    &title,
+                    "personal",
+                    support::sample_pdf(&title).into(),
+                )
                 .await
                 .expect("register");
             service

@@ -258,14 +258,7 @@ impl CertificateAuthority {
             CaError::Token(format!("{} is unreadable: {e}", location_path.display()))
         })?;
         let key = TokenKey::open(&location, pin)?;
-        let certificate_pem =
-            std::fs::read_to_string(&certificate_path).map_err(file_error(&certificate_path))?;
-        let certificate_der = pem_to_der(&certificate_pem).ok_or_else(|| {
-            CaError::Signing(format!(
-                "{} holds no certificate",
-                certificate_path.display()
-            ))
-        })?;
+        let (certificate_pem, certificate_der) = read_certificate(&certificate_path)?;
         if key.public_point() != certificate_public_point(&certificate_der).as_slice() {
             return Err(CaError::Token(format!(
                 "the token's key {:?} is not the key of the CA certificate in {}",
@@ -303,14 +296,7 @@ impl CertificateAuthority {
             .map_err(|_| CaError::Passphrase(dir.to_path_buf()))?;
         let key = KeyPair::try_from(decrypted.as_bytes())
             .map_err(|_| CaError::Passphrase(dir.to_path_buf()))?;
-        let certificate_pem =
-            std::fs::read_to_string(&certificate_path).map_err(file_error(&certificate_path))?;
-        let certificate_der = pem_to_der(&certificate_pem).ok_or_else(|| {
-            CaError::Signing(format!(
-                "{} holds no certificate",
-                certificate_path.display()
-            ))
-        })?;
+        let (certificate_pem, certificate_der) = read_certificate(&certificate_path)?;
         Ok(CertificateAuthority {
             key: CaKey::File(Box::new(key)),
             certificate_der,
@@ -455,6 +441,14 @@ fn certificate_public_point(der: &[u8]) -> Vec<u8> {
     x509_parser::parse_x509_certificate(der)
         .map(|(_, certificate)| certificate.public_key().subject_public_key.data.to_vec())
         .unwrap_or_default()
+}
+
+/// The CA certificate file's PEM text and DER bytes.
+fn read_certificate(path: &Path) -> Result<(String, Vec<u8>), CaError> {
+    let pem = std::fs::read_to_string(path).map_err(file_error(path))?;
+    let der = pem_to_der(&pem)
+        .ok_or_else(|| CaError::Signing(format!("{} holds no certificate", path.display())))?;
+    Ok((pem, der))
 }
 
 fn pem_to_der(pem: &str) -> Option<Vec<u8>> {

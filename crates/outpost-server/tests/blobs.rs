@@ -7,14 +7,6 @@ use bytes::Bytes;
 use outpost_server::blobs::{sha256_hex, BlobError, BlobStore};
 use support::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 /// Runs the blob contract; `damage` overwrites the stored bytes of a blob by its object key.
 async fn contract(blobs: BlobStore, damage: impl Fn(&str)) {
     let pdf = Bytes::from(support::sample_pdf("Blob contract"));
@@ -62,7 +54,7 @@ fn blobs_on_the_local_filesystem() {
     let dir = tempfile::tempdir().expect("dir");
     let root = dir.path().join("blobs");
     let blobs = BlobStore::local(&root).expect("local store");
-    runtime().block_on(contract(blobs, |key| {
+    support::runtime().block_on(contract(blobs, |key| {
         std::fs::write(root.join(key), b"tampered").expect("damage")
     }));
 }
@@ -72,7 +64,7 @@ fn blobs_on_an_s3_server() {
     let s3 = S3Server::start();
     let blobs = BlobStore::s3_with_credentials(&s3.url(), Some((ACCESS_KEY, SECRET_KEY)))
         .expect("S3 store");
-    runtime().block_on(contract(blobs, |key| {
+    support::runtime().block_on(contract(blobs, |key| {
         std::fs::write(s3.object_file(key), b"tampered").expect("damage")
     }));
 }
@@ -82,7 +74,7 @@ fn s3_with_wrong_credentials_fails_with_a_clear_error() {
     let s3 = S3Server::start();
     let blobs = BlobStore::s3_with_credentials(&s3.url(), Some((ACCESS_KEY, "wrong-secret")))
         .expect("S3 store");
-    let error = runtime()
+    let error = support::runtime()
         .block_on(blobs.put(Bytes::from_static(b"%PDF-1.7")))
         .expect_err("refused");
     assert!(matches!(error, BlobError::Store { .. }), "{error:?}");

@@ -127,23 +127,9 @@ fn signer_certificates_come_from_csrs_and_revocations_reach_the_crl(backend: Bac
     assert!(key_usage.value.digital_signature() && key_usage.value.non_repudiation());
     assert!(!key_usage.value.key_cert_sign());
     assert!(!certificate.is_ca());
-    let ski = certificate
-        .extensions()
-        .iter()
-        .find_map(|e| match e.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
-            _ => None,
-        })
-        .expect("subject key identifier");
+    let ski = subject_key_id(&certificate).expect("subject key identifier");
     assert!(!ski.is_empty());
-    let ca_ski = ca
-        .extensions()
-        .iter()
-        .find_map(|e| match e.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
-            _ => None,
-        })
-        .expect("CA key identifier");
+    let ca_ski = subject_key_id(&ca).expect("CA key identifier");
     let aki = certificate
         .extensions()
         .iter()
@@ -288,6 +274,16 @@ fn signer_certificates_come_from_csrs_and_revocations_reach_the_crl(backend: Bac
         (again.status, again.code().as_str()),
         (401, wire::error_codes::INVALID_CREDENTIALS)
     );
+}
+
+fn subject_key_id(certificate: &X509Certificate<'_>) -> Option<Vec<u8>> {
+    certificate
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+            _ => None,
+        })
 }
 
 fn hex_of(bytes: &[u8]) -> String {

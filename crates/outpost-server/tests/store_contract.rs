@@ -13,14 +13,6 @@ use outpost_server::store::{
 };
 use support::Backend;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 async fn open(backend: Backend, dir: &std::path::Path, database: Option<String>) -> Arc<dyn Store> {
     let mut config = support::storage(backend, dir).await;
     if database.is_some() {
@@ -525,7 +517,7 @@ async fn concurrent_claims(store: Arc<dyn Store>) {
 }
 
 fn store_contract(backend: Backend) {
-    let runtime = runtime();
+    let runtime = support::runtime();
     let dir = tempfile::tempdir().expect("dir");
     runtime.block_on(async {
         let store = open(backend, dir.path(), None).await;
@@ -542,13 +534,13 @@ fn store_contract(backend: Backend) {
 }
 
 fn single_use_claims_hold_under_concurrency(backend: Backend) {
-    let runtime = runtime();
+    let runtime = support::runtime();
     let dir = tempfile::tempdir().expect("dir");
     runtime.block_on(async { concurrent_claims(open(backend, dir.path(), None).await).await });
 }
 
 fn migrations_keep_data_and_refuse_a_newer_schema(backend: Backend) {
-    let runtime = runtime();
+    let runtime = support::runtime();
     let dir = tempfile::tempdir().expect("dir");
     runtime.block_on(async {
         let config = support::storage(backend, dir.path()).await;

@@ -799,7 +799,7 @@ impl Store for PostgresStore {
                        GROUP BY m.document_id), \
                      entries AS (SELECT id, position, TRUE AS present FROM visible \
                                  UNION ALL SELECT id, position, FALSE FROM gone) \
-                     SELECT e.id, e.position, e.present, {DOCUMENT_COLUMNS} FROM entries e \
+                     SELECT {DOCUMENT_COLUMNS}, e.id, e.position, e.present FROM entries e \
                      LEFT JOIN documents d ON d.id = e.id AND e.present \
                      WHERE e.position > $3 OR ($4::TEXT IS NOT NULL AND e.position = $3 AND e.id > $4) \
                      ORDER BY e.position, e.id LIMIT $5"
@@ -811,23 +811,16 @@ impl Store for PostgresStore {
         let entries = rows
             .iter()
             .map(|row| {
-                let present: bool = row.try_get(2)?;
+                // The document's columns come first, so one reader serves both queries.
+                let present: bool = row.try_get(9)?;
                 let document = if present {
-                    Some(DocumentRow {
-                        id: row.try_get(3)?,
-                        title: row.try_get(4)?,
-                        classification: row.try_get(5)?,
-                        sha256: row.try_get(6)?,
-                        size: row.try_get(7)?,
-                        registered_by: row.try_get(8)?,
-                        registered_at: row.try_get(9)?,
-                    })
+                    Some(document_from_row(row)?)
                 } else {
                     None
                 };
                 Ok(PullEntry {
-                    document_id: row.try_get(0)?,
-                    position: row.try_get(1)?,
+                    document_id: row.try_get(7)?,
+                    position: row.try_get(8)?,
                     document,
                 })
             })

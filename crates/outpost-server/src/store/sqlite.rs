@@ -846,7 +846,7 @@ impl Store for SqliteStore {
                        GROUP BY m.document_id), \
                      entries AS (SELECT id, position, 1 AS present FROM visible \
                                  UNION ALL SELECT id, position, 0 FROM gone) \
-                     SELECT e.id, e.position, e.present, {DOCUMENT_COLUMNS} FROM entries e \
+                     SELECT {DOCUMENT_COLUMNS}, e.id, e.position, e.present FROM entries e \
                      LEFT JOIN documents d ON d.id = e.id AND e.present = 1 \
                      WHERE e.position > ?3 OR (?4 IS NOT NULL AND e.position = ?3 AND e.id > ?4) \
                      ORDER BY e.position, e.id LIMIT ?5"
@@ -854,21 +854,10 @@ impl Store for SqliteStore {
                 let rows = statement.query_map(
                     params![user_id, unit_id, after_position, after_document, limit],
                     |row| {
-                        let present: i64 = row.get(2)?;
-                        let document = if present == 1 {
-                            Some(DocumentRow {
-                                id: row.get(3)?,
-                                title: row.get(4)?,
-                                classification: row.get(5)?,
-                                sha256: row.get(6)?,
-                                size: row.get(7)?,
-                                registered_by: row.get(8)?,
-                                registered_at: row.get(9)?,
-                            })
-                        } else {
-                            None
-                        };
-                        Ok(PullEntry { document_id: row.get(0)?, position: row.get(1)?, document })
+                        // The document's columns come first, so one reader serves both queries.
+                        let present: i64 = row.get(9)?;
+                        let document = if present == 1 { Some(document_from_row(row)?) } else { None };
+                        Ok(PullEntry { document_id: row.get(7)?, position: row.get(8)?, document })
                     },
                 )?;
                 rows.collect::<Result<Vec<_>, _>>()?

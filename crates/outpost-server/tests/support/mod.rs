@@ -35,6 +35,15 @@ pub const CA_PASSPHRASE: &str = "correct horse battery staple";
 /// The time the tests start at: 2026-11-24 00:00:00 UTC.
 pub const START: i64 = 1_795_478_400;
 
+/// A two-worker runtime, as the machine has two cores.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// A fresh database on the test PostgreSQL server; its URL.
 pub async fn fresh_postgres_database() -> String {
     let admin_url = std::env::var("OUTPOST_TEST_POSTGRES_URL").expect(

@@ -36,6 +36,9 @@ pub enum AuditAction {
     SignBatch,
     /// A signing key, certificate or trust anchor was created or imported.
     KeyManagement,
+    /// A document and everything about it were removed from the vault (its assignment was
+    /// revoked, say).
+    Purge,
 }
 
 impl AuditAction {
@@ -54,6 +57,7 @@ impl AuditAction {
             Self::Sign => "sign",
             Self::SignBatch => "sign_batch",
             Self::KeyManagement => "key_management",
+            Self::Purge => "purge",
         }
     }
 }

@@ -221,6 +221,71 @@ impl Vault {
         Ok(stored)
     }
 
+    /// Removes a document and everything about it — bytes, revisions, search entries (page and
+    /// document index), annotations, batch items, intake records — in one transaction with its
+    /// audit entry, which says why (`reason`). The audit chain keeps the earlier entries that name
+    /// the document; nothing else of it stays. With `secure_delete` on, the freed pages are
+    /// overwritten.
+    pub fn purge_document(
+        &mut self,
+        id: &DocumentId,
+        reason: &str,
+    ) -> Result<DocumentSummary, VaultError> {
+        let now = self.clock.now_ms();
+        let tx = self.conn.transaction()?;
+        let found: Option<(i64, DocumentSummary)> = tx
+            .query_row(
+                &format!(
+                    "SELECT rowid, {} FROM documents WHERE id = ?1",
+                    DocumentSummary::COLUMNS
+                ),
+                [&id.0],
+                |r| {
+                    let row: i64 = r.get(0)?;
+                    Ok((
+                        row,
+                        DocumentSummary {
+                            id: DocumentId(r.get(1)?),
+                            sha256: r.get(2)?,
+                            title: r.get(3)?,
+                            page_count: r.get(4)?,
+                            byte_size: r.get::<_, i64>(5)?.max(0) as u64,
+                            source_name: r.get(6)?,
+                            imported_at_ms: r.get(7)?,
+                        },
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((document_row, summary)) = found else {
+            return Err(VaultError::DocumentNotFound(id.0.clone()));
+        };
+        tx.execute(
+            "DELETE FROM page_index WHERE rowid BETWEEN ?1 AND ?2",
+            rusqlite::params![
+                crate::search::page_rowid(document_row, 0),
+                crate::search::page_rowid(document_row, crate::search::MAX_PAGES as i64 - 1)
+            ],
+        )?;
+        tx.execute(
+            "DELETE FROM document_index WHERE rowid = ?1",
+            [document_row],
+        )?;
+        tx.execute("DELETE FROM intake_claims WHERE document_id = ?1", [&id.0])?;
+        // Bytes, revisions, annotations and batch items go with the row (ON DELETE CASCADE).
+        tx.execute("DELETE FROM documents WHERE id = ?1", [&id.0])?;
+        audit::append(
+            &tx,
+            now,
+            &self.user,
+            &AuditEvent::new(AuditAction::Purge, AuditOutcome::Success)
+                .document(id.0.clone())
+                .detail(reason.to_owned()),
+        )?;
+        tx.commit()?;
+        Ok(summary)
+    }
+
     /// Whether an inbox claim was committed, and what it led to.
     pub fn intake_claim(&self, claim_id: &str) -> Result<Option<IntakeClaimRecord>, VaultError> {
         Ok(self

@@ -142,3 +142,49 @@ fn a_prefix_finds_every_form_of_a_word_in_either_case() {
     assert_eq!(search(&vault, "йо*"), vec![("d".to_owned(), 1)]);
     assert!(search(&vault, "нет*").is_empty());
 }
+
+#[test]
+fn a_purged_document_leaves_nothing_behind_to_find() {
+    let (_dir, mut vault) = vault_with(&[
+        ("revoked", &["кракозябра в приказе", "вторая страница"]),
+        ("kept", &["приказ о назначении"]),
+    ]);
+    assert_eq!(
+        search(&vault, "кракозябра"),
+        vec![("revoked".to_owned(), 1)]
+    );
+    let revoked = DocumentId("revoked".into());
+
+    let purged = vault
+        .purge_document(&revoked, "assignment revoked by the server")
+        .unwrap();
+    assert_eq!(purged.title, "Document revoked");
+    // Not listed, not found by a word, a phrase or a prefix; the other document is untouched.
+    let ids: Vec<String> = vault
+        .documents()
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id.0)
+        .collect();
+    assert_eq!(ids, vec!["kept".to_owned()]);
+    assert!(search(&vault, "кракозябра").is_empty());
+    assert!(search(&vault, "кракоз*").is_empty());
+    assert!(search(&vault, "\"вторая страница\"").is_empty());
+    assert_eq!(search(&vault, "приказ"), vec![("kept".to_owned(), 1)]);
+    assert!(matches!(
+        vault.document(&revoked),
+        Err(outpost_vault::VaultError::DocumentNotFound(_))
+    ));
+    // Purging again is a clear error that changes nothing.
+    assert!(matches!(
+        vault.purge_document(&revoked, "again"),
+        Err(outpost_vault::VaultError::DocumentNotFound(_))
+    ));
+    // The purge is in the audit chain with its reason, and the chain still verifies.
+    let entries = vault.audit_entries(0, 1000).unwrap();
+    let purges: Vec<_> = entries.iter().filter(|e| e.action == "purge").collect();
+    assert_eq!(purges.len(), 1);
+    assert_eq!(purges[0].document_id.as_deref(), Some("revoked"));
+    assert_eq!(purges[0].detail, "assignment revoked by the server");
+    assert!(vault.verify_audit_chain().unwrap().first_broken.is_none());
+}

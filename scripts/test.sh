@@ -13,6 +13,9 @@ started=$(date +%s)
 # In CI the clone is new each time: keep build output in a cache outside it.
 if [ "${CI:-}" = true ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
   export CARGO_TARGET_DIR="$HOME/.cache/outpost/ci-target"
+  # A clone is built once: incremental state would only fill the disk (gigabytes of it).
+  export CARGO_INCREMENTAL=0
+  rm -rf "$CARGO_TARGET_DIR/debug/incremental"
 fi
 export OUTPOST_TEST_PYTHON="${OUTPOST_VENV:-$HOME/.cache/outpost/venv}/bin/python"
 

@@ -17,4 +17,6 @@ pub mod identity;
 pub mod serve;
 pub mod service;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tls;

@@ -10,6 +10,7 @@ mod batch;
 mod error;
 pub mod inbox;
 mod overlay;
+pub mod server_client;
 mod session;
 mod signing;
 mod token;

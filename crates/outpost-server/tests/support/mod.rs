@@ -385,33 +385,5 @@ pub fn pinned_agent(ca_pem: &[u8]) -> ureq::Agent {
 
 /// A small valid one-page PDF whose content mentions `title`.
 pub fn sample_pdf(title: &str) -> Vec<u8> {
-    use lopdf::{dictionary, Document, Object, Stream};
-    let mut document = Document::with_version("1.7");
-    let pages_id = document.new_object_id();
-    let content = format!(
-        "BT /F1 12 Tf 72 720 Td ({}) Tj ET",
-        title.replace(['(', ')', '\\'], " ")
-    );
-    let content_id = document.add_object(Stream::new(dictionary! {}, content.into_bytes()));
-    let font_id = document.add_object(
-        dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica"},
-    );
-    let page_id = document.add_object(dictionary! {
-        "Type" => "Page",
-        "Parent" => pages_id,
-        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-        "Contents" => content_id,
-        "Resources" => dictionary! {"Font" => dictionary! {"F1" => font_id}},
-    });
-    document.objects.insert(
-        pages_id,
-        Object::Dictionary(
-            dictionary! {"Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1},
-        ),
-    );
-    let catalog_id = document.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
-    document.trailer.set("Root", catalog_id);
-    let mut bytes = Vec::new();
-    document.save_to(&mut bytes).expect("write the PDF");
-    bytes
+    outpost_server::testing::sample_pdf(title, 0)
 }

@@ -1,0 +1,201 @@
+//! A real server in the test's own process, for other crates' tests (the workstation's sync
+//! client): HTTPS on a loopback port with a generated CA, SQLite in a temp directory, a manual
+//! clock and seeded randomness. Only built with the `testing` feature.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use outpost_protocol::{AssignmentTarget, Role};
+
+use crate::clock::{ManualClock, SeededEntropy};
+use crate::identity;
+use crate::serve::{open_service, start, RunningServer, StorageConfig};
+use crate::service::{Actor, NewUser, Policy, Service};
+use crate::tls::{embedded_pair, server_config};
+
+/// The instant test servers start at (2026-11-24 00:00 UTC).
+pub const TEST_START: i64 = 1_795_478_400;
+
+/// A user a test created, with what it takes to sign in.
+pub struct TestAccount {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// The TOTP secret.
+    pub totp_secret: Vec<u8>,
+    /// The recovery codes.
+    pub recovery_codes: Vec<String>,
+}
+
+/// The server, running until dropped.
+pub struct InProcessServer {
+    /// The runtime the server runs on (tests call async operations through [`Self::block_on`]).
+    pub runtime: tokio::runtime::Runtime,
+    /// The service, for administration from the test.
+    pub service: Arc<Service>,
+    /// The server's clock.
+    pub clock: Arc<ManualClock>,
+    /// `https://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The CA certificate (PEM) that clients pin.
+    pub ca_pem: Vec<u8>,
+    running: Option<RunningServer>,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcessServer {
+    /// Starts a server with the default policy (but no login throttling).
+    pub fn start() -> InProcessServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let clock = Arc::new(ManualClock::new(TEST_START));
+        let policy = Policy {
+            login_attempts_per_minute: u32::MAX,
+            ..Policy::default()
+        };
+        let (service, running, ca_pem) = runtime.block_on(async {
+            let config = StorageConfig::in_dir(dir.path());
+            let service = Arc::new(
+                open_service(
+                    &config,
+                    clock.clone(),
+                    Arc::new(SeededEntropy::new(11)),
+                    policy,
+                )
+                .await
+                .expect("open the service"),
+            );
+            let files = embedded_pair(dir.path(), &[], TEST_START).expect("TLS files");
+            let tls = server_config(&files).expect("TLS configuration");
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+            let running = start(service.clone(), listener, tls).expect("start the server");
+            let ca =
+                std::fs::read(files.ca_certificate.expect("a generated CA")).expect("read the CA");
+            (service, running, ca)
+        });
+        let base_url = format!("https://127.0.0.1:{}", running.address().port());
+        InProcessServer {
+            runtime,
+            service,
+            clock,
+            base_url,
+            ca_pem,
+            running: Some(running),
+            _dir: dir,
+        }
+    }
+
+    /// Runs an async operation on the server's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Creates a unit.
+    pub fn unit(&self, name: &str) {
+        self.block_on(self.service.create_unit(Actor::Cli, name))
+            .expect("create the unit");
+    }
+
+    /// Creates a user with MFA enrolled.
+    pub fn account(&self, username: &str, role: Role, unit: Option<&str>) -> TestAccount {
+        let password = format!("{username}-password-1");
+        let user = NewUser {
+            username: username.into(),
+            display_name: format!("User {username}"),
+            role,
+            unit: unit.map(str::to_string),
+            password: password.clone(),
+        };
+        self.block_on(self.service.create_user(Actor::Cli, user))
+            .expect("create the user");
+        let enrolment = self
+            .block_on(self.service.enrol_second_factor(Actor::Cli, username))
+            .expect("enrol MFA");
+        TestAccount {
+            username: username.into(),
+            password,
+            totp_secret: enrolment.secret.to_vec(),
+            recovery_codes: enrolment.recovery_codes.clone(),
+        }
+    }
+
+    /// The code the account's authenticator shows now, after moving the clock to a fresh step.
+    pub fn fresh_code(&self, account: &TestAccount) -> String {
+        self.clock.advance(30);
+        identity::totp_code(&account.totp_secret, self.service.now()).expect("a TOTP code")
+    }
+
+    /// Registers `bytes` as a document and assigns it; returns its id.
+    pub fn document(&self, title: &str, bytes: Vec<u8>, target: AssignmentTarget) -> String {
+        let document = self
+            .block_on(self.service.register_document(
+                Actor::Cli,
+                title,
+                "internal",
+                Bytes::from(bytes),
+            ))
+            .expect("register the document");
+        self.block_on(self.service.assign(Actor::Cli, &document.id, &target))
+            .expect("assign it");
+        document.id
+    }
+
+    /// Stops the server (requests in flight finish).
+    pub fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = self
+                .runtime
+                .block_on(running.shutdown(Duration::from_secs(5)));
+        }
+    }
+}
+
+impl Drop for InProcessServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A small valid one-page PDF whose content shows `title`, with `filler` more bytes in an
+/// unreferenced stream (to make large documents cheaply).
+pub fn sample_pdf(title: &str, filler: usize) -> Vec<u8> {
+    use lopdf::{dictionary, Document, Object, Stream};
+    let mut document = Document::with_version("1.7");
+    let pages_id = document.new_object_id();
+    let content = format!(
+        "BT /F1 12 Tf 72 720 Td ({}) Tj ET",
+        title.replace(['(', ')', '\\'], " ")
+    );
+    let content_id = document.add_object(Stream::new(dictionary! {}, content.into_bytes()));
+    let font_id = document.add_object(
+        dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica"},
+    );
+    let page_id = document.add_object(dictionary! {
+        "Type" => "Page",
+        "Parent" => pages_id,
+        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        "Contents" => content_id,
+        "Resources" => dictionary! {"Font" => dictionary! {"F1" => font_id}},
+    });
+    document.objects.insert(
+        pages_id,
+        Object::Dictionary(
+            dictionary! {"Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1},
+        ),
+    );
+    let catalog_id = document.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
+    document.trailer.set("Root", catalog_id);
+    if filler > 0 {
+        let bytes: Vec<u8> = (0..filler).map(|i| b"0123456789abcdef"[i % 16]).collect();
+        document.add_object(Stream::new(dictionary! {}, bytes));
+    }
+    let mut bytes = Vec::new();
+    document.save_to(&mut bytes).expect("write the PDF");
+    bytes
+}

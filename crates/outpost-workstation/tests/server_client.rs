@@ -1,0 +1,284 @@
+//! The workstation's server client against a real server on loopback: enrolment, sign-in with the
+//! device key, refresh, pull rounds, downloads that resume and are hash-checked, and how an
+//! untrusted or unreachable server is reported.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use outpost_protocol as wire;
+use outpost_protocol::{AssignmentTarget, Role};
+use outpost_server::service::Actor;
+use outpost_server::testing::InProcessServer;
+use outpost_workstation::server_client::{DeviceKey, ServerClient, ServerError};
+use rand::SeedableRng;
+
+fn client(server: &InProcessServer) -> ServerClient {
+    ServerClient::new(&server.base_url, &server.ca_pem, Duration::from_secs(30)).expect("a client")
+}
+
+fn device_key(seed: u64) -> DeviceKey {
+    DeviceKey::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+}
+
+/// The first sign-in from a workstation, with a fresh TOTP code.
+fn enrol(
+    server: &InProcessServer,
+    client: &ServerClient,
+    account: &outpost_server::testing::TestAccount,
+    device_name: &str,
+    key: &DeviceKey,
+) -> wire::Session {
+    let code = server.fresh_code(account);
+    client
+        .enrol(
+            &account.username,
+            &account.password,
+            wire::SecondFactor::Totp { code },
+            device_name,
+            key,
+        )
+        .expect("enrol")
+}
+
+fn large_pdf() -> Vec<u8> {
+    outpost_server::testing::sample_pdf("Big order", 400_000)
+}
+
+#[test]
+fn a_workstation_enrols_signs_in_with_its_key_and_refreshes() {
+    let server = InProcessServer::start();
+    let account = server.account("nina", Role::Staff, None);
+    let client = client(&server);
+    assert_eq!(
+        client.health().expect("health").protocol_version,
+        wire::PROTOCOL_VERSION
+    );
+    let key = device_key(1);
+
+    let session = enrol(&server, &client, &account, "Field laptop", &key);
+    assert_eq!(session.user.username, "nina");
+
+    // Signing in again proves the same device with its key; another key is refused.
+    let code = server.fresh_code(&account);
+    let refused = client.sign_in(
+        &account.username,
+        &account.password,
+        wire::SecondFactor::Totp { code: code.clone() },
+        &session.device_id,
+        &device_key(2),
+    );
+    assert_eq!(
+        refused
+            .err()
+            .and_then(|e| e.code().map(str::to_string))
+            .as_deref(),
+        Some(wire::error_codes::INVALID_CREDENTIALS)
+    );
+    let code = server.fresh_code(&account);
+    let again = client
+        .sign_in(
+            &account.username,
+            &account.password,
+            wire::SecondFactor::Totp { code },
+            &session.device_id,
+            &key,
+        )
+        .expect("sign in with the device key");
+    assert_eq!(again.device_id, session.device_id);
+
+    // The access token expires; the device key renews the session; a spent refresh token is refused.
+    server.clock.advance(16 * 60);
+    let expired = client
+        .pull_page(&again.access_token, 0, None, 10)
+        .expect_err("expired");
+    assert_eq!(expired.code(), Some(wire::error_codes::TOKEN_EXPIRED));
+    let renewed = client.refresh(&again, &key).expect("refresh");
+    client
+        .pull_page(&renewed.access_token, 0, None, 10)
+        .expect("pull with the renewed token");
+    let spent = client
+        .refresh(&again, &key)
+        .expect_err("spent refresh token");
+    assert_eq!(spent.code(), Some(wire::error_codes::INVALID_REFRESH));
+    assert!(!spent.is_transient());
+
+    // A revoked device is told so: the cue for remote wipe.
+    let code = server.fresh_code(&account);
+    let session = client
+        .sign_in(
+            &account.username,
+            &account.password,
+            wire::SecondFactor::Totp { code },
+            &session.device_id,
+            &key,
+        )
+        .expect("sign in");
+    server
+        .block_on(server.service.revoke_device(Actor::Cli, &session.device_id))
+        .expect("revoke");
+    let revoked = client
+        .pull_page(&session.access_token, 0, None, 10)
+        .expect_err("revoked");
+    assert_eq!(revoked.code(), Some(wire::error_codes::DEVICE_REVOKED));
+}
+
+#[test]
+fn pulled_documents_download_resume_and_are_checked_against_their_hash() {
+    let server = InProcessServer::start();
+    server.unit("North");
+    let account = server.account("oleg", Role::Supervisor, Some("North"));
+    let pdf = large_pdf();
+    let big = server.document(
+        "Big order",
+        pdf.clone(),
+        AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    let small = server.document(
+        "Memo",
+        outpost_server::testing::sample_pdf("Memo", 0),
+        AssignmentTarget::User {
+            username: "oleg".into(),
+        },
+    );
+    let client = client(&server);
+    let key = device_key(3);
+    let session = enrol(&server, &client, &account, "Laptop", &key);
+
+    let (changes, cursor) = client
+        .pull_round(&session.access_token, 0, 1)
+        .expect("pull");
+    let documents: Vec<wire::DocumentInfo> = changes
+        .into_iter()
+        .filter_map(|c| match c {
+            wire::DocumentChange::Visible { document, .. } => Some(document),
+            wire::DocumentChange::Removed { .. } => None,
+        })
+        .collect();
+    let mut ids: Vec<&str> = documents.iter().map(|d| d.id.as_str()).collect();
+    ids.sort();
+    let mut expected = vec![big.as_str(), small.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    let big_info = documents
+        .iter()
+        .find(|d| d.id == big)
+        .expect("the big document")
+        .clone();
+
+    // An interrupted download resumes where it stopped, and reports progress up to the total.
+    let mut partial = pdf[..100_003].to_vec();
+    let mut reports = Vec::new();
+    let never = AtomicBool::new(false);
+    client
+        .download(
+            &session.access_token,
+            &big_info,
+            &mut partial,
+            &mut |done, total| reports.push((done, total)),
+            &never,
+        )
+        .expect("resume");
+    assert!(partial == pdf, "resumed bytes differ");
+    assert!(reports.first().is_some_and(|(done, _)| *done > 100_003));
+    assert_eq!(reports.last(), Some(&(pdf.len() as u64, pdf.len() as u64)));
+
+    // Bytes kept from before that do not belong to the document are caught by the hash.
+    let mut corrupt = pdf[..50_000].to_vec();
+    corrupt[10] ^= 0xff;
+    let error = client
+        .download(
+            &session.access_token,
+            &big_info,
+            &mut corrupt,
+            &mut |_, _| {},
+            &never,
+        )
+        .expect_err("a corrupt prefix");
+    assert!(
+        matches!(error, ServerError::HashMismatch { .. }),
+        "{error:?}"
+    );
+    assert!(
+        corrupt.is_empty(),
+        "nothing of a mismatching download is kept"
+    );
+
+    // Cancelling keeps what arrived, for the next attempt.
+    let cancelled = AtomicBool::new(true);
+    let mut kept = pdf[..1000].to_vec();
+    let error = client
+        .download(
+            &session.access_token,
+            &big_info,
+            &mut kept,
+            &mut |_, _| {},
+            &cancelled,
+        )
+        .expect_err("cancelled");
+    assert!(matches!(error, ServerError::Cancelled));
+    assert_eq!(kept, pdf[..1000].to_vec());
+
+    // After the unit assignment is revoked the next round says so; the cursor moved forward.
+    server
+        .block_on(server.service.revoke_assignment(
+            Actor::Cli,
+            &big,
+            &AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        ))
+        .expect("revoke");
+    let (changes, next) = client
+        .pull_round(&session.access_token, cursor, 50)
+        .expect("pull again");
+    assert!(next > cursor);
+    assert!(
+        matches!(changes.as_slice(), [wire::DocumentChange::Removed { document_id, .. }] if *document_id == big)
+    );
+    let gone = client.download(
+        &session.access_token,
+        &big_info,
+        &mut Vec::new(),
+        &mut |_, _| {},
+        &never,
+    );
+    assert_eq!(
+        gone.err()
+            .and_then(|e| e.code().map(str::to_string))
+            .as_deref(),
+        Some(wire::error_codes::NOT_FOUND)
+    );
+}
+
+#[test]
+fn an_unpinned_or_unreachable_server_is_reported_as_such() {
+    let mut server = InProcessServer::start();
+    // A client pinning another CA refuses the server's certificate.
+    let other = InProcessServer::start();
+    let wrong = ServerClient::new(&server.base_url, &other.ca_pem, Duration::from_secs(10))
+        .expect("client");
+    assert!(
+        matches!(wrong.health(), Err(ServerError::Untrusted(_))),
+        "{:?}",
+        wrong.health()
+    );
+    assert!(matches!(
+        ServerClient::new(
+            &server.base_url,
+            b"not a certificate",
+            Duration::from_secs(10)
+        ),
+        Err(ServerError::BadCa(_))
+    ));
+    // A stopped server is unreachable, which is transient.
+    let client = client(&server);
+    server.stop();
+    let error = client.health().expect_err("stopped");
+    assert!(
+        matches!(error, ServerError::Unreachable { .. }),
+        "{error:?}"
+    );
+    assert!(error.is_transient());
+}

@@ -39,6 +39,8 @@ pub enum AuditAction {
     /// A document and everything about it were removed from the vault (its assignment was
     /// revoked, say).
     Purge,
+    /// The vault was connected to a server (a device enrolled).
+    ServerAccount,
 }
 
 impl AuditAction {
@@ -58,6 +60,7 @@ impl AuditAction {
             Self::SignBatch => "sign_batch",
             Self::KeyManagement => "key_management",
             Self::Purge => "purge",
+            Self::ServerAccount => "server_account",
         }
     }
 }

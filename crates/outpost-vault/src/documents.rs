@@ -41,14 +41,19 @@ impl DocumentSummary {
         "id, sha256, title, page_count, byte_size, source_name, imported_at_ms";
 
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Self::from_row_at(r, 0)
+    }
+
+    /// Reads the columns of [`Self::COLUMNS`] starting at column `first`.
+    fn from_row_at(r: &Row<'_>, first: usize) -> rusqlite::Result<Self> {
         Ok(Self {
-            id: DocumentId(r.get(0)?),
-            sha256: r.get(1)?,
-            title: r.get(2)?,
-            page_count: r.get(3)?,
-            byte_size: r.get::<_, i64>(4)?.max(0) as u64,
-            source_name: r.get(5)?,
-            imported_at_ms: r.get(6)?,
+            id: DocumentId(r.get(first)?),
+            sha256: r.get(first + 1)?,
+            title: r.get(first + 2)?,
+            page_count: r.get(first + 3)?,
+            byte_size: r.get::<_, i64>(first + 4)?.max(0) as u64,
+            source_name: r.get(first + 5)?,
+            imported_at_ms: r.get(first + 6)?,
         })
     }
 }
@@ -130,6 +135,109 @@ fn find_document(
         .optional()?)
 }
 
+/// Inserts a document (bytes, page index, document index) inside `tx`, or finds the stored one
+/// with the same bytes. No audit entry: the caller writes the one that says why.
+pub(crate) fn insert_document(
+    tx: &rusqlite::Transaction<'_>,
+    doc: &NewDocument<'_>,
+    now: i64,
+) -> Result<StoredImport, VaultError> {
+    let existing = find_document(tx, "sha256", &doc.sha256)?;
+    Ok(match existing {
+        Some(existing) => StoredImport::Duplicate(existing),
+        None => {
+            tx.execute(
+                "INSERT INTO documents (id, sha256, title, page_count, byte_size, source_name, imported_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    doc.id.0,
+                    doc.sha256,
+                    doc.title,
+                    doc.page_texts.len() as i64,
+                    doc.bytes.len() as i64,
+                    doc.source_name,
+                    now
+                ],
+            )?;
+            let document_row = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO document_bytes (document_id, bytes) VALUES (?1, ?2)",
+                rusqlite::params![doc.id.0, doc.bytes],
+            )?;
+            if doc.page_texts.len() >= crate::search::MAX_PAGES {
+                return Err(VaultError::TooManyPages {
+                    pages: doc.page_texts.len(),
+                    limit: crate::search::MAX_PAGES - 1,
+                });
+            }
+            {
+                let mut insert = tx.prepare(
+                    "INSERT INTO page_index (rowid, text, document_id, page_no)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for (i, text) in doc.page_texts.iter().enumerate() {
+                    let page_no = i as i64 + 1;
+                    insert.execute(rusqlite::params![
+                        crate::search::page_rowid(document_row, page_no),
+                        text,
+                        doc.id.0,
+                        page_no
+                    ])?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO document_index (rowid, text) VALUES (?1, ?2)",
+                rusqlite::params![document_row, doc.page_texts.join("\n\n")],
+            )?;
+            StoredImport::Imported(DocumentSummary {
+                id: doc.id.clone(),
+                sha256: doc.sha256.clone(),
+                title: doc.title.clone(),
+                page_count: doc.page_texts.len() as u32,
+                byte_size: doc.bytes.len() as u64,
+                source_name: doc.source_name.clone(),
+                imported_at_ms: now,
+            })
+        }
+    })
+}
+
+/// Removes a document and everything about it inside `tx` (see [`Vault::purge_document`]).
+pub(crate) fn purge_in(
+    tx: &rusqlite::Transaction<'_>,
+    id: &DocumentId,
+) -> Result<DocumentSummary, VaultError> {
+    let found: Option<(i64, DocumentSummary)> = tx
+        .query_row(
+            &format!(
+                "SELECT rowid, {} FROM documents WHERE id = ?1",
+                DocumentSummary::COLUMNS
+            ),
+            [&id.0],
+            |r| Ok((r.get::<_, i64>(0)?, DocumentSummary::from_row_at(r, 1)?)),
+        )
+        .optional()?;
+    let Some((document_row, summary)) = found else {
+        return Err(VaultError::DocumentNotFound(id.0.clone()));
+    };
+    tx.execute(
+        "DELETE FROM page_index WHERE rowid BETWEEN ?1 AND ?2",
+        rusqlite::params![
+            crate::search::page_rowid(document_row, 0),
+            crate::search::page_rowid(document_row, crate::search::MAX_PAGES as i64 - 1)
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM document_index WHERE rowid = ?1",
+        [document_row],
+    )?;
+    tx.execute("DELETE FROM intake_claims WHERE document_id = ?1", [&id.0])?;
+    // Bytes, revisions, annotations, batch items and server links go with the row (ON DELETE
+    // CASCADE).
+    tx.execute("DELETE FROM documents WHERE id = ?1", [&id.0])?;
+    Ok(summary)
+}
+
 impl Vault {
     /// Stores `doc` with its audit entry in one transaction. When `claim_id` is given (inbox intake)
     /// the claim is recorded in the same transaction, so a crash can never leave it half-done.
@@ -140,64 +248,7 @@ impl Vault {
     ) -> Result<StoredImport, VaultError> {
         let now = self.clock.now_ms();
         let tx = self.conn.transaction()?;
-        let existing = find_document(&tx, "sha256", &doc.sha256)?;
-        let stored = match existing {
-            Some(existing) => StoredImport::Duplicate(existing),
-            None => {
-                tx.execute(
-                    "INSERT INTO documents (id, sha256, title, page_count, byte_size, source_name, imported_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    rusqlite::params![
-                        doc.id.0,
-                        doc.sha256,
-                        doc.title,
-                        doc.page_texts.len() as i64,
-                        doc.bytes.len() as i64,
-                        doc.source_name,
-                        now
-                    ],
-                )?;
-                let document_row = tx.last_insert_rowid();
-                tx.execute(
-                    "INSERT INTO document_bytes (document_id, bytes) VALUES (?1, ?2)",
-                    rusqlite::params![doc.id.0, doc.bytes],
-                )?;
-                if doc.page_texts.len() >= crate::search::MAX_PAGES {
-                    return Err(VaultError::TooManyPages {
-                        pages: doc.page_texts.len(),
-                        limit: crate::search::MAX_PAGES - 1,
-                    });
-                }
-                {
-                    let mut insert = tx.prepare(
-                        "INSERT INTO page_index (rowid, text, document_id, page_no)
-                         VALUES (?1, ?2, ?3, ?4)",
-                    )?;
-                    for (i, text) in doc.page_texts.iter().enumerate() {
-                        let page_no = i as i64 + 1;
-                        insert.execute(rusqlite::params![
-                            crate::search::page_rowid(document_row, page_no),
-                            text,
-                            doc.id.0,
-                            page_no
-                        ])?;
-                    }
-                }
-                tx.execute(
-                    "INSERT INTO document_index (rowid, text) VALUES (?1, ?2)",
-                    rusqlite::params![document_row, doc.page_texts.join("\n\n")],
-                )?;
-                StoredImport::Imported(DocumentSummary {
-                    id: doc.id.clone(),
-                    sha256: doc.sha256.clone(),
-                    title: doc.title.clone(),
-                    page_count: doc.page_texts.len() as u32,
-                    byte_size: doc.bytes.len() as u64,
-                    source_name: doc.source_name.clone(),
-                    imported_at_ms: now,
-                })
-            }
-        };
+        let stored = insert_document(&tx, doc, now)?;
         let (outcome, intake) = match &stored {
             StoredImport::Imported(_) => (AuditOutcome::Success, "imported"),
             StoredImport::Duplicate(_) => (AuditOutcome::Duplicate, "duplicate"),
@@ -233,47 +284,7 @@ impl Vault {
     ) -> Result<DocumentSummary, VaultError> {
         let now = self.clock.now_ms();
         let tx = self.conn.transaction()?;
-        let found: Option<(i64, DocumentSummary)> = tx
-            .query_row(
-                &format!(
-                    "SELECT rowid, {} FROM documents WHERE id = ?1",
-                    DocumentSummary::COLUMNS
-                ),
-                [&id.0],
-                |r| {
-                    let row: i64 = r.get(0)?;
-                    Ok((
-                        row,
-                        DocumentSummary {
-                            id: DocumentId(r.get(1)?),
-                            sha256: r.get(2)?,
-                            title: r.get(3)?,
-                            page_count: r.get(4)?,
-                            byte_size: r.get::<_, i64>(5)?.max(0) as u64,
-                            source_name: r.get(6)?,
-                            imported_at_ms: r.get(7)?,
-                        },
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((document_row, summary)) = found else {
-            return Err(VaultError::DocumentNotFound(id.0.clone()));
-        };
-        tx.execute(
-            "DELETE FROM page_index WHERE rowid BETWEEN ?1 AND ?2",
-            rusqlite::params![
-                crate::search::page_rowid(document_row, 0),
-                crate::search::page_rowid(document_row, crate::search::MAX_PAGES as i64 - 1)
-            ],
-        )?;
-        tx.execute(
-            "DELETE FROM document_index WHERE rowid = ?1",
-            [document_row],
-        )?;
-        tx.execute("DELETE FROM intake_claims WHERE document_id = ?1", [&id.0])?;
-        // Bytes, revisions, annotations and batch items go with the row (ON DELETE CASCADE).
-        tx.execute("DELETE FROM documents WHERE id = ?1", [&id.0])?;
+        let summary = purge_in(&tx, id)?;
         audit::append(
             &tx,
             now,

@@ -98,6 +98,9 @@ pub enum VaultError {
         /// The most the index takes.
         limit: usize,
     },
+    /// Sync was asked of a vault that is not connected to a server.
+    #[error("this vault is not connected to a server; connect it first")]
+    NoServerAccount,
     /// No document with this id.
     #[error("there is no document {0} in this vault")]
     DocumentNotFound(String),

@@ -18,6 +18,7 @@ mod revisions;
 mod schema;
 mod search;
 mod signing_keys;
+mod sync;
 mod vault;
 
 pub use annotations::{AnnotationRecord, AnnotationWrite};
@@ -33,6 +34,7 @@ pub use keys::{DeviceSecretStore, KdfParams, KeyFile, KeyringError, OsKeyring, D
 pub use revisions::{DocumentRevision, DocumentUpdate};
 pub use search::{SearchHit, SearchRequest, SnippetPart};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};
+pub use sync::{AppliedPull, PullRound, PulledDocument, ServerAccount, ServerDocumentLink};
 pub use vault::{valid_user_name, Vault, VaultPaths};
 
 /// Result type of this crate.

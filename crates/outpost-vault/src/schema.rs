@@ -147,6 +147,29 @@ CREATE TABLE signing_batch_items (
     PRIMARY KEY (batch_id, document_id)
 ) STRICT;
 "#,
+    // 5: the server this vault syncs with, and which local document is which server document.
+    r#"
+CREATE TABLE server_account (
+    id                 INTEGER PRIMARY KEY CHECK (id = 1),
+    base_url           TEXT NOT NULL,
+    ca_pem             TEXT NOT NULL,
+    username           TEXT NOT NULL,
+    device_id          TEXT,
+    device_key         BLOB NOT NULL,
+    access_token       TEXT,
+    access_expires_at  INTEGER,
+    refresh_token      TEXT,
+    refresh_expires_at INTEGER,
+    pull_cursor        INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE server_documents (
+    server_id    TEXT PRIMARY KEY,
+    document_id  TEXT NOT NULL UNIQUE REFERENCES documents (id) ON DELETE CASCADE,
+    head_sha256  TEXT NOT NULL,
+    position     INTEGER NOT NULL
+) STRICT;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

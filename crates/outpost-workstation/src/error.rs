@@ -18,6 +18,12 @@ pub enum WorkstationError {
         /// Why.
         reason: String,
     },
+    /// The server could not be used (unreachable, untrusted, or it refused).
+    #[error(transparent)]
+    Server(#[from] crate::server_client::ServerError),
+    /// Sync cannot go on (the reason says what to do).
+    #[error("{0}")]
+    Sync(String),
     /// No annotation with this id (or it was deleted).
     #[error("annotation {0} does not exist or was deleted; reload the document's annotations")]
     AnnotationNotFound(String),
@@ -116,6 +122,7 @@ impl WorkstationError {
                 VaultError::AnnotationChanged { .. } => "annotation_changed",
                 VaultError::DocumentChanged { .. } => "document_changed",
                 VaultError::SigningKeyNotFound(_) => "signing_key_not_found",
+                VaultError::NoServerAccount => "no_server_account",
                 _ => "vault_error",
             },
             Self::Engine(PdfError::LibraryMissing { .. }) => "pdf_engine_missing",
@@ -139,6 +146,17 @@ impl WorkstationError {
             Self::Engine(_) => "pdf_engine_error",
             Self::Rejected { .. } => "rejected",
             Self::Io { .. } => "io_error",
+            Self::Server(crate::server_client::ServerError::Unreachable { .. }) => {
+                "server_unreachable"
+            }
+            Self::Server(crate::server_client::ServerError::Untrusted(_)) => "server_untrusted",
+            Self::Server(crate::server_client::ServerError::Refused { .. }) => "server_refused",
+            Self::Server(crate::server_client::ServerError::HashMismatch { .. }) => {
+                "download_corrupt"
+            }
+            Self::Server(crate::server_client::ServerError::Cancelled) => "cancelled",
+            Self::Server(_) => "server_error",
+            Self::Sync(_) => "sync_error",
         }
     }
 }

@@ -86,9 +86,9 @@ pub struct DeviceKey {
 
 impl DeviceKey {
     /// A new key from `rng`.
-    pub fn generate(rng: &mut (impl rand_core::CryptoRng + rand_core::RngCore)) -> DeviceKey {
+    pub fn generate(mut rng: &mut dyn rand_core::CryptoRngCore) -> DeviceKey {
         DeviceKey {
-            key: p256::ecdsa::SigningKey::random(rng),
+            key: p256::ecdsa::SigningKey::random(&mut rng),
         }
     }
 

@@ -73,12 +73,18 @@ impl Session {
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 
+    /// A new device key for enrolling with a server, from the session's RNG.
+    pub(crate) fn new_device_key(&self) -> crate::server_client::DeviceKey {
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        crate::server_client::DeviceKey::generate(&mut **rng)
+    }
+
     /// Now, by the vault's clock, in milliseconds since the epoch.
     pub(crate) fn now_ms(&self) -> i64 {
         self.vault().clock().now_ms()
     }
 
-    fn new_document_id(&self) -> DocumentId {
+    pub(crate) fn new_document_id(&self) -> DocumentId {
         DocumentId(self.new_uuid().to_string())
     }
 

@@ -1,0 +1,249 @@
+//! What the vault keeps for sync: the server account (address, pinned CA, device key, tokens,
+//! pull cursor) and the link between server documents and local ones. A pull round is applied in
+//! one transaction together with its new cursor, so a crash leaves either the old cursor and none
+//! of the round, or the new cursor and all of it.
+
+use rusqlite::OptionalExtension;
+use zeroize::Zeroizing;
+
+use crate::audit::{self, AuditAction, AuditEvent, AuditOutcome};
+use crate::documents::{insert_document, purge_in, StoredImport};
+use crate::{DocumentId, NewDocument, Vault, VaultError};
+
+/// The server this vault syncs with. The device key and tokens live only here, inside the
+/// encrypted database.
+#[derive(Clone)]
+pub struct ServerAccount {
+    /// `https://host:port`.
+    pub base_url: String,
+    /// The CA certificate (PEM) the server's certificate must chain to.
+    pub ca_pem: String,
+    /// The user's login name on the server.
+    pub username: String,
+    /// The device id the server gave at enrolment.
+    pub device_id: Option<String>,
+    /// The device's ECDSA P-256 secret scalar.
+    pub device_key: Zeroizing<Vec<u8>>,
+    /// The current access token and when it expires (server time, Unix seconds).
+    pub access_token: Option<(String, i64)>,
+    /// The current refresh token and when it expires.
+    pub refresh_token: Option<(String, i64)>,
+    /// Where the next pull round starts.
+    pub pull_cursor: i64,
+}
+
+impl std::fmt::Debug for ServerAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key or the tokens.
+        f.debug_struct("ServerAccount")
+            .field("base_url", &self.base_url)
+            .field("username", &self.username)
+            .field("device_id", &self.device_id)
+            .field("pull_cursor", &self.pull_cursor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A local document linked to a server document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerDocumentLink {
+    /// The server's document id.
+    pub server_id: String,
+    /// The local document.
+    pub document_id: DocumentId,
+    /// The server head the local bytes are.
+    pub head_sha256: String,
+}
+
+/// A document a pull round made visible, its bytes already downloaded and checked.
+pub struct PulledDocument<'a> {
+    /// The server's document id.
+    pub server_id: String,
+    /// The change's position.
+    pub position: i64,
+    /// The document to store (its `sha256` is the server head).
+    pub document: NewDocument<'a>,
+}
+
+/// What a pull round changes, applied at once by [`Vault::apply_pull_round`].
+pub struct PullRound<'a> {
+    /// Documents now visible (new, or not yet stored locally).
+    pub visible: Vec<PulledDocument<'a>>,
+    /// Server documents the user may no longer see.
+    pub removed: Vec<String>,
+    /// The cursor to store.
+    pub cursor: i64,
+}
+
+/// What applying a round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppliedPull {
+    /// Local documents created or linked for visible server documents.
+    pub stored: Vec<DocumentId>,
+    /// Local documents purged because their assignment ended.
+    pub purged: Vec<DocumentId>,
+}
+
+impl Vault {
+    /// The server account, if this vault was connected to one.
+    pub fn server_account(&self) -> Result<Option<ServerAccount>, VaultError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT base_url, ca_pem, username, device_id, device_key, access_token, access_expires_at,
+                        refresh_token, refresh_expires_at, pull_cursor FROM server_account WHERE id = 1",
+                [],
+                |r| {
+                    let pair = |token: Option<String>, at: Option<i64>| token.zip(at);
+                    Ok(ServerAccount {
+                        base_url: r.get(0)?,
+                        ca_pem: r.get(1)?,
+                        username: r.get(2)?,
+                        device_id: r.get(3)?,
+                        device_key: Zeroizing::new(r.get(4)?),
+                        access_token: pair(r.get(5)?, r.get(6)?),
+                        refresh_token: pair(r.get(7)?, r.get(8)?),
+                        pull_cursor: r.get(9)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Stores the server account (replacing the one there), audited without its secrets.
+    pub fn save_server_account(&mut self, account: &ServerAccount) -> Result<(), VaultError> {
+        let now = self.clock.now_ms();
+        let tx = self.conn.transaction()?;
+        let first = tx
+            .query_row(
+                "SELECT device_id FROM server_account WHERE id = 1",
+                [],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten()
+            != account.device_id;
+        tx.execute(
+            "INSERT INTO server_account (id, base_url, ca_pem, username, device_id, device_key, access_token,
+                 access_expires_at, refresh_token, refresh_expires_at, pull_cursor)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (id) DO UPDATE SET base_url = ?1, ca_pem = ?2, username = ?3, device_id = ?4,
+                 device_key = ?5, access_token = ?6, access_expires_at = ?7, refresh_token = ?8,
+                 refresh_expires_at = ?9, pull_cursor = ?10",
+            rusqlite::params![
+                account.base_url,
+                account.ca_pem,
+                account.username,
+                account.device_id,
+                account.device_key.as_slice(),
+                account.access_token.as_ref().map(|t| &t.0),
+                account.access_token.as_ref().map(|t| t.1),
+                account.refresh_token.as_ref().map(|t| &t.0),
+                account.refresh_token.as_ref().map(|t| t.1),
+                account.pull_cursor
+            ],
+        )?;
+        if first {
+            audit::append(
+                &tx,
+                now,
+                &self.user,
+                &AuditEvent::new(AuditAction::ServerAccount, AuditOutcome::Success).detail(
+                    format!(
+                        "enrolled as device {} of {} at {}",
+                        account.device_id.as_deref().unwrap_or("-"),
+                        account.username,
+                        account.base_url
+                    ),
+                ),
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The local documents linked to server documents.
+    pub fn server_document_links(&self) -> Result<Vec<ServerDocumentLink>, VaultError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT server_id, document_id, head_sha256 FROM server_documents ORDER BY position, server_id")?;
+        let rows = statement.query_map([], |r| {
+            Ok(ServerDocumentLink {
+                server_id: r.get(0)?,
+                document_id: DocumentId(r.get(1)?),
+                head_sha256: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Applies a pull round in one transaction: stores (or links, when the same bytes are already
+    /// here) each visible document, purges each removed one, and stores the new cursor — with an
+    /// audit entry for each. Applying the same round twice changes nothing more.
+    pub fn apply_pull_round(&mut self, round: &PullRound<'_>) -> Result<AppliedPull, VaultError> {
+        let now = self.clock.now_ms();
+        let tx = self.conn.transaction()?;
+        if tx.query_row("SELECT COUNT(*) FROM server_account", [], |r| {
+            r.get::<_, i64>(0)
+        })? == 0
+        {
+            return Err(VaultError::NoServerAccount);
+        }
+        let mut applied = AppliedPull::default();
+        for pulled in &round.visible {
+            let stored = insert_document(&tx, &pulled.document, now)?;
+            let local = stored.document().id.clone();
+            tx.execute(
+                "INSERT INTO server_documents (server_id, document_id, head_sha256, position) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (server_id) DO UPDATE SET document_id = ?2, head_sha256 = ?3, position = ?4",
+                rusqlite::params![pulled.server_id, local.0, pulled.document.sha256, pulled.position],
+            )?;
+            let detail = match stored {
+                StoredImport::Imported(_) => {
+                    format!("from the server (document {})", pulled.server_id)
+                }
+                StoredImport::Duplicate(_) => {
+                    format!("linked to server document {}", pulled.server_id)
+                }
+            };
+            audit::append(
+                &tx,
+                now,
+                &self.user,
+                &AuditEvent::new(AuditAction::Import, AuditOutcome::Success)
+                    .document(local.0.clone())
+                    .detail(detail),
+            )?;
+            applied.stored.push(local);
+        }
+        for server_id in &round.removed {
+            let local: Option<String> = tx
+                .query_row(
+                    "SELECT document_id FROM server_documents WHERE server_id = ?1",
+                    [server_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(local) = local else { continue };
+            let local = DocumentId(local);
+            purge_in(&tx, &local)?;
+            audit::append(
+                &tx,
+                now,
+                &self.user,
+                &AuditEvent::new(AuditAction::Purge, AuditOutcome::Success)
+                    .document(local.0.clone())
+                    .detail(format!(
+                        "the assignment of server document {server_id} ended"
+                    )),
+            )?;
+            applied.purged.push(local);
+        }
+        tx.execute(
+            "UPDATE server_account SET pull_cursor = ?1 WHERE id = 1",
+            [round.cursor],
+        )?;
+        tx.commit()?;
+        Ok(applied)
+    }
+}

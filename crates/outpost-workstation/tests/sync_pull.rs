@@ -1,0 +1,227 @@
+//! A vault connected to a real server on loopback pulls the documents assigned to its user, and
+//! purges one when its assignment ends; an expired access token is renewed with the device key.
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+
+use outpost_protocol::{AssignmentTarget, Role, SecondFactor};
+use outpost_server::service::Actor;
+use outpost_server::testing::InProcessServer;
+use outpost_workstation::{Language, PullProgress, SampleKind, SearchRequest, Session};
+
+fn found(session: &Session, query: &str) -> usize {
+    session
+        .search(&SearchRequest {
+            query: query.into(),
+            ..Default::default()
+        })
+        .expect("search")
+        .len()
+}
+
+#[test]
+fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
+    let server = InProcessServer::start();
+    server.unit("North");
+    let account = server.account("olga", Role::Staff, Some("North"));
+    let report = common::sample(
+        SampleKind::OperationalReport,
+        Language::Russian,
+        2,
+        1,
+        Some("сводкаальфа"),
+    );
+    let contract = common::sample(
+        SampleKind::ProcurementContract,
+        Language::English,
+        1,
+        2,
+        Some("contractbravo"),
+    );
+    let report_id = server.document(
+        "Сводка",
+        report.clone(),
+        AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    server.document(
+        "Contract",
+        contract.clone(),
+        AssignmentTarget::User {
+            username: "olga".into(),
+        },
+    );
+    // Someone else's document never arrives.
+    server.account("pyotr", Role::Staff, None);
+    server.document(
+        "Not hers",
+        common::sample(
+            SampleKind::PersonnelRecord,
+            Language::English,
+            1,
+            3,
+            Some("forpyotr"),
+        ),
+        AssignmentTarget::User {
+            username: "pyotr".into(),
+        },
+    );
+
+    let dir = tempfile::tempdir().expect("dir");
+    let (workstation, _clock) = common::workstation(dir.path(), "sync-pull");
+    let session = common::new_session(&workstation, "olga", "local-password", 5);
+    let code = server.fresh_code(&account);
+    let user = session
+        .connect_server(
+            &server.base_url,
+            std::str::from_utf8(&server.ca_pem).expect("PEM"),
+            "olga",
+            &account.password,
+            SecondFactor::Totp { code },
+            "Olga's laptop",
+        )
+        .expect("connect");
+    assert_eq!(user.username, "olga");
+    let stored_account = session.server_account().expect("account").expect("stored");
+    assert!(stored_account.device_id.is_some());
+    assert!(!format!("{stored_account:?}")
+        .contains(&stored_account.access_token.clone().expect("token").0));
+
+    let never = AtomicBool::new(false);
+    let mut events = Vec::new();
+    let first = session
+        .sync_pull(&never, &mut |p| events.push(p))
+        .expect("first pull");
+    assert_eq!(first.stored.len(), 2);
+    assert!(first.purged.is_empty());
+    assert!(first.cursor > 0);
+    assert!(matches!(
+        events.first(),
+        Some(PullProgress::Planned {
+            downloads: 2,
+            purges: 0
+        })
+    ));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, PullProgress::Downloading { done, total, .. } if done == total)));
+    // The bytes are the server's, whole; the text is searchable offline.
+    let documents = session.documents().expect("documents");
+    assert_eq!(documents.len(), 2);
+    let shas: Vec<&str> = documents.iter().map(|d| d.sha256.as_str()).collect();
+    assert!(shas.contains(&common::sha256_hex(&report).as_str()));
+    assert!(shas.contains(&common::sha256_hex(&contract).as_str()));
+    assert_eq!(found(&session, "сводкаальфа"), 1);
+    assert_eq!(found(&session, "contractbravo"), 1);
+    assert_eq!(found(&session, "forpyotr"), 0);
+
+    // Nothing changed on the server: nothing new in the vault.
+    let again = session.sync_pull(&never, &mut |_| {}).expect("second pull");
+    assert!(again.stored.is_empty() && again.purged.is_empty());
+    assert_eq!(again.cursor, first.cursor);
+    assert_eq!(session.documents().expect("documents").len(), 2);
+
+    // The unit's assignment ends while the access token has expired: the device key renews the
+    // session and the document is purged.
+    server
+        .block_on(server.service.revoke_assignment(
+            Actor::Cli,
+            &report_id,
+            &AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        ))
+        .expect("revoke");
+    server.clock.advance(16 * 60);
+    let third = session.sync_pull(&never, &mut |_| {}).expect("third pull");
+    assert_eq!(third.purged.len(), 1);
+    assert!(third.cursor > first.cursor);
+    assert_eq!(session.documents().expect("documents").len(), 1);
+    assert_eq!(found(&session, "сводкаальфа"), 0);
+    let renewed = session.server_account().expect("account").expect("stored");
+    assert_ne!(
+        renewed.access_token.map(|t| t.0),
+        stored_account.access_token.map(|t| t.0)
+    );
+    let audit = session.audit_entries(0, 1000).expect("audit");
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "purge" && e.detail.contains(&report_id)));
+    assert!(audit.iter().any(|e| e.action == "server_account"));
+    assert!(session
+        .verify_audit_chain()
+        .expect("verify")
+        .first_broken
+        .is_none());
+}
+
+#[test]
+fn a_revoked_device_and_an_unreachable_server_leave_the_vault_as_it_was() {
+    let mut server = InProcessServer::start();
+    let account = server.account("ivan", Role::Staff, None);
+    let doc = common::sample(
+        SampleKind::PersonnelRecord,
+        Language::Russian,
+        1,
+        4,
+        Some("личноедело"),
+    );
+    server.document(
+        "Личное дело",
+        doc,
+        AssignmentTarget::User {
+            username: "ivan".into(),
+        },
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let (workstation, _clock) = common::workstation(dir.path(), "sync-revoked");
+    let session = common::new_session(&workstation, "ivan", "local-password", 6);
+    let code = server.fresh_code(&account);
+    session
+        .connect_server(
+            &server.base_url,
+            std::str::from_utf8(&server.ca_pem).expect("PEM"),
+            "ivan",
+            &account.password,
+            SecondFactor::Totp { code },
+            "Laptop",
+        )
+        .expect("connect");
+    let never = AtomicBool::new(false);
+    session.sync_pull(&never, &mut |_| {}).expect("pull");
+    let cursor = session
+        .server_account()
+        .expect("account")
+        .expect("stored")
+        .pull_cursor;
+
+    let device = session
+        .server_account()
+        .expect("account")
+        .expect("stored")
+        .device_id
+        .expect("device");
+    server
+        .block_on(server.service.revoke_device(Actor::Cli, &device))
+        .expect("revoke");
+    let error = session.sync_pull(&never, &mut |_| {}).expect_err("revoked");
+    assert_eq!(error.code(), "server_refused");
+    assert!(error.to_string().contains("revoked"), "{error}");
+    server.stop();
+    let error = session
+        .sync_pull(&never, &mut |_| {})
+        .expect_err("unreachable");
+    assert_eq!(error.code(), "server_unreachable");
+    // Neither touched the vault: the document and the cursor are as they were.
+    assert_eq!(session.documents().expect("documents").len(), 1);
+    assert_eq!(
+        session
+            .server_account()
+            .expect("account")
+            .expect("stored")
+            .pull_cursor,
+        cursor
+    );
+}

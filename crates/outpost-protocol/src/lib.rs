@@ -45,6 +45,8 @@ pub mod paths {
     pub const CERTIFICATES: &str = "/api/v1/certificates";
     /// `GET` (staff, supervisor, admin) `?cursor=N[&after=ID][&limit=N]` → [`crate::PullPage`].
     pub const SYNC_PULL: &str = "/api/v1/sync/pull";
+    /// `POST` (staff, supervisor, admin) [`crate::PushRequest`] → [`crate::PushResponse`].
+    pub const SYNC_PUSH: &str = "/api/v1/sync/push";
     /// `GET` (public): the organisation CA's certificate, DER (`application/pkix-cert`).
     pub const CA_CERTIFICATE: &str = "/api/v1/ca/certificate";
     /// `GET` (public): the CA's current CRL, DER (`application/pkix-crl`).
@@ -319,12 +321,115 @@ pub enum DocumentChange {
         /// The document as it is now.
         document: DocumentInfo,
     },
+    /// An annotation on a visible document changed (or the document just became visible and
+    /// this is one of its annotations): merge it — the higher (logical_clock, origin) wins.
+    Annotation {
+        /// The change's position in the server's order.
+        position: i64,
+        /// The annotation as the server holds it.
+        annotation: AnnotationState,
+    },
     /// The user may no longer see the document: purge the local copy.
     Removed {
         /// The change's position in the server's order.
         position: i64,
         /// The document's id.
         document_id: String,
+    },
+}
+
+/// An annotation as it travels between workstations and the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnotationState {
+    /// Its id (a UUID made by the workstation that created it).
+    pub id: String,
+    /// The server document it belongs to.
+    pub document_id: String,
+    /// Its page, 1-based.
+    pub page_no: u32,
+    /// Its kind's stable name.
+    pub kind: String,
+    /// Who created it (a login name); only they change it.
+    pub author: String,
+    /// The annotation itself, as JSON text.
+    pub body: String,
+    /// 1 at creation, one more with every change.
+    pub revision: i64,
+    /// The Lamport clock of the last change: with `origin`, the order of changes.
+    pub logical_clock: i64,
+    /// The vault that made the last change (breaks ties between equal clocks).
+    pub origin: String,
+    /// A tombstone.
+    pub deleted: bool,
+    /// Creation time (for people).
+    pub created_at_ms: i64,
+    /// Last change time (for people).
+    pub modified_at_ms: i64,
+}
+
+/// `POST /api/v1/sync/push`: operations from the workstation's outbox, at most 500.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRequest {
+    /// The operations, applied in this order.
+    pub ops: Vec<PushOp>,
+}
+
+/// One operation. Its id is made once by the workstation and sent again unchanged on every
+/// retry: the server applies each id at most once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushOp {
+    /// A UUID made by the workstation when it queued the operation.
+    pub op_id: String,
+    /// What to change.
+    pub change: OpChange,
+}
+
+/// What an operation changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OpChange {
+    /// An annotation's new state (created, edited, deleted).
+    Annotation {
+        /// The annotation after the change.
+        annotation: AnnotationState,
+    },
+}
+
+/// `POST /api/v1/sync/push`: one result per operation, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// The results.
+    pub results: Vec<OpResult>,
+}
+
+/// What happened to one operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpResult {
+    /// The operation's id.
+    pub op_id: String,
+    /// What happened.
+    pub outcome: OpOutcome,
+}
+
+/// What happened to one operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OpOutcome {
+    /// Applied now.
+    Applied,
+    /// Applied before (this op id was seen already): nothing changed.
+    AlreadyApplied,
+    /// Recorded, but a later change (higher logical clock) already stands; pull to get it.
+    Conflict {
+        /// Why, for people.
+        reason: String,
+    },
+    /// Refused; it will never apply. Tell the user why and drop it from the outbox.
+    Rejected {
+        /// A stable code from [`error_codes`].
+        code: String,
+        /// Why, for people.
+        reason: String,
     },
 }
 

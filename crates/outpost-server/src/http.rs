@@ -24,6 +24,9 @@ use serde::Deserialize;
 
 use crate::service::{document_info, Actor, Caller, Service, ServiceError};
 
+/// The largest push accepted (up to 500 operations).
+const MAX_PUSH_BYTES: usize = 8 * 1024 * 1024;
+
 /// The largest JSON request body accepted (logins, assignments).
 const MAX_JSON_BYTES: usize = 64 * 1024;
 
@@ -218,6 +221,15 @@ pub fn router(service: Arc<Service>) -> Router {
             MAX_JSON_BYTES,
             refuse_declared_oversize,
         ))
+        .merge(
+            Router::new()
+                .route(wire::paths::SYNC_PUSH, post(push))
+                .layer(DefaultBodyLimit::max(MAX_PUSH_BYTES))
+                .layer(middleware::from_fn_with_state(
+                    MAX_PUSH_BYTES,
+                    refuse_declared_oversize,
+                )),
+        )
         .merge(
             Router::new()
                 .route(wire::paths::ADMIN_DOCUMENTS, post(register_document))
@@ -578,4 +590,12 @@ async fn ca_certificate(State(service): State<Arc<Service>>) -> ApiResult<Respon
 async fn crl(State(service): State<Arc<Service>>) -> ApiResult<Response> {
     let der = service.crl().await?;
     Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response())
+}
+
+async fn push(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+    JsonBody(request): JsonBody<wire::PushRequest>,
+) -> ApiResult<Json<wire::PushResponse>> {
+    Ok(Json(service.push(&caller, &request).await?))
 }

@@ -18,8 +18,9 @@ use crate::ca::{CaError, CertificateAuthority, SignerSubject};
 use crate::clock::{new_id, new_token, Clock, Entropy};
 use crate::identity::{self, IdentityError, SecondFactorEnrolment};
 use crate::store::{
-    Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceRow, DocumentRow, NewAudit,
-    RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
+    AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceRow,
+    DocumentRow, NewAudit, OpApplied, PullEntryKind, RefreshClaim, Store, StoreError, TokenRow,
+    UnitRow, UserRow,
 };
 
 /// Limits and lifetimes. The defaults suit a production deployment.
@@ -1167,19 +1168,23 @@ impl Service {
         let more = entries.len() as i64 > limit;
         entries.truncate(limit as usize);
         let (next_cursor, next_after) = match (more, entries.last()) {
-            (true, Some(last)) => (last.position, Some(last.document_id.clone())),
+            (true, Some(last)) => (last.position, Some(last.id.clone())),
             _ => (page.server_position, None),
         };
         let changes = entries
             .into_iter()
-            .map(|entry| match entry.document {
-                Some(document) => wire::DocumentChange::Visible {
+            .map(|entry| match entry.kind {
+                PullEntryKind::Visible(document) => wire::DocumentChange::Visible {
                     position: entry.position,
                     document: document_info(&document),
                 },
-                None => wire::DocumentChange::Removed {
+                PullEntryKind::Removed => wire::DocumentChange::Removed {
                     position: entry.position,
-                    document_id: entry.document_id,
+                    document_id: entry.id,
+                },
+                PullEntryKind::Annotation(annotation) => wire::DocumentChange::Annotation {
+                    position: entry.position,
+                    annotation: annotation_state(annotation),
                 },
             })
             .collect();
@@ -1188,6 +1193,100 @@ impl Service {
             next_cursor,
             next_after,
             complete: !more,
+        })
+    }
+
+    /// Applies pushed operations in order, each exactly once (see [`wire::OpOutcome`]). An
+    /// operation the caller may not do is rejected with a reason; the others still apply.
+    pub async fn push(
+        &self,
+        caller: &Caller,
+        request: &wire::PushRequest,
+    ) -> Result<wire::PushResponse, ServiceError> {
+        Self::require_documents(caller)?;
+        if request.ops.len() > 500 {
+            return Err(ServiceError::BadRequest(
+                "push at most 500 operations at a time".into(),
+            ));
+        }
+        let mut results = Vec::with_capacity(request.ops.len());
+        for op in &request.ops {
+            let outcome = match self.push_one(caller, op).await {
+                Ok(outcome) => outcome,
+                Err(error @ (ServiceError::Store(_) | ServiceError::Blob(_))) => return Err(error),
+                Err(error) => wire::OpOutcome::Rejected {
+                    code: error.code().to_string(),
+                    reason: error.to_string(),
+                },
+            };
+            results.push(wire::OpResult {
+                op_id: op.op_id.clone(),
+                outcome,
+            });
+        }
+        Ok(wire::PushResponse { results })
+    }
+
+    async fn push_one(
+        &self,
+        caller: &Caller,
+        op: &wire::PushOp,
+    ) -> Result<wire::OpOutcome, ServiceError> {
+        let op_id = check_id("operation", &op.op_id)?;
+        let wire::OpChange::Annotation { annotation } = &op.change;
+        let id = check_id("annotation", &annotation.id)?;
+        let document = self.document(caller, &annotation.document_id).await?;
+        if annotation.author != caller.user.username {
+            return Err(ServiceError::Forbidden);
+        }
+        if annotation.body.len() > 64 * 1024
+            || serde_json::from_str::<serde_json::Value>(&annotation.body).is_err()
+        {
+            return Err(ServiceError::BadRequest(
+                "an annotation body is JSON of at most 64 KiB".into(),
+            ));
+        }
+        check_text("annotation kind", &annotation.kind, 32)?;
+        check_text("origin", &annotation.origin, 64)?;
+        if annotation.page_no == 0 || annotation.revision < 1 || annotation.logical_clock < 1 {
+            return Err(ServiceError::BadRequest(
+                "page, revision and logical clock start at 1".into(),
+            ));
+        }
+        let row = AnnotationRow {
+            id,
+            document_id: document.id,
+            page_no: i64::from(annotation.page_no),
+            kind: annotation.kind.clone(),
+            author: annotation.author.clone(),
+            body: annotation.body.clone(),
+            revision: annotation.revision,
+            logical_clock: annotation.logical_clock,
+            origin: annotation.origin.clone(),
+            deleted: annotation.deleted,
+            created_at_ms: annotation.created_at_ms,
+            modified_at_ms: annotation.modified_at_ms,
+        };
+        let applied = self
+            .store
+            .apply_annotation_op(&AnnotationOp {
+                op_id,
+                user_id: caller.user.id.clone(),
+                device_id: caller.device_id.clone(),
+                at: self.clock.now(),
+                annotation: row,
+            })
+            .await?;
+        Ok(match applied {
+            OpApplied::Applied => wire::OpOutcome::Applied,
+            OpApplied::AlreadyApplied => wire::OpOutcome::AlreadyApplied,
+            OpApplied::Superseded => wire::OpOutcome::Conflict {
+                reason: "a later change to this annotation stands; pull to get it".into(),
+            },
+            OpApplied::Mismatch => wire::OpOutcome::Rejected {
+                code: wire::error_codes::CONFLICT.into(),
+                reason: "an annotation with this id belongs to another document or author".into(),
+            },
         })
     }
 
@@ -1353,6 +1452,24 @@ async fn check_pdf(bytes: Bytes) -> Result<(), ServiceError> {
     })
     .await
     .map_err(|error| ServiceError::NotAPdf(format!("the PDF check was interrupted: {error}")))?
+}
+
+/// The wire form of an annotation.
+fn annotation_state(row: AnnotationRow) -> wire::AnnotationState {
+    wire::AnnotationState {
+        id: row.id,
+        document_id: row.document_id,
+        page_no: u32::try_from(row.page_no).unwrap_or(0),
+        kind: row.kind,
+        author: row.author,
+        body: row.body,
+        revision: row.revision,
+        logical_clock: row.logical_clock,
+        origin: row.origin,
+        deleted: row.deleted,
+        created_at_ms: row.created_at_ms,
+        modified_at_ms: row.modified_at_ms,
+    }
 }
 
 /// The wire form of a document record.

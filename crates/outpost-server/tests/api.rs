@@ -31,6 +31,7 @@ on_both_backends!(
     bad_input_gets_a_clear_4xx_and_nothing_is_stored,
     pull_delivers_what_became_visible_or_invisible_in_complete_pages,
     content_downloads_resume_at_any_byte,
+    pushed_annotations_apply_once_merge_by_clock_and_reach_others_by_pull,
 );
 
 /// A request: method, path, and a body with its content type.
@@ -1124,7 +1125,7 @@ fn visible_ids(changes: &[wire::DocumentChange]) -> Vec<String> {
             .iter()
             .filter_map(|c| match c {
                 wire::DocumentChange::Visible { document, .. } => Some(document.id.clone()),
-                wire::DocumentChange::Removed { .. } => None,
+                _ => None,
             })
             .collect(),
     )
@@ -1136,7 +1137,7 @@ fn removed_ids(changes: &[wire::DocumentChange]) -> Vec<String> {
             .iter()
             .filter_map(|c| match c {
                 wire::DocumentChange::Removed { document_id, .. } => Some(document_id.clone()),
-                wire::DocumentChange::Visible { .. } => None,
+                _ => None,
             })
             .collect(),
     )
@@ -1184,7 +1185,8 @@ fn pull_delivers_what_became_visible_or_invisible_in_complete_pages(backend: Bac
         .iter()
         .map(|c| match c {
             wire::DocumentChange::Visible { position, .. }
-            | wire::DocumentChange::Removed { position, .. } => *position,
+            | wire::DocumentChange::Removed { position, .. }
+            | wire::DocumentChange::Annotation { position, .. } => *position,
         })
         .collect();
     assert!(
@@ -1338,4 +1340,261 @@ fn content_downloads_resume_at_any_byte(backend: Backend) {
         .call()
         .expect("request");
     assert_eq!(refused.status().as_u16(), 404);
+}
+
+fn annotation(
+    id: &str,
+    document_id: &str,
+    author: &str,
+    clock: i64,
+    deleted: bool,
+) -> serde_json::Value {
+    json!({
+        "id": id, "document_id": document_id, "page_no": 1, "kind": "highlight", "author": author,
+        "body": "{\"quads\": [[1, 2, 3, 4]]}", "revision": clock, "logical_clock": clock,
+        "origin": format!("vault-of-{author}"), "deleted": deleted,
+        "created_at_ms": 1_795_478_400_000i64, "modified_at_ms": 1_795_478_400_000i64 + clock,
+    })
+}
+
+fn push(
+    server: &TestServer,
+    token: &str,
+    ops: Vec<(String, serde_json::Value)>,
+) -> Vec<wire::OpOutcome> {
+    let ops: Vec<serde_json::Value> = ops
+        .into_iter()
+        .map(
+            |(op_id, a)| json!({"op_id": op_id, "change": {"kind": "annotation", "annotation": a}}),
+        )
+        .collect();
+    let reply = server.post_json(wire::paths::SYNC_PUSH, Some(token), &json!({ "ops": ops }));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let response: wire::PushResponse =
+        serde_json::from_slice(&reply.body).expect("a push response");
+    response.results.into_iter().map(|r| r.outcome).collect()
+}
+
+fn annotations_in(changes: &[wire::DocumentChange]) -> Vec<wire::AnnotationState> {
+    changes
+        .iter()
+        .filter_map(|c| match c {
+            wire::DocumentChange::Annotation { annotation, .. } => Some(annotation.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn pushed_annotations_apply_once_merge_by_clock_and_reach_others_by_pull(backend: Backend) {
+    let server = TestServer::start(backend);
+    server.unit("North");
+    server.unit("South");
+    let alice = server.user("alice", Role::Staff, Some("North"));
+    let bob = server.user("bob", Role::Supervisor, Some("North"));
+    let carol = server.user("carol", Role::Staff, Some("South"));
+    let order = server.document(
+        "Order",
+        AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    let plan = server.document(
+        "Plan",
+        AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    let alice_token = server.login(&alice, &DeviceKey::new(1)).access_token;
+    let bob_token = server.login(&bob, &DeviceKey::new(2)).access_token;
+    let carol_token = server.login(&carol, &DeviceKey::new(3)).access_token;
+    let (_, bob_cursor) = pull_round(&server, &bob_token, 0, 50);
+    let note = "11111111-1111-4111-8111-111111111111";
+    let op = |n: u8| format!("22222222-2222-4222-8222-2222222222{n:02}");
+
+    // Applied once; the same op again changes nothing.
+    assert_eq!(
+        push(
+            &server,
+            &alice_token,
+            vec![(op(1), annotation(note, &order, "alice", 5, false))]
+        ),
+        vec![wire::OpOutcome::Applied]
+    );
+    assert_eq!(
+        push(
+            &server,
+            &alice_token,
+            vec![(op(1), annotation(note, &order, "alice", 5, false))]
+        ),
+        vec![wire::OpOutcome::AlreadyApplied]
+    );
+    // Bob pulls it.
+    let (changes, bob_cursor) = pull_round(&server, &bob_token, bob_cursor, 50);
+    let pulled = annotations_in(&changes);
+    assert_eq!(pulled.len(), 1);
+    assert_eq!(
+        (
+            pulled[0].id.as_str(),
+            pulled[0].logical_clock,
+            pulled[0].author.as_str()
+        ),
+        (note, 5, "alice")
+    );
+
+    // An older change loses (and says so); a later one, a deletion, wins and travels as a tombstone.
+    let outcomes = push(
+        &server,
+        &alice_token,
+        vec![
+            (op(2), annotation(note, &order, "alice", 3, false)),
+            (op(3), annotation(note, &order, "alice", 7, true)),
+        ],
+    );
+    assert!(
+        matches!(outcomes[0], wire::OpOutcome::Conflict { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], wire::OpOutcome::Applied);
+    let (changes, _) = pull_round(&server, &bob_token, bob_cursor, 50);
+    let pulled = annotations_in(&changes);
+    assert_eq!(pulled.len(), 1);
+    assert!(pulled[0].deleted && pulled[0].logical_clock == 7);
+
+    // Only the author changes an annotation; an id on another document is refused; a user who
+    // may not see the document cannot annotate it; bad input is rejected per operation.
+    let outcomes = push(
+        &server,
+        &bob_token,
+        vec![
+            (op(4), annotation(note, &order, "alice", 9, false)),
+            (op(5), annotation(note, &plan, "bob", 9, false)),
+            (
+                "not-a-uuid".into(),
+                annotation(
+                    "33333333-3333-4333-8333-333333333333",
+                    &order,
+                    "bob",
+                    1,
+                    false,
+                ),
+            ),
+            (
+                op(6),
+                json!({"id": "44444444-4444-4444-8444-444444444444", "document_id": order, "page_no": 1, "kind": "note", "author": "bob", "body": "{not json", "revision": 1, "logical_clock": 1, "origin": "v", "deleted": false, "created_at_ms": 0, "modified_at_ms": 0}),
+            ),
+            (
+                op(7),
+                annotation(
+                    "55555555-5555-4555-8555-555555555555",
+                    &plan,
+                    "bob",
+                    1,
+                    false,
+                ),
+            ),
+        ],
+    );
+    let codes: Vec<String> = outcomes
+        .iter()
+        .map(|o| match o {
+            wire::OpOutcome::Rejected { code, .. } => code.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            "forbidden",
+            "conflict",
+            "bad_request",
+            "bad_request",
+            "Applied"
+        ]
+    );
+    let southern = push(
+        &server,
+        &carol_token,
+        vec![(
+            op(8),
+            annotation(
+                "66666666-6666-4666-8666-666666666666",
+                &order,
+                "carol",
+                1,
+                false,
+            ),
+        )],
+    );
+    assert!(
+        matches!(&southern[0], wire::OpOutcome::Rejected { code, .. } if code == "not_found"),
+        "{southern:?}"
+    );
+
+    // The same op pushed by two connections at once is applied exactly once.
+    let racing = annotation(
+        "77777777-7777-4777-8777-777777777777",
+        &plan,
+        "alice",
+        1,
+        false,
+    );
+    let outcomes: Vec<wire::OpOutcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let racing = racing.clone();
+                let token = alice_token.clone();
+                let server = &server;
+                scope.spawn(move || push(server, &token, vec![(op(9), racing)]).remove(0))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == wire::OpOutcome::Applied)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == wire::OpOutcome::AlreadyApplied)
+            .count(),
+        3,
+        "{outcomes:?}"
+    );
+
+    // A document that becomes visible brings the annotations made before.
+    let (_, carol_cursor) = pull_round(&server, &carol_token, 0, 50);
+    server
+        .block_on(server.service.assign(
+            Actor::Cli,
+            &plan,
+            &AssignmentTarget::Unit {
+                name: "South".into(),
+            },
+        ))
+        .expect("assign");
+    let (changes, _) = pull_round(&server, &carol_token, carol_cursor, 1);
+    assert_eq!(visible_ids(&changes), vec![plan.clone()]);
+    let mut ids: Vec<String> = annotations_in(&changes).into_iter().map(|a| a.id).collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec![
+            "55555555-5555-4555-8555-555555555555".to_string(),
+            "77777777-7777-4777-8777-777777777777".to_string()
+        ]
+    );
+    assert!(
+        annotations_in(&changes)
+            .iter()
+            .all(|a| a.document_id == plan),
+        "nothing of other documents"
+    );
 }

@@ -462,6 +462,19 @@ impl ServerClient {
         Ok(())
     }
 
+    /// Pushes operations from the outbox; one result per operation, in order.
+    pub fn push(
+        &self,
+        access_token: &str,
+        ops: Vec<wire::PushOp>,
+    ) -> Result<wire::PushResponse, ServerError> {
+        self.post(
+            wire::paths::SYNC_PUSH,
+            Some(access_token),
+            &wire::PushRequest { ops },
+        )
+    }
+
     /// Asks the organisation's CA for a signer certificate for the key in `csr_der`.
     pub fn request_certificate(
         &self,

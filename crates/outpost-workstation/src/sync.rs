@@ -49,6 +49,9 @@ pub struct PullReport {
     pub purged: Vec<DocumentId>,
     /// The server documents whose head moved on (revisions sync in a later step), left as they are.
     pub deferred: Vec<String>,
+    /// Annotation changes pulled but not merged yet (merging comes with the push side); while
+    /// there are any, the cursor stays where it was, so nothing is skipped.
+    pub unmerged_annotations: usize,
     /// The cursor now stored.
     pub cursor: i64,
 }
@@ -132,6 +135,7 @@ impl Session {
         let mut downloads = Vec::new();
         let mut removed = Vec::new();
         let mut deferred = Vec::new();
+        let mut unmerged_annotations = 0;
         for change in changes {
             match change {
                 wire::DocumentChange::Visible { position, document } => {
@@ -142,6 +146,7 @@ impl Session {
                     }
                 }
                 wire::DocumentChange::Removed { document_id, .. } => removed.push(document_id),
+                wire::DocumentChange::Annotation { .. } => unmerged_annotations += 1,
             }
         }
         progress(PullProgress::Planned {
@@ -197,14 +202,21 @@ impl Session {
                 })
                 .collect(),
             removed,
-            cursor,
+            // Annotation merging is not built yet: keep the cursor so that those changes are
+            // pulled again (and merged) later, instead of being skipped for good.
+            cursor: if unmerged_annotations > 0 {
+                account.pull_cursor
+            } else {
+                cursor
+            },
         };
         let AppliedPull { stored, purged } = self.vault().apply_pull_round(&round)?;
         Ok(PullReport {
             stored,
             purged,
             deferred,
-            cursor,
+            unmerged_annotations,
+            cursor: round.cursor,
         })
     }
 

@@ -153,7 +153,7 @@ fn pulled_documents_download_resume_and_are_checked_against_their_hash() {
         .into_iter()
         .filter_map(|c| match c {
             wire::DocumentChange::Visible { document, .. } => Some(document),
-            wire::DocumentChange::Removed { .. } => None,
+            _ => None,
         })
         .collect();
     let mut ids: Vec<&str> = documents.iter().map(|d| d.id.as_str()).collect();

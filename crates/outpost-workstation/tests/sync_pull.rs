@@ -123,6 +123,64 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
     assert_eq!(again.cursor, first.cursor);
     assert_eq!(session.documents().expect("documents").len(), 2);
 
+    // A colleague's annotation on the unit's document is pulled but not merged yet: the cursor
+    // stays, so it is not skipped once merging exists.
+    let colleague = server.account("pavel", Role::Staff, Some("North"));
+    let client = outpost_workstation::server_client::ServerClient::new(
+        &server.base_url,
+        &server.ca_pem,
+        std::time::Duration::from_secs(30),
+    )
+    .expect("client");
+    let code = server.fresh_code(&colleague);
+    let key =
+        outpost_workstation::server_client::DeviceKey::from_secret_bytes(&[7u8; 32]).expect("key");
+    let pavel = client
+        .enrol(
+            "pavel",
+            &colleague.password,
+            SecondFactor::Totp { code },
+            "Pavel's laptop",
+            &key,
+        )
+        .expect("enrol");
+    let pushed = client
+        .push(
+            &pavel.access_token,
+            vec![outpost_protocol::PushOp {
+                op_id: "8a1e2c3d-4b5f-4a6b-8c7d-9e0f1a2b3c4d".into(),
+                change: outpost_protocol::OpChange::Annotation {
+                    annotation: outpost_protocol::AnnotationState {
+                        id: "9b2f3d4e-5c6a-4b7c-8d9e-0f1a2b3c4d5e".into(),
+                        document_id: report_id.clone(),
+                        page_no: 1,
+                        kind: "note".into(),
+                        author: "pavel".into(),
+                        body: "{}".into(),
+                        revision: 1,
+                        logical_clock: 1,
+                        origin: "pavel-vault".into(),
+                        deleted: false,
+                        created_at_ms: 0,
+                        modified_at_ms: 0,
+                    },
+                },
+            }],
+        )
+        .expect("push");
+    assert_eq!(
+        pushed.results[0].outcome,
+        outpost_protocol::OpOutcome::Applied
+    );
+    let with_note = session
+        .sync_pull(&never, &mut |_| {})
+        .expect("pull with a note");
+    assert_eq!(with_note.unmerged_annotations, 1);
+    assert_eq!(
+        with_note.cursor, first.cursor,
+        "the cursor must not pass an unmerged change"
+    );
+
     // The unit's assignment ends while the access token has expired: the device key renews the
     // session and the document is purged.
     server

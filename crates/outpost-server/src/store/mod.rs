@@ -213,15 +213,83 @@ pub struct AuditRow {
     pub record: NewAudit,
 }
 
-/// One entry of a workstation's pull: a document whose state for the user changed.
+/// An annotation as the server holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnotationRow {
+    /// Its id.
+    pub id: String,
+    /// Its document.
+    pub document_id: String,
+    /// Its page, 1-based.
+    pub page_no: i64,
+    /// Its kind's name.
+    pub kind: String,
+    /// Its author's login name.
+    pub author: String,
+    /// The annotation as JSON text.
+    pub body: String,
+    /// Its revision.
+    pub revision: i64,
+    /// The Lamport clock of its last change.
+    pub logical_clock: i64,
+    /// The vault that made its last change.
+    pub origin: String,
+    /// A tombstone.
+    pub deleted: bool,
+    /// Created (for people).
+    pub created_at_ms: i64,
+    /// Last changed (for people).
+    pub modified_at_ms: i64,
+}
+
+/// A pushed annotation change, to apply exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnotationOp {
+    /// The workstation's id for the operation.
+    pub op_id: String,
+    /// Who pushed it.
+    pub user_id: String,
+    /// From which device.
+    pub device_id: String,
+    /// When it arrived (for people).
+    pub at: i64,
+    /// The annotation after the change.
+    pub annotation: AnnotationRow,
+}
+
+/// What applying a pushed operation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpApplied {
+    /// Applied now.
+    Applied,
+    /// This op id was applied before; nothing changed.
+    AlreadyApplied,
+    /// Recorded, but the stored annotation is newer (a higher (clock, origin)) and stays.
+    Superseded,
+    /// The annotation exists on another document or by another author: refused, not recorded.
+    Mismatch,
+}
+
+/// What one pull entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullEntryKind {
+    /// The document is visible (new, or its head changed).
+    Visible(DocumentRow),
+    /// The document is no longer visible.
+    Removed,
+    /// An annotation of a visible document changed.
+    Annotation(AnnotationRow),
+}
+
+/// One entry of a workstation's pull.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullEntry {
-    /// The latest sync position that concerns this document for this user.
+    /// The latest sync position that concerns it for this user.
     pub position: i64,
-    /// The document's id.
-    pub document_id: String,
-    /// The document, when the user may see it now; `None` when they no longer may.
-    pub document: Option<DocumentRow>,
+    /// The document's id (or, for an annotation, the annotation's): the tie-break of the order.
+    pub id: String,
+    /// What it is.
+    pub kind: PullEntryKind,
 }
 
 /// One page of a pull, read in one consistent snapshot.
@@ -361,6 +429,11 @@ pub trait Store: Send + Sync {
     async fn certificates_of_user(&self, user_id: &str) -> Result<Vec<CertificateRow>, StoreError>;
     /// Serial and revocation time of every revoked certificate (for the CRL).
     async fn revoked_certificates(&self) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Applies a pushed annotation change exactly once, in one transaction: records the op id
+    /// (a second push of it is [`OpApplied::AlreadyApplied`]) and stores the annotation unless
+    /// the stored one has a higher (logical_clock, origin).
+    async fn apply_annotation_op(&self, op: &AnnotationOp) -> Result<OpApplied, StoreError>;
 
     /// The changes a user must pull after (`after_position`, `after_document`) in (position,
     /// document id) order — documents newly visible or with a new head, and documents no longer

@@ -8,8 +8,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    parse_role, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceRow, DocumentRow,
-    NewAudit, PullEntry, PullPage, RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
+    parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
+    DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind, PullPage, RefreshClaim,
+    Store, StoreError, TokenRow, UnitRow, UserRow,
 };
 
 mod embedded {
@@ -22,6 +23,9 @@ const MIGRATION_LOCK: i64 = 0x006f_7574_706f_7374;
 const USER_COLUMNS: &str =
     "id, username, display_name, role, unit_id, password_hash, totp_secret, \
      last_totp_step, failed_logins, locked_until, created_at, disabled_at";
+const ANNOTATION_COLUMNS: &str =
+    "n.id, n.document_id, n.page_no, n.kind, n.author, n.body, n.revision, \
+     n.logical_clock, n.origin, n.deleted, n.created_at_ms, n.modified_at_ms";
 const DOCUMENT_COLUMNS: &str =
     "d.id, d.title, d.classification, d.sha256, d.size, d.registered_by, d.registered_at";
 
@@ -153,6 +157,23 @@ fn user_from_row(row: &Row) -> Result<UserRow, StoreError> {
         locked_until: row.try_get(9)?,
         created_at: row.try_get(10)?,
         disabled_at: row.try_get(11)?,
+    })
+}
+
+fn annotation_from_row(row: &Row, first: usize) -> Result<AnnotationRow, StoreError> {
+    Ok(AnnotationRow {
+        id: row.try_get(first)?,
+        document_id: row.try_get(first + 1)?,
+        page_no: row.try_get(first + 2)?,
+        kind: row.try_get(first + 3)?,
+        author: row.try_get(first + 4)?,
+        body: row.try_get(first + 5)?,
+        revision: row.try_get(first + 6)?,
+        logical_clock: row.try_get(first + 7)?,
+        origin: row.try_get(first + 8)?,
+        deleted: row.try_get(first + 9)?,
+        created_at_ms: row.try_get(first + 10)?,
+        modified_at_ms: row.try_get(first + 11)?,
     })
 }
 
@@ -797,10 +818,15 @@ impl Store for PostgresStore {
                        SELECT m.document_id AS id, MAX(m.revoked_seq) AS position FROM mine m \
                        WHERE m.revoked_seq IS NOT NULL AND m.document_id NOT IN (SELECT id FROM visible) \
                        GROUP BY m.document_id), \
-                     entries AS (SELECT id, position, TRUE AS present FROM visible \
-                                 UNION ALL SELECT id, position, FALSE FROM gone) \
-                     SELECT {DOCUMENT_COLUMNS}, e.id, e.position, e.present FROM entries e \
-                     LEFT JOIN documents d ON d.id = e.id AND e.present \
+                     notes AS ( \
+                       SELECT n.id AS id, GREATEST(n.position, v.position) AS position \
+                       FROM annotations n JOIN visible v ON v.id = n.document_id), \
+                     entries AS (SELECT id, position, 1 AS kind FROM visible \
+                                 UNION ALL SELECT id, position, 0 FROM gone \
+                                 UNION ALL SELECT id, position, 2 FROM notes) \
+                     SELECT {DOCUMENT_COLUMNS}, e.id, e.position, e.kind, {ANNOTATION_COLUMNS} FROM entries e \
+                     LEFT JOIN documents d ON d.id = e.id AND e.kind = 1 \
+                     LEFT JOIN annotations n ON n.id = e.id AND e.kind = 2 \
                      WHERE e.position > $3 OR ($4::TEXT IS NOT NULL AND e.position = $3 AND e.id > $4) \
                      ORDER BY e.position, e.id LIMIT $5"
                 ),
@@ -812,16 +838,15 @@ impl Store for PostgresStore {
             .iter()
             .map(|row| {
                 // The document's columns come first, so one reader serves both queries.
-                let present: bool = row.try_get(9)?;
-                let document = if present {
-                    Some(document_from_row(row)?)
-                } else {
-                    None
+                let kind = match row.try_get::<_, i32>(9)? {
+                    1 => PullEntryKind::Visible(document_from_row(row)?),
+                    2 => PullEntryKind::Annotation(annotation_from_row(row, 10)?),
+                    _ => PullEntryKind::Removed,
                 };
                 Ok(PullEntry {
-                    document_id: row.try_get(7)?,
+                    id: row.try_get(7)?,
                     position: row.try_get(8)?,
-                    document,
+                    kind,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -829,6 +854,77 @@ impl Store for PostgresStore {
             entries,
             server_position,
         })
+    }
+
+    async fn apply_annotation_op(&self, op: &AnnotationOp) -> Result<OpApplied, StoreError> {
+        let a = &op.annotation;
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        let existing = transaction
+            .query_opt(
+                "SELECT document_id, author, logical_clock, origin FROM annotations WHERE id = $1 FOR UPDATE",
+                &[&a.id],
+            )
+            .await?;
+        let existing: Option<(String, String, i64, String)> = match existing {
+            Some(row) => Some((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            )),
+            None => None,
+        };
+        if let Some((document_id, author, _, _)) = &existing {
+            if *document_id != a.document_id || *author != a.author {
+                return Ok(OpApplied::Mismatch);
+            }
+        }
+        let recorded = transaction
+            .execute(
+                "INSERT INTO applied_ops (op_id, user_id, device_id, outcome, applied_at) VALUES ($1, $2, $3, '', $4) \
+                 ON CONFLICT (op_id) DO NOTHING",
+                &[&op.op_id, &op.user_id, &op.device_id, &op.at],
+            )
+            .await?;
+        if recorded == 0 {
+            return Ok(OpApplied::AlreadyApplied);
+        }
+        let newer_stands = existing.as_ref().is_some_and(|(_, _, clock, origin)| {
+            (*clock, origin.as_str()) >= (a.logical_clock, a.origin.as_str())
+        });
+        let outcome = if newer_stands {
+            OpApplied::Superseded
+        } else {
+            let seq = next_sync_seq(&transaction).await?;
+            transaction
+                .execute(
+                    "INSERT INTO annotations (id, document_id, page_no, kind, author, body, revision, logical_clock, \
+                     origin, deleted, created_at_ms, modified_at_ms, position) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                     ON CONFLICT (id) DO UPDATE SET page_no = $3, kind = $4, body = $6, revision = $7, \
+                     logical_clock = $8, origin = $9, deleted = $10, modified_at_ms = $12, position = $13",
+                    &[
+                        &a.id, &a.document_id, &a.page_no, &a.kind, &a.author, &a.body, &a.revision,
+                        &a.logical_clock, &a.origin, &a.deleted, &a.created_at_ms, &a.modified_at_ms, &seq,
+                    ],
+                )
+                .await?;
+            OpApplied::Applied
+        };
+        let name = if outcome == OpApplied::Applied {
+            "applied"
+        } else {
+            "superseded"
+        };
+        transaction
+            .execute(
+                "UPDATE applied_ops SET outcome = $2 WHERE op_id = $1",
+                &[&op.op_id, &name],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(outcome)
     }
 
     async fn append_audit(&self, r: &NewAudit) -> Result<i64, StoreError> {

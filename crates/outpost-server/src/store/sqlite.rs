@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{
-    parse_role, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceRow, DocumentRow,
-    NewAudit, PullEntry, PullPage, RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
+    parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
+    DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind, PullPage, RefreshClaim,
+    Store, StoreError, TokenRow, UnitRow, UserRow,
 };
 
 mod embedded {
@@ -28,6 +29,9 @@ const READERS: usize = 4;
 const USER_COLUMNS: &str =
     "id, username, display_name, role, unit_id, password_hash, totp_secret, \
      last_totp_step, failed_logins, locked_until, created_at, disabled_at";
+const ANNOTATION_COLUMNS: &str =
+    "n.id, n.document_id, n.page_no, n.kind, n.author, n.body, n.revision, \
+     n.logical_clock, n.origin, n.deleted, n.created_at_ms, n.modified_at_ms";
 const DOCUMENT_COLUMNS: &str =
     "d.id, d.title, d.classification, d.sha256, d.size, d.registered_by, d.registered_at";
 
@@ -153,6 +157,23 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<(UserRow, String)> {
 fn finish_user((mut user, role): (UserRow, String)) -> Result<UserRow, StoreError> {
     user.role = parse_role(&role)?;
     Ok(user)
+}
+
+fn annotation_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<AnnotationRow> {
+    Ok(AnnotationRow {
+        id: row.get(first)?,
+        document_id: row.get(first + 1)?,
+        page_no: row.get(first + 2)?,
+        kind: row.get(first + 3)?,
+        author: row.get(first + 4)?,
+        body: row.get(first + 5)?,
+        revision: row.get(first + 6)?,
+        logical_clock: row.get(first + 7)?,
+        origin: row.get(first + 8)?,
+        deleted: row.get::<_, i64>(first + 9)? != 0,
+        created_at_ms: row.get(first + 10)?,
+        modified_at_ms: row.get(first + 11)?,
+    })
 }
 
 fn unit_from_row(row: &Row<'_>) -> rusqlite::Result<UnitRow> {
@@ -844,10 +865,15 @@ impl Store for SqliteStore {
                        SELECT m.document_id AS id, MAX(m.revoked_seq) AS position FROM mine m \
                        WHERE m.revoked_seq IS NOT NULL AND m.document_id NOT IN (SELECT id FROM visible) \
                        GROUP BY m.document_id), \
-                     entries AS (SELECT id, position, 1 AS present FROM visible \
-                                 UNION ALL SELECT id, position, 0 FROM gone) \
-                     SELECT {DOCUMENT_COLUMNS}, e.id, e.position, e.present FROM entries e \
-                     LEFT JOIN documents d ON d.id = e.id AND e.present = 1 \
+                     notes AS ( \
+                       SELECT n.id AS id, MAX(n.position, v.position) AS position \
+                       FROM annotations n JOIN visible v ON v.id = n.document_id), \
+                     entries AS (SELECT id, position, 1 AS kind FROM visible \
+                                 UNION ALL SELECT id, position, 0 FROM gone \
+                                 UNION ALL SELECT id, position, 2 FROM notes) \
+                     SELECT {DOCUMENT_COLUMNS}, e.id, e.position, e.kind, {ANNOTATION_COLUMNS} FROM entries e \
+                     LEFT JOIN documents d ON d.id = e.id AND e.kind = 1 \
+                     LEFT JOIN annotations n ON n.id = e.id AND e.kind = 2 \
                      WHERE e.position > ?3 OR (?4 IS NOT NULL AND e.position = ?3 AND e.id > ?4) \
                      ORDER BY e.position, e.id LIMIT ?5"
                 ))?;
@@ -855,15 +881,71 @@ impl Store for SqliteStore {
                     params![user_id, unit_id, after_position, after_document, limit],
                     |row| {
                         // The document's columns come first, so one reader serves both queries.
-                        let present: i64 = row.get(9)?;
-                        let document = if present == 1 { Some(document_from_row(row)?) } else { None };
-                        Ok(PullEntry { document_id: row.get(7)?, position: row.get(8)?, document })
+                        let kind = match row.get::<_, i64>(9)? {
+                            1 => PullEntryKind::Visible(document_from_row(row)?),
+                            2 => PullEntryKind::Annotation(annotation_from_row(row, 10)?),
+                            _ => PullEntryKind::Removed,
+                        };
+                        Ok(PullEntry { id: row.get(7)?, position: row.get(8)?, kind })
                     },
                 )?;
                 rows.collect::<Result<Vec<_>, _>>()?
             };
             transaction.commit()?;
             Ok(PullPage { entries, server_position })
+        })
+        .await
+    }
+
+    async fn apply_annotation_op(&self, op: &AnnotationOp) -> Result<OpApplied, StoreError> {
+        let op = op.clone();
+        self.run(move |c| {
+            let transaction = c.transaction()?;
+            let a = &op.annotation;
+            let existing: Option<(String, String, i64, String)> = transaction
+                .query_row(
+                    "SELECT document_id, author, logical_clock, origin FROM annotations WHERE id = ?1",
+                    [&a.id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            if let Some((document_id, author, _, _)) = &existing {
+                if *document_id != a.document_id || *author != a.author {
+                    return Ok(OpApplied::Mismatch);
+                }
+            }
+            let recorded = transaction.execute(
+                "INSERT INTO applied_ops (op_id, user_id, device_id, outcome, applied_at) VALUES (?1, ?2, ?3, '', ?4) \
+                 ON CONFLICT (op_id) DO NOTHING",
+                params![op.op_id, op.user_id, op.device_id, op.at],
+            )?;
+            if recorded == 0 {
+                return Ok(OpApplied::AlreadyApplied);
+            }
+            let newer_stands = existing
+                .as_ref()
+                .is_some_and(|(_, _, clock, origin)| (*clock, origin.as_str()) >= (a.logical_clock, a.origin.as_str()));
+            let outcome = if newer_stands {
+                OpApplied::Superseded
+            } else {
+                let seq = next_sync_seq(&transaction)?;
+                transaction.execute(
+                    "INSERT INTO annotations (id, document_id, page_no, kind, author, body, revision, logical_clock, \
+                     origin, deleted, created_at_ms, modified_at_ms, position) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                     ON CONFLICT (id) DO UPDATE SET page_no = ?3, kind = ?4, body = ?6, revision = ?7, \
+                     logical_clock = ?8, origin = ?9, deleted = ?10, modified_at_ms = ?12, position = ?13",
+                    params![
+                        a.id, a.document_id, a.page_no, a.kind, a.author, a.body, a.revision, a.logical_clock,
+                        a.origin, a.deleted, a.created_at_ms, a.modified_at_ms, seq
+                    ],
+                )?;
+                OpApplied::Applied
+            };
+            let name = if outcome == OpApplied::Applied { "applied" } else { "superseded" };
+            transaction.execute("UPDATE applied_ops SET outcome = ?2 WHERE op_id = ?1", params![op.op_id, name])?;
+            transaction.commit()?;
+            Ok(outcome)
         })
         .await
     }

@@ -48,6 +48,15 @@ pub struct InProcessServer {
 impl InProcessServer {
     /// Starts a server with the default policy (but no login throttling).
     pub fn start() -> InProcessServer {
+        Self::start_inner(false)
+    }
+
+    /// Starts a server with the organisation's CA, which issues signer certificates.
+    pub fn start_with_ca() -> InProcessServer {
+        Self::start_inner(true)
+    }
+
+    fn start_inner(with_ca: bool) -> InProcessServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -61,16 +70,26 @@ impl InProcessServer {
         };
         let (service, running, ca_pem) = runtime.block_on(async {
             let config = StorageConfig::in_dir(dir.path());
-            let service = Arc::new(
-                open_service(
-                    &config,
-                    clock.clone(),
-                    Arc::new(SeededEntropy::new(11)),
-                    policy,
+            let mut service = open_service(
+                &config,
+                clock.clone(),
+                Arc::new(SeededEntropy::new(11)),
+                policy,
+            )
+            .await
+            .expect("open the service");
+            if with_ca {
+                let ca = crate::ca::CertificateAuthority::init(
+                    &dir.path().join("ca"),
+                    "Outpost Test Org",
+                    "test CA passphrase",
+                    TEST_START,
+                    &SeededEntropy::new(12),
                 )
-                .await
-                .expect("open the service"),
-            );
+                .expect("create the CA");
+                service = service.with_certificate_authority(Arc::new(ca));
+            }
+            let service = Arc::new(service);
             let files = embedded_pair(dir.path(), &[], TEST_START).expect("TLS files");
             let tls = server_config(&files).expect("TLS configuration");
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");

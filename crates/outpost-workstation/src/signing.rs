@@ -223,7 +223,7 @@ impl Session {
             })
     }
 
-    fn signing_key(&self, id: &str) -> Result<SigningKeyInfo, WorkstationError> {
+    pub(crate) fn signing_key(&self, id: &str) -> Result<SigningKeyInfo, WorkstationError> {
         let record = self.key_record(id)?;
         self.key_info(record)
     }

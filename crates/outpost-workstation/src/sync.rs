@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64ct::Encoding;
 use outpost_protocol as wire;
 use outpost_vault::{
     AppliedPull, DocumentId, NewDocument, PullRound, PulledDocument, ServerAccount,
@@ -220,6 +221,48 @@ impl Session {
         })
     }
 
+    /// Sends the certificate request of signing key `key_id` to the organisation's CA on the
+    /// server, imports the certificate it issues with its chain, and trusts the CA for validating
+    /// signatures. The key never leaves the vault; only its request does.
+    pub fn request_signer_certificate(
+        &self,
+        key_id: &str,
+    ) -> Result<crate::SigningKeyInfo, WorkstationError> {
+        let request_pem = self.signing_key(key_id)?.request_pem;
+        let request_der = pem_body(&request_pem, "CERTIFICATE REQUEST").ok_or_else(|| {
+            WorkstationError::Signing("the key's certificate request is unreadable".into())
+        })?;
+        let mut account = self
+            .vault()
+            .server_account()?
+            .ok_or(outpost_vault::VaultError::NoServerAccount)?;
+        let client = ServerClient::new(
+            &account.base_url,
+            account.ca_pem.as_bytes(),
+            REQUEST_TIMEOUT,
+        )?;
+        let key = DeviceKey::from_secret_bytes(&account.device_key).ok_or_else(|| {
+            WorkstationError::Sync(
+                "the stored device key is unreadable; connect to the server again".into(),
+            )
+        })?;
+        let issued = self.with_access(&client, &key, &mut account, |token| {
+            client.request_certificate(token, &request_der)
+        })?;
+        let decode = |text: &str| {
+            base64ct::Base64UrlUnpadded::decode_vec(text).map_err(|_| {
+                WorkstationError::Sync("the server sent a certificate that is not base64url".into())
+            })
+        };
+        let mut bundle = pem_block("CERTIFICATE", &decode(&issued.certificate)?);
+        for link in &issued.chain {
+            let der = decode(link)?;
+            bundle.push_str(&pem_block("CERTIFICATE", &der));
+            self.add_trust_anchor(&der)?;
+        }
+        self.import_certificate(key_id, bundle.as_bytes())
+    }
+
     /// Runs `request` with the account's access token; on `token_expired` renews the session
     /// with the device key (storing the new tokens in the vault) and runs it once more.
     fn with_access<T>(
@@ -273,4 +316,31 @@ impl Session {
         self.vault().save_server_account(account)?;
         Ok(request(&renewed.access_token)?)
     }
+}
+
+/// The DER inside the first PEM block labelled `label`.
+fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = pem.find(&begin)? + begin.len();
+    let stop = start + pem[start..].find(&end)?;
+    let text: String = pem[start..stop]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64ct::Base64::decode_vec(&text).ok()
+}
+
+/// `der` as a PEM block.
+fn pem_block(label: &str, der: &[u8]) -> String {
+    let text = base64ct::Base64::encode_string(der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|chunk| std::str::from_utf8(chunk).ok())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }

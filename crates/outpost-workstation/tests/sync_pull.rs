@@ -283,3 +283,81 @@ fn a_revoked_device_and_an_unreachable_server_leave_the_vault_as_it_was() {
         cursor
     );
 }
+
+#[test]
+fn signing_keys_get_certificates_from_the_server_ca_and_signatures_validate() {
+    let server = InProcessServer::start_with_ca();
+    let account = server.account("nadia", Role::Supervisor, None);
+    let order = common::sample(
+        SampleKind::OperationalReport,
+        Language::English,
+        1,
+        7,
+        Some("toorder"),
+    );
+    server.document(
+        "Order",
+        order,
+        AssignmentTarget::User {
+            username: "nadia".into(),
+        },
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let (workstation, clock) = common::workstation(dir.path(), "sync-ca");
+    // The workstation's clock agrees with the server's (certificates start at the server's now).
+    clock.set(server.service.now() * 1000 + 60_000);
+    let session = common::new_session(&workstation, "nadia", "local-password", 8);
+    let code = server.fresh_code(&account);
+    session
+        .connect_server(
+            &server.base_url,
+            std::str::from_utf8(&server.ca_pem).expect("PEM"),
+            "nadia",
+            &account.password,
+            SecondFactor::Totp { code },
+            "Laptop",
+        )
+        .expect("connect");
+    let never = AtomicBool::new(false);
+    let pulled = session.sync_pull(&never, &mut |_| {}).expect("pull");
+    let document = pulled.stored[0].clone();
+
+    for (algorithm, label) in [
+        (outpost_workstation::KeyAlgorithm::EcdsaP256, "P-256"),
+        (outpost_workstation::KeyAlgorithm::Rsa3072, "RSA"),
+    ] {
+        let key = session
+            .create_signing_key(label, algorithm, "whatever the workstation asks")
+            .expect("key");
+        // The CA sets the subject from the server's records, not from the request.
+        let certified = session
+            .request_signer_certificate(&key.id)
+            .expect("certificate");
+        let subject = certified.subject.clone().expect("a subject");
+        assert!(
+            subject.contains("User nadia") && !subject.contains("whatever"),
+            "{subject}"
+        );
+        assert!(certified
+            .issuer
+            .clone()
+            .expect("issuer")
+            .contains("Outpost Test Org signing CA"));
+        if algorithm == outpost_workstation::KeyAlgorithm::EcdsaP256 {
+            session
+                .sign_document(
+                    &document,
+                    &outpost_workstation::SignOptions {
+                        key_id: key.id.clone(),
+                        reason: "Approved".into(),
+                        page: 1,
+                        mark: None,
+                        certify: None,
+                    },
+                )
+                .expect("sign");
+            // The signature validates against the server's CA, now a trust anchor of the vault.
+            common::assert_one_valid_signature(&session, &document);
+        }
+    }
+}

@@ -104,20 +104,7 @@ impl Session {
         cancel: &AtomicBool,
         progress: &mut dyn FnMut(PullProgress),
     ) -> Result<PullReport, WorkstationError> {
-        let mut account = self
-            .vault()
-            .server_account()?
-            .ok_or(outpost_vault::VaultError::NoServerAccount)?;
-        let client = ServerClient::new(
-            &account.base_url,
-            account.ca_pem.as_bytes(),
-            REQUEST_TIMEOUT,
-        )?;
-        let key = DeviceKey::from_secret_bytes(&account.device_key).ok_or_else(|| {
-            WorkstationError::Sync(
-                "the stored device key is unreadable; connect to the server again".into(),
-            )
-        })?;
+        let (mut account, client, key) = self.server_link()?;
         let cursor = account.pull_cursor;
         let (changes, cursor) = match self.with_access(&client, &key, &mut account, |token| {
             client.pull_round(token, cursor, PULL_PAGE)
@@ -232,20 +219,7 @@ impl Session {
         let request_der = pem_body(&request_pem, "CERTIFICATE REQUEST").ok_or_else(|| {
             WorkstationError::Signing("the key's certificate request is unreadable".into())
         })?;
-        let mut account = self
-            .vault()
-            .server_account()?
-            .ok_or(outpost_vault::VaultError::NoServerAccount)?;
-        let client = ServerClient::new(
-            &account.base_url,
-            account.ca_pem.as_bytes(),
-            REQUEST_TIMEOUT,
-        )?;
-        let key = DeviceKey::from_secret_bytes(&account.device_key).ok_or_else(|| {
-            WorkstationError::Sync(
-                "the stored device key is unreadable; connect to the server again".into(),
-            )
-        })?;
+        let (mut account, client, key) = self.server_link()?;
         let issued = self.with_access(&client, &key, &mut account, |token| {
             client.request_certificate(token, &request_der)
         })?;
@@ -261,6 +235,25 @@ impl Session {
             self.add_trust_anchor(&der)?;
         }
         self.import_certificate(key_id, bundle.as_bytes())
+    }
+
+    /// The stored account, a client for its server, and the device key.
+    fn server_link(&self) -> Result<(ServerAccount, ServerClient, DeviceKey), WorkstationError> {
+        let account = self
+            .vault()
+            .server_account()?
+            .ok_or(outpost_vault::VaultError::NoServerAccount)?;
+        let client = ServerClient::new(
+            &account.base_url,
+            account.ca_pem.as_bytes(),
+            REQUEST_TIMEOUT,
+        )?;
+        let key = DeviceKey::from_secret_bytes(&account.device_key).ok_or_else(|| {
+            WorkstationError::Sync(
+                "the stored device key is unreadable; connect to the server again".into(),
+            )
+        })?;
+        Ok((account, client, key))
     }
 
     /// Runs `request` with the account's access token; on `token_expired` renews the session

@@ -78,6 +78,12 @@ fn authenticated_endpoints(document_id: &str) -> Vec<Call> {
             wire::paths::CERTIFICATES.to_string(),
             Some(("application/json", br#"{"csr": "MIIB"}"#.to_vec())),
         ),
+        ("GET", wire::paths::SYNC_PULL.to_string(), None),
+        (
+            "POST",
+            wire::paths::SYNC_PUSH.to_string(),
+            Some(("application/json", br#"{"ops": []}"#.to_vec())),
+        ),
     ]
 }
 

@@ -48,7 +48,19 @@ impl AnnotationRecord {
     const COLUMNS: &'static str = "id, document_id, page_no, kind, author, body, revision, \
          logical_clock, origin, deleted, created_at_ms, modified_at_ms, burned_revision";
 
-    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+    /// How many columns [`Self::COLUMNS`] names.
+    pub(crate) const COLUMN_COUNT: usize = 13;
+
+    /// [`Self::COLUMNS`], each qualified with table alias `alias`.
+    pub(crate) fn prefixed_columns(alias: &str) -> String {
+        Self::COLUMNS
+            .split(',')
+            .map(|c| format!("{alias}.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             id: r.get(0)?,
             document_id: DocumentId(r.get(1)?),

@@ -34,7 +34,10 @@ pub use keys::{DeviceSecretStore, KdfParams, KeyFile, KeyringError, OsKeyring, D
 pub use revisions::{DocumentRevision, DocumentUpdate};
 pub use search::{SearchHit, SearchRequest, SnippetPart};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};
-pub use sync::{AppliedPull, PullRound, PulledDocument, ServerAccount, ServerDocumentLink};
+pub use sync::{
+    AppliedPull, PendingAnnotation, PullRound, PulledDocument, RemoteAnnotation, ServerAccount,
+    ServerDocumentLink,
+};
 pub use vault::{valid_user_name, Vault, VaultPaths};
 
 /// Result type of this crate.

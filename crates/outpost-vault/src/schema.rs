@@ -169,6 +169,13 @@ CREATE TABLE server_documents (
     head_sha256  TEXT NOT NULL,
     position     INTEGER NOT NULL
 ) STRICT;
+
+-- The logical clock of each annotation's state the server has (pushed from here, or merged from
+-- there): a local change with a higher clock is waiting to be pushed.
+CREATE TABLE annotation_pushes (
+    annotation_id TEXT PRIMARY KEY REFERENCES annotations (id) ON DELETE CASCADE,
+    synced_clock  INTEGER NOT NULL
+) STRICT;
 "#,
 ];
 

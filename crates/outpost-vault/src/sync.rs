@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::{self, AuditAction, AuditEvent, AuditOutcome};
 use crate::documents::{insert_document, purge_in, StoredImport};
-use crate::{DocumentId, NewDocument, Vault, VaultError};
+use crate::{AnnotationRecord, DocumentId, NewDocument, Vault, VaultError};
 
 /// The server this vault syncs with. The device key and tokens live only here, inside the
 /// encrypted database.
@@ -65,10 +65,51 @@ pub struct PulledDocument<'a> {
     pub document: NewDocument<'a>,
 }
 
+/// An annotation as another replica (through the server) has it: the record's fields, with the
+/// server's document id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteAnnotation {
+    /// The annotation's id.
+    pub id: String,
+    /// The server document it belongs to.
+    pub server_document_id: String,
+    /// Page, 1-based.
+    pub page_no: u32,
+    /// Kind's name.
+    pub kind: String,
+    /// Author.
+    pub author: String,
+    /// The annotation as JSON.
+    pub body: String,
+    /// Revision.
+    pub revision: i64,
+    /// Lamport clock of its last change.
+    pub logical_clock: i64,
+    /// The vault that made its last change.
+    pub origin: String,
+    /// Tombstone.
+    pub deleted: bool,
+    /// Created (for people).
+    pub created_at_ms: i64,
+    /// Last changed (for people).
+    pub modified_at_ms: i64,
+}
+
+/// A local annotation change waiting to be pushed, with its server document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAnnotation {
+    /// The annotation as it is here now.
+    pub record: AnnotationRecord,
+    /// The server's id of its document.
+    pub server_document_id: String,
+}
+
 /// What a pull round changes, applied at once by [`Vault::apply_pull_round`].
 pub struct PullRound<'a> {
     /// Documents now visible (new, or not yet stored locally).
     pub visible: Vec<PulledDocument<'a>>,
+    /// Annotation states from the server, merged per annotation (higher (clock, origin) wins).
+    pub annotations: Vec<RemoteAnnotation>,
     /// Server documents the user may no longer see.
     pub removed: Vec<String>,
     /// The cursor to store.
@@ -82,9 +123,75 @@ pub struct AppliedPull {
     pub stored: Vec<DocumentId>,
     /// Local documents purged because their assignment ended.
     pub purged: Vec<DocumentId>,
+    /// Annotations whose remote state won and was stored.
+    pub merged_annotations: usize,
 }
 
 impl Vault {
+    /// This vault's own annotation changes on server documents that the server does not have
+    /// yet, oldest change first, at most `limit`.
+    pub fn pending_annotation_pushes(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<PendingAnnotation>, VaultError> {
+        let origin = self.vault_id().to_string();
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT {}, s.server_id FROM annotations a
+             JOIN server_documents s ON s.document_id = a.document_id
+             LEFT JOIN annotation_pushes p ON p.annotation_id = a.id
+             WHERE a.origin = ?1 AND (p.synced_clock IS NULL OR p.synced_clock < a.logical_clock)
+             ORDER BY a.logical_clock LIMIT ?2",
+            AnnotationRecord::prefixed_columns("a")
+        ))?;
+        let rows = statement.query_map(rusqlite::params![origin, limit], |r| {
+            Ok(PendingAnnotation {
+                record: AnnotationRecord::from_row(r)?,
+                server_document_id: r.get(AnnotationRecord::COLUMN_COUNT)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records what a push did: each annotation's pushed state (by clock) is now the server's —
+    /// applied, already there, or superseded there by a later change — and each refused one is
+    /// audited with the server's reason, so the user can see it. One transaction.
+    pub fn record_annotation_pushes(
+        &mut self,
+        synced: &[(String, i64)],
+        refused: &[(String, i64, String)],
+    ) -> Result<(), VaultError> {
+        let now = self.clock.now_ms();
+        let tx = self.conn.transaction()?;
+        let all = synced
+            .iter()
+            .map(|(id, clock)| (id, *clock))
+            .chain(refused.iter().map(|(id, clock, _)| (id, *clock)));
+        for (id, clock) in all {
+            tx.execute(
+                "INSERT INTO annotation_pushes (annotation_id, synced_clock) VALUES (?1, ?2)
+                 ON CONFLICT (annotation_id) DO UPDATE SET synced_clock = MAX(synced_clock, ?2)",
+                rusqlite::params![id, clock],
+            )?;
+        }
+        for (id, _, reason) in refused {
+            let document: Option<String> = tx
+                .query_row(
+                    "SELECT document_id FROM annotations WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let mut event = AuditEvent::new(AuditAction::Annotate, AuditOutcome::Failure)
+                .detail(format!("the server refused annotation {id}: {reason}"));
+            if let Some(document) = document {
+                event = event.document(document);
+            }
+            audit::append(&tx, now, &self.user, &event)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The server account, if this vault was connected to one.
     pub fn server_account(&self) -> Result<Option<ServerAccount>, VaultError> {
         Ok(self
@@ -215,6 +322,70 @@ impl Vault {
                     .detail(detail),
             )?;
             applied.stored.push(local);
+        }
+        for remote in &round.annotations {
+            let local_document: Option<String> = tx
+                .query_row(
+                    "SELECT document_id FROM server_documents WHERE server_id = ?1",
+                    [&remote.server_document_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(local_document) = local_document else {
+                continue;
+            };
+            let current: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT logical_clock, origin FROM annotations WHERE id = ?1",
+                    [&remote.id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let remote_wins = current.as_ref().is_none_or(|(clock, origin)| {
+                (remote.logical_clock, remote.origin.as_str()) > (*clock, origin.as_str())
+            });
+            if remote_wins {
+                tx.execute(
+                    "INSERT INTO annotations (id, document_id, page_no, kind, author, body, revision, logical_clock,
+                         origin, deleted, created_at_ms, modified_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     ON CONFLICT (id) DO UPDATE SET page_no = ?3, body = ?6, revision = ?7, logical_clock = ?8,
+                         origin = ?9, deleted = ?10, modified_at_ms = ?12",
+                    rusqlite::params![
+                        remote.id,
+                        local_document,
+                        remote.page_no,
+                        remote.kind,
+                        remote.author,
+                        remote.body,
+                        remote.revision,
+                        remote.logical_clock,
+                        remote.origin,
+                        i64::from(remote.deleted),
+                        remote.created_at_ms,
+                        remote.modified_at_ms
+                    ],
+                )?;
+                audit::append(
+                    &tx,
+                    now,
+                    &self.user,
+                    &AuditEvent::new(AuditAction::Annotate, AuditOutcome::Success)
+                        .document(local_document.clone())
+                        .detail(format!(
+                            "merged annotation {} from the server (revision {}, by {})",
+                            remote.id, remote.revision, remote.author
+                        )),
+                )?;
+                applied.merged_annotations += 1;
+            }
+            // What the server holds is synced, whichever side won here.
+            tx.execute(
+                "INSERT INTO annotation_pushes (annotation_id, synced_clock) SELECT ?1, ?2
+                   WHERE EXISTS (SELECT 1 FROM annotations WHERE id = ?1)
+                 ON CONFLICT (annotation_id) DO UPDATE SET synced_clock = MAX(synced_clock, ?2)",
+                rusqlite::params![remote.id, remote.logical_clock],
+            )?;
         }
         for server_id in &round.removed {
             let local: Option<String> = tx

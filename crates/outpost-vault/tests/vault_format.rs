@@ -150,7 +150,7 @@ fn a_vault_from_the_previous_schema_is_migrated_at_open_and_keeps_its_records() 
     run_sql_with_raw_key(
         &paths,
         &keyring,
-        "DROP TABLE annotations; DROP TABLE document_updates; DROP TABLE signing_keys;
+        "DROP TABLE annotation_pushes; DROP TABLE annotations; DROP TABLE document_updates; DROP TABLE signing_keys;
          DROP TABLE trust_anchors; DROP TABLE signing_batch_items; DROP TABLE signing_batches;
          DROP TABLE server_documents; DROP TABLE server_account;
          PRAGMA user_version = 1;",

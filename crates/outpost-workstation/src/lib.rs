@@ -27,7 +27,7 @@ pub use error::WorkstationError;
 pub use overlay::{PageTextView, ViewAnnotation, ViewDraft, ViewShape, ViewWord};
 pub use session::{Session, SharedRng};
 pub use signing::{KeyAlgorithm, SignOptions, SignOutcome, SigningKeyInfo};
-pub use sync::{PullProgress, PullReport};
+pub use sync::{PullProgress, PullReport, PushReport};
 pub use token::{
     default_pkcs11_module, list_tokens, token_keys, TokenChoice, TokenInfo, TokenKeyInfo,
     TokenSigner, PKCS11_MODULE_ENV, SOFTHSM2_MODULE,

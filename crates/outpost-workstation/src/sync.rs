@@ -9,7 +9,8 @@ use std::time::Duration;
 use base64ct::Encoding;
 use outpost_protocol as wire;
 use outpost_vault::{
-    AppliedPull, DocumentId, NewDocument, PullRound, PulledDocument, ServerAccount,
+    AppliedPull, DocumentId, NewDocument, PullRound, PulledDocument, RemoteAnnotation,
+    ServerAccount,
 };
 
 use crate::server_client::{DeviceKey, ServerClient, ServerError};
@@ -41,6 +42,19 @@ pub enum PullProgress {
     },
 }
 
+/// What a push did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushReport {
+    /// Operations the server applied now.
+    pub applied: usize,
+    /// Operations the server had applied before (a retry).
+    pub already_applied: usize,
+    /// Operations recorded but superseded by a later change there (the next pull brings it).
+    pub superseded: usize,
+    /// Annotations the server refused, with its reason (also in the audit chain).
+    pub refused: Vec<(String, String)>,
+}
+
 /// What a pull round did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PullReport {
@@ -50,9 +64,11 @@ pub struct PullReport {
     pub purged: Vec<DocumentId>,
     /// The server documents whose head moved on (revisions sync in a later step), left as they are.
     pub deferred: Vec<String>,
-    /// Annotation changes pulled but not merged yet (merging comes with the push side); while
-    /// there are any, the cursor stays where it was, so nothing is skipped.
-    pub unmerged_annotations: usize,
+    /// Annotations whose state from the server won here (higher logical clock) and was stored.
+    pub merged_annotations: usize,
+    /// Annotations from the server that are not a valid annotation (a damaged or hostile reply):
+    /// not stored.
+    pub unreadable_annotations: Vec<String>,
     /// The cursor now stored.
     pub cursor: i64,
 }
@@ -123,7 +139,8 @@ impl Session {
         let mut downloads = Vec::new();
         let mut removed = Vec::new();
         let mut deferred = Vec::new();
-        let mut unmerged_annotations = 0;
+        let mut remote_annotations = Vec::new();
+        let mut unreadable_annotations = Vec::new();
         for change in changes {
             match change {
                 wire::DocumentChange::Visible { position, document } => {
@@ -134,7 +151,27 @@ impl Session {
                     }
                 }
                 wire::DocumentChange::Removed { document_id, .. } => removed.push(document_id),
-                wire::DocumentChange::Annotation { .. } => unmerged_annotations += 1,
+                wire::DocumentChange::Annotation { annotation, .. }
+                    if !readable_annotation(&annotation) =>
+                {
+                    unreadable_annotations.push(annotation.id)
+                }
+                wire::DocumentChange::Annotation { annotation, .. } => {
+                    remote_annotations.push(RemoteAnnotation {
+                        id: annotation.id,
+                        server_document_id: annotation.document_id,
+                        page_no: annotation.page_no,
+                        kind: annotation.kind,
+                        author: annotation.author,
+                        body: annotation.body,
+                        revision: annotation.revision,
+                        logical_clock: annotation.logical_clock,
+                        origin: annotation.origin,
+                        deleted: annotation.deleted,
+                        created_at_ms: annotation.created_at_ms,
+                        modified_at_ms: annotation.modified_at_ms,
+                    })
+                }
             }
         }
         progress(PullProgress::Planned {
@@ -189,23 +226,90 @@ impl Session {
                     },
                 })
                 .collect(),
+            annotations: remote_annotations,
             removed,
-            // Annotation merging is not built yet: keep the cursor so that those changes are
-            // pulled again (and merged) later, instead of being skipped for good.
-            cursor: if unmerged_annotations > 0 {
-                account.pull_cursor
-            } else {
-                cursor
-            },
+            cursor,
         };
-        let AppliedPull { stored, purged } = self.vault().apply_pull_round(&round)?;
+        let AppliedPull {
+            stored,
+            purged,
+            merged_annotations,
+        } = self.vault().apply_pull_round(&round)?;
         Ok(PullReport {
             stored,
             purged,
             deferred,
-            unmerged_annotations,
-            cursor: round.cursor,
+            merged_annotations,
+            unreadable_annotations,
+            cursor,
         })
+    }
+
+    /// Pushes this vault's annotation changes on server documents (up to 500 per call), each as an
+    /// operation whose id is derived from the vault, the annotation and its clock — so a retry after
+    /// a lost answer carries the same id and the server applies it once. Refused operations are
+    /// audited with the server's reason.
+    pub fn sync_push(&self) -> Result<PushReport, WorkstationError> {
+        let pending = self.vault().pending_annotation_pushes(500)?;
+        let mut report = PushReport::default();
+        if pending.is_empty() {
+            return Ok(report);
+        }
+        let (mut account, client, key) = self.server_link()?;
+        let vault_id = self.vault().vault_id();
+        let ops: Vec<wire::PushOp> = pending
+            .iter()
+            .map(|p| {
+                let r = &p.record;
+                wire::PushOp {
+                    op_id: operation_id(&vault_id.to_string(), &r.id, r.logical_clock),
+                    change: wire::OpChange::Annotation {
+                        annotation: wire::AnnotationState {
+                            id: r.id.clone(),
+                            document_id: p.server_document_id.clone(),
+                            page_no: r.page_no,
+                            kind: r.kind.clone(),
+                            author: r.author.clone(),
+                            body: r.body.clone(),
+                            revision: r.revision,
+                            logical_clock: r.logical_clock,
+                            origin: r.origin.clone(),
+                            deleted: r.deleted,
+                            created_at_ms: r.created_at_ms,
+                            modified_at_ms: r.modified_at_ms,
+                        },
+                    },
+                }
+            })
+            .collect();
+        let response = self.with_access(&client, &key, &mut account, |token| {
+            client.push(token, ops.clone())
+        })?;
+        if response.results.len() != pending.len() {
+            return Err(ServerError::Malformed(
+                "the push answer has a different number of results".into(),
+            )
+            .into());
+        }
+        let mut synced = Vec::new();
+        let mut refused = Vec::new();
+        for (p, result) in pending.iter().zip(response.results) {
+            let id = p.record.id.clone();
+            let clock = p.record.logical_clock;
+            match result.outcome {
+                wire::OpOutcome::Applied => report.applied += 1,
+                wire::OpOutcome::AlreadyApplied => report.already_applied += 1,
+                wire::OpOutcome::Conflict { .. } => report.superseded += 1,
+                wire::OpOutcome::Rejected { reason, .. } => {
+                    report.refused.push((id.clone(), reason.clone()));
+                    refused.push((id, clock, reason));
+                    continue;
+                }
+            }
+            synced.push((id, clock));
+        }
+        self.vault().record_annotation_pushes(&synced, &refused)?;
+        Ok(report)
     }
 
     /// Sends the certificate request of signing key `key_id` to the organisation's CA on the
@@ -336,4 +440,30 @@ fn pem_block(label: &str, der: &[u8]) -> String {
         "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
         lines.join("\n")
     )
+}
+
+/// The id of the operation that pushes annotation `annotation` at clock `clock` from vault
+/// `vault`: the same inputs always give the same UUID, so a retried push is recognised.
+fn operation_id(vault: &str, annotation: &str, clock: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("outpost-op\n{vault}\n{annotation}\n{clock}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// Whether an annotation from the server is one this workstation can show: its body is a valid
+/// annotation on the same page, of the kind it claims.
+fn readable_annotation(state: &wire::AnnotationState) -> bool {
+    match serde_json::from_str::<outpost_pdf::Annotation>(&state.body) {
+        Ok(annotation) => {
+            annotation.validate().is_ok()
+                && annotation.page == state.page_no
+                && annotation.kind.as_str() == state.kind
+        }
+        Err(_) => false,
+    }
 }

@@ -8,7 +8,10 @@ use std::sync::atomic::AtomicBool;
 use outpost_protocol::{AssignmentTarget, Role, SecondFactor};
 use outpost_server::service::Actor;
 use outpost_server::testing::InProcessServer;
-use outpost_workstation::{Language, PullProgress, SampleKind, SearchRequest, Session};
+use outpost_workstation::{
+    AnnotationDraft, AnnotationEdit, AnnotationKind, AnnotationStyle, DocumentId, Geometry,
+    Language, Point, PullProgress, PushReport, SampleKind, SearchRequest, Session, Workstation,
+};
 
 fn found(session: &Session, query: &str) -> usize {
     session
@@ -18,6 +21,130 @@ fn found(session: &Session, query: &str) -> usize {
         })
         .expect("search")
         .len()
+}
+
+/// A new vault for `account` on a workstation of its own, connected to `server`.
+fn connected(
+    server: &InProcessServer,
+    account: &outpost_server::testing::TestAccount,
+    tag: &str,
+    seed: u64,
+) -> (tempfile::TempDir, Workstation, Session) {
+    let dir = tempfile::tempdir().expect("dir");
+    let (workstation, _clock) = common::workstation(dir.path(), tag);
+    let session = common::new_session(&workstation, &account.username, "local-password", seed);
+    let code = server.fresh_code(account);
+    session
+        .connect_server(
+            &server.base_url,
+            std::str::from_utf8(&server.ca_pem).expect("PEM"),
+            &account.username,
+            &account.password,
+            SecondFactor::Totp { code },
+            &format!("{tag} laptop"),
+        )
+        .expect("connect");
+    (dir, workstation, session)
+}
+
+/// The local document with these bytes.
+fn document_with(session: &Session, sha256: &str) -> DocumentId {
+    session
+        .documents()
+        .expect("documents")
+        .into_iter()
+        .find(|d| d.sha256 == sha256)
+        .expect("the document")
+        .id
+}
+
+fn note_draft(contents: &str) -> AnnotationDraft {
+    AnnotationDraft {
+        kind: AnnotationKind::Note,
+        page: 1,
+        geometry: Geometry::Icon {
+            at: Point { x: 500.0, y: 700.0 },
+        },
+        style: AnnotationStyle {
+            contents: contents.into(),
+            ..Default::default()
+        },
+    }
+}
+
+#[test]
+fn two_devices_of_one_user_edit_the_same_annotation_offline_and_converge() {
+    let server = InProcessServer::start();
+    let account = server.account("alla", Role::Staff, None);
+    let order = common::sample(
+        SampleKind::ProcurementContract,
+        Language::Russian,
+        1,
+        11,
+        Some("договорнаяпометка"),
+    );
+    server.document(
+        "Договор",
+        order.clone(),
+        AssignmentTarget::User {
+            username: "alla".into(),
+        },
+    );
+    let (_a_dir, _a_ws, desk) = connected(&server, &account, "sync-desk", 21);
+    let (_b_dir, _b_ws, laptop) = connected(&server, &account, "sync-laptop", 22);
+    let never = AtomicBool::new(false);
+    desk.sync_pull(&never, &mut |_| {}).expect("pull");
+    laptop.sync_pull(&never, &mut |_| {}).expect("pull");
+    let desk_doc = document_with(&desk, &common::sha256_hex(&order));
+    let laptop_doc = document_with(&laptop, &common::sha256_hex(&order));
+
+    let note = desk
+        .create_annotation(&desk_doc, note_draft("черновик"))
+        .expect("annotate");
+    let note_id = note.annotation.id.to_string();
+    assert_eq!(desk.sync_push().expect("push").applied, 1);
+    laptop
+        .sync_pull(&never, &mut |_| {})
+        .expect("pull the note");
+    let on_laptop = laptop.annotations(&laptop_doc).expect("annotations");
+    assert_eq!(on_laptop.len(), 1);
+
+    // Offline, each device edits the note; then both push (in this order) and both pull.
+    let edit = |contents: &str| AnnotationEdit {
+        contents: Some(contents.into()),
+        ..Default::default()
+    };
+    desk.edit_annotation(&note_id, note.revision, edit("с рабочего места"))
+        .expect("edit on the desk");
+    laptop
+        .edit_annotation(&note_id, on_laptop[0].revision, edit("с ноутбука"))
+        .expect("edit on the laptop");
+    desk.sync_push().expect("push from the desk");
+    let second = laptop.sync_push().expect("push from the laptop");
+    assert_eq!(second.applied + second.superseded, 1);
+    desk.sync_pull(&never, &mut |_| {}).expect("pull");
+    laptop.sync_pull(&never, &mut |_| {}).expect("pull");
+    let desk_view = desk.annotations(&desk_doc).expect("annotations");
+    let laptop_view = laptop.annotations(&laptop_doc).expect("annotations");
+    assert_eq!(desk_view.len(), 1);
+    assert_eq!(
+        desk_view[0].annotation.contents, laptop_view[0].annotation.contents,
+        "the replicas disagree"
+    );
+    assert_eq!(desk_view[0].revision, laptop_view[0].revision);
+
+    // A deletion on one device reaches the other as a tombstone.
+    let current = &laptop_view[0];
+    laptop
+        .delete_annotation(&current.annotation.id.to_string(), current.revision)
+        .expect("delete");
+    laptop.sync_push().expect("push the deletion");
+    desk.sync_pull(&never, &mut |_| {})
+        .expect("pull the deletion");
+    assert!(desk.annotations(&desk_doc).expect("annotations").is_empty());
+    // Pushing again after a lost answer is harmless: nothing is pending, and the server's state
+    // is unchanged.
+    assert_eq!(laptop.sync_push().expect("push"), PushReport::default());
 }
 
 #[test]
@@ -123,63 +250,39 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
     assert_eq!(again.cursor, first.cursor);
     assert_eq!(session.documents().expect("documents").len(), 2);
 
-    // A colleague's annotation on the unit's document is pulled but not merged yet: the cursor
-    // stays, so it is not skipped once merging exists.
+    // A colleague annotates the unit's document on his own workstation and pushes; Olga's next
+    // pull merges his note.
     let colleague = server.account("pavel", Role::Staff, Some("North"));
-    let client = outpost_workstation::server_client::ServerClient::new(
-        &server.base_url,
-        &server.ca_pem,
-        std::time::Duration::from_secs(30),
-    )
-    .expect("client");
-    let code = server.fresh_code(&colleague);
-    let key =
-        outpost_workstation::server_client::DeviceKey::from_secret_bytes(&[7u8; 32]).expect("key");
-    let pavel = client
-        .enrol(
-            "pavel",
-            &colleague.password,
-            SecondFactor::Totp { code },
-            "Pavel's laptop",
-            &key,
-        )
-        .expect("enrol");
-    let pushed = client
-        .push(
-            &pavel.access_token,
-            vec![outpost_protocol::PushOp {
-                op_id: "8a1e2c3d-4b5f-4a6b-8c7d-9e0f1a2b3c4d".into(),
-                change: outpost_protocol::OpChange::Annotation {
-                    annotation: outpost_protocol::AnnotationState {
-                        id: "9b2f3d4e-5c6a-4b7c-8d9e-0f1a2b3c4d5e".into(),
-                        document_id: report_id.clone(),
-                        page_no: 1,
-                        kind: "note".into(),
-                        author: "pavel".into(),
-                        body: "{}".into(),
-                        revision: 1,
-                        logical_clock: 1,
-                        origin: "pavel-vault".into(),
-                        deleted: false,
-                        created_at_ms: 0,
-                        modified_at_ms: 0,
-                    },
-                },
-            }],
-        )
-        .expect("push");
+    let (_pavel_dir, _pavel_ws, pavel) = connected(&server, &colleague, "sync-pavel", 9);
+    pavel.sync_pull(&never, &mut |_| {}).expect("pavel pulls");
+    let pavel_report = document_with(&pavel, &common::sha256_hex(&report));
+    let note = pavel
+        .create_annotation(&pavel_report, note_draft("проверено"))
+        .expect("annotate");
+    let pushed = pavel.sync_push().expect("push");
+    assert_eq!(pushed.applied, 1);
     assert_eq!(
-        pushed.results[0].outcome,
-        outpost_protocol::OpOutcome::Applied
+        pavel.sync_push().expect("nothing left"),
+        PushReport::default()
     );
     let with_note = session
         .sync_pull(&never, &mut |_| {})
         .expect("pull with a note");
-    assert_eq!(with_note.unmerged_annotations, 1);
+    assert_eq!(with_note.merged_annotations, 1);
+    assert!(with_note.cursor > first.cursor);
+    let olga_report = document_with(&session, &common::sha256_hex(&report));
+    let seen = session.annotations(&olga_report).expect("annotations");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].annotation.id, note.annotation.id);
     assert_eq!(
-        with_note.cursor, first.cursor,
-        "the cursor must not pass an unmerged change"
+        (
+            seen[0].annotation.author.as_str(),
+            seen[0].annotation.contents.as_str()
+        ),
+        ("pavel", "проверено")
     );
+    // Olga cannot change Pavel's note; nothing of hers is waiting to be pushed.
+    assert_eq!(session.sync_push().expect("push"), PushReport::default());
 
     // The unit's assignment ends while the access token has expired: the device key renews the
     // session and the document is purged.

@@ -125,6 +125,9 @@ pub struct AppliedPull {
     pub purged: Vec<DocumentId>,
     /// Annotations whose remote state won and was stored.
     pub merged_annotations: usize,
+    /// This vault's annotation changes the server never got, discarded with a purged document
+    /// (each listed in the audit chain with the reason).
+    pub discarded_annotations: Vec<String>,
 }
 
 impl Vault {
@@ -289,6 +292,7 @@ impl Vault {
     /// audit entry for each. Applying the same round twice changes nothing more.
     pub fn apply_pull_round(&mut self, round: &PullRound<'_>) -> Result<AppliedPull, VaultError> {
         let now = self.clock.now_ms();
+        let origin = self.vault_id().to_string();
         let tx = self.conn.transaction()?;
         if tx.query_row("SELECT COUNT(*) FROM server_account", [], |r| {
             r.get::<_, i64>(0)
@@ -397,6 +401,32 @@ impl Vault {
                 .optional()?;
             let Some(local) = local else { continue };
             let local = DocumentId(local);
+            // This vault's changes the server never got go with the document: say so.
+            let unsent: Vec<String> = {
+                let mut statement = tx.prepare(
+                    "SELECT a.id FROM annotations a LEFT JOIN annotation_pushes p ON p.annotation_id = a.id
+                     WHERE a.document_id = ?1 AND a.origin = ?2
+                       AND (p.synced_clock IS NULL OR p.synced_clock < a.logical_clock)
+                     ORDER BY a.logical_clock",
+                )?;
+                let rows = statement.query_map(rusqlite::params![local.0, origin], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            if !unsent.is_empty() {
+                audit::append(
+                    &tx,
+                    now,
+                    &self.user,
+                    &AuditEvent::new(AuditAction::Annotate, AuditOutcome::Failure)
+                        .document(local.0.clone())
+                        .detail(format!(
+                            "{} annotation change(s) not yet sent were discarded: the assignment of server document {server_id} ended ({})",
+                            unsent.len(),
+                            unsent.join(", ")
+                        )),
+                )?;
+                applied.discarded_annotations.extend(unsent);
+            }
             purge_in(&tx, &local)?;
             audit::append(
                 &tx,

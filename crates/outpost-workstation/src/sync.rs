@@ -69,6 +69,9 @@ pub struct PullReport {
     /// Annotations from the server that are not a valid annotation (a damaged or hostile reply):
     /// not stored.
     pub unreadable_annotations: Vec<String>,
+    /// This vault's annotation changes the server never got, discarded because their document's
+    /// assignment ended (the user is told; the audit chain lists them).
+    pub discarded_annotations: Vec<String>,
     /// The cursor now stored.
     pub cursor: i64,
 }
@@ -234,6 +237,7 @@ impl Session {
             stored,
             purged,
             merged_annotations,
+            discarded_annotations,
         } = self.vault().apply_pull_round(&round)?;
         Ok(PullReport {
             stored,
@@ -241,6 +245,7 @@ impl Session {
             deferred,
             merged_annotations,
             unreadable_annotations,
+            discarded_annotations,
             cursor,
         })
     }

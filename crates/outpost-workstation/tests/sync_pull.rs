@@ -284,6 +284,11 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
     // Olga cannot change Pavel's note; nothing of hers is waiting to be pushed.
     assert_eq!(session.sync_push().expect("push"), PushReport::default());
 
+    // Olga annotates offline; before she pushes, the assignment ends.
+    let unsent = session
+        .create_annotation(&olga_report, note_draft("не отправлено"))
+        .expect("annotate offline");
+
     // The unit's assignment ends while the access token has expired: the device key renews the
     // session and the document is purged.
     server
@@ -298,6 +303,11 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
     server.clock.advance(16 * 60);
     let third = session.sync_pull(&never, &mut |_| {}).expect("third pull");
     assert_eq!(third.purged.len(), 1);
+    // Her unsent change goes with the document, and she is told: it is in the report and the audit.
+    assert_eq!(
+        third.discarded_annotations,
+        vec![unsent.annotation.id.to_string()]
+    );
     assert!(third.cursor > first.cursor);
     assert_eq!(session.documents().expect("documents").len(), 1);
     assert_eq!(found(&session, "сводкаальфа"), 0);
@@ -311,6 +321,9 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
         .iter()
         .any(|e| e.action == "purge" && e.detail.contains(&report_id)));
     assert!(audit.iter().any(|e| e.action == "server_account"));
+    assert!(audit
+        .iter()
+        .any(|e| e.outcome == "failure" && e.detail.contains("not yet sent were discarded")));
     assert!(session
         .verify_audit_chain()
         .expect("verify")

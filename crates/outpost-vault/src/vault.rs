@@ -118,6 +118,44 @@ impl std::fmt::Debug for Vault {
 }
 
 impl Vault {
+    /// Destroys this vault for good (a remote wipe): the device secret leaves the keyring and the
+    /// key file is overwritten and removed — without both, the database key cannot be unwrapped,
+    /// so the encrypted database is unreadable — then the database files and the folder go too.
+    pub fn destroy(self, keyring: &dyn crate::DeviceSecretStore) -> Result<(), VaultError> {
+        let paths = self.paths.clone();
+        drop(self);
+        let key_file = paths.key_file();
+        if let Ok(file) = crate::KeyFile::read(&key_file) {
+            keyring
+                .delete(file.keyring_account())
+                .map_err(|e| VaultError::KeyringUnavailable(e.to_string()))?;
+        }
+        if let Ok(metadata) = std::fs::metadata(&key_file) {
+            let zeros = vec![0u8; metadata.len() as usize];
+            let _ = std::fs::write(&key_file, zeros);
+        }
+        let database = paths.database();
+        for file in [
+            key_file,
+            database.with_extension("db-wal"),
+            database.with_extension("db-shm"),
+            database,
+        ] {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(VaultError::Io {
+                        path: file,
+                        source: error,
+                    });
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(paths.dir());
+        Ok(())
+    }
+
     /// Creates a new vault for `user`, protected by `password` and a fresh device secret in `keyring`.
     pub fn create(
         paths: &VaultPaths,

@@ -150,6 +150,11 @@ impl WorkstationError {
                 "server_unreachable"
             }
             Self::Server(crate::server_client::ServerError::Untrusted(_)) => "server_untrusted",
+            Self::Server(crate::server_client::ServerError::Refused { code, .. })
+                if code == outpost_protocol::error_codes::DEVICE_REVOKED =>
+            {
+                "device_revoked"
+            }
             Self::Server(crate::server_client::ServerError::Refused { .. }) => "server_refused",
             Self::Server(crate::server_client::ServerError::HashMismatch { .. }) => {
                 "download_corrupt"
@@ -158,6 +163,14 @@ impl WorkstationError {
             Self::Server(_) => "server_error",
             Self::Sync(_) => "sync_error",
         }
+    }
+}
+
+impl WorkstationError {
+    /// Whether the server said this device was revoked: the cue for
+    /// [`crate::Workstation::remote_wipe`].
+    pub fn is_device_revoked(&self) -> bool {
+        self.code() == "device_revoked"
     }
 }
 

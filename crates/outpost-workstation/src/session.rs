@@ -193,6 +193,12 @@ impl Session {
     }
 
     /// Locks the vault: records it and closes the database.
+    /// Closes the session and hands over its vault (for a remote wipe).
+    pub(crate) fn into_vault(self) -> outpost_vault::Vault {
+        self.close_all_views();
+        self.vault.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn lock(self) -> Result<(), WorkstationError> {
         // Documents open in viewers leave memory: their bytes, rendered pages and pdfium's parse.
         self.close_all_views();

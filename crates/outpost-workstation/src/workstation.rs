@@ -71,6 +71,20 @@ impl Workstation {
         Ok(VaultPaths::users(&self.config.data_root)?)
     }
 
+    /// Remote wipe, after the server said this device was revoked
+    /// ([`WorkstationError::is_device_revoked`]): closes the session and destroys its vault — the
+    /// device secret leaves the keyring and the key file is removed, so the encrypted database can
+    /// never be opened again — and the vault's files are deleted.
+    pub fn remote_wipe(&self, session: Session) -> Result<(), WorkstationError> {
+        let vault = session.into_vault();
+        tracing::warn!(
+            user = vault.user(),
+            "remote wipe: the server revoked this device"
+        );
+        vault.destroy(self.config.keyring.as_ref())?;
+        Ok(())
+    }
+
     /// Creates `user`'s vault and returns an unlocked session on it.
     pub fn create_vault(
         &self,

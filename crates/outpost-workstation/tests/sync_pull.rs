@@ -380,14 +380,16 @@ fn a_revoked_device_and_an_unreachable_server_leave_the_vault_as_it_was() {
     server
         .block_on(server.service.revoke_device(Actor::Cli, &device))
         .expect("revoke");
-    let error = session.sync_pull(&never, &mut |_| {}).expect_err("revoked");
-    assert_eq!(error.code(), "server_refused");
-    assert!(error.to_string().contains("revoked"), "{error}");
+    let revoked = session.sync_pull(&never, &mut |_| {}).expect_err("revoked");
+    assert_eq!(revoked.code(), "device_revoked");
+    assert!(revoked.is_device_revoked());
+    assert!(revoked.to_string().contains("revoked"), "{revoked}");
     server.stop();
     let error = session
         .sync_pull(&never, &mut |_| {})
         .expect_err("unreachable");
     assert_eq!(error.code(), "server_unreachable");
+    assert!(!error.is_device_revoked());
     // Neither touched the vault: the document and the cursor are as they were.
     assert_eq!(session.documents().expect("documents").len(), 1);
     assert_eq!(
@@ -398,6 +400,20 @@ fn a_revoked_device_and_an_unreachable_server_leave_the_vault_as_it_was() {
             .pull_cursor,
         cursor
     );
+
+    // The revocation's consequence: remote wipe. The vault's files and its device secret are
+    // gone, and it cannot be opened again, not even with the right password.
+    let vault_dir = dir.path().join("vaults").join("ivan");
+    assert!(vault_dir.exists(), "{}", vault_dir.display());
+    workstation.remote_wipe(session).expect("wipe");
+    assert!(!vault_dir.exists(), "the vault folder is still there");
+    assert!(!workstation
+        .users()
+        .expect("users")
+        .contains(&"ivan".to_string()));
+    assert!(workstation
+        .unlock("ivan", "local-password", common::rng(1))
+        .is_err());
 }
 
 #[test]

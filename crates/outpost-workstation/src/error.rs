@@ -21,6 +21,10 @@ pub enum WorkstationError {
     /// The server could not be used (unreachable, untrusted, or it refused).
     #[error(transparent)]
     Server(#[from] crate::server_client::ServerError),
+    /// The server session has ended (the refresh token expired or was revoked): the user must
+    /// sign in to the server again. Nothing waiting to sync is lost.
+    #[error("the server session has ended; sign in to the server again (nothing waiting to sync is lost)")]
+    SignInNeeded,
     /// Sync cannot go on (the reason says what to do).
     #[error("{0}")]
     Sync(String),
@@ -162,6 +166,7 @@ impl WorkstationError {
             Self::Server(crate::server_client::ServerError::Cancelled) => "cancelled",
             Self::Server(_) => "server_error",
             Self::Sync(_) => "sync_error",
+            Self::SignInNeeded => "sign_in_needed",
         }
     }
 }

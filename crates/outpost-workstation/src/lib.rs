@@ -14,6 +14,7 @@ pub mod server_client;
 mod session;
 mod signing;
 mod sync;
+mod sync_engine;
 mod token;
 mod viewing;
 mod workstation;
@@ -28,6 +29,7 @@ pub use overlay::{PageTextView, ViewAnnotation, ViewDraft, ViewShape, ViewWord};
 pub use session::{Session, SharedRng};
 pub use signing::{KeyAlgorithm, SignOptions, SignOutcome, SigningKeyInfo};
 pub use sync::{PullProgress, PullReport, PushReport};
+pub use sync_engine::{Backoff, SyncEngine, SyncErrorInfo, SyncSchedule, SyncState};
 pub use token::{
     default_pkcs11_module, list_tokens, token_keys, TokenChoice, TokenInfo, TokenKeyInfo,
     TokenSigner, PKCS11_MODULE_ENV, SOFTHSM2_MODULE,

@@ -73,6 +73,19 @@ impl Session {
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 
+    /// A random number from the session's RNG (for jitter).
+    pub(crate) fn random_u32(&self) -> u32 {
+        self.rng
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_u32()
+    }
+
+    /// Local changes waiting to be pushed to the server.
+    pub fn pending_operations(&self) -> Result<usize, WorkstationError> {
+        Ok(self.vault().pending_annotation_pushes(10_000)?.len())
+    }
+
     /// A new device key for enrolling with a server, from the session's RNG.
     pub(crate) fn new_device_key(&self) -> crate::server_client::DeviceKey {
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());

@@ -386,9 +386,7 @@ impl Session {
         let (Some(device_id), Some((refresh_token, refresh_expires_at))) =
             (account.device_id.clone(), account.refresh_token.clone())
         else {
-            return Err(WorkstationError::Sync(
-                "the server session has ended; sign in to the server again".into(),
-            ));
+            return Err(WorkstationError::SignInNeeded);
         };
         let current = wire::Session {
             access_token: token,
@@ -406,10 +404,10 @@ impl Session {
         };
         let renewed = match client.refresh(&current, key) {
             Ok(renewed) => renewed,
-            Err(ServerError::Refused { code, .. }) if code == wire::error_codes::INVALID_REFRESH => {
-                return Err(WorkstationError::Sync(
-                    "the server session has ended; sign in to the server again (nothing waiting to sync is lost)".into(),
-                ))
+            Err(ServerError::Refused { code, .. })
+                if code == wire::error_codes::INVALID_REFRESH =>
+            {
+                return Err(WorkstationError::SignInNeeded)
             }
             Err(other) => return Err(other.into()),
         };

@@ -10,7 +10,7 @@ use outpost_server::service::Actor;
 use outpost_server::testing::InProcessServer;
 use outpost_workstation::{
     AnnotationDraft, AnnotationEdit, AnnotationKind, AnnotationStyle, DocumentId, Geometry,
-    Language, Point, PullProgress, PushReport, SampleKind, SearchRequest, Session, Workstation,
+    Language, Point, PullProgress, PushReport, SampleKind, SearchRequest, Session,
 };
 
 fn found(session: &Session, query: &str) -> usize {
@@ -21,30 +21,6 @@ fn found(session: &Session, query: &str) -> usize {
         })
         .expect("search")
         .len()
-}
-
-/// A new vault for `account` on a workstation of its own, connected to `server`.
-fn connected(
-    server: &InProcessServer,
-    account: &outpost_server::testing::TestAccount,
-    tag: &str,
-    seed: u64,
-) -> (tempfile::TempDir, Workstation, Session) {
-    let dir = tempfile::tempdir().expect("dir");
-    let (workstation, _clock) = common::workstation(dir.path(), tag);
-    let session = common::new_session(&workstation, &account.username, "local-password", seed);
-    let code = server.fresh_code(account);
-    session
-        .connect_server(
-            &server.base_url,
-            std::str::from_utf8(&server.ca_pem).expect("PEM"),
-            &account.username,
-            &account.password,
-            SecondFactor::Totp { code },
-            &format!("{tag} laptop"),
-        )
-        .expect("connect");
-    (dir, workstation, session)
 }
 
 /// The local document with these bytes.
@@ -90,8 +66,8 @@ fn two_devices_of_one_user_edit_the_same_annotation_offline_and_converge() {
             username: "alla".into(),
         },
     );
-    let (_a_dir, _a_ws, desk) = connected(&server, &account, "sync-desk", 21);
-    let (_b_dir, _b_ws, laptop) = connected(&server, &account, "sync-laptop", 22);
+    let (_a_dir, _a_ws, desk) = common::connected(&server, &account, "sync-desk", 21);
+    let (_b_dir, _b_ws, laptop) = common::connected(&server, &account, "sync-laptop", 22);
     let never = AtomicBool::new(false);
     desk.sync_pull(&never, &mut |_| {}).expect("pull");
     laptop.sync_pull(&never, &mut |_| {}).expect("pull");
@@ -253,7 +229,7 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
     // A colleague annotates the unit's document on his own workstation and pushes; Olga's next
     // pull merges his note.
     let colleague = server.account("pavel", Role::Staff, Some("North"));
-    let (_pavel_dir, _pavel_ws, pavel) = connected(&server, &colleague, "sync-pavel", 9);
+    let (_pavel_dir, _pavel_ws, pavel) = common::connected(&server, &colleague, "sync-pavel", 9);
     pavel.sync_pull(&never, &mut |_| {}).expect("pavel pulls");
     let pavel_report = document_with(&pavel, &common::sha256_hex(&report));
     let note = pavel

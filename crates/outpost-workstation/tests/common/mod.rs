@@ -109,3 +109,27 @@ pub fn assert_one_valid_signature(session: &Session, document: &outpost_workstat
         reports[0]
     );
 }
+
+/// A new vault for `account` on a workstation of its own, connected to `server`.
+pub fn connected(
+    server: &outpost_server::testing::InProcessServer,
+    account: &outpost_server::testing::TestAccount,
+    tag: &str,
+    seed: u64,
+) -> (tempfile::TempDir, Workstation, Session) {
+    let dir = tempfile::tempdir().expect("dir");
+    let (workstation, _clock) = workstation(dir.path(), tag);
+    let session = new_session(&workstation, &account.username, "local-password", seed);
+    let code = server.fresh_code(account);
+    session
+        .connect_server(
+            &server.base_url,
+            std::str::from_utf8(&server.ca_pem).expect("PEM"),
+            &account.username,
+            &account.password,
+            outpost_protocol::SecondFactor::Totp { code },
+            &format!("{tag} laptop"),
+        )
+        .expect("connect");
+    (dir, workstation, session)
+}

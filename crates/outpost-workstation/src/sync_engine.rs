@@ -1,0 +1,283 @@
+//! The background sync engine: on a tokio runtime, it pushes then pulls, on a timer while online,
+//! with exponential backoff and jitter while the server cannot be reached, and at once when asked.
+//! Its state (online, last success, pending operations, the last error) is published for the UI.
+//! It never blocks the caller: each round runs on tokio's blocking pool.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::{PullReport, PushReport, Session, WorkstationError};
+
+/// When the engine syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncSchedule {
+    /// Between rounds while everything works.
+    pub interval: Duration,
+    /// The first wait after a failure; it doubles with each failure in a row.
+    pub first_retry: Duration,
+    /// The longest wait between attempts.
+    pub max_retry: Duration,
+}
+
+impl Default for SyncSchedule {
+    fn default() -> SyncSchedule {
+        SyncSchedule {
+            interval: Duration::from_secs(60),
+            first_retry: Duration::from_secs(2),
+            max_retry: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Exponential backoff with jitter: after `n` failures in a row the wait is drawn from
+/// [d/2, d] where d = min(first_retry · 2ⁿ⁻¹, max_retry), so many workstations coming back
+/// online at once do not retry in lockstep.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    schedule: SyncSchedule,
+    failures: u32,
+}
+
+impl Backoff {
+    /// No failures yet.
+    pub fn new(schedule: SyncSchedule) -> Backoff {
+        Backoff {
+            schedule,
+            failures: 0,
+        }
+    }
+
+    /// Counts a failure; the wait before the next attempt, `random` in [0, 1) choosing where in
+    /// the jitter range it falls.
+    pub fn after_failure(&mut self, random: f64) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let doubling = 2u32.saturating_pow(self.failures.saturating_sub(1).min(30));
+        let ceiling = self
+            .schedule
+            .first_retry
+            .saturating_mul(doubling)
+            .min(self.schedule.max_retry);
+        ceiling.mul_f64(0.5 + 0.5 * random.clamp(0.0, 1.0))
+    }
+
+    /// A success: the next failure starts from the first wait again.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// The last error, as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncErrorInfo {
+    /// The stable code ([`WorkstationError::code`]).
+    pub code: String,
+    /// The message for people.
+    pub message: String,
+}
+
+/// What the engine tells the UI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncState {
+    /// The server answered the last attempt.
+    pub online: bool,
+    /// A round is running.
+    pub running: bool,
+    /// When the last round succeeded (vault clock, ms).
+    pub last_success_ms: Option<i64>,
+    /// Local changes waiting to be pushed.
+    pub pending_operations: usize,
+    /// Rounds attempted since the engine started.
+    pub attempts: u64,
+    /// The last round's error, if it failed.
+    pub last_error: Option<SyncErrorInfo>,
+    /// The server session ended: the user must sign in again (the engine waits for that).
+    pub needs_sign_in: bool,
+    /// The server revoked this device: the engine has stopped; the app wipes the vault.
+    pub device_revoked: bool,
+}
+
+/// A running engine.
+pub struct SyncEngine {
+    wake: mpsc::UnboundedSender<()>,
+    state: watch::Receiver<SyncState>,
+    cancel: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SyncEngine {
+    /// Starts the engine for `session` on `runtime`; the first round starts at once. The jitter
+    /// comes from the session's RNG.
+    pub fn start(
+        runtime: &tokio::runtime::Handle,
+        session: Arc<Session>,
+        schedule: SyncSchedule,
+    ) -> SyncEngine {
+        let (wake, mut woken) = mpsc::unbounded_channel::<()>();
+        let (publish, state) = watch::channel(SyncState::default());
+        let cancel = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&cancel);
+        let task = runtime.spawn(async move {
+            let mut backoff = Backoff::new(schedule);
+            let mut current = SyncState::default();
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                current.running = true;
+                current.attempts += 1;
+                publish.send_replace(current.clone());
+                let round_session = Arc::clone(&session);
+                let round_cancel = Arc::clone(&stop);
+                let outcome =
+                    tokio::task::spawn_blocking(move || round(&round_session, &round_cancel))
+                        .await
+                        .unwrap_or_else(|error| {
+                            Err(WorkstationError::Sync(format!(
+                                "the sync round stopped: {error}"
+                            )))
+                        });
+                current.running = false;
+                current.pending_operations = session
+                    .pending_operations()
+                    .unwrap_or(current.pending_operations);
+                let mut wait = Some(schedule.interval);
+                match outcome {
+                    Ok(_) => {
+                        backoff.reset();
+                        current.online = true;
+                        current.needs_sign_in = false;
+                        current.last_error = None;
+                        current.last_success_ms = Some(session.now_ms());
+                    }
+                    Err(error) => {
+                        current.last_error = Some(SyncErrorInfo {
+                            code: error.code().into(),
+                            message: error.to_string(),
+                        });
+                        if error.is_device_revoked() {
+                            current.device_revoked = true;
+                            current.online = true;
+                            publish.send_replace(current.clone());
+                            break;
+                        }
+                        match error {
+                            WorkstationError::SignInNeeded => {
+                                current.online = true;
+                                current.needs_sign_in = true;
+                                wait = None;
+                            }
+                            WorkstationError::Server(ref server) => {
+                                current.online = !server.is_transient();
+                                let random = random_unit(&session);
+                                wait = Some(backoff.after_failure(random));
+                            }
+                            _ => {
+                                let random = random_unit(&session);
+                                wait = Some(backoff.after_failure(random));
+                            }
+                        }
+                    }
+                }
+                publish.send_replace(current.clone());
+                let asked = match wait {
+                    Some(wait) => tokio::select! {
+                        _ = tokio::time::sleep(wait) => true,
+                        message = woken.recv() => message.is_some(),
+                    },
+                    None => woken.recv().await.is_some(),
+                };
+                if !asked {
+                    break;
+                }
+                // Several requests while a round ran are one more round.
+                while woken.try_recv().is_ok() {}
+            }
+            current.running = false;
+            publish.send_replace(current);
+        });
+        SyncEngine {
+            wake,
+            state,
+            cancel,
+            task,
+        }
+    }
+
+    /// Asks for a round now (after the one running, if any).
+    pub fn sync_now(&self) {
+        let _ = self.wake.send(());
+    }
+
+    /// The engine's state now.
+    pub fn state(&self) -> SyncState {
+        self.state.borrow().clone()
+    }
+
+    /// A receiver that sees every change of state (for pushing events to the UI).
+    pub fn subscribe(&self) -> watch::Receiver<SyncState> {
+        self.state.clone()
+    }
+
+    /// Whether the engine has stopped (after a device revocation, or [`SyncEngine::stop`]).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops the engine: a running round is cancelled between documents; waits for it to end.
+    pub async fn stop(self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        let _ = self.wake.send(());
+        drop(self.wake);
+        let _ = self.task.await;
+    }
+}
+
+/// One round: push what is waiting, then pull.
+fn round(
+    session: &Session,
+    cancel: &AtomicBool,
+) -> Result<(PushReport, PullReport), WorkstationError> {
+    let pushed = session.sync_push()?;
+    let pulled = session.sync_pull(cancel, &mut |_| {})?;
+    Ok((pushed, pulled))
+}
+
+/// A number in [0, 1) from the session's RNG, for jitter.
+fn random_unit(session: &Session) -> f64 {
+    (session.random_u32() as f64) / (u32::MAX as f64 + 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_up_to_the_ceiling_with_jitter_in_the_upper_half() {
+        let schedule = SyncSchedule {
+            interval: Duration::from_secs(60),
+            first_retry: Duration::from_secs(2),
+            max_retry: Duration::from_secs(60),
+        };
+        let mut backoff = Backoff::new(schedule);
+        let ceilings = [2, 4, 8, 16, 32, 60, 60, 60];
+        for ceiling in ceilings {
+            let low = Backoff {
+                failures: backoff.failures,
+                ..backoff.clone()
+            }
+            .after_failure(0.0);
+            let high = backoff.after_failure(0.999_999);
+            assert_eq!(low, Duration::from_secs(ceiling) / 2);
+            assert!(
+                high <= Duration::from_secs(ceiling)
+                    && high > Duration::from_secs(ceiling) * 99 / 100
+            );
+        }
+        backoff.reset();
+        assert_eq!(backoff.after_failure(0.0), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,159 @@
+//! The background sync engine against a real server on loopback: it syncs by itself and on
+//! demand, backs off while the server is unreachable, and stops when the device is revoked.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use outpost_protocol::{AssignmentTarget, Role};
+use outpost_server::service::Actor;
+use outpost_server::testing::InProcessServer;
+use outpost_workstation::{Language, SampleKind, Session, SyncEngine, SyncSchedule, SyncState};
+
+fn fast() -> SyncSchedule {
+    SyncSchedule {
+        interval: Duration::from_millis(300),
+        first_retry: Duration::from_millis(20),
+        max_retry: Duration::from_millis(160),
+    }
+}
+
+fn connected(
+    server: &InProcessServer,
+    username: &str,
+    tag: &str,
+) -> (
+    tempfile::TempDir,
+    outpost_workstation::Workstation,
+    Arc<Session>,
+) {
+    let account = server.account(username, Role::Staff, None);
+    let (dir, workstation, session) = common::connected(server, &account, tag, 31);
+    (dir, workstation, Arc::new(session))
+}
+
+/// Waits (up to 20 s) until `done` holds for the engine's state; the last state.
+fn wait_for(engine: &SyncEngine, done: impl Fn(&SyncState) -> bool) -> SyncState {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = engine.state();
+        if done(&state) {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the engine never got there: {state:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_engine_syncs_by_itself_and_when_asked() {
+    let server = InProcessServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (_dir, _workstation, session) = connected(&server, "galina", "engine-sync");
+    let first = common::sample(
+        SampleKind::PersonnelRecord,
+        Language::English,
+        1,
+        41,
+        Some("firstfile"),
+    );
+    server.document(
+        "First",
+        first,
+        AssignmentTarget::User {
+            username: "galina".into(),
+        },
+    );
+    let schedule = SyncSchedule {
+        interval: Duration::from_secs(3600),
+        ..fast()
+    };
+    let engine = SyncEngine::start(runtime.handle(), Arc::clone(&session), schedule);
+    let state = wait_for(&engine, |s| s.last_success_ms.is_some());
+    assert!(state.online && state.last_error.is_none());
+    assert_eq!(session.documents().expect("documents").len(), 1);
+
+    // With an hour between rounds, only "sync now" brings the second document quickly.
+    let second = common::sample(
+        SampleKind::ProcurementContract,
+        Language::English,
+        1,
+        42,
+        Some("secondfile"),
+    );
+    server.document(
+        "Second",
+        second,
+        AssignmentTarget::User {
+            username: "galina".into(),
+        },
+    );
+    let before = engine.state().attempts;
+    engine.sync_now();
+    wait_for(&engine, |s| {
+        s.attempts > before && !s.running && s.last_success_ms.is_some()
+    });
+    assert_eq!(session.documents().expect("documents").len(), 2);
+    runtime.block_on(engine.stop());
+}
+
+#[test]
+fn an_unreachable_server_is_retried_with_growing_waits_and_a_revoked_device_stops_the_engine() {
+    let mut server = InProcessServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (_dir, _workstation, session) = connected(&server, "lev", "engine-offline");
+    let device = session
+        .server_account()
+        .expect("account")
+        .expect("stored")
+        .device_id
+        .expect("device");
+
+    // Revoked: the engine reports it and stops by itself.
+    server
+        .block_on(server.service.revoke_device(Actor::Cli, &device))
+        .expect("revoke");
+    let engine = SyncEngine::start(runtime.handle(), Arc::clone(&session), fast());
+    let state = wait_for(&engine, |s| s.device_revoked);
+    assert_eq!(
+        state.last_error.map(|e| e.code).as_deref(),
+        Some("device_revoked")
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !engine.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "the engine kept running after the revocation"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // Unreachable: offline, retried again and again, each wait at most the ceiling.
+    let (_dir2, _workstation2, other) = connected(&server, "mila", "engine-offline-2");
+    server.stop();
+    let started = Instant::now();
+    let engine = SyncEngine::start(runtime.handle(), Arc::clone(&other), fast());
+    let state = wait_for(&engine, |s| s.attempts >= 6 && !s.running);
+    let elapsed = started.elapsed();
+    assert!(!state.online);
+    assert_eq!(
+        state.last_error.map(|e| e.code).as_deref(),
+        Some("server_unreachable")
+    );
+    // Six attempts waited at least 10 + 20 + 40 + 80 + 80 ms (the lower halves of the jittered
+    // waits): the engine backs off instead of spinning.
+    assert!(elapsed >= Duration::from_millis(230), "{elapsed:?}");
+    runtime.block_on(engine.stop());
+}

@@ -218,3 +218,139 @@ pub fn sample_pdf(title: &str, filler: usize) -> Vec<u8> {
     document.save_to(&mut bytes).expect("write the PDF");
     bytes
 }
+
+/// A TCP proxy on loopback that injects faults, from a seeded schedule, between a client and a
+/// server: each new connection passes, is refused, is cut after some bytes in one direction (the
+/// request half-sent, or the answer lost after the server acted), or is delayed. Turned on and
+/// off with [`FaultyProxy::set_faults`]. TLS passes through untouched.
+pub struct FaultyProxy {
+    address: std::net::SocketAddr,
+    faults: Arc<std::sync::atomic::AtomicBool>,
+    connections: Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultyProxy {
+    /// Starts a proxy to `target` on `runtime`, with faults off.
+    pub fn start(
+        runtime: &tokio::runtime::Runtime,
+        target: std::net::SocketAddr,
+        seed: u64,
+    ) -> FaultyProxy {
+        use rand_chacha::rand_core::{RngCore, SeedableRng};
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("a loopback port for the proxy");
+        let address = listener.local_addr().expect("the proxy's address");
+        let faults = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicU64::new(0));
+        let (faults_flag, counter) = (Arc::clone(&faults), Arc::clone(&connections));
+        let task = runtime.spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    break;
+                };
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                    seed.wrapping_mul(1_000_003).wrapping_add(n),
+                );
+                let plan = if faults_flag.load(Ordering::Relaxed) {
+                    rng.next_u32() % 100
+                } else {
+                    0
+                };
+                // Cut points spread over the TLS handshake and the first request and answer.
+                let limit = u64::from(rng.next_u32() % 6_000);
+                let delay = Duration::from_millis(u64::from(rng.next_u32() % 150));
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    match plan {
+                        0..=39 => relay(client, server, None, None).await,
+                        40..=54 => drop((client, server)),
+                        55..=69 => relay(client, server, Some(limit), None).await,
+                        70..=84 => relay(client, server, None, Some(limit)).await,
+                        _ => {
+                            tokio::time::sleep(delay).await;
+                            relay(client, server, None, None).await
+                        }
+                    }
+                });
+            }
+        });
+        FaultyProxy {
+            address,
+            faults,
+            connections,
+            task,
+        }
+    }
+
+    /// `https://127.0.0.1:PORT` of the proxy (the server's certificate names 127.0.0.1).
+    pub fn base_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.address.port())
+    }
+
+    /// Turns fault injection on or off for connections opened from now on.
+    pub fn set_faults(&self, on: bool) {
+        self.faults.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many connections the proxy has taken.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies both ways; a direction with a limit is cut (both sockets closed) after that many bytes.
+async fn relay(
+    client: tokio::net::TcpStream,
+    server: tokio::net::TcpStream,
+    up_limit: Option<u64>,
+    down_limit: Option<u64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    async fn copy(
+        from: &mut tokio::net::tcp::OwnedReadHalf,
+        to: &mut tokio::net::tcp::OwnedWriteHalf,
+        limit: Option<u64>,
+    ) {
+        let mut sent = 0u64;
+        let mut buffer = vec![0u8; 8192];
+        loop {
+            let Ok(read) = from.read(&mut buffer).await else {
+                return;
+            };
+            if read == 0 {
+                let _ = to.shutdown().await;
+                return;
+            }
+            let allowed = match limit {
+                Some(limit) => (limit.saturating_sub(sent) as usize).min(read),
+                None => read,
+            };
+            if to.write_all(&buffer[..allowed]).await.is_err() {
+                return;
+            }
+            sent += allowed as u64;
+            if allowed < read {
+                return;
+            }
+        }
+    }
+    // The first direction to end (or be cut) ends the connection.
+    tokio::select! {
+        _ = copy(&mut client_read, &mut server_write, up_limit) => {}
+        _ = copy(&mut server_read, &mut client_write, down_limit) => {}
+    }
+}

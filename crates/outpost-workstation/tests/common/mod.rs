@@ -117,13 +117,24 @@ pub fn connected(
     tag: &str,
     seed: u64,
 ) -> (tempfile::TempDir, Workstation, Session) {
+    connected_via(server, &server.base_url, account, tag, seed)
+}
+
+/// Like [`connected`], through another address (a proxy in front of the server).
+pub fn connected_via(
+    server: &outpost_server::testing::InProcessServer,
+    base_url: &str,
+    account: &outpost_server::testing::TestAccount,
+    tag: &str,
+    seed: u64,
+) -> (tempfile::TempDir, Workstation, Session) {
     let dir = tempfile::tempdir().expect("dir");
     let (workstation, _clock) = workstation(dir.path(), tag);
     let session = new_session(&workstation, &account.username, "local-password", seed);
     let code = server.fresh_code(account);
     session
         .connect_server(
-            &server.base_url,
+            base_url,
             std::str::from_utf8(&server.ca_pem).expect("PEM"),
             &account.username,
             &account.password,

@@ -11,28 +11,11 @@ use std::sync::atomic::AtomicBool;
 
 use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::testing::{FaultyProxy, InProcessServer};
-use outpost_workstation::{
-    AnnotationDraft, AnnotationEdit, AnnotationKind, AnnotationStyle, DocumentId, Geometry,
-    Language, Point, SampleKind, Session,
-};
+use outpost_workstation::{AnnotationEdit, DocumentId, Language, SampleKind, Session};
 use rand::{Rng, SeedableRng};
 
 /// How many fault schedules (rounds of local work and sync attempts under faults) to run.
 const SCHEDULES: usize = 200;
-
-fn note(contents: &str) -> AnnotationDraft {
-    AnnotationDraft {
-        kind: AnnotationKind::Note,
-        page: 1,
-        geometry: Geometry::Icon {
-            at: Point { x: 300.0, y: 600.0 },
-        },
-        style: AnnotationStyle {
-            contents: contents.into(),
-            ..Default::default()
-        },
-    }
-}
 
 /// The live annotations of a replica: id → (author, contents, revision).
 fn snapshot(session: &Session, document: &DocumentId) -> BTreeMap<String, (String, String, i64)> {
@@ -125,7 +108,7 @@ fn replicas_converge_after_two_hundred_fault_schedules() {
         match rng.gen_range(0..10) {
             0..=3 => {
                 session
-                    .create_annotation(document, note(&format!("note {schedule}")))
+                    .create_annotation(document, common::note_draft(&format!("note {schedule}")))
                     .expect("create");
             }
             4..=7 if !own.is_empty() => {

@@ -9,8 +9,8 @@ use outpost_protocol::{AssignmentTarget, Role, SecondFactor};
 use outpost_server::service::Actor;
 use outpost_server::testing::InProcessServer;
 use outpost_workstation::{
-    AnnotationDraft, AnnotationEdit, AnnotationKind, AnnotationStyle, DocumentId, Geometry,
-    Language, Point, PullProgress, PushReport, SampleKind, SearchRequest, Session,
+    AnnotationEdit, DocumentId, Language, PullProgress, PushReport, SampleKind, SearchRequest,
+    Session,
 };
 
 fn found(session: &Session, query: &str) -> usize {
@@ -32,20 +32,6 @@ fn document_with(session: &Session, sha256: &str) -> DocumentId {
         .find(|d| d.sha256 == sha256)
         .expect("the document")
         .id
-}
-
-fn note_draft(contents: &str) -> AnnotationDraft {
-    AnnotationDraft {
-        kind: AnnotationKind::Note,
-        page: 1,
-        geometry: Geometry::Icon {
-            at: Point { x: 500.0, y: 700.0 },
-        },
-        style: AnnotationStyle {
-            contents: contents.into(),
-            ..Default::default()
-        },
-    }
 }
 
 #[test]
@@ -75,7 +61,7 @@ fn two_devices_of_one_user_edit_the_same_annotation_offline_and_converge() {
     let laptop_doc = document_with(&laptop, &common::sha256_hex(&order));
 
     let note = desk
-        .create_annotation(&desk_doc, note_draft("черновик"))
+        .create_annotation(&desk_doc, common::note_draft("черновик"))
         .expect("annotate");
     let note_id = note.annotation.id.to_string();
     assert_eq!(desk.sync_push().expect("push").applied, 1);
@@ -233,7 +219,7 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
     pavel.sync_pull(&never, &mut |_| {}).expect("pavel pulls");
     let pavel_report = document_with(&pavel, &common::sha256_hex(&report));
     let note = pavel
-        .create_annotation(&pavel_report, note_draft("проверено"))
+        .create_annotation(&pavel_report, common::note_draft("проверено"))
         .expect("annotate");
     let pushed = pavel.sync_push().expect("push");
     assert_eq!(pushed.applied, 1);
@@ -262,7 +248,7 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
 
     // Olga annotates offline; before she pushes, the assignment ends.
     let unsent = session
-        .create_annotation(&olga_report, note_draft("не отправлено"))
+        .create_annotation(&olga_report, common::note_draft("не отправлено"))
         .expect("annotate offline");
 
     // The unit's assignment ends while the access token has expired: the device key renews the

@@ -144,3 +144,18 @@ pub fn connected_via(
         .expect("connect");
     (dir, workstation, session)
 }
+
+/// A note on page 1 saying `contents`.
+pub fn note_draft(contents: &str) -> outpost_workstation::AnnotationDraft {
+    outpost_workstation::AnnotationDraft {
+        kind: outpost_workstation::AnnotationKind::Note,
+        page: 1,
+        geometry: outpost_workstation::Geometry::Icon {
+            at: outpost_workstation::Point { x: 500.0, y: 700.0 },
+        },
+        style: outpost_workstation::AnnotationStyle {
+            contents: contents.into(),
+            ..Default::default()
+        },
+    }
+}

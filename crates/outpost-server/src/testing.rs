@@ -220,9 +220,9 @@ pub fn sample_pdf(title: &str, filler: usize) -> Vec<u8> {
 }
 
 /// A TCP proxy on loopback that injects faults, from a seeded schedule, between a client and a
-/// server: each new connection passes, is refused, is cut after some bytes in one direction (the
-/// request half-sent, or the answer lost after the server acted), or is delayed. Turned on and
-/// off with [`FaultyProxy::set_faults`]. TLS passes through untouched.
+/// server: each new connection passes, is refused, is cut after some bytes in one direction, has
+/// its answer thrown away after the server got the whole request (the server acts, the client
+
 pub struct FaultyProxy {
     address: std::net::SocketAddr,
     faults: Arc<std::sync::atomic::AtomicBool>,
@@ -268,10 +268,11 @@ impl FaultyProxy {
                         return;
                     };
                     match plan {
-                        0..=39 => relay(client, server, None, None).await,
-                        40..=54 => drop((client, server)),
-                        55..=69 => relay(client, server, Some(limit), None).await,
-                        70..=84 => relay(client, server, None, Some(limit)).await,
+                        0..=34 => relay(client, server, None, None).await,
+                        35..=44 => drop((client, server)),
+                        45..=59 => relay(client, server, Some(limit), None).await,
+                        60..=74 => relay(client, server, None, Some(limit)).await,
+                        75..=89 => lose_the_answer(client, server).await,
                         _ => {
                             tokio::time::sleep(delay).await;
                             relay(client, server, None, None).await
@@ -307,6 +308,77 @@ impl FaultyProxy {
 impl Drop for FaultyProxy {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Delivers the client's first request to the server, then throws the server's answer away and
+/// closes: the server acts, the client never hears. The request is recognised in the TLS stream as
+/// the client's second encrypted record (the first is its handshake Finished).
+async fn lose_the_answer(client: tokio::net::TcpStream, server: tokio::net::TcpStream) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let request_sent = Arc::new(AtomicBool::new(false));
+    let sent_flag = Arc::clone(&request_sent);
+    let up = async move {
+        let mut buffer = vec![0u8; 8192];
+        let mut header = Vec::with_capacity(5);
+        let mut remaining = 0usize;
+        let mut encrypted_records = 0u32;
+        loop {
+            let Ok(read) = client_read.read(&mut buffer).await else {
+                return;
+            };
+            if read == 0 || server_write.write_all(&buffer[..read]).await.is_err() {
+                return;
+            }
+            // Walk the TLS record headers (type, version, length) in what was forwarded.
+            let mut at = 0;
+            while at < read {
+                if remaining > 0 {
+                    let take = remaining.min(read - at);
+                    remaining -= take;
+                    at += take;
+                    if remaining == 0 && encrypted_records >= 2 {
+                        sent_flag.store(true, Ordering::SeqCst);
+                    }
+                    continue;
+                }
+                header.push(buffer[at]);
+                at += 1;
+                if header.len() == 5 {
+                    if header[0] == 23 {
+                        encrypted_records += 1;
+                    }
+                    remaining = usize::from(u16::from_be_bytes([header[3], header[4]]));
+                    header.clear();
+                }
+            }
+        }
+    };
+    let down = async move {
+        let mut buffer = vec![0u8; 8192];
+        loop {
+            let Ok(read) = server_read.read(&mut buffer).await else {
+                return;
+            };
+            if read == 0 {
+                return;
+            }
+            if request_sent.load(Ordering::SeqCst) {
+                // The answer: let the server finish writing it, then hang up on the client.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return;
+            }
+            if client_write.write_all(&buffer[..read]).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
     }
 }
 

@@ -1,8 +1,9 @@
 //! Sync under injected network faults: three replicas (one user's two devices and a colleague)
 //! annotate one document while a seeded proxy refuses, cuts and delays their connections (a
-//! request half-sent, the connection cut during the handshake or the answer). When the faults
-//! stop, every replica and a fresh device converge on the same annotations: nothing is lost, and
-//! the server holds exactly what the replicas hold.
+//! request half-sent, the connection cut anywhere, the answer thrown away after the server acted).
+//! Pushes whose answer was lost are retried with the same operation ids and recognised. When the
+//! faults stop, every replica and a fresh device converge on the same annotations: nothing is
+//! lost or applied twice, and the server holds exactly what the replicas hold.
 
 mod common;
 
@@ -140,6 +141,12 @@ fn replicas_converge_after_two_hundred_fault_schedules() {
     assert!(
         failures > SCHEDULES / 4,
         "the proxy injected too few faults to mean anything: {failures}"
+    );
+    // Some pushes were applied by the server while their answer was lost; pushed again with the
+    // same operation ids, they were recognised instead of applied twice.
+    assert!(
+        already_applied > 0,
+        "no lost answer was retried: the exactly-once path was not exercised"
     );
 
     // The faults stop: two clean rounds on every replica.

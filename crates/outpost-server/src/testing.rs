@@ -222,7 +222,8 @@ pub fn sample_pdf(title: &str, filler: usize) -> Vec<u8> {
 /// A TCP proxy on loopback that injects faults, from a seeded schedule, between a client and a
 /// server: each new connection passes, is refused, is cut after some bytes in one direction, has
 /// its answer thrown away after the server got the whole request (the server acts, the client
-
+/// never hears), or is delayed. Turned on and off with [`FaultyProxy::set_faults`]. TLS passes
+/// through untouched.
 pub struct FaultyProxy {
     address: std::net::SocketAddr,
     faults: Arc<std::sync::atomic::AtomicBool>,

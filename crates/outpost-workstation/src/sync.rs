@@ -79,7 +79,9 @@ pub struct PullReport {
 impl Session {
     /// Connects this vault to a server: enrols this workstation as a device of `username` (a new
     /// device key from the session's RNG) and keeps the address, pinned CA, key and tokens in
-    /// the vault.
+    /// the vault. Connecting again (after the server session ended) signs in with the enrolled
+    /// device and keeps the sync position; a vault connected as one user or to one server cannot
+    /// be connected as another user or to another server.
     #[allow(clippy::too_many_arguments)]
     pub fn connect_server(
         &self,
@@ -90,9 +92,40 @@ impl Session {
         second_factor: wire::SecondFactor,
         device_name: &str,
     ) -> Result<wire::UserInfo, WorkstationError> {
+        let existing = self.vault().server_account()?;
+        if let Some(current) = &existing {
+            if current.username != username {
+                return Err(WorkstationError::Sync(format!(
+                    "this vault syncs as {} on the server; it cannot sign in as {username}",
+                    current.username
+                )));
+            }
+            if current.ca_pem.trim() != ca_pem.trim() {
+                return Err(WorkstationError::Sync(format!(
+                    "this vault is connected to another server ({}); its documents cannot sync with this one",
+                    current.base_url
+                )));
+            }
+        }
         let client = ServerClient::new(base_url, ca_pem.as_bytes(), REQUEST_TIMEOUT)?;
-        let key = self.new_device_key();
-        let session = client.enrol(username, password, second_factor, device_name, &key)?;
+        let enrolled = existing.as_ref().and_then(|a| {
+            Some((
+                a.device_id.clone()?,
+                DeviceKey::from_secret_bytes(&a.device_key)?,
+            ))
+        });
+        let (key, session) = match enrolled {
+            Some((device_id, key)) => {
+                let session =
+                    client.sign_in(username, password, second_factor, &device_id, &key)?;
+                (key, session)
+            }
+            None => {
+                let key = self.new_device_key();
+                let session = client.enrol(username, password, second_factor, device_name, &key)?;
+                (key, session)
+            }
+        };
         let account = ServerAccount {
             base_url: base_url.to_string(),
             ca_pem: ca_pem.to_string(),
@@ -101,7 +134,7 @@ impl Session {
             device_key: key.secret_bytes(),
             access_token: Some((session.access_token.clone(), session.access_expires_at)),
             refresh_token: Some((session.refresh_token.clone(), session.refresh_expires_at)),
-            pull_cursor: 0,
+            pull_cursor: existing.map_or(0, |a| a.pull_cursor),
         };
         self.vault().save_server_account(&account)?;
         Ok(session.user)

@@ -206,6 +206,34 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
     assert_eq!(found(&session, "contractbravo"), 1);
     assert_eq!(found(&session, "forpyotr"), 0);
 
+    // Signing in again (the session ended, say) uses the enrolled device and keeps the position;
+    // signing in as someone else is refused.
+    let code = server.fresh_code(&account);
+    session
+        .connect_server(
+            &server.base_url,
+            std::str::from_utf8(&server.ca_pem).expect("PEM"),
+            "olga",
+            &account.password,
+            SecondFactor::Totp { code },
+            "ignored",
+        )
+        .expect("sign in again");
+    let again_account = session.server_account().expect("account").expect("stored");
+    assert_eq!(again_account.device_id, stored_account.device_id);
+    assert_eq!(again_account.pull_cursor, first.cursor);
+    let other = server.account("stranger", Role::Staff, None);
+    let code = server.fresh_code(&other);
+    let refused = session.connect_server(
+        &server.base_url,
+        std::str::from_utf8(&server.ca_pem).expect("PEM"),
+        "stranger",
+        &other.password,
+        SecondFactor::Totp { code },
+        "x",
+    );
+    assert!(refused.is_err_and(|e| e.to_string().contains("syncs as olga")));
+
     // Nothing changed on the server: nothing new in the vault.
     let again = session.sync_pull(&never, &mut |_| {}).expect("second pull");
     assert!(again.stored.is_empty() && again.purged.is_empty());

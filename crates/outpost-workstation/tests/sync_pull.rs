@@ -208,17 +208,7 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
 
     // Signing in again (the session ended, say) uses the enrolled device and keeps the position;
     // signing in as someone else is refused.
-    let code = server.fresh_code(&account);
-    session
-        .connect_server(
-            &server.base_url,
-            std::str::from_utf8(&server.ca_pem).expect("PEM"),
-            "olga",
-            &account.password,
-            SecondFactor::Totp { code },
-            "ignored",
-        )
-        .expect("sign in again");
+    common::connect(&session, &server, &account).expect("sign in again");
     let again_account = session.server_account().expect("account").expect("stored");
     assert_eq!(again_account.device_id, stored_account.device_id);
     assert_eq!(again_account.pull_cursor, first.cursor);
@@ -342,17 +332,7 @@ fn a_revoked_device_and_an_unreachable_server_leave_the_vault_as_it_was() {
     let dir = tempfile::tempdir().expect("dir");
     let (workstation, _clock) = common::workstation(dir.path(), "sync-revoked");
     let session = common::new_session(&workstation, "ivan", "local-password", 6);
-    let code = server.fresh_code(&account);
-    session
-        .connect_server(
-            &server.base_url,
-            std::str::from_utf8(&server.ca_pem).expect("PEM"),
-            "ivan",
-            &account.password,
-            SecondFactor::Totp { code },
-            "Laptop",
-        )
-        .expect("connect");
+    common::connect(&session, &server, &account).expect("connect");
     let never = AtomicBool::new(false);
     session.sync_pull(&never, &mut |_| {}).expect("pull");
     let cursor = session
@@ -429,17 +409,7 @@ fn signing_keys_get_certificates_from_the_server_ca_and_signatures_validate() {
     // The workstation's clock agrees with the server's (certificates start at the server's now).
     clock.set(server.service.now() * 1000 + 60_000);
     let session = common::new_session(&workstation, "nadia", "local-password", 8);
-    let code = server.fresh_code(&account);
-    session
-        .connect_server(
-            &server.base_url,
-            std::str::from_utf8(&server.ca_pem).expect("PEM"),
-            "nadia",
-            &account.password,
-            SecondFactor::Totp { code },
-            "Laptop",
-        )
-        .expect("connect");
+    common::connect(&session, &server, &account).expect("connect");
     let never = AtomicBool::new(false);
     let pulled = session.sync_pull(&never, &mut |_| {}).expect("pull");
     let document = pulled.stored[0].clone();

@@ -131,17 +131,7 @@ pub fn connected_via(
     let dir = tempfile::tempdir().expect("dir");
     let (workstation, _clock) = workstation(dir.path(), tag);
     let session = new_session(&workstation, &account.username, "local-password", seed);
-    let code = server.fresh_code(account);
-    session
-        .connect_server(
-            base_url,
-            std::str::from_utf8(&server.ca_pem).expect("PEM"),
-            &account.username,
-            &account.password,
-            outpost_protocol::SecondFactor::Totp { code },
-            &format!("{tag} laptop"),
-        )
-        .expect("connect");
+    connect_to(&session, server, base_url, account).expect("connect");
     (dir, workstation, session)
 }
 
@@ -158,4 +148,31 @@ pub fn note_draft(contents: &str) -> outpost_workstation::AnnotationDraft {
             ..Default::default()
         },
     }
+}
+
+/// Connects `session` to `server` as `account` (a fresh TOTP code).
+pub fn connect(
+    session: &Session,
+    server: &outpost_server::testing::InProcessServer,
+    account: &outpost_server::testing::TestAccount,
+) -> Result<outpost_protocol::UserInfo, outpost_workstation::WorkstationError> {
+    connect_to(session, server, &server.base_url, account)
+}
+
+/// Like [`connect`], through another address.
+pub fn connect_to(
+    session: &Session,
+    server: &outpost_server::testing::InProcessServer,
+    base_url: &str,
+    account: &outpost_server::testing::TestAccount,
+) -> Result<outpost_protocol::UserInfo, outpost_workstation::WorkstationError> {
+    let code = server.fresh_code(account);
+    session.connect_server(
+        base_url,
+        std::str::from_utf8(&server.ca_pem).expect("PEM"),
+        &account.username,
+        &account.password,
+        outpost_protocol::SecondFactor::Totp { code },
+        "Test laptop",
+    )
 }

@@ -47,6 +47,8 @@ pub mod paths {
     pub const SYNC_PULL: &str = "/api/v1/sync/pull";
     /// `POST` (staff, supervisor, admin) [`crate::PushRequest`] → [`crate::PushResponse`].
     pub const SYNC_PUSH: &str = "/api/v1/sync/push";
+    /// `POST` (any signed-in user) [`crate::AuditUpload`] → [`crate::AuditUploadResult`].
+    pub const SYNC_AUDIT: &str = "/api/v1/sync/audit";
     /// `GET` (public): the organisation CA's certificate, DER (`application/pkix-cert`).
     pub const CA_CERTIFICATE: &str = "/api/v1/ca/certificate";
     /// `GET` (public): the CA's current CRL, DER (`application/pkix-crl`).
@@ -431,6 +433,59 @@ pub enum OpOutcome {
         /// Why, for people.
         reason: String,
     },
+}
+
+/// One entry of a workstation's audit chain, as the vault stores it. Its `hash` is the SHA-256
+/// (lowercase hex) of the JSON array `[seq, at_ms, actor, action, document_id, outcome, detail,
+/// prev_hash]` (compact, `document_id` null when absent); the first entry's `prev_hash` is 64 zeros.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntryUpload {
+    /// Position in the device's chain, from 1.
+    pub seq: i64,
+    /// When (ms, for people).
+    pub at_ms: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// The (local) document concerned.
+    pub document_id: Option<String>,
+    /// How it ended.
+    pub outcome: String,
+    /// Details.
+    pub detail: String,
+    /// The previous entry's hash.
+    pub prev_hash: String,
+    /// This entry's hash.
+    pub hash: String,
+}
+
+/// `POST /api/v1/sync/audit`: the next entries of this device's audit chain, in order (at most
+/// 1000). Sending entries again is harmless.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditUpload {
+    /// The entries.
+    pub entries: Vec<AuditEntryUpload>,
+}
+
+/// What the server found in an audit upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditUploadResult {
+    /// The highest position the server now holds for this device.
+    pub stored_up_to: i64,
+    /// Continuity problems found in this upload (also flagged on the server).
+    pub problems: Vec<AuditProblem>,
+}
+
+/// A continuity problem in a device's audit chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditProblem {
+    /// Where.
+    pub seq: i64,
+    /// `gap` (entries missing before it), `break` (its prev_hash is not the previous entry's
+    /// hash), `hash` (its hash is not the hash of its fields), `rewritten` (the server holds a
+    /// different entry at this position).
+    pub problem: String,
 }
 
 /// `GET /api/v1/sync/pull`: one page of changes, all from one consistent snapshot of the server.

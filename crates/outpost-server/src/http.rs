@@ -224,6 +224,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .merge(
             Router::new()
                 .route(wire::paths::SYNC_PUSH, post(push))
+                .route(wire::paths::SYNC_AUDIT, post(upload_audit))
                 .layer(DefaultBodyLimit::max(MAX_PUSH_BYTES))
                 .layer(middleware::from_fn_with_state(
                     MAX_PUSH_BYTES,
@@ -598,4 +599,12 @@ async fn push(
     JsonBody(request): JsonBody<wire::PushRequest>,
 ) -> ApiResult<Json<wire::PushResponse>> {
     Ok(Json(service.push(&caller, &request).await?))
+}
+
+async fn upload_audit(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+    JsonBody(upload): JsonBody<wire::AuditUpload>,
+) -> ApiResult<Json<wire::AuditUploadResult>> {
+    Ok(Json(service.upload_audit(&caller, &upload).await?))
 }

@@ -249,6 +249,11 @@ enum DeviceCommand {
         #[arg(long)]
         user: Option<String>,
     },
+    /// Continuity problems found in a device's uploaded audit chain: position, problem.
+    AuditProblems {
+        /// The device's id.
+        device_id: String,
+    },
     /// Revoke a device: its sessions end at once and it cannot sign in again.
     Revoke {
         /// The device's id.
@@ -550,6 +555,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                     d.revoked_at.map_or("-".to_string(), |t| t.to_string()),
                     d.name
                 );
+            }
+            Ok(())
+        }
+        Command::Device(DeviceCommand::AuditProblems { device_id }) => {
+            for (seq, problem) in service
+                .device_audit_problems(&device_id)
+                .await
+                .map_err(fail)?
+            {
+                emit!("{seq}\t{problem}");
             }
             Ok(())
         }

@@ -18,9 +18,9 @@ use crate::ca::{CaError, CertificateAuthority, SignerSubject};
 use crate::clock::{new_id, new_token, Clock, Entropy};
 use crate::identity::{self, IdentityError, SecondFactorEnrolment};
 use crate::store::{
-    AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceRow,
-    DocumentRow, NewAudit, OpApplied, PullEntryKind, RefreshClaim, Store, StoreError, TokenRow,
-    UnitRow, UserRow,
+    AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceAuditRow,
+    DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntryKind, RefreshClaim, Store, StoreError,
+    TokenRow, UnitRow, UserRow,
 };
 
 /// Limits and lifetimes. The defaults suit a production deployment.
@@ -1290,6 +1290,94 @@ impl Service {
         })
     }
 
+    /// Takes the next entries of the caller's device's audit chain and checks its continuity:
+    /// positions without gaps, each `prev_hash` the previous entry's hash, each hash the hash of
+    /// its fields, and nothing held rewritten. Problems are flagged (and audited) but the entries
+    /// are kept as evidence.
+    pub async fn upload_audit(
+        &self,
+        caller: &Caller,
+        upload: &wire::AuditUpload,
+    ) -> Result<wire::AuditUploadResult, ServiceError> {
+        if upload.entries.len() > 1000 {
+            return Err(ServiceError::BadRequest(
+                "upload at most 1000 audit entries at a time".into(),
+            ));
+        }
+        let device = caller.device_id.as_str();
+        let mut last = self.store.device_audit_last(device).await?;
+        let mut rows = Vec::new();
+        let mut problems: Vec<(i64, String)> = Vec::new();
+        for entry in &upload.entries {
+            if entry.seq < 1 {
+                return Err(ServiceError::BadRequest(
+                    "audit positions start at 1".into(),
+                ));
+            }
+            if let Some((last_seq, _)) = &last {
+                if entry.seq <= *last_seq {
+                    if self
+                        .store
+                        .device_audit_hash(device, entry.seq)
+                        .await?
+                        .as_deref()
+                        != Some(entry.hash.as_str())
+                    {
+                        problems.push((entry.seq, "rewritten".into()));
+                    }
+                    continue;
+                }
+            }
+            let (expected_seq, expected_prev) = match &last {
+                Some((seq, hash)) => (seq + 1, hash.clone()),
+                None => (1, AUDIT_GENESIS.to_string()),
+            };
+            if entry.seq != expected_seq {
+                problems.push((entry.seq, "gap".into()));
+            } else if entry.prev_hash != expected_prev {
+                problems.push((entry.seq, "break".into()));
+            }
+            if audit_entry_hash(entry) != entry.hash {
+                problems.push((entry.seq, "hash".into()));
+            }
+            rows.push(DeviceAuditRow {
+                seq: entry.seq,
+                prev_hash: entry.prev_hash.clone(),
+                hash: entry.hash.clone(),
+                entry: serde_json::to_string(entry).unwrap_or_default(),
+            });
+            last = Some((entry.seq, entry.hash.clone()));
+        }
+        self.store
+            .store_device_audit(device, &rows, &problems, self.clock.now())
+            .await?;
+        for (seq, problem) in &problems {
+            self.audit(
+                &caller.user.username,
+                "device.audit_problem",
+                device,
+                format!("{problem} at position {seq}"),
+            )
+            .await?;
+        }
+        Ok(wire::AuditUploadResult {
+            stored_up_to: last.map_or(0, |(seq, _)| seq),
+            problems: problems
+                .into_iter()
+                .map(|(seq, problem)| wire::AuditProblem { seq, problem })
+                .collect(),
+        })
+    }
+
+    /// The continuity problems flagged in a device's audit chain.
+    pub async fn device_audit_problems(
+        &self,
+        device_id: &str,
+    ) -> Result<Vec<(i64, String)>, ServiceError> {
+        let device_id = check_id("device", device_id)?;
+        Ok(self.store.device_audit_problems(&device_id).await?)
+    }
+
     /// Part of a visible document's bytes: `range` is (first byte, last byte inclusive or to the
     /// end). Returns the bytes, the first byte's offset and the total size. Workstations resume
     /// interrupted downloads with it and check the SHA-256 of the whole before using it.
@@ -1452,6 +1540,26 @@ async fn check_pdf(bytes: Bytes) -> Result<(), ServiceError> {
     })
     .await
     .map_err(|error| ServiceError::NotAPdf(format!("the PDF check was interrupted: {error}")))?
+}
+
+/// The `prev_hash` of a chain's first entry.
+const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The hash of an audit entry's fields, as workstations compute it (see
+/// [`wire::AuditEntryUpload`]).
+pub fn audit_entry_hash(entry: &wire::AuditEntryUpload) -> String {
+    use sha2::Digest;
+    let canonical = serde_json::json!([
+        entry.seq,
+        entry.at_ms,
+        entry.actor,
+        entry.action,
+        entry.document_id,
+        entry.outcome,
+        entry.detail,
+        entry.prev_hash
+    ]);
+    hex::encode(sha2::Sha256::digest(canonical.to_string().as_bytes()))
 }
 
 /// The wire form of an annotation.

@@ -32,6 +32,7 @@ on_both_backends!(
     pull_delivers_what_became_visible_or_invisible_in_complete_pages,
     content_downloads_resume_at_any_byte,
     pushed_annotations_apply_once_merge_by_clock_and_reach_others_by_pull,
+    uploaded_audit_chains_are_checked_for_gaps_breaks_and_rewrites,
 );
 
 /// A request: method, path, and a body with its content type.
@@ -79,6 +80,11 @@ fn authenticated_endpoints(document_id: &str) -> Vec<Call> {
             Some(("application/json", br#"{"csr": "MIIB"}"#.to_vec())),
         ),
         ("GET", wire::paths::SYNC_PULL.to_string(), None),
+        (
+            "POST",
+            wire::paths::SYNC_AUDIT.to_string(),
+            Some(("application/json", br#"{"entries": []}"#.to_vec())),
+        ),
         (
             "POST",
             wire::paths::SYNC_PUSH.to_string(),
@@ -1603,4 +1609,102 @@ fn pushed_annotations_apply_once_merge_by_clock_and_reach_others_by_pull(backend
             .all(|a| a.document_id == plan),
         "nothing of other documents"
     );
+}
+
+fn audit_entry(seq: i64, prev_hash: &str, detail: &str) -> wire::AuditEntryUpload {
+    let mut entry = wire::AuditEntryUpload {
+        seq,
+        at_ms: 1_795_478_400_000 + seq,
+        actor: "alice".into(),
+        action: "view".into(),
+        document_id: None,
+        outcome: "success".into(),
+        detail: detail.into(),
+        prev_hash: prev_hash.into(),
+        hash: String::new(),
+    };
+    // The formula itself is checked against the vault's own hashes in the workstation's tests.
+    entry.hash = outpost_server::service::audit_entry_hash(&entry);
+    entry
+}
+
+fn chain(n: i64) -> Vec<wire::AuditEntryUpload> {
+    let mut entries = Vec::new();
+    let mut prev = "0".repeat(64);
+    for seq in 1..=n {
+        let entry = audit_entry(seq, &prev, &format!("entry {seq}"));
+        prev = entry.hash.clone();
+        entries.push(entry);
+    }
+    entries
+}
+
+fn upload(
+    server: &TestServer,
+    token: &str,
+    entries: Vec<wire::AuditEntryUpload>,
+) -> wire::AuditUploadResult {
+    let reply = server.post_json(
+        wire::paths::SYNC_AUDIT,
+        Some(token),
+        &json!({ "entries": entries }),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    serde_json::from_slice(&reply.body).expect("an upload result")
+}
+
+fn uploaded_audit_chains_are_checked_for_gaps_breaks_and_rewrites(backend: Backend) {
+    let server = TestServer::start(backend);
+    let alice = server.user("alice", Role::Staff, None);
+    let bob = server.user("bob", Role::Staff, None);
+    let alice_session = server.login(&alice, &DeviceKey::new(1));
+    let bob_token = server.login(&bob, &DeviceKey::new(2)).access_token;
+    let token = alice_session.access_token.clone();
+    let entries = chain(9);
+
+    // A clean chain, uploaded in two overlapping parts: nothing to flag.
+    let first = upload(&server, &token, entries[..3].to_vec());
+    assert_eq!((first.stored_up_to, first.problems.len()), (3, 0));
+    let second = upload(&server, &token, entries[..5].to_vec());
+    assert_eq!((second.stored_up_to, second.problems.len()), (5, 0));
+
+    // A gap (6 missing), a broken link, a changed entry, and a rewrite of a held position.
+    let gap = entries[6].clone();
+    let broken = audit_entry(8, &"f".repeat(64), "entry 8");
+    let mut tampered = audit_entry(9, &broken.hash, "entry 9");
+    tampered.detail = "entry 9, edited afterwards".into();
+    let rewritten = audit_entry(2, &entries[0].hash, "entry 2, rewritten");
+    let result = upload(&server, &token, vec![gap, broken, tampered, rewritten]);
+    let found: Vec<(i64, &str)> = result
+        .problems
+        .iter()
+        .map(|p| (p.seq, p.problem.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(7, "gap"), (8, "break"), (9, "hash"), (2, "rewritten")]
+    );
+    assert_eq!(result.stored_up_to, 9);
+    let flagged = server
+        .block_on(
+            server
+                .service
+                .device_audit_problems(&alice_session.device_id),
+        )
+        .expect("problems");
+    assert_eq!(flagged.len(), 4);
+    let audit = server
+        .block_on(server.service.audit_records(0, 1000))
+        .expect("audit");
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.record.action == "device.audit_problem")
+            .count(),
+        4
+    );
+
+    // Each device has its own chain.
+    let bobs = upload(&server, &bob_token, chain(2));
+    assert_eq!((bobs.stored_up_to, bobs.problems.len()), (2, 0));
 }

@@ -160,7 +160,8 @@ CREATE TABLE server_account (
     access_expires_at  INTEGER,
     refresh_token      TEXT,
     refresh_expires_at INTEGER,
-    pull_cursor        INTEGER NOT NULL DEFAULT 0
+    pull_cursor        INTEGER NOT NULL DEFAULT 0,
+    audit_uploaded_seq INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 CREATE TABLE server_documents (

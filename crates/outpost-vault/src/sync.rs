@@ -195,6 +195,25 @@ impl Vault {
         Ok(())
     }
 
+    /// The last audit position the server holds of this vault's chain.
+    pub fn audit_uploaded_seq(&self) -> Result<i64, VaultError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT audit_uploaded_seq FROM server_account WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Records the last audit position the server holds.
+    pub fn set_audit_uploaded_seq(&mut self, seq: i64) -> Result<(), VaultError> {
+        self.conn.execute("UPDATE server_account SET audit_uploaded_seq = MAX(audit_uploaded_seq, ?1) WHERE id = 1", [seq])?;
+        Ok(())
+    }
+
     /// The server account, if this vault was connected to one.
     pub fn server_account(&self) -> Result<Option<ServerAccount>, VaultError> {
         Ok(self

@@ -475,6 +475,19 @@ impl ServerClient {
         )
     }
 
+    /// Uploads the next entries of this device's audit chain.
+    pub fn upload_audit(
+        &self,
+        access_token: &str,
+        entries: Vec<wire::AuditEntryUpload>,
+    ) -> Result<wire::AuditUploadResult, ServerError> {
+        self.post(
+            wire::paths::SYNC_AUDIT,
+            Some(access_token),
+            &wire::AuditUpload { entries },
+        )
+    }
+
     /// Asks the organisation's CA for a signer certificate for the key in `csr_der`.
     pub fn request_certificate(
         &self,

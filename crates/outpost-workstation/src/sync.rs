@@ -350,6 +350,36 @@ impl Session {
         Ok(report)
     }
 
+    /// Uploads the audit chain entries the server does not hold yet (up to 1000 per call); the
+    /// server checks their continuity. Returns the problems it found (none for an intact chain).
+    pub fn sync_audit(&self) -> Result<Vec<wire::AuditProblem>, WorkstationError> {
+        let after = self.vault().audit_uploaded_seq()?;
+        let entries = self.vault().audit_entries(after, 1000)?;
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (mut account, client, key) = self.server_link()?;
+        let upload: Vec<wire::AuditEntryUpload> = entries
+            .into_iter()
+            .map(|e| wire::AuditEntryUpload {
+                seq: e.seq,
+                at_ms: e.at_ms,
+                actor: e.actor,
+                action: e.action,
+                document_id: e.document_id,
+                outcome: e.outcome,
+                detail: e.detail,
+                prev_hash: e.prev_hash,
+                hash: e.hash,
+            })
+            .collect();
+        let result = self.with_access(&client, &key, &mut account, |token| {
+            client.upload_audit(token, upload.clone())
+        })?;
+        self.vault().set_audit_uploaded_seq(result.stored_up_to)?;
+        Ok(result.problems)
+    }
+
     /// Sends the certificate request of signing key `key_id` to the organisation's CA on the
     /// server, imports the certificate it issues with its chain, and trusts the CA for validating
     /// signatures. The key never leaves the vault; only its request does.

@@ -309,6 +309,18 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
         .expect("verify")
         .first_broken
         .is_none());
+
+    // The audit chain goes to the server, which finds it continuous; nothing is sent twice.
+    assert!(session
+        .sync_audit()
+        .expect("upload the audit chain")
+        .is_empty());
+    assert!(session.sync_audit().expect("nothing new").is_empty());
+    let device = stored_account.device_id.clone().expect("device");
+    assert!(server
+        .block_on(server.service.device_audit_problems(&device))
+        .expect("problems")
+        .is_empty());
 }
 
 #[test]

@@ -270,6 +270,19 @@ pub enum OpApplied {
     Mismatch,
 }
 
+/// One uploaded entry of a device's audit chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuditRow {
+    /// Its position.
+    pub seq: i64,
+    /// The previous entry's hash.
+    pub prev_hash: String,
+    /// Its hash.
+    pub hash: String,
+    /// The whole entry as JSON.
+    pub entry: String,
+}
+
 /// What one pull entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PullEntryKind {
@@ -446,6 +459,30 @@ pub trait Store: Send + Sync {
         after_document: Option<&str>,
         limit: i64,
     ) -> Result<PullPage, StoreError>;
+
+    /// The last position and hash held of a device's audit chain.
+    async fn device_audit_last(&self, device_id: &str)
+        -> Result<Option<(i64, String)>, StoreError>;
+    /// The hash held at one position of a device's audit chain.
+    async fn device_audit_hash(
+        &self,
+        device_id: &str,
+        seq: i64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Stores uploaded audit entries (positions already held are left as they are) and the
+    /// problems found, in one transaction.
+    async fn store_device_audit(
+        &self,
+        device_id: &str,
+        entries: &[DeviceAuditRow],
+        problems: &[(i64, String)],
+        at: i64,
+    ) -> Result<(), StoreError>;
+    /// The continuity problems flagged for a device, by position.
+    async fn device_audit_problems(
+        &self,
+        device_id: &str,
+    ) -> Result<Vec<(i64, String)>, StoreError>;
 
     /// Appends an audit record; returns its position.
     async fn append_audit(&self, record: &NewAudit) -> Result<i64, StoreError>;

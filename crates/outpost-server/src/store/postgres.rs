@@ -9,8 +9,8 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{
     parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
-    DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind, PullPage, RefreshClaim,
-    Store, StoreError, TokenRow, UnitRow, UserRow,
+    DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
+    PullPage, RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
 };
 
 mod embedded {
@@ -925,6 +925,78 @@ impl Store for PostgresStore {
             .await?;
         transaction.commit().await?;
         Ok(outcome)
+    }
+
+    async fn device_audit_last(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT seq, hash FROM device_audit WHERE device_id = $1 ORDER BY seq DESC LIMIT 1",
+                &[&device_id],
+            )
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
+    async fn device_audit_hash(
+        &self,
+        device_id: &str,
+        seq: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT hash FROM device_audit WHERE device_id = $1 AND seq = $2",
+                &[&device_id, &seq],
+            )
+            .await?;
+        row.map(|r| Ok(r.try_get(0)?)).transpose()
+    }
+
+    async fn store_device_audit(
+        &self,
+        device_id: &str,
+        entries: &[DeviceAuditRow],
+        problems: &[(i64, String)],
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        for e in entries {
+            transaction
+                .execute(
+                    "INSERT INTO device_audit (device_id, seq, prev_hash, hash, entry, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (device_id, seq) DO NOTHING",
+                    &[&device_id, &e.seq, &e.prev_hash, &e.hash, &e.entry, &at],
+                )
+                .await?;
+        }
+        for (seq, problem) in problems {
+            transaction
+                .execute(
+                    "INSERT INTO device_audit_problems (device_id, seq, problem, detected_at) VALUES ($1, $2, $3, $4)",
+                    &[&device_id, seq, problem, &at],
+                )
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn device_audit_problems(
+        &self,
+        device_id: &str,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT seq, problem FROM device_audit_problems WHERE device_id = $1 ORDER BY seq, detected_at",
+                &[&device_id],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     async fn append_audit(&self, r: &NewAudit) -> Result<i64, StoreError> {

@@ -8,8 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{
     parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
-    DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind, PullPage, RefreshClaim,
-    Store, StoreError, TokenRow, UnitRow, UserRow,
+    DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
+    PullPage, RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
 };
 
 mod embedded {
@@ -946,6 +946,84 @@ impl Store for SqliteStore {
             transaction.execute("UPDATE applied_ops SET outcome = ?2 WHERE op_id = ?1", params![op.op_id, name])?;
             transaction.commit()?;
             Ok(outcome)
+        })
+        .await
+    }
+
+    async fn device_audit_last(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let device_id = device_id.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT seq, hash FROM device_audit WHERE device_id = ?1 ORDER BY seq DESC LIMIT 1",
+                [device_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn device_audit_hash(
+        &self,
+        device_id: &str,
+        seq: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let device_id = device_id.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT hash FROM device_audit WHERE device_id = ?1 AND seq = ?2",
+                params![device_id, seq],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn store_device_audit(
+        &self,
+        device_id: &str,
+        entries: &[DeviceAuditRow],
+        problems: &[(i64, String)],
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let (device_id, entries, problems) =
+            (device_id.to_string(), entries.to_vec(), problems.to_vec());
+        self.run(move |c| {
+            let transaction = c.transaction()?;
+            for e in &entries {
+                transaction.execute(
+                    "INSERT INTO device_audit (device_id, seq, prev_hash, hash, entry, received_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (device_id, seq) DO NOTHING",
+                    params![device_id, e.seq, e.prev_hash, e.hash, e.entry, at],
+                )?;
+            }
+            for (seq, problem) in &problems {
+                transaction.execute(
+                    "INSERT INTO device_audit_problems (device_id, seq, problem, detected_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![device_id, seq, problem, at],
+                )?;
+            }
+            transaction.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn device_audit_problems(
+        &self,
+        device_id: &str,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let device_id = device_id.to_string();
+        self.read(move |c| {
+            let mut statement = c.prepare(
+                "SELECT seq, problem FROM device_audit_problems WHERE device_id = ?1 ORDER BY seq, rowid",
+            )?;
+            let rows = statement.query_map([device_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
         })
         .await
     }

@@ -465,3 +465,51 @@ fn signing_keys_get_certificates_from_the_server_ca_and_signatures_validate() {
         }
     }
 }
+
+#[test]
+fn after_weeks_offline_the_user_signs_in_again_and_nothing_waiting_is_lost() {
+    let server = InProcessServer::start();
+    let account = server.account("roman", Role::Staff, None);
+    let pdf = common::sample(
+        SampleKind::OperationalReport,
+        Language::English,
+        1,
+        71,
+        Some("longtrip"),
+    );
+    server.document(
+        "Trip report",
+        pdf.clone(),
+        AssignmentTarget::User {
+            username: "roman".into(),
+        },
+    );
+    let (_dir, _workstation, session) = common::connected(&server, &account, "sync-offline", 72);
+    let never = AtomicBool::new(false);
+    session.sync_pull(&never, &mut |_| {}).expect("pull");
+    let document = document_with(&session, &common::sha256_hex(&pdf));
+
+    // Weeks offline: notes pile up; the refresh token (14 days) expires meanwhile.
+    for n in 0..3 {
+        session
+            .create_annotation(&document, common::note_draft(&format!("day {n}")))
+            .expect("annotate");
+    }
+    server.clock.advance(15 * 24 * 3600);
+    let error = session.sync_push().expect_err("the session has ended");
+    assert_eq!(error.code(), "sign_in_needed");
+    assert_eq!(
+        session.pending_operations().expect("pending"),
+        3,
+        "the queue must survive"
+    );
+    // Nothing is sent under a stale identity; after signing in again, everything goes, once.
+    common::connect(&session, &server, &account).expect("sign in again");
+    let pushed = session.sync_push().expect("push");
+    assert_eq!(pushed.applied, 3);
+    assert_eq!(session.pending_operations().expect("pending"), 0);
+    assert_eq!(
+        session.sync_push().expect("push again"),
+        PushReport::default()
+    );
+}

@@ -48,15 +48,20 @@ pub struct InProcessServer {
 impl InProcessServer {
     /// Starts a server with the default policy (but no login throttling).
     pub fn start() -> InProcessServer {
-        Self::start_inner(false)
+        Self::start_inner(false, Policy::default().max_document_bytes)
     }
 
     /// Starts a server with the organisation's CA, which issues signer certificates.
     pub fn start_with_ca() -> InProcessServer {
-        Self::start_inner(true)
+        Self::start_inner(true, Policy::default().max_document_bytes)
     }
 
-    fn start_inner(with_ca: bool) -> InProcessServer {
+    /// Starts a server that accepts documents up to `max_document_bytes`.
+    pub fn start_accepting(max_document_bytes: usize) -> InProcessServer {
+        Self::start_inner(false, max_document_bytes)
+    }
+
+    fn start_inner(with_ca: bool, max_document_bytes: usize) -> InProcessServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -66,6 +71,7 @@ impl InProcessServer {
         let clock = Arc::new(ManualClock::new(TEST_START));
         let policy = Policy {
             login_attempts_per_minute: u32::MAX,
+            max_document_bytes,
             ..Policy::default()
         };
         let (service, running, ca_pem) = runtime.block_on(async {
@@ -228,6 +234,7 @@ pub struct FaultyProxy {
     address: std::net::SocketAddr,
     faults: Arc<std::sync::atomic::AtomicBool>,
     connections: Arc<std::sync::atomic::AtomicU64>,
+    cut_downloads: Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -246,7 +253,9 @@ impl FaultyProxy {
         let address = listener.local_addr().expect("the proxy's address");
         let faults = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicU64::new(0));
+        let cut_downloads = Arc::new(AtomicU64::new(0));
         let (faults_flag, counter) = (Arc::clone(&faults), Arc::clone(&connections));
+        let cut_setting = Arc::clone(&cut_downloads);
         let task = runtime.spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -256,6 +265,7 @@ impl FaultyProxy {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
                     seed.wrapping_mul(1_000_003).wrapping_add(n),
                 );
+                let cut = cut_downloads.load(Ordering::Relaxed);
                 let plan = if faults_flag.load(Ordering::Relaxed) {
                     rng.next_u32() % 100
                 } else {
@@ -268,6 +278,11 @@ impl FaultyProxy {
                     let Ok(server) = tokio::net::TcpStream::connect(target).await else {
                         return;
                     };
+                    if cut > 0 {
+                        // Every answer is cut somewhere in its first `cut` bytes.
+                        let at = 1 + u64::from(rng.next_u32()) % cut;
+                        return relay(client, server, None, Some(at)).await;
+                    }
                     match plan {
                         0..=34 => relay(client, server, None, None).await,
                         35..=44 => drop((client, server)),
@@ -286,6 +301,7 @@ impl FaultyProxy {
             address,
             faults,
             connections,
+            cut_downloads: cut_setting,
             task,
         }
     }
@@ -298,6 +314,13 @@ impl FaultyProxy {
     /// Turns fault injection on or off for connections opened from now on.
     pub fn set_faults(&self, on: bool) {
         self.faults.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// From now on, cuts every new connection's answer at a random point within its first
+    /// `bytes` bytes (0 turns this off): for interrupted large downloads.
+    pub fn cut_answers_within(&self, bytes: u64) {
+        self.cut_downloads
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// How many connections the proxy has taken.

@@ -282,3 +282,70 @@ fn an_unpinned_or_unreachable_server_is_reported_as_such() {
     );
     assert!(error.is_transient());
 }
+
+#[test]
+fn a_200_mb_download_cut_twenty_times_resumes_each_time_and_ends_with_the_right_hash() {
+    let server = InProcessServer::start_accepting(220 << 20);
+    let account = server.account("boris", Role::Staff, None);
+    let pdf = outpost_server::testing::sample_pdf("Huge", 200 << 20);
+    let id = server.document(
+        "Huge",
+        pdf.clone(),
+        AssignmentTarget::User {
+            username: "boris".into(),
+        },
+    );
+    let direct = client(&server);
+    let session = enrol(&server, &direct, &account, "Laptop", &device_key(9));
+    let (changes, _) = direct
+        .pull_round(&session.access_token, 0, 10)
+        .expect("pull");
+    let info = changes
+        .into_iter()
+        .find_map(|c| match c {
+            wire::DocumentChange::Visible { document, .. } if document.id == id => Some(document),
+            _ => None,
+        })
+        .expect("the document");
+
+    // Through a proxy that cuts every answer somewhere in its first 16 MiB.
+    let target: std::net::SocketAddr = server
+        .base_url
+        .trim_start_matches("https://")
+        .parse()
+        .expect("address");
+    let proxy = outpost_server::testing::FaultyProxy::start(&server.runtime, target, 77);
+    proxy.cut_answers_within(16 << 20);
+    let through_proxy =
+        ServerClient::new(&proxy.base_url(), &server.ca_pem, Duration::from_secs(120))
+            .expect("client");
+    let never = AtomicBool::new(false);
+    let mut partial = Vec::new();
+    let (mut interruptions, mut received) = (0usize, 0usize);
+    loop {
+        let before = partial.len();
+        let outcome = through_proxy.download(
+            &session.access_token,
+            &info,
+            &mut partial,
+            &mut |_, _| {},
+            &never,
+        );
+        assert!(
+            partial.len() >= before,
+            "a resumed download lost bytes it had"
+        );
+        received += partial.len() - before;
+        match outcome {
+            Ok(()) => break,
+            Err(ServerError::Unreachable { .. }) => interruptions += 1,
+            Err(other) => panic!("unexpected: {other}"),
+        }
+        assert!(interruptions < 200, "the download never finished");
+    }
+    assert!(interruptions >= 20, "only {interruptions} interruptions");
+    // Every byte arrived exactly once (each attempt resumed where the last one stopped), and the
+    // whole is the document.
+    assert_eq!(received, pdf.len());
+    assert!(partial == pdf, "the assembled bytes differ");
+}

@@ -8,8 +8,6 @@
 
 #[path = "../../../scripts/bench_report.rs"]
 mod bench_report;
-#[path = "../tests/support/mod.rs"]
-mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,7 +65,7 @@ async fn populate(service: &Service, workstations: usize) -> Vec<Workstation> {
                     Actor::Cli,
                     &title,
                     "internal",
-                    support::sample_pdf(&title).into(),
+                    outpost_server::testing::sample_pdf(&title, 0).into(),
                 )
                 .await
                 .expect("register");
@@ -108,7 +106,7 @@ async fn populate(service: &Service, workstations: usize) -> Vec<Workstation> {
                     Actor::Cli,
                     &title,
                     "personal",
-                    support::sample_pdf(&title).into(),
+                    outpost_server::testing::sample_pdf(&title, 0).into(),
                 )
                 .await
                 .expect("register");

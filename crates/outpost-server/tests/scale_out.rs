@@ -156,16 +156,6 @@ fn login(
     )
 }
 
-/// A valid PDF of about `size` bytes (a large unreferenced stream inside).
-fn large_pdf(size: usize) -> Vec<u8> {
-    let mut document = lopdf::Document::load_mem(&support::sample_pdf("Large")).expect("parse");
-    let filler: Vec<u8> = (0..size).map(|i| b"0123456789abcdef"[i % 16]).collect();
-    document.add_object(lopdf::Stream::new(lopdf::Dictionary::new(), filler));
-    let mut bytes = Vec::new();
-    document.save_to(&mut bytes).expect("save");
-    bytes
-}
-
 #[test]
 fn two_nodes_over_one_postgres_and_one_s3_behave_as_one_server() {
     let s3 = S3Server::start();
@@ -232,7 +222,7 @@ fn two_nodes_over_one_postgres_and_one_s3_behave_as_one_server() {
     let (alice_secret, alice_recovery) = enrol("alice");
     let (_, root_recovery) = enrol("root");
     let pdf_path = cluster.dir.path().join("shared.pdf");
-    let large = large_pdf(24 << 20);
+    let large = outpost_server::testing::sample_pdf("Large", 24 << 20);
     std::fs::write(&pdf_path, &large).expect("write pdf");
     let registered = cluster.admin(
         &[

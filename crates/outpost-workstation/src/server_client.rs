@@ -325,19 +325,17 @@ impl ServerClient {
         self.post(wire::paths::LOGIN, None, &request)
     }
 
-    /// Renews a session with its refresh token, signed by the device key.
+    /// Renews a session with its refresh token (issued to `device_id`), signed by the device key.
     pub fn refresh(
         &self,
-        session: &wire::Session,
+        device_id: &str,
+        refresh_token: &str,
         key: &DeviceKey,
     ) -> Result<wire::Session, ServerError> {
         let request = wire::RefreshRequest {
-            device_id: session.device_id.clone(),
-            refresh_token: session.refresh_token.clone(),
-            signature: key.sign(&wire::device_refresh_message(
-                &session.device_id,
-                &session.refresh_token,
-            )),
+            device_id: device_id.to_string(),
+            refresh_token: refresh_token.to_string(),
+            signature: key.sign(&wire::device_refresh_message(device_id, refresh_token)),
         };
         self.post(wire::paths::REFRESH, None, &request)
     }

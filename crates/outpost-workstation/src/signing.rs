@@ -213,7 +213,10 @@ impl Session {
         records.into_iter().map(|r| self.key_info(r)).collect()
     }
 
-    fn key_record(&self, id: &str) -> Result<outpost_vault::SigningKeyRecord, WorkstationError> {
+    pub(crate) fn key_record(
+        &self,
+        id: &str,
+    ) -> Result<outpost_vault::SigningKeyRecord, WorkstationError> {
         self.vault()
             .signing_keys()?
             .into_iter()
@@ -263,7 +266,16 @@ impl Session {
         key_id: &str,
         data: &[u8],
     ) -> Result<SigningKeyInfo, WorkstationError> {
-        let mut certificates = read_certificates(data)?;
+        self.import_certificates(key_id, read_certificates(data)?)
+    }
+
+    /// Imports `certificates` (the key's certificate first, then its chain) for key `key_id`:
+    /// refused unless the first certifies that key.
+    pub(crate) fn import_certificates(
+        &self,
+        key_id: &str,
+        mut certificates: Vec<Certificate>,
+    ) -> Result<SigningKeyInfo, WorkstationError> {
         if certificates.is_empty() {
             return Err(WorkstationError::Signing(
                 "no certificate found in the file".into(),

@@ -387,26 +387,26 @@ impl Session {
         &self,
         key_id: &str,
     ) -> Result<crate::SigningKeyInfo, WorkstationError> {
-        let request_pem = self.signing_key(key_id)?.request_pem;
-        let request_der = pem_body(&request_pem, "CERTIFICATE REQUEST").ok_or_else(|| {
-            WorkstationError::Signing("the key's certificate request is unreadable".into())
-        })?;
+        let request_der = self.key_record(key_id)?.request;
         let (mut account, client, key) = self.server_link()?;
         let issued = self.with_access(&client, &key, &mut account, |token| {
             client.request_certificate(token, &request_der)
         })?;
         let decode = |text: &str| {
-            base64ct::Base64UrlUnpadded::decode_vec(text).map_err(|_| {
+            let der = base64ct::Base64UrlUnpadded::decode_vec(text).map_err(|_| {
                 WorkstationError::Sync("the server sent a certificate that is not base64url".into())
-            })
+            })?;
+            let certificate =
+                outpost_pdf::certificate_from_der(&der).map_err(WorkstationError::Engine)?;
+            Ok::<_, WorkstationError>((der, certificate))
         };
-        let mut bundle = pem_block("CERTIFICATE", &decode(&issued.certificate)?);
+        let mut certificates = vec![decode(&issued.certificate)?.1];
         for link in &issued.chain {
-            let der = decode(link)?;
-            bundle.push_str(&pem_block("CERTIFICATE", &der));
+            let (der, certificate) = decode(link)?;
             self.add_trust_anchor(&der)?;
+            certificates.push(certificate);
         }
-        self.import_certificate(key_id, bundle.as_bytes())
+        self.import_certificates(key_id, certificates)
     }
 
     /// The stored account, a client for its server, and the device key.
@@ -446,26 +446,12 @@ impl Session {
             Err(ServerError::Refused { code, .. }) if code == wire::error_codes::TOKEN_EXPIRED => {}
             other => return Ok(other?),
         }
-        let (Some(device_id), Some((refresh_token, refresh_expires_at))) =
+        let (Some(device_id), Some((refresh_token, _))) =
             (account.device_id.clone(), account.refresh_token.clone())
         else {
             return Err(WorkstationError::SignInNeeded);
         };
-        let current = wire::Session {
-            access_token: token,
-            access_expires_at: 0,
-            refresh_token,
-            refresh_expires_at,
-            device_id,
-            user: wire::UserInfo {
-                id: String::new(),
-                username: account.username.clone(),
-                display_name: String::new(),
-                role: wire::Role::Staff,
-                unit: None,
-            },
-        };
-        let renewed = match client.refresh(&current, key) {
+        let renewed = match client.refresh(&device_id, &refresh_token, key) {
             Ok(renewed) => renewed,
             Err(ServerError::Refused { code, .. })
                 if code == wire::error_codes::INVALID_REFRESH =>
@@ -479,33 +465,6 @@ impl Session {
         self.vault().save_server_account(account)?;
         Ok(request(&renewed.access_token)?)
     }
-}
-
-/// The DER inside the first PEM block labelled `label`.
-fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = pem.find(&begin)? + begin.len();
-    let stop = start + pem[start..].find(&end)?;
-    let text: String = pem[start..stop]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    base64ct::Base64::decode_vec(&text).ok()
-}
-
-/// `der` as a PEM block.
-fn pem_block(label: &str, der: &[u8]) -> String {
-    let text = base64ct::Base64::encode_string(der);
-    let lines: Vec<&str> = text
-        .as_bytes()
-        .chunks(64)
-        .filter_map(|chunk| std::str::from_utf8(chunk).ok())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
 
 /// The id of the operation that pushes annotation `annotation` at clock `clock` from vault

@@ -92,12 +92,14 @@ fn a_workstation_enrols_signs_in_with_its_key_and_refreshes() {
         .pull_page(&again.access_token, 0, None, 10)
         .expect_err("expired");
     assert_eq!(expired.code(), Some(wire::error_codes::TOKEN_EXPIRED));
-    let renewed = client.refresh(&again, &key).expect("refresh");
+    let renewed = client
+        .refresh(&again.device_id, &again.refresh_token, &key)
+        .expect("refresh");
     client
         .pull_page(&renewed.access_token, 0, None, 10)
         .expect("pull with the renewed token");
     let spent = client
-        .refresh(&again, &key)
+        .refresh(&again.device_id, &again.refresh_token, &key)
         .expect_err("spent refresh token");
     assert_eq!(spent.code(), Some(wire::error_codes::INVALID_REFRESH));
     assert!(!spent.is_transient());

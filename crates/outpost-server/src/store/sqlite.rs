@@ -111,7 +111,8 @@ fn duplicate_or(error: rusqlite::Error, what: &str) -> StoreError {
                 error,
                 rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error {
-                        extended_code: 2067 | 1555,
+                        extended_code: rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                            | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY,
                         ..
                     },
                     _

@@ -206,7 +206,7 @@ impl Session {
     }
 
     /// Locks the vault: records it and closes the database.
-    /// Closes the session and hands over its vault (for a remote wipe).
+    /// Closes the session (documents open in viewers leave memory) and hands over its vault.
     pub(crate) fn into_vault(self) -> outpost_vault::Vault {
         self.close_all_views();
         self.vault.into_inner().unwrap_or_else(|p| p.into_inner())
@@ -214,8 +214,7 @@ impl Session {
 
     pub fn lock(self) -> Result<(), WorkstationError> {
         // Documents open in viewers leave memory: their bytes, rendered pages and pdfium's parse.
-        self.close_all_views();
-        let mut vault = self.vault.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut vault = self.into_vault();
         vault.append_audit(&AuditEvent::new(AuditAction::Lock, AuditOutcome::Success))?;
         Ok(())
     }

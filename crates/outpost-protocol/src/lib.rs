@@ -49,6 +49,10 @@ pub mod paths {
     pub const SYNC_PUSH: &str = "/api/v1/sync/push";
     /// `POST` (any signed-in user) [`crate::AuditUpload`] → [`crate::AuditUploadResult`].
     pub const SYNC_AUDIT: &str = "/api/v1/sync/audit";
+    /// `GET /api/v1/sync/uploads/{sha256}?size=N` → [`crate::UploadStatus`]; `PUT` the same path
+    /// with `&offset=N` and the bytes from that offset as the body: a resumable upload of the
+    /// bytes a [`crate::OpChange::Revision`] appends (staff, supervisor, admin).
+    pub const SYNC_UPLOAD_PREFIX: &str = "/api/v1/sync/uploads/";
     /// `GET` (public): the organisation CA's certificate, DER (`application/pkix-cert`).
     pub const CA_CERTIFICATE: &str = "/api/v1/ca/certificate";
     /// `GET` (public): the CA's current CRL, DER (`application/pkix-crl`).
@@ -395,6 +399,22 @@ pub enum OpChange {
         /// The annotation after the change.
         annotation: AnnotationState,
     },
+    /// A new revision of a document: its bytes are the bytes of `base_sha256` followed by the
+    /// incremental update uploaded as `appended_sha256` (see [`paths::SYNC_UPLOAD_PREFIX`]). It
+    /// becomes the head only if `base_sha256` is the head now (compare-and-swap); otherwise it is
+    /// kept as a conflict branch and the answer is [`OpOutcome::Conflict`] with the head.
+    Revision {
+        /// The server document.
+        document_id: String,
+        /// The revision this one was made on: the head the workstation knew.
+        base_sha256: String,
+        /// SHA-256 of the whole new revision.
+        sha256: String,
+        /// SHA-256 of the appended bytes, uploaded before the push.
+        appended_sha256: String,
+        /// What made it ("signed", "annotations burned in", …), for people.
+        cause: String,
+    },
 }
 
 /// `POST /api/v1/sync/push`: one result per operation, in order.
@@ -421,10 +441,15 @@ pub enum OpOutcome {
     Applied,
     /// Applied before (this op id was seen already): nothing changed.
     AlreadyApplied,
-    /// Recorded, but a later change (higher logical clock) already stands; pull to get it.
+    /// Recorded, but a later change already stands: for an annotation a higher logical clock;
+    /// for a revision another revision became the head first (this one is kept on the server
+    /// as a conflict branch). Pull to get what stands.
     Conflict {
         /// Why, for people.
         reason: String,
+        /// For a revision: the SHA-256 of the document's head now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        head_sha256: Option<String>,
     },
     /// Refused; it will never apply. Tell the user why and drop it from the outbox.
     Rejected {
@@ -433,6 +458,21 @@ pub enum OpOutcome {
         /// Why, for people.
         reason: String,
     },
+}
+
+/// How much of an upload the server holds (`GET`/`PUT` [`paths::SYNC_UPLOAD_PREFIX`]). An
+/// interrupted `PUT` keeps the bytes that arrived: ask for the status and send the rest from
+/// `received`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadStatus {
+    /// The SHA-256 the bytes must have.
+    pub sha256: String,
+    /// Their size.
+    pub size: u64,
+    /// Bytes held so far (from the start, without holes).
+    pub received: u64,
+    /// Whether the whole has arrived and its hash was checked: it can be named in a push.
+    pub complete: bool,
 }
 
 /// One entry of a workstation's audit chain, as the vault stores it. Its `hash` is the SHA-256

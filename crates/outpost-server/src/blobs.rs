@@ -34,6 +34,9 @@ pub enum BlobError {
         /// Why.
         source: std::io::Error,
     },
+    /// A finished upload's bytes do not hash to the name it was uploaded under.
+    #[error("the uploaded bytes do not have SHA-256 {0}; they were discarded, upload them again")]
+    UploadMismatch(String),
     /// The object store failed.
     #[error("the blob store ({store}) failed: {source}")]
     Store {
@@ -211,6 +214,16 @@ impl BlobStore {
         }
     }
 
+    /// The size of blob `name`.
+    pub async fn size(&self, name: &str) -> Result<u64, BlobError> {
+        let location = Self::location(name)?;
+        match self.store.head(&location).await {
+            Ok(meta) => Ok(meta.size),
+            Err(object_store::Error::NotFound { .. }) => Err(BlobError::Missing(name.to_string())),
+            Err(error) => Err(self.store_error(error)),
+        }
+    }
+
     /// Whether blob `name` is stored.
     pub async fn contains(&self, name: &str) -> Result<bool, BlobError> {
         let location = Self::location(name)?;
@@ -219,5 +232,114 @@ impl BlobStore {
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(error) => Err(self.store_error(error)),
         }
+    }
+
+    fn staging_prefix(owner: &str, name: &str) -> Result<ObjectPath, BlobError> {
+        if !is_blob_name(name) {
+            return Err(BlobError::BadName(name.to_string()));
+        }
+        if owner.is_empty()
+            || !owner
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(BlobError::BadName(owner.to_string()));
+        }
+        Ok(ObjectPath::from(format!("staging/{owner}/{name}")))
+    }
+
+    /// The parts of an upload in progress, as (offset, object) sorted by offset.
+    async fn staged_parts(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Vec<(u64, object_store::ObjectMeta)>, BlobError> {
+        use futures_util::TryStreamExt;
+        let prefix = Self::staging_prefix(owner, name)?;
+        let metas: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.store_error(e))?;
+        let mut parts: Vec<(u64, object_store::ObjectMeta)> = metas
+            .into_iter()
+            .filter_map(|meta| {
+                let offset = meta.location.filename()?.parse::<u64>().ok()?;
+                Some((offset, meta))
+            })
+            .collect();
+        parts.sort_by_key(|(offset, _)| *offset);
+        Ok(parts)
+    }
+
+    /// How many bytes of an upload by `owner` under `name` are held, from the start without holes.
+    pub async fn staged_len(&self, owner: &str, name: &str) -> Result<u64, BlobError> {
+        let mut reach = 0u64;
+        for (offset, meta) in self.staged_parts(owner, name).await? {
+            if offset > reach {
+                break;
+            }
+            reach = reach.max(offset + meta.size);
+        }
+        Ok(reach)
+    }
+
+    /// Keeps bytes of an upload that start at `offset` (a part; parts may overlap).
+    pub async fn stage(
+        &self,
+        owner: &str,
+        name: &str,
+        offset: u64,
+        bytes: Bytes,
+    ) -> Result<(), BlobError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let prefix = Self::staging_prefix(owner, name)?;
+        let location = ObjectPath::from(format!("{prefix}/{offset:020}"));
+        self.store
+            .put(&location, PutPayload::from_bytes(bytes))
+            .await
+            .map_err(|e| self.store_error(e))?;
+        Ok(())
+    }
+
+    /// Joins an upload's first `size` bytes, checks their hash against `name` and stores them as
+    /// blob `name`; the parts are removed either way. Bytes that do not match are discarded with
+    /// [`BlobError::UploadMismatch`].
+    pub async fn finish_upload(&self, owner: &str, name: &str, size: u64) -> Result<(), BlobError> {
+        let parts = self.staged_parts(owner, name).await?;
+        let mut joined = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        for (offset, meta) in &parts {
+            let reach = joined.len() as u64;
+            if *offset > reach || reach >= size {
+                break;
+            }
+            if offset + meta.size <= reach {
+                continue;
+            }
+            let bytes = self
+                .store
+                .get(&meta.location)
+                .await
+                .map_err(|e| self.store_error(e))?
+                .bytes()
+                .await
+                .map_err(|e| self.store_error(e))?;
+            let skip = usize::try_from(reach - offset).unwrap_or(usize::MAX);
+            joined.extend_from_slice(bytes.get(skip..).unwrap_or_default());
+        }
+        joined.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+        let outcome = if sha256_hex(&joined) == name {
+            self.put(Bytes::from(joined)).await.map(|_| ())
+        } else {
+            Err(BlobError::UploadMismatch(name.to_string()))
+        };
+        for (_, meta) in parts {
+            // A part left behind only costs space; the blob (or the refusal) stands.
+            let _ = self.store.delete(&meta.location).await;
+        }
+        outcome
     }
 }

@@ -233,6 +233,14 @@ pub fn router(service: Arc<Service>) -> Router {
         )
         .merge(
             Router::new()
+                .route(
+                    "/api/v1/sync/uploads/{sha256}",
+                    get(upload_status).put(upload_part),
+                )
+                .layer(DefaultBodyLimit::max(max_document)),
+        )
+        .merge(
+            Router::new()
                 .route(wire::paths::ADMIN_DOCUMENTS, post(register_document))
                 .layer(DefaultBodyLimit::max(max_document))
                 .layer(middleware::from_fn_with_state(
@@ -607,4 +615,37 @@ async fn upload_audit(
     JsonBody(upload): JsonBody<wire::AuditUpload>,
 ) -> ApiResult<Json<wire::AuditUploadResult>> {
     Ok(Json(service.upload_audit(&caller, &upload).await?))
+}
+
+/// The query of an upload's status.
+#[derive(Deserialize)]
+struct UploadQuery {
+    size: u64,
+    #[serde(default)]
+    offset: u64,
+}
+
+async fn upload_status(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+    Path(sha256): Path<String>,
+    QueryParams(query): QueryParams<UploadQuery>,
+) -> ApiResult<Json<wire::UploadStatus>> {
+    Ok(Json(
+        service.upload_status(&caller, &sha256, query.size).await?,
+    ))
+}
+
+async fn upload_part(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+    Path(sha256): Path<String>,
+    QueryParams(query): QueryParams<UploadQuery>,
+    body: axum::body::Body,
+) -> ApiResult<Json<wire::UploadStatus>> {
+    Ok(Json(
+        service
+            .upload_part(&caller, &sha256, query.size, query.offset, body)
+            .await?,
+    ))
 }

@@ -13,14 +13,14 @@ use p256::ecdsa::signature::Verifier;
 use p256::pkcs8::DecodePublicKey;
 use zeroize::Zeroizing;
 
-use crate::blobs::{BlobError, BlobStore};
+use crate::blobs::{is_blob_name, sha256_hex, BlobError, BlobStore};
 use crate::ca::{CaError, CertificateAuthority, SignerSubject};
 use crate::clock::{new_id, new_token, Clock, Entropy};
 use crate::identity::{self, IdentityError, SecondFactorEnrolment};
 use crate::store::{
     AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceAuditRow,
-    DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntryKind, RefreshClaim, Store, StoreError,
-    TokenRow, UnitRow, UserRow,
+    DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntryKind, RefreshClaim, RevisionApplied,
+    RevisionOp, Store, StoreError, TokenRow, UnitRow, UserRow,
 };
 
 /// Limits and lifetimes. The defaults suit a production deployment.
@@ -366,6 +366,11 @@ impl Service {
     /// The store (for the health endpoint and tests).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The blob store (for tests and the admin CLI).
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
     }
 
     /// The current time by the service's clock.
@@ -1233,7 +1238,28 @@ impl Service {
         op: &wire::PushOp,
     ) -> Result<wire::OpOutcome, ServiceError> {
         let op_id = check_id("operation", &op.op_id)?;
-        let wire::OpChange::Annotation { annotation } = &op.change;
+        let annotation = match &op.change {
+            wire::OpChange::Annotation { annotation } => annotation,
+            wire::OpChange::Revision {
+                document_id,
+                base_sha256,
+                sha256,
+                appended_sha256,
+                cause,
+            } => {
+                return self
+                    .push_revision(
+                        caller,
+                        op_id,
+                        document_id,
+                        base_sha256,
+                        sha256,
+                        appended_sha256,
+                        cause,
+                    )
+                    .await
+            }
+        };
         let id = check_id("annotation", &annotation.id)?;
         let document = self.document(caller, &annotation.document_id).await?;
         if annotation.author != caller.user.username {
@@ -1282,12 +1308,231 @@ impl Service {
             OpApplied::AlreadyApplied => wire::OpOutcome::AlreadyApplied,
             OpApplied::Superseded => wire::OpOutcome::Conflict {
                 reason: "a later change to this annotation stands; pull to get it".into(),
+                head_sha256: None,
             },
             OpApplied::Mismatch => wire::OpOutcome::Rejected {
                 code: wire::error_codes::CONFLICT.into(),
                 reason: "an annotation with this id belongs to another document or author".into(),
             },
         })
+    }
+
+    /// A pushed revision: the base's bytes followed by the uploaded update must hash to
+    /// `sha256` and be a readable PDF; then the store makes it the head if the base is the head
+    /// (compare-and-swap) or keeps it as a conflict branch.
+    #[allow(clippy::too_many_arguments)]
+    async fn push_revision(
+        &self,
+        caller: &Caller,
+        op_id: String,
+        document_id: &str,
+        base_sha256: &str,
+        sha256: &str,
+        appended_sha256: &str,
+        cause: &str,
+    ) -> Result<wire::OpOutcome, ServiceError> {
+        let document = self.document(caller, document_id).await?;
+        for (what, hash) in [
+            ("base", base_sha256),
+            ("revision", sha256),
+            ("update", appended_sha256),
+        ] {
+            if !is_blob_name(hash) {
+                return Err(ServiceError::BadRequest(format!(
+                    "the {what} hash is not 64 lowercase hex digits of SHA-256"
+                )));
+            }
+        }
+        check_text("cause", cause, 64)?;
+        if !self
+            .store
+            .is_document_revision(&document.id, base_sha256)
+            .await?
+        {
+            return Err(ServiceError::BadRequest(
+                "the base is not a revision of this document; pull and make the change again"
+                    .into(),
+            ));
+        }
+        if !self.blobs.contains(sha256).await? {
+            if !self.blobs.contains(appended_sha256).await? {
+                return Err(ServiceError::BadRequest(
+                    "the update's bytes have not been uploaded; upload them, then push again"
+                        .into(),
+                ));
+            }
+            let base = self.blobs.get(base_sha256).await?;
+            let appended = self.blobs.get(appended_sha256).await?;
+            if base.len() + appended.len() > self.policy.max_document_bytes {
+                return Err(ServiceError::TooLarge {
+                    limit: self.policy.max_document_bytes,
+                });
+            }
+            let mut whole = Vec::with_capacity(base.len() + appended.len());
+            whole.extend_from_slice(&base);
+            whole.extend_from_slice(&appended);
+            if sha256_hex(&whole) != sha256 {
+                return Err(ServiceError::BadRequest(
+                    "the base followed by the update does not have the revision's SHA-256".into(),
+                ));
+            }
+            let whole = Bytes::from(whole);
+            check_pdf(whole.clone()).await?;
+            self.blobs.put(whole).await?;
+        }
+        let size = self.blobs.size(sha256).await?;
+        let applied = self
+            .store
+            .apply_revision_op(&RevisionOp {
+                op_id,
+                user_id: caller.user.id.clone(),
+                device_id: caller.device_id.clone(),
+                at: self.clock.now(),
+                document_id: document.id.clone(),
+                base_sha256: base_sha256.to_string(),
+                sha256: sha256.to_string(),
+                size: i64::try_from(size).unwrap_or(i64::MAX),
+                cause: cause.to_string(),
+            })
+            .await?;
+        let outcome = match applied {
+            RevisionApplied::Applied => wire::OpOutcome::Applied,
+            RevisionApplied::AlreadyApplied => wire::OpOutcome::AlreadyApplied,
+            RevisionApplied::Conflict { head_sha256 } => wire::OpOutcome::Conflict {
+                reason: "another revision of this document reached the server first; yours is kept there as a conflict branch — sign the new head again".into(),
+                head_sha256: Some(head_sha256),
+            },
+            RevisionApplied::UnknownBase => wire::OpOutcome::Rejected {
+                code: wire::error_codes::CONFLICT.into(),
+                reason: "the base is not a revision of this document; pull and make the change again".into(),
+            },
+        };
+        if outcome == wire::OpOutcome::Applied {
+            self.audit(
+                &caller.user.username,
+                "document.revised",
+                &document.id,
+                format!("{cause}: {base_sha256} -> {sha256}"),
+            )
+            .await?;
+        } else if matches!(outcome, wire::OpOutcome::Conflict { .. }) {
+            self.audit(
+                &caller.user.username,
+                "document.revision_conflict",
+                &document.id,
+                format!("{cause}: {base_sha256} -> {sha256} kept as a conflict branch"),
+            )
+            .await?;
+        }
+        Ok(outcome)
+    }
+
+    fn check_upload(sha256: &str, size: u64, limit: usize) -> Result<(), ServiceError> {
+        if !is_blob_name(sha256) {
+            return Err(ServiceError::BadRequest(
+                "an upload is named by its SHA-256: 64 lowercase hex digits".into(),
+            ));
+        }
+        if size == 0 {
+            return Err(ServiceError::BadRequest("an upload is never empty".into()));
+        }
+        if size > limit as u64 {
+            return Err(ServiceError::TooLarge { limit });
+        }
+        Ok(())
+    }
+
+    /// How much of the caller's upload of `size` bytes named `sha256` the server holds.
+    pub async fn upload_status(
+        &self,
+        caller: &Caller,
+        sha256: &str,
+        size: u64,
+    ) -> Result<wire::UploadStatus, ServiceError> {
+        Self::require_documents(caller)?;
+        Self::check_upload(sha256, size, self.policy.max_document_bytes)?;
+        let complete = self.blobs.contains(sha256).await?;
+        let received = if complete {
+            size
+        } else {
+            self.blobs
+                .staged_len(&caller.user.id, sha256)
+                .await?
+                .min(size)
+        };
+        Ok(wire::UploadStatus {
+            sha256: sha256.to_string(),
+            size,
+            received,
+            complete,
+        })
+    }
+
+    /// Receives bytes of the caller's upload from `offset` (at most what is still missing). The
+    /// bytes that arrived are kept even when the body breaks off, so the next try resumes there;
+    /// once all `size` bytes are held, their hash is checked and they become a blob.
+    pub async fn upload_part(
+        &self,
+        caller: &Caller,
+        sha256: &str,
+        size: u64,
+        offset: u64,
+        body: axum::body::Body,
+    ) -> Result<wire::UploadStatus, ServiceError> {
+        use http_body_util::BodyExt;
+        Self::require_documents(caller)?;
+        Self::check_upload(sha256, size, self.policy.max_document_bytes)?;
+        if self.blobs.contains(sha256).await? {
+            return self.upload_status(caller, sha256, size).await;
+        }
+        let held = self.blobs.staged_len(&caller.user.id, sha256).await?;
+        if offset > held || offset >= size {
+            return Err(ServiceError::BadRequest(format!(
+                "the upload continues at byte {held}, not {offset}"
+            )));
+        }
+        let room = usize::try_from(size - offset).unwrap_or(usize::MAX);
+        let mut body = body;
+        let mut received = Vec::new();
+        let mut broken = None;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => {
+                    if let Some(data) = frame.data_ref() {
+                        if received.len() + data.len() > room {
+                            return Err(ServiceError::BadRequest(format!(
+                                "the upload is {size} bytes; this part goes past its end"
+                            )));
+                        }
+                        received.extend_from_slice(data);
+                    }
+                }
+                Err(error) => {
+                    broken = Some(error.to_string());
+                    break;
+                }
+            }
+        }
+        self.blobs
+            .stage(&caller.user.id, sha256, offset, Bytes::from(received))
+            .await?;
+        if let Some(why) = broken {
+            return Err(ServiceError::BadRequest(format!(
+                "the upload broke off ({why}); what arrived is kept, continue from the status"
+            )));
+        }
+        if self.blobs.staged_len(&caller.user.id, sha256).await? >= size {
+            match self.blobs.finish_upload(&caller.user.id, sha256, size).await {
+                Ok(()) => {}
+                Err(BlobError::UploadMismatch(name)) => {
+                    return Err(ServiceError::BadRequest(format!(
+                        "the uploaded bytes do not have SHA-256 {name}; they were discarded, upload them again"
+                    )))
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        self.upload_status(caller, sha256, size).await
     }
 
     /// Takes the next entries of the caller's device's audit chain and checks its continuity:

@@ -225,6 +225,42 @@ pub fn sample_pdf(title: &str, filler: usize) -> Vec<u8> {
     bytes
 }
 
+/// The bytes of an incremental update to `base` (a PDF with a classic cross-reference table,
+/// such as [`sample_pdf`] writes) that adds one object holding `marker`: appended to `base` it
+/// makes the next revision, with every earlier byte unchanged.
+pub fn incremental_update(base: &[u8], marker: &str) -> Vec<u8> {
+    let document = lopdf::Document::load_mem(base).expect("the base is a PDF");
+    let root = document
+        .trailer
+        .get(b"Root")
+        .and_then(lopdf::Object::as_reference)
+        .expect("the base has a /Root");
+    let size = document
+        .trailer
+        .get(b"Size")
+        .and_then(lopdf::Object::as_i64)
+        .expect("the base has a /Size");
+    let text = String::from_utf8_lossy(base);
+    let previous = text
+        .rfind("startxref")
+        .and_then(|at| text[at + 9..].split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("the base has a startxref");
+    let object_at = base.len() + 1;
+    let mut update = format!(
+        "\n{size} 0 obj\n({})\nendobj\n",
+        marker.replace(['(', ')', '\\'], " ")
+    );
+    let xref_at = base.len() + update.len();
+    update.push_str(&format!(
+        "xref\n{size} 1\n{object_at:010} 00000 n \ntrailer\n<< /Size {} /Root {} {} R /Prev {previous} >>\nstartxref\n{xref_at}\n%%EOF\n",
+        size + 1,
+        root.0,
+        root.1
+    ));
+    update.into_bytes()
+}
+
 /// A TCP proxy on loopback that injects faults, from a seeded schedule, between a client and a
 /// server: each new connection passes, is refused, is cut after some bytes in one direction, has
 /// its answer thrown away after the server got the whole request (the server acts, the client
@@ -235,6 +271,7 @@ pub struct FaultyProxy {
     faults: Arc<std::sync::atomic::AtomicBool>,
     connections: Arc<std::sync::atomic::AtomicU64>,
     cut_downloads: Arc<std::sync::atomic::AtomicU64>,
+    cut_uploads: Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -254,8 +291,10 @@ impl FaultyProxy {
         let faults = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicU64::new(0));
         let cut_downloads = Arc::new(AtomicU64::new(0));
+        let cut_uploads = Arc::new(AtomicU64::new(0));
         let (faults_flag, counter) = (Arc::clone(&faults), Arc::clone(&connections));
         let cut_setting = Arc::clone(&cut_downloads);
+        let cut_up_setting = Arc::clone(&cut_uploads);
         let task = runtime.spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -266,6 +305,7 @@ impl FaultyProxy {
                     seed.wrapping_mul(1_000_003).wrapping_add(n),
                 );
                 let cut = cut_downloads.load(Ordering::Relaxed);
+                let cut_up = cut_uploads.load(Ordering::Relaxed);
                 let plan = if faults_flag.load(Ordering::Relaxed) {
                     rng.next_u32() % 100
                 } else {
@@ -282,6 +322,11 @@ impl FaultyProxy {
                         // Every answer is cut somewhere in its first `cut` bytes.
                         let at = 1 + u64::from(rng.next_u32()) % cut;
                         return relay(client, server, None, Some(at)).await;
+                    }
+                    if cut_up > 0 {
+                        // Every request is cut somewhere in its first `cut_up` bytes.
+                        let at = 1 + u64::from(rng.next_u32()) % cut_up;
+                        return relay(client, server, Some(at), None).await;
                     }
                     match plan {
                         0..=34 => relay(client, server, None, None).await,
@@ -302,6 +347,7 @@ impl FaultyProxy {
             faults,
             connections,
             cut_downloads: cut_setting,
+            cut_uploads: cut_up_setting,
             task,
         }
     }
@@ -320,6 +366,13 @@ impl FaultyProxy {
     /// `bytes` bytes (0 turns this off): for interrupted large downloads.
     pub fn cut_answers_within(&self, bytes: u64) {
         self.cut_downloads
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// From now on, cuts every new connection's request at a random point within its first
+    /// `bytes` bytes (0 turns this off): for interrupted large uploads.
+    pub fn cut_requests_within(&self, bytes: u64) {
+        self.cut_uploads
             .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 

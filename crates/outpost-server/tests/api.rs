@@ -6,7 +6,7 @@ mod support;
 use outpost_protocol as wire;
 use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::service::{Actor, Policy};
-use serde_json::json;
+use serde_json::{json, Value};
 use support::{sample_pdf, Backend, DeviceKey, Reply, TestServer};
 
 macro_rules! on_both_backends {
@@ -33,7 +33,20 @@ on_both_backends!(
     content_downloads_resume_at_any_byte,
     pushed_annotations_apply_once_merge_by_clock_and_reach_others_by_pull,
     uploaded_audit_chains_are_checked_for_gaps_breaks_and_rewrites,
+    uploads_resume_where_the_server_copy_stops_and_are_checked_by_hash,
+    pushed_revisions_compare_and_swap_and_losers_stay_as_conflict_branches,
 );
+
+/// Units North and South; alice (staff) and bob (supervisor) in North, carol (staff) in South.
+fn north_and_south(server: &TestServer) -> [support::TestUser; 3] {
+    server.unit("North");
+    server.unit("South");
+    [
+        server.user("alice", Role::Staff, Some("North")),
+        server.user("bob", Role::Supervisor, Some("North")),
+        server.user("carol", Role::Staff, Some("South")),
+    ]
+}
 
 /// A request: method, path, and a body with its content type.
 type Call = (&'static str, String, Option<(&'static str, Vec<u8>)>);
@@ -204,11 +217,7 @@ fn sorted(mut ids: Vec<String>) -> Vec<String> {
 
 fn users_see_only_documents_assigned_to_them_or_their_unit(backend: Backend) {
     let server = TestServer::start(backend);
-    server.unit("North");
-    server.unit("South");
-    let alice = server.user("alice", Role::Staff, Some("North"));
-    let bob = server.user("bob", Role::Supervisor, Some("North"));
-    let carol = server.user("carol", Role::Staff, Some("South"));
+    let [alice, bob, carol] = north_and_south(&server);
     let personal = server.document(
         "Alice's contract",
         AssignmentTarget::User {
@@ -1399,11 +1408,7 @@ fn annotations_in(changes: &[wire::DocumentChange]) -> Vec<wire::AnnotationState
 
 fn pushed_annotations_apply_once_merge_by_clock_and_reach_others_by_pull(backend: Backend) {
     let server = TestServer::start(backend);
-    server.unit("North");
-    server.unit("South");
-    let alice = server.user("alice", Role::Staff, Some("North"));
-    let bob = server.user("bob", Role::Supervisor, Some("North"));
-    let carol = server.user("carol", Role::Staff, Some("South"));
+    let [alice, bob, carol] = north_and_south(&server);
     let order = server.document(
         "Order",
         AssignmentTarget::Unit {
@@ -1707,4 +1712,297 @@ fn uploaded_audit_chains_are_checked_for_gaps_breaks_and_rewrites(backend: Backe
     // Each device has its own chain.
     let bobs = upload(&server, &bob_token, chain(2));
     assert_eq!((bobs.stored_up_to, bobs.problems.len()), (2, 0));
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    outpost_server::blobs::sha256_hex(bytes)
+}
+
+fn upload_path(bytes: &[u8]) -> String {
+    format!(
+        "{}{}?size={}",
+        wire::paths::SYNC_UPLOAD_PREFIX,
+        sha256_hex(bytes),
+        bytes.len()
+    )
+}
+
+fn put_part(server: &TestServer, token: &str, whole: &[u8], offset: usize, part: &[u8]) -> Reply {
+    server.request(
+        "PUT",
+        &format!("{}&offset={offset}", upload_path(whole)),
+        Some(token),
+        Some(("application/octet-stream", part.to_vec())),
+    )
+}
+
+fn upload_status(server: &TestServer, token: &str, whole: &[u8]) -> wire::UploadStatus {
+    let reply = server.get(&upload_path(whole), Some(token));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    serde_json::from_slice(&reply.body).expect("an upload status")
+}
+
+fn upload_whole(server: &TestServer, token: &str, whole: &[u8]) {
+    let reply = put_part(server, token, whole, 0, whole);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let status: wire::UploadStatus = serde_json::from_slice(&reply.body).expect("a status");
+    assert!(status.complete);
+}
+
+fn uploads_resume_where_the_server_copy_stops_and_are_checked_by_hash(backend: Backend) {
+    let server = TestServer::start(backend);
+    let user = server.user("vera", Role::Staff, None);
+    let other = server.user("oleg", Role::Staff, None);
+    let token = server.login(&user, &DeviceKey::new(1)).access_token;
+    let other_token = server.login(&other, &DeviceKey::new(2)).access_token;
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+
+    let status = upload_status(&server, &token, &bytes);
+    assert_eq!((status.received, status.complete), (0, false));
+    // A first part, then a part that would leave a hole (refused), then the rest.
+    assert_eq!(
+        put_part(&server, &token, &bytes, 0, &bytes[..1000]).status,
+        200
+    );
+    assert_eq!(upload_status(&server, &token, &bytes).received, 1000);
+    let hole = put_part(&server, &token, &bytes, 5000, &bytes[5000..6000]);
+    assert_eq!((hole.status, hole.code().as_str()), (400, "bad_request"));
+    assert_eq!(upload_status(&server, &token, &bytes).received, 1000);
+    // Another user's upload of the same name is their own: nothing of vera's shows.
+    assert_eq!(upload_status(&server, &other_token, &bytes).received, 0);
+    // An overlapping resend is harmless.
+    assert_eq!(
+        put_part(&server, &token, &bytes, 500, &bytes[500..2000]).status,
+        200
+    );
+    assert_eq!(upload_status(&server, &token, &bytes).received, 2000);
+    // A part that runs past the declared size is refused.
+    let mut too_long = bytes[2000..].to_vec();
+    too_long.push(0);
+    assert_eq!(
+        put_part(&server, &token, &bytes, 2000, &too_long).status,
+        400
+    );
+    let reply = put_part(&server, &token, &bytes, 2000, &bytes[2000..]);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let done: wire::UploadStatus = serde_json::from_slice(&reply.body).expect("a status");
+    assert!(done.complete && done.received == bytes.len() as u64);
+    // Complete for everyone now (content-addressed), and stored once.
+    assert!(upload_status(&server, &other_token, &bytes).complete);
+    assert!(server
+        .block_on(server.service.blobs().contains(&sha256_hex(&bytes)))
+        .expect("blob lookup"));
+
+    // Bytes that do not match their name are thrown away with a clear refusal.
+    let liar: Vec<u8> = vec![7u8; 5000];
+    let path = format!(
+        "{}{}?size={}&offset=0",
+        wire::paths::SYNC_UPLOAD_PREFIX,
+        sha256_hex(b"something else entirely"),
+        liar.len()
+    );
+    let reply = server.request(
+        "PUT",
+        &path,
+        Some(&token),
+        Some(("application/octet-stream", liar)),
+    );
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.text().contains("upload them again"),
+        "{}",
+        reply.text()
+    );
+    // Bad names, sizes and an unauthenticated caller.
+    for path in [
+        format!("{}not-a-hash?size=10", wire::paths::SYNC_UPLOAD_PREFIX),
+        format!(
+            "{}{}?size=0",
+            wire::paths::SYNC_UPLOAD_PREFIX,
+            sha256_hex(b"x")
+        ),
+    ] {
+        assert_eq!(server.get(&path, Some(&token)).status, 400, "{path}");
+    }
+    assert_eq!(server.get(&upload_path(&bytes), None).status, 401);
+}
+
+fn revision_op(op_id: &str, document: &str, base: &[u8], update: &[u8]) -> Value {
+    let mut whole = base.to_vec();
+    whole.extend_from_slice(update);
+    json!({"op_id": op_id, "change": {
+        "kind": "revision",
+        "document_id": document,
+        "base_sha256": sha256_hex(base),
+        "sha256": sha256_hex(&whole),
+        "appended_sha256": sha256_hex(update),
+        "cause": "signed",
+    }})
+}
+
+fn push_ops(server: &TestServer, token: &str, ops: Vec<Value>) -> Vec<wire::OpOutcome> {
+    let reply = server.post_json(wire::paths::SYNC_PUSH, Some(token), &json!({ "ops": ops }));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let response: wire::PushResponse =
+        serde_json::from_slice(&reply.body).expect("a push response");
+    response.results.into_iter().map(|r| r.outcome).collect()
+}
+
+fn pushed_revisions_compare_and_swap_and_losers_stay_as_conflict_branches(backend: Backend) {
+    let server = TestServer::start(backend);
+    let [alice, bob, carol] = north_and_south(&server);
+    let id = server.document(
+        "Contract",
+        AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    let alice_token = server.login(&alice, &DeviceKey::new(1)).access_token;
+    let bob_token = server.login(&bob, &DeviceKey::new(2)).access_token;
+    let carol_token = server.login(&carol, &DeviceKey::new(3)).access_token;
+    let content = |token: &str| {
+        let reply = server.get(
+            &format!("{}{id}/content", wire::paths::DOCUMENT_PREFIX),
+            Some(token),
+        );
+        assert_eq!(reply.status, 200);
+        reply.body
+    };
+    let head = |token: &str| -> wire::DocumentInfo {
+        serde_json::from_slice(
+            &server
+                .get(
+                    &format!("{}{id}", wire::paths::DOCUMENT_PREFIX),
+                    Some(token),
+                )
+                .body,
+        )
+        .expect("document info")
+    };
+    let base = content(&alice_token);
+    let (_, bob_cursor) = pull_round(&server, &bob_token, 0, 50);
+    let op = |n: u8| format!("33333333-3333-4333-8333-3333333333{n:02}");
+
+    // Alice's revision on the head becomes the head, once.
+    let alice_update = outpost_server::testing::incremental_update(&base, "signed by alice");
+    upload_whole(&server, &alice_token, &alice_update);
+    assert_eq!(
+        push_ops(
+            &server,
+            &alice_token,
+            vec![revision_op(&op(1), &id, &base, &alice_update)]
+        ),
+        vec![wire::OpOutcome::Applied]
+    );
+    assert_eq!(
+        push_ops(
+            &server,
+            &alice_token,
+            vec![revision_op(&op(1), &id, &base, &alice_update)]
+        ),
+        vec![wire::OpOutcome::AlreadyApplied]
+    );
+    let mut alice_whole = base.clone();
+    alice_whole.extend_from_slice(&alice_update);
+    assert_eq!(
+        content(&bob_token),
+        alice_whole,
+        "the head is the base plus the update, byte for byte"
+    );
+    assert_eq!(head(&bob_token).size, alice_whole.len() as u64);
+    // Bob pulls the new head.
+    let (changes, _) = pull_round(&server, &bob_token, bob_cursor, 50);
+    assert!(changes.iter().any(|c| matches!(c,
+        wire::DocumentChange::Visible { document, .. } if document.id == id && document.sha256 == sha256_hex(&alice_whole))),
+        "{changes:?}");
+
+    // Bob signed the old head offline: his revision loses, is kept as a conflict branch, and a
+    // retry of the same op gets the same answer (never "applied").
+    let bob_update = outpost_server::testing::incremental_update(&base, "signed by bob");
+    upload_whole(&server, &bob_token, &bob_update);
+    for _ in 0..2 {
+        let outcomes = push_ops(
+            &server,
+            &bob_token,
+            vec![revision_op(&op(2), &id, &base, &bob_update)],
+        );
+        match &outcomes[..] {
+            [wire::OpOutcome::Conflict { head_sha256, .. }] => {
+                assert_eq!(
+                    head_sha256.as_deref(),
+                    Some(sha256_hex(&alice_whole).as_str())
+                )
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(content(&alice_token), alice_whole, "the head did not move");
+    let mut bob_whole = base.clone();
+    bob_whole.extend_from_slice(&bob_update);
+    assert!(
+        server
+            .block_on(server.service.blobs().contains(&sha256_hex(&bob_whole)))
+            .expect("lookup"),
+        "the losing revision's bytes are kept"
+    );
+    // A revision on top of the conflict branch is a conflict too (its base is known).
+    let bob_again = outpost_server::testing::incremental_update(&bob_whole, "countersigned by bob");
+    upload_whole(&server, &bob_token, &bob_again);
+    assert!(matches!(
+        &push_ops(
+            &server,
+            &bob_token,
+            vec![revision_op(&op(3), &id, &bob_whole, &bob_again)]
+        )[..],
+        [wire::OpOutcome::Conflict { .. }]
+    ));
+    // Re-signed on the new head, it applies.
+    let bob_resigned =
+        outpost_server::testing::incremental_update(&alice_whole, "signed by bob again");
+    upload_whole(&server, &bob_token, &bob_resigned);
+    assert_eq!(
+        push_ops(
+            &server,
+            &bob_token,
+            vec![revision_op(&op(4), &id, &alice_whole, &bob_resigned)]
+        ),
+        vec![wire::OpOutcome::Applied]
+    );
+
+    // Refused, each with a reason, nothing stored: an unknown base, a hash that does not add up,
+    // an update never uploaded, a document the caller may not see.
+    let stranger = sample_pdf("Stranger");
+    let stranger_update = outpost_server::testing::incremental_update(&stranger, "x");
+    upload_whole(&server, &alice_token, &stranger_update);
+    let mut lying = revision_op(&op(6), &id, &alice_whole, &bob_resigned);
+    lying["change"]["sha256"] = json!(sha256_hex(b"not the whole"));
+    let never_uploaded =
+        outpost_server::testing::incremental_update(&alice_whole, "never uploaded");
+    let outcomes = push_ops(
+        &server,
+        &alice_token,
+        vec![
+            revision_op(&op(5), &id, &stranger, &stranger_update),
+            lying,
+            revision_op(&op(7), &id, &alice_whole, &never_uploaded),
+        ],
+    );
+    for outcome in &outcomes {
+        assert!(
+            matches!(outcome, wire::OpOutcome::Rejected { .. }),
+            "{outcomes:?}"
+        );
+    }
+    let outcomes = push_ops(
+        &server,
+        &carol_token,
+        vec![revision_op(&op(8), &id, &base, &alice_update)],
+    );
+    assert!(
+        matches!(&outcomes[..], [wire::OpOutcome::Rejected { code, .. }] if code == "not_found"),
+        "{outcomes:?}"
+    );
+    let mut final_head = alice_whole.clone();
+    final_head.extend_from_slice(&bob_resigned);
+    assert_eq!(content(&alice_token), final_head);
 }

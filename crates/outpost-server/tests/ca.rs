@@ -154,7 +154,9 @@ fn signer_certificates_come_from_csrs_and_revocations_reach_the_crl(backend: Bac
     let dir = tempfile::tempdir().expect("dir");
     let ca_file = write(dir.path(), "ca.pem", &pem("CERTIFICATE", &ca_der));
     let bob_file = write(dir.path(), "bob.pem", &pem("CERTIFICATE", &certificate_der));
-    let (ok, text) = openssl(&["verify", "-CAfile", &ca_file, &bob_file]);
+    // OpenSSL judges at the server's (test) time, not the machine's: the CRL lives one day.
+    let at = server.service.now().to_string();
+    let (ok, text) = openssl(&["verify", "-attime", &at, "-CAfile", &ca_file, &bob_file]);
     assert!(ok, "openssl verify: {text}");
     let crl_pem = |server: &TestServer| {
         let reply = server.get(wire::paths::CA_CRL, None);
@@ -171,6 +173,8 @@ fn signer_certificates_come_from_csrs_and_revocations_reach_the_crl(backend: Bac
     );
     let (ok, text) = openssl(&[
         "verify",
+        "-attime",
+        &at,
         "-crl_check",
         "-CRLfile",
         &crl_file,
@@ -241,6 +245,8 @@ fn signer_certificates_come_from_csrs_and_revocations_reach_the_crl(backend: Bac
     }
     let (ok, text) = openssl(&[
         "verify",
+        "-attime",
+        &at,
         "-crl_check",
         "-CRLfile",
         &crl_file,

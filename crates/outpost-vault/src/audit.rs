@@ -41,6 +41,9 @@ pub enum AuditAction {
     Purge,
     /// The vault was connected to a server (a device enrolled).
     ServerAccount,
+    /// A document's revisions met the server's: its head was taken in, or local revisions that
+    /// lost a conflict (kept on the server as a conflict branch) were set aside.
+    SyncRevision,
 }
 
 impl AuditAction {
@@ -61,6 +64,7 @@ impl AuditAction {
             Self::KeyManagement => "key_management",
             Self::Purge => "purge",
             Self::ServerAccount => "server_account",
+            Self::SyncRevision => "sync_revision",
         }
     }
 }

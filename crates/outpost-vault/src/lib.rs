@@ -14,6 +14,7 @@ mod clock;
 mod documents;
 mod error;
 mod keys;
+mod revision_sync;
 mod revisions;
 mod schema;
 mod search;
@@ -31,6 +32,7 @@ pub use documents::{
 };
 pub use error::{SearchQueryError, VaultError};
 pub use keys::{DeviceSecretStore, KdfParams, KeyFile, KeyringError, OsKeyring, DATABASE_KEY_LEN};
+pub use revision_sync::{AdoptedHead, PendingRevision, ResignRequest, RevisionPrefix, ServerHead};
 pub use revisions::{DocumentRevision, DocumentUpdate};
 pub use search::{SearchHit, SearchRequest, SnippetPart};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};

@@ -139,6 +139,13 @@ impl Vault {
                 rusqlite::params![batch, update.document_id.0, revision],
             )?;
         }
+        if update.cause == "signed" {
+            // Signing again is the answer to a lost conflict.
+            tx.execute(
+                "DELETE FROM resign_requests WHERE document_id = ?1",
+                [&update.document_id.0],
+            )?;
+        }
         audit::append(&tx, now, &self.user, &update.audit)?;
         tx.commit()?;
         Ok(DocumentRevision {

@@ -178,6 +178,18 @@ CREATE TABLE annotation_pushes (
     synced_clock  INTEGER NOT NULL
 ) STRICT;
 "#,
+    // 6: document revisions sync too: how far the server holds each document's revisions, and the
+    // documents whose signed revision lost a conflict on the server and must be signed again.
+    r#"
+ALTER TABLE server_documents ADD COLUMN synced_revision INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE resign_requests (
+    document_id    TEXT PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    discarded      TEXT NOT NULL,
+    server_sha256  TEXT NOT NULL,
+    requested_at_ms INTEGER NOT NULL
+) STRICT;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -10,6 +10,7 @@ mod batch;
 mod error;
 pub mod inbox;
 mod overlay;
+mod revision_sync;
 pub mod server_client;
 mod session;
 mod signing;
@@ -26,6 +27,7 @@ pub use annotating::{
 pub use batch::{BatchItemResult, BatchProgress, BatchReport, BatchRequest};
 pub use error::WorkstationError;
 pub use overlay::{PageTextView, ViewAnnotation, ViewDraft, ViewShape, ViewWord};
+pub use revision_sync::HeadMet;
 pub use session::{Session, SharedRng};
 pub use signing::{KeyAlgorithm, SignOptions, SignOutcome, SigningKeyInfo};
 pub use sync::{PullProgress, PullReport, PushReport};
@@ -43,6 +45,7 @@ pub use outpost_pdf::{
     SignatureStatus, TextWord, ViewRect,
 };
 pub use outpost_vault::{
-    AuditEntry, AuditVerification, Clock, DocumentId, DocumentSummary, KdfParams, ManualClock,
-    OsKeyring, SearchHit, SearchRequest, SnippetPart, StoredImport, SystemClock, VaultError,
+    AuditEntry, AuditVerification, Clock, DocumentId, DocumentRevision, DocumentSummary, KdfParams,
+    ManualClock, OsKeyring, ResignRequest, SearchHit, SearchRequest, SnippetPart, StoredImport,
+    SystemClock, VaultError,
 };

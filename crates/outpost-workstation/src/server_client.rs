@@ -13,6 +13,9 @@ use p256::ecdsa::signature::Signer;
 use p256::pkcs8::EncodePublicKey;
 use sha2::{Digest, Sha256};
 
+/// The most bytes one upload request carries.
+pub const UPLOAD_CHUNK: usize = 4 * 1024 * 1024;
+
 /// How much of a download is read between checks of the cancel flag and progress reports.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
 
@@ -458,6 +461,64 @@ impl ServerClient {
             });
         }
         Ok(())
+    }
+
+    /// A document visible to the user, as the server holds it now.
+    pub fn document(
+        &self,
+        access_token: &str,
+        document_id: &str,
+    ) -> Result<wire::DocumentInfo, ServerError> {
+        self.get(
+            &format!("{}{document_id}", wire::paths::DOCUMENT_PREFIX),
+            Some(access_token),
+        )
+    }
+
+    /// Uploads `bytes` (named by their SHA-256) so that a push can refer to them, resuming where
+    /// the server's copy stops: bytes the server already holds — from an earlier, interrupted
+    /// attempt — are not sent again. Sends at most [`UPLOAD_CHUNK`] bytes per request, reporting
+    /// (bytes held, total) to `progress` and stopping at `cancel`.
+    pub fn upload(
+        &self,
+        access_token: &str,
+        bytes: &[u8],
+        progress: &mut dyn FnMut(u64, u64),
+        cancel: &AtomicBool,
+    ) -> Result<String, ServerError> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let size = bytes.len() as u64;
+        let path = format!("{}{sha256}?size={size}", wire::paths::SYNC_UPLOAD_PREFIX);
+        let mut status: wire::UploadStatus = self.get(&path, Some(access_token))?;
+        loop {
+            if status.sha256 != sha256 || status.size != size || status.received > size {
+                return Err(ServerError::Malformed(
+                    "the server described another upload than the one asked about".into(),
+                ));
+            }
+            progress(status.received, size);
+            if status.complete {
+                return Ok(sha256);
+            }
+            if cancel.load(Ordering::Relaxed) {
+                return Err(ServerError::Cancelled);
+            }
+            let start = usize::try_from(status.received).unwrap_or(usize::MAX);
+            let end = start.saturating_add(UPLOAD_CHUNK).min(bytes.len());
+            let part = bytes.get(start..end).unwrap_or_default().to_vec();
+            let request = self
+                .request("PUT", &format!("{path}&offset={start}"), Some(access_token))
+                .header("Content-Type", "application/octet-stream")
+                .body(part)
+                .map_err(|e| ServerError::Malformed(e.to_string()))?;
+            let next: wire::UploadStatus = Self::json(self.send(request)?)?;
+            if !next.complete && next.received <= status.received {
+                return Err(ServerError::Malformed(
+                    "the server took none of the uploaded bytes".into(),
+                ));
+            }
+            status = next;
+        }
     }
 
     /// Pushes operations from the outbox; one result per operation, in order.

@@ -83,7 +83,8 @@ impl Session {
 
     /// Local changes waiting to be pushed to the server.
     pub fn pending_operations(&self) -> Result<usize, WorkstationError> {
-        Ok(self.vault().pending_annotation_pushes(10_000)?.len())
+        let revisions = usize::try_from(self.vault().pending_revision_count()?).unwrap_or(0);
+        Ok(self.vault().pending_annotation_pushes(10_000)?.len() + revisions)
     }
 
     /// A new device key for enrolling with a server, from the session's RNG.

@@ -13,6 +13,7 @@ use outpost_vault::{
     ServerAccount,
 };
 
+use crate::revision_sync::{HeadMet, ServerLink};
 use crate::server_client::{DeviceKey, ServerClient, ServerError};
 use crate::{Session, WorkstationError};
 
@@ -51,8 +52,12 @@ pub struct PushReport {
     pub already_applied: usize,
     /// Operations recorded but superseded by a later change there (the next pull brings it).
     pub superseded: usize,
-    /// Annotations the server refused, with its reason (also in the audit chain).
+    /// Annotations (by annotation id) and revisions (by document id) the server refused, with
+    /// its reason (also in the audit chain).
     pub refused: Vec<(String, String)>,
+    /// Documents whose signed revision lost a conflict on the server (kept there as a conflict
+    /// branch): they now hold the server's head and must be signed again.
+    pub resign_needed: Vec<DocumentId>,
 }
 
 /// What a pull round did.
@@ -62,7 +67,10 @@ pub struct PullReport {
     pub stored: Vec<DocumentId>,
     /// Documents purged because their assignment ended.
     pub purged: Vec<DocumentId>,
-    /// The server documents whose head moved on (revisions sync in a later step), left as they are.
+    /// Documents whose new server head (someone's signature, say) was taken in.
+    pub updated: Vec<DocumentId>,
+    /// Server documents whose head moved on while revisions made here have not reached the server
+    /// yet: the next push meets the conflict (and keeps them there as a conflict branch).
     pub deferred: Vec<String>,
     /// Annotations whose state from the server won here (higher logical clock) and was stored.
     pub merged_annotations: usize,
@@ -174,7 +182,9 @@ impl Session {
         let links = self.vault().server_document_links()?;
         let mut downloads = Vec::new();
         let mut removed = Vec::new();
+        let mut moved = Vec::new();
         let mut deferred = Vec::new();
+        let mut updated = Vec::new();
         let mut remote_annotations = Vec::new();
         let mut unreadable_annotations = Vec::new();
         for change in changes {
@@ -182,7 +192,7 @@ impl Session {
                 wire::DocumentChange::Visible { position, document } => {
                     match links.iter().find(|link| link.server_id == document.id) {
                         Some(link) if link.head_sha256 == document.sha256 => {}
-                        Some(_) => deferred.push(document.id),
+                        Some(link) => moved.push((link.clone(), document)),
                         None => downloads.push((position, document)),
                     }
                 }
@@ -211,9 +221,23 @@ impl Session {
             }
         }
         progress(PullProgress::Planned {
-            downloads: downloads.len(),
+            downloads: downloads.len() + moved.len(),
             purges: removed.len(),
         });
+        // Heads that moved on the server are met first, each in its own transaction: if the round
+        // is not applied after all, the next one brings them again and finds them here.
+        for (link, document) in &moved {
+            let mut server = ServerLink {
+                client: &client,
+                key: &key,
+                account: &mut account,
+            };
+            match self.meet_server_head(&mut server, link, document, None, cancel)? {
+                HeadMet::AlreadyHere => {}
+                HeadMet::Taken { .. } => updated.push(link.document_id.clone()),
+                HeadMet::Waiting => deferred.push(document.id.clone()),
+            }
+        }
 
         let mut fetched = Vec::new();
         for (position, document) in downloads {
@@ -275,6 +299,7 @@ impl Session {
         Ok(PullReport {
             stored,
             purged,
+            updated,
             deferred,
             merged_annotations,
             unreadable_annotations,
@@ -288,12 +313,36 @@ impl Session {
     /// a lost answer carries the same id and the server applies it once. Refused operations are
     /// audited with the server's reason.
     pub fn sync_push(&self) -> Result<PushReport, WorkstationError> {
+        self.sync_push_cancellable(&AtomicBool::new(false))
+    }
+
+    /// [`Session::sync_push`], stopping between uploads when `cancel` is set. Document revisions
+    /// go first (see [`crate::HeadMet`] for what a conflict does), then annotation changes.
+    pub fn sync_push_cancellable(
+        &self,
+        cancel: &AtomicBool,
+    ) -> Result<PushReport, WorkstationError> {
         let pending = self.vault().pending_annotation_pushes(500)?;
         let mut report = PushReport::default();
-        if pending.is_empty() {
+        let revisions_waiting = self.vault().pending_revision_count()? > 0;
+        if pending.is_empty() && !revisions_waiting {
             return Ok(report);
         }
         let (mut account, client, key) = self.server_link()?;
+        if revisions_waiting {
+            self.push_revisions(
+                &mut ServerLink {
+                    client: &client,
+                    key: &key,
+                    account: &mut account,
+                },
+                &mut report,
+                cancel,
+            )?;
+        }
+        if pending.is_empty() {
+            return Ok(report);
+        }
         let vault_id = self.vault().vault_id();
         let ops: Vec<wire::PushOp> = pending
             .iter()
@@ -410,7 +459,9 @@ impl Session {
     }
 
     /// The stored account, a client for its server, and the device key.
-    fn server_link(&self) -> Result<(ServerAccount, ServerClient, DeviceKey), WorkstationError> {
+    pub(crate) fn server_link(
+        &self,
+    ) -> Result<(ServerAccount, ServerClient, DeviceKey), WorkstationError> {
         let account = self
             .vault()
             .server_account()?
@@ -430,7 +481,7 @@ impl Session {
 
     /// Runs `request` with the account's access token; on `token_expired` renews the session
     /// with the device key (storing the new tokens in the vault) and runs it once more.
-    fn with_access<T>(
+    pub(crate) fn with_access<T>(
         &self,
         client: &ServerClient,
         key: &DeviceKey,
@@ -469,7 +520,7 @@ impl Session {
 
 /// The id of the operation that pushes annotation `annotation` at clock `clock` from vault
 /// `vault`: the same inputs always give the same UUID, so a retried push is recognised.
-fn operation_id(vault: &str, annotation: &str, clock: i64) -> String {
+pub(crate) fn operation_id(vault: &str, annotation: &str, clock: i64) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("outpost-op\n{vault}\n{annotation}\n{clock}").as_bytes());
     let mut bytes = [0u8; 16];

@@ -241,7 +241,7 @@ fn round(
     session: &Session,
     cancel: &AtomicBool,
 ) -> Result<(PushReport, PullReport), WorkstationError> {
-    let pushed = session.sync_push()?;
+    let pushed = session.sync_push_cancellable(cancel)?;
     let pulled = session.sync_pull(cancel, &mut |_| {})?;
     Ok((pushed, pulled))
 }

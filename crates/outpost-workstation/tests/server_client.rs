@@ -351,3 +351,76 @@ fn a_200_mb_download_cut_twenty_times_resumes_each_time_and_ends_with_the_right_
     assert_eq!(received, pdf.len());
     assert!(partial == pdf, "the assembled bytes differ");
 }
+
+#[test]
+fn an_upload_cut_again_and_again_continues_where_the_server_copy_stops() {
+    let server = InProcessServer::start_accepting(64 << 20);
+    let account = server.account("zoya", Role::Staff, None);
+    let direct = client(&server);
+    let session = enrol(&server, &direct, &account, "Laptop", &device_key(5));
+    // 24 MiB that compress to nothing useful: six requests' worth when nothing breaks.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(24);
+    let mut bytes = vec![0u8; 24 << 20];
+    rand::RngCore::fill_bytes(&mut rng, &mut bytes);
+
+    // Every request is cut somewhere in its first 6 MiB (one request carries up to 4 MiB).
+    let target: std::net::SocketAddr = server
+        .base_url
+        .trim_start_matches("https://")
+        .parse()
+        .expect("address");
+    let proxy = outpost_server::testing::FaultyProxy::start(&server.runtime, target, 31);
+    proxy.cut_requests_within(6 << 20);
+    let through_proxy =
+        ServerClient::new(&proxy.base_url(), &server.ca_pem, Duration::from_secs(120))
+            .expect("client");
+    let never = AtomicBool::new(false);
+    let mut held_at_start = Vec::new();
+    let mut interruptions = 0usize;
+    let name = loop {
+        let mut first = None;
+        let outcome = through_proxy.upload(
+            &session.access_token,
+            &bytes,
+            &mut |held, _| {
+                first.get_or_insert(held);
+            },
+            &never,
+        );
+        if let Some(held) = first {
+            held_at_start.push(held);
+        }
+        match outcome {
+            Ok(name) => break name,
+            Err(ServerError::Unreachable { .. }) => interruptions += 1,
+            Err(other) => panic!("unexpected: {other}"),
+        }
+        assert!(interruptions < 300, "the upload never finished");
+    };
+    assert!(interruptions >= 5, "only {interruptions} interruptions");
+    // Each attempt started from what the server held, which only grew — and bytes that arrived
+    // before a cut were kept (some attempt started past a 4 MiB request boundary's multiple).
+    assert!(
+        held_at_start.windows(2).all(|w| w[0] <= w[1]),
+        "{held_at_start:?}"
+    );
+    assert!(
+        held_at_start
+            .iter()
+            .any(|held| *held > 0 && held % (4 << 20) != 0),
+        "no attempt resumed inside a request: {held_at_start:?}"
+    );
+    assert_eq!(name, common_sha256(&bytes));
+    let stored = server
+        .block_on(server.service.blobs().get(&name))
+        .expect("the blob");
+    assert!(
+        stored.as_ref() == bytes.as_slice(),
+        "the stored bytes differ"
+    );
+}
+
+fn common_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

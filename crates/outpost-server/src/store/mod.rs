@@ -270,6 +270,45 @@ pub enum OpApplied {
     Mismatch,
 }
 
+/// A pushed document revision, to apply exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionOp {
+    /// The workstation's id for the operation.
+    pub op_id: String,
+    /// Who pushed it.
+    pub user_id: String,
+    /// From which device.
+    pub device_id: String,
+    /// When it arrived (for people).
+    pub at: i64,
+    /// The document.
+    pub document_id: String,
+    /// The revision it was made on.
+    pub base_sha256: String,
+    /// The whole new revision's hash (its blob is stored already).
+    pub sha256: String,
+    /// The whole new revision's size.
+    pub size: i64,
+    /// What made it, for people.
+    pub cause: String,
+}
+
+/// What applying a pushed revision did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevisionApplied {
+    /// It is the head now.
+    Applied,
+    /// This op id was applied before, or this revision is the head already; nothing changed.
+    AlreadyApplied,
+    /// Its base was not the head: kept as a conflict branch (now or when first pushed).
+    Conflict {
+        /// The head now.
+        head_sha256: String,
+    },
+    /// Its base is not a revision of this document: refused, not recorded.
+    UnknownBase,
+}
+
 /// One uploaded entry of a device's audit chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAuditRow {
@@ -447,6 +486,20 @@ pub trait Store: Send + Sync {
     /// (a second push of it is [`OpApplied::AlreadyApplied`]) and stores the annotation unless
     /// the stored one has a higher (logical_clock, origin).
     async fn apply_annotation_op(&self, op: &AnnotationOp) -> Result<OpApplied, StoreError>;
+
+    /// Applies a pushed revision exactly once, in one transaction: records the op id; if its base
+    /// is the document's head it becomes the head (a new sync position, so workstations pull it),
+    /// otherwise it is kept as a conflict branch. A second push of the op id gives the first
+    /// answer again ([`RevisionApplied::Conflict`] stays a conflict).
+    async fn apply_revision_op(&self, op: &RevisionOp) -> Result<RevisionApplied, StoreError>;
+
+    /// Whether `sha256` is a revision of the document (the head, any pushed revision on either
+    /// branch, or the base of one).
+    async fn is_document_revision(
+        &self,
+        document_id: &str,
+        sha256: &str,
+    ) -> Result<bool, StoreError>;
 
     /// The changes a user must pull after (`after_position`, `after_document`) in (position,
     /// document id) order — documents newly visible or with a new head, and documents no longer

@@ -10,7 +10,8 @@ use tokio_postgres::{NoTls, Row};
 use super::{
     parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
     DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
-    PullPage, RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
+    PullPage, RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow, UnitRow,
+    UserRow,
 };
 
 mod embedded {
@@ -130,6 +131,23 @@ fn duplicate_or(error: impl Into<StoreError>, what: &str) -> StoreError {
 
 /// Takes the next sync position inside `transaction`: the counter row stays locked until the
 /// transaction ends, so positions commit in order (see migration 3).
+/// Whether a document has a pushed revision with this hash, or one based on it.
+async fn revision_known(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    document_id: &str,
+    sha256: &str,
+) -> Result<bool, StoreError> {
+    let row = transaction
+        .query_one(KNOWN_REVISION, &[&document_id, &sha256])
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// `$2` is the head of document `$1`, a revision pushed to it, or the base of one.
+const KNOWN_REVISION: &str =
+    "SELECT EXISTS (SELECT 1 FROM documents WHERE id = $1 AND sha256 = $2) \
+     OR EXISTS (SELECT 1 FROM document_revisions WHERE document_id = $1 AND (sha256 = $2 OR base_sha256 = $2))";
+
 async fn next_sync_seq(
     transaction: &deadpool_postgres::Transaction<'_>,
 ) -> Result<i64, StoreError> {
@@ -925,6 +943,92 @@ impl Store for PostgresStore {
             .await?;
         transaction.commit().await?;
         Ok(outcome)
+    }
+
+    async fn apply_revision_op(&self, op: &RevisionOp) -> Result<RevisionApplied, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        // The document's row lock orders every revision pushed to it.
+        let Some(row) = transaction
+            .query_opt(
+                "SELECT sha256 FROM documents WHERE id = $1 FOR UPDATE",
+                &[&op.document_id],
+            )
+            .await?
+        else {
+            return Ok(RevisionApplied::UnknownBase);
+        };
+        let head: String = row.try_get(0)?;
+        let recorded = transaction
+            .query_opt(
+                "SELECT outcome FROM applied_ops WHERE op_id = $1",
+                &[&op.op_id],
+            )
+            .await?;
+        if let Some(row) = recorded {
+            let outcome: String = row.try_get(0)?;
+            return Ok(if outcome == "conflict" {
+                RevisionApplied::Conflict { head_sha256: head }
+            } else {
+                RevisionApplied::AlreadyApplied
+            });
+        }
+        if op.sha256 == head {
+            return Ok(RevisionApplied::AlreadyApplied);
+        }
+        if op.base_sha256 != head
+            && !revision_known(&transaction, &op.document_id, &op.base_sha256).await?
+        {
+            return Ok(RevisionApplied::UnknownBase);
+        }
+        let (branch, outcome) = if op.base_sha256 == head {
+            let seq = next_sync_seq(&transaction).await?;
+            transaction
+                .execute(
+                    "UPDATE documents SET sha256 = $2, size = $3, head_seq = $4 WHERE id = $1",
+                    &[&op.document_id, &op.sha256, &op.size, &seq],
+                )
+                .await?;
+            ("main", RevisionApplied::Applied)
+        } else {
+            ("conflict", RevisionApplied::Conflict { head_sha256: head })
+        };
+        transaction
+            .execute(
+                "INSERT INTO document_revisions (document_id, sha256, base_sha256, size, branch, cause, op_id, \
+                 user_id, device_id, pushed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (document_id, sha256) DO NOTHING",
+                &[
+                    &op.document_id, &op.sha256, &op.base_sha256, &op.size, &branch, &op.cause, &op.op_id,
+                    &op.user_id, &op.device_id, &op.at,
+                ],
+            )
+            .await?;
+        let name = if branch == "main" {
+            "applied"
+        } else {
+            "conflict"
+        };
+        transaction
+            .execute(
+                "INSERT INTO applied_ops (op_id, user_id, device_id, outcome, applied_at) VALUES ($1, $2, $3, $4, $5)",
+                &[&op.op_id, &op.user_id, &op.device_id, &name, &op.at],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn is_document_revision(
+        &self,
+        document_id: &str,
+        sha256: &str,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(KNOWN_REVISION, &[&document_id, &sha256])
+            .await?;
+        Ok(row.try_get(0)?)
     }
 
     async fn device_audit_last(

@@ -9,7 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::{
     parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
     DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
-    PullPage, RefreshClaim, Store, StoreError, TokenRow, UnitRow, UserRow,
+    PullPage, RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow, UnitRow,
+    UserRow,
 };
 
 mod embedded {
@@ -126,6 +127,19 @@ fn duplicate_or(error: rusqlite::Error, what: &str) -> StoreError {
 }
 
 /// Takes the next sync position inside `transaction` (see migration 3).
+/// Whether a document has a pushed revision with this hash, or one based on it.
+fn revision_known(
+    c: &rusqlite::Connection,
+    document_id: &str,
+    sha256: &str,
+) -> Result<bool, StoreError> {
+    Ok(c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM document_revisions WHERE document_id = ?1 AND (sha256 = ?2 OR base_sha256 = ?2))",
+        params![document_id, sha256],
+        |r| r.get(0),
+    )?)
+}
+
 fn next_sync_seq(transaction: &rusqlite::Transaction<'_>) -> Result<i64, StoreError> {
     Ok(transaction.query_row(
         "UPDATE sync_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq",
@@ -947,6 +961,84 @@ impl Store for SqliteStore {
             transaction.execute("UPDATE applied_ops SET outcome = ?2 WHERE op_id = ?1", params![op.op_id, name])?;
             transaction.commit()?;
             Ok(outcome)
+        })
+        .await
+    }
+
+    async fn apply_revision_op(&self, op: &RevisionOp) -> Result<RevisionApplied, StoreError> {
+        let op = op.clone();
+        self.run(move |c| {
+            let transaction = c.transaction()?;
+            let Some(head) = transaction
+                .query_row("SELECT sha256 FROM documents WHERE id = ?1", [&op.document_id], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()?
+            else {
+                return Ok(RevisionApplied::UnknownBase);
+            };
+            let recorded: Option<String> = transaction
+                .query_row("SELECT outcome FROM applied_ops WHERE op_id = ?1", [&op.op_id], |r| r.get(0))
+                .optional()?;
+            if let Some(outcome) = recorded {
+                return Ok(if outcome == "conflict" {
+                    RevisionApplied::Conflict { head_sha256: head }
+                } else {
+                    RevisionApplied::AlreadyApplied
+                });
+            }
+            if op.sha256 == head {
+                return Ok(RevisionApplied::AlreadyApplied);
+            }
+            if op.base_sha256 != head && !revision_known(&transaction, &op.document_id, &op.base_sha256)? {
+                return Ok(RevisionApplied::UnknownBase);
+            }
+            let (branch, outcome) = if op.base_sha256 == head {
+                let seq = next_sync_seq(&transaction)?;
+                transaction.execute(
+                    "UPDATE documents SET sha256 = ?2, size = ?3, head_seq = ?4 WHERE id = ?1",
+                    params![op.document_id, op.sha256, op.size, seq],
+                )?;
+                ("main", RevisionApplied::Applied)
+            } else {
+                ("conflict", RevisionApplied::Conflict { head_sha256: head })
+            };
+            transaction.execute(
+                "INSERT INTO document_revisions (document_id, sha256, base_sha256, size, branch, cause, op_id, \
+                 user_id, device_id, pushed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT (document_id, sha256) DO NOTHING",
+                params![
+                    op.document_id, op.sha256, op.base_sha256, op.size, branch, op.cause, op.op_id, op.user_id,
+                    op.device_id, op.at
+                ],
+            )?;
+            let name = if branch == "main" { "applied" } else { "conflict" };
+            transaction.execute(
+                "INSERT INTO applied_ops (op_id, user_id, device_id, outcome, applied_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![op.op_id, op.user_id, op.device_id, name, op.at],
+            )?;
+            transaction.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn is_document_revision(
+        &self,
+        document_id: &str,
+        sha256: &str,
+    ) -> Result<bool, StoreError> {
+        let (document_id, sha256) = (document_id.to_string(), sha256.to_string());
+        self.read(move |c| {
+            let head: Option<String> = c
+                .query_row(
+                    "SELECT sha256 FROM documents WHERE id = ?1",
+                    [&document_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(head.as_deref() == Some(sha256.as_str())
+                || revision_known(c, &document_id, &sha256)?)
         })
         .await
     }

@@ -1,0 +1,337 @@
+//! Document revisions and the server. A local revision (a signature, burned-in annotations) is
+//! pushed on the base the server last held; the server takes it only if that base is still its
+//! head. When another revision got there first, the local ones are kept on the server as a
+//! conflict branch, and the vault takes the server's head in their place and asks for the
+//! document to be signed again. Revisions only ever grow a document, so the server's head is
+//! always some local revision's bytes followed by more.
+
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+use crate::audit::{self, AuditAction, AuditEvent, AuditOutcome};
+use crate::{DocumentId, Vault, VaultError};
+
+/// A local revision the server does not hold yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRevision {
+    /// The local document.
+    pub document_id: DocumentId,
+    /// The server's document id.
+    pub server_id: String,
+    /// The local revision number.
+    pub revision: i64,
+    /// SHA-256 of the revision it was made on.
+    pub base_sha256: String,
+    /// SHA-256 of the whole revision.
+    pub sha256: String,
+    /// The bytes it appends to its base.
+    pub appended: Vec<u8>,
+    /// What made it ("signed", …).
+    pub cause: String,
+}
+
+/// A local revision's place in the document's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionPrefix {
+    /// The revision (0 for the imported file).
+    pub revision: i64,
+    /// SHA-256 of the document up to and including it.
+    pub sha256: String,
+    /// The document's size up to and including it.
+    pub size: u64,
+}
+
+/// The server's head of a document, to take in place of what follows `keep_revision` here.
+#[derive(Debug, Clone)]
+pub struct ServerHead<'a> {
+    /// The local document.
+    pub document_id: &'a DocumentId,
+    /// The newest local revision the head extends; later local revisions are set aside (they
+    /// must be on the server already, as a conflict branch).
+    pub keep_revision: i64,
+    /// The bytes the head adds after `keep_revision` (empty when it is that revision).
+    pub appended: &'a [u8],
+    /// SHA-256 of the whole head.
+    pub server_sha256: &'a str,
+}
+
+/// What taking the server's head did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdoptedHead {
+    /// The local revisions set aside, as "cause sha256".
+    pub discarded: Vec<String>,
+}
+
+/// A document whose signed revision lost a conflict on the server: it shows as "needs your
+/// signature again" until it is signed on the new head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResignRequest {
+    /// The local document.
+    pub document_id: String,
+    /// The revisions set aside (each "cause sha256"); the server keeps them as a conflict branch.
+    pub discarded: Vec<String>,
+    /// The server head that took their place.
+    pub server_sha256: String,
+    /// When (wall clock, for people).
+    pub requested_at_ms: i64,
+}
+
+impl Vault {
+    /// The local revisions of server documents that the server does not hold yet, oldest first
+    /// per document, each with its base.
+    pub fn pending_revision_pushes(&self) -> Result<Vec<PendingRevision>, VaultError> {
+        let mut statement = self.conn.prepare(
+            "SELECT s.document_id, s.server_id, u.revision, u.sha256_after, u.appended, u.cause,
+                    COALESCE((SELECT p.sha256_after FROM document_updates p
+                               WHERE p.document_id = u.document_id AND p.revision = u.revision - 1),
+                             (SELECT d.sha256 FROM documents d WHERE d.id = u.document_id))
+               FROM server_documents s
+               JOIN document_updates u ON u.document_id = s.document_id AND u.revision > s.synced_revision
+              ORDER BY s.position, s.server_id, u.revision",
+        )?;
+        let rows = statement.query_map([], |r| {
+            Ok(PendingRevision {
+                document_id: DocumentId(r.get(0)?),
+                server_id: r.get(1)?,
+                revision: r.get(2)?,
+                sha256: r.get(3)?,
+                appended: r.get(4)?,
+                cause: r.get(5)?,
+                base_sha256: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many local revisions of server documents the server does not hold yet.
+    pub fn pending_revision_count(&self) -> Result<i64, VaultError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM server_documents s
+               JOIN document_updates u ON u.document_id = s.document_id AND u.revision > s.synced_revision",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records that the server holds a document up to `revision` (pushed, or its head seen in a
+    /// pull) and that its head is `sha256`. Later local revisions are pushed next — also after a
+    /// server restored from a backup went back to an earlier revision.
+    pub fn record_revision_synced(
+        &mut self,
+        document_id: &DocumentId,
+        revision: i64,
+        sha256: &str,
+    ) -> Result<(), VaultError> {
+        self.conn.execute(
+            "UPDATE server_documents SET synced_revision = ?2, head_sha256 = ?3 WHERE document_id = ?1",
+            rusqlite::params![document_id.0, revision, sha256],
+        )?;
+        Ok(())
+    }
+
+    /// Audits a revision the server refused (it stays here and is offered again).
+    pub fn record_refused_revision(
+        &mut self,
+        document_id: &DocumentId,
+        sha256: &str,
+        reason: &str,
+    ) -> Result<(), VaultError> {
+        let now = self.clock.now_ms();
+        let tx = self.conn.transaction()?;
+        audit::append(
+            &tx,
+            now,
+            &self.user,
+            &AuditEvent::new(AuditAction::SyncRevision, AuditOutcome::Failure)
+                .document(document_id.0.clone())
+                .detail(format!("the server refused revision {sha256}: {reason}")),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records the server's head of a document whose local revisions have not reached it yet
+    /// (the next push meets the conflict).
+    pub fn record_server_head(
+        &mut self,
+        document_id: &DocumentId,
+        sha256: &str,
+    ) -> Result<(), VaultError> {
+        self.conn.execute(
+            "UPDATE server_documents SET head_sha256 = ?2 WHERE document_id = ?1",
+            rusqlite::params![document_id.0, sha256],
+        )?;
+        Ok(())
+    }
+
+    /// The revision the server holds of a linked document (0 when none is linked).
+    pub fn synced_revision(&self, document_id: &DocumentId) -> Result<i64, VaultError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT synced_revision FROM server_documents WHERE document_id = ?1",
+                [&document_id.0],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Each revision's hash and the document's size up to it, oldest first.
+    pub fn revision_prefixes(&self, id: &DocumentId) -> Result<Vec<RevisionPrefix>, VaultError> {
+        let (sha256, size): (String, i64) = self
+            .conn
+            .query_row(
+                "SELECT d.sha256, length(b.bytes) FROM documents d
+                   JOIN document_bytes b ON b.document_id = d.id WHERE d.id = ?1",
+                [&id.0],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| VaultError::DocumentNotFound(id.0.clone()))?;
+        let mut size = u64::try_from(size).unwrap_or(0);
+        let mut prefixes = vec![RevisionPrefix {
+            revision: 0,
+            sha256,
+            size,
+        }];
+        let mut statement = self.conn.prepare(
+            "SELECT revision, sha256_after, length(appended) FROM document_updates
+              WHERE document_id = ?1 ORDER BY revision",
+        )?;
+        let rows = statement.query_map([&id.0], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (revision, sha256, appended) = row?;
+            size += u64::try_from(appended).unwrap_or(0);
+            prefixes.push(RevisionPrefix {
+                revision,
+                sha256,
+                size,
+            });
+        }
+        Ok(prefixes)
+    }
+
+    /// Takes the server's head of a document in one transaction: the local revisions after
+    /// `keep_revision` are set aside (their burned-in annotations become pending again and their
+    /// batch records go, so a batch re-sign includes the document), the head's added bytes become
+    /// the next revision, and the document is marked as synced. If anything was set aside the
+    /// document is asked to be signed again. Audited either way.
+    pub fn adopt_server_head(&mut self, head: &ServerHead<'_>) -> Result<AdoptedHead, VaultError> {
+        let now = self.clock.now_ms();
+        let id = &head.document_id.0;
+        let tx = self.conn.transaction()?;
+        let mut discarded = Vec::new();
+        {
+            let mut statement = tx.prepare(
+                "SELECT cause, sha256_after FROM document_updates
+                  WHERE document_id = ?1 AND revision > ?2 ORDER BY revision",
+            )?;
+            let rows = statement.query_map(rusqlite::params![id, head.keep_revision], |r| {
+                Ok(format!(
+                    "{} {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?
+                ))
+            })?;
+            for row in rows {
+                discarded.push(row?);
+            }
+        }
+        let current: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(revision), 0) FROM document_updates WHERE document_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        if head.keep_revision > current || head.keep_revision < 0 {
+            return Err(VaultError::DocumentChanged {
+                id: id.clone(),
+                expected: head.keep_revision,
+                found: current,
+            });
+        }
+        for statement in [
+            "DELETE FROM signing_batch_items WHERE document_id = ?1 AND revision > ?2",
+            "UPDATE annotations SET burned_revision = NULL WHERE document_id = ?1 AND burned_revision > ?2",
+            "DELETE FROM document_updates WHERE document_id = ?1 AND revision > ?2",
+        ] {
+            tx.execute(statement, rusqlite::params![id, head.keep_revision])?;
+        }
+        let mut revision = head.keep_revision;
+        if !head.appended.is_empty() {
+            revision += 1;
+            tx.execute(
+                "INSERT INTO document_updates (document_id, revision, appended, sha256_after, cause, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, 'from the server', ?5)",
+                rusqlite::params![id, revision, head.appended, head.server_sha256, now],
+            )?;
+        }
+        tx.execute(
+            "UPDATE server_documents SET synced_revision = ?2, head_sha256 = ?3 WHERE document_id = ?1",
+            rusqlite::params![id, revision, head.server_sha256],
+        )?;
+        let detail = if discarded.is_empty() {
+            format!("took the server's revision {}", head.server_sha256)
+        } else {
+            tx.execute(
+                "INSERT INTO resign_requests (document_id, discarded, server_sha256, requested_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (document_id) DO UPDATE SET discarded = ?2, server_sha256 = ?3, requested_at_ms = ?4",
+                rusqlite::params![
+                    id,
+                    discarded.join("\n"),
+                    head.server_sha256,
+                    now
+                ],
+            )?;
+            format!(
+                "another revision reached the server first: took its revision {} and set aside {} (kept on the server as a conflict branch); sign the document again",
+                head.server_sha256,
+                discarded.join(", ")
+            )
+        };
+        audit::append(
+            &tx,
+            now,
+            &self.user,
+            &AuditEvent::new(AuditAction::SyncRevision, AuditOutcome::Success)
+                .document(id.clone())
+                .detail(detail),
+        )?;
+        tx.commit()?;
+        Ok(AdoptedHead { discarded })
+    }
+
+    /// The documents that must be signed again after losing a conflict.
+    pub fn resign_requests(&self) -> Result<Vec<ResignRequest>, VaultError> {
+        let mut statement = self.conn.prepare(
+            "SELECT document_id, discarded, server_sha256, requested_at_ms FROM resign_requests
+              ORDER BY requested_at_ms, document_id",
+        )?;
+        let rows = statement.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut requests = Vec::new();
+        for row in rows {
+            let (document_id, discarded, server_sha256, requested_at_ms) = row?;
+            requests.push(ResignRequest {
+                document_id,
+                discarded: discarded.lines().map(str::to_owned).collect(),
+                server_sha256,
+                requested_at_ms,
+            });
+        }
+        Ok(requests)
+    }
+}

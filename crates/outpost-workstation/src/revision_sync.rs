@@ -1,0 +1,238 @@
+//! Sync of document revisions (signatures, burned-in annotations). Each local revision the
+//! server does not hold is uploaded (resumably) and pushed on the base the server last held; the
+//! server takes it only if that base is still its head. A revision that loses — someone else's
+//! revision got there first — stays on the server as a conflict branch; this workstation then
+//! takes the server's head and asks for the document to be signed again. A head that moved on
+//! the server while nothing was waiting here is simply taken in.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use outpost_protocol as wire;
+use outpost_vault::{ServerAccount, ServerDocumentLink, ServerHead};
+
+use crate::server_client::{DeviceKey, ServerClient, ServerError};
+use crate::sync::{operation_id, PushReport};
+use crate::{Session, WorkstationError};
+
+/// Revisions pushed per request.
+const REVISIONS_PER_PUSH: usize = 50;
+
+/// What meeting a document's server head did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadMet {
+    /// The head is a revision this vault has.
+    AlreadyHere,
+    /// The head was taken in; the local revisions it replaced (if any, each "cause sha256") are
+    /// kept on the server as a conflict branch and the document must be signed again.
+    Taken {
+        /// The local revisions set aside.
+        discarded: Vec<String>,
+    },
+    /// Local revisions the server has not seen wait here: the next push meets the conflict.
+    Waiting,
+}
+
+/// The link, the client and the credentials a sync step works with.
+pub(crate) struct ServerLink<'a> {
+    pub client: &'a ServerClient,
+    pub key: &'a DeviceKey,
+    pub account: &'a mut ServerAccount,
+}
+
+impl Session {
+    /// Pushes the local revisions of server documents the server does not hold: each one's
+    /// appended bytes are uploaded (resuming an interrupted upload), then the revisions go as
+    /// operations with ids derived from the vault, document and hash — a retry after a lost answer
+    /// is recognised. For each document whose revision lost (conflict), the server's head is
+    /// taken in its place and the document is listed in [`PushReport::resign_needed`].
+    pub(crate) fn push_revisions(
+        &self,
+        link: &mut ServerLink<'_>,
+        report: &mut PushReport,
+        cancel: &AtomicBool,
+    ) -> Result<(), WorkstationError> {
+        let mut pending = self.vault().pending_revision_pushes()?;
+        pending.truncate(REVISIONS_PER_PUSH);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let vault_id = self.vault().vault_id().to_string();
+        let mut ops = Vec::with_capacity(pending.len());
+        for revision in &pending {
+            let appended_sha256 =
+                self.with_access(link.client, link.key, link.account, |token| {
+                    link.client
+                        .upload(token, &revision.appended, &mut |_, _| {}, cancel)
+                })?;
+            ops.push(wire::PushOp {
+                op_id: operation_id(
+                    &vault_id,
+                    &format!("revision {} {}", revision.server_id, revision.sha256),
+                    revision.revision,
+                ),
+                change: wire::OpChange::Revision {
+                    document_id: revision.server_id.clone(),
+                    base_sha256: revision.base_sha256.clone(),
+                    sha256: revision.sha256.clone(),
+                    appended_sha256,
+                    cause: revision.cause.clone(),
+                },
+            });
+        }
+        let response = self.with_access(link.client, link.key, link.account, |token| {
+            link.client.push(token, ops.clone())
+        })?;
+        if response.results.len() != pending.len()
+            || response
+                .results
+                .iter()
+                .zip(&ops)
+                .any(|(result, op)| result.op_id != op.op_id)
+        {
+            return Err(ServerError::Malformed(
+                "the push answer does not answer the operations sent".into(),
+            )
+            .into());
+        }
+        // The highest revision of each conflicted document that this push put on the server.
+        let mut conflicted: Vec<(ServerDocumentLink, i64)> = Vec::new();
+        let links = self.vault().server_document_links()?;
+        for (revision, result) in pending.iter().zip(response.results) {
+            match result.outcome {
+                wire::OpOutcome::Applied | wire::OpOutcome::AlreadyApplied => {
+                    if matches!(result.outcome, wire::OpOutcome::Applied) {
+                        report.applied += 1;
+                    } else {
+                        report.already_applied += 1;
+                    }
+                    self.vault().record_revision_synced(
+                        &revision.document_id,
+                        revision.revision,
+                        &revision.sha256,
+                    )?;
+                }
+                wire::OpOutcome::Conflict { .. } => {
+                    match conflicted
+                        .iter_mut()
+                        .find(|(l, _)| l.document_id == revision.document_id)
+                    {
+                        Some((_, up_to)) => *up_to = (*up_to).max(revision.revision),
+                        None => {
+                            if let Some(l) =
+                                links.iter().find(|l| l.document_id == revision.document_id)
+                            {
+                                conflicted.push((l.clone(), revision.revision));
+                            }
+                        }
+                    }
+                }
+                wire::OpOutcome::Rejected { reason, .. } => {
+                    self.vault().record_refused_revision(
+                        &revision.document_id,
+                        &revision.sha256,
+                        &reason,
+                    )?;
+                    report
+                        .refused
+                        .push((revision.document_id.0.clone(), reason));
+                }
+            }
+        }
+        for (document_link, pushed_up_to) in conflicted {
+            let document = self.with_access(link.client, link.key, link.account, |token| {
+                link.client.document(token, &document_link.server_id)
+            })?;
+            if let HeadMet::Taken { discarded } =
+                self.meet_server_head(link, &document_link, &document, Some(pushed_up_to), cancel)?
+            {
+                if !discarded.is_empty() {
+                    report.resign_needed.push(document_link.document_id.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings a linked document to the server's head `document`. If the head is a revision here,
+    /// only the link is updated. Otherwise the head is downloaded (hash-checked, validated by
+    /// pdfium) and taken in after the newest local revision it extends — provided every later
+    /// local revision is at most `discard_through` (they were just kept on the server as a
+    /// conflict branch); revisions the server has not seen are never set aside ([`HeadMet::Waiting`]).
+    pub(crate) fn meet_server_head(
+        &self,
+        link: &mut ServerLink<'_>,
+        document_link: &ServerDocumentLink,
+        document: &wire::DocumentInfo,
+        discard_through: Option<i64>,
+        cancel: &AtomicBool,
+    ) -> Result<HeadMet, WorkstationError> {
+        let local = &document_link.document_id;
+        let prefixes = self.vault().revision_prefixes(local)?;
+        let local_head = prefixes.last().map_or(0, |p| p.revision);
+        if let Some(here) = prefixes.iter().find(|p| p.sha256 == document.sha256) {
+            // Also a server restored from a backup: what it lost is pushed again.
+            self.vault()
+                .record_revision_synced(local, here.revision, &document.sha256)?;
+            return Ok(HeadMet::AlreadyHere);
+        }
+        let mut head = Vec::new();
+        self.with_access(link.client, link.key, link.account, |token| {
+            link.client
+                .download(token, document, &mut head, &mut |_, _| {}, cancel)
+        })?;
+        let head = Arc::new(head);
+        self.pdf
+            .inspect(head.clone())
+            .map_err(crate::error::classify_pdf_error)?;
+        let bytes = self.vault().document_bytes(local)?;
+        let Some(keep) = prefixes.iter().rev().find(|p| {
+            let size = usize::try_from(p.size).unwrap_or(usize::MAX);
+            size <= head.len() && size <= bytes.len() && head[..size] == bytes[..size]
+        }) else {
+            return Err(WorkstationError::Sync(format!(
+                "the server's copy of document {} does not continue any revision held here; it was left as it is",
+                document.id
+            )));
+        };
+        let synced = self.vault().synced_revision(local)?;
+        if keep.revision < synced {
+            // The server no longer holds revisions it took (restored from a backup): push them
+            // again from the last one it has.
+            self.vault()
+                .record_revision_synced(local, keep.revision, &document.sha256)?;
+        }
+        let may_discard = discard_through.unwrap_or(keep.revision);
+        if local_head > keep.revision && local_head > may_discard {
+            self.vault().record_server_head(local, &document.sha256)?;
+            return Ok(HeadMet::Waiting);
+        }
+        let size = usize::try_from(keep.size).unwrap_or(usize::MAX);
+        let adopted = self.vault().adopt_server_head(&ServerHead {
+            document_id: local,
+            keep_revision: keep.revision,
+            appended: &head[size..],
+            server_sha256: &document.sha256,
+        })?;
+        Ok(HeadMet::Taken {
+            discarded: adopted.discarded,
+        })
+    }
+}
+
+impl Session {
+    /// The documents that hold the server's head after their signed revision lost a conflict:
+    /// "needs your signature again". Signing such a document clears it.
+    pub fn resign_requests(&self) -> Result<Vec<outpost_vault::ResignRequest>, WorkstationError> {
+        Ok(self.vault().resign_requests()?)
+    }
+
+    /// A document's revisions, oldest first: the imported file, then each signature, burn-in or
+    /// revision taken from the server, with the SHA-256 of the whole document at that point.
+    pub fn document_revisions(
+        &self,
+        id: &outpost_vault::DocumentId,
+    ) -> Result<Vec<outpost_vault::DocumentRevision>, WorkstationError> {
+        Ok(self.vault().document_revisions(id)?)
+    }
+}

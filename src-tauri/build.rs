@@ -31,6 +31,8 @@ fn main() {
         "list_tokens",
         "token_keys",
         "sign_with_token",
+        "sync_state",
+        "sync_now",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

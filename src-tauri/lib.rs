@@ -7,7 +7,9 @@ mod state;
 
 use state::AppState;
 
-/// Starts the app. `--demo` creates (once) and offers the demo vault with sample documents.
+/// Starts the app. `--demo` creates (once) and offers the demo vault: with sample documents, or —
+/// given `--server URL --server-ca FILE --demo-totp-file FILE` (the embedded default's local
+/// server) — connected to that server, its documents arriving by sync.
 pub fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -16,8 +18,11 @@ pub fn run() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let demo = std::env::args().any(|a| a == "--demo");
-    let state = match AppState::from_environment(demo) {
+    let args: Vec<String> = std::env::args().collect();
+    let demo = args.iter().any(|a| a == "--demo");
+    let state = match state::demo_server(&args)
+        .and_then(|server| AppState::from_environment(demo, server.as_ref()))
+    {
         Ok(state) => state,
         Err(message) => {
             eprintln!("Outpost cannot start: {message}");
@@ -58,6 +63,8 @@ pub fn run() {
             commands::signing::list_tokens,
             commands::signing::token_keys,
             commands::signing::sign_with_token,
+            commands::sync::sync_state,
+            commands::sync::sync_now,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use outpost_workstation::inbox::InboxWatcher;
 use outpost_workstation::{
-    KdfParams, OsKeyring, PdfEngine, Session, SharedRng, SystemClock, Workstation,
-    WorkstationConfig, DEMO_USER,
+    DemoServer, KdfParams, OsKeyring, PdfEngine, Session, SharedRng, SyncEngine, SystemClock,
+    Workstation, WorkstationConfig, DEMO_USER,
 };
 
 /// Shared app state.
@@ -22,12 +22,45 @@ pub struct AppState {
     pub suggested_user: Option<String>,
     /// Set to stop the running signing batch between documents.
     pub batch_cancel: Arc<AtomicBool>,
+    /// The sync engine of the unlocked session, when its vault syncs with a server.
+    pub sync: Mutex<Option<SyncEngine>>,
+}
+
+/// The demo server named on the command line (`--server URL --server-ca FILE --demo-totp-file
+/// FILE`), if any.
+pub fn demo_server(args: &[String]) -> Result<Option<DemoServer>, String> {
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let Some(base_url) = value("--server") else {
+        return Ok(None);
+    };
+    let read = |flag: &str| {
+        let path = value(flag).ok_or_else(|| format!("--server needs {flag} FILE too"))?;
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))
+    };
+    let ca_pem = read("--server-ca")?;
+    let totp_secret_base32 = read("--demo-totp-file")?
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(&format!("{DEMO_USER}\t"))
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| format!("the demo TOTP file has no line for {DEMO_USER}"))?;
+    Ok(Some(DemoServer {
+        base_url,
+        ca_pem,
+        totp_secret_base32,
+    }))
 }
 
 impl AppState {
     /// Builds the state from the environment (`OUTPOST_DATA_DIR`, `OUTPOST_KEYRING_SERVICE`,
     /// `OUTPOST_PDFIUM_PATH`); in demo mode seeds the demo vault the first time.
-    pub fn from_environment(demo: bool) -> Result<Self, String> {
+    pub fn from_environment(demo: bool, server: Option<&DemoServer>) -> Result<Self, String> {
         let pdf = PdfEngine::start_default().map_err(|e| e.to_string())?;
         let service =
             std::env::var("OUTPOST_KEYRING_SERVICE").unwrap_or_else(|_| "outpost".to_owned());
@@ -46,7 +79,7 @@ impl AppState {
             .next();
         if demo {
             let session = workstation
-                .open_or_seed_demo(rng.clone())
+                .open_or_seed_demo(rng.clone(), server)
                 .map_err(|e| e.to_string())?;
             session.lock().map_err(|e| e.to_string())?;
             suggested_user = Some(DEMO_USER.to_owned());
@@ -59,6 +92,7 @@ impl AppState {
             rng,
             suggested_user,
             batch_cancel: Arc::new(AtomicBool::new(false)),
+            sync: Mutex::new(None),
         })
     }
 

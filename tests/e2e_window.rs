@@ -203,6 +203,11 @@ impl Drop for RunningApp {
 
 /// Starts Xvfb, tauri-driver and the app in demo mode on the data folder `data`, with `env` added.
 fn start_app(data: &Path, env: &[(&str, &str)]) -> RunningApp {
+    start_app_with_args(data, env, &[])
+}
+
+/// Like [`start_app`], with more command-line arguments after `--demo`.
+fn start_app_with_args(data: &Path, env: &[(&str, &str)], more_args: &[&str]) -> RunningApp {
     let turn = ONE_APP_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -238,6 +243,8 @@ fn start_app(data: &Path, env: &[(&str, &str)]) -> RunningApp {
         TcpStream::connect(("127.0.0.1", port)).ok()
     });
     let base = format!("http://127.0.0.1:{port}");
+    let mut args = vec!["--demo"];
+    args.extend_from_slice(more_args);
     // WebKitWebDriver now and then drops the very first connection while it starts (seen as
     // "Unexpected EOF"): ask again a few times before giving up.
     let mut attempt = 0;
@@ -246,7 +253,7 @@ fn start_app(data: &Path, env: &[(&str, &str)]) -> RunningApp {
         let answer = ureq::post(&format!("{base}/session")).send_json(
             json!({"capabilities": {"alwaysMatch": {
                 "browserName": "wry",
-                "tauri:options": {"application": app, "args": ["--demo"]}
+                "tauri:options": {"application": app, "args": args}
             }}}),
         );
         match answer {
@@ -705,6 +712,89 @@ fn a_document_is_signed_with_a_hardware_token_from_the_sign_dialog() {
         json!(""),
         "the PIN is not kept in the form after signing"
     );
+}
+
+#[test]
+fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone() {
+    // The demo server as `outpost-server demo` seeds it (two of the sample documents), on a clock
+    // that agrees with the app's, so the demo TOTP code the app computes is accepted.
+    let mut server = outpost_server::testing::InProcessServer::start_with_ca();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    server.clock.advance(now - server.service.now());
+    let pdf = outpost_pdf::PdfEngine::start_default().unwrap();
+    let documents: Vec<(String, Vec<u8>)> = outpost_pdf::demo_samples()
+        .into_iter()
+        .take(2)
+        .map(|spec| {
+            let bytes = pdf.write_sample(&spec).unwrap();
+            let title = pdf
+                .inspect(std::sync::Arc::new(bytes.clone()))
+                .unwrap()
+                .title()
+                .unwrap();
+            (title, bytes)
+        })
+        .collect();
+    let seed = server
+        .block_on(outpost_server::demo::seed_demo(&server.service, documents))
+        .unwrap()
+        .expect("an empty server is seeded");
+    let data = tempfile::tempdir().unwrap();
+    let ca = data.path().join("server-ca.pem");
+    std::fs::write(&ca, &server.ca_pem).unwrap();
+    let totp = data.path().join("demo-totp.tsv");
+    let lines: String = seed
+        .totp_secrets
+        .iter()
+        .map(|(user, secret)| format!("{user}\t{secret}\n"))
+        .collect();
+    std::fs::write(&totp, lines).unwrap();
+
+    let running = start_app_with_args(
+        data.path(),
+        &[],
+        &[
+            "--server",
+            &server.base_url,
+            "--server-ca",
+            ca.to_str().unwrap(),
+            "--demo-totp-file",
+            totp.to_str().unwrap(),
+        ],
+    );
+    let driver = &running.driver;
+    // The demo vault holds no local samples: its documents arrive from the server.
+    unlock_demo(driver);
+    wait_until("the server's documents", Duration::from_secs(60), || {
+        (driver.find_all("#doc-list li").len() == 2).then_some(())
+    });
+    let online = wait_until("the indicator online", Duration::from_secs(30), || {
+        let text = driver.text(&driver.wait_for("#sync-text"));
+        (text.contains("Online") || text.contains("В сети")).then_some(text)
+    });
+    assert!(
+        online.contains("everything sent") || online.contains("всё отправлено"),
+        "{online}"
+    );
+    let shots_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    screenshot(&running.display, &shots_dir.join("e2e-synced.png"));
+
+    // The server goes away: asked to sync, the app says it works offline, and keeps the documents.
+    server.stop();
+    driver.click(&driver.wait_for("#sync-now"));
+    let offline = wait_until("the indicator offline", Duration::from_secs(30), || {
+        let text = driver.text(&driver.wait_for("#sync-text"));
+        (text.contains("Offline") || text.contains("Нет связи")).then_some(text)
+    });
+    assert_eq!(
+        driver.find_all("#doc-list li").len(),
+        2,
+        "offline: {offline}"
+    );
+    screenshot(&running.display, &shots_dir.join("e2e-offline.png"));
 }
 
 /// Unlocks the demo vault and waits for its six sample documents.

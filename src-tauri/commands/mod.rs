@@ -3,6 +3,7 @@
 pub mod annotations;
 pub mod documents;
 pub mod signing;
+pub mod sync;
 pub mod vault;
 
 use std::sync::Arc;

@@ -57,6 +57,7 @@ pub async fn unlock(
     let rng = state.rng.clone();
     let session = Arc::new(blocking(move || Ok(workstation.unlock(&user, &password, rng)?)).await?);
     let user = session.user();
+    let app_for_sync = app.clone();
     // A broken inbox folder must not keep the user out of the vault: report it instead.
     let watcher = InboxWatcher::start(
         session.clone(),
@@ -84,6 +85,8 @@ pub async fn unlock(
         }
     };
     *state.inbox_error.lock().unwrap_or_else(|p| p.into_inner()) = inbox_error;
+    let engine = super::sync::start_engine(&app_for_sync, session.clone());
+    *state.sync.lock().unwrap_or_else(|p| p.into_inner()) = engine;
     *state.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(session);
     Ok(user)
 }
@@ -91,6 +94,8 @@ pub async fn unlock(
 #[tauri::command]
 pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {
     *state.inbox_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    // The engine lets go of the session before the vault closes.
+    super::sync::stop_engine(&state).await;
     // Stop intake first: it finishes the file in hand, then lets go of the session.
     let watcher = state.inbox.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(watcher) = watcher {

@@ -231,6 +231,28 @@ export function onIntake(handler: (notice: IntakeNotice) => void): Promise<Unlis
   return listen<IntakeNotice>("intake", (e) => handler(e.payload));
 }
 
+/** The sync engine's last error. */
+export interface SyncErrorInfo {
+  code: string;
+  message: string;
+}
+
+/** What the sync engine reports (event `sync-state`, command `sync_state`). */
+export interface SyncState {
+  online: boolean;
+  running: boolean;
+  last_success_ms: number | null;
+  pending_operations: number;
+  attempts: number;
+  last_error: SyncErrorInfo | null;
+  needs_sign_in: boolean;
+  device_revoked: boolean;
+}
+
+export function onSyncState(handler: (state: SyncState) => void): Promise<UnlistenFn> {
+  return listen<SyncState>("sync-state", (e) => handler(e.payload));
+}
+
 /** An error from a command: `code` is stable, `message` is for people. */
 export interface CommandError {
   code: string;
@@ -256,6 +278,8 @@ export const api = {
   appInfo: () => invoke<AppInfo>("app_info"),
   unlock: (user: string, password: string) => invoke<string>("unlock", { user, password }),
   lock: () => invoke<void>("lock"),
+  syncState: () => invoke<SyncState | null>("sync_state"),
+  syncNow: () => invoke<void>("sync_now"),
   listDocuments: () => invoke<DocumentSummary[]>("list_documents"),
   openDocument: (id: string) => invoke<DocumentView>("open_document", { id }),
   closeDocument: (id: string) => invoke<void>("close_document", { id }),

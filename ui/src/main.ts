@@ -6,6 +6,7 @@ import { formatSize } from "./format";
 import { initialLocale, isMessageKey, locale, setLocale, t, type Locale } from "./i18n";
 import { showBatch } from "./batch";
 import { showKeys } from "./keys";
+import { syncIndicator } from "./syncstatus";
 import { openViewer } from "./viewer";
 
 const root = document.getElementById("app") as HTMLElement;
@@ -256,8 +257,19 @@ async function showMain(): Promise<void> {
     }
   });
 
+  // After each finished sync round the list may have changed (documents arrived or were purged).
+  let lastRounds = -1;
+  const sync = syncIndicator((state) => {
+    if (state.running || state.attempts === lastRounds || searchInput.value.trim()) return;
+    lastRounds = state.attempts;
+    void api.listDocuments().then((list) => {
+      documents = list;
+      renderList();
+    });
+  });
   root.replaceChildren(
     h("header", { class: "bar" }, h("strong", {}, t("app.title")), searchForm, languageSwitch(() => void showMain()), keysButton, lockButton),
+    sync.element,
     status,
     h("main", { class: "split" }, listPane, viewer),
     activity,
@@ -270,7 +282,10 @@ async function showMain(): Promise<void> {
       renderList();
     }
   });
-  stopListening = unlisten;
+  stopListening = () => {
+    unlisten();
+    sync.stop();
+  };
   try {
     const info = await api.appInfo();
     if (info.inbox_error) activity.textContent = t("inbox.error", { message: info.inbox_error.message });

@@ -26,7 +26,9 @@ pub use engine::{
 };
 pub use error::PdfError;
 pub use geometry::{PageGeometry, ViewRect};
-pub use sample::{sample_font_path, Language, SampleKind, SampleSpec, SAMPLE_FONT_ENV};
+pub use sample::{
+    demo_samples, sample_font_path, Language, SampleKind, SampleSpec, SAMPLE_FONT_ENV,
+};
 pub use sign::{
     sign_pdf, DocMdpPermission, SignatureMark, SignatureRequest, DEFAULT_RESERVED_BYTES,
 };

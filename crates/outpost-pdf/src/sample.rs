@@ -494,3 +494,24 @@ fn vocabulary(kind: SampleKind, language: Language) -> Vocabulary {
         body,
     }
 }
+
+/// The sample documents of the demo (the local demo vault and the demo server): each kind in
+/// Russian and English, two to five pages, from fixed seeds.
+pub fn demo_samples() -> Vec<SampleSpec> {
+    let mut specs = Vec::new();
+    for (i, kind) in SampleKind::ALL.into_iter().enumerate() {
+        for (j, language) in [Language::Russian, Language::English]
+            .into_iter()
+            .enumerate()
+        {
+            specs.push(SampleSpec {
+                kind,
+                language,
+                pages: 2 + (i as u32 + j as u32) % 4,
+                seed: (i * 2 + j) as u64 + 1,
+                marker: None,
+            });
+        }
+    }
+    specs
+}

@@ -459,13 +459,5 @@ fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> Result<(), CaError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(file_error(path))?;
-    file.write_all(contents).map_err(file_error(path))
+    crate::private_file::write_private_file(path, contents, false).map_err(file_error(path))
 }

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, Read};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::ca::CertificateAuthority;
 use outpost_server::ca_token::TokenKeyLocation;
 use outpost_server::clock::{new_token, OsEntropy, SystemClock};
+use outpost_server::private_file::write_private_file;
 use outpost_server::serve::{open_service, start, StorageConfig};
 use outpost_server::service::{Actor, NewUser, Policy, Service};
 use outpost_server::tls::{embedded_pair, server_config, TlsFiles};
@@ -94,6 +95,11 @@ enum Command {
         /// The user.
         username: String,
     },
+    /// Seed an EMPTY server with demo data for the embedded default — unit "Unit 7"; users demo
+    /// (supervisor), colleague (staff), trainee and admin, all with the password "outpost-demo";
+    /// the generated sample documents assigned to the unit — and write each user's TOTP secret to
+    /// demo-totp.tsv in the data directory. Demo only; a server with users is left untouched.
+    Demo,
     /// List the audit records the server holds, oldest first.
     Audit {
         /// Only records after this position.
@@ -354,6 +360,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             serve(service, &data_dir, args).await
         }
+        Command::Demo => seed_demo_data(&service, &data_dir).await,
         Command::Unit(UnitCommand::Create { name }) => {
             let unit = service.create_unit(Actor::Cli, &name).await.map_err(fail)?;
             emit!("{}", unit.id);
@@ -620,17 +627,10 @@ fn ca_passphrase(settings: &CaSettings, create: bool) -> Result<Option<String>, 
     if !create {
         return Ok(None);
     }
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
     let passphrase = new_token(&OsEntropy);
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&generated)
-        .and_then(|mut file| file.write_all(passphrase.as_bytes()))
+    write_private_file(&generated, passphrase.as_bytes(), false)
         .map_err(|e| format!("cannot write {}: {e}", generated.display()))?;
     tracing::warn!(file = %generated.display(), "generated a CA passphrase beside the data; a production deployment should pass --ca-passphrase-file from a secret store");
     Ok(Some(passphrase))
@@ -747,4 +747,46 @@ async fn wait_for_stop_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate => {}
     }
+}
+
+/// `outpost-server demo`: generates the sample documents (pdfium), seeds them with the demo users
+/// and writes the users' TOTP secrets beside the database, readable by the owner only.
+async fn seed_demo_data(service: &Service, data_dir: &Path) -> Result<(), String> {
+    let documents = tokio::task::spawn_blocking(|| {
+        let pdf = outpost_pdf::PdfEngine::start_default().map_err(|e| e.to_string())?;
+        let mut documents = Vec::new();
+        for spec in outpost_pdf::demo_samples() {
+            let bytes = pdf.write_sample(&spec).map_err(|e| e.to_string())?;
+            let info = pdf
+                .inspect(Arc::new(bytes.clone()))
+                .map_err(|e| e.to_string())?;
+            let title = info.title().unwrap_or_else(|| "Sample document".into());
+            documents.push((title, bytes));
+        }
+        Ok::<_, String>(documents)
+    })
+    .await
+    .map_err(|e| format!("generating the sample documents stopped: {e}"))??;
+    let Some(seed) = outpost_server::demo::seed_demo(service, documents)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        emit!("this server has users already; the demo data were not added");
+        return Ok(());
+    };
+    let mut secrets = String::new();
+    for (username, secret) in &seed.totp_secrets {
+        secrets.push_str(&format!("{username}\t{secret}\n"));
+    }
+    let path = data_dir.join("demo-totp.tsv");
+    write_private_file(&path, secrets.as_bytes(), true)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    emit!(
+        "demo data added: {} users (password {}), {} documents; TOTP secrets in {}",
+        seed.totp_secrets.len(),
+        outpost_server::demo::DEMO_PASSWORD,
+        seed.documents.len(),
+        path.display()
+    );
+    Ok(())
 }

@@ -58,16 +58,7 @@ fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<(), TlsError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(file_error(path))?;
-    file.write_all(contents.as_bytes())
+    crate::private_file::write_private_file(path, contents.as_bytes(), true)
         .map_err(file_error(path))
 }
 

@@ -37,7 +37,7 @@ pub use token::{
     TokenSigner, PKCS11_MODULE_ENV, SOFTHSM2_MODULE,
 };
 pub use viewing::{DocumentView, RENDER_CACHE_BYTES};
-pub use workstation::{Workstation, WorkstationConfig, DEMO_PASSWORD, DEMO_USER};
+pub use workstation::{DemoServer, Workstation, WorkstationConfig, DEMO_PASSWORD, DEMO_USER};
 
 pub use outpost_pdf::{
     Annotation, AnnotationKind, Colour, Geometry, Language, LaterChanges, PageGeometry, PageText,

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use outpost_pdf::{Language, PdfEngine, SampleKind, SampleSpec};
+use outpost_pdf::{PdfEngine, SampleKind};
 use outpost_vault::{Clock, DeviceSecretStore, KdfParams, Vault, VaultPaths};
 
 use crate::{Session, SharedRng, WorkstationError};
@@ -145,14 +145,43 @@ impl Workstation {
         Ok(())
     }
 
-    /// Opens the demo vault, creating it and importing the generated sample documents the first time.
-    pub fn open_or_seed_demo(&self, rng: SharedRng) -> Result<Session, WorkstationError> {
+    /// Opens the demo vault, creating it the first time — with the generated sample documents
+    /// imported, unless `server` is given: then it is connected to the demo server instead (once),
+    /// and its documents arrive by sync.
+    pub fn open_or_seed_demo(
+        &self,
+        rng: SharedRng,
+        server: Option<&DemoServer>,
+    ) -> Result<Session, WorkstationError> {
         let paths = VaultPaths::new(&self.config.data_root, DEMO_USER)?;
-        if paths.exists() {
-            return self.unlock(DEMO_USER, DEMO_PASSWORD, rng);
+        let session = if paths.exists() {
+            self.unlock(DEMO_USER, DEMO_PASSWORD, rng)?
+        } else {
+            let session = self.create_vault(DEMO_USER, DEMO_PASSWORD, rng)?;
+            if server.is_none() {
+                self.import_demo_samples(&session)?;
+            }
+            session
+        };
+        if let Some(server) = server {
+            if session.server_account()?.is_none() {
+                session.connect_server(
+                    &server.base_url,
+                    &server.ca_pem,
+                    DEMO_USER,
+                    DEMO_PASSWORD,
+                    outpost_protocol::SecondFactor::Totp {
+                        code: server.current_code(session.now_ms() / 1000)?,
+                    },
+                    "Outpost demo workstation",
+                )?;
+            }
         }
-        let session = self.create_vault(DEMO_USER, DEMO_PASSWORD, rng)?;
-        for spec in demo_samples() {
+        Ok(session)
+    }
+
+    fn import_demo_samples(&self, session: &Session) -> Result<(), WorkstationError> {
+        for spec in outpost_pdf::demo_samples() {
             let bytes = self
                 .config
                 .pdf
@@ -161,28 +190,51 @@ impl Workstation {
             let name = format!("{}-{}.pdf", sample_file_stem(spec.kind), spec.seed);
             session.import_bytes(bytes, &name)?;
         }
-        Ok(session)
+        Ok(())
     }
 }
 
-/// The sample documents of the demo vault: each kind in Russian and English.
-pub fn demo_samples() -> Vec<SampleSpec> {
-    let mut specs = Vec::new();
-    for (i, kind) in SampleKind::ALL.into_iter().enumerate() {
-        for (j, language) in [Language::Russian, Language::English]
-            .into_iter()
-            .enumerate()
-        {
-            specs.push(SampleSpec {
-                kind,
-                language,
-                pages: 2 + (i as u32 + j as u32) % 4,
-                seed: (i * 2 + j) as u64 + 1,
-                marker: None,
-            });
-        }
+/// The demo server of the embedded default (README's start command): where it is, the CA to pin,
+/// and the demo user's TOTP secret. DEMO ONLY: a real workstation never holds a TOTP secret — the
+/// user types the code from their authenticator; the demo computes it so that the start command
+/// needs no phone.
+#[derive(Clone)]
+pub struct DemoServer {
+    /// `https://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The server's TLS CA (PEM).
+    pub ca_pem: String,
+    /// The demo user's TOTP secret, base32 (as `outpost-server demo` wrote it).
+    pub totp_secret_base32: String,
+}
+
+impl std::fmt::Debug for DemoServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoServer")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
     }
-    specs
+}
+
+impl DemoServer {
+    /// The code an authenticator would show at `unix_seconds`.
+    fn current_code(&self, unix_seconds: i64) -> Result<String, WorkstationError> {
+        let bad = |why: String| {
+            WorkstationError::Sync(format!("the demo TOTP secret cannot be used: {why}"))
+        };
+        let secret = totp_rs::Secret::try_from_base32(self.totp_secret_base32.trim())
+            .map_err(|e| bad(e.to_string()))?;
+        let totp = totp_rs::Builder::new()
+            .with_algorithm(totp_rs::Algorithm::SHA1)
+            .with_digits(6)
+            .with_step_duration(30)
+            .with_secret(secret)
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(totp
+            .generate(u64::try_from(unix_seconds).unwrap_or(0))
+            .to_string())
+    }
 }
 
 fn sample_file_stem(kind: SampleKind) -> &'static str {

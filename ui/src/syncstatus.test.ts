@@ -1,0 +1,45 @@
+import { describe, expect, it, vi } from "vitest";
+
+vi.mock("@tauri-apps/api/core", () => ({ invoke: vi.fn() }));
+vi.mock("@tauri-apps/api/event", () => ({ listen: vi.fn() }));
+
+import { setLocale } from "./i18n";
+import type { SyncState } from "./api";
+import { syncSummary, syncTone } from "./syncstatus";
+
+const base: SyncState = {
+  online: true,
+  running: false,
+  last_success_ms: 1_000,
+  pending_operations: 0,
+  attempts: 1,
+  last_error: null,
+  needs_sign_in: false,
+  device_revoked: false,
+};
+const at = (ms: number) => `T${ms}`;
+
+describe("the sync indicator", () => {
+  it("says whether the vault syncs, is online, what waits and when it last synced", () => {
+    setLocale("en");
+    expect(syncSummary(null, at)).toBe("Local vault — not connected to a server");
+    expect(syncSummary(base, at)).toBe("Online · everything sent · last sync T1000");
+    expect(syncSummary({ ...base, online: false, pending_operations: 3, last_success_ms: null }, at)).toBe(
+      "Offline — working locally · 3 changes waiting · not synced yet",
+    );
+    expect(syncSummary({ ...base, running: true }, at)).toMatch(/^Syncing…/);
+    setLocale("ru");
+    expect(syncSummary({ ...base, online: false, pending_operations: 2 }, at)).toBe(
+      "Нет связи — работа локально · Ожидают отправки: 2 · последняя синхронизация T1000",
+    );
+  });
+
+  it("puts sign-in and revocation before everything else", () => {
+    setLocale("en");
+    expect(syncSummary({ ...base, needs_sign_in: true }, at)).toMatch(/^Sign in again/);
+    expect(syncSummary({ ...base, device_revoked: true, needs_sign_in: true }, at)).toMatch(/revoked/);
+    expect(syncTone({ ...base, needs_sign_in: true })).toBe("problem");
+    expect(syncTone({ ...base, online: false })).toBe("offline");
+    expect(syncTone(null)).toBe("local");
+  });
+});

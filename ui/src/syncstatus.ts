@@ -1,0 +1,53 @@
+// The always-visible sync indicator: online or offline, changes waiting, the last sync.
+import { api, onSyncState, type SyncState } from "./api";
+import { h } from "./dom";
+import { t } from "./i18n";
+
+/** The indicator's text for `state` (null: the vault does not sync). */
+export function syncSummary(state: SyncState | null, formatTime: (ms: number) => string): string {
+  if (state === null) return t("sync.local");
+  if (state.device_revoked) return t("sync.revoked");
+  if (state.needs_sign_in) return t("sync.signIn");
+  const parts = [state.running ? t("sync.running") : state.online ? t("sync.online") : t("sync.offline")];
+  parts.push(state.pending_operations > 0 ? t("sync.pending", { count: state.pending_operations }) : t("sync.nothingPending"));
+  parts.push(state.last_success_ms === null ? t("sync.never") : t("sync.last", { time: formatTime(state.last_success_ms) }));
+  return parts.join(" · ");
+}
+
+/** Which look the indicator has. */
+export function syncTone(state: SyncState | null): "local" | "online" | "offline" | "problem" {
+  if (state === null) return "local";
+  if (state.device_revoked || state.needs_sign_in) return "problem";
+  return state.online ? "online" : "offline";
+}
+
+/** The indicator and its "sync now" button; `stop` stops listening. */
+export function syncIndicator(onState: (state: SyncState) => void): { element: HTMLElement; stop: () => void } {
+  const text = h("span", { id: "sync-text" });
+  const button = h("button", { id: "sync-now", type: "button", hidden: true }, t("sync.now"));
+  const element = h("div", { id: "sync-status", class: "sync", role: "status", "aria-live": "polite" }, text, button);
+  const time = (ms: number) => new Date(ms).toLocaleTimeString();
+  const show = (state: SyncState | null) => {
+    text.textContent = syncSummary(state, time);
+    element.dataset.tone = syncTone(state);
+    button.hidden = state === null || state.device_revoked;
+  };
+  button.addEventListener("click", () => void api.syncNow());
+  let unlisten: (() => void) | null = null;
+  let stopped = false;
+  void onSyncState((state) => {
+    show(state);
+    onState(state);
+  }).then((fn) => {
+    if (stopped) fn();
+    else unlisten = fn;
+  });
+  void api.syncState().then(show);
+  return {
+    element,
+    stop: () => {
+      stopped = true;
+      unlisten?.();
+    },
+  };
+}

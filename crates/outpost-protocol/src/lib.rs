@@ -422,6 +422,10 @@ pub enum OpChange {
 pub struct PushResponse {
     /// The results.
     pub results: Vec<OpResult>,
+    /// The server's sync position after applying them. A later pull that ends below it means
+    /// the server was restored from a backup and lost them: offer everything again.
+    #[serde(default)]
+    pub position: i64,
 }
 
 /// What happened to one operation.

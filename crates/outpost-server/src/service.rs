@@ -1229,7 +1229,10 @@ impl Service {
                 outcome,
             });
         }
-        Ok(wire::PushResponse { results })
+        Ok(wire::PushResponse {
+            results,
+            position: self.store.sync_position().await?,
+        })
     }
 
     async fn push_one(

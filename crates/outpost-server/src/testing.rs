@@ -42,8 +42,16 @@ pub struct InProcessServer {
     /// The CA certificate (PEM) that clients pin.
     pub ca_pem: Vec<u8>,
     running: Option<RunningServer>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    with_ca: bool,
+    max_document_bytes: usize,
 }
+
+/// A copy of a stopped-in-time server's whole data directory (database, blobs, CA, TLS files):
+/// what an administrator restores after losing the server.
+pub struct ServerBackup(tempfile::TempDir);
+
+const TEST_CA_PASSPHRASE: &str = "test CA passphrase";
 
 impl InProcessServer {
     /// Starts a server with the default policy (but no login throttling).
@@ -69,13 +77,45 @@ impl InProcessServer {
             .expect("a tokio runtime");
         let dir = tempfile::tempdir().expect("a temp dir");
         let clock = Arc::new(ManualClock::new(TEST_START));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let (service, running, ca_pem) = Self::launch(
+            &runtime,
+            dir.path(),
+            clock.clone(),
+            with_ca,
+            max_document_bytes,
+            listener,
+        );
+        let base_url = format!("https://127.0.0.1:{}", running.address().port());
+        InProcessServer {
+            runtime,
+            service,
+            clock,
+            base_url,
+            ca_pem,
+            running: Some(running),
+            dir,
+            with_ca,
+            max_document_bytes,
+        }
+    }
+
+    /// Opens the service on `dir` (creating what is missing there) and serves it on `listener`.
+    fn launch(
+        runtime: &tokio::runtime::Runtime,
+        dir: &std::path::Path,
+        clock: Arc<ManualClock>,
+        with_ca: bool,
+        max_document_bytes: usize,
+        listener: std::net::TcpListener,
+    ) -> (Arc<Service>, RunningServer, Vec<u8>) {
         let policy = Policy {
             login_attempts_per_minute: u32::MAX,
             max_document_bytes,
             ..Policy::default()
         };
-        let (service, running, ca_pem) = runtime.block_on(async {
-            let config = StorageConfig::in_dir(dir.path());
+        runtime.block_on(async {
+            let config = StorageConfig::in_dir(dir);
             let mut service = open_service(
                 &config,
                 clock.clone(),
@@ -85,35 +125,67 @@ impl InProcessServer {
             .await
             .expect("open the service");
             if with_ca {
-                let ca = crate::ca::CertificateAuthority::init(
-                    &dir.path().join("ca"),
-                    "Outpost Test Org",
-                    "test CA passphrase",
-                    TEST_START,
-                    &SeededEntropy::new(12),
-                )
-                .expect("create the CA");
+                let ca_dir = dir.join("ca");
+                let ca = if ca_dir.exists() {
+                    crate::ca::CertificateAuthority::open(
+                        &ca_dir,
+                        "Outpost Test Org",
+                        TEST_CA_PASSPHRASE,
+                    )
+                } else {
+                    crate::ca::CertificateAuthority::init(
+                        &ca_dir,
+                        "Outpost Test Org",
+                        TEST_CA_PASSPHRASE,
+                        TEST_START,
+                        &SeededEntropy::new(12),
+                    )
+                }
+                .expect("the CA");
                 service = service.with_certificate_authority(Arc::new(ca));
             }
             let service = Arc::new(service);
-            let files = embedded_pair(dir.path(), &[], TEST_START).expect("TLS files");
+            let files = embedded_pair(dir, &[], TEST_START).expect("TLS files");
             let tls = server_config(&files).expect("TLS configuration");
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
             let running = start(service.clone(), listener, tls).expect("start the server");
             let ca =
                 std::fs::read(files.ca_certificate.expect("a generated CA")).expect("read the CA");
             (service, running, ca)
-        });
-        let base_url = format!("https://127.0.0.1:{}", running.address().port());
-        InProcessServer {
-            runtime,
-            service,
-            clock,
-            base_url,
-            ca_pem,
-            running: Some(running),
-            _dir: dir,
-        }
+        })
+    }
+
+    /// Copies the whole data directory as it is now (call it while no request is in flight).
+    pub fn backup(&self) -> ServerBackup {
+        let copy = tempfile::tempdir().expect("a temp dir");
+        copy_tree(self.dir.path(), copy.path());
+        ServerBackup(copy)
+    }
+
+    /// Stops the server and starts it again, on the same address, from `backup`: everything
+    /// that happened after the backup is gone from the server (the clock keeps its time).
+    pub fn restore(&mut self, backup: ServerBackup) {
+        self.stop();
+        let address = std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            self.base_url
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+                .expect("the server's port"),
+        ));
+        let listener = std::net::TcpListener::bind(address).expect("the same port again");
+        let (service, running, ca_pem) = Self::launch(
+            &self.runtime,
+            backup.0.path(),
+            self.clock.clone(),
+            self.with_ca,
+            self.max_document_bytes,
+            listener,
+        );
+        assert_eq!(ca_pem, self.ca_pem, "the backup holds the same TLS CA");
+        self.service = service;
+        self.running = Some(running);
+        self.dir = backup.0;
     }
 
     /// Runs an async operation on the server's runtime.
@@ -184,6 +256,20 @@ impl InProcessServer {
 impl Drop for InProcessServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Copies the directory tree `from` into `to`.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("read the data directory") {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("create a directory");
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
     }
 }
 

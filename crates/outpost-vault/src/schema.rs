@@ -190,6 +190,11 @@ CREATE TABLE resign_requests (
     requested_at_ms INTEGER NOT NULL
 ) STRICT;
 "#,
+    // 7: the highest sync position the server has reported (pushes report it too): a pull that
+    // ends below it finds a server restored from a backup.
+    r#"
+ALTER TABLE server_account ADD COLUMN server_position_seen INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -195,6 +195,43 @@ impl Vault {
         Ok(())
     }
 
+    /// Forgets what the server was known to hold — which annotation states it has and how much of
+    /// the audit chain — so that everything is offered again: for a server restored from a backup,
+    /// which lost what came after it. (Revisions need no reset: the pulled heads show where the
+    /// server stands.) Re-offered changes the server still has are recognised by their op ids.
+    pub fn forget_server_progress(&mut self) -> Result<(), VaultError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM annotation_pushes", [])?;
+        tx.execute(
+            "UPDATE server_account SET audit_uploaded_seq = 0, server_position_seen = 0 WHERE id = 1",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a sync position the server reported (the highest is kept).
+    pub fn note_server_position(&mut self, position: i64) -> Result<(), VaultError> {
+        self.conn.execute(
+            "UPDATE server_account SET server_position_seen = MAX(server_position_seen, ?1) WHERE id = 1",
+            [position],
+        )?;
+        Ok(())
+    }
+
+    /// The highest sync position the server has reported.
+    pub fn server_position_seen(&self) -> Result<i64, VaultError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT server_position_seen FROM server_account WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
     /// The last audit position the server holds of this vault's chain.
     pub fn audit_uploaded_seq(&self) -> Result<i64, VaultError> {
         Ok(self

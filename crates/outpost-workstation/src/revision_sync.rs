@@ -83,6 +83,7 @@ impl Session {
         let response = self.with_access(link.client, link.key, link.account, |token| {
             link.client.push(token, ops.clone())
         })?;
+        self.vault().note_server_position(response.position)?;
         if response.results.len() != pending.len()
             || response
                 .results

@@ -166,15 +166,24 @@ impl Session {
     ) -> Result<PullReport, WorkstationError> {
         let (mut account, client, key) = self.server_link()?;
         let cursor = account.pull_cursor;
+        let restored = |session: &Session, account: &mut ServerAccount| {
+            // Restored from a backup: it lost what came after; offer all of it again.
+            session.vault().forget_server_progress()?;
+            session.with_access(&client, &key, account, |token| {
+                client.pull_round(token, 0, PULL_PAGE)
+            })
+        };
         let (changes, cursor) = match self.with_access(&client, &key, &mut account, |token| {
             client.pull_round(token, cursor, PULL_PAGE)
         }) {
             Err(WorkstationError::Server(ServerError::Refused { code, .. }))
                 if code == wire::error_codes::CURSOR_AHEAD =>
             {
-                self.with_access(&client, &key, &mut account, |token| {
-                    client.pull_round(token, 0, PULL_PAGE)
-                })?
+                restored(self, &mut account)?
+            }
+            // The server is behind a position it reported after a push: restored too.
+            Ok((_, reached)) if reached < self.vault().server_position_seen()? => {
+                restored(self, &mut account)?
             }
             other => other?,
         };
@@ -296,6 +305,7 @@ impl Session {
             merged_annotations,
             discarded_annotations,
         } = self.vault().apply_pull_round(&round)?;
+        self.vault().note_server_position(cursor)?;
         Ok(PullReport {
             stored,
             purged,
@@ -372,6 +382,7 @@ impl Session {
         let response = self.with_access(&client, &key, &mut account, |token| {
             client.push(token, ops.clone())
         })?;
+        self.vault().note_server_position(response.position)?;
         if response.results.len() != pending.len() {
             return Err(ServerError::Malformed(
                 "the push answer has a different number of results".into(),

@@ -236,13 +236,20 @@ impl SyncEngine {
     }
 }
 
-/// One round: push what is waiting, then pull.
+/// One round: push what is waiting, pull, then upload the audit chain's new entries.
 fn round(
     session: &Session,
     cancel: &AtomicBool,
 ) -> Result<(PushReport, PullReport), WorkstationError> {
     let pushed = session.sync_push_cancellable(cancel)?;
     let pulled = session.sync_pull(cancel, &mut |_| {})?;
+    let problems = session.sync_audit()?;
+    if !problems.is_empty() {
+        tracing::warn!(
+            count = problems.len(),
+            "the server flagged continuity problems in this vault's audit chain"
+        );
+    }
     Ok((pushed, pulled))
 }
 

@@ -229,3 +229,75 @@ fn a_moved_head_waits_while_a_local_revision_is_unsent_and_nothing_is_lost() {
         head_sha256(&ivan.session, &at_ivan)
     );
 }
+
+#[test]
+fn a_server_restored_from_a_backup_gets_back_everything_it_lost() {
+    // Found by the pull cursor, ahead of the restored server.
+    restored_server_gets_back_what_it_lost(true);
+}
+
+#[test]
+fn a_restore_is_found_by_the_position_a_push_reported_when_no_pull_followed() {
+    restored_server_gets_back_what_it_lost(false);
+}
+
+fn restored_server_gets_back_what_it_lost(pull_after_push: bool) {
+    let mut server = InProcessServer::start_with_ca();
+    server.unit("North");
+    let order = common::sample(
+        SampleKind::OperationalReport,
+        Language::Russian,
+        1,
+        9,
+        Some("restored"),
+    );
+    server.document(
+        "Order",
+        order,
+        AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    let ivan = desk(&server, "ivan", 41);
+    let document = only_document(&ivan.session);
+    let backup = server.backup();
+
+    // After the backup: a signature, a note and audit entries reach the server...
+    sign(&ivan, &document, "Approved");
+    let signed = head_sha256(&ivan.session, &document);
+    ivan.session
+        .create_annotation(&document, common::note_draft("после резервной копии"))
+        .expect("annotate");
+    let pushed = ivan.session.sync_push().expect("push");
+    assert_eq!(pushed.applied, 2);
+    let never = AtomicBool::new(false);
+    if pull_after_push {
+        ivan.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    }
+    // (Without that pull the cursor alone would not show the loss; the position the push answer
+    // reported does.)
+    assert!(ivan.session.sync_audit().expect("audit").is_empty());
+    // ...and are lost when the server is restored from the backup.
+    server.restore(backup);
+
+    // The workstation notices (its cursor is ahead), pulls from the start and offers again
+    // everything the server no longer has; nothing is flagged, nothing is lost.
+    assert_eq!(ivan.session.sync_push().expect("push").applied, 0);
+    ivan.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    assert_eq!(ivan.session.pending_operations().expect("pending"), 2);
+    let pushed = ivan.session.sync_push().expect("push");
+    assert_eq!((pushed.applied, pushed.resign_needed.len()), (2, 0));
+    assert!(ivan.session.sync_audit().expect("audit").is_empty());
+    assert_eq!(head_sha256(&ivan.session, &document), signed);
+
+    // A colleague who connects now gets the signed document and the note.
+    let olga = desk(&server, "olga", 42);
+    let at_olga = only_document(&olga.session);
+    assert_eq!(head_sha256(&olga.session, &at_olga), signed);
+    assert_eq!(
+        statuses(&olga.session, &at_olga),
+        vec![SignatureStatus::Valid]
+    );
+    let notes = olga.session.annotations(&at_olga).expect("annotations");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+}

@@ -493,6 +493,9 @@ pub trait Store: Send + Sync {
     /// answer again ([`RevisionApplied::Conflict`] stays a conflict).
     async fn apply_revision_op(&self, op: &RevisionOp) -> Result<RevisionApplied, StoreError>;
 
+    /// The server's sync position now (the last change's position).
+    async fn sync_position(&self) -> Result<i64, StoreError>;
+
     /// Whether `sha256` is a revision of the document (the head, any pushed revision on either
     /// branch, or the base of one).
     async fn is_document_revision(

@@ -1019,6 +1019,14 @@ impl Store for PostgresStore {
         Ok(outcome)
     }
 
+    async fn sync_position(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT seq FROM sync_counter WHERE id = 1", &[])
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     async fn is_document_revision(
         &self,
         document_id: &str,

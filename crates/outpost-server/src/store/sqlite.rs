@@ -1023,6 +1023,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn sync_position(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT seq FROM sync_counter WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
     async fn is_document_revision(
         &self,
         document_id: &str,

@@ -22,6 +22,7 @@ fn main() {
         "list_signing_keys",
         "create_signing_key",
         "import_certificate",
+        "request_certificate",
         "add_trust_anchor",
         "sign_document",
         "validate_document",
@@ -33,6 +34,7 @@ fn main() {
         "sign_with_token",
         "sync_state",
         "sync_now",
+        "resign_requests",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

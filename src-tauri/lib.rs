@@ -54,6 +54,7 @@ pub fn run() {
             commands::signing::list_signing_keys,
             commands::signing::create_signing_key,
             commands::signing::import_certificate,
+            commands::signing::request_certificate,
             commands::signing::add_trust_anchor,
             commands::signing::sign_document,
             commands::signing::validate_document,
@@ -65,6 +66,7 @@ pub fn run() {
             commands::signing::sign_with_token,
             commands::sync::sync_state,
             commands::sync::sync_now,
+            commands::sync::resign_requests,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -136,12 +136,24 @@ impl WebDriver {
             .to_owned()
     }
 
+    /// Clicks an element, scrolled into the middle of its scrolling pane first (WebKitWebDriver
+    /// does not scroll nested panes, and refuses elements under the status bar as not
+    /// interactable). A refused click fails the test at once instead of timing out later.
     fn click(&self, element: &str) {
         self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({
+                "script": "arguments[0].scrollIntoView({block: 'center'});",
+                "args": [{ ELEMENT_KEY: element }],
+            })),
+        );
+        let answer = self.call(
             "POST",
             &format!("/element/{element}/click"),
             Some(json!({})),
         );
+        assert!(answer.get("error").is_none(), "click refused: {answer}");
     }
 
     fn type_into(&self, element: &str, text: &str) {
@@ -277,6 +289,14 @@ fn start_app_with_args(data: &Path, env: &[(&str, &str)], more_args: &[&str]) ->
     }
 }
 
+/// Waits until the text of the element at `css` satisfies `accept`, and returns it.
+fn text_when(driver: &WebDriver, css: &str, what: &str, accept: impl Fn(&str) -> bool) -> String {
+    wait_until(what, Duration::from_secs(30), || {
+        let text = driver.text(&driver.wait_for(css));
+        accept(&text).then_some(text)
+    })
+}
+
 fn unlock_demo(driver: &WebDriver) {
     let password = driver.wait_for("#unlock-password");
     driver.type_into(&password, "outpost-demo");
@@ -321,9 +341,8 @@ fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
     let password = driver.wait_for("#unlock-password");
     driver.type_into(&password, "not-the-password");
     driver.click(&driver.wait_for("#unlock-submit"));
-    let error = wait_until("the unlock error", Duration::from_secs(30), || {
-        let text = driver.text(&driver.wait_for("#unlock-error"));
-        (!text.is_empty()).then_some(text)
+    let error = text_when(driver, "#unlock-error", "the unlock error", |t| {
+        !t.is_empty()
     });
     assert!(
         error.contains("Wrong password") || error.contains("Неверный пароль"),
@@ -771,10 +790,8 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
     wait_until("the server's documents", Duration::from_secs(60), || {
         (driver.find_all("#doc-list li").len() == 2).then_some(())
     });
-    let online = wait_until("the indicator online", Duration::from_secs(30), || {
-        let text = driver.text(&driver.wait_for("#sync-text"));
-        (text.contains("Online") || text.contains("В сети")).then_some(text)
-    });
+    let is_online = |t: &str| t.contains("Online") || t.contains("В сети");
+    let online = text_when(driver, "#sync-text", "the indicator online", is_online);
     assert!(
         online.contains("everything sent") || online.contains("всё отправлено"),
         "{online}"
@@ -782,12 +799,51 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
     let shots_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     screenshot(&running.display, &shots_dir.join("e2e-synced.png"));
 
+    // A key certified by the organisation's CA on the server, a signature, and the signed
+    // revision reaches the server at the next sync.
+    let heads_before: Vec<String> = server
+        .block_on(server.service.all_documents())
+        .unwrap()
+        .into_iter()
+        .map(|d| d.sha256)
+        .collect();
+    driver.click(&driver.wait_for("#keys-open"));
+    driver.type_into(&driver.wait_for("#key-name"), "Anna Demidova");
+    driver.click(&driver.wait_for("#key-create button[type=submit]"));
+    driver.click(&driver.wait_for("#key-list li[data-ready=no] .request-certificate"));
+    driver.wait_for("#key-list li[data-ready=yes]");
+    driver.click(&driver.find_all("#doc-list li")[0]);
+    driver.wait_for("#signature-list li.empty");
+    driver.click(&driver.wait_for("#sign-open"));
+    driver.wait_for("#sign-key option");
+    driver.click(&driver.wait_for("#sign-submit"));
+    driver.click(&driver.wait_for(".page-frame svg.overlay"));
+    wait_until("a valid signature", Duration::from_secs(60), || {
+        driver
+            .find_all("#signature-list li[data-status=valid]")
+            .into_iter()
+            .next()
+    });
+    driver.click(&driver.wait_for("#sync-now"));
+    wait_until(
+        "the signed revision on the server",
+        Duration::from_secs(30),
+        || {
+            let heads: Vec<String> = server
+                .block_on(server.service.all_documents())
+                .unwrap()
+                .into_iter()
+                .map(|d| d.sha256)
+                .collect();
+            (heads.iter().filter(|h| !heads_before.contains(h)).count() == 1).then_some(())
+        },
+    );
+
     // The server goes away: asked to sync, the app says it works offline, and keeps the documents.
     server.stop();
     driver.click(&driver.wait_for("#sync-now"));
-    let offline = wait_until("the indicator offline", Duration::from_secs(30), || {
-        let text = driver.text(&driver.wait_for("#sync-text"));
-        (text.contains("Offline") || text.contains("Нет связи")).then_some(text)
+    let offline = text_when(driver, "#sync-text", "the indicator offline", |t| {
+        t.contains("Offline") || t.contains("Нет связи")
     });
     assert_eq!(
         driver.find_all("#doc-list li").len(),
@@ -795,6 +851,44 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
         "offline: {offline}"
     );
     screenshot(&running.display, &shots_dir.join("e2e-offline.png"));
+
+    // The server comes back (same address, same data): "sync now" finds it online again.
+    let unchanged = server.backup();
+    server.restore(unchanged);
+    driver.click(&driver.wait_for("#sync-now"));
+    wait_until(
+        "the indicator online again",
+        Duration::from_secs(30),
+        || {
+            let text = driver.text(&driver.wait_for("#sync-text"));
+            (text.contains("Online") || text.contains("В сети")).then_some(())
+        },
+    );
+
+    // An administrator revokes the workstation: at its next sync the app erases the vault and
+    // says so on the unlock screen.
+    let vault_dir = data.path().join("vaults").join("demo");
+    assert!(vault_dir.exists(), "{}", vault_dir.display());
+    let devices = server
+        .block_on(server.service.devices(Some("demo")))
+        .unwrap();
+    assert_eq!(devices.len(), 1);
+    server
+        .block_on(
+            server
+                .service
+                .revoke_device(outpost_server::service::Actor::Cli, &devices[0].id),
+        )
+        .unwrap();
+    driver.click(&driver.wait_for("#sync-now"));
+    let notice = text_when(driver, "#unlock-error", "the wipe notice", |t| {
+        !t.is_empty()
+    });
+    assert!(
+        notice.contains("erased") || notice.contains("удалены"),
+        "{notice}"
+    );
+    assert!(!vault_dir.exists(), "the vault folder is still there");
 }
 
 /// Unlocks the demo vault and waits for its six sample documents.

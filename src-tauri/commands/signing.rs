@@ -41,6 +41,17 @@ pub async fn import_certificate(
     blocking(move || Ok(session.import_certificate(&key, pem.as_bytes())?)).await
 }
 
+/// Sends the key's certificate request to the organisation's CA on the server and imports the
+/// certificate and chain it issues (the vault must sync with a server).
+#[tauri::command]
+pub async fn request_certificate(
+    state: State<'_, AppState>,
+    key: String,
+) -> CommandResult<SigningKeyInfo> {
+    let session = session(&state)?;
+    blocking(move || Ok(session.request_signer_certificate(&key)?)).await
+}
+
 #[tauri::command]
 pub async fn add_trust_anchor(state: State<'_, AppState>, pem: String) -> CommandResult<String> {
     let session = session(&state)?;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use outpost_workstation::{Session, SyncEngine, SyncSchedule, SyncState};
-use tauri::{AppHandle, Emitter, State};
+use tauri::{AppHandle, Emitter, Manager, State};
 
 use super::CommandResult;
 use crate::state::AppState;
@@ -27,10 +27,57 @@ pub fn start_engine(app: &AppHandle, session: Arc<Session>) -> Option<SyncEngine
     runtime.spawn(async move {
         while changes.changed().await.is_ok() {
             let state = changes.borrow_and_update().clone();
+            let revoked = state.device_revoked;
             let _ = app.emit("sync-state", state);
+            if revoked {
+                wipe_revoked_vault(&app).await;
+                break;
+            }
         }
     });
     Some(engine)
+}
+
+/// The server revoked this device: everything that holds the session lets go of it, and the vault
+/// is destroyed (`Workstation::remote_wipe`). The UI hears `vault-wiped` and returns to the unlock
+/// screen.
+async fn wipe_revoked_vault(app: &AppHandle) {
+    let state = app.state::<AppState>();
+    stop_engine(&state).await;
+    let watcher = state.inbox.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let session = state
+        .session
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    let Some(mut session) = session else {
+        return;
+    };
+    let workstation = state.workstation.clone();
+    let outcome = super::blocking(move || {
+        if let Some(watcher) = watcher {
+            watcher.stop();
+        }
+        // A page render may still hold the session for a moment.
+        for _ in 0..100 {
+            match Arc::try_unwrap(session) {
+                Ok(owned) => return Ok(workstation.remote_wipe(owned)?),
+                Err(shared) => session = shared,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(super::CommandError {
+            code: "internal",
+            message: "the vault is still in use; it is wiped at its next sync".into(),
+        })
+    })
+    .await;
+    match outcome {
+        Ok(()) => {
+            let _ = app.emit("vault-wiped", ());
+        }
+        Err(e) => tracing::error!(code = e.code, "remote wipe failed: {}", e.message),
+    }
 }
 
 /// Stops the engine, if one runs (a round in flight is cancelled between documents).
@@ -64,4 +111,19 @@ pub async fn sync_now(state: State<'_, AppState>) -> CommandResult<()> {
         engine.sync_now();
     }
     Ok(())
+}
+
+/// The documents that must be signed again: their signed revision lost a conflict on the server
+/// (it is kept there) and they now hold the server's head.
+#[tauri::command]
+pub async fn resign_requests(state: State<'_, AppState>) -> CommandResult<Vec<String>> {
+    let session = super::session(&state)?;
+    super::blocking(move || {
+        Ok(session
+            .resign_requests()?
+            .into_iter()
+            .map(|r| r.document_id)
+            .collect())
+    })
+    .await
 }

@@ -253,6 +253,11 @@ export function onSyncState(handler: (state: SyncState) => void): Promise<Unlist
   return listen<SyncState>("sync-state", (e) => handler(e.payload));
 }
 
+/** The server revoked this device and the app erased its vault (event `vault-wiped`). */
+export function onVaultWiped(handler: () => void): Promise<UnlistenFn> {
+  return listen<null>("vault-wiped", () => handler());
+}
+
 /** An error from a command: `code` is stable, `message` is for people. */
 export interface CommandError {
   code: string;
@@ -280,6 +285,7 @@ export const api = {
   lock: () => invoke<void>("lock"),
   syncState: () => invoke<SyncState | null>("sync_state"),
   syncNow: () => invoke<void>("sync_now"),
+  resignRequests: () => invoke<string[]>("resign_requests"),
   listDocuments: () => invoke<DocumentSummary[]>("list_documents"),
   openDocument: (id: string) => invoke<DocumentView>("open_document", { id }),
   closeDocument: (id: string) => invoke<void>("close_document", { id }),
@@ -302,6 +308,7 @@ export const api = {
   listSigningKeys: () => invoke<SigningKeyInfo[]>("list_signing_keys"),
   createSigningKey: (label: string, algorithm: KeyAlgorithm, commonName: string) =>
     invoke<SigningKeyInfo>("create_signing_key", { label, algorithm, commonName }),
+  requestCertificate: (key: string) => invoke<SigningKeyInfo>("request_certificate", { key }),
   importCertificate: (key: string, pem: string) => invoke<SigningKeyInfo>("import_certificate", { key, pem }),
   addTrustAnchor: (pem: string) => invoke<string>("add_trust_anchor", { pem }),
   signDocument: (id: string, options: SignOptions) => invoke<SignOutcome>("sign_document", { id, options }),

@@ -6,6 +6,8 @@ import { formatDate } from "./format";
 import { locale, t } from "./i18n";
 
 export async function showKeys(container: HTMLElement, showError: (e: unknown) => void): Promise<void> {
+  // A vault that syncs asks the organisation's CA on the server directly.
+  const syncs = (await api.syncState()) !== null;
   const message = h("p", { id: "keys-message", class: "muted", role: "status" });
   const list = h("ul", { id: "key-list", class: "list" });
 
@@ -15,6 +17,17 @@ export async function showKeys(container: HTMLElement, showError: (e: unknown) =
     importButton.addEventListener("click", async () => {
       try {
         await api.importCertificate(key.id, certificate.value);
+        message.textContent = t("keys.imported");
+        await refresh();
+      } catch (e) {
+        showError(e);
+      }
+    });
+    const requestButton = h("button", { type: "button", class: "request-certificate", hidden: !syncs }, t("keys.requestFromCa"));
+    requestButton.addEventListener("click", async () => {
+      try {
+        message.textContent = t("keys.working");
+        await api.requestCertificate(key.id);
         message.textContent = t("keys.imported");
         await refresh();
       } catch (e) {
@@ -35,6 +48,7 @@ export async function showKeys(container: HTMLElement, showError: (e: unknown) =
             "div",
             { class: "awaiting" },
             h("span", { class: "meta" }, t("keys.awaiting")),
+            requestButton,
             h("textarea", { class: "request-pem", rows: 6, readonly: true }, key.request_pem),
             certificate,
             importButton,

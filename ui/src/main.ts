@@ -1,6 +1,6 @@
 // The Outpost window: unlock, the document list, search, and a page viewer.
 // Presentation only: every decision is made by the engine behind the commands.
-import { api, asCommandError, onIntake, type DocumentSummary, type IntakeNotice, type SearchHit } from "./api";
+import { api, asCommandError, onIntake, onVaultWiped, type DocumentSummary, type IntakeNotice, type SearchHit } from "./api";
 import { h } from "./dom";
 import { formatSize } from "./format";
 import { initialLocale, isMessageKey, locale, setLocale, t, type Locale } from "./i18n";
@@ -55,7 +55,7 @@ function languageSwitch(onChange: () => void): HTMLElement {
   return select;
 }
 
-async function showUnlock(): Promise<void> {
+async function showUnlock(notice?: string): Promise<void> {
   stopListening?.();
   stopListening = null;
   const info = await api.appInfo();
@@ -75,7 +75,7 @@ async function showUnlock(): Promise<void> {
     autocomplete: "current-password",
     required: true,
   });
-  const error = h("p", { id: "unlock-error", class: "error", role: "alert" });
+  const error = h("p", { id: "unlock-error", class: "error", role: "alert" }, notice ?? "");
   const submit = h("button", { id: "unlock-submit", type: "submit" }, t("unlock.submit"));
   const form = h(
     "form",
@@ -113,6 +113,13 @@ async function showUnlock(): Promise<void> {
 
 async function showMain(): Promise<void> {
   let documents: DocumentSummary[] = [];
+  // Documents whose signed revision lost a conflict on the server: they need signing again.
+  let resign = new Set<string>();
+  async function loadDocuments(): Promise<void> {
+    const [list, again] = await Promise.all([api.listDocuments(), api.resignRequests()]);
+    documents = list;
+    resign = new Set(again);
+  }
   const listPane = h("section", { id: "list-pane", class: "pane" });
   const viewer = h("section", { id: "viewer", class: "pane viewer" }, h("p", { class: "muted" }, t("viewer.placeholder")));
   const status = h("p", { id: "status", class: "error", role: "alert" });
@@ -167,6 +174,7 @@ async function showMain(): Promise<void> {
           }),
           h("span", { class: "title" }, doc.title),
         ),
+        resign.has(doc.id) ? h("span", { class: "badge resign" }, t("docs.resign")) : null,
         h("span", { class: "meta" }, `${t("docs.pages", { count: doc.page_count })} · ${formatSize(doc.byte_size, locale())}`),
       ),
     );
@@ -189,6 +197,12 @@ async function showMain(): Promise<void> {
         status.textContent = errorText(e);
       }
     });
+    const selectResign = h("button", { type: "button", id: "select-resign", hidden: resign.size === 0 }, t("docs.selectResign"));
+    selectResign.addEventListener("click", () => {
+      selected.clear();
+      for (const id of resign) selected.add(id);
+      renderList();
+    });
     const batchOpen = h("button", { type: "button", id: "batch-open" }, t("batch.open"));
     batchOpen.addEventListener("click", () => {
       const chosen = documents.filter((d) => selected.has(d.id));
@@ -204,7 +218,7 @@ async function showMain(): Promise<void> {
     });
     listPane.replaceChildren(
       h("h2", {}, t("docs.heading", { count: documents.length })),
-      h("div", { class: "list-actions" }, h("label", { class: "inline" }, selectAll, t("batch.selectAll")), selectUnsigned, batchOpen),
+      h("div", { class: "list-actions" }, h("label", { class: "inline" }, selectAll, t("batch.selectAll")), selectUnsigned, selectResign, batchOpen),
       documents.length === 0 ? h("p", { class: "muted" }, t("docs.empty")) : h("ul", { id: "doc-list", class: "list" }, ...items),
     );
   }
@@ -262,10 +276,7 @@ async function showMain(): Promise<void> {
   const sync = syncIndicator((state) => {
     if (state.running || state.attempts === lastRounds || searchInput.value.trim()) return;
     lastRounds = state.attempts;
-    void api.listDocuments().then((list) => {
-      documents = list;
-      renderList();
-    });
+    void loadDocuments().then(renderList);
   });
   root.replaceChildren(
     h("header", { class: "bar" }, h("strong", {}, t("app.title")), searchForm, languageSwitch(() => void showMain()), keysButton, lockButton),
@@ -278,19 +289,26 @@ async function showMain(): Promise<void> {
   const unlisten = await onIntake(async (notice) => {
     activity.textContent = intakeText(notice);
     if (notice.kind === "event" && notice.event.kind === "imported" && !searchInput.value.trim()) {
-      documents = await api.listDocuments();
+      await loadDocuments();
       renderList();
     }
   });
+  // The server revoked this device and its vault was erased: back to the unlock screen.
+  const unlistenWiped = await onVaultWiped(() => {
+    closeViewer?.();
+    closeViewer = null;
+    void showUnlock(t("sync.wiped"));
+  });
   stopListening = () => {
     unlisten();
+    unlistenWiped();
     sync.stop();
   };
   try {
     const info = await api.appInfo();
     if (info.inbox_error) activity.textContent = t("inbox.error", { message: info.inbox_error.message });
     else if (info.inbox_dir) activity.textContent = t("inbox.watching", { path: info.inbox_dir });
-    documents = await api.listDocuments();
+    await loadDocuments();
     renderList();
   } catch (e) {
     status.textContent = errorText(e);

@@ -9,7 +9,7 @@ mod common;
 use std::sync::atomic::AtomicBool;
 
 use outpost_protocol::{AssignmentTarget, Role};
-use outpost_server::testing::InProcessServer;
+use outpost_server::testing::{FaultyProxy, InProcessServer};
 use outpost_workstation::{
     DocumentId, KeyAlgorithm, Language, SampleKind, Session, SignOptions, SignatureStatus,
     Workstation,
@@ -24,13 +24,18 @@ struct Desk {
 
 /// A supervisor's workstation: connected, documents pulled, a server-certified signing key.
 fn desk(server: &InProcessServer, username: &str, seed: u64) -> Desk {
+    desk_via(server, &server.base_url, username, seed)
+}
+
+/// Like [`desk`], talking to the server at `base_url` (a proxy in front of it).
+fn desk_via(server: &InProcessServer, base_url: &str, username: &str, seed: u64) -> Desk {
     let account = server.account(username, Role::Supervisor, Some("North"));
     let dir = tempfile::tempdir().expect("dir");
     let (workstation, clock) = common::workstation(dir.path(), &format!("rev-{username}"));
     // The workstation's clock agrees with the server's (certificates start at the server's now).
     clock.set(server.service.now() * 1000 + 60_000);
     let session = common::new_session(&workstation, username, "local-password", seed);
-    common::connect(&session, server, &account).expect("connect");
+    common::connect_to(&session, server, base_url, &account).expect("connect");
     session
         .sync_pull(&AtomicBool::new(false), &mut |_| {})
         .expect("pull");
@@ -300,4 +305,131 @@ fn restored_server_gets_back_what_it_lost(pull_after_push: bool) {
     );
     let notes = olga.session.annotations(&at_olga).expect("annotations");
     assert_eq!(notes.len(), 1, "{notes:?}");
+}
+
+/// Syncs until nothing waits and a whole round went through, or gives up after `rounds`.
+fn sync_until_quiet(desk: &Desk, rounds: usize) -> (usize, Vec<DocumentId>) {
+    let never = AtomicBool::new(false);
+    let (mut failures, mut resign) = (0, Vec::new());
+    for _ in 0..rounds {
+        let pushed = desk.session.sync_push();
+        let pulled = desk.session.sync_pull(&never, &mut |_| {});
+        match (pushed, pulled) {
+            (Ok(pushed), Ok(_)) => {
+                resign.extend(pushed.resign_needed);
+                if desk.session.pending_operations().expect("pending") == 0 {
+                    return (failures, resign);
+                }
+            }
+            (pushed, _) => {
+                failures += 1;
+                if let Ok(pushed) = pushed {
+                    resign.extend(pushed.resign_needed);
+                }
+            }
+        }
+    }
+    panic!("still not synced after {rounds} rounds");
+}
+
+#[test]
+fn signed_revisions_converge_through_a_faulty_network() {
+    let server = InProcessServer::start_with_ca();
+    server.unit("North");
+    let mut server_ids = Vec::new();
+    for (n, kind) in [
+        SampleKind::PersonnelRecord,
+        SampleKind::ProcurementContract,
+        SampleKind::OperationalReport,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let pdf = common::sample(kind, Language::English, 1, 70 + n as u64, Some("faults"));
+        server_ids.push(server.document(
+            &format!("Document {n}"),
+            pdf,
+            AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        ));
+    }
+    let target: std::net::SocketAddr = server
+        .base_url
+        .trim_start_matches("https://")
+        .parse()
+        .expect("the server's address");
+    let proxies = [
+        FaultyProxy::start(&server.runtime, target, 301),
+        FaultyProxy::start(&server.runtime, target, 302),
+    ];
+    let ivan = desk_via(&server, &proxies[0].base_url(), "ivan", 51);
+    let olga = desk_via(&server, &proxies[1].base_url(), "olga", 52);
+    let by_title = |desk: &Desk| {
+        let mut documents = desk.session.documents().expect("documents");
+        documents.sort_by(|a, b| a.title.cmp(&b.title));
+        documents.into_iter().map(|d| d.id).collect::<Vec<_>>()
+    };
+    let (at_ivan, at_olga) = (by_title(&ivan), by_title(&olga));
+    assert_eq!((at_ivan.len(), at_olga.len()), (3, 3));
+
+    // Both sign the first document; each signs one other. Then they sync through proxies that
+    // refuse, cut and delay connections and throw answers away after the server acted.
+    sign(&ivan, &at_ivan[0], "Ivan");
+    sign(&olga, &at_olga[0], "Olga");
+    sign(&ivan, &at_ivan[1], "Ivan");
+    sign(&olga, &at_olga[2], "Olga");
+    for proxy in &proxies {
+        proxy.set_faults(true);
+    }
+    let (ivan_failures, mut resign) = sync_until_quiet(&ivan, 300);
+    let (olga_failures, olga_resign) = sync_until_quiet(&olga, 300);
+    resign.extend(olga_resign);
+    assert!(
+        ivan_failures + olga_failures >= 3,
+        "the faults hardly hit: {ivan_failures} + {olga_failures}"
+    );
+    // Exactly one of them lost the first document (its revision is kept on the server).
+    assert_eq!(resign.len(), 1, "{resign:?}");
+    let (loser, loser_document) = if resign[0] == at_ivan[0] {
+        (&ivan, &at_ivan[0])
+    } else {
+        (&olga, &at_olga[0])
+    };
+    sign(loser, loser_document, "Signed again");
+    for proxy in &proxies {
+        proxy.set_faults(false);
+    }
+    sync_until_quiet(loser, 5);
+    sync_until_quiet(&ivan, 5);
+    sync_until_quiet(&olga, 5);
+
+    // Both hold exactly the server's heads, and every signature on them validates.
+    for n in 0..3 {
+        let on_server = server
+            .block_on(server.service.store().document_by_id(&server_ids[n]))
+            .expect("lookup")
+            .expect("the document");
+        let server_document = by_title(&ivan)[n].clone();
+        assert_eq!(
+            head_sha256(&ivan.session, &server_document),
+            on_server.sha256
+        );
+        assert_eq!(
+            head_sha256(&olga.session, &by_title(&olga)[n]),
+            on_server.sha256
+        );
+        let expected = if n == 0 { 2 } else { 1 };
+        let statuses = statuses(&olga.session, &by_title(&olga)[n]);
+        assert_eq!(statuses.len(), expected, "document {n}: {statuses:?}");
+        assert!(
+            statuses.iter().all(|s| matches!(
+                s,
+                SignatureStatus::Valid | SignatureStatus::ValidLaterSigned
+            )),
+            "document {n}: {statuses:?}"
+        );
+    }
+    assert!(ivan.session.resign_requests().expect("requests").is_empty());
+    assert!(olga.session.resign_requests().expect("requests").is_empty());
 }

@@ -154,6 +154,14 @@ impl InProcessServer {
         })
     }
 
+    /// The server's socket address (for a proxy in front of it).
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.base_url
+            .trim_start_matches("https://")
+            .parse()
+            .expect("the server's address")
+    }
+
     /// Copies the whole data directory as it is now (call it while no request is in flight).
     pub fn backup(&self) -> ServerBackup {
         let copy = tempfile::tempdir().expect("a temp dir");
@@ -165,15 +173,7 @@ impl InProcessServer {
     /// that happened after the backup is gone from the server (the clock keeps its time).
     pub fn restore(&mut self, backup: ServerBackup) {
         self.stop();
-        let address = std::net::SocketAddr::from((
-            [127, 0, 0, 1],
-            self.base_url
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse::<u16>().ok())
-                .expect("the server's port"),
-        ));
-        let listener = std::net::TcpListener::bind(address).expect("the same port again");
+        let listener = std::net::TcpListener::bind(self.address()).expect("the same port again");
         let (service, running, ca_pem) = Self::launch(
             &self.runtime,
             backup.0.path(),

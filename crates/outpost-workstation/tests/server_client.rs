@@ -311,11 +311,7 @@ fn a_200_mb_download_cut_twenty_times_resumes_each_time_and_ends_with_the_right_
         .expect("the document");
 
     // Through a proxy that cuts every answer somewhere in its first 16 MiB.
-    let target: std::net::SocketAddr = server
-        .base_url
-        .trim_start_matches("https://")
-        .parse()
-        .expect("address");
+    let target = server.address();
     let proxy = outpost_server::testing::FaultyProxy::start(&server.runtime, target, 77);
     proxy.cut_answers_within(16 << 20);
     let through_proxy =
@@ -364,11 +360,7 @@ fn an_upload_cut_again_and_again_continues_where_the_server_copy_stops() {
     rand::RngCore::fill_bytes(&mut rng, &mut bytes);
 
     // Every request is cut somewhere in its first 6 MiB (one request carries up to 4 MiB).
-    let target: std::net::SocketAddr = server
-        .base_url
-        .trim_start_matches("https://")
-        .parse()
-        .expect("address");
+    let target = server.address();
     let proxy = outpost_server::testing::FaultyProxy::start(&server.runtime, target, 31);
     proxy.cut_requests_within(6 << 20);
     let through_proxy =

@@ -54,11 +54,7 @@ fn replicas_converge_after_two_hundred_fault_schedules() {
             name: "North".into(),
         },
     );
-    let target: std::net::SocketAddr = server
-        .base_url
-        .trim_start_matches("https://")
-        .parse()
-        .expect("the server's address");
+    let target = server.address();
 
     // Each replica talks to the server through its own faulty proxy.
     let mut replicas = Vec::new();

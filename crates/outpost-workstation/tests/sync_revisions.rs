@@ -354,11 +354,7 @@ fn signed_revisions_converge_through_a_faulty_network() {
             },
         ));
     }
-    let target: std::net::SocketAddr = server
-        .base_url
-        .trim_start_matches("https://")
-        .parse()
-        .expect("the server's address");
+    let target = server.address();
     let proxies = [
         FaultyProxy::start(&server.runtime, target, 301),
         FaultyProxy::start(&server.runtime, target, 302),
@@ -405,9 +401,9 @@ fn signed_revisions_converge_through_a_faulty_network() {
     sync_until_quiet(&olga, 5);
 
     // Both hold exactly the server's heads, and every signature on them validates.
-    for n in 0..3 {
+    for (n, server_id) in server_ids.iter().enumerate() {
         let on_server = server
-            .block_on(server.service.store().document_by_id(&server_ids[n]))
+            .block_on(server.service.store().document_by_id(server_id))
             .expect("lookup")
             .expect("the document");
         let server_document = by_title(&ivan)[n].clone();

@@ -17,6 +17,8 @@ APT_PACKAGES=(
   softhsm2 opensc
   # the server's PostgreSQL backend (tests start a private cluster with scripts/with-postgres.sh)
   postgresql
+  # the peer the sync benchmark measures beside Outpost
+  rsync
 )
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

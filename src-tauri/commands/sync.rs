@@ -43,22 +43,18 @@ pub fn start_engine(app: &AppHandle, session: Arc<Session>) -> Option<SyncEngine
 /// screen.
 async fn wipe_revoked_vault(app: &AppHandle) {
     let state = app.state::<AppState>();
-    stop_engine(&state).await;
-    let watcher = state.inbox.lock().unwrap_or_else(|p| p.into_inner()).take();
-    let session = state
-        .session
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    let Some(mut session) = session else {
-        return;
+    let session = match super::vault::release_session(&state).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(code = e.code, "remote wipe failed: {}", e.message);
+            return;
+        }
     };
     let workstation = state.workstation.clone();
     let outcome = super::blocking(move || {
-        if let Some(watcher) = watcher {
-            watcher.stop();
-        }
         // A page render may still hold the session for a moment.
+        let mut session = session;
         for _ in 0..100 {
             match Arc::try_unwrap(session) {
                 Ok(owned) => return Ok(workstation.remote_wipe(owned)?),

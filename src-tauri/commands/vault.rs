@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use outpost_workstation::inbox::{InboxConfig, InboxWatcher, IntakeEvent};
+use outpost_workstation::Session;
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, State};
 
@@ -93,24 +94,7 @@ pub async fn unlock(
 
 #[tauri::command]
 pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {
-    *state.inbox_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    // The engine lets go of the session before the vault closes.
-    super::sync::stop_engine(&state).await;
-    // Stop intake first: it finishes the file in hand, then lets go of the session.
-    let watcher = state.inbox.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(watcher) = watcher {
-        blocking(move || {
-            watcher.stop();
-            Ok(())
-        })
-        .await?;
-    }
-    let session = state
-        .session
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    if let Some(session) = session {
+    if let Some(session) = release_session(&state).await? {
         blocking(move || match Arc::try_unwrap(session) {
             Ok(session) => Ok(session.lock()?),
             // Still in use by a page render: it closes when that ends.
@@ -119,6 +103,26 @@ pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {
         .await?;
     }
     Ok(())
+}
+
+/// Makes everything that holds the unlocked session let go of it — the sync engine, then intake
+/// (which finishes the file in hand) — and hands the session over, if one is unlocked.
+pub async fn release_session(state: &AppState) -> CommandResult<Option<Arc<Session>>> {
+    *state.inbox_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    super::sync::stop_engine(state).await;
+    let watcher = state.inbox.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(watcher) = watcher {
+        blocking(move || {
+            watcher.stop();
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(state
+        .session
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take())
 }
 
 impl From<outpost_workstation::VaultError> for CommandError {

@@ -1516,6 +1516,7 @@ impl Service {
                 }
             }
         }
+        let received_len = received.len() as u64;
         self.blobs
             .stage(&caller.user.id, sha256, offset, Bytes::from(received))
             .await?;
@@ -1524,7 +1525,9 @@ impl Service {
                 "the upload broke off ({why}); what arrived is kept, continue from the status"
             )));
         }
-        if self.blobs.staged_len(&caller.user.id, sha256).await? >= size {
+        // The new part starts within what was held, so the held prefix now reaches its end.
+        let held = held.max(offset + received_len).min(size);
+        if held >= size {
             match self.blobs.finish_upload(&caller.user.id, sha256, size).await {
                 Ok(()) => {}
                 Err(BlobError::UploadMismatch(name)) => {
@@ -1535,7 +1538,12 @@ impl Service {
                 Err(error) => return Err(error.into()),
             }
         }
-        self.upload_status(caller, sha256, size).await
+        Ok(wire::UploadStatus {
+            sha256: sha256.to_string(),
+            size,
+            received: held,
+            complete: held >= size,
+        })
     }
 
     /// Takes the next entries of the caller's device's audit chain and checks its continuity:

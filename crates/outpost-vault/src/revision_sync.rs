@@ -77,9 +77,9 @@ pub struct ResignRequest {
 }
 
 impl Vault {
-    /// The local revisions of server documents that the server does not hold yet, oldest first
-    /// per document, each with its base.
-    pub fn pending_revision_pushes(&self) -> Result<Vec<PendingRevision>, VaultError> {
+    /// The local revisions of server documents that the server does not hold yet (at most
+    /// `limit`), oldest first per document, each with its base.
+    pub fn pending_revision_pushes(&self, limit: u32) -> Result<Vec<PendingRevision>, VaultError> {
         let mut statement = self.conn.prepare(
             "SELECT s.document_id, s.server_id, u.revision, u.sha256_after, u.appended, u.cause,
                     COALESCE((SELECT p.sha256_after FROM document_updates p
@@ -87,9 +87,9 @@ impl Vault {
                              (SELECT d.sha256 FROM documents d WHERE d.id = u.document_id))
                FROM server_documents s
                JOIN document_updates u ON u.document_id = s.document_id AND u.revision > s.synced_revision
-              ORDER BY s.position, s.server_id, u.revision",
+              ORDER BY s.position, s.server_id, u.revision LIMIT ?1",
         )?;
-        let rows = statement.query_map([], |r| {
+        let rows = statement.query_map([limit], |r| {
             Ok(PendingRevision {
                 document_id: DocumentId(r.get(0)?),
                 server_id: r.get(1)?,

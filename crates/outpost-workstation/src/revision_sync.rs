@@ -9,14 +9,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use outpost_protocol as wire;
-use outpost_vault::{ServerAccount, ServerDocumentLink, ServerHead};
+use outpost_vault::{PendingRevision, ServerAccount, ServerDocumentLink, ServerHead};
 
 use crate::server_client::{DeviceKey, ServerClient, ServerError};
 use crate::sync::{operation_id, PushReport};
 use crate::{Session, WorkstationError};
 
 /// Revisions pushed per request.
-const REVISIONS_PER_PUSH: usize = 50;
+pub(crate) const REVISIONS_PER_PUSH: u32 = 50;
 
 /// What meeting a document's server head did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,25 +41,24 @@ pub(crate) struct ServerLink<'a> {
 }
 
 impl Session {
-    /// Pushes the local revisions of server documents the server does not hold: each one's
+    /// Pushes `pending` (from `Vault::pending_revision_pushes`): each one's
     /// appended bytes are uploaded (resuming an interrupted upload), then the revisions go as
     /// operations with ids derived from the vault, document and hash — a retry after a lost answer
     /// is recognised. For each document whose revision lost (conflict), the server's head is
     /// taken in its place and the document is listed in [`PushReport::resign_needed`].
     pub(crate) fn push_revisions(
         &self,
+        pending: &[PendingRevision],
         link: &mut ServerLink<'_>,
         report: &mut PushReport,
         cancel: &AtomicBool,
     ) -> Result<(), WorkstationError> {
-        let mut pending = self.vault().pending_revision_pushes()?;
-        pending.truncate(REVISIONS_PER_PUSH);
         if pending.is_empty() {
             return Ok(());
         }
         let vault_id = self.vault().vault_id().to_string();
         let mut ops = Vec::with_capacity(pending.len());
-        for revision in &pending {
+        for revision in pending {
             let appended_sha256 =
                 self.with_access(link.client, link.key, link.account, |token| {
                     link.client

@@ -334,13 +334,16 @@ impl Session {
     ) -> Result<PushReport, WorkstationError> {
         let pending = self.vault().pending_annotation_pushes(500)?;
         let mut report = PushReport::default();
-        let revisions_waiting = self.vault().pending_revision_count()? > 0;
-        if pending.is_empty() && !revisions_waiting {
+        let revisions = self
+            .vault()
+            .pending_revision_pushes(crate::revision_sync::REVISIONS_PER_PUSH)?;
+        if pending.is_empty() && revisions.is_empty() {
             return Ok(report);
         }
         let (mut account, client, key) = self.server_link()?;
-        if revisions_waiting {
+        if !revisions.is_empty() {
             self.push_revisions(
+                &revisions,
                 &mut ServerLink {
                     client: &client,
                     key: &key,

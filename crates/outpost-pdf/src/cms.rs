@@ -28,6 +28,9 @@ const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.
 const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 const ID_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
+/// The content type of a time-stamp token's content (RFC 3161).
+pub(crate) const ID_CT_TST_INFO: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
 const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 const ID_ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const ID_SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
@@ -91,8 +94,10 @@ fn sha256_algorithm() -> AlgorithmIdentifierOwned {
     }
 }
 
-/// The DER `SignedAttributes` (a SET OF, as signed) for a document digest and signer certificate.
+/// The DER `SignedAttributes` (a SET OF, as signed) for a content type, the digest of the
+/// content and the signer certificate.
 fn signed_attributes(
+    content_type: ObjectIdentifier,
     document_digest: &[u8; 32],
     certificate: &Certificate,
 ) -> Result<SetOfVec<Attribute>, PdfError> {
@@ -112,7 +117,7 @@ fn signed_attributes(
         }],
     };
     let any = |bytes: Vec<u8>| Any::from_der(&bytes).map_err(der_error("encoding an attribute"));
-    let content_type = any(ID_DATA.to_der().map_err(der_error("content type"))?)?;
+    let content_type = any(content_type.to_der().map_err(der_error("content type"))?)?;
     let message_digest = any(OctetString::new(document_digest.to_vec())
         .and_then(|o| o.to_der())
         .map_err(der_error("message digest"))?)?;
@@ -137,8 +142,74 @@ pub fn detached_signature(
     document_digest: &[u8; 32],
     signer: &dyn PdfSigner,
 ) -> Result<Vec<u8>, PdfError> {
+    signed_data(ID_DATA, None, document_digest, signer)
+}
+
+/// What a time-stamping authority puts into a time-stamp token besides the digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeStampTerms {
+    /// The TSA's policy (a dotted OID).
+    pub policy: String,
+    /// The token's serial number (positive; at most 20 bytes).
+    pub serial: Vec<u8>,
+    /// The time stamped, milliseconds since the epoch (written to the second).
+    pub time_ms: i64,
+}
+
+/// An RFC 3161 time-stamp token (DER `ContentInfo` with a `SignedData` encapsulating `TSTInfo`)
+/// for a SHA-256 `digest`, signed by `signer` (whose certificate must be a time-stamping
+/// authority's: extended key usage timeStamping, critical).
+pub fn time_stamp_token(
+    digest: &[u8; 32],
+    terms: &TimeStampTerms,
+    signer: &dyn PdfSigner,
+) -> Result<Vec<u8>, PdfError> {
+    use der::asn1::{GeneralizedTime, Int};
+    let policy = ObjectIdentifier::new(&terms.policy)
+        .map_err(|e| PdfError::Signing(format!("the time-stamp policy is not an OID: {e}")))?;
+    let seconds = u64::try_from(terms.time_ms.div_euclid(1000))
+        .map_err(|_| PdfError::Signing("the time to stamp is before 1970".into()))?;
+    let gen_time = GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(seconds))
+        .map_err(der_error("the time to stamp"))?;
+    let info = x509_tsp::TstInfo {
+        version: x509_tsp::TspVersion::V1,
+        policy,
+        message_imprint: x509_tsp::MessageImprint {
+            hash_algorithm: spki::AlgorithmIdentifier {
+                oid: ID_SHA256,
+                parameters: None,
+            },
+            hashed_message: OctetString::new(digest.to_vec())
+                .map_err(der_error("the message imprint"))?,
+        },
+        serial_number: Int::new(&terms.serial).map_err(der_error("the serial number"))?,
+        gen_time,
+        accuracy: Some(x509_tsp::Accuracy {
+            seconds: Some(1),
+            millis: None,
+            micros: None,
+        }),
+        ordering: false,
+        nonce: None,
+        tsa: None,
+        extensions: None,
+    };
+    let info_der = info.to_der().map_err(der_error("encoding TSTInfo"))?;
+    let info_digest: [u8; 32] = Sha256::digest(&info_der).into();
+    signed_data(ID_CT_TST_INFO, Some(info_der), &info_digest, signer)
+}
+
+/// A CMS `SignedData` (DER `ContentInfo`) with one signer: signed attributes contentType,
+/// messageDigest (`content_digest`) and signingCertificateV2; the content itself is
+/// encapsulated when given, else detached.
+fn signed_data(
+    content_type: ObjectIdentifier,
+    content: Option<Vec<u8>>,
+    content_digest: &[u8; 32],
+    signer: &dyn PdfSigner,
+) -> Result<Vec<u8>, PdfError> {
     let certificate = signer.certificate();
-    let signed_attrs = signed_attributes(document_digest, certificate)?;
+    let signed_attrs = signed_attributes(content_type, content_digest, certificate)?;
     let to_sign = signed_attrs
         .to_der()
         .map_err(der_error("encoding signed attributes"))?;
@@ -176,12 +247,21 @@ pub fn detached_signature(
     digest_algorithms
         .insert(sha256_algorithm())
         .map_err(der_error("digest algorithms"))?;
+    let econtent = content
+        .map(|bytes| Any::new(der::Tag::OctetString, bytes))
+        .transpose()
+        .map_err(der_error("the encapsulated content"))?;
     let signed_data = SignedData {
-        version: CmsVersion::V1,
+        // RFC 5652 5.1: version 3 when the content is anything but id-data.
+        version: if content_type == ID_DATA {
+            CmsVersion::V1
+        } else {
+            CmsVersion::V3
+        },
         digest_algorithms,
         encap_content_info: EncapsulatedContentInfo {
-            econtent_type: ID_DATA,
-            econtent: None,
+            econtent_type: content_type,
+            econtent,
         },
         certificates: Some(CertificateSet(
             SetOfVec::try_from(certificates).map_err(der_error("certificate set"))?,

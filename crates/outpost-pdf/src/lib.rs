@@ -13,6 +13,7 @@ mod error;
 mod font;
 mod form;
 mod geometry;
+mod ltv;
 mod sample;
 mod sign;
 mod text_layer;
@@ -20,12 +21,19 @@ mod validate;
 
 pub use annotation::{Annotation, AnnotationKind, Colour, Geometry, Point, Quad, Rect};
 pub use burn_in::{burn_in, burned_annotation_ids, parse_pdf_date, pdf_date};
-pub use cms::{detached_signature, PdfSigner, SignatureAlgorithm, SoftwareSigner};
+pub use cms::{
+    detached_signature, time_stamp_token, PdfSigner, SignatureAlgorithm, SoftwareSigner,
+    TimeStampTerms,
+};
 pub use engine::{
     locate_pdfium, PdfEngine, PdfInfo, RenderedPage, StillWanted, ViewedDocument, PDFIUM_PATH_ENV,
 };
 pub use error::PdfError;
 pub use geometry::{PageGeometry, ViewRect};
+pub use ltv::{
+    add_document_timestamp, add_validation_data, signatures_awaiting_time_stamp,
+    DocumentTimeStamper, ValidationData, TIME_STAMP_RESERVED_BYTES,
+};
 pub use sample::{
     demo_samples, sample_font_path, Language, SampleKind, SampleSpec, SAMPLE_FONT_ENV,
 };
@@ -34,6 +42,7 @@ pub use sign::{
 };
 pub use text_layer::{PageText, TextWord};
 pub use validate::{
-    certificate_from_der, validate_signatures, LaterChanges, SignatureReport, SignatureStatus,
+    certificate_from_der, validate_signatures, LaterChanges, PadesLevel, SignatureKind,
+    SignatureReport, SignatureStatus,
 };
 pub use x509_cert::Certificate;

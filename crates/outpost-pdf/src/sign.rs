@@ -25,7 +25,7 @@ use crate::PdfError;
 /// signature with a three-certificate chain takes about 3–5 KB).
 pub const DEFAULT_RESERVED_BYTES: usize = 16 * 1024;
 /// The placeholder written for each of the three unknown `/ByteRange` numbers.
-const BYTE_RANGE_PLACEHOLDER: i64 = 9_999_999_999;
+pub(crate) const BYTE_RANGE_PLACEHOLDER: i64 = 9_999_999_999;
 
 /// What a certifying (first) signature allows afterwards (`/DocMDP` `/P`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +68,12 @@ pub struct SignatureRequest {
     pub reserved_bytes: usize,
 }
 
-fn parse_error(e: lopdf::Error) -> PdfError {
+pub(crate) fn parse_error(e: lopdf::Error) -> PdfError {
     PdfError::Damaged(format!("its structure cannot be parsed for signing: {e}"))
 }
 
 /// The signature fields the document already has (their `/T` names) and whether it is certified.
-fn existing_signatures(document: &Document) -> (Vec<String>, bool) {
+pub(crate) fn existing_signatures(document: &Document) -> (Vec<String>, bool) {
     let names = signature_fields(document)
         .iter()
         .filter_map(|field| field.get(b"T").and_then(Object::as_str).ok())
@@ -218,13 +218,15 @@ pub fn sign_pdf(
     incremental
         .save_to(&mut out)
         .map_err(|e| PdfError::Engine(format!("writing the update failed: {e}")))?;
-    fill_in_signature(&mut out, original.len(), request.reserved_bytes, signer)?;
+    fill_in_signature(&mut out, original.len(), request.reserved_bytes, |digest| {
+        detached_signature(digest, signer)
+    })?;
     Ok(out)
 }
 
 /// Adds the field to the catalog's `/AcroForm` (made an indirect object if it is new or direct)
 /// with `/SigFlags 3`, and for a certifying signature adds `/Perms /DocMDP`.
-fn add_to_form(
+pub(crate) fn add_to_form(
     incremental: &mut IncrementalDocument,
     catalog_id: ObjectId,
     field_id: ObjectId,
@@ -284,12 +286,13 @@ fn add_to_form(
 }
 
 /// Finds the placeholders in the written update, fills in `/ByteRange`, hashes the ranges,
-/// signs, and writes the CMS into `/Contents`.
-fn fill_in_signature(
+/// has `make_contents` sign the digest (a CMS signature or a time-stamp token), and writes it
+/// into `/Contents`.
+pub(crate) fn fill_in_signature(
     out: &mut [u8],
     original_len: usize,
     reserved: usize,
-    signer: &dyn PdfSigner,
+    make_contents: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, PdfError>,
 ) -> Result<(), PdfError> {
     let appended = &out[original_len..];
     let zeros = "0".repeat(reserved * 2);
@@ -316,7 +319,7 @@ fn fill_in_signature(
     hasher.update(&out[..contents_at]);
     hasher.update(&out[contents_end..]);
     let digest: [u8; 32] = hasher.finalize().into();
-    let cms = detached_signature(&digest, signer)?;
+    let cms = make_contents(&digest)?;
     if cms.len() > reserved {
         return Err(PdfError::Signing(format!(
             "the signature needs {} bytes but only {reserved} were reserved; sign again reserving more",

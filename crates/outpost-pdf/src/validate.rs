@@ -31,6 +31,9 @@ const ID_SHA256: &str = "2.16.840.1.101.3.4.2.1";
 pub enum LaterChanges {
     /// Nothing: the signature covers the whole file.
     None,
+    /// Only validation data for the long term: the document security store (`/DSS`) and
+    /// document time-stamps.
+    ValidationData,
     /// Only later signatures (fields, widgets, their appearances and fonts).
     SignaturesOnly,
     /// Annotations (and possibly signatures).
@@ -57,18 +60,47 @@ pub enum SignatureStatus {
     Untrusted(String),
 }
 
+/// What a signature field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureKind {
+    /// A person's signature (CMS, `/SubFilter /ETSI.CAdES.detached` or similar).
+    Signature,
+    /// A document time-stamp (`/Type /DocTimeStamp`, RFC 3161), which seals the validation data.
+    DocumentTimeStamp,
+}
+
+/// How far a signature is prepared for validation in the long term (PAdES baseline levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum PadesLevel {
+    /// The signature alone.
+    #[serde(rename = "B-B")]
+    BaselineB,
+    /// The document security store holds the signer's certificate and a CRL from its issuer.
+    #[serde(rename = "B-LT")]
+    BaselineLt,
+    /// As B-LT, and a valid document time-stamp covers that validation data.
+    #[serde(rename = "B-LTA")]
+    BaselineLta,
+}
+
 /// Everything checked about one signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SignatureReport {
     /// The signature field's name.
     pub field: String,
+    /// A signature or a document time-stamp.
+    pub kind: SignatureKind,
+    /// For a signature: its PAdES level (for a time-stamp, `None`).
+    pub level: Option<PadesLevel>,
     /// The signer's certificate subject (RFC 4514), if the CMS could be read.
     pub signer: Option<String>,
-    /// The signing time from `/M`, as written.
+    /// The signing time from `/M`, as written (for a time-stamp, the time it states, UTC).
     pub signing_time: Option<String>,
     /// `/Reason`.
     pub reason: Option<String>,
-    /// Whether the digest over the byte ranges matches the signed messageDigest.
+    /// Whether the digest over the byte ranges matches the signed messageDigest (for a
+    /// time-stamp: the token's message imprint, and its messageDigest the token's content).
     pub digest_matches: bool,
     /// Whether the CMS signature verifies with the signer's certificate.
     pub signature_verifies: bool,
@@ -115,6 +147,7 @@ struct FoundSignature {
     field: String,
     dictionary: Dictionary,
     certification: Option<i64>,
+    kind: SignatureKind,
 }
 
 /// The signature fields with a value, in the order of the form's field list.
@@ -131,10 +164,19 @@ fn signatures(document: &Document) -> Vec<FoundSignature> {
         let certification = (value_id.is_some() && value_id == certifying)
             .then(|| docmdp_permission(document, dictionary))
             .flatten();
+        let kind = if dictionary.get(b"Type").and_then(Object::as_name).ok()
+            == Some(b"DocTimeStamp")
+            || dictionary.get(b"SubFilter").and_then(Object::as_name).ok() == Some(b"ETSI.RFC3161")
+        {
+            SignatureKind::DocumentTimeStamp
+        } else {
+            SignatureKind::Signature
+        };
         found.push(FoundSignature {
             field: text(field.get(b"T").ok()).unwrap_or_default(),
             dictionary: dictionary.clone(),
             certification,
+            kind,
         });
     }
     found
@@ -175,11 +217,116 @@ pub fn validate_signatures(
 ) -> Result<Vec<SignatureReport>, PdfError> {
     crate::engine::precheck(bytes)?;
     let document = Document::load_mem(bytes).map_err(damaged)?;
-    let mut reports = Vec::new();
+    let mut checked = Vec::new();
     for found in signatures(&document) {
-        reports.push(check(bytes, &document, found, anchors));
+        checked.push(check(bytes, &document, found, anchors));
     }
-    Ok(reports)
+    let levels: Vec<Option<PadesLevel>> = checked
+        .iter()
+        .map(|c| level(bytes, &document, c, &checked))
+        .collect();
+    Ok(checked
+        .into_iter()
+        .zip(levels)
+        .map(|(c, level)| SignatureReport { level, ..c.report })
+        .collect())
+}
+
+/// A checked signature with what the level needs besides the report.
+struct Checked {
+    report: SignatureReport,
+    /// End of the revision it signs.
+    signed_end: usize,
+    /// The signer's certificate (DER) and its issuer's name (DER).
+    signer: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+fn is_sound(status: &SignatureStatus) -> bool {
+    matches!(
+        status,
+        SignatureStatus::Valid
+            | SignatureStatus::ValidLaterSigned
+            | SignatureStatus::ValidLaterAnnotated
+    )
+}
+
+/// A signature's PAdES level: B-LTA when a sound document time-stamp after it covers a `/DSS`
+/// with its certificate and a CRL from its issuer; B-LT when only the final file's `/DSS` does;
+/// else B-B. `None` for time-stamps.
+fn level(
+    bytes: &[u8],
+    document: &Document,
+    checked: &Checked,
+    all: &[Checked],
+) -> Option<PadesLevel> {
+    if checked.report.kind != SignatureKind::Signature {
+        return None;
+    }
+    let Some(signer) = &checked.signer else {
+        return Some(PadesLevel::BaselineB);
+    };
+    let sealed = all.iter().any(|stamp| {
+        stamp.report.kind == SignatureKind::DocumentTimeStamp
+            && is_sound(&stamp.report.status)
+            && stamp.signed_end > checked.signed_end
+            && Document::load_mem(&bytes[..stamp.signed_end])
+                .map(|covered| dss_covers(&covered, signer))
+                .unwrap_or(false)
+    });
+    Some(if sealed {
+        PadesLevel::BaselineLta
+    } else if dss_covers(document, signer) {
+        PadesLevel::BaselineLt
+    } else {
+        PadesLevel::BaselineB
+    })
+}
+
+/// Whether the document security store holds the certificate and a CRL its issuer made.
+fn dss_covers(document: &Document, (certificate, issuer): &(Vec<u8>, Vec<u8>)) -> bool {
+    let Some(dss) = document
+        .trailer
+        .get(b"Root")
+        .ok()
+        .and_then(|root| document.dereference(root).ok())
+        .and_then(|(_, catalog)| catalog.as_dict().ok())
+        .and_then(|catalog| catalog.get(b"DSS").ok())
+        .and_then(|dss| document.dereference(dss).ok())
+        .and_then(|(_, dss)| dss.as_dict().ok())
+    else {
+        return false;
+    };
+    let items = |key: &[u8]| -> Vec<Vec<u8>> {
+        dss.get(key)
+            .ok()
+            .and_then(|a| document.dereference(a).ok())
+            .and_then(|(_, a)| a.as_array().ok().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|item| crate::ltv::stream_bytes(document, item))
+            .collect()
+    };
+    let has_certificate = items(b"Certs").contains(certificate);
+    let has_crl = items(b"CRLs").iter().any(|crl| {
+        x509_cert::crl::CertificateList::from_der(crl)
+            .ok()
+            .and_then(|list| list.tbs_cert_list.issuer.to_der().ok())
+            .as_ref()
+            == Some(issuer)
+    });
+    has_certificate && has_crl
+}
+
+/// The DER certificates a CMS (`/Contents`, zero-padded) carries; empty if it is unreadable.
+pub(crate) fn cms_certificates(contents: &[u8]) -> Vec<Vec<u8>> {
+    read_cms(contents)
+        .map(|cms| {
+            cms.certificates
+                .iter()
+                .filter_map(|c| c.to_der().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn check(
@@ -187,11 +334,38 @@ fn check(
     document: &Document,
     found: FoundSignature,
     anchors: &[Certificate],
+) -> Checked {
+    let mut signed_end = 0;
+    let mut signer = None;
+    let report = check_report(
+        bytes,
+        document,
+        &found,
+        anchors,
+        &mut signed_end,
+        &mut signer,
+    );
+    Checked {
+        report,
+        signed_end,
+        signer,
+    }
+}
+
+fn check_report(
+    bytes: &[u8],
+    document: &Document,
+    found: &FoundSignature,
+    anchors: &[Certificate],
+    signed_end_out: &mut usize,
+    signer_out: &mut Option<(Vec<u8>, Vec<u8>)>,
 ) -> SignatureReport {
     let d = &found.dictionary;
-    let signing_time = text(d.get(b"M").ok());
+    let mut signing_time = text(d.get(b"M").ok());
     let mut report = SignatureReport {
         field: found.field.clone(),
+        kind: found.kind,
+        level: None,
         signer: None,
         signing_time: signing_time.clone(),
         reason: text(d.get(b"Reason").ok()),
@@ -214,6 +388,7 @@ fn check(
     let Some((signed_end, digest)) = byte_range_digest(bytes, &ranges) else {
         return invalid(report, "the byte range does not fit the file");
     };
+    *signed_end_out = signed_end;
     let contents = match d.get(b"Contents") {
         Ok(Object::String(cms, _)) => cms.clone(),
         _ => return invalid(report, "the signature has no contents"),
@@ -223,7 +398,31 @@ fn check(
         Err(why) => return invalid(report, &why),
     };
     report.signer = Some(cms.certificate.tbs_certificate.subject.to_string());
-    report.digest_matches = cms.message_digest.as_deref() == Some(digest.as_slice());
+    if let (Ok(certificate), Ok(issuer)) = (
+        cms.certificate.to_der(),
+        cms.certificate.tbs_certificate.issuer.to_der(),
+    ) {
+        *signer_out = Some((certificate, issuer));
+    }
+    report.digest_matches = match found.kind {
+        SignatureKind::Signature => cms.message_digest.as_deref() == Some(digest.as_slice()),
+        SignatureKind::DocumentTimeStamp => match time_stamp_info(&cms) {
+            Ok((imprint, time)) => {
+                signing_time = Some(time);
+                report.signing_time = signing_time.clone();
+                imprint == digest
+            }
+            Err(why) => return invalid(report, &why),
+        },
+    };
+    if found.kind == SignatureKind::DocumentTimeStamp
+        && !is_time_stamping_certificate(&cms.certificate)
+    {
+        return invalid(
+            report,
+            "the time-stamp's certificate is not a time-stamping authority's (no critical timeStamping usage)",
+        );
+    }
     report.signature_verifies = verify(
         &cms.certificate,
         &cms.signature_algorithm,
@@ -241,6 +440,10 @@ fn check(
     } else {
         later_changes(&bytes[..signed_end], document)
     };
+    let what = match found.kind {
+        SignatureKind::Signature => "signer",
+        SignatureKind::DocumentTimeStamp => "time-stamping authority",
+    };
     report.status = if !report.digest_matches {
         SignatureStatus::Invalid("the signed bytes were changed".into())
     } else if !report.signature_verifies {
@@ -252,16 +455,16 @@ fn check(
     } else if let Some(why) = docmdp_violation(found.certification, report.later_changes) {
         SignatureStatus::Invalid(why)
     } else if !report.chain_trusted {
-        SignatureStatus::Untrusted(
-            "the signer's certificate does not lead to a trusted root".into(),
-        )
+        SignatureStatus::Untrusted(format!(
+            "the {what}'s certificate does not lead to a trusted root"
+        ))
     } else if !report.valid_at_signing_time {
         SignatureStatus::Untrusted(
             "a certificate of the chain was not valid at the signing time".into(),
         )
     } else {
         match report.later_changes {
-            LaterChanges::None => SignatureStatus::Valid,
+            LaterChanges::None | LaterChanges::ValidationData => SignatureStatus::Valid,
             LaterChanges::SignaturesOnly => SignatureStatus::ValidLaterSigned,
             _ => SignatureStatus::ValidLaterAnnotated,
         }
@@ -271,7 +474,8 @@ fn check(
 
 fn docmdp_violation(certification: Option<i64>, later: LaterChanges) -> Option<String> {
     match (certification?, later) {
-        (1, l) if l > LaterChanges::None => {
+        // Validation data and document time-stamps are allowed at every level (ISO 32000-2).
+        (1, l) if l > LaterChanges::ValidationData => {
             Some("the document is certified against any change, and was changed".into())
         }
         (2, LaterChanges::Annotations) => Some(
@@ -308,6 +512,8 @@ fn byte_range_digest(bytes: &[u8], ranges: &[i64]) -> Option<(usize, [u8; 32])> 
 }
 
 struct ReadCms {
+    /// The encapsulated content (a time-stamp token's TSTInfo), if not detached.
+    content: Option<Vec<u8>>,
     certificate: Certificate,
     certificates: Vec<Certificate>,
     signed_attributes_der: Vec<u8>,
@@ -370,7 +576,13 @@ fn read_cms(contents: &[u8]) -> Result<ReadCms, String> {
         .and_then(|a| a.values.iter().next())
         .and_then(|v| v.decode_as::<der::asn1::OctetString>().ok())
         .map(|o| o.as_bytes().to_vec());
+    let content = signed
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .map(|any| any.value().to_vec());
     Ok(ReadCms {
+        content,
         certificate,
         certificates,
         signed_attributes_der: attributes
@@ -380,6 +592,52 @@ fn read_cms(contents: &[u8]) -> Result<ReadCms, String> {
         signature_algorithm: signer_info.signature_algorithm.oid.to_string(),
         message_digest,
     })
+}
+
+/// A time-stamp token's message imprint (SHA-256) and time (as a PDF date, UTC), once its
+/// messageDigest is checked against its content.
+fn time_stamp_info(cms: &ReadCms) -> Result<([u8; 32], String), String> {
+    let content = cms
+        .content
+        .as_deref()
+        .ok_or("the time-stamp token has no content")?;
+    if cms.message_digest.as_deref() != Some(Sha256::digest(content).as_slice()) {
+        return Err("the time-stamp token's content was changed".into());
+    }
+    let info = x509_tsp::TstInfo::from_der(content)
+        .map_err(|e| format!("the time-stamp token's content is unreadable: {e}"))?;
+    if info.message_imprint.hash_algorithm.oid.to_string() != ID_SHA256 {
+        return Err(
+            "the time-stamp uses a digest other than SHA-256, which Outpost does not check".into(),
+        );
+    }
+    let imprint: [u8; 32] = info
+        .message_imprint
+        .hashed_message
+        .as_bytes()
+        .try_into()
+        .map_err(|_| "the time-stamp's message imprint is not a SHA-256 digest")?;
+    let ms = info.gen_time.to_unix_duration().as_millis() as i64;
+    Ok((imprint, crate::burn_in::pdf_date(ms)))
+}
+
+/// Whether the certificate's extended key usage is exactly timeStamping and critical (RFC 3161).
+fn is_time_stamping_certificate(certificate: &Certificate) -> bool {
+    const ID_EXTENDED_KEY_USAGE: &str = "2.5.29.37";
+    const ID_KP_TIME_STAMPING: &str = "1.3.6.1.5.5.7.3.8";
+    certificate
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id.to_string() == ID_EXTENDED_KEY_USAGE)
+        .is_some_and(|e| {
+            e.critical
+                && x509_cert::ext::pkix::ExtendedKeyUsage::from_der(e.extn_value.as_bytes())
+                    .is_ok_and(|usage| {
+                        usage.0.len() == 1 && usage.0[0].to_string() == ID_KP_TIME_STAMPING
+                    })
+        })
 }
 
 /// Whether `signature` over `message` verifies with `certificate`'s key under `algorithm`.
@@ -480,7 +738,7 @@ fn later_changes(signed: &[u8], full: &Document) -> LaterChanges {
     let Ok(before) = Document::load_mem(signed) else {
         return LaterChanges::ContentChanged;
     };
-    let mut worst = LaterChanges::SignaturesOnly;
+    let mut worst = LaterChanges::ValidationData;
     let pages: BTreeMap<ObjectId, ()> = before.page_iter().map(|id| (id, ())).collect();
     let catalog_id = before
         .trailer
@@ -493,17 +751,17 @@ fn later_changes(signed: &[u8], full: &Document) -> LaterChanges {
             continue;
         }
         let level = match (old, object) {
-            (None, new) => classify_new(new),
+            (None, new) => classify_new(new, full),
             (Some(Object::Dictionary(a)), Object::Dictionary(b)) if pages.contains_key(id) => {
                 if same_except(a, b, &[b"Annots"]) {
-                    LaterChanges::SignaturesOnly
+                    LaterChanges::ValidationData
                 } else {
                     LaterChanges::ContentChanged
                 }
             }
             (Some(Object::Dictionary(a)), Object::Dictionary(b)) if Some(*id) == catalog_id => {
                 if same_except(a, b, &[b"AcroForm", b"DSS"]) {
-                    LaterChanges::SignaturesOnly
+                    LaterChanges::ValidationData
                 } else {
                     LaterChanges::ContentChanged
                 }
@@ -511,14 +769,14 @@ fn later_changes(signed: &[u8], full: &Document) -> LaterChanges {
             (Some(Object::Dictionary(a)), Object::Dictionary(b))
                 if a.has(b"Fields") && b.has(b"Fields") =>
             {
-                LaterChanges::SignaturesOnly
+                LaterChanges::ValidationData
             }
             (Some(Object::Dictionary(a)), Object::Dictionary(b))
                 if is_markup_annotation(a) && is_markup_annotation(b) =>
             {
                 LaterChanges::Annotations
             }
-            (Some(Object::Array(_)), Object::Array(_)) => LaterChanges::SignaturesOnly,
+            (Some(Object::Array(_)), Object::Array(_)) => LaterChanges::ValidationData,
             _ => LaterChanges::ContentChanged,
         };
         worst = worst.max(level);
@@ -557,28 +815,44 @@ fn same_except(a: &Dictionary, b: &Dictionary, ignored: &[&[u8]]) -> bool {
     strip(a) == strip(b)
 }
 
-/// What a new object is: part of a signature, an annotation, or neutral material they use
+/// What a new object is: validation data (the `/DSS` and its streams, document time-stamps and
+/// their invisible fields), part of a signature, an annotation, or neutral material they use
 /// (appearance streams, fonts); anything else is new content.
-fn classify_new(object: &Object) -> LaterChanges {
+fn classify_new(object: &Object, full: &Document) -> LaterChanges {
     let dictionary = match object {
         Object::Dictionary(d) => d,
         Object::Stream(s) => &s.dict,
-        Object::Array(_) => return LaterChanges::SignaturesOnly,
-        _ => return LaterChanges::SignaturesOnly,
+        _ => return LaterChanges::ValidationData,
     };
     let name = |key: &[u8]| dictionary.get(key).and_then(Object::as_name).ok();
     match (name(b"Type"), name(b"Subtype")) {
-        (Some(b"Annot"), Some(b"Widget")) => LaterChanges::SignaturesOnly,
+        (Some(b"Annot"), Some(b"Widget")) => {
+            let value_type = dictionary
+                .get(b"V")
+                .ok()
+                .and_then(|v| full.dereference(v).ok())
+                .and_then(|(_, v)| v.as_dict().ok())
+                .and_then(|v| v.get(b"Type").and_then(Object::as_name).ok());
+            if value_type == Some(b"DocTimeStamp") {
+                LaterChanges::ValidationData
+            } else {
+                LaterChanges::SignaturesOnly
+            }
+        }
         (Some(b"Annot"), _) => LaterChanges::Annotations,
-        (Some(b"Sig" | b"DocTimeStamp" | b"Font" | b"FontDescriptor" | b"XRef" | b"ObjStm"), _) => {
-            LaterChanges::SignaturesOnly
-        }
+        (Some(b"DocTimeStamp" | b"DSS" | b"XRef" | b"ObjStm"), _) => LaterChanges::ValidationData,
+        (Some(b"Sig" | b"Font" | b"FontDescriptor"), _) => LaterChanges::SignaturesOnly,
         (Some(b"XObject"), Some(b"Form")) | (None, Some(b"Form")) => LaterChanges::SignaturesOnly,
-        _ if dictionary.has(b"Fields") || dictionary.has(b"Length1") => {
-            LaterChanges::SignaturesOnly
+        _ if dictionary.has(b"Length1") => LaterChanges::SignaturesOnly,
+        _ if dictionary.has(b"Fields")
+            || [&b"Certs"[..], b"CRLs", b"OCSPs", b"VRI"]
+                .iter()
+                .any(|key| dictionary.has(key)) =>
+        {
+            LaterChanges::ValidationData
         }
-        // Streams without a type: font files, ToUnicode maps, content of appearance streams.
-        _ if matches!(object, Object::Stream(_)) => LaterChanges::SignaturesOnly,
+        // Streams without a type: certificates and CRLs of the DSS, font files, ToUnicode maps.
+        _ if matches!(object, Object::Stream(_)) => LaterChanges::ValidationData,
         _ => LaterChanges::ContentChanged,
     }
 }

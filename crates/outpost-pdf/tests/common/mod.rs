@@ -374,6 +374,32 @@ impl TestPki {
         )
     }
 
+    /// pyHanko's AdES validation with the long-term archival process (ETSI EN 319 102-1 LTA):
+    /// revocation data is required and taken only from the file. Exit status and report.
+    pub fn pyhanko_validate_long_term(&self, pdf: &Path) -> (bool, String) {
+        let trust = self.path("ca.crt");
+        let out = run(
+            venv_program("pyhanko"),
+            &[
+                &"sign",
+                &"adesverify",
+                &"--pretty-print",
+                &"--trust",
+                &trust,
+                &"--trust-replace",
+                &pdf,
+            ],
+        );
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     pub fn pdfsig(&self, pdf: &Path) -> String {
         let db = format!("sql:{}", self.path("nss").display());
         let out = run("pdfsig", &[&"-nssdir", &db, &pdf]);
@@ -577,6 +603,99 @@ impl TestPki {
         )
     }
 
+    /// A time-stamping authority's signer: a P-256 key whose certificate from the test CA has
+    /// the critical extended key usage timeStamping (RFC 3161).
+    pub fn tsa_signer(&self) -> outpost_pdf::SoftwareSigner {
+        std::fs::write(
+            self.path("tsa.cnf"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+        )
+        .unwrap();
+        key_and_request(
+            self.dir.path(),
+            "tsa",
+            "/CN=Outpost Test TSA",
+            KeyKind::EcP256,
+        );
+        run_ok(
+            "openssl",
+            &[
+                &"x509",
+                &"-req",
+                &"-in",
+                &self.path("tsa.csr"),
+                &"-CA",
+                &self.path("ca.crt"),
+                &"-CAkey",
+                &self.path("ca.key"),
+                &"-CAcreateserial",
+                &"-out",
+                &self.path("tsa.crt"),
+                &"-days",
+                &"30",
+                &"-extfile",
+                &self.path("tsa.cnf"),
+            ],
+        );
+        let key = self.der_of(
+            &[
+                &"pkcs8",
+                &"-topk8",
+                &"-nocrypt",
+                &"-in",
+                &self.path("tsa.key"),
+            ],
+            "tsa.key.der",
+        );
+        let certificate = self.der_of(&[&"x509", &"-in", &self.path("tsa.crt")], "tsa.crt.der");
+        outpost_pdf::SoftwareSigner::from_pkcs8_der(&key, &certificate, &[self.ca_der()])
+            .expect("a time-stamping signer")
+    }
+
+    /// The test CA's CRL (DER), revoking nothing, valid for 30 days (made once per PKI).
+    pub fn crl_der(&self) -> Vec<u8> {
+        if let Ok(made) = std::fs::read(self.path("crl.der")) {
+            return made;
+        }
+        let d = self.dir.path();
+        std::fs::write(d.join("index.txt"), "").unwrap();
+        std::fs::write(d.join("crlnumber"), "01\n").unwrap();
+        std::fs::write(
+            d.join("ca.conf"),
+            format!(
+                "[ca]\ndefault_ca = test\n[test]\ndatabase = {}\ncrlnumber = {}\ndefault_md = sha256\ndefault_crl_days = 30\n",
+                d.join("index.txt").display(),
+                d.join("crlnumber").display()
+            ),
+        )
+        .unwrap();
+        run_ok(
+            "openssl",
+            &[
+                &"ca",
+                &"-gencrl",
+                &"-config",
+                &d.join("ca.conf"),
+                &"-keyfile",
+                &self.path("ca.key"),
+                &"-cert",
+                &self.path("ca.crt"),
+                &"-out",
+                &self.path("crl.pem"),
+            ],
+        );
+        self.der_of(&[&"crl", &"-in", &self.path("crl.pem")], "crl.der")
+    }
+
+    /// `openssl ARGS -outform DER -out NAME` and the bytes written.
+    fn der_of(&self, args: &[&dyn AsRef<std::ffi::OsStr>], name: &str) -> Vec<u8> {
+        let target = self.path(name);
+        let mut all = args.to_vec();
+        all.extend_from_slice(&[&"-outform", &"DER", &"-out", &target]);
+        run_ok("openssl", &all);
+        std::fs::read(target).unwrap()
+    }
+
     /// The CA certificate, DER.
     pub fn ca_der(&self) -> Vec<u8> {
         let target = self.path("ca.crt.der");
@@ -605,14 +724,7 @@ impl TestPki {
         key_and_request(self.dir.path(), name, subject, kind);
         let request = std::fs::read_to_string(self.path(&format!("{name}.csr"))).unwrap();
         self.issue_for_request(name, &request);
-        let der = |args: &[&dyn AsRef<std::ffi::OsStr>], out: &str| {
-            let target = self.path(out);
-            let mut all = args.to_vec();
-            all.extend_from_slice(&[&"-outform", &"DER", &"-out", &target]);
-            run_ok("openssl", &all);
-            std::fs::read(target).unwrap()
-        };
-        let key = der(
+        let key = self.der_of(
             &[
                 &"pkcs8",
                 &"-topk8",
@@ -622,7 +734,7 @@ impl TestPki {
             ],
             &format!("{name}.key.der"),
         );
-        let certificate = der(
+        let certificate = self.der_of(
             &[&"x509", &"-in", &self.path(&format!("{name}.crt"))],
             &format!("{name}.crt.der"),
         );

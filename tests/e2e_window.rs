@@ -838,6 +838,18 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
             (heads.iter().filter(|h| !heads_before.contains(h)).count() == 1).then_some(())
         },
     );
+    // The server sealed the signature for the long term (validation data and its time-stamp);
+    // the sealed revision comes back and the signatures panel says so.
+    wait_until(
+        "the signature at PAdES B-LTA with the server's time-stamp",
+        Duration::from_secs(60),
+        || {
+            driver.click(&driver.find_all("#doc-list li")[0]);
+            let sealed = driver.find_all("#signature-list li[data-level=B-LTA][data-status=valid]");
+            let stamp = driver.find_all("#signature-list li[data-kind=document_time_stamp]");
+            (sealed.len() == 1 && stamp.len() == 1).then_some(())
+        },
+    );
 
     // The server goes away: asked to sync, the app says it works offline, and keeps the documents.
     server.stop();

@@ -140,6 +140,10 @@ export type SignatureStatus =
 
 export interface SignatureReport {
   field: string;
+  /** A person's signature, or the server's document time-stamp that seals validation data. */
+  kind: "signature" | "document_time_stamp";
+  /** For a signature: how far it is prepared for validation in the long term. */
+  level: "B-B" | "B-LT" | "B-LTA" | null;
   signer: string | null;
   signing_time: string | null;
   reason: string | null;
@@ -147,7 +151,7 @@ export interface SignatureReport {
   signature_verifies: boolean;
   chain_trusted: boolean;
   valid_at_signing_time: boolean;
-  later_changes: "none" | "signatures_only" | "annotations" | "content_changed";
+  later_changes: "none" | "validation_data" | "signatures_only" | "annotations" | "content_changed";
   certification: number | null;
   status: SignatureStatus;
 }

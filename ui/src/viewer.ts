@@ -322,11 +322,18 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
           s.status === "invalid" || s.status === "untrusted"
             ? t(`status.${s.status}`, { reason: s.reason })
             : t(`status.${s.status}`);
+        const what =
+          r.kind === "document_time_stamp"
+            ? t("signatures.time_stamp")
+            : r.level
+              ? `${t("signatures.level", { level: r.level })} — ${t(`signatures.level_hint.${r.level}`)}`
+              : "";
         return h(
           "li",
-          { "data-field": r.field, "data-status": s.status },
+          { "data-field": r.field, "data-status": s.status, "data-kind": r.kind, "data-level": r.level ?? "" },
           h("span", { class: `title status-${s.status}` }, verdict),
           h("span", { class: "snippet" }, r.signer ?? ""),
+          h("span", { class: "meta" }, what),
           h("span", { class: "meta" }, `${r.field} · ${r.signing_time ?? ""} · ${r.reason ?? ""}`),
         );
       }),

@@ -12,9 +12,9 @@ use pkcs8::pkcs5::pbes2;
 use pkcs8::{EncryptedPrivateKeyInfo, PrivateKeyInfo, SecretDocument};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams,
-    CertificateSigningRequestParams, DistinguishedName, DnType, DnValue, IsCa, Issuer, KeyIdMethod,
-    KeyPair, KeyUsagePurpose, PublicKeyData, RevokedCertParams, SerialNumber, SignatureAlgorithm,
-    SigningKey,
+    CertificateSigningRequestParams, CustomExtension, DistinguishedName, DnType, DnValue, IsCa,
+    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData, RevokedCertParams, SerialNumber,
+    SignatureAlgorithm, SigningKey,
 };
 use rustls::pki_types::{CertificateDer, CertificateSigningRequestDer};
 use zeroize::Zeroizing;
@@ -380,6 +380,47 @@ impl CertificateAuthority {
             not_before,
             not_after,
         })
+    }
+
+    /// A fresh ECDSA P-256 key (PKCS #8 DER, never written anywhere) and its certificate (DER)
+    /// for a time-stamping authority: key usage digitalSignature, extended key usage
+    /// timeStamping only and critical (RFC 3161 2.3), valid from `now` for five years.
+    pub fn issue_time_stamping(
+        &self,
+        now: i64,
+        entropy: &dyn Entropy,
+    ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
+        let key = KeyPair::generate().map_err(signing)?;
+        let mut params = CertificateParams::default();
+        let mut name = DistinguishedName::new();
+        name.push(DnType::OrganizationName, self.organisation.as_str());
+        name.push(
+            DnType::CommonName,
+            format!("{} time-stamping authority", self.organisation),
+        );
+        params.distinguished_name = name;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        // ExtendedKeyUsage ::= SEQUENCE { id-kp-timeStamping (1.3.6.1.5.5.7.3.8) }, critical;
+        // rcgen writes its own EKU as non-critical, so the extension is written here.
+        let mut usage = CustomExtension::from_oid_content(
+            &[2, 5, 29, 37],
+            vec![
+                0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08,
+            ],
+        );
+        usage.set_criticality(true);
+        params.custom_extensions = vec![usage];
+        params.use_authority_key_identifier_extension = true;
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        params.serial_number = Some(SerialNumber::from_slice(&new_serial(entropy)));
+        params.not_before = datetime(now - 300);
+        params.not_after = datetime(now + 5 * 365 * 86_400);
+        let certificate = params.signed_by(&key, &self.issuer()?).map_err(signing)?;
+        Ok((
+            Zeroizing::new(key.serialize_der()),
+            certificate.der().to_vec(),
+        ))
     }
 
     /// A CRL listing `revoked` (serial hex, revocation time), valid from `now` for a day.

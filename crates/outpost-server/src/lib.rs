@@ -22,3 +22,4 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
+pub mod tsa;

@@ -355,7 +355,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(args) => {
             // The embedded default creates its CA on first start; a CA that exists must open.
             let service = match load_ca(&ca, service.now(), true)? {
-                Some(authority) => service.with_certificate_authority(Arc::new(authority)),
+                Some(authority) => service
+                    .with_certificate_authority(Arc::new(authority))
+                    .map_err(|e| format!("the time-stamping authority cannot start: {e}"))?,
                 None => service,
             };
             serve(service, &data_dir, args).await

@@ -20,8 +20,9 @@ use crate::identity::{self, IdentityError, SecondFactorEnrolment};
 use crate::store::{
     AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceAuditRow,
     DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntryKind, RefreshClaim, RevisionApplied,
-    RevisionOp, Store, StoreError, TokenRow, UnitRow, UserRow,
+    RevisionOp, Store, StoreError, TokenRow, UnitRow, UserRow, LONG_TERM_CAUSE,
 };
+use crate::tsa::TimeStampAuthority;
 
 /// Limits and lifetimes. The defaults suit a production deployment.
 #[derive(Debug, Clone)]
@@ -40,6 +41,9 @@ pub struct Policy {
     pub max_document_bytes: usize,
     /// How long signer certificates are valid, in days.
     pub certificate_days: i64,
+    /// Whether a newly signed revision is extended for the long term (validation data and a
+    /// document time-stamp, PAdES B-LTA) when the server has a CA.
+    pub extend_signatures: bool,
 }
 
 impl Default for Policy {
@@ -52,6 +56,7 @@ impl Default for Policy {
             login_attempts_per_minute: 30,
             max_document_bytes: 64 * 1024 * 1024,
             certificate_days: 730,
+            extend_signatures: true,
         }
     }
 }
@@ -274,6 +279,7 @@ pub struct Service {
     throttle: LoginThrottle,
     decoy_hash: OnceLock<String>,
     ca: Option<Arc<CertificateAuthority>>,
+    tsa: Option<TimeStampAuthority>,
 }
 
 fn b64url_decode(text: &str) -> Option<Vec<u8>> {
@@ -349,13 +355,23 @@ impl Service {
             },
             decoy_hash: OnceLock::new(),
             ca: None,
+            tsa: None,
         }
     }
 
-    /// The service with the organisation's CA, which issues signer certificates.
-    pub fn with_certificate_authority(mut self, ca: Arc<CertificateAuthority>) -> Service {
+    /// The service with the organisation's CA, which issues signer certificates and certifies
+    /// the server's time-stamping authority (a fresh key for this process).
+    pub fn with_certificate_authority(
+        mut self,
+        ca: Arc<CertificateAuthority>,
+    ) -> Result<Service, CaError> {
+        self.tsa = Some(TimeStampAuthority::start(
+            &ca,
+            self.clock.now(),
+            self.entropy.as_ref(),
+        )?);
         self.ca = Some(ca);
-        self
+        Ok(self)
     }
 
     /// The limits in force.
@@ -1418,6 +1434,18 @@ impl Service {
                 format!("{cause}: {base_sha256} -> {sha256}"),
             )
             .await?;
+            // The pushed revision stands whatever happens here; a failed extension is audited
+            // and the signature stays at B-B until the next signed revision.
+            if let Err(error) = self.extend_signatures(caller, &document.id, sha256).await {
+                tracing::warn!(document = %document.id, %error, "the signatures were not extended for the long term");
+                self.audit(
+                    &caller.user.username,
+                    "document.long_term_failed",
+                    &document.id,
+                    format!("{sha256}: {error}"),
+                )
+                .await?;
+            }
         } else if matches!(outcome, wire::OpOutcome::Conflict { .. }) {
             self.audit(
                 &caller.user.username,
@@ -1428,6 +1456,87 @@ impl Service {
             .await?;
         }
         Ok(outcome)
+    }
+
+    /// Extends the signatures of the head `head_sha256` for the long term when its newest
+    /// signature has no document time-stamp after it: the certificates of its signatures, the
+    /// CA's and the TSA's, and the current CRL go into the `/DSS`, then the server's TSA stamps
+    /// the whole file — two incremental updates, a new head on top of `head_sha256` (compare and
+    /// swap, applied once: the operation id is derived from the head it extends).
+    async fn extend_signatures(
+        &self,
+        caller: &Caller,
+        document_id: &str,
+        head_sha256: &str,
+    ) -> Result<(), ServiceError> {
+        let (Some(ca), Some(tsa)) = (&self.ca, &self.tsa) else {
+            return Ok(());
+        };
+        if !self.policy.extend_signatures {
+            return Ok(());
+        }
+        let head = self.blobs.get(head_sha256).await?;
+        let crl = self.crl().await?;
+        let now = self.clock.now();
+        let stamper = tsa.stamper(now, self.entropy.as_ref());
+        let authorities = [ca.certificate_der().to_vec(), tsa.certificate_der()];
+        let extended = tokio::task::spawn_blocking(move || {
+            let mut certificates = outpost_pdf::signatures_awaiting_time_stamp(&head)?;
+            if certificates.is_empty() {
+                return Ok(None);
+            }
+            for certificate in authorities {
+                if !certificates.contains(&certificate) {
+                    certificates.push(certificate);
+                }
+            }
+            let data = outpost_pdf::ValidationData {
+                certificates,
+                crls: vec![crl],
+            };
+            let with_data = outpost_pdf::add_validation_data(&head, &data)?;
+            outpost_pdf::add_document_timestamp(
+                &with_data,
+                &stamper,
+                outpost_pdf::TIME_STAMP_RESERVED_BYTES,
+            )
+            .map(Some)
+        })
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("the long-term extension stopped: {e}")))?
+        .map_err(|e: outpost_pdf::PdfError| {
+            ServiceError::Unavailable(format!("the long-term extension failed: {e}"))
+        })?;
+        let Some(extended) = extended else {
+            return Ok(());
+        };
+        let sha256 = sha256_hex(&extended);
+        let size = i64::try_from(extended.len()).unwrap_or(i64::MAX);
+        self.blobs.put(Bytes::from(extended)).await?;
+        let applied = self
+            .store
+            .apply_revision_op(&RevisionOp {
+                op_id: format!("long-term:{head_sha256}"),
+                user_id: caller.user.id.clone(),
+                device_id: caller.device_id.clone(),
+                at: now,
+                document_id: document_id.to_string(),
+                base_sha256: head_sha256.to_string(),
+                sha256: sha256.clone(),
+                size,
+                cause: LONG_TERM_CAUSE.to_string(),
+            })
+            .await?;
+        if applied == RevisionApplied::Applied {
+            self.audit(
+                "server",
+                "document.long_term",
+                document_id,
+                format!("{LONG_TERM_CAUSE}: {head_sha256} -> {sha256}"),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     fn check_upload(sha256: &str, size: u64, limit: usize) -> Result<(), ServiceError> {

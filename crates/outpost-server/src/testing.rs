@@ -44,7 +44,7 @@ pub struct InProcessServer {
     running: Option<RunningServer>,
     dir: tempfile::TempDir,
     with_ca: bool,
-    max_document_bytes: usize,
+    policy: Policy,
 }
 
 /// A copy of a stopped-in-time server's whole data directory (database, blobs, CA, TLS files):
@@ -56,20 +56,43 @@ const TEST_CA_PASSPHRASE: &str = "test CA passphrase";
 impl InProcessServer {
     /// Starts a server with the default policy (but no login throttling).
     pub fn start() -> InProcessServer {
-        Self::start_inner(false, Policy::default().max_document_bytes)
+        Self::start_with(false, Policy::default())
     }
 
     /// Starts a server with the organisation's CA, which issues signer certificates.
     pub fn start_with_ca() -> InProcessServer {
-        Self::start_inner(true, Policy::default().max_document_bytes)
+        Self::start_with(true, Policy::default())
+    }
+
+    /// Starts a server with the CA that leaves signed revisions as pushed (no long-term
+    /// extension), for tests about the revision protocol itself.
+    pub fn start_with_ca_without_long_term() -> InProcessServer {
+        Self::start_with(
+            true,
+            Policy {
+                extend_signatures: false,
+                ..Policy::default()
+            },
+        )
     }
 
     /// Starts a server that accepts documents up to `max_document_bytes`.
     pub fn start_accepting(max_document_bytes: usize) -> InProcessServer {
-        Self::start_inner(false, max_document_bytes)
+        Self::start_with(
+            false,
+            Policy {
+                max_document_bytes,
+                ..Policy::default()
+            },
+        )
     }
 
-    fn start_inner(with_ca: bool, max_document_bytes: usize) -> InProcessServer {
+    /// Starts a server with `policy` (login throttling off), with or without the CA.
+    pub fn start_with(with_ca: bool, policy: Policy) -> InProcessServer {
+        let policy = Policy {
+            login_attempts_per_minute: u32::MAX,
+            ..policy
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -83,7 +106,7 @@ impl InProcessServer {
             dir.path(),
             clock.clone(),
             with_ca,
-            max_document_bytes,
+            policy.clone(),
             listener,
         );
         let base_url = format!("https://127.0.0.1:{}", running.address().port());
@@ -96,7 +119,7 @@ impl InProcessServer {
             running: Some(running),
             dir,
             with_ca,
-            max_document_bytes,
+            policy,
         }
     }
 
@@ -106,14 +129,9 @@ impl InProcessServer {
         dir: &std::path::Path,
         clock: Arc<ManualClock>,
         with_ca: bool,
-        max_document_bytes: usize,
+        policy: Policy,
         listener: std::net::TcpListener,
     ) -> (Arc<Service>, RunningServer, Vec<u8>) {
-        let policy = Policy {
-            login_attempts_per_minute: u32::MAX,
-            max_document_bytes,
-            ..Policy::default()
-        };
         runtime.block_on(async {
             let config = StorageConfig::in_dir(dir);
             let mut service = open_service(
@@ -142,7 +160,9 @@ impl InProcessServer {
                     )
                 }
                 .expect("the CA");
-                service = service.with_certificate_authority(Arc::new(ca));
+                service = service
+                    .with_certificate_authority(Arc::new(ca))
+                    .expect("the time-stamping authority");
             }
             let service = Arc::new(service);
             let files = embedded_pair(dir, &[], TEST_START).expect("TLS files");
@@ -179,7 +199,7 @@ impl InProcessServer {
             backup.0.path(),
             self.clock.clone(),
             self.with_ca,
-            self.max_document_bytes,
+            self.policy.clone(),
             listener,
         );
         assert_eq!(ca_pem, self.ca_pem, "the backup holds the same TLS CA");

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use outpost_protocol::Role;
 use outpost_server::store::{
-    Assignee, AssignmentRow, CertificateRow, DeviceRow, DocumentRow, NewAudit, RefreshClaim, Store,
-    StoreError, TokenRow, UnitRow, UserRow,
+    Assignee, AssignmentRow, CertificateRow, DeviceRow, DocumentRow, NewAudit, RefreshClaim,
+    RevisionApplied, RevisionOp, Store, StoreError, TokenRow, UnitRow, UserRow, LONG_TERM_CAUSE,
 };
 use support::Backend;
 
@@ -516,6 +516,76 @@ async fn concurrent_claims(store: Arc<dyn Store>) {
     );
 }
 
+/// The server's own long-term extension of a revision gives way to a revision pushed on that
+/// revision (it is derived data, made again on top); any other moved head still means conflict.
+async fn long_term_extensions_give_way(store: Arc<dyn Store>) {
+    store
+        .create_user(&user("u1", "alice", None))
+        .await
+        .expect("user");
+    store
+        .create_document(&document("doc", "Contract"))
+        .await
+        .expect("document");
+    let original = "ab".repeat(32);
+    let op = |id: &str, base: &str, sha: &str, cause: &str| RevisionOp {
+        op_id: id.into(),
+        user_id: "u1".into(),
+        device_id: "d1".into(),
+        at: 300,
+        document_id: "doc".into(),
+        base_sha256: base.into(),
+        sha256: sha.into(),
+        size: 20,
+        cause: cause.into(),
+    };
+    let (signed, sealed, countersigned, late) = (
+        "01".repeat(32),
+        "02".repeat(32),
+        "03".repeat(32),
+        "04".repeat(32),
+    );
+    let apply = |op: RevisionOp| {
+        let store = store.clone();
+        async move { store.apply_revision_op(&op).await.expect("apply") }
+    };
+    assert_eq!(
+        apply(op("o1", &original, &signed, "signature")).await,
+        RevisionApplied::Applied
+    );
+    assert_eq!(
+        apply(op("o2", &signed, &sealed, LONG_TERM_CAUSE)).await,
+        RevisionApplied::Applied
+    );
+    // Pushed on the signed revision, not on the server's extension of it: applied.
+    assert_eq!(
+        apply(op("o3", &signed, &countersigned, "signature")).await,
+        RevisionApplied::Applied
+    );
+    let head = store
+        .document_by_id("doc")
+        .await
+        .expect("q")
+        .expect("doc")
+        .sha256;
+    assert_eq!(head, countersigned);
+    // A person's revision never gives way like that.
+    assert_eq!(
+        apply(op("o4", &signed, &late, "signature")).await,
+        RevisionApplied::Conflict {
+            head_sha256: countersigned.clone()
+        }
+    );
+}
+
+fn long_term_extensions_give_way_to_a_revision_on_their_base(backend: Backend) {
+    let runtime = support::runtime();
+    let dir = tempfile::tempdir().expect("dir");
+    runtime.block_on(async {
+        long_term_extensions_give_way(open(backend, dir.path(), None).await).await
+    });
+}
+
 fn store_contract(backend: Backend) {
     let runtime = support::runtime();
     let dir = tempfile::tempdir().expect("dir");
@@ -621,6 +691,10 @@ mod sqlite {
     fn migrations_keep_data_and_refuse_a_newer_schema() {
         super::migrations_keep_data_and_refuse_a_newer_schema(super::Backend::Sqlite)
     }
+    #[test]
+    fn long_term_extensions_give_way_to_a_revision_on_their_base() {
+        super::long_term_extensions_give_way_to_a_revision_on_their_base(super::Backend::Sqlite)
+    }
 }
 
 mod postgres {
@@ -635,5 +709,9 @@ mod postgres {
     #[test]
     fn migrations_keep_data_and_refuse_a_newer_schema() {
         super::migrations_keep_data_and_refuse_a_newer_schema(super::Backend::Postgres)
+    }
+    #[test]
+    fn long_term_extensions_give_way_to_a_revision_on_their_base() {
+        super::long_term_extensions_give_way_to_a_revision_on_their_base(super::Backend::Postgres)
     }
 }

@@ -47,7 +47,7 @@ pub struct ServerHead<'a> {
     /// The local document.
     pub document_id: &'a DocumentId,
     /// The newest local revision the head extends; later local revisions are set aside (they
-    /// must be on the server already, as a conflict branch).
+    /// must be on the server already: a conflict branch, or its own replaced extension).
     pub keep_revision: i64,
     /// The bytes the head adds after `keep_revision` (empty when it is that revision).
     pub appended: &'a [u8],
@@ -229,9 +229,11 @@ impl Vault {
         let tx = self.conn.transaction()?;
         let mut discarded = Vec::new();
         {
+            // Revisions taken from the server (its long-term extensions) are its to replace.
             let mut statement = tx.prepare(
                 "SELECT cause, sha256_after FROM document_updates
-                  WHERE document_id = ?1 AND revision > ?2 ORDER BY revision",
+                  WHERE document_id = ?1 AND revision > ?2 AND cause != 'from the server'
+                  ORDER BY revision",
             )?;
             let rows = statement.query_map(rusqlite::params![id, head.keep_revision], |r| {
                 Ok(format!(
@@ -306,6 +308,17 @@ impl Vault {
         )?;
         tx.commit()?;
         Ok(AdoptedHead { discarded })
+    }
+
+    /// How many revisions of a document after `revision` were made here (not taken from the
+    /// server).
+    pub fn own_revisions_after(&self, id: &DocumentId, revision: i64) -> Result<i64, VaultError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM document_updates
+              WHERE document_id = ?1 AND revision > ?2 AND cause != 'from the server'",
+            rusqlite::params![id.0, revision],
+            |r| r.get(0),
+        )?)
     }
 
     /// The documents that must be signed again after losing a conflict.

@@ -40,9 +40,9 @@ pub use viewing::{DocumentView, RENDER_CACHE_BYTES};
 pub use workstation::{DemoServer, Workstation, WorkstationConfig, DEMO_PASSWORD, DEMO_USER};
 
 pub use outpost_pdf::{
-    Annotation, AnnotationKind, Colour, Geometry, Language, LaterChanges, PageGeometry, PageText,
-    PdfEngine, PdfError, Point, Quad, Rect, RenderedPage, SampleKind, SampleSpec, SignatureReport,
-    SignatureStatus, TextWord, ViewRect,
+    Annotation, AnnotationKind, Colour, Geometry, Language, LaterChanges, PadesLevel, PageGeometry,
+    PageText, PdfEngine, PdfError, Point, Quad, Rect, RenderedPage, SampleKind, SampleSpec,
+    SignatureKind, SignatureReport, SignatureStatus, TextWord, ViewRect,
 };
 pub use outpost_vault::{
     AuditEntry, AuditVerification, Clock, DocumentId, DocumentRevision, DocumentSummary, KdfParams,

@@ -158,7 +158,8 @@ impl Session {
     /// only the link is updated. Otherwise the head is downloaded (hash-checked, validated by
     /// pdfium) and taken in after the newest local revision it extends — provided every later
     /// local revision is at most `discard_through` (they were just kept on the server as a
-    /// conflict branch); revisions the server has not seen are never set aside ([`HeadMet::Waiting`]).
+    /// conflict branch) or was taken from the server; revisions the server has not seen are never
+    /// set aside ([`HeadMet::Waiting`]).
     pub(crate) fn meet_server_head(
         &self,
         link: &mut ServerLink<'_>,
@@ -203,7 +204,10 @@ impl Session {
                 .record_revision_synced(local, keep.revision, &document.sha256)?;
         }
         let may_discard = discard_through.unwrap_or(keep.revision);
-        if local_head > keep.revision && local_head > may_discard {
+        // Revisions taken from the server that its head no longer continues (a long-term
+        // extension it made again on a newer revision) give way without asking anyone.
+        let only_server_made = self.vault().own_revisions_after(local, keep.revision)? == 0;
+        if local_head > keep.revision && local_head > may_discard && !only_server_made {
             self.vault().record_server_head(local, &document.sha256)?;
             return Ok(HeadMet::Waiting);
         }

@@ -11,8 +11,8 @@ use std::sync::atomic::AtomicBool;
 use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::testing::{FaultyProxy, InProcessServer};
 use outpost_workstation::{
-    DocumentId, KeyAlgorithm, Language, SampleKind, Session, SignOptions, SignatureStatus,
-    Workstation,
+    DocumentId, KeyAlgorithm, Language, PadesLevel, SampleKind, Session, SignOptions,
+    SignatureKind, SignatureReport, SignatureStatus, Workstation,
 };
 
 struct Desk {
@@ -93,9 +93,40 @@ fn statuses(session: &Session, document: &DocumentId) -> Vec<SignatureStatus> {
         .collect()
 }
 
+/// The document's signatures (not its time-stamps) and time-stamps, validated.
+fn signatures_and_stamps(
+    session: &Session,
+    document: &DocumentId,
+) -> (Vec<SignatureReport>, Vec<SignatureReport>) {
+    session
+        .validate_document(document)
+        .expect("validate")
+        .into_iter()
+        .partition(|report| report.kind == SignatureKind::Signature)
+}
+
+/// Asserts `count` signatures, each valid and at PAdES B-LTA.
+fn assert_all_sealed(signatures: &[SignatureReport], count: usize) {
+    assert_eq!(signatures.len(), count, "{signatures:#?}");
+    assert!(
+        signatures
+            .iter()
+            .all(|r| is_valid(&r.status) && r.level == Some(PadesLevel::BaselineLta)),
+        "{signatures:#?}"
+    );
+}
+
+fn is_valid(status: &SignatureStatus) -> bool {
+    matches!(
+        status,
+        SignatureStatus::Valid | SignatureStatus::ValidLaterSigned
+    )
+}
+
 #[test]
 fn offline_signatures_meet_on_the_server_and_the_loser_signs_again() {
-    let server = InProcessServer::start_with_ca();
+    // The revision protocol alone: the server leaves signed revisions as pushed.
+    let server = InProcessServer::start_with_ca_without_long_term();
     server.unit("North");
     let contract = common::sample(
         SampleKind::ProcurementContract,
@@ -190,7 +221,8 @@ fn offline_signatures_meet_on_the_server_and_the_loser_signs_again() {
 
 #[test]
 fn a_moved_head_waits_while_a_local_revision_is_unsent_and_nothing_is_lost() {
-    let server = InProcessServer::start_with_ca();
+    // The revision protocol alone: the server leaves signed revisions as pushed.
+    let server = InProcessServer::start_with_ca_without_long_term();
     server.unit("North");
     let report = common::sample(
         SampleKind::OperationalReport,
@@ -247,7 +279,8 @@ fn a_restore_is_found_by_the_position_a_push_reported_when_no_pull_followed() {
 }
 
 fn restored_server_gets_back_what_it_lost(pull_after_push: bool) {
-    let mut server = InProcessServer::start_with_ca();
+    // The revision protocol alone: the server leaves signed revisions as pushed.
+    let mut server = InProcessServer::start_with_ca_without_long_term();
     server.unit("North");
     let order = common::sample(
         SampleKind::OperationalReport,
@@ -415,17 +448,170 @@ fn signed_revisions_converge_through_a_faulty_network() {
             head_sha256(&olga.session, &by_title(&olga)[n]),
             on_server.sha256
         );
+        // Every signature came back sealed for the long term by the server.
         let expected = if n == 0 { 2 } else { 1 };
-        let statuses = statuses(&olga.session, &by_title(&olga)[n]);
-        assert_eq!(statuses.len(), expected, "document {n}: {statuses:?}");
+        let (signatures, stamps) = signatures_and_stamps(&olga.session, &by_title(&olga)[n]);
+        assert_eq!(signatures.len(), expected, "document {n}: {signatures:#?}");
         assert!(
-            statuses.iter().all(|s| matches!(
-                s,
-                SignatureStatus::Valid | SignatureStatus::ValidLaterSigned
-            )),
-            "document {n}: {statuses:?}"
+            signatures
+                .iter()
+                .all(|r| is_valid(&r.status) && r.level == Some(PadesLevel::BaselineLta)),
+            "document {n}: {signatures:#?}"
+        );
+        assert!(
+            !stamps.is_empty() && stamps.iter().all(|r| is_valid(&r.status)),
+            "document {n}: {stamps:#?}"
         );
     }
     assert!(ivan.session.resign_requests().expect("requests").is_empty());
     assert!(olga.session.resign_requests().expect("requests").is_empty());
+}
+
+/// pyHanko's AdES validation with the long-term archival process: revocation data is required
+/// and comes only from the file. Exit status and report.
+fn pyhanko_long_term(pdf: &std::path::Path, trust: &std::path::Path) -> (bool, String) {
+    let python = std::env::var("OUTPOST_TEST_PYTHON").expect("OUTPOST_TEST_PYTHON");
+    let pyhanko = std::path::Path::new(&python).with_file_name("pyhanko");
+    let out = std::process::Command::new(pyhanko)
+        .args(["sign", "adesverify", "--pretty-print", "--trust"])
+        .arg(trust)
+        .arg("--trust-replace")
+        .arg(pdf)
+        .output()
+        .expect("run pyhanko");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn signatures_come_back_sealed_for_the_long_term_and_pyhanko_agrees() {
+    let server = InProcessServer::start_with_ca();
+    // pyHanko judges the CRL in the file at the real time: run the server on the real clock.
+    server
+        .clock
+        .advance(common::real_now_ms() / 1000 - server.service.now());
+    server.unit("North");
+    let mut server_ids = Vec::new();
+    for n in 0..2 {
+        let pdf = common::sample(
+            SampleKind::PersonnelRecord,
+            Language::English,
+            1,
+            90 + n,
+            Some("long-term"),
+        );
+        server_ids.push(server.document(
+            &format!("Record {n}"),
+            pdf,
+            AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        ));
+    }
+    let ivan = desk(&server, "ivan", 61);
+    let olga = desk(&server, "olga", 62);
+    let titled = |desk: &Desk| {
+        let mut documents = desk.session.documents().expect("documents");
+        documents.sort_by(|a, b| a.title.cmp(&b.title));
+        documents.into_iter().map(|d| d.id).collect::<Vec<_>>()
+    };
+    let (at_ivan, at_olga) = (titled(&ivan), titled(&olga));
+    let never = AtomicBool::new(false);
+    let server_head = |n: usize| {
+        server
+            .block_on(server.service.store().document_by_id(&server_ids[n]))
+            .expect("lookup")
+            .expect("the document")
+            .sha256
+    };
+
+    // Ivan signs offline (B-B); the server extends it to B-LTA and the sealed head comes back.
+    sign(&ivan, &at_ivan[0], "Approved by Ivan");
+    let signed = head_sha256(&ivan.session, &at_ivan[0]);
+    let (signatures, _) = signatures_and_stamps(&ivan.session, &at_ivan[0]);
+    assert_eq!(signatures[0].level, Some(PadesLevel::BaselineB));
+    assert_eq!(ivan.session.sync_push().expect("push").applied, 1);
+    assert_ne!(server_head(0), signed, "the server extended the signature");
+    let pulled = ivan.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    assert_eq!(pulled.updated, vec![at_ivan[0].clone()]);
+    assert_eq!(head_sha256(&ivan.session, &at_ivan[0]), server_head(0));
+    let (signatures, stamps) = signatures_and_stamps(&ivan.session, &at_ivan[0]);
+    assert_eq!(signatures.len(), 1);
+    assert_eq!(
+        signatures[0].status,
+        SignatureStatus::Valid,
+        "{signatures:#?}"
+    );
+    assert_eq!(
+        signatures[0].level,
+        Some(PadesLevel::BaselineLta),
+        "{signatures:#?} {stamps:#?}"
+    );
+    assert_eq!(stamps.len(), 1);
+    assert_eq!(stamps[0].status, SignatureStatus::Valid, "{stamps:#?}");
+    assert!(stamps[0]
+        .signer
+        .as_deref()
+        .unwrap_or_default()
+        .contains("time-stamping authority"));
+
+    // Olga takes the sealed head and countersigns on top: both signatures end at B-LTA and the
+    // first one's seal stays valid.
+    olga.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    assert_eq!(head_sha256(&olga.session, &at_olga[0]), server_head(0));
+    sign(&olga, &at_olga[0], "Approved by Olga");
+    assert_eq!(olga.session.sync_push().expect("push").applied, 1);
+    olga.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    ivan.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    assert_eq!(head_sha256(&ivan.session, &at_ivan[0]), server_head(0));
+    let (signatures, stamps) = signatures_and_stamps(&ivan.session, &at_ivan[0]);
+    assert_all_sealed(&signatures, 2);
+    assert_eq!(stamps.len(), 2);
+    assert!(stamps.iter().all(|r| is_valid(&r.status)), "{stamps:#?}");
+
+    // pyHanko's long-term (LTA) validation accepts both signatures, with the server's CA only.
+    let dir = tempfile::tempdir().expect("dir");
+    let pdf = dir.path().join("sealed.pdf");
+    let bytes = server
+        .block_on(server.service.blobs().get(&server_head(0)))
+        .expect("the head's bytes");
+    std::fs::write(&pdf, &bytes).expect("write");
+    let trust = dir.path().join("ca.pem");
+    std::fs::write(&trust, server.service.ca_certificate().expect("the CA")).expect("write");
+    let (valid, report) = pyhanko_long_term(&pdf, &trust);
+    assert!(valid, "pyHanko: {report}");
+    assert_eq!(
+        report.matches("The signature is judged VALID.").count(),
+        2,
+        "pyHanko: {report}"
+    );
+
+    // Ivan signs the second document twice before the sealed head reaches him: the server's own
+    // extension of the first signature gives way to his second revision — no conflict, nothing
+    // to sign again — and Olga, who had taken the first sealed head, moves to the new one.
+    sign(&ivan, &at_ivan[1], "First look");
+    assert_eq!(ivan.session.sync_push().expect("push").applied, 1);
+    olga.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    let first_seal = server_head(1);
+    assert_eq!(head_sha256(&olga.session, &at_olga[1]), first_seal);
+    sign(&ivan, &at_ivan[1], "Approved");
+    let pushed = ivan.session.sync_push().expect("push");
+    assert_eq!((pushed.applied, pushed.resign_needed.len()), (1, 0));
+    assert_ne!(server_head(1), first_seal);
+    for desk in [&ivan, &olga] {
+        desk.session.sync_pull(&never, &mut |_| {}).expect("pull");
+        assert!(desk.session.resign_requests().expect("requests").is_empty());
+        assert_eq!(desk.session.pending_operations().expect("pending"), 0);
+    }
+    assert_eq!(head_sha256(&ivan.session, &at_ivan[1]), server_head(1));
+    assert_eq!(head_sha256(&olga.session, &at_olga[1]), server_head(1));
+    let (signatures, stamps) = signatures_and_stamps(&olga.session, &at_olga[1]);
+    assert_all_sealed(&signatures, 2);
+    assert_eq!(stamps.len(), 1, "only the newest seal: {stamps:#?}");
 }

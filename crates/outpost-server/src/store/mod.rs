@@ -270,6 +270,11 @@ pub enum OpApplied {
     Mismatch,
 }
 
+/// The cause recorded for a revision the server made by extending signatures for the long term
+/// (validation data and a document time-stamp). Such a revision is derived: a revision pushed
+/// on its base replaces it as the head, and the server extends the new head instead.
+pub const LONG_TERM_CAUSE: &str = "long-term validation";
+
 /// A pushed document revision, to apply exactly once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevisionOp {
@@ -300,7 +305,8 @@ pub enum RevisionApplied {
     Applied,
     /// This op id was applied before, or this revision is the head already; nothing changed.
     AlreadyApplied,
-    /// Its base was not the head: kept as a conflict branch (now or when first pushed).
+    /// Its base was not the head (nor the base of the server's long-term extension that is the
+    /// head): kept as a conflict branch (now or when first pushed).
     Conflict {
         /// The head now.
         head_sha256: String,

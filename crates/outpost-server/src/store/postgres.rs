@@ -11,7 +11,7 @@ use super::{
     parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
     DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
     PullPage, RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow, UnitRow,
-    UserRow,
+    UserRow, LONG_TERM_CAUSE,
 };
 
 mod embedded {
@@ -981,7 +981,17 @@ impl Store for PostgresStore {
         {
             return Ok(RevisionApplied::UnknownBase);
         }
-        let (branch, outcome) = if op.base_sha256 == head {
+        // The server's own long-term extension of the base gives way: it is made again on top.
+        let head_extends_base = op.base_sha256 != head
+            && transaction
+                .query_opt(
+                    "SELECT 1 FROM document_revisions WHERE document_id = $1 AND sha256 = $2 \
+                     AND base_sha256 = $3 AND cause = $4",
+                    &[&op.document_id, &head, &op.base_sha256, &LONG_TERM_CAUSE],
+                )
+                .await?
+                .is_some();
+        let (branch, outcome) = if op.base_sha256 == head || head_extends_base {
             let seq = next_sync_seq(&transaction).await?;
             transaction
                 .execute(

@@ -197,7 +197,9 @@ impl TestServer {
                     &SeededEntropy::new(8),
                 )
                 .expect("create the CA");
-                service = service.with_certificate_authority(Arc::new(ca));
+                service = service
+                    .with_certificate_authority(Arc::new(ca))
+                    .expect("the time-stamping authority");
             }
             let service = Arc::new(service);
             let files = embedded_pair(dir.path(), &[], START).expect("TLS files");

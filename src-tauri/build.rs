@@ -34,7 +34,7 @@ fn main() {
         "sign_with_token",
         "sync_state",
         "sync_now",
-        "resign_requests",
+        "document_sync_states",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -66,7 +66,7 @@ pub fn run() {
             commands::signing::sign_with_token,
             commands::sync::sync_state,
             commands::sync::sync_now,
-            commands::sync::resign_requests,
+            commands::sync::document_sync_states,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

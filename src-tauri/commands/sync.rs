@@ -109,17 +109,13 @@ pub async fn sync_now(state: State<'_, AppState>) -> CommandResult<()> {
     Ok(())
 }
 
-/// The documents that must be signed again: their signed revision lost a conflict on the server
-/// (it is kept there) and they now hold the server's head.
+/// Where each server document stands with the server: changes waiting to be pushed, whether it
+/// must be signed again (its signed revision lost a conflict and is kept on the server), and the
+/// server's reason if it refused a revision.
 #[tauri::command]
-pub async fn resign_requests(state: State<'_, AppState>) -> CommandResult<Vec<String>> {
+pub async fn document_sync_states(
+    state: State<'_, AppState>,
+) -> CommandResult<Vec<outpost_workstation::DocumentSyncState>> {
     let session = super::session(&state)?;
-    super::blocking(move || {
-        Ok(session
-            .resign_requests()?
-            .into_iter()
-            .map(|r| r.document_id)
-            .collect())
-    })
-    .await
+    super::blocking(move || Ok(session.document_sync_states()?)).await
 }

@@ -138,6 +138,19 @@ export type SignatureStatus =
   | { status: "invalid"; reason: string }
   | { status: "untrusted"; reason: string };
 
+/** Where a server document stands with the server. */
+export interface DocumentSyncState {
+  document_id: string;
+  /** Signed or burned-in revisions waiting to be pushed. */
+  pending_revisions: number;
+  /** This workstation's annotation changes waiting to be pushed. */
+  pending_annotations: number;
+  /** Another revision won on the server: the document needs the user's signature again. */
+  sign_again: boolean;
+  /** The server refused the newest pushed revision, and said why. */
+  refused: string | null;
+}
+
 export interface SignatureReport {
   field: string;
   /** A person's signature, or the server's document time-stamp that seals validation data. */
@@ -289,7 +302,7 @@ export const api = {
   lock: () => invoke<void>("lock"),
   syncState: () => invoke<SyncState | null>("sync_state"),
   syncNow: () => invoke<void>("sync_now"),
-  resignRequests: () => invoke<string[]>("resign_requests"),
+  documentSyncStates: () => invoke<DocumentSyncState[]>("document_sync_states"),
   listDocuments: () => invoke<DocumentSummary[]>("list_documents"),
   openDocument: (id: string) => invoke<DocumentView>("open_document", { id }),
   closeDocument: (id: string) => invoke<void>("close_document", { id }),

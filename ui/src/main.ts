@@ -1,12 +1,12 @@
 // The Outpost window: unlock, the document list, search, and a page viewer.
 // Presentation only: every decision is made by the engine behind the commands.
-import { api, asCommandError, onIntake, onVaultWiped, type DocumentSummary, type IntakeNotice, type SearchHit } from "./api";
+import { api, asCommandError, onIntake, onVaultWiped, type DocumentSummary, type DocumentSyncState, type IntakeNotice, type SearchHit } from "./api";
 import { h } from "./dom";
 import { formatSize } from "./format";
 import { initialLocale, isMessageKey, locale, setLocale, t, type Locale } from "./i18n";
 import { showBatch } from "./batch";
 import { showKeys } from "./keys";
-import { syncIndicator } from "./syncstatus";
+import { documentBadges, syncIndicator } from "./syncstatus";
 import { openViewer } from "./viewer";
 
 const root = document.getElementById("app") as HTMLElement;
@@ -115,10 +115,18 @@ async function showMain(): Promise<void> {
   let documents: DocumentSummary[] = [];
   // Documents whose signed revision lost a conflict on the server: they need signing again.
   let resign = new Set<string>();
+  // Each server document's standing with the server (changes waiting, refusals).
+  let syncStates = new Map<string, DocumentSyncState>();
   async function loadDocuments(): Promise<void> {
-    const [list, again] = await Promise.all([api.listDocuments(), api.resignRequests()]);
+    const [list, states] = await Promise.all([api.listDocuments(), api.documentSyncStates()]);
     documents = list;
-    resign = new Set(again);
+    syncStates = new Map(states.map((state) => [state.document_id, state]));
+    resign = new Set(states.filter((state) => state.sign_again).map((state) => state.document_id));
+  }
+  function syncBadges(id: string): HTMLElement[] {
+    return documentBadges(syncStates.get(id)).map((badge) =>
+      h("span", { class: `badge ${badge.kind}`, title: badge.title ?? "" }, badge.text),
+    );
   }
   const listPane = h("section", { id: "list-pane", class: "pane" });
   const viewer = h("section", { id: "viewer", class: "pane viewer" }, h("p", { class: "muted" }, t("viewer.placeholder")));
@@ -174,7 +182,7 @@ async function showMain(): Promise<void> {
           }),
           h("span", { class: "title" }, doc.title),
         ),
-        resign.has(doc.id) ? h("span", { class: "badge resign" }, t("docs.resign")) : null,
+        ...syncBadges(doc.id),
         h("span", { class: "meta" }, `${t("docs.pages", { count: doc.page_count })} · ${formatSize(doc.byte_size, locale())}`),
       ),
     );

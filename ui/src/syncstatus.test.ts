@@ -5,7 +5,7 @@ vi.mock("@tauri-apps/api/event", () => ({ listen: vi.fn() }));
 
 import { setLocale } from "./i18n";
 import type { SyncState } from "./api";
-import { syncSummary, syncTone } from "./syncstatus";
+import { documentBadges, syncSummary, syncTone } from "./syncstatus";
 
 const base: SyncState = {
   online: true,
@@ -41,5 +41,22 @@ describe("the sync indicator", () => {
     expect(syncTone({ ...base, needs_sign_in: true })).toBe("problem");
     expect(syncTone({ ...base, online: false })).toBe("offline");
     expect(syncTone(null)).toBe("local");
+  });
+});
+
+describe("a document's sync badges", () => {
+  const linked = { document_id: "d", pending_revisions: 0, pending_annotations: 0, sign_again: false, refused: null };
+  it("say what waits, what must be signed again and why the server refused", () => {
+    setLocale("en");
+    expect(documentBadges(undefined)).toEqual([]);
+    expect(documentBadges(linked)).toEqual([]);
+    expect(documentBadges({ ...linked, pending_revisions: 1, pending_annotations: 2 }).map((b) => b.text)).toEqual([
+      "Waiting to sync: 3 change(s)",
+    ]);
+    const refused = documentBadges({ ...linked, sign_again: true, refused: "not visible to you", pending_revisions: 1 });
+    expect(refused.map((b) => b.kind)).toEqual(["resign", "refused", "pending"]);
+    expect(refused[1]?.text).toBe("Refused by the server: not visible to you");
+    setLocale("ru");
+    expect(documentBadges({ ...linked, sign_again: true })[0]?.text).toBe("Требуется подписать заново");
   });
 });

@@ -1,5 +1,5 @@
 // The always-visible sync indicator: online or offline, changes waiting, the last sync.
-import { api, onSyncState, type SyncState } from "./api";
+import { api, onSyncState, type DocumentSyncState, type SyncState } from "./api";
 import { h } from "./dom";
 import { t } from "./i18n";
 
@@ -50,4 +50,24 @@ export function syncIndicator(onState: (state: SyncState) => void): { element: H
       unlisten?.();
     },
   };
+}
+
+/** A badge on a document in the list. */
+export interface DocumentBadge {
+  kind: "resign" | "refused" | "pending";
+  text: string;
+  title?: string;
+}
+
+/** The badges for a document's standing with the server (none for a local document). */
+export function documentBadges(state: DocumentSyncState | undefined): DocumentBadge[] {
+  if (!state) return [];
+  const badges: DocumentBadge[] = [];
+  if (state.sign_again) badges.push({ kind: "resign", text: t("docs.resign") });
+  if (state.refused) {
+    badges.push({ kind: "refused", text: t("docs.refused", { reason: state.refused }), title: state.refused });
+  }
+  const waiting = state.pending_revisions + state.pending_annotations;
+  if (waiting > 0) badges.push({ kind: "pending", text: t("docs.pending", { count: waiting }) });
+  return badges;
 }

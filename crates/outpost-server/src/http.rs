@@ -601,12 +601,19 @@ async fn crl(State(service): State<Arc<Service>>) -> ApiResult<Response> {
     Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response())
 }
 
+/// A push, once received, runs to its end on a task of its own: a workstation that goes away
+/// mid-request (a dropped connection, a killed process) must not cut the server's work between
+/// applying an operation and what follows it (its audit record, the long-term extension). The
+/// workstation learns the outcome when it pushes the same operation again.
 async fn push(
     State(service): State<Arc<Service>>,
     Authenticated(caller): Authenticated,
     JsonBody(request): JsonBody<wire::PushRequest>,
 ) -> ApiResult<Json<wire::PushResponse>> {
-    Ok(Json(service.push(&caller, &request).await?))
+    let response = tokio::spawn(async move { service.push(&caller, &request).await })
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("the push stopped: {e}")))??;
+    Ok(Json(response))
 }
 
 async fn upload_audit(

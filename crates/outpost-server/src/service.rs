@@ -1446,6 +1446,15 @@ impl Service {
                 )
                 .await?;
             }
+        } else if outcome == wire::OpOutcome::AlreadyApplied {
+            // Applied before, and still the head: a server stopped before it extended the
+            // signatures does it now.
+            let head = self.store.document_by_id(&document.id).await?;
+            if head.is_some_and(|head| head.sha256 == sha256) {
+                if let Err(error) = self.extend_signatures(caller, &document.id, sha256).await {
+                    tracing::warn!(document = %document.id, %error, "the signatures were not extended for the long term");
+                }
+            }
         } else if matches!(outcome, wire::OpOutcome::Conflict { .. }) {
             self.audit(
                 &caller.user.username,

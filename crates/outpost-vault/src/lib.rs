@@ -32,7 +32,9 @@ pub use documents::{
 };
 pub use error::{SearchQueryError, VaultError};
 pub use keys::{DeviceSecretStore, KdfParams, KeyFile, KeyringError, OsKeyring, DATABASE_KEY_LEN};
-pub use revision_sync::{AdoptedHead, PendingRevision, ResignRequest, RevisionPrefix, ServerHead};
+pub use revision_sync::{
+    AdoptedHead, DocumentSyncState, PendingRevision, ResignRequest, RevisionPrefix, ServerHead,
+};
 pub use revisions::{DocumentRevision, DocumentUpdate};
 pub use search::{SearchHit, SearchRequest, SnippetPart};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};

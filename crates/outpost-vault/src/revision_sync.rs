@@ -55,6 +55,21 @@ pub struct ServerHead<'a> {
     pub server_sha256: &'a str,
 }
 
+/// Where a server document stands with the server, for its badge.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DocumentSyncState {
+    /// The local document.
+    pub document_id: DocumentId,
+    /// Signed or burned-in revisions waiting to be pushed.
+    pub pending_revisions: i64,
+    /// This vault's annotation changes waiting to be pushed.
+    pub pending_annotations: i64,
+    /// Another revision won on the server: the document needs the user's signature again.
+    pub sign_again: bool,
+    /// The server refused the newest pushed revision, and said why.
+    pub refused: Option<String>,
+}
+
 /// What taking the server's head did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AdoptedHead {
@@ -122,10 +137,16 @@ impl Vault {
         revision: i64,
         sha256: &str,
     ) -> Result<(), VaultError> {
-        self.conn.execute(
+        let tx = self.conn.transaction()?;
+        tx.execute(
             "UPDATE server_documents SET synced_revision = ?2, head_sha256 = ?3 WHERE document_id = ?1",
             rusqlite::params![document_id.0, revision, sha256],
         )?;
+        tx.execute(
+            "DELETE FROM refused_revisions WHERE document_id = ?1",
+            [&document_id.0],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -145,6 +166,12 @@ impl Vault {
             &AuditEvent::new(AuditAction::SyncRevision, AuditOutcome::Failure)
                 .document(document_id.0.clone())
                 .detail(format!("the server refused revision {sha256}: {reason}")),
+        )?;
+        tx.execute(
+            "INSERT INTO refused_revisions (document_id, sha256, reason, refused_at_ms)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (document_id) DO UPDATE SET sha256 = ?2, reason = ?3, refused_at_ms = ?4",
+            rusqlite::params![document_id.0, sha256, reason, now],
         )?;
         tx.commit()?;
         Ok(())
@@ -258,6 +285,7 @@ impl Vault {
                 found: current,
             });
         }
+        tx.execute("DELETE FROM refused_revisions WHERE document_id = ?1", [id])?;
         for statement in [
             "DELETE FROM signing_batch_items WHERE document_id = ?1 AND revision > ?2",
             "UPDATE annotations SET burned_revision = NULL WHERE document_id = ?1 AND burned_revision > ?2",
@@ -319,6 +347,34 @@ impl Vault {
             rusqlite::params![id.0, revision],
             |r| r.get(0),
         )?)
+    }
+
+    /// The sync state of every document linked to the server: changes waiting to be pushed,
+    /// whether it must be signed again, and the server's reason if it refused a revision.
+    pub fn document_sync_states(&self) -> Result<Vec<DocumentSyncState>, VaultError> {
+        let origin = self.vault_id().to_string();
+        let mut statement = self.conn.prepare(
+            "SELECT s.document_id,
+                    (SELECT COUNT(*) FROM document_updates u
+                      WHERE u.document_id = s.document_id AND u.revision > s.synced_revision),
+                    (SELECT COUNT(*) FROM annotations a
+                       LEFT JOIN annotation_pushes p ON p.annotation_id = a.id
+                      WHERE a.document_id = s.document_id AND a.origin = ?1
+                        AND (p.synced_clock IS NULL OR p.synced_clock < a.logical_clock)),
+                    EXISTS (SELECT 1 FROM resign_requests r WHERE r.document_id = s.document_id),
+                    (SELECT f.reason FROM refused_revisions f WHERE f.document_id = s.document_id)
+               FROM server_documents s ORDER BY s.position, s.server_id",
+        )?;
+        let rows = statement.query_map([origin], |r| {
+            Ok(DocumentSyncState {
+                document_id: DocumentId(r.get(0)?),
+                pending_revisions: r.get(1)?,
+                pending_annotations: r.get(2)?,
+                sign_again: r.get(3)?,
+                refused: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The documents that must be signed again after losing a conflict.

@@ -195,6 +195,16 @@ CREATE TABLE resign_requests (
     r#"
 ALTER TABLE server_account ADD COLUMN server_position_seen INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 8: the server's reason for refusing a document's revision, shown with the document until a
+    // later push of it succeeds or the server's head is taken.
+    r#"
+CREATE TABLE refused_revisions (
+    document_id    TEXT PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    sha256         TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    refused_at_ms  INTEGER NOT NULL
+) STRICT;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

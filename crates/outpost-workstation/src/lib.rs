@@ -45,7 +45,7 @@ pub use outpost_pdf::{
     SignatureKind, SignatureReport, SignatureStatus, TextWord, ViewRect,
 };
 pub use outpost_vault::{
-    AuditEntry, AuditVerification, Clock, DocumentId, DocumentRevision, DocumentSummary, KdfParams,
-    ManualClock, OsKeyring, ResignRequest, SearchHit, SearchRequest, SnippetPart, StoredImport,
-    SystemClock, VaultError,
+    AuditEntry, AuditVerification, Clock, DocumentId, DocumentRevision, DocumentSummary,
+    DocumentSyncState, KdfParams, ManualClock, OsKeyring, ResignRequest, SearchHit, SearchRequest,
+    SnippetPart, StoredImport, SystemClock, VaultError,
 };

@@ -225,6 +225,14 @@ impl Session {
 }
 
 impl Session {
+    /// Where each server document stands with the server, for its badge: changes waiting, "sign
+    /// again", and the server's reason for a refused revision.
+    pub fn document_sync_states(
+        &self,
+    ) -> Result<Vec<outpost_vault::DocumentSyncState>, WorkstationError> {
+        Ok(self.vault().document_sync_states()?)
+    }
+
     /// The documents that hold the server's head after their signed revision lost a conflict:
     /// "needs your signature again". Signing such a document clears it.
     pub fn resign_requests(&self) -> Result<Vec<outpost_vault::ResignRequest>, WorkstationError> {

@@ -68,6 +68,38 @@ fn sign(desk: &Desk, document: &DocumentId, reason: &str) {
         .expect("sign");
 }
 
+/// The desk's documents, by title.
+fn titled(desk: &Desk) -> Vec<DocumentId> {
+    let mut documents = desk.session.documents().expect("documents");
+    documents.sort_by(|a, b| a.title.cmp(&b.title));
+    documents.into_iter().map(|d| d.id).collect()
+}
+
+/// `count` generated samples of `kind` titled "{title} 0", "{title} 1", … assigned to the unit
+/// North; their server ids.
+fn unit_documents(
+    server: &InProcessServer,
+    title: &str,
+    kind: SampleKind,
+    language: Language,
+    seeds: std::ops::Range<u64>,
+    marker: &str,
+) -> Vec<String> {
+    seeds
+        .enumerate()
+        .map(|(n, seed)| {
+            let pdf = common::sample(kind, language, 1, seed, Some(marker));
+            server.document(
+                &format!("{title} {n}"),
+                pdf,
+                AssignmentTarget::Unit {
+                    name: "North".into(),
+                },
+            )
+        })
+        .collect()
+}
+
 fn only_document(session: &Session) -> DocumentId {
     let documents = session.documents().expect("documents");
     assert_eq!(documents.len(), 1, "{documents:?}");
@@ -497,30 +529,16 @@ fn signatures_come_back_sealed_for_the_long_term_and_pyhanko_agrees() {
         .clock
         .advance(common::real_now_ms() / 1000 - server.service.now());
     server.unit("North");
-    let mut server_ids = Vec::new();
-    for n in 0..2 {
-        let pdf = common::sample(
-            SampleKind::PersonnelRecord,
-            Language::English,
-            1,
-            90 + n,
-            Some("long-term"),
-        );
-        server_ids.push(server.document(
-            &format!("Record {n}"),
-            pdf,
-            AssignmentTarget::Unit {
-                name: "North".into(),
-            },
-        ));
-    }
+    let server_ids = unit_documents(
+        &server,
+        "Record",
+        SampleKind::PersonnelRecord,
+        Language::English,
+        90..92,
+        "long-term",
+    );
     let ivan = desk(&server, "ivan", 61);
     let olga = desk(&server, "olga", 62);
-    let titled = |desk: &Desk| {
-        let mut documents = desk.session.documents().expect("documents");
-        documents.sort_by(|a, b| a.title.cmp(&b.title));
-        documents.into_iter().map(|d| d.id).collect::<Vec<_>>()
-    };
     let (at_ivan, at_olga) = (titled(&ivan), titled(&olga));
     let never = AtomicBool::new(false);
     let server_head = |n: usize| {
@@ -614,4 +632,80 @@ fn signatures_come_back_sealed_for_the_long_term_and_pyhanko_agrees() {
     let (signatures, stamps) = signatures_and_stamps(&olga.session, &at_olga[1]);
     assert_all_sealed(&signatures, 2);
     assert_eq!(stamps.len(), 1, "only the newest seal: {stamps:#?}");
+}
+
+#[test]
+fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_refused() {
+    let server = InProcessServer::start_with_ca_without_long_term();
+    server.unit("North");
+    let server_ids = unit_documents(
+        &server,
+        "Report",
+        SampleKind::OperationalReport,
+        Language::Russian,
+        120..122,
+        "badges",
+    );
+    let ivan = desk(&server, "ivan", 71);
+    let olga = desk(&server, "olga", 72);
+    let (at_ivan, at_olga) = (titled(&ivan), titled(&olga));
+    let state_of = |desk: &Desk, document: &DocumentId| {
+        desk.session
+            .document_sync_states()
+            .expect("states")
+            .into_iter()
+            .find(|s| &s.document_id == document)
+            .expect("a linked document")
+    };
+    assert_eq!(state_of(&ivan, &at_ivan[0]).pending_revisions, 0);
+
+    // Offline work shows as waiting: a signature and a note on the first document.
+    sign(&ivan, &at_ivan[0], "Ivan");
+    sign(&olga, &at_olga[0], "Olga");
+    olga.session
+        .create_annotation(&at_olga[0], common::note_draft("a note"))
+        .expect("note");
+    let waiting = state_of(&olga, &at_olga[0]);
+    assert_eq!(
+        (waiting.pending_revisions, waiting.pending_annotations),
+        (1, 1)
+    );
+    assert!(!waiting.sign_again && waiting.refused.is_none());
+
+    // Ivan's signature wins; Olga's document must be signed again and nothing waits.
+    ivan.session.sync_push().expect("push");
+    olga.session.sync_push().expect("push");
+    let lost = state_of(&olga, &at_olga[0]);
+    assert!(lost.sign_again, "{lost:?}");
+    assert_eq!((lost.pending_revisions, lost.pending_annotations), (0, 0));
+
+    // The second document is taken away from the unit while Olga signs it offline: the server
+    // refuses her revision and the document says why, until the pull purges it.
+    sign(&olga, &at_olga[1], "Olga");
+    server
+        .block_on(server.service.revoke_assignment(
+            outpost_server::service::Actor::Cli,
+            &server_ids[1],
+            &AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        ))
+        .expect("revoke");
+    let pushed = olga.session.sync_push().expect("push");
+    assert_eq!(pushed.refused.len(), 1, "{pushed:?}");
+    let refused = state_of(&olga, &at_olga[1]);
+    assert!(
+        refused.refused.as_deref().is_some_and(|r| !r.is_empty()),
+        "{refused:?}"
+    );
+    assert_eq!(refused.pending_revisions, 1, "still held, not lost");
+    olga.session
+        .sync_pull(&AtomicBool::new(false), &mut |_| {})
+        .expect("pull");
+    assert!(olga
+        .session
+        .document_sync_states()
+        .expect("states")
+        .iter()
+        .all(|s| s.document_id != at_olga[1]));
 }

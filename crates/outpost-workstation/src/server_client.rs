@@ -276,6 +276,28 @@ impl ServerClient {
         Self::json(self.send(request)?)
     }
 
+    /// The organisation CA's certificate (DER), over the pinned connection; `None` when the server
+    /// has no CA.
+    pub fn ca_certificate(&self) -> Result<Option<Vec<u8>>, ServerError> {
+        let request = self
+            .request("GET", wire::paths::CA_CERTIFICATE, None)
+            .body(Vec::new())
+            .map_err(|e| ServerError::Malformed(e.to_string()))?;
+        let mut response = match self.send(request) {
+            Err(ServerError::Refused {
+                status: 404 | 503, ..
+            }) => return Ok(None),
+            other => other?,
+        };
+        let der = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_vec()
+            .map_err(|e| ServerError::Malformed(e.to_string()))?;
+        Ok(Some(der))
+    }
+
     /// Whether the server answers, and which protocol it speaks.
     pub fn health(&self) -> Result<wire::Health, ServerError> {
         self.get(wire::paths::HEALTH, None)

@@ -145,7 +145,19 @@ impl Session {
             pull_cursor: existing.map_or(0, |a| a.pull_cursor),
         };
         self.vault().save_server_account(&account)?;
+        self.trust_server_ca(&client)?;
         Ok(session.user)
+    }
+
+    /// Makes the organisation's CA a trust anchor (once), so anyone here can check the signatures
+    /// on the documents that arrive — the same pinned server issues the signers' certificates.
+    fn trust_server_ca(&self, client: &ServerClient) -> Result<(), WorkstationError> {
+        if let Some(ca) = client.ca_certificate()? {
+            if !self.vault().trust_anchors()?.contains(&ca) {
+                self.add_trust_anchor(&ca)?;
+            }
+        }
+        Ok(())
     }
 
     /// The server account this vault syncs with, if any (no secrets leave it here but to the
@@ -306,6 +318,10 @@ impl Session {
             discarded_annotations,
         } = self.vault().apply_pull_round(&round)?;
         self.vault().note_server_position(cursor)?;
+        // A vault connected before the CA was trusted at sign-in gets it with its documents.
+        if !stored.is_empty() && self.vault().trust_anchors()?.is_empty() {
+            self.trust_server_ca(&client)?;
+        }
         Ok(PullReport {
             stored,
             purged,

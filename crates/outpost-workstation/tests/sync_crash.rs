@@ -198,9 +198,6 @@ fn a_push_killed_after_each_step_is_finished_by_a_rerun_and_applied_exactly_once
     // A colleague gets every document with its one sealed signature and exactly its notes.
     let colleague = server.account("olga", Role::Staff, Some("North"));
     let (_dir, _ws, olga) = connected(&server, &colleague, "push-crash-olga", 94);
-    // (Her vault trusts the organisation's CA as Ivan's does: his came with his certificate.)
-    olga.add_trust_anchor(&server.service.ca_certificate().unwrap())
-        .unwrap();
     olga.sync_pull(&AtomicBool::new(false), &mut |_| {})
         .unwrap();
     let received = olga.documents().unwrap();

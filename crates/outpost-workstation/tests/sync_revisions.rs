@@ -11,8 +11,8 @@ use std::sync::atomic::AtomicBool;
 use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::testing::{FaultyProxy, InProcessServer};
 use outpost_workstation::{
-    DocumentId, KeyAlgorithm, Language, PadesLevel, SampleKind, Session, SignOptions,
-    SignatureKind, SignatureReport, SignatureStatus, Workstation,
+    DocumentId, Language, PadesLevel, SampleKind, Session, SignOptions, SignatureKind,
+    SignatureReport, SignatureStatus, Workstation,
 };
 
 struct Desk {
@@ -39,17 +39,12 @@ fn desk_via(server: &InProcessServer, base_url: &str, username: &str, seed: u64)
     session
         .sync_pull(&AtomicBool::new(false), &mut |_| {})
         .expect("pull");
-    let key = session
-        .create_signing_key(username, KeyAlgorithm::EcdsaP256, username)
-        .expect("key");
-    session
-        .request_signer_certificate(&key.id)
-        .expect("certificate");
+    let key_id = common::server_certified_key(&session, username);
     Desk {
         _dir: dir,
         _workstation: workstation,
         session,
-        key_id: key.id,
+        key_id,
     }
 }
 
@@ -73,31 +68,6 @@ fn titled(desk: &Desk) -> Vec<DocumentId> {
     let mut documents = desk.session.documents().expect("documents");
     documents.sort_by(|a, b| a.title.cmp(&b.title));
     documents.into_iter().map(|d| d.id).collect()
-}
-
-/// `count` generated samples of `kind` titled "{title} 0", "{title} 1", … assigned to the unit
-/// North; their server ids.
-fn unit_documents(
-    server: &InProcessServer,
-    title: &str,
-    kind: SampleKind,
-    language: Language,
-    seeds: std::ops::Range<u64>,
-    marker: &str,
-) -> Vec<String> {
-    seeds
-        .enumerate()
-        .map(|(n, seed)| {
-            let pdf = common::sample(kind, language, 1, seed, Some(marker));
-            server.document(
-                &format!("{title} {n}"),
-                pdf,
-                AssignmentTarget::Unit {
-                    name: "North".into(),
-                },
-            )
-        })
-        .collect()
 }
 
 fn only_document(session: &Session) -> DocumentId {
@@ -529,7 +499,7 @@ fn signatures_come_back_sealed_for_the_long_term_and_pyhanko_agrees() {
         .clock
         .advance(common::real_now_ms() / 1000 - server.service.now());
     server.unit("North");
-    let server_ids = unit_documents(
+    let server_ids = common::unit_documents(
         &server,
         "Record",
         SampleKind::PersonnelRecord,
@@ -638,7 +608,7 @@ fn signatures_come_back_sealed_for_the_long_term_and_pyhanko_agrees() {
 fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_refused() {
     let server = InProcessServer::start_with_ca_without_long_term();
     server.unit("North");
-    let server_ids = unit_documents(
+    let server_ids = common::unit_documents(
         &server,
         "Report",
         SampleKind::OperationalReport,

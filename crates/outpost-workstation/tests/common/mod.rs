@@ -176,3 +176,40 @@ pub fn connect_to(
         "Test laptop",
     )
 }
+
+/// Generated samples of `kind` (one per seed) titled "{title} 0", "{title} 1", … registered on
+/// the server and assigned to the unit North; their server ids.
+pub fn unit_documents(
+    server: &outpost_server::testing::InProcessServer,
+    title: &str,
+    kind: SampleKind,
+    language: Language,
+    seeds: std::ops::Range<u64>,
+    marker: &str,
+) -> Vec<String> {
+    seeds
+        .enumerate()
+        .map(|(n, seed)| {
+            let pdf = sample(kind, language, 1, seed, Some(marker));
+            server.document(
+                &format!("{title} {n}"),
+                pdf,
+                outpost_protocol::AssignmentTarget::Unit {
+                    name: "North".into(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// A new P-256 signing key in the session's vault, named for `name`, with its certificate from
+/// the server's CA; its id.
+pub fn server_certified_key(session: &Session, name: &str) -> String {
+    let key = session
+        .create_signing_key(name, outpost_workstation::KeyAlgorithm::EcdsaP256, name)
+        .expect("key");
+    session
+        .request_signer_certificate(&key.id)
+        .expect("certificate");
+    key.id
+}

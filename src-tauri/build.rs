@@ -35,6 +35,7 @@ fn main() {
         "sync_state",
         "sync_now",
         "document_sync_states",
+        "connect_server",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

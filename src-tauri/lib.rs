@@ -67,6 +67,7 @@ pub fn run() {
             commands::sync::sync_state,
             commands::sync::sync_now,
             commands::sync::document_sync_states,
+            commands::sync::connect_server,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -930,3 +930,85 @@ fn trust_test_root(driver: &WebDriver, pki: &judges::TestPki) {
         text.contains("Outpost Test CA").then_some(())
     });
 }
+
+#[test]
+fn a_local_vault_is_connected_to_a_server_from_the_connect_screen() {
+    // A server with one document for the unit of the user "demo" (the demo vault's user), on the
+    // app's clock.
+    let server = outpost_server::testing::InProcessServer::start_with_ca();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    server.clock.advance(now - server.service.now());
+    server.unit("North");
+    let account = server.account("demo", outpost_protocol::Role::Staff, Some("North"));
+    let memo = outpost_pdf::PdfEngine::start_default()
+        .unwrap()
+        .write_sample(&outpost_pdf::SampleSpec {
+            kind: outpost_pdf::SampleKind::OperationalReport,
+            language: outpost_pdf::Language::English,
+            pages: 1,
+            seed: 7,
+            marker: Some("connect-screen".into()),
+        })
+        .unwrap();
+    server.document(
+        "Memo from the server",
+        memo,
+        outpost_protocol::AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    unlock_demo(driver);
+    let local = wait_until("the local samples", Duration::from_secs(60), || {
+        let n = driver.find_all("#doc-list li").len();
+        (n > 0).then_some(n)
+    });
+    text_when(driver, "#sync-text", "the local indicator", |t| {
+        t.contains("not connected") || t.contains("не подключён")
+    });
+
+    // The connect screen: a wrong code is refused in plain words and nothing changes.
+    driver.click(&driver.wait_for("#connect-open"));
+    driver.type_into(&driver.wait_for("#connect-address"), &server.base_url);
+    driver.type_into(
+        &driver.wait_for("#connect-ca"),
+        std::str::from_utf8(&server.ca_pem).unwrap(),
+    );
+    driver.type_into(&driver.wait_for("#connect-password"), &account.password);
+    driver.type_into(&driver.wait_for("#connect-code"), "000000");
+    driver.click(&driver.wait_for("#connect-submit"));
+    let refused = text_when(driver, "#status", "the refusal", |t| !t.is_empty());
+    assert!(
+        refused.contains("did not accept the user name, password or code")
+            || refused.contains("не принял имя пользователя, пароль или код"),
+        "{refused}"
+    );
+    assert!(driver.find_all("#connect-open").len() == 1);
+
+    let shots_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    screenshot(&running.display, &shots_dir.join("e2e-connect.png"));
+
+    // The right code: the workstation is enrolled, syncs, and the server's document arrives.
+    driver.type_into(
+        &driver.wait_for("#connect-code"),
+        &server.fresh_code(&account),
+    );
+    driver.click(&driver.wait_for("#connect-submit"));
+    wait_until("the server's document", Duration::from_secs(60), || {
+        (driver.find_all("#doc-list li").len() == local + 1).then_some(())
+    });
+    let online = text_when(driver, "#sync-text", "the indicator online", |t| {
+        t.contains("Online") || t.contains("В сети")
+    });
+    assert!(!online.is_empty());
+    let devices = server
+        .block_on(server.service.devices(Some("demo")))
+        .unwrap();
+    assert_eq!(devices.len(), 1, "the workstation is enrolled");
+}

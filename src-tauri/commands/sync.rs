@@ -95,6 +95,56 @@ pub async fn sync_state(state: State<'_, AppState>) -> CommandResult<Option<Sync
         .map(SyncEngine::state))
 }
 
+/// What the connect screen sends: where the server is, the CA to pin, and the sign-in.
+#[derive(serde::Deserialize)]
+pub struct ConnectRequest {
+    /// The server's address (`https://host:port`).
+    pub address: String,
+    /// The server's TLS CA certificate (PEM) to pin.
+    pub ca_pem: String,
+    /// The user's name on the server.
+    pub username: String,
+    /// The user's password on the server (never logged or kept).
+    pub password: String,
+    /// The current code of the user's authenticator app.
+    pub code: String,
+    /// How this workstation is listed among the user's devices.
+    pub device_name: String,
+}
+
+/// Connects the unlocked vault to a server: signs in (password and TOTP), enrols this
+/// workstation's device key, trusts the organisation's CA, and starts syncing. The name on the
+/// server is the user's; a vault that already syncs may only sign in again as the same user on the
+/// same server.
+#[tauri::command]
+pub async fn connect_server(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    request: ConnectRequest,
+) -> CommandResult<String> {
+    let session = super::session(&state)?;
+    let connecting = session.clone();
+    let user = super::blocking(move || {
+        Ok(connecting.connect_server(
+            request.address.trim(),
+            &request.ca_pem,
+            request.username.trim(),
+            &request.password,
+            outpost_workstation::SecondFactor::Totp {
+                code: request.code.trim().to_string(),
+            },
+            request.device_name.trim(),
+        )?)
+    })
+    .await?;
+    let mut sync = state.sync.lock().unwrap_or_else(|p| p.into_inner());
+    match sync.as_ref() {
+        Some(engine) => engine.sync_now(),
+        None => *sync = start_engine(&app, session),
+    }
+    Ok(user.display_name)
+}
+
 /// Asks for a sync round now.
 #[tauri::command]
 pub async fn sync_now(state: State<'_, AppState>) -> CommandResult<()> {

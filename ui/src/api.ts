@@ -138,6 +138,16 @@ export type SignatureStatus =
   | { status: "invalid"; reason: string }
   | { status: "untrusted"; reason: string };
 
+/** The connect screen's request: the server, its CA to pin, and the sign-in. */
+export interface ConnectRequest {
+  address: string;
+  ca_pem: string;
+  username: string;
+  password: string;
+  code: string;
+  device_name: string;
+}
+
 /** Where a server document stands with the server. */
 export interface DocumentSyncState {
   document_id: string;
@@ -326,6 +336,8 @@ export const api = {
   createSigningKey: (label: string, algorithm: KeyAlgorithm, commonName: string) =>
     invoke<SigningKeyInfo>("create_signing_key", { label, algorithm, commonName }),
   requestCertificate: (key: string) => invoke<SigningKeyInfo>("request_certificate", { key }),
+  /** Connects the unlocked vault to a server and starts syncing; the user's name there. */
+  connectServer: (request: ConnectRequest) => invoke<string>("connect_server", { request }),
   importCertificate: (key: string, pem: string) => invoke<SigningKeyInfo>("import_certificate", { key, pem }),
   addTrustAnchor: (pem: string) => invoke<string>("add_trust_anchor", { pem }),
   signDocument: (id: string, options: SignOptions) => invoke<SignOutcome>("sign_document", { id, options }),

@@ -7,6 +7,7 @@ import { initialLocale, isMessageKey, locale, setLocale, t, type Locale } from "
 import { showBatch } from "./batch";
 import { showKeys } from "./keys";
 import { documentBadges, syncIndicator } from "./syncstatus";
+import { showConnect } from "./connect";
 import { openViewer } from "./viewer";
 
 const root = document.getElementById("app") as HTMLElement;
@@ -281,11 +282,25 @@ async function showMain(): Promise<void> {
 
   // After each finished sync round the list may have changed (documents arrived or were purged).
   let lastRounds = -1;
-  const sync = syncIndicator((state) => {
-    if (state.running || state.attempts === lastRounds || searchInput.value.trim()) return;
-    lastRounds = state.attempts;
-    void loadDocuments().then(renderList);
-  });
+  const sync = syncIndicator(
+    (state) => {
+      if (state.running || state.attempts === lastRounds || searchInput.value.trim()) return;
+      lastRounds = state.attempts;
+      void loadDocuments().then(renderList);
+    },
+    () => {
+      closeViewer?.();
+      closeViewer = null;
+      status.textContent = "";
+      void api.appInfo().then((info) =>
+        showConnect(viewer, info.unlocked_user ?? "", (e) => {
+          status.textContent = errorText(e);
+        }, () => {
+          status.textContent = "";
+        }),
+      );
+    },
+  );
   root.replaceChildren(
     h("header", { class: "bar" }, h("strong", {}, t("app.title")), searchForm, languageSwitch(() => void showMain()), keysButton, lockButton),
     sync.element,

@@ -21,16 +21,23 @@ export function syncTone(state: SyncState | null): "local" | "online" | "offline
   return state.online ? "online" : "offline";
 }
 
-/** The indicator and its "sync now" button; `stop` stops listening. */
-export function syncIndicator(onState: (state: SyncState) => void): { element: HTMLElement; stop: () => void } {
+/** The indicator, its "sync now" button and, for a vault that does not sync, "connect"
+ * (`onConnect`); `stop` stops listening. */
+export function syncIndicator(
+  onState: (state: SyncState) => void,
+  onConnect: () => void,
+): { element: HTMLElement; stop: () => void } {
   const text = h("span", { id: "sync-text" });
   const button = h("button", { id: "sync-now", type: "button", hidden: true }, t("sync.now"));
-  const element = h("div", { id: "sync-status", class: "sync", role: "status", "aria-live": "polite" }, text, button);
+  const connect = h("button", { id: "connect-open", type: "button", hidden: true }, t("connect.open"));
+  connect.addEventListener("click", onConnect);
+  const element = h("div", { id: "sync-status", class: "sync", role: "status", "aria-live": "polite" }, text, button, connect);
   const time = (ms: number) => new Date(ms).toLocaleTimeString();
   const show = (state: SyncState | null) => {
     text.textContent = syncSummary(state, time);
     element.dataset.tone = syncTone(state);
     button.hidden = state === null || state.device_revoked;
+    connect.hidden = state !== null;
   };
   button.addEventListener("click", () => void api.syncNow());
   let unlisten: (() => void) | null = null;

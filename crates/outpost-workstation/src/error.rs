@@ -159,7 +159,13 @@ impl WorkstationError {
             {
                 "device_revoked"
             }
+            Self::Server(crate::server_client::ServerError::Refused { code, .. })
+                if code == outpost_protocol::error_codes::INVALID_CREDENTIALS =>
+            {
+                "invalid_credentials"
+            }
             Self::Server(crate::server_client::ServerError::Refused { .. }) => "server_refused",
+            Self::Server(crate::server_client::ServerError::BadCa(_)) => "server_ca_invalid",
             Self::Server(crate::server_client::ServerError::HashMismatch { .. }) => {
                 "download_corrupt"
             }

@@ -44,6 +44,8 @@ pub use outpost_pdf::{
     PageText, PdfEngine, PdfError, Point, Quad, Rect, RenderedPage, SampleKind, SampleSpec,
     SignatureKind, SignatureReport, SignatureStatus, TextWord, ViewRect,
 };
+/// The sync protocol's sign-in types the app passes through.
+pub use outpost_protocol::{SecondFactor, UserInfo};
 pub use outpost_vault::{
     AuditEntry, AuditVerification, Clock, DocumentId, DocumentRevision, DocumentSummary,
     DocumentSyncState, KdfParams, ManualClock, OsKeyring, ResignRequest, SearchHit, SearchRequest,

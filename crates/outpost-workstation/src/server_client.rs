@@ -34,7 +34,7 @@ pub enum ServerError {
     #[error("the server's certificate is not from the pinned CA ({0}); check the server address, or ask the administrator for the right CA")]
     Untrusted(String),
     /// The pinned CA certificate cannot be used.
-    #[error("the pinned CA certificate cannot be used: {0}")]
+    #[error("the server's CA certificate cannot be used ({0}); paste its whole PEM text, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----")]
     BadCa(String),
     /// The server refused the request; `code` is the protocol's stable error code.
     #[error("{message}")]
@@ -122,6 +122,39 @@ impl DeviceKey {
     }
 }
 
+/// PEM certificates as pasted by people (line breaks lost or changed in a mail or a form field)
+/// rewritten as PEM parsers expect: each certificate's markers on lines of their own and its
+/// base64 body in lines of 64 characters. Text without markers is returned as it is.
+fn normalise_pem(text: &[u8]) -> Vec<u8> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let text = String::from_utf8_lossy(text);
+    let mut out = String::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find(BEGIN) {
+        let after = &rest[start + BEGIN.len()..];
+        let Some(end) = after.find(END) else { break };
+        let body: String = after[..end]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        out.push_str(BEGIN);
+        out.push('\n');
+        for line in body.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push('\n');
+        }
+        out.push_str(END);
+        out.push('\n');
+        rest = &after[end + END.len()..];
+    }
+    if out.is_empty() {
+        text.into_owned().into_bytes()
+    } else {
+        out.into_bytes()
+    }
+}
+
 /// An HTTPS client for one server, trusting only the pinned CA.
 pub struct ServerClient {
     base_url: String,
@@ -136,14 +169,15 @@ impl ServerClient {
         ca_pem: &[u8],
         timeout: Duration,
     ) -> Result<ServerClient, ServerError> {
-        let certificates: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(ca_pem)
+        let ca_pem = normalise_pem(ca_pem);
+        let certificates: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&ca_pem)
             .filter_map(|item| match item {
                 Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(Ok(certificate)),
                 Ok(_) => None,
                 Err(error) => Some(Err(error)),
             })
             .collect::<Result<_, _>>()
-            .map_err(|error| ServerError::BadCa(error.to_string()))?;
+            .map_err(|_| ServerError::BadCa("it is not PEM text".into()))?;
         if certificates.is_empty() {
             return Err(ServerError::BadCa("no certificate in the PEM text".into()));
         }
@@ -579,5 +613,20 @@ impl ServerClient {
             csr: Base64UrlUnpadded::encode_string(csr_der),
         };
         self.post(wire::paths::CERTIFICATES, Some(access_token), &request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise_pem;
+
+    #[test]
+    fn a_pasted_certificate_without_line_breaks_is_rewritten_as_pem() {
+        let pasted = b"-----BEGIN CERTIFICATE-----MIIBuTCCAV+gAwIBAgIUL9DKC9oIJ3/j oTvKR8GSPQK/PtAw-----END CERTIFICATE-----";
+        assert_eq!(
+            String::from_utf8(normalise_pem(pasted)).unwrap(),
+            "-----BEGIN CERTIFICATE-----\nMIIBuTCCAV+gAwIBAgIUL9DKC9oIJ3/joTvKR8GSPQK/PtAw\n-----END CERTIFICATE-----\n"
+        );
+        assert_eq!(normalise_pem(b"not a certificate"), b"not a certificate");
     }
 }

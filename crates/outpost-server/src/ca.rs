@@ -58,6 +58,9 @@ pub enum CaError {
     /// The certificate request is malformed or its signature does not verify.
     #[error("the certificate request is not valid: {0}")]
     BadRequest(String),
+    /// The time-stamping policy given is not an object identifier.
+    #[error("the time-stamp policy {0:?} is not an object identifier (dotted numbers like 1.2.643.100.1); check --tsa-policy")]
+    BadPolicy(String),
     /// Encoding or signing failed.
     #[error("the CA could not sign: {0}")]
     Signing(String),

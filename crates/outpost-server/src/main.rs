@@ -129,6 +129,10 @@ struct ServeArgs {
     /// Write logs as JSON lines instead of text.
     #[arg(long)]
     json_logs: bool,
+    /// The policy OID the time-stamping authority writes into its tokens (your organisation's
+    /// time-stamping policy; without it, 1.3.6.1.4.1.0.1: "no registered policy").
+    #[arg(long, env = "OUTPOST_TSA_POLICY")]
+    tsa_policy: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -335,14 +339,17 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Command::Serve(args) = &cli.command {
         init_logs(args.json_logs);
     }
-    let service = open_service(
-        &storage,
-        Arc::new(SystemClock),
-        Arc::new(OsEntropy),
-        Policy::default(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let mut policy = Policy::default();
+    if let Command::Serve(ServeArgs {
+        tsa_policy: Some(oid),
+        ..
+    }) = &cli.command
+    {
+        policy.tsa_policy = oid.clone();
+    }
+    let service = open_service(&storage, Arc::new(SystemClock), Arc::new(OsEntropy), policy)
+        .await
+        .map_err(|e| e.to_string())?;
     let fail = |e: outpost_server::service::ServiceError| e.to_string();
     let ca = CaSettings {
         dir: cli.ca_dir.clone().unwrap_or_else(|| data_dir.join("ca")),

@@ -44,6 +44,8 @@ pub struct Policy {
     /// Whether a newly signed revision is extended for the long term (validation data and a
     /// document time-stamp, PAdES B-LTA) when the server has a CA.
     pub extend_signatures: bool,
+    /// The policy (a dotted OID) the time-stamping authority writes into its tokens.
+    pub tsa_policy: String,
 }
 
 impl Default for Policy {
@@ -57,6 +59,7 @@ impl Default for Policy {
             max_document_bytes: 64 * 1024 * 1024,
             certificate_days: 730,
             extend_signatures: true,
+            tsa_policy: crate::tsa::UNREGISTERED_POLICY.to_string(),
         }
     }
 }
@@ -365,11 +368,10 @@ impl Service {
         mut self,
         ca: Arc<CertificateAuthority>,
     ) -> Result<Service, CaError> {
-        self.tsa = Some(TimeStampAuthority::start(
-            &ca,
-            self.clock.now(),
-            self.entropy.as_ref(),
-        )?);
+        self.tsa = Some(
+            TimeStampAuthority::start(&ca, self.clock.now(), self.entropy.as_ref())?
+                .with_policy(&self.policy.tsa_policy)?,
+        );
         self.ca = Some(ca);
         Ok(self)
     }

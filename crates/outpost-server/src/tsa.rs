@@ -15,7 +15,7 @@ use crate::ca::{CaError, CertificateAuthority};
 use crate::clock::Entropy;
 
 /// The TSA policy written into tokens unless the organisation sets its own with
-/// [`TimeStampAuthority::with_policy`]: an arc under IANA's reserved enterprise number 0, which
+/// `--tsa-policy` ([`TimeStampAuthority::with_policy`]): an arc under IANA's reserved enterprise number 0, which
 /// belongs to no organisation, standing for "no registered policy". (The UUID arc 2.25 would say
 /// it better, but the DER library reads its OIDs back as malformed, so validators built on it
 /// would refuse the token.)
@@ -49,9 +49,10 @@ impl TimeStampAuthority {
     }
 
     /// The same authority writing `policy` (a dotted OID) into its tokens.
-    pub fn with_policy(mut self, policy: &str) -> TimeStampAuthority {
+    pub fn with_policy(mut self, policy: &str) -> Result<TimeStampAuthority, CaError> {
+        pkcs8::ObjectIdentifier::new(policy).map_err(|_| CaError::BadPolicy(policy.to_string()))?;
         self.policy = policy.to_string();
-        self
+        Ok(self)
     }
 
     /// The authority's certificate (DER).

@@ -8,6 +8,7 @@ import { showBatch } from "./batch";
 import { showKeys } from "./keys";
 import { documentBadges, syncIndicator } from "./syncstatus";
 import { showConnect } from "./connect";
+import { autolockSeconds, setAutolockMinutes, startAutolock } from "./autolock";
 import { openViewer } from "./viewer";
 
 const root = document.getElementById("app") as HTMLElement;
@@ -153,12 +154,30 @@ async function showMain(): Promise<void> {
       status.textContent = errorText(e);
     });
   });
-  lockButton.addEventListener("click", async () => {
+  async function lockNow(notice?: string): Promise<void> {
     closeViewer?.();
     closeViewer = null;
     await api.lock();
-    await showUnlock();
+    await showUnlock(notice);
+  }
+  lockButton.addEventListener("click", () => void lockNow());
+  // Idle for the configured time (default 15 minutes): lock.
+  const stopAutolock = startAutolock(window, () => autolockSeconds(localStorage), () => void lockNow(t("autolock.locked")));
+  const autolockInput = h("input", {
+    id: "autolock-minutes",
+    type: "number",
+    min: 1,
+    max: 1440,
+    value: Math.round(autolockSeconds(localStorage) / 60),
+    "aria-label": t("autolock.label"),
+    title: t("autolock.label"),
   });
+  autolockInput.addEventListener("change", () => {
+    const minutes = Number(autolockInput.value);
+    if (Number.isFinite(minutes)) setAutolockMinutes(localStorage, minutes);
+    autolockInput.value = String(Math.round(autolockSeconds(localStorage) / 60));
+  });
+  const autolockSetting = h("label", { class: "autolock" }, t("autolock.short"), autolockInput);
 
   const selected = new Set<string>();
   function renderList(): void {
@@ -302,7 +321,16 @@ async function showMain(): Promise<void> {
     },
   );
   root.replaceChildren(
-    h("header", { class: "bar" }, h("strong", {}, t("app.title")), searchForm, languageSwitch(() => void showMain()), keysButton, lockButton),
+    h(
+      "header",
+      { class: "bar" },
+      h("strong", {}, t("app.title")),
+      searchForm,
+      languageSwitch(() => void showMain()),
+      autolockSetting,
+      keysButton,
+      lockButton,
+    ),
     sync.element,
     status,
     h("main", { class: "split" }, listPane, viewer),
@@ -326,6 +354,7 @@ async function showMain(): Promise<void> {
     unlisten();
     unlistenWiped();
     sync.stop();
+    stopAutolock();
   };
   try {
     const info = await api.appInfo();

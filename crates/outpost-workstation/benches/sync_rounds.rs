@@ -190,6 +190,17 @@ fn main() {
     let pushed = session.sync_push().expect("push");
     let revision_push = started.elapsed();
     assert_eq!(pushed.applied, 1);
+    // The answer came after the server sealed the signature (its head is past the pushed one).
+    let pushed_sha = &revisions.last().expect("the signed revision").sha256;
+    let sealed = server
+        .block_on(server.service.all_documents())
+        .expect("documents")
+        .iter()
+        .any(|d| d.title == first.title && &d.sha256 != pushed_sha);
+    assert!(
+        sealed,
+        "the server extended the signature for the long term"
+    );
     // The same change on the rsync side: the signed file replaces the original.
     let signed = {
         let out = files.path().join("signed.pdf");
@@ -216,7 +227,7 @@ fn main() {
          | | Outpost | rsync |\n|---|---|---|\n\
          | first sync of {docs} documents | {first} (downloaded, hash-checked, validated and indexed by pdfium, stored encrypted) | {first_rsync} ({first_rsync_bytes} bytes sent) |\n\
          | nothing changed, median / p95 of {rounds} | {noop_median} / {noop_p95} (push + pull + audit upload: 3–4 HTTPS requests) | {rsync_noop_median} / {rsync_noop_p95} |\n\
-         | one document signed ({appended} bytes appended) | {revision_push} (upload of the appended bytes + compare-and-swap push; {revision_count} revisions held) | {rsync_change} ({rsync_change_bytes} bytes sent by delta) |\n",
+         | one document signed ({appended} bytes appended) | {revision_push} (upload of the appended bytes + compare-and-swap push, answered once the server has sealed it: /DSS + RFC 3161 time-stamp; {revision_count} revisions held) | {rsync_change} ({rsync_change_bytes} bytes sent by delta) |\n",
         machine = bench_report::machine(),
         docs = args.docs,
         mb = total_bytes as f64 / 1e6,

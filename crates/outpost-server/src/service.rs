@@ -1486,21 +1486,34 @@ impl Service {
         if !self.policy.extend_signatures {
             return Ok(());
         }
-        let head = self.blobs.get(head_sha256).await?;
+        let failed = |e: outpost_pdf::PdfError| {
+            ServiceError::Unavailable(format!("the long-term extension failed: {e}"))
+        };
+        let stopped = |e: tokio::task::JoinError| {
+            ServiceError::Unavailable(format!("the long-term extension stopped: {e}"))
+        };
+        // Only a head whose newest signature has no time-stamp after it needs anything (a
+        // burn-in, or a revision sealed already, costs no CRL and no time-stamp).
+        let head = Arc::new(self.blobs.get(head_sha256).await?);
+        let reading = head.clone();
+        let mut certificates = tokio::task::spawn_blocking(move || {
+            outpost_pdf::signatures_awaiting_time_stamp(&reading)
+        })
+        .await
+        .map_err(stopped)?
+        .map_err(failed)?;
+        if certificates.is_empty() {
+            return Ok(());
+        }
+        for certificate in [ca.certificate_der().to_vec(), tsa.certificate_der()] {
+            if !certificates.contains(&certificate) {
+                certificates.push(certificate);
+            }
+        }
         let crl = self.crl().await?;
         let now = self.clock.now();
         let stamper = tsa.stamper(now, self.entropy.as_ref());
-        let authorities = [ca.certificate_der().to_vec(), tsa.certificate_der()];
         let extended = tokio::task::spawn_blocking(move || {
-            let mut certificates = outpost_pdf::signatures_awaiting_time_stamp(&head)?;
-            if certificates.is_empty() {
-                return Ok(None);
-            }
-            for certificate in authorities {
-                if !certificates.contains(&certificate) {
-                    certificates.push(certificate);
-                }
-            }
             let data = outpost_pdf::ValidationData {
                 certificates,
                 crls: vec![crl],
@@ -1511,16 +1524,10 @@ impl Service {
                 &stamper,
                 outpost_pdf::TIME_STAMP_RESERVED_BYTES,
             )
-            .map(Some)
         })
         .await
-        .map_err(|e| ServiceError::Unavailable(format!("the long-term extension stopped: {e}")))?
-        .map_err(|e: outpost_pdf::PdfError| {
-            ServiceError::Unavailable(format!("the long-term extension failed: {e}"))
-        })?;
-        let Some(extended) = extended else {
-            return Ok(());
-        };
+        .map_err(stopped)?
+        .map_err(failed)?;
         let sha256 = sha256_hex(&extended);
         let size = i64::try_from(extended.len()).unwrap_or(i64::MAX);
         self.blobs.put(Bytes::from(extended)).await?;

@@ -579,3 +579,57 @@ fn the_ca_key_can_stay_on_a_pkcs11_token() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+#[test]
+fn the_time_stamping_authority_is_certified_by_the_ca_for_time_stamping_only() {
+    use outpost_server::tsa::TimeStampAuthority;
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = CertificateAuthority::init(
+        &dir.path().join("ca"),
+        "Org",
+        "a long CA passphrase",
+        support::START,
+        &SeededEntropy::new(3),
+    )
+    .expect("init");
+    let tsa = TimeStampAuthority::start(&ca, support::START, &SeededEntropy::new(4)).expect("tsa");
+    let certificate = tsa.certificate_der();
+    let (_, parsed) = X509Certificate::from_der(&certificate).expect("a certificate");
+    let usage = parsed
+        .extended_key_usage()
+        .expect("parse")
+        .expect("an extended key usage");
+    assert!(
+        usage.critical,
+        "RFC 3161: the extended key usage is critical"
+    );
+    assert!(usage.value.time_stamping && !usage.value.any && !usage.value.server_auth);
+    assert!(usage.value.other.is_empty() && !usage.value.client_auth);
+    // OpenSSL verifies it against the CA for the time-stamping purpose, at the server's time.
+    let ca_file = write(
+        dir.path(),
+        "ca.pem",
+        &pem("CERTIFICATE", ca.certificate_der()),
+    );
+    let tsa_file = write(dir.path(), "tsa.pem", &pem("CERTIFICATE", &certificate));
+    let at = (support::START + 60).to_string();
+    let (ok, text) = openssl(&[
+        "verify",
+        "-attime",
+        &at,
+        "-purpose",
+        "timestampsign",
+        "-CAfile",
+        &ca_file,
+        &tsa_file,
+    ]);
+    assert!(ok, "{text}");
+    // A policy that is not an object identifier is refused with a plain sentence.
+    let refused = tsa
+        .clone()
+        .with_policy("not a policy")
+        .err()
+        .expect("refused");
+    assert!(refused.to_string().contains("--tsa-policy"), "{refused}");
+    assert!(tsa.with_policy("1.2.643.100.1").is_ok());
+}

@@ -34,14 +34,10 @@ pub fn burn_in(
     for annotation in annotations {
         annotation.validate()?;
     }
-    let document = Document::load_mem(original).map_err(parse_error)?;
-    if document.is_encrypted() || document.trailer.get(b"Encrypt").is_ok() {
-        return Err(PdfError::PasswordProtected);
-    }
+    let document = open_for_update(original, parse_error)?;
     let pages = document.get_pages();
     let page_count = pages.len() as u32;
-    let mut incremental = IncrementalDocument::create_from(original.to_vec(), document);
-    keep_only_update_trailer_keys(&mut incremental.new_document.trailer);
+    let mut incremental = start_update(original, document);
 
     let mut by_page: BTreeMap<u32, Vec<&Annotation>> = BTreeMap::new();
     for annotation in annotations {
@@ -90,10 +86,7 @@ pub fn burn_in(
     if let (Some(font), Some(id)) = (embedded_font, font_object) {
         font.write(&mut incremental.new_document, id)?;
     }
-    let mut out = Vec::with_capacity(original.len() + 4096);
-    incremental
-        .save_to(&mut out)
-        .map_err(|e| PdfError::Engine(format!("writing the update failed: {e}")))?;
+    let out = write_update(&mut incremental, original.len() + 4096)?;
     debug_assert!(out.starts_with(original));
     Ok(out)
 }
@@ -102,9 +95,41 @@ fn parse_error(e: lopdf::Error) -> PdfError {
     PdfError::Damaged(format!("its structure cannot be parsed for writing: {e}"))
 }
 
+/// Parses `original` for an incremental update (its structure errors through `parse_error`),
+/// refusing an encrypted file.
+pub(crate) fn open_for_update(
+    original: &[u8],
+    parse_error: fn(lopdf::Error) -> PdfError,
+) -> Result<Document, PdfError> {
+    let document = Document::load_mem(original).map_err(parse_error)?;
+    if document.is_encrypted() || document.trailer.get(b"Encrypt").is_ok() {
+        return Err(PdfError::PasswordProtected);
+    }
+    Ok(document)
+}
+
+/// An incremental update on top of `original` (parsed as `document`), its trailer trimmed.
+pub(crate) fn start_update(original: &[u8], document: Document) -> IncrementalDocument {
+    let mut incremental = IncrementalDocument::create_from(original.to_vec(), document);
+    keep_only_update_trailer_keys(&mut incremental.new_document.trailer);
+    incremental
+}
+
+/// The whole file with the update written after the original bytes.
+pub(crate) fn write_update(
+    incremental: &mut IncrementalDocument,
+    capacity: usize,
+) -> Result<Vec<u8>, PdfError> {
+    let mut out = Vec::with_capacity(capacity);
+    incremental
+        .save_to(&mut out)
+        .map_err(|e| PdfError::Engine(format!("writing the update failed: {e}")))?;
+    Ok(out)
+}
+
 /// An update's trailer carries only what identifies the document; sizes, `/Prev` and xref stream
 /// keys are the writer's business, and `/XRefStm` of a hybrid file must not be repeated.
-pub(crate) fn keep_only_update_trailer_keys(trailer: &mut Dictionary) {
+fn keep_only_update_trailer_keys(trailer: &mut Dictionary) {
     let keep: Vec<Vec<u8>> = [b"Root".as_slice(), b"Info", b"ID", b"Prev"]
         .iter()
         .map(|k| k.to_vec())

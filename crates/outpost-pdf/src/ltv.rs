@@ -3,11 +3,13 @@
 //! (`/DSS`), then a document time-stamp (`/Type /DocTimeStamp`, `/SubFilter /ETSI.RFC3161`) over
 //! everything before it. Signatures are never rewritten: the signed bytes stay an exact prefix.
 
-use lopdf::{dictionary, Dictionary, Document, IncrementalDocument, Object, ObjectId, Stream};
+use lopdf::{dictionary, Dictionary, Document, Object, Stream};
 
+use crate::burn_in::{open_for_update, start_update, write_update};
 use crate::form::{page_annots, set_page_annots, signature_fields};
 use crate::sign::{
-    add_to_form, existing_signatures, fill_in_signature, parse_error, BYTE_RANGE_PLACEHOLDER,
+    add_to_form, catalog_id, existing_signatures, fill_in_signature, free_field_name, parse_error,
+    BYTE_RANGE_PLACEHOLDER,
 };
 use crate::PdfError;
 
@@ -31,7 +33,7 @@ pub trait DocumentTimeStamper {
 }
 
 /// The entry of a `/DSS` array as bytes, for telling what is there already.
-pub(crate) fn stream_bytes(document: &Document, item: &Object) -> Option<Vec<u8>> {
+fn stream_bytes(document: &Document, item: &Object) -> Option<Vec<u8>> {
     let (_, object) = document.dereference(item).ok()?;
     let stream = object.as_stream().ok()?;
     stream
@@ -40,65 +42,58 @@ pub(crate) fn stream_bytes(document: &Document, item: &Object) -> Option<Vec<u8>
         .or_else(|| Some(stream.content.clone()))
 }
 
-/// The catalog's current `/DSS` as a dictionary (direct or referenced).
-fn current_dss(document: &Document, catalog: &Dictionary) -> Dictionary {
-    match catalog.get(b"DSS") {
-        Ok(entry) => document
-            .dereference(entry)
-            .ok()
-            .and_then(|(_, o)| o.as_dict().ok().cloned())
-            .unwrap_or_default(),
-        Err(_) => Dictionary::new(),
-    }
+/// The catalog's document security store (`/DSS`, direct or referenced), if it has one.
+pub(crate) fn security_store(document: &Document) -> Option<Dictionary> {
+    let (_, catalog) = document
+        .dereference(document.trailer.get(b"Root").ok()?)
+        .ok()?;
+    let (_, dss) = document
+        .dereference(catalog.as_dict().ok()?.get(b"DSS").ok()?)
+        .ok()?;
+    dss.as_dict().ok().cloned()
 }
 
-fn catalog_id(document: &Document) -> Result<ObjectId, PdfError> {
-    document
-        .trailer
-        .get(b"Root")
-        .and_then(Object::as_reference)
-        .map_err(parse_error)
+/// The entries of one of the store's arrays (`/Certs`, `/CRLs`), as written.
+fn store_entries(document: &Document, dss: &Dictionary, key: &[u8]) -> Vec<Object> {
+    dss.get(key)
+        .ok()
+        .and_then(|entry| document.dereference(entry).ok())
+        .and_then(|(_, array)| array.as_array().ok().cloned())
+        .unwrap_or_default()
+}
+
+/// What one of the store's arrays holds: each entry's bytes (DER certificates, CRLs).
+pub(crate) fn store_contents(document: &Document, dss: &Dictionary, key: &[u8]) -> Vec<Vec<u8>> {
+    store_entries(document, dss, key)
+        .iter()
+        .filter_map(|item| stream_bytes(document, item))
+        .collect()
 }
 
 fn load(original: &[u8]) -> Result<Document, PdfError> {
     crate::engine::precheck(original)?;
-    let document = Document::load_mem(original).map_err(parse_error)?;
-    if document.is_encrypted() || document.trailer.get(b"Encrypt").is_ok() {
-        return Err(PdfError::PasswordProtected);
-    }
-    Ok(document)
+    open_for_update(original, parse_error)
 }
 
 /// Adds `data` to the document security store as one incremental update (what is there already
 /// is kept and not repeated). Returns the original unchanged when everything is there already.
 pub fn add_validation_data(original: &[u8], data: &ValidationData) -> Result<Vec<u8>, PdfError> {
     let document = load(original)?;
-    let catalog_id = catalog_id(&document)?;
+    let catalog_id = catalog_id(&document, parse_error)?;
     let catalog = document
         .get_dictionary(catalog_id)
         .map_err(parse_error)?
         .clone();
-    let mut dss = current_dss(&document, &catalog);
-    let mut incremental = IncrementalDocument::create_from(original.to_vec(), document);
-    crate::burn_in::keep_only_update_trailer_keys(&mut incremental.new_document.trailer);
+    let mut dss = security_store(&document).unwrap_or_default();
+    let mut incremental = start_update(original, document);
     let mut added = 0;
     for (key, items) in [
         (&b"Certs"[..], &data.certificates),
         (&b"CRLs"[..], &data.crls),
     ] {
         let prev = incremental.get_prev_documents();
-        let mut entries = match dss.get(key) {
-            Ok(entry) => prev
-                .dereference(entry)
-                .ok()
-                .and_then(|(_, o)| o.as_array().ok().cloned())
-                .unwrap_or_default(),
-            Err(_) => Vec::new(),
-        };
-        let mut present: Vec<Vec<u8>> = entries
-            .iter()
-            .filter_map(|item| stream_bytes(prev, item))
-            .collect();
+        let mut entries = store_entries(prev, &dss, key);
+        let mut present = store_contents(prev, &dss, key);
         for item in items {
             if present.contains(item) {
                 continue;
@@ -123,11 +118,7 @@ pub fn add_validation_data(original: &[u8], data: &ValidationData) -> Result<Vec
     let mut catalog = catalog;
     catalog.set("DSS", dss_id);
     new.set_object(catalog_id, catalog);
-    let mut out = Vec::with_capacity(original.len() + 16 * 1024);
-    incremental
-        .save_to(&mut out)
-        .map_err(|e| PdfError::Engine(format!("writing the update failed: {e}")))?;
-    Ok(out)
+    write_update(&mut incremental, original.len() + 16 * 1024)
 }
 
 /// Adds a document time-stamp from `stamper` over the whole file as one incremental update: an
@@ -138,7 +129,7 @@ pub fn add_document_timestamp(
     reserved_bytes: usize,
 ) -> Result<Vec<u8>, PdfError> {
     let document = load(original)?;
-    let catalog_id = catalog_id(&document)?;
+    let catalog_id = catalog_id(&document, parse_error)?;
     let page_id = *document
         .get_pages()
         .get(&1)
@@ -147,13 +138,9 @@ pub fn add_document_timestamp(
             page_count: 0,
         })?;
     let (existing, _) = existing_signatures(&document);
-    let field_name = (1..)
-        .map(|n| format!("DocumentTimeStamp{n}"))
-        .find(|n| !existing.contains(n))
-        .unwrap_or_else(|| "DocumentTimeStamp".into());
+    let field_name = free_field_name(&existing, "DocumentTimeStamp");
 
-    let mut incremental = IncrementalDocument::create_from(original.to_vec(), document);
-    crate::burn_in::keep_only_update_trailer_keys(&mut incremental.new_document.trailer);
+    let mut incremental = start_update(original, document);
     let new = &mut incremental.new_document;
     let stamp_id = new.add_object(dictionary! {
         "Type" => "DocTimeStamp",
@@ -182,10 +169,7 @@ pub fn add_document_timestamp(
     set_page_annots(&mut incremental, page_id, annots).map_err(parse_error)?;
     add_to_form(&mut incremental, catalog_id, field_id, None)?;
 
-    let mut out = Vec::with_capacity(original.len() + reserved_bytes * 2 + 4096);
-    incremental
-        .save_to(&mut out)
-        .map_err(|e| PdfError::Engine(format!("writing the update failed: {e}")))?;
+    let mut out = write_update(&mut incremental, original.len() + reserved_bytes * 2 + 4096)?;
     fill_in_signature(&mut out, original.len(), reserved_bytes, |digest| {
         stamper.time_stamp(digest)
     })?;

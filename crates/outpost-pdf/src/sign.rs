@@ -15,7 +15,7 @@ use lopdf::{dictionary, Dictionary, Document, IncrementalDocument, Object, Objec
 use sha2::{Digest, Sha256};
 
 use crate::annotation::Rect;
-use crate::burn_in::{fmt, pdf_date, text_string};
+use crate::burn_in::{fmt, open_for_update, pdf_date, start_update, text_string, write_update};
 use crate::cms::{detached_signature, PdfSigner};
 use crate::font::EmbeddedFont;
 use crate::form::{docmdp_reference, page_annots, set_page_annots, signature_fields};
@@ -82,6 +82,26 @@ pub(crate) fn existing_signatures(document: &Document) -> (Vec<String>, bool) {
     (names, docmdp_reference(document).is_some())
 }
 
+/// The first of `{prefix}1`, `{prefix}2`, … that no field in `existing` is named.
+pub(crate) fn free_field_name(existing: &[String], prefix: &str) -> String {
+    (1..)
+        .map(|n| format!("{prefix}{n}"))
+        .find(|name| !existing.contains(name))
+        .unwrap_or_else(|| prefix.to_string())
+}
+
+/// The catalog's object id (the trailer's `/Root`).
+pub(crate) fn catalog_id(
+    document: &Document,
+    parse_error: fn(lopdf::Error) -> PdfError,
+) -> Result<ObjectId, PdfError> {
+    document
+        .trailer
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .map_err(parse_error)
+}
+
 /// Signs `original` as one incremental update and returns the signed file.
 ///
 /// `font` draws the visible mark's text (DejaVu Sans covers Russian and English). Pending
@@ -93,10 +113,7 @@ pub fn sign_pdf(
     font: &Path,
 ) -> Result<Vec<u8>, PdfError> {
     crate::engine::precheck(original)?;
-    let document = Document::load_mem(original).map_err(parse_error)?;
-    if document.is_encrypted() || document.trailer.get(b"Encrypt").is_ok() {
-        return Err(PdfError::PasswordProtected);
-    }
+    let document = open_for_update(original, parse_error)?;
     let pages = document.get_pages();
     let page_count = pages.len() as u32;
     let page_id = *pages.get(&request.page).ok_or(PdfError::PageOutOfRange {
@@ -117,18 +134,10 @@ pub fn sign_pdf(
                 .into(),
         ));
     }
-    let field_name = (1..)
-        .map(|n| format!("Signature{n}"))
-        .find(|n| !existing.contains(n))
-        .unwrap_or_else(|| "Signature".into());
-    let catalog_id = document
-        .trailer
-        .get(b"Root")
-        .and_then(Object::as_reference)
-        .map_err(parse_error)?;
+    let field_name = free_field_name(&existing, "Signature");
+    let catalog_id = catalog_id(&document, parse_error)?;
 
-    let mut incremental = IncrementalDocument::create_from(original.to_vec(), document);
-    crate::burn_in::keep_only_update_trailer_keys(&mut incremental.new_document.trailer);
+    let mut incremental = start_update(original, document);
     let new = &mut incremental.new_document;
 
     // The /Sig dictionary with its placeholders.
@@ -214,10 +223,10 @@ pub fn sign_pdf(
         request.certify.map(|_| signature_id),
     )?;
 
-    let mut out = Vec::with_capacity(original.len() + request.reserved_bytes * 2 + 16 * 1024);
-    incremental
-        .save_to(&mut out)
-        .map_err(|e| PdfError::Engine(format!("writing the update failed: {e}")))?;
+    let mut out = write_update(
+        &mut incremental,
+        original.len() + request.reserved_bytes * 2 + 16 * 1024,
+    )?;
     fill_in_signature(&mut out, original.len(), request.reserved_bytes, |digest| {
         detached_signature(digest, signer)
     })?;

@@ -284,28 +284,10 @@ fn level(
 
 /// Whether the document security store holds the certificate and a CRL its issuer made.
 fn dss_covers(document: &Document, (certificate, issuer): &(Vec<u8>, Vec<u8>)) -> bool {
-    let Some(dss) = document
-        .trailer
-        .get(b"Root")
-        .ok()
-        .and_then(|root| document.dereference(root).ok())
-        .and_then(|(_, catalog)| catalog.as_dict().ok())
-        .and_then(|catalog| catalog.get(b"DSS").ok())
-        .and_then(|dss| document.dereference(dss).ok())
-        .and_then(|(_, dss)| dss.as_dict().ok())
-    else {
+    let Some(dss) = crate::ltv::security_store(document) else {
         return false;
     };
-    let items = |key: &[u8]| -> Vec<Vec<u8>> {
-        dss.get(key)
-            .ok()
-            .and_then(|a| document.dereference(a).ok())
-            .and_then(|(_, a)| a.as_array().ok().cloned())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|item| crate::ltv::stream_bytes(document, item))
-            .collect()
-    };
+    let items = |key: &[u8]| crate::ltv::store_contents(document, &dss, key);
     let has_certificate = items(b"Certs").contains(certificate);
     let has_crl = items(b"CRLs").iter().any(|crl| {
         x509_cert::crl::CertificateList::from_der(crl)

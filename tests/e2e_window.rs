@@ -738,11 +738,7 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
     // The demo server as `outpost-server demo` seeds it (two of the sample documents), on a clock
     // that agrees with the app's, so the demo TOTP code the app computes is accepted.
     let mut server = outpost_server::testing::InProcessServer::start_with_ca();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    server.clock.advance(now - server.service.now());
+    server.move_clock_to_system_time();
     let pdf = outpost_pdf::PdfEngine::start_default().unwrap();
     let documents: Vec<(String, Vec<u8>)> = outpost_pdf::demo_samples()
         .into_iter()
@@ -936,11 +932,7 @@ fn a_local_vault_is_connected_to_a_server_from_the_connect_screen() {
     // A server with one document for the unit of the user "demo" (the demo vault's user), on the
     // app's clock.
     let server = outpost_server::testing::InProcessServer::start_with_ca();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    server.clock.advance(now - server.service.now());
+    server.move_clock_to_system_time();
     server.unit("North");
     let account = server.account("demo", outpost_protocol::Role::Staff, Some("North"));
     let memo = outpost_pdf::PdfEngine::start_default()

@@ -208,6 +208,13 @@ impl InProcessServer {
         self.dir = backup.0;
     }
 
+    /// Moves the server's clock to the system's time (for a peer that judges at the real time: an
+    /// app computing TOTP codes, a validator checking a CRL's freshness).
+    pub fn move_clock_to_system_time(&self) {
+        self.clock
+            .advance(time::OffsetDateTime::now_utc().unix_timestamp() - self.service.now());
+    }
+
     /// Runs an async operation on the server's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)

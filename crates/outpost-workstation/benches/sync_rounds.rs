@@ -174,16 +174,7 @@ fn main() {
         .expect("a numbered title");
     let original = source.join(format!("{number:05}.pdf"));
     session
-        .sign_document(
-            &document,
-            &SignOptions {
-                key_id: key.id.clone(),
-                reason: "Approved".into(),
-                page: 1,
-                mark: None,
-                certify: None,
-            },
-        )
+        .sign_document(&document, &SignOptions::invisible(&key.id, "Approved"))
         .expect("sign");
     let revisions = session.document_revisions(&document).expect("revisions");
     let started = Instant::now();

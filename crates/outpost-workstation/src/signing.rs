@@ -78,6 +78,20 @@ pub struct SignOptions {
     pub certify: Option<u8>,
 }
 
+impl SignOptions {
+    /// An invisible signature (its widget on page 1) that does not certify, with `key_id` for
+    /// `reason`.
+    pub fn invisible(key_id: impl Into<String>, reason: impl Into<String>) -> SignOptions {
+        SignOptions {
+            key_id: key_id.into(),
+            reason: reason.into(),
+            page: 1,
+            mark: None,
+            certify: None,
+        }
+    }
+}
+
 /// What signing did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SignOutcome {

@@ -56,13 +56,7 @@ fn batch_child_process() {
             &BatchRequest {
                 batch_id: BATCH.into(),
                 documents,
-                options: SignOptions {
-                    key_id: key,
-                    reason: "Пакетное согласование".into(),
-                    page: 1,
-                    mark: None,
-                    certify: None,
-                },
+                options: SignOptions::invisible(key, "Пакетное согласование"),
                 parallelism: 2,
                 token: None,
             },

@@ -122,16 +122,7 @@ fn a_push_killed_after_each_step_is_finished_by_a_rerun_and_applied_exactly_once
     assert_eq!(documents.len(), DOCUMENTS);
     for document in &documents {
         session
-            .sign_document(
-                document,
-                &SignOptions {
-                    key_id: key.id.clone(),
-                    reason: "Approved".into(),
-                    page: 1,
-                    mark: None,
-                    certify: None,
-                },
-            )
+            .sign_document(document, &SignOptions::invisible(&key.id, "Approved"))
             .unwrap();
         for n in 0..NOTES_PER_DOCUMENT {
             session

@@ -451,13 +451,7 @@ fn signing_keys_get_certificates_from_the_server_ca_and_signatures_validate() {
             session
                 .sign_document(
                     &document,
-                    &outpost_workstation::SignOptions {
-                        key_id: key.id.clone(),
-                        reason: "Approved".into(),
-                        page: 1,
-                        mark: None,
-                        certify: None,
-                    },
+                    &outpost_workstation::SignOptions::invisible(&key.id, "Approved"),
                 )
                 .expect("sign");
             // The signature validates against the server's CA, now a trust anchor of the vault.

@@ -8,6 +8,7 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
+use common::head_sha256;
 use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::testing::{FaultyProxy, InProcessServer};
 use outpost_workstation::{
@@ -50,40 +51,19 @@ fn desk_via(server: &InProcessServer, base_url: &str, username: &str, seed: u64)
 
 fn sign(desk: &Desk, document: &DocumentId, reason: &str) {
     desk.session
-        .sign_document(
-            document,
-            &SignOptions {
-                key_id: desk.key_id.clone(),
-                reason: reason.into(),
-                page: 1,
-                mark: None,
-                certify: None,
-            },
-        )
+        .sign_document(document, &SignOptions::invisible(&desk.key_id, reason))
         .expect("sign");
 }
 
 /// The desk's documents, by title.
 fn titled(desk: &Desk) -> Vec<DocumentId> {
-    let mut documents = desk.session.documents().expect("documents");
-    documents.sort_by(|a, b| a.title.cmp(&b.title));
-    documents.into_iter().map(|d| d.id).collect()
+    common::titled_documents(&desk.session)
 }
 
 fn only_document(session: &Session) -> DocumentId {
     let documents = session.documents().expect("documents");
     assert_eq!(documents.len(), 1, "{documents:?}");
     documents[0].id.clone()
-}
-
-fn head_sha256(session: &Session, document: &DocumentId) -> String {
-    session
-        .document_revisions(document)
-        .expect("revisions")
-        .last()
-        .expect("a revision")
-        .sha256
-        .clone()
 }
 
 fn statuses(session: &Session, document: &DocumentId) -> Vec<SignatureStatus> {
@@ -396,12 +376,7 @@ fn signed_revisions_converge_through_a_faulty_network() {
     ];
     let ivan = desk_via(&server, &proxies[0].base_url(), "ivan", 51);
     let olga = desk_via(&server, &proxies[1].base_url(), "olga", 52);
-    let by_title = |desk: &Desk| {
-        let mut documents = desk.session.documents().expect("documents");
-        documents.sort_by(|a, b| a.title.cmp(&b.title));
-        documents.into_iter().map(|d| d.id).collect::<Vec<_>>()
-    };
-    let (at_ivan, at_olga) = (by_title(&ivan), by_title(&olga));
+    let (at_ivan, at_olga) = (titled(&ivan), titled(&olga));
     assert_eq!((at_ivan.len(), at_olga.len()), (3, 3));
 
     // Both sign the first document; each signs one other. Then they sync through proxies that
@@ -441,18 +416,18 @@ fn signed_revisions_converge_through_a_faulty_network() {
             .block_on(server.service.store().document_by_id(server_id))
             .expect("lookup")
             .expect("the document");
-        let server_document = by_title(&ivan)[n].clone();
+        let server_document = titled(&ivan)[n].clone();
         assert_eq!(
             head_sha256(&ivan.session, &server_document),
             on_server.sha256
         );
         assert_eq!(
-            head_sha256(&olga.session, &by_title(&olga)[n]),
+            head_sha256(&olga.session, &titled(&olga)[n]),
             on_server.sha256
         );
         // Every signature came back sealed for the long term by the server.
         let expected = if n == 0 { 2 } else { 1 };
-        let (signatures, stamps) = signatures_and_stamps(&olga.session, &by_title(&olga)[n]);
+        let (signatures, stamps) = signatures_and_stamps(&olga.session, &titled(&olga)[n]);
         assert_eq!(signatures.len(), expected, "document {n}: {signatures:#?}");
         assert!(
             signatures
@@ -495,9 +470,7 @@ fn pyhanko_long_term(pdf: &std::path::Path, trust: &std::path::Path) -> (bool, S
 fn signatures_come_back_sealed_for_the_long_term_and_pyhanko_agrees() {
     let server = InProcessServer::start_with_ca();
     // pyHanko judges the CRL in the file at the real time: run the server on the real clock.
-    server
-        .clock
-        .advance(common::real_now_ms() / 1000 - server.service.now());
+    server.move_clock_to_system_time();
     server.unit("North");
     let server_ids = common::unit_documents(
         &server,

@@ -31,24 +31,13 @@ struct Replica {
 
 impl Replica {
     fn documents(&self) -> Vec<DocumentId> {
-        let mut documents = self.session.documents().expect("documents");
-        documents.sort_by(|a, b| a.title.cmp(&b.title));
-        documents.into_iter().map(|d| d.id).collect()
+        common::titled_documents(&self.session)
     }
 
     fn sign(&self, document: &DocumentId, reason: &str) {
         let key_id = self.key_id.clone().expect("a supervisor");
         self.session
-            .sign_document(
-                document,
-                &SignOptions {
-                    key_id,
-                    reason: reason.into(),
-                    page: 1,
-                    mark: None,
-                    certify: None,
-                },
-            )
+            .sign_document(document, &SignOptions::invisible(key_id, reason))
             .expect("sign");
     }
 
@@ -254,10 +243,7 @@ fn five_workstations_converge_through_a_faulty_network_in_a_seeded_order() {
         replica
             .documents()
             .iter()
-            .map(|d| {
-                let revisions = replica.session.document_revisions(d).expect("revisions");
-                revisions.last().expect("a revision").sha256.clone()
-            })
+            .map(|d| common::head_sha256(&replica.session, d))
             .collect()
     };
     let mut on_server: Vec<_> = server

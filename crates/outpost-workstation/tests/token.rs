@@ -49,13 +49,7 @@ fn a_token_key_signs_and_a_wrong_pin_or_missing_token_leaves_the_document_untouc
         .id
         .clone();
     clock.set(real_now_ms());
-    let options = SignOptions {
-        key_id: String::new(),
-        reason: "Подписано токеном".into(),
-        page: 1,
-        mark: None,
-        certify: None,
-    };
+    let options = SignOptions::invisible(String::new(), "Подписано токеном");
     let choice = |pin: &str, slot: u64| TokenChoice {
         module: module.to_owned(),
         slot,

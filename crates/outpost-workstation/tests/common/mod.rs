@@ -213,3 +213,21 @@ pub fn server_certified_key(session: &Session, name: &str) -> String {
         .expect("certificate");
     key.id
 }
+
+/// The session's documents, ordered by title.
+pub fn titled_documents(session: &Session) -> Vec<outpost_workstation::DocumentId> {
+    let mut documents = session.documents().expect("documents");
+    documents.sort_by(|a, b| a.title.cmp(&b.title));
+    documents.into_iter().map(|d| d.id).collect()
+}
+
+/// The SHA-256 of a document's newest revision here.
+pub fn head_sha256(session: &Session, document: &outpost_workstation::DocumentId) -> String {
+    session
+        .document_revisions(document)
+        .expect("revisions")
+        .last()
+        .expect("a revision")
+        .sha256
+        .clone()
+}

@@ -146,14 +146,16 @@ async function showMain(): Promise<void> {
   const activity = h("p", { id: "inbox-activity", class: "muted activity" });
   const lockButton = h("button", { id: "lock", type: "button" }, t("toolbar.lock"));
   const keysButton = h("button", { id: "keys-open", type: "button" }, t("keys.open"));
-  keysButton.addEventListener("click", () => {
+  // A panel (keys, connect) takes the viewer's place; its errors go to the status line.
+  function showPanel(show: (showError: (e: unknown) => void) => void): void {
     closeViewer?.();
     closeViewer = null;
     status.textContent = "";
-    void showKeys(viewer, (e) => {
+    show((e) => {
       status.textContent = errorText(e);
     });
-  });
+  }
+  keysButton.addEventListener("click", () => showPanel((showError) => void showKeys(viewer, showError)));
   async function lockNow(notice?: string): Promise<void> {
     closeViewer?.();
     closeViewer = null;
@@ -307,18 +309,14 @@ async function showMain(): Promise<void> {
       lastRounds = state.attempts;
       void loadDocuments().then(renderList);
     },
-    () => {
-      closeViewer?.();
-      closeViewer = null;
-      status.textContent = "";
-      void api.appInfo().then((info) =>
-        showConnect(viewer, info.unlocked_user ?? "", (e) => {
-          status.textContent = errorText(e);
-        }, () => {
-          status.textContent = "";
-        }),
-      );
-    },
+    () =>
+      showPanel((showError) => {
+        void api.appInfo().then((info) =>
+          showConnect(viewer, info.unlocked_user ?? "", showError, () => {
+            status.textContent = "";
+          }),
+        );
+      }),
   );
   root.replaceChildren(
     h(

@@ -1494,7 +1494,7 @@ impl Service {
         };
         // Only a head whose newest signature has no time-stamp after it needs anything (a
         // burn-in, or a revision sealed already, costs no CRL and no time-stamp).
-        let head = Arc::new(self.blobs.get(head_sha256).await?);
+        let head = self.blobs.get(head_sha256).await?;
         let reading = head.clone();
         let mut certificates = tokio::task::spawn_blocking(move || {
             outpost_pdf::signatures_awaiting_time_stamp(&reading)

@@ -9,6 +9,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use crate::audit::{self, AuditAction, AuditEvent, AuditOutcome};
+use crate::sync::NOT_YET_PUSHED;
 use crate::{DocumentId, Vault, VaultError};
 
 /// A local revision the server does not hold yet.
@@ -54,6 +55,9 @@ pub struct ServerHead<'a> {
     /// SHA-256 of the whole head.
     pub server_sha256: &'a str,
 }
+
+/// The cause recorded for a revision taken from the server (the server's to replace).
+const FROM_THE_SERVER: &str = "from the server";
 
 /// Where a server document stands with the server, for its badge.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -259,16 +263,19 @@ impl Vault {
             // Revisions taken from the server (its long-term extensions) are its to replace.
             let mut statement = tx.prepare(
                 "SELECT cause, sha256_after FROM document_updates
-                  WHERE document_id = ?1 AND revision > ?2 AND cause != 'from the server'
+                  WHERE document_id = ?1 AND revision > ?2 AND cause != ?3
                   ORDER BY revision",
             )?;
-            let rows = statement.query_map(rusqlite::params![id, head.keep_revision], |r| {
-                Ok(format!(
-                    "{} {}",
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?
-                ))
-            })?;
+            let rows = statement.query_map(
+                rusqlite::params![id, head.keep_revision, FROM_THE_SERVER],
+                |r| {
+                    Ok(format!(
+                        "{} {}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?
+                    ))
+                },
+            )?;
             for row in rows {
                 discarded.push(row?);
             }
@@ -298,8 +305,8 @@ impl Vault {
             revision += 1;
             tx.execute(
                 "INSERT INTO document_updates (document_id, revision, appended, sha256_after, cause, created_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, 'from the server', ?5)",
-                rusqlite::params![id, revision, head.appended, head.server_sha256, now],
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![id, revision, head.appended, head.server_sha256, FROM_THE_SERVER, now],
             )?;
         }
         tx.execute(
@@ -343,8 +350,8 @@ impl Vault {
     pub fn own_revisions_after(&self, id: &DocumentId, revision: i64) -> Result<i64, VaultError> {
         Ok(self.conn.query_row(
             "SELECT COUNT(*) FROM document_updates
-              WHERE document_id = ?1 AND revision > ?2 AND cause != 'from the server'",
-            rusqlite::params![id.0, revision],
+              WHERE document_id = ?1 AND revision > ?2 AND cause != ?3",
+            rusqlite::params![id.0, revision, FROM_THE_SERVER],
             |r| r.get(0),
         )?)
     }
@@ -353,18 +360,17 @@ impl Vault {
     /// whether it must be signed again, and the server's reason if it refused a revision.
     pub fn document_sync_states(&self) -> Result<Vec<DocumentSyncState>, VaultError> {
         let origin = self.vault_id().to_string();
-        let mut statement = self.conn.prepare(
+        let mut statement = self.conn.prepare(&format!(
             "SELECT s.document_id,
                     (SELECT COUNT(*) FROM document_updates u
                       WHERE u.document_id = s.document_id AND u.revision > s.synced_revision),
                     (SELECT COUNT(*) FROM annotations a
                        LEFT JOIN annotation_pushes p ON p.annotation_id = a.id
-                      WHERE a.document_id = s.document_id AND a.origin = ?1
-                        AND (p.synced_clock IS NULL OR p.synced_clock < a.logical_clock)),
+                      WHERE a.document_id = s.document_id AND a.origin = ?1 AND {NOT_YET_PUSHED}),
                     EXISTS (SELECT 1 FROM resign_requests r WHERE r.document_id = s.document_id),
                     (SELECT f.reason FROM refused_revisions f WHERE f.document_id = s.document_id)
-               FROM server_documents s ORDER BY s.position, s.server_id",
-        )?;
+               FROM server_documents s ORDER BY s.position, s.server_id"
+        ))?;
         let rows = statement.query_map([origin], |r| {
             Ok(DocumentSyncState {
                 document_id: DocumentId(r.get(0)?),

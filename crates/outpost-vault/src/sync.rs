@@ -130,6 +130,11 @@ pub struct AppliedPull {
     pub discarded_annotations: Vec<String>,
 }
 
+/// The SQL condition for an annotation `a` whose state the server does not have yet, with its
+/// push record `p` (`annotation_pushes`, left-joined): never pushed, or changed since.
+pub(crate) const NOT_YET_PUSHED: &str =
+    "(p.synced_clock IS NULL OR p.synced_clock < a.logical_clock)";
+
 impl Vault {
     /// This vault's own annotation changes on server documents that the server does not have
     /// yet, oldest change first, at most `limit`.
@@ -142,7 +147,7 @@ impl Vault {
             "SELECT {}, s.server_id FROM annotations a
              JOIN server_documents s ON s.document_id = a.document_id
              LEFT JOIN annotation_pushes p ON p.annotation_id = a.id
-             WHERE a.origin = ?1 AND (p.synced_clock IS NULL OR p.synced_clock < a.logical_clock)
+             WHERE a.origin = ?1 AND {NOT_YET_PUSHED}
              ORDER BY a.logical_clock LIMIT ?2",
             AnnotationRecord::prefixed_columns("a")
         ))?;
@@ -459,12 +464,11 @@ impl Vault {
             let local = DocumentId(local);
             // This vault's changes the server never got go with the document: say so.
             let unsent: Vec<String> = {
-                let mut statement = tx.prepare(
+                let mut statement = tx.prepare(&format!(
                     "SELECT a.id FROM annotations a LEFT JOIN annotation_pushes p ON p.annotation_id = a.id
-                     WHERE a.document_id = ?1 AND a.origin = ?2
-                       AND (p.synced_clock IS NULL OR p.synced_clock < a.logical_clock)
-                     ORDER BY a.logical_clock",
-                )?;
+                     WHERE a.document_id = ?1 AND a.origin = ?2 AND {NOT_YET_PUSHED}
+                     ORDER BY a.logical_clock"
+                ))?;
                 let rows = statement.query_map(rusqlite::params![local.0, origin], |r| r.get(0))?;
                 rows.collect::<Result<_, _>>()?
             };

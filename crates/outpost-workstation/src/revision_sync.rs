@@ -206,8 +206,10 @@ impl Session {
         let may_discard = discard_through.unwrap_or(keep.revision);
         // Revisions taken from the server that its head no longer continues (a long-term
         // extension it made again on a newer revision) give way without asking anyone.
-        let only_server_made = self.vault().own_revisions_after(local, keep.revision)? == 0;
-        if local_head > keep.revision && local_head > may_discard && !only_server_made {
+        if local_head > keep.revision
+            && local_head > may_discard
+            && self.vault().own_revisions_after(local, keep.revision)? > 0
+        {
             self.vault().record_server_head(local, &document.sha256)?;
             return Ok(HeadMet::Waiting);
         }

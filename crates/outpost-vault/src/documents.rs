@@ -118,7 +118,7 @@ pub struct IntakeClaimRecord {
 }
 
 /// The document whose unique column `column` (`id` or `sha256`) equals `value`.
-fn find_document(
+pub(crate) fn find_document(
     conn: &rusqlite::Connection,
     column: &'static str,
     value: &str,
@@ -142,10 +142,32 @@ pub(crate) fn insert_document(
     doc: &NewDocument<'_>,
     now: i64,
 ) -> Result<StoredImport, VaultError> {
+    insert_document_from(tx, doc, Content::Bytes(doc.bytes), now)
+}
+
+/// Where a new document's bytes come from.
+pub(crate) enum Content<'a> {
+    /// These bytes.
+    Bytes(&'a [u8]),
+    /// The complete download held under the document's SHA-256 (moved, part by part).
+    Downloaded,
+}
+
+/// [`insert_document`] with the bytes from `content` (`doc.bytes` is not read).
+pub(crate) fn insert_document_from(
+    tx: &rusqlite::Transaction<'_>,
+    doc: &NewDocument<'_>,
+    content: Content<'_>,
+    now: i64,
+) -> Result<StoredImport, VaultError> {
     let existing = find_document(tx, "sha256", &doc.sha256)?;
     Ok(match existing {
         Some(existing) => StoredImport::Duplicate(existing),
         None => {
+            let byte_size = match content {
+                Content::Bytes(bytes) => bytes.len() as u64,
+                Content::Downloaded => crate::downloads::held(tx, &doc.sha256)?,
+            };
             tx.execute(
                 "INSERT INTO documents (id, sha256, title, page_count, byte_size, source_name, imported_at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -154,16 +176,28 @@ pub(crate) fn insert_document(
                     doc.sha256,
                     doc.title,
                     doc.page_texts.len() as i64,
-                    doc.bytes.len() as i64,
+                    i64::try_from(byte_size).unwrap_or(i64::MAX),
                     doc.source_name,
                     now
                 ],
             )?;
             let document_row = tx.last_insert_rowid();
-            tx.execute(
-                "INSERT INTO document_bytes (document_id, bytes) VALUES (?1, ?2)",
-                rusqlite::params![doc.id.0, doc.bytes],
-            )?;
+            match content {
+                Content::Bytes(bytes) => {
+                    tx.execute(
+                        "INSERT INTO document_bytes (document_id, bytes) VALUES (?1, ?2)",
+                        rusqlite::params![doc.id.0, bytes],
+                    )?;
+                }
+                Content::Downloaded => {
+                    tx.execute(
+                        "INSERT INTO document_bytes (document_id, bytes) VALUES (?1, zeroblob(?2))",
+                        rusqlite::params![doc.id.0, i64::try_from(byte_size).unwrap_or(i64::MAX)],
+                    )?;
+                    let bytes_row = tx.last_insert_rowid();
+                    crate::downloads::move_into_document(tx, &doc.sha256, bytes_row)?;
+                }
+            }
             if doc.page_texts.len() >= crate::search::MAX_PAGES {
                 return Err(VaultError::TooManyPages {
                     pages: doc.page_texts.len(),
@@ -194,7 +228,7 @@ pub(crate) fn insert_document(
                 sha256: doc.sha256.clone(),
                 title: doc.title.clone(),
                 page_count: doc.page_texts.len() as u32,
-                byte_size: doc.bytes.len() as u64,
+                byte_size,
                 source_name: doc.source_name.clone(),
                 imported_at_ms: now,
             })

@@ -104,6 +104,25 @@ pub enum VaultError {
     /// No document with this id.
     #[error("there is no document {0} in this vault")]
     DocumentNotFound(String),
+    /// Downloaded bytes offered out of order: the vault holds a download's bytes from the start
+    /// without holes.
+    #[error("the download of {sha256} holds {held} bytes, so the next part must start there, not at {start}; the download resumes from {held}")]
+    DownloadOutOfOrder {
+        /// The bytes being downloaded.
+        sha256: String,
+        /// Bytes held.
+        held: u64,
+        /// Where the offered part starts.
+        start: u64,
+    },
+    /// A download was to be stored as a document before all of its bytes arrived.
+    #[error("the download of {sha256} is not complete ({held} bytes held); sync again to fetch the rest")]
+    DownloadIncomplete {
+        /// The bytes being downloaded.
+        sha256: String,
+        /// Bytes held.
+        held: u64,
+    },
     /// A search query that cannot be understood.
     #[error(transparent)]
     Search(#[from] SearchQueryError),

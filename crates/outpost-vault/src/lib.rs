@@ -12,6 +12,7 @@ mod annotations;
 mod audit;
 mod clock;
 mod documents;
+mod downloads;
 mod error;
 mod keys;
 mod revision_sync;

@@ -205,6 +205,17 @@ CREATE TABLE refused_revisions (
     refused_at_ms  INTEGER NOT NULL
 ) STRICT;
 "#,
+    // 9: documents being downloaded, kept part by part as they arrive (encrypted like everything
+    // else): an interrupted download resumes where it stopped, even after a restart.
+    r#"
+CREATE TABLE download_parts (
+    sha256    TEXT NOT NULL,
+    start_at  INTEGER NOT NULL CHECK (start_at >= 0),
+    size      INTEGER NOT NULL CHECK (size > 0),
+    bytes     BLOB NOT NULL,
+    PRIMARY KEY (sha256, start_at)
+) STRICT;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

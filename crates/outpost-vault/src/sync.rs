@@ -7,7 +7,7 @@ use rusqlite::OptionalExtension;
 use zeroize::Zeroizing;
 
 use crate::audit::{self, AuditAction, AuditEvent, AuditOutcome};
-use crate::documents::{insert_document, purge_in, StoredImport};
+use crate::documents::{find_document, insert_document_from, purge_in, Content, StoredImport};
 use crate::{AnnotationRecord, DocumentId, NewDocument, Vault, VaultError};
 
 /// The server this vault syncs with. The device key and tokens live only here, inside the
@@ -55,14 +55,24 @@ pub struct ServerDocumentLink {
     pub head_sha256: String,
 }
 
-/// A document a pull round made visible, its bytes already downloaded and checked.
-pub struct PulledDocument<'a> {
+/// A document a pull round made visible. Its bytes are the complete download held under its
+/// SHA-256 ([`Vault::keep_download_part`], checked by the caller), unless a stored document already
+/// has the same bytes.
+pub struct PulledDocument {
     /// The server's document id.
     pub server_id: String,
     /// The change's position.
     pub position: i64,
-    /// The document to store (its `sha256` is the server head).
-    pub document: NewDocument<'a>,
+    /// The id to give it if it is new.
+    pub id: DocumentId,
+    /// SHA-256 of the server head, lower-case hex.
+    pub sha256: String,
+    /// Its title.
+    pub title: String,
+    /// Text of each page, first page first.
+    pub page_texts: Vec<String>,
+    /// Where it came from, for the document's record.
+    pub source_name: String,
 }
 
 /// An annotation as another replica (through the server) has it: the record's fields, with the
@@ -105,9 +115,9 @@ pub struct PendingAnnotation {
 }
 
 /// What a pull round changes, applied at once by [`Vault::apply_pull_round`].
-pub struct PullRound<'a> {
+pub struct PullRound {
     /// Documents now visible (new, or not yet stored locally).
-    pub visible: Vec<PulledDocument<'a>>,
+    pub visible: Vec<PulledDocument>,
     /// Annotation states from the server, merged per annotation (higher (clock, origin) wins).
     pub annotations: Vec<RemoteAnnotation>,
     /// Server documents the user may no longer see.
@@ -351,7 +361,7 @@ impl Vault {
     /// Applies a pull round in one transaction: stores (or links, when the same bytes are already
     /// here) each visible document, purges each removed one, and stores the new cursor — with an
     /// audit entry for each. Applying the same round twice changes nothing more.
-    pub fn apply_pull_round(&mut self, round: &PullRound<'_>) -> Result<AppliedPull, VaultError> {
+    pub fn apply_pull_round(&mut self, round: &PullRound) -> Result<AppliedPull, VaultError> {
         let now = self.clock.now_ms();
         let origin = self.vault_id().to_string();
         let tx = self.conn.transaction()?;
@@ -363,12 +373,29 @@ impl Vault {
         }
         let mut applied = AppliedPull::default();
         for pulled in &round.visible {
-            let stored = insert_document(&tx, &pulled.document, now)?;
+            let document = NewDocument {
+                id: pulled.id.clone(),
+                bytes: &[],
+                sha256: pulled.sha256.clone(),
+                title: pulled.title.clone(),
+                page_texts: pulled.page_texts.clone(),
+                source_name: pulled.source_name.clone(),
+            };
+            let stored = if find_document(&tx, "sha256", &pulled.sha256)?.is_some()
+                || crate::downloads::held(&tx, &pulled.sha256)? > 0
+            {
+                insert_document_from(&tx, &document, Content::Downloaded, now)?
+            } else {
+                return Err(VaultError::DownloadIncomplete {
+                    sha256: pulled.sha256.clone(),
+                    held: 0,
+                });
+            };
             let local = stored.document().id.clone();
             tx.execute(
                 "INSERT INTO server_documents (server_id, document_id, head_sha256, position) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (server_id) DO UPDATE SET document_id = ?2, head_sha256 = ?3, position = ?4",
-                rusqlite::params![pulled.server_id, local.0, pulled.document.sha256, pulled.position],
+                rusqlite::params![pulled.server_id, local.0, pulled.sha256, pulled.position],
             )?;
             let detail = match stored {
                 StoredImport::Imported(_) => {
@@ -504,6 +531,9 @@ impl Vault {
             "UPDATE server_account SET pull_cursor = ?1 WHERE id = 1",
             [round.cursor],
         )?;
+        // Whatever is still held was wanted by no document of the round (its assignment ended
+        // before it arrived).
+        tx.execute("DELETE FROM download_parts", [])?;
         tx.commit()?;
         Ok(applied)
     }

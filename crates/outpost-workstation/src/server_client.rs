@@ -18,6 +18,11 @@ pub const UPLOAD_CHUNK: usize = 4 * 1024 * 1024;
 
 /// How much of a download is read between checks of the cancel flag and progress reports.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
+/// Where a download hands its bytes: (offset of the first byte, bytes) → kept, or why not.
+pub type KeepPart<'a> = dyn FnMut(u64, &[u8]) -> Result<(), String> + 'a;
+
+/// The most bytes a download hands over at once (one part kept in the vault).
+pub const DOWNLOAD_PART: usize = 1024 * 1024;
 
 /// Why a request to the server did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +62,9 @@ pub enum ServerError {
         /// The document's id.
         document: String,
     },
+    /// Downloaded bytes could not be kept on this workstation.
+    #[error("the downloaded bytes could not be stored on this workstation ({0}); nothing is lost, the download resumes at the next sync")]
+    NotKept(String),
     /// The operation was cancelled; what was downloaded so far is kept for resuming.
     #[error("cancelled")]
     Cancelled,
@@ -453,67 +461,126 @@ impl ServerClient {
         progress: &mut dyn FnMut(u64, u64),
         cancel: &AtomicBool,
     ) -> Result<(), ServerError> {
-        let total = document.size;
-        if partial.len() as u64 > total {
+        if partial.len() as u64 > document.size {
             partial.clear();
         }
-        if (partial.len() as u64) < total {
-            let path = format!("{}{}/content", wire::paths::DOCUMENT_PREFIX, document.id);
-            let request = self
-                .request("GET", &path, Some(access_token))
-                .header("Range", format!("bytes={}-", partial.len()))
-                .body(Vec::new())
-                .map_err(|e| ServerError::Malformed(e.to_string()))?;
-            let mut response = match self.send(request) {
-                Err(ServerError::Refused { status: 416, .. }) => {
-                    partial.clear();
-                    return Err(ServerError::Malformed(
-                        "the server refused to resume; the download starts over".into(),
-                    ));
-                }
-                other => other?,
-            };
-            if response.status().as_u16() != 206 {
-                return Err(ServerError::Malformed(
-                    "the server did not answer the range request with 206".into(),
-                ));
-            }
-            let mut reader = response.body_mut().with_config().limit(total + 1).reader();
-            let mut chunk = vec![0u8; DOWNLOAD_CHUNK];
-            loop {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(ServerError::Cancelled);
-                }
-                let read = match reader.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(read) => read,
-                    Err(error) => {
-                        return Err(ServerError::Unreachable {
-                            url: self.base_url.clone(),
-                            reason: error.to_string(),
-                        })
-                    }
-                };
-                partial.extend_from_slice(&chunk[..read]);
-                if partial.len() as u64 > total {
-                    partial.clear();
-                    return Err(ServerError::Malformed(
-                        "the server sent more bytes than the document has".into(),
-                    ));
-                }
-                progress(partial.len() as u64, total);
-            }
+        let held = partial.len() as u64;
+        let outcome = self.download_from(
+            access_token,
+            document,
+            held,
+            &mut |_, bytes| {
+                partial.extend_from_slice(bytes);
+                Ok(())
+            },
+            progress,
+            cancel,
+        );
+        if matches!(outcome, Err(ServerError::Malformed(_))) {
+            partial.clear();
         }
-        if (partial.len() as u64) < total {
-            return Err(ServerError::Unreachable {
-                url: self.base_url.clone(),
-                reason: format!("the download stopped at {} of {total} bytes", partial.len()),
-            });
-        }
+        outcome?;
         if hex::encode(Sha256::digest(partial.as_slice())) != document.sha256 {
             partial.clear();
             return Err(ServerError::HashMismatch {
                 document: document.id.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Downloads `document`'s bytes from byte `held` on (what an earlier, interrupted attempt
+    /// kept), handing them to `keep` in order as (first byte's offset, bytes), at most
+    /// [`DOWNLOAD_PART`] bytes at a time — also the bytes that arrived before a connection broke,
+    /// so nothing received has to be fetched again. Reports (bytes so far, total) to `progress`
+    /// and stops at `cancel`. Ends `Ok` when all `document.size` bytes were handed over; checking
+    /// their hash is the caller's (it holds them). [`ServerError::Malformed`] means the kept bytes
+    /// cannot be resumed from (the server refused the range or sent too much): start again at 0.
+    pub fn download_from(
+        &self,
+        access_token: &str,
+        document: &wire::DocumentInfo,
+        held: u64,
+        keep: &mut KeepPart<'_>,
+        progress: &mut dyn FnMut(u64, u64),
+        cancel: &AtomicBool,
+    ) -> Result<(), ServerError> {
+        let total = document.size;
+        if held > total {
+            return Err(ServerError::Malformed(format!(
+                "{held} bytes are held of a document of {total} bytes; the download starts over"
+            )));
+        }
+        if held == total {
+            return Ok(());
+        }
+        let path = format!("{}{}/content", wire::paths::DOCUMENT_PREFIX, document.id);
+        let request = self
+            .request("GET", &path, Some(access_token))
+            .header("Range", format!("bytes={held}-"))
+            .body(Vec::new())
+            .map_err(|e| ServerError::Malformed(e.to_string()))?;
+        let mut response = match self.send(request) {
+            Err(ServerError::Refused { status: 416, .. }) => {
+                return Err(ServerError::Malformed(
+                    "the server refused to resume; the download starts over".into(),
+                ));
+            }
+            other => other?,
+        };
+        if response.status().as_u16() != 206 {
+            return Err(ServerError::Malformed(
+                "the server did not answer the range request with 206".into(),
+            ));
+        }
+        let mut reader = response.body_mut().with_config().limit(total + 1).reader();
+        let mut part = Vec::with_capacity(DOWNLOAD_PART);
+        let mut part_start = held;
+        let mut chunk = vec![0u8; DOWNLOAD_CHUNK];
+        let mut hand_over = |part: &mut Vec<u8>, part_start: &mut u64| -> Result<(), ServerError> {
+            if part.is_empty() {
+                return Ok(());
+            }
+            keep(*part_start, part).map_err(ServerError::NotKept)?;
+            *part_start += part.len() as u64;
+            part.clear();
+            Ok(())
+        };
+        let stopped = loop {
+            if cancel.load(Ordering::Relaxed) {
+                break Some(ServerError::Cancelled);
+            }
+            let read = match reader.read(&mut chunk) {
+                Ok(0) => break None,
+                Ok(read) => read,
+                Err(error) => {
+                    break Some(ServerError::Unreachable {
+                        url: self.base_url.clone(),
+                        reason: error.to_string(),
+                    })
+                }
+            };
+            let reached = part_start + (part.len() + read) as u64;
+            if reached > total {
+                return Err(ServerError::Malformed(
+                    "the server sent more bytes than the document has".into(),
+                ));
+            }
+            part.extend_from_slice(&chunk[..read]);
+            progress(reached, total);
+            if part.len() >= DOWNLOAD_PART {
+                hand_over(&mut part, &mut part_start)?;
+            }
+        };
+        // What arrived is kept, also when the connection broke or the user cancelled.
+        hand_over(&mut part, &mut part_start)?;
+        if let Some(error) = stopped {
+            return Err(error);
+        }
+        if part_start < total {
+            return Err(ServerError::Unreachable {
+                url: self.base_url.clone(),
+                reason: format!("the download stopped at {part_start} of {total} bytes"),
             });
         }
         Ok(())

@@ -9,8 +9,7 @@ use std::time::Duration;
 use base64ct::Encoding;
 use outpost_protocol as wire;
 use outpost_vault::{
-    AppliedPull, DocumentId, NewDocument, PullRound, PulledDocument, RemoteAnnotation,
-    ServerAccount,
+    AppliedPull, DocumentId, PullRound, PulledDocument, RemoteAnnotation, ServerAccount,
 };
 
 use crate::revision_sync::{HeadMet, ServerLink};
@@ -260,53 +259,40 @@ impl Session {
             }
         }
 
-        let mut fetched = Vec::new();
+        // Each download goes into the vault part by part (resumed from what an earlier round
+        // kept), is checked against its hash and read by pdfium; only its page texts stay in
+        // memory. The documents are stored from the vault's parts when the round is applied.
+        let mut visible = Vec::new();
         for (position, document) in downloads {
             if cancel.load(Ordering::Relaxed) {
                 return Err(WorkstationError::Sync(
-                    "the sync was cancelled; nothing of this round was stored".into(),
+                    "the sync was cancelled; what arrived is kept and the next sync resumes it"
+                        .into(),
                 ));
             }
-            let mut bytes = Vec::new();
-            let title = document.title.clone();
-            self.with_access(&client, &key, &mut account, |token| {
-                client.download(
-                    token,
-                    &document,
-                    &mut bytes,
-                    &mut |done, total| {
-                        progress(PullProgress::Downloading {
-                            title: title.clone(),
-                            done,
-                            total,
-                        })
-                    },
-                    cancel,
-                )
-            })?;
-            let bytes = Arc::new(bytes);
-            let info = self
-                .pdf
-                .inspect(bytes.clone())
-                .map_err(crate::error::classify_pdf_error)?;
-            fetched.push((position, document, bytes, info.page_texts));
+            let page_texts = if self.vault().document_by_sha256(&document.sha256)?.is_some() {
+                // The same bytes are here already (imported, or another server document).
+                Vec::new()
+            } else {
+                let mut server = ServerLink {
+                    client: &client,
+                    key: &key,
+                    account: &mut account,
+                };
+                self.download_into_vault(&mut server, &document, progress, cancel)?
+            };
+            visible.push(PulledDocument {
+                server_id: document.id.clone(),
+                position,
+                id: self.new_document_id(),
+                sha256: document.sha256.clone(),
+                title: document.title.clone(),
+                page_texts,
+                source_name: format!("server document {}", document.id),
+            });
         }
         let round = PullRound {
-            visible: fetched
-                .iter()
-                .map(|(position, document, bytes, page_texts)| PulledDocument {
-                    server_id: document.id.clone(),
-                    position: *position,
-                    document: NewDocument {
-                        id: self.new_document_id(),
-                        bytes: bytes.as_slice(),
-                        sha256: document.sha256.clone(),
-                        title: document.title.clone(),
-                        page_texts: page_texts.clone(),
-                        source_name: format!("server document {}", document.id),
-                    },
-                })
-                .collect(),
+            visible,
             annotations: remote_annotations,
             removed,
             cursor,
@@ -486,6 +472,62 @@ impl Session {
             certificates.push(certificate);
         }
         self.import_certificates(key_id, certificates)
+    }
+
+    /// Downloads `document` into the vault, resuming from the bytes an earlier attempt kept;
+    /// checks the whole against its length and SHA-256 (a mismatch discards it) and returns the
+    /// text of each page, read by pdfium.
+    fn download_into_vault(
+        &self,
+        server: &mut ServerLink<'_>,
+        document: &wire::DocumentInfo,
+        progress: &mut dyn FnMut(PullProgress),
+        cancel: &AtomicBool,
+    ) -> Result<Vec<String>, WorkstationError> {
+        let sha256 = document.sha256.as_str();
+        let outcome = self.with_access(server.client, server.key, server.account, |token| {
+            let held = self
+                .vault()
+                .download_held(sha256)
+                .map_err(|e| ServerError::NotKept(e.to_string()))?;
+            server.client.download_from(
+                token,
+                document,
+                held,
+                &mut |start, bytes| {
+                    self.vault()
+                        .keep_download_part(sha256, start, bytes)
+                        .map_err(|e| e.to_string())
+                },
+                &mut |done, total| {
+                    progress(PullProgress::Downloading {
+                        title: document.title.clone(),
+                        done,
+                        total,
+                    })
+                },
+                cancel,
+            )
+        });
+        if let Err(WorkstationError::Server(ServerError::Malformed(_))) = &outcome {
+            // What is held cannot be resumed from.
+            self.vault().discard_download(sha256)?;
+        }
+        outcome?;
+        let (length, digest) = self.vault().download_digest(sha256)?;
+        if length != document.size || digest != sha256 {
+            self.vault().discard_download(sha256)?;
+            return Err(ServerError::HashMismatch {
+                document: document.id.clone(),
+            }
+            .into());
+        }
+        let bytes = Arc::new(self.vault().download_bytes(sha256)?);
+        let info = self
+            .pdf
+            .inspect(bytes)
+            .map_err(crate::error::classify_pdf_error)?;
+        Ok(info.page_texts)
     }
 
     /// The stored account, a client for its server, and the device key.

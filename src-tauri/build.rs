@@ -35,6 +35,8 @@ fn main() {
         "sync_state",
         "sync_now",
         "document_sync_states",
+        "offer_refused_revision_again",
+        "take_server_copy",
         "connect_server",
     ];
     tauri_build::try_build(

@@ -67,6 +67,8 @@ pub fn run() {
             commands::sync::sync_state,
             commands::sync::sync_now,
             commands::sync::document_sync_states,
+            commands::sync::offer_refused_revision_again,
+            commands::sync::take_server_copy,
             commands::sync::connect_server,
         ])
         .run(tauri::generate_context!());

@@ -840,10 +840,13 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
     // goes through the page itself).
     let mut polls = 0;
     wait_until(
-        "the signature at PAdES B-LTA with the server's time-stamp",
+        "the signature at PAdES B-LTA, not revoked, with the server's time-stamp",
         Duration::from_secs(60),
         || {
-            let sealed = driver.find_all("#signature-list li[data-level=B-LTA][data-status=valid]");
+            // Checked against the organisation's revocation list, fetched with the sync.
+            let sealed = driver.find_all(
+                "#signature-list li[data-level=B-LTA][data-status=valid][data-revocation=not_revoked]",
+            );
             let stamp = driver.find_all("#signature-list li[data-kind=document_time_stamp]");
             if sealed.len() == 1 && stamp.len() == 1 {
                 return Some(());

@@ -169,3 +169,32 @@ pub async fn document_sync_states(
     let session = super::session(&state)?;
     super::blocking(move || Ok(session.document_sync_states()?)).await
 }
+
+/// Offers a revision the server refused to it again at the next sync round (the cause was dealt
+/// with); `false` if the server refused nothing of the document.
+#[tauri::command]
+pub async fn offer_refused_revision_again(
+    state: State<'_, AppState>,
+    id: String,
+) -> CommandResult<bool> {
+    let session = super::session(&state)?;
+    super::blocking(move || {
+        Ok(session.offer_refused_revision_again(&outpost_workstation::DocumentId(id))?)
+    })
+    .await
+}
+
+/// Takes the server's copy of a document whose revision the server refused, discarding the local
+/// revisions it does not hold (audited); returns what was discarded.
+#[tauri::command]
+pub async fn take_server_copy(
+    state: State<'_, AppState>,
+    id: String,
+) -> CommandResult<Vec<String>> {
+    let session = super::session(&state)?;
+    super::blocking(move || {
+        let never = std::sync::atomic::AtomicBool::new(false);
+        Ok(session.take_server_copy(&outpost_workstation::DocumentId(id), &never)?)
+    })
+    .await
+}

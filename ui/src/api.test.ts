@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { asCommandError, isCommandError, pageImageUrl } from "./api";
-import { formatSize } from "./format";
+import { formatPdfDate, formatSize, pdfDateMs } from "./format";
 
 describe("command errors", () => {
   it("keeps the code and message the engine sent", () => {
@@ -23,6 +23,16 @@ describe("page images", () => {
     expect(pageImageUrl("id", 1, 640, "Mozilla/5.0 (Windows NT 10.0)")).toBe(
       "http://outpost-page.localhost/id/1?width=640",
     );
+  });
+});
+
+describe("PDF dates", () => {
+  it("read UTC and offset forms, and leave what they cannot read", () => {
+    expect(pdfDateMs("D:20261202033406Z")).toBe(Date.UTC(2026, 11, 2, 3, 34, 6));
+    expect(pdfDateMs("D:20261202063406+03'00'")).toBe(Date.UTC(2026, 11, 2, 3, 34, 6));
+    expect(pdfDateMs("D:20261201223406-05'00'")).toBe(Date.UTC(2026, 11, 2, 3, 34, 6));
+    expect(pdfDateMs("yesterday")).toBeNull();
+    expect(formatPdfDate("yesterday", "en")).toBe("yesterday");
   });
 });
 

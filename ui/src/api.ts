@@ -136,7 +136,15 @@ export type SignatureStatus =
   | { status: "valid_later_signed" }
   | { status: "valid_later_annotated" }
   | { status: "invalid"; reason: string }
-  | { status: "untrusted"; reason: string };
+  | { status: "untrusted"; reason: string }
+  | { status: "revoked"; reason: string };
+
+/** Whether the signer's certificate was revoked, from the revocation lists at hand (dates are PDF dates, UTC). */
+export type Revocation =
+  | { state: "unknown" }
+  | { state: "not_revoked"; checked_at: string }
+  | { state: "revoked_later"; revoked_at: string; proven_at: string }
+  | { state: "revoked"; revoked_at: string };
 
 /** The connect screen's request: the server, its CA to pin, and the sign-in. */
 export interface ConnectRequest {
@@ -176,6 +184,7 @@ export interface SignatureReport {
   valid_at_signing_time: boolean;
   later_changes: "none" | "validation_data" | "signatures_only" | "annotations" | "content_changed";
   certification: number | null;
+  revocation: Revocation;
   status: SignatureStatus;
 }
 
@@ -313,6 +322,8 @@ export const api = {
   syncState: () => invoke<SyncState | null>("sync_state"),
   syncNow: () => invoke<void>("sync_now"),
   documentSyncStates: () => invoke<DocumentSyncState[]>("document_sync_states"),
+  offerRefusedRevisionAgain: (id: string) => invoke<boolean>("offer_refused_revision_again", { id }),
+  takeServerCopy: (id: string) => invoke<string[]>("take_server_copy", { id }),
   listDocuments: () => invoke<DocumentSummary[]>("list_documents"),
   openDocument: (id: string) => invoke<DocumentView>("open_document", { id }),
   closeDocument: (id: string) => invoke<void>("close_document", { id }),

@@ -283,6 +283,15 @@ async function showMain(): Promise<void> {
         showError: (e) => {
           status.textContent = errorText(e);
         },
+        onRefusalSettled: () => {
+          void (async () => {
+            await loadDocuments();
+            renderList();
+            await openDocument(id, page);
+          })().catch((e) => {
+            status.textContent = errorText(e);
+          });
+        },
       });
     } catch (e) {
       status.textContent = errorText(e);

@@ -13,7 +13,7 @@ import {
   type ViewDraft,
 } from "./api";
 import { h } from "./dom";
-import { formatDate } from "./format";
+import { formatDate, formatPdfDate } from "./format";
 import { locale, t, type MessageKey } from "./i18n";
 import { signerPicker, type SignerPicker } from "./tokenpicker";
 import { clampScale, fitWidthScale, rectBetween, selectedText, visibleRange, wordAt } from "./pagegeometry";
@@ -32,6 +32,8 @@ export interface ViewerOptions {
   query: string;
   platform: string;
   showError: (error: unknown) => void;
+  /** The user settled a revision the server refused (offered it again, or took the server's copy). */
+  onRefusalSettled: () => void;
 }
 
 /** What the sign form asked for: a vault key or a token key, the reason, the certification. */
@@ -313,6 +315,42 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     field.focus();
   }
 
+  // A revision the server refused waits for the user: offer it again, or take the server's copy.
+  const refusal = h("div", { id: "refused-notice", class: "notice", role: "region", hidden: true });
+  async function settle(action: () => Promise<unknown>): Promise<void> {
+    try {
+      await action();
+      options.onRefusalSettled();
+    } catch (e) {
+      options.showError(e);
+    }
+  }
+  async function showRefusal(): Promise<void> {
+    const state = (await api.documentSyncStates()).find((s) => s.document_id === documentId);
+    if (!state?.refused) {
+      refusal.hidden = true;
+      return;
+    }
+    const offer = h("button", { id: "offer-again", type: "button" }, t("refused.offer_again"));
+    offer.addEventListener("click", () => void settle(() => api.offerRefusedRevisionAgain(documentId)));
+    const take = h("button", { id: "take-server-copy", type: "button" }, t("refused.take_copy"));
+    take.addEventListener("click", () => {
+      const discard = h("button", { id: "take-server-copy-confirm", type: "button", class: "danger" }, t("refused.discard"));
+      discard.addEventListener("click", () => void settle(() => api.takeServerCopy(documentId)));
+      const keep = h("button", { type: "button" }, t("refused.keep"));
+      keep.addEventListener("click", () => void showRefusal());
+      refusal.replaceChildren(h("p", {}, t("refused.confirm")), discard, keep);
+      discard.focus();
+    });
+    refusal.replaceChildren(
+      h("p", { class: "status-refused" }, t("docs.refused", { reason: state.refused })),
+      h("p", { class: "muted" }, t("refused.explain")),
+      offer,
+      take,
+    );
+    refusal.hidden = false;
+  }
+
   async function reloadSignatures(): Promise<void> {
     const reports = await api.validateDocument(documentId);
     signatureList.replaceChildren(
@@ -322,6 +360,16 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
           s.status === "invalid" || s.status === "untrusted"
             ? t(`status.${s.status}`, { reason: s.reason })
             : t(`status.${s.status}`);
+        const when = (date: string) => formatPdfDate(date, locale());
+        const v = r.revocation;
+        const revocation =
+          v.state === "not_revoked"
+            ? t("signatures.revocation.not_revoked", { date: when(v.checked_at) })
+            : v.state === "revoked_later"
+              ? t("signatures.revocation.revoked_later", { revoked: when(v.revoked_at), proven: when(v.proven_at) })
+              : v.state === "revoked"
+                ? t("signatures.revocation.revoked", { revoked: when(v.revoked_at) })
+                : t("signatures.revocation.unknown");
         const what =
           r.kind === "document_time_stamp"
             ? t("signatures.time_stamp")
@@ -330,11 +378,18 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
               : "";
         return h(
           "li",
-          { "data-field": r.field, "data-status": s.status, "data-kind": r.kind, "data-level": r.level ?? "" },
+          {
+            "data-field": r.field,
+            "data-status": s.status,
+            "data-kind": r.kind,
+            "data-level": r.level ?? "",
+            "data-revocation": v.state,
+          },
           h("span", { class: `title status-${s.status}` }, verdict),
           h("span", { class: "snippet" }, r.signer ?? ""),
           h("span", { class: "meta" }, what),
-          h("span", { class: "meta" }, `${r.field} · ${r.signing_time ?? ""} · ${r.reason ?? ""}`),
+          h("span", { class: "meta revocation" }, revocation),
+          h("span", { class: "meta" }, `${r.field} · ${r.signing_time ? when(r.signing_time) : ""} · ${r.reason ?? ""}`),
         );
       }),
     );
@@ -634,6 +689,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     h("div", { id: "viewer-toolbar", class: "toolbar", role: "toolbar" },
       ...toolButtons, ...markupButtons, copyButton, colour, noteText, undoButton, redoButton, zoomOut, zoomLabel, zoomIn, zoomFit, exportOpen, signOpen,
     ),
+    refusal,
     exportForm,
     signForm,
     message,
@@ -649,6 +705,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
   frames[options.startPage - 1]?.frame.scrollIntoView({ block: "start" });
   await reloadAnnotations();
   await reloadSignatures();
+  await showRefusal().catch(() => undefined);
 
   return () => {
     observer.disconnect();

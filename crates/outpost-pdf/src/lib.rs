@@ -42,7 +42,7 @@ pub use sign::{
 };
 pub use text_layer::{PageText, TextWord};
 pub use validate::{
-    certificate_from_der, validate_signatures, LaterChanges, PadesLevel, SignatureKind,
-    SignatureReport, SignatureStatus,
+    certificate_from_der, validate_signatures, validate_signatures_against, LaterChanges,
+    PadesLevel, Revocation, SignatureKind, SignatureReport, SignatureStatus,
 };
 pub use x509_cert::Certificate;

@@ -58,6 +58,38 @@ pub enum SignatureStatus {
     /// Sound, but the signer's certificate does not lead to a trusted root, or was not valid at
     /// the signing time.
     Untrusted(String),
+    /// Sound, but the signer's certificate was revoked, and no time-stamp proves the signature
+    /// was made before that.
+    Revoked(String),
+}
+
+/// What is known about whether the signer's certificate was revoked, from the revocation lists
+/// (CRLs) at hand: those in the file's `/DSS` and those given to the validator (the newest from
+/// the organisation's server). A list counts only if its issuer's signature on it verifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Revocation {
+    /// No revocation list from the certificate's issuer was at hand.
+    Unknown,
+    /// The newest list at hand from its issuer, made at `checked_at` (a PDF date, UTC), does not
+    /// name it.
+    NotRevoked {
+        /// When that list was made.
+        checked_at: String,
+    },
+    /// Revoked at `revoked_at`, but a time-stamp made at `proven_at`, before that, covers the
+    /// signature: it stays valid.
+    RevokedLater {
+        /// When the certificate was revoked.
+        revoked_at: String,
+        /// The time-stamp's time.
+        proven_at: String,
+    },
+    /// Revoked at `revoked_at`, and nothing proves the signature was made before.
+    Revoked {
+        /// When the certificate was revoked.
+        revoked_at: String,
+    },
 }
 
 /// What a signature field holds.
@@ -112,6 +144,8 @@ pub struct SignatureReport {
     pub later_changes: LaterChanges,
     /// The certification permission (`/DocMDP` `/P`), if this signature certifies.
     pub certification: Option<i64>,
+    /// Whether the signer's certificate was revoked.
+    pub revocation: Revocation,
     /// The verdict.
     pub status: SignatureStatus,
 }
@@ -209,11 +243,21 @@ fn docmdp_permission(document: &Document, signature: &Dictionary) -> Option<i64>
     None
 }
 
-/// Validates every signature of `bytes` against `anchors` (the organisation's roots), with
-/// `now_ms` as the fallback time for certificates when a signature states none.
+/// Validates every signature of `bytes` against `anchors` (the organisation's roots), with the
+/// revocation lists the file carries in its `/DSS`.
 pub fn validate_signatures(
     bytes: &[u8],
     anchors: &[Certificate],
+) -> Result<Vec<SignatureReport>, PdfError> {
+    validate_signatures_against(bytes, anchors, &[])
+}
+
+/// As [`validate_signatures`], with `crls` (DER revocation lists, such as the newest from the
+/// organisation's server) known besides those in the file.
+pub fn validate_signatures_against(
+    bytes: &[u8],
+    anchors: &[Certificate],
+    crls: &[Vec<u8>],
 ) -> Result<Vec<SignatureReport>, PdfError> {
     crate::engine::precheck(bytes)?;
     let document = Document::load_mem(bytes).map_err(damaged)?;
@@ -221,6 +265,20 @@ pub fn validate_signatures(
     for found in signatures(&document) {
         checked.push(check(bytes, &document, found, anchors));
     }
+    let mut lists: Vec<Vec<u8>> = crate::ltv::security_store(&document)
+        .map(|dss| crate::ltv::store_contents(&document, &dss, b"CRLs"))
+        .unwrap_or_default();
+    lists.extend(crls.iter().cloned());
+    let issuers: Vec<Certificate> = anchors
+        .iter()
+        .chain(checked.iter().flat_map(|c| c.pool.iter()))
+        .cloned()
+        .collect();
+    let lists = verified_revocation_lists(&lists, &issuers);
+    let revocations: Vec<Revocation> = checked
+        .iter()
+        .map(|c| revocation(c, &checked, &lists))
+        .collect();
     let levels: Vec<Option<PadesLevel>> = checked
         .iter()
         .map(|c| level(bytes, &document, c, &checked))
@@ -228,8 +286,144 @@ pub fn validate_signatures(
     Ok(checked
         .into_iter()
         .zip(levels)
-        .map(|(c, level)| SignatureReport { level, ..c.report })
+        .zip(revocations)
+        .map(|((c, level), revocation)| {
+            let status = match (&revocation, c.report.status) {
+                (Revocation::Revoked { revoked_at }, status) if is_sound(&status) || matches!(status, SignatureStatus::Untrusted(_)) => {
+                    SignatureStatus::Revoked(format!(
+                        "the certificate was revoked on {}, and no time-stamp proves the signature was made before",
+                        readable_date(revoked_at)
+                    ))
+                }
+                (_, status) => status,
+            };
+            SignatureReport {
+                level,
+                revocation,
+                status,
+                ..c.report
+            }
+        })
         .collect())
+}
+
+/// A revocation list whose issuer's signature verified.
+struct RevocationList {
+    issuer: x509_cert::name::Name,
+    made_at_ms: i64,
+    /// (serial number, revocation time).
+    revoked: Vec<(Vec<u8>, i64)>,
+}
+
+fn unix_ms(time: &x509_cert::time::Time) -> i64 {
+    i64::try_from(time.to_unix_duration().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The lists among `lists` (DER) that parse and carry a valid signature of a certificate in
+/// `issuers` named as their issuer; the others are ignored.
+fn verified_revocation_lists(lists: &[Vec<u8>], issuers: &[Certificate]) -> Vec<RevocationList> {
+    lists
+        .iter()
+        .filter_map(|der| x509_cert::crl::CertificateList::from_der(der).ok())
+        .filter(|list| {
+            let (Ok(tbs), Some(signature)) =
+                (list.tbs_cert_list.to_der(), list.signature.as_bytes())
+            else {
+                return false;
+            };
+            issuers.iter().any(|issuer| {
+                issuer.tbs_certificate.subject == list.tbs_cert_list.issuer
+                    && verify(
+                        issuer,
+                        &list.signature_algorithm.oid.to_string(),
+                        &tbs,
+                        signature,
+                    )
+            })
+        })
+        .map(|list| RevocationList {
+            made_at_ms: unix_ms(&list.tbs_cert_list.this_update),
+            revoked: list
+                .tbs_cert_list
+                .revoked_certificates
+                .iter()
+                .flatten()
+                .map(|r| {
+                    (
+                        r.serial_number.as_bytes().to_vec(),
+                        unix_ms(&r.revocation_date),
+                    )
+                })
+                .collect(),
+            issuer: list.tbs_cert_list.issuer,
+        })
+        .collect()
+}
+
+/// Whether `checked`'s certificate is revoked by a list in `lists`, and whether a sound document
+/// time-stamp after the signature (among `all`) proves it was made before that.
+fn revocation(checked: &Checked, all: &[Checked], lists: &[RevocationList]) -> Revocation {
+    let Some(certificate) = &checked.certificate else {
+        return Revocation::Unknown;
+    };
+    let tbs = &certificate.tbs_certificate;
+    let from_issuer: Vec<&RevocationList> =
+        lists.iter().filter(|l| l.issuer == tbs.issuer).collect();
+    let revoked_at = from_issuer
+        .iter()
+        .flat_map(|l| l.revoked.iter())
+        .filter(|(serial, _)| serial.as_slice() == tbs.serial_number.as_bytes())
+        .map(|(_, at)| *at)
+        .min();
+    let Some(revoked_at) = revoked_at else {
+        return match from_issuer.iter().map(|l| l.made_at_ms).max() {
+            Some(made) => Revocation::NotRevoked {
+                checked_at: crate::burn_in::pdf_date(made),
+            },
+            None => Revocation::Unknown,
+        };
+    };
+    let proven_at = all
+        .iter()
+        .filter(|stamp| {
+            stamp.report.kind == SignatureKind::DocumentTimeStamp
+                && is_sound(&stamp.report.status)
+                && stamp.signed_end > checked.signed_end
+        })
+        .filter_map(|stamp| {
+            stamp
+                .report
+                .signing_time
+                .as_deref()
+                .and_then(crate::burn_in::parse_pdf_date)
+        })
+        .min();
+    match proven_at {
+        Some(proven) if proven < revoked_at => Revocation::RevokedLater {
+            revoked_at: crate::burn_in::pdf_date(revoked_at),
+            proven_at: crate::burn_in::pdf_date(proven),
+        },
+        _ => Revocation::Revoked {
+            revoked_at: crate::burn_in::pdf_date(revoked_at),
+        },
+    }
+}
+
+/// `D:YYYYMMDDHHmmSSZ` as `YYYY-MM-DD HH:mm UTC`, for a sentence.
+fn readable_date(pdf_date: &str) -> String {
+    let d = pdf_date.trim_start_matches("D:");
+    if d.len() >= 12 && d.is_char_boundary(12) {
+        format!(
+            "{}-{}-{} {}:{} UTC",
+            &d[0..4],
+            &d[4..6],
+            &d[6..8],
+            &d[8..10],
+            &d[10..12]
+        )
+    } else {
+        pdf_date.to_string()
+    }
 }
 
 /// A checked signature with what the level needs besides the report.
@@ -239,6 +433,10 @@ struct Checked {
     signed_end: usize,
     /// The signer's certificate (DER) and its issuer's name (DER).
     signer: Option<(Vec<u8>, Vec<u8>)>,
+    /// The signer's certificate.
+    certificate: Option<Certificate>,
+    /// The certificates its CMS carries.
+    pool: Vec<Certificate>,
 }
 
 fn is_sound(status: &SignatureStatus) -> bool {
@@ -318,19 +516,21 @@ fn check(
     anchors: &[Certificate],
 ) -> Checked {
     let mut signed_end = 0;
-    let mut signer = None;
-    let report = check_report(
-        bytes,
-        document,
-        &found,
-        anchors,
-        &mut signed_end,
-        &mut signer,
-    );
+    let mut cms = None;
+    let report = check_report(bytes, document, &found, anchors, &mut signed_end, &mut cms);
+    let (certificate, pool) = match cms {
+        Some(cms) => (Some(cms.certificate), cms.certificates),
+        None => (None, Vec::new()),
+    };
+    let signer = certificate
+        .as_ref()
+        .and_then(|c| Some((c.to_der().ok()?, c.tbs_certificate.issuer.to_der().ok()?)));
     Checked {
         report,
         signed_end,
         signer,
+        certificate,
+        pool,
     }
 }
 
@@ -340,7 +540,7 @@ fn check_report(
     found: &FoundSignature,
     anchors: &[Certificate],
     signed_end_out: &mut usize,
-    signer_out: &mut Option<(Vec<u8>, Vec<u8>)>,
+    cms_out: &mut Option<ReadCms>,
 ) -> SignatureReport {
     let d = &found.dictionary;
     let mut signing_time = text(d.get(b"M").ok());
@@ -357,6 +557,7 @@ fn check_report(
         valid_at_signing_time: false,
         later_changes: LaterChanges::None,
         certification: found.certification,
+        revocation: Revocation::Unknown,
         status: SignatureStatus::Invalid(String::new()),
     };
     let invalid = |mut report: SignatureReport, why: &str| {
@@ -379,16 +580,11 @@ fn check_report(
         Ok(cms) => cms,
         Err(why) => return invalid(report, &why),
     };
+    let cms: &ReadCms = cms_out.insert(cms);
     report.signer = Some(cms.certificate.tbs_certificate.subject.to_string());
-    if let (Ok(certificate), Ok(issuer)) = (
-        cms.certificate.to_der(),
-        cms.certificate.tbs_certificate.issuer.to_der(),
-    ) {
-        *signer_out = Some((certificate, issuer));
-    }
     report.digest_matches = match found.kind {
         SignatureKind::Signature => cms.message_digest.as_deref() == Some(digest.as_slice()),
-        SignatureKind::DocumentTimeStamp => match time_stamp_info(&cms) {
+        SignatureKind::DocumentTimeStamp => match time_stamp_info(cms) {
             Ok((imprint, time)) => {
                 signing_time = Some(time);
                 report.signing_time = signing_time.clone();

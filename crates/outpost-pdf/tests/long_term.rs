@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use common::*;
 use outpost_pdf::{
     add_document_timestamp, add_validation_data, certificate_from_der, sign_pdf,
-    signatures_awaiting_time_stamp, time_stamp_token, validate_signatures, DocMdpPermission,
-    DocumentTimeStamper, Language, LaterChanges, PadesLevel, PdfError, PdfSigner, SignatureKind,
-    SignatureRequest, SignatureStatus, SoftwareSigner, TimeStampTerms, ValidationData,
-    DEFAULT_RESERVED_BYTES, TIME_STAMP_RESERVED_BYTES,
+    signatures_awaiting_time_stamp, time_stamp_token, validate_signatures,
+    validate_signatures_against, DocMdpPermission, DocumentTimeStamper, Language, LaterChanges,
+    PadesLevel, PdfError, PdfSigner, Revocation, SignatureKind, SignatureRequest, SignatureStatus,
+    SoftwareSigner, TimeStampTerms, ValidationData, DEFAULT_RESERVED_BYTES,
+    TIME_STAMP_RESERVED_BYTES,
 };
 
 struct TestStamper {
@@ -226,4 +227,89 @@ fn a_certified_document_stays_valid_after_validation_data_and_a_time_stamp() {
     let path = write(dir.path(), "certified-lta.pdf", &stamped);
     let (valid, report) = pki.pyhanko_validate(&path, true);
     assert!(valid, "pyHanko: {report}");
+}
+
+#[test]
+fn a_revoked_certificate_fails_its_signature_unless_a_time_stamp_made_before_covers_it() {
+    let pki = TestPki::new();
+    let anchors = vec![certificate_from_der(&pki.ca_der()).unwrap()];
+    let (signed, _, stamped) = signed_and_extended(&pki, None);
+    let first = |bytes: &[u8], lists: &[Vec<u8>]| {
+        validate_signatures_against(bytes, &anchors, lists).unwrap()[0].clone()
+    };
+    // No list at hand: unknown; the list the extension embedded does not name the signer.
+    assert_eq!(first(&signed, &[]).revocation, Revocation::Unknown);
+    assert_eq!(first(&signed, &[]).status, SignatureStatus::Valid);
+    assert!(matches!(
+        first(&stamped, &[]).revocation,
+        Revocation::NotRevoked { .. }
+    ));
+
+    // The signer's certificate is revoked a moment after the time-stamp (CRL times are seconds).
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let revoked = pki.revoked_crl_der("ltv");
+    let sealed_before = first(&stamped, std::slice::from_ref(&revoked));
+    assert!(
+        matches!(sealed_before.revocation, Revocation::RevokedLater { .. }),
+        "{sealed_before:#?}"
+    );
+    assert_eq!(sealed_before.status, SignatureStatus::Valid);
+    assert_eq!(sealed_before.level, Some(PadesLevel::BaselineLta));
+
+    // Nothing proves the B-B signature was made before the revocation.
+    let unproven = first(&signed, std::slice::from_ref(&revoked));
+    assert!(
+        matches!(unproven.revocation, Revocation::Revoked { .. }),
+        "{unproven:#?}"
+    );
+    match &unproven.status {
+        SignatureStatus::Revoked(why) => assert!(why.contains("revoked on"), "{why}"),
+        other => panic!("not revoked: {other:?}"),
+    }
+
+    // Sealed only after the revocation (the list in the /DSS names it): revoked as well.
+    let stamper = TestStamper {
+        signer: pki.tsa_signer(),
+        time_ms: now_ms(),
+    };
+    let data = ValidationData {
+        certificates: signatures_awaiting_time_stamp(&signed).unwrap(),
+        crls: vec![revoked.clone()],
+    };
+    let late = add_document_timestamp(
+        &add_validation_data(&signed, &data).unwrap(),
+        &stamper,
+        TIME_STAMP_RESERVED_BYTES,
+    )
+    .unwrap();
+    let sealed_late = validate_signatures(&late, &anchors).unwrap();
+    assert!(
+        matches!(sealed_late[0].status, SignatureStatus::Revoked(_)),
+        "{sealed_late:#?}"
+    );
+    assert_eq!(
+        sealed_late[1].status,
+        SignatureStatus::Valid,
+        "the time-stamp itself is sound"
+    );
+    // pyHanko's long-term validation, from the file alone, agrees: revoked when sealed after the
+    // revocation, valid when sealed before (the list in that file predates the revocation).
+    let dir = tempfile::tempdir().unwrap();
+    let (valid, report) = pki.pyhanko_validate_long_term(&write(dir.path(), "late.pdf", &late));
+    assert!(
+        !valid && report.contains("The signer's certificate is revoked."),
+        "pyHanko: {report}"
+    );
+    let (valid, report) =
+        pki.pyhanko_validate_long_term(&write(dir.path(), "sealed.pdf", &stamped));
+    assert!(
+        valid && report.contains("The signature is judged VALID."),
+        "pyHanko: {report}"
+    );
+
+    // A list whose signature does not verify is not believed.
+    let mut forged = revoked.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 0x01;
+    assert_eq!(first(&signed, &[forged]).revocation, Revocation::Unknown);
 }

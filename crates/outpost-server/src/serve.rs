@@ -157,7 +157,31 @@ impl RunningServer {
     }
 }
 
-/// Serves `service` over HTTPS on `listener` until shut down. Call inside a tokio runtime.
+/// How often the server looks for pushed signatures still waiting for their seal.
+const SEAL_SWEEP_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+/// At start, then every [`SEAL_SWEEP_INTERVAL`], seals the signatures a stop or a failure left
+/// at PAdES B-B ([`Service::seal_waiting_signatures`]); ends with the service's last user.
+async fn seal_waiting_signatures(service: Arc<Service>) {
+    let service = Arc::downgrade(&service);
+    let mut ticks = tokio::time::interval(SEAL_SWEEP_INTERVAL);
+    let mut first = true;
+    loop {
+        ticks.tick().await;
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        match service.seal_waiting_signatures(first).await {
+            Ok(0) => {}
+            Ok(sealed) => tracing::info!(sealed, "sealed signatures that were waiting"),
+            Err(error) => tracing::warn!(%error, "the sweep for waiting signatures failed"),
+        }
+        first = false;
+    }
+}
+
+/// Serves `service` over HTTPS on `listener` until shut down. Call inside a tokio runtime. A
+/// background task seals signatures left waiting (see [`seal_waiting_signatures`]).
 pub fn start(
     service: Arc<Service>,
     listener: std::net::TcpListener,
@@ -180,8 +204,9 @@ pub fn start(
             source,
         })?
         .handle(handle.clone());
-    let app = router(service).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(service.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { server.serve(app).await });
+    tokio::spawn(seal_waiting_signatures(service));
     Ok(RunningServer {
         address,
         handle,

@@ -1211,11 +1211,17 @@ impl Service {
                 },
             })
             .collect();
+        let revoked_certificates = if more {
+            None
+        } else {
+            Some(self.store.revoked_certificates().await?.len() as u64)
+        };
         Ok(wire::PullPage {
             changes,
             next_cursor,
             next_after,
             complete: !more,
+            revoked_certificates,
         })
     }
 
@@ -1438,7 +1444,10 @@ impl Service {
             .await?;
             // The pushed revision stands whatever happens here; a failed extension is audited
             // and the signature stays at B-B until the next signed revision.
-            if let Err(error) = self.extend_signatures(caller, &document.id, sha256).await {
+            if let Err(error) = self
+                .extend_signatures(pusher(caller), &document.id, sha256)
+                .await
+            {
                 tracing::warn!(document = %document.id, %error, "the signatures were not extended for the long term");
                 self.audit(
                     &caller.user.username,
@@ -1453,7 +1462,10 @@ impl Service {
             // signatures does it now.
             let head = self.store.document_by_id(&document.id).await?;
             if head.is_some_and(|head| head.sha256 == sha256) {
-                if let Err(error) = self.extend_signatures(caller, &document.id, sha256).await {
+                if let Err(error) = self
+                    .extend_signatures(pusher(caller), &document.id, sha256)
+                    .await
+                {
                     tracing::warn!(document = %document.id, %error, "the signatures were not extended for the long term");
                 }
             }
@@ -1473,18 +1485,19 @@ impl Service {
     /// signature has no document time-stamp after it: the certificates of its signatures, the
     /// CA's and the TSA's, and the current CRL go into the `/DSS`, then the server's TSA stamps
     /// the whole file — two incremental updates, a new head on top of `head_sha256` (compare and
-    /// swap, applied once: the operation id is derived from the head it extends).
+    /// swap, applied once: the operation id is derived from the head it extends). The new
+    /// revision is recorded under `(user id, device id)`, who pushed the head. Whether it was made.
     async fn extend_signatures(
         &self,
-        caller: &Caller,
+        (user_id, device_id): (&str, &str),
         document_id: &str,
         head_sha256: &str,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<bool, ServiceError> {
         let (Some(ca), Some(tsa)) = (&self.ca, &self.tsa) else {
-            return Ok(());
+            return Ok(false);
         };
         if !self.policy.extend_signatures {
-            return Ok(());
+            return Ok(false);
         }
         let failed = |e: outpost_pdf::PdfError| {
             ServiceError::Unavailable(format!("the long-term extension failed: {e}"))
@@ -1503,7 +1516,7 @@ impl Service {
         .map_err(stopped)?
         .map_err(failed)?;
         if certificates.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         for certificate in [ca.certificate_der().to_vec(), tsa.certificate_der()] {
             if !certificates.contains(&certificate) {
@@ -1535,8 +1548,8 @@ impl Service {
             .store
             .apply_revision_op(&RevisionOp {
                 op_id: format!("long-term:{head_sha256}"),
-                user_id: caller.user.id.clone(),
-                device_id: caller.device_id.clone(),
+                user_id: user_id.to_string(),
+                device_id: device_id.to_string(),
                 at: now,
                 document_id: document_id.to_string(),
                 base_sha256: head_sha256.to_string(),
@@ -1545,7 +1558,8 @@ impl Service {
                 cause: LONG_TERM_CAUSE.to_string(),
             })
             .await?;
-        if applied == RevisionApplied::Applied {
+        let made = applied == RevisionApplied::Applied;
+        if made {
             self.audit(
                 "server",
                 "document.long_term",
@@ -1554,7 +1568,49 @@ impl Service {
             )
             .await?;
         }
-        Ok(())
+        Ok(made)
+    }
+
+    /// Seals every head a workstation pushed whose newest signature still waits for its
+    /// validation data and time-stamp — left so when the server stopped between applying a push
+    /// and extending it, or when the extension failed (the CA's token was away). Run at start
+    /// and then periodically; a head already sealed, or without a signature, costs a read. Returns
+    /// how many heads were sealed; a failure is logged (and audited when `audit_failures`, so a
+    /// head that cannot be sealed is not audited again at every sweep) and the others go on.
+    pub async fn seal_waiting_signatures(
+        &self,
+        audit_failures: bool,
+    ) -> Result<usize, ServiceError> {
+        if self.ca.is_none() || self.tsa.is_none() || !self.policy.extend_signatures {
+            return Ok(0);
+        }
+        let mut sealed = 0;
+        for head in self.store.pushed_heads().await? {
+            match self
+                .extend_signatures(
+                    (&head.user_id, &head.device_id),
+                    &head.document_id,
+                    &head.sha256,
+                )
+                .await
+            {
+                Ok(true) => sealed += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(document = %head.document_id, %error, "a waiting signature was not sealed");
+                    if audit_failures {
+                        self.audit(
+                            "server",
+                            "document.long_term_failed",
+                            &head.document_id,
+                            format!("{}: {error}", head.sha256),
+                        )
+                        .await?;
+                    }
+                }
+            }
+        }
+        Ok(sealed)
     }
 
     fn check_upload(sha256: &str, size: u64, limit: usize) -> Result<(), ServiceError> {
@@ -1886,6 +1942,11 @@ impl Service {
         let user = self.user_named(username).await?;
         Ok(self.store.certificates_of_user(&user.id).await?)
     }
+}
+
+/// Who a revision made on top of `caller`'s push is recorded under: (user id, device id).
+fn pusher(caller: &Caller) -> (&str, &str) {
+    (&caller.user.id, &caller.device_id)
 }
 
 /// Whether `password` matches the PHC string; Argon2id runs on the blocking pool so that a burst of

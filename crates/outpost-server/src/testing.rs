@@ -193,19 +193,37 @@ impl InProcessServer {
     /// that happened after the backup is gone from the server (the clock keeps its time).
     pub fn restore(&mut self, backup: ServerBackup) {
         self.stop();
+        self.dir = backup.0;
+        self.relaunch();
+    }
+
+    /// Stops the server and starts it again on the same data and address with `policy` (as an
+    /// administrator restarts it with another configuration).
+    pub fn restart_with(&mut self, policy: Policy) {
+        self.stop();
+        self.policy = Policy {
+            login_attempts_per_minute: u32::MAX,
+            ..policy
+        };
+        self.relaunch();
+    }
+
+    fn relaunch(&mut self) {
         let listener = std::net::TcpListener::bind(self.address()).expect("the same port again");
         let (service, running, ca_pem) = Self::launch(
             &self.runtime,
-            backup.0.path(),
+            self.dir.path(),
             self.clock.clone(),
             self.with_ca,
             self.policy.clone(),
             listener,
         );
-        assert_eq!(ca_pem, self.ca_pem, "the backup holds the same TLS CA");
+        assert_eq!(
+            ca_pem, self.ca_pem,
+            "the data directory holds the same TLS CA"
+        );
         self.service = service;
         self.running = Some(running);
-        self.dir = backup.0;
     }
 
     /// Moves the server's clock to the system's time (for a peer that judges at the real time: an

@@ -54,6 +54,9 @@ pub struct ServerHead<'a> {
     pub appended: &'a [u8],
     /// SHA-256 of the whole head.
     pub server_sha256: &'a str,
+    /// Set when the user chose the server's copy over revisions it refused (the server's
+    /// reason): those are discarded, not kept as a conflict branch, and no new signature is asked.
+    pub instead_of_refused: Option<&'a str>,
 }
 
 /// The cause recorded for a revision taken from the server (the server's to replace).
@@ -97,7 +100,9 @@ pub struct ResignRequest {
 
 impl Vault {
     /// The local revisions of server documents that the server does not hold yet (at most
-    /// `limit`), oldest first per document, each with its base.
+    /// `limit`), oldest first per document, each with its base. A document whose revision the
+    /// server refused is held back until the user offers it again
+    /// ([`Vault::offer_refused_revision_again`]) or takes the server's copy.
     pub fn pending_revision_pushes(&self, limit: u32) -> Result<Vec<PendingRevision>, VaultError> {
         let mut statement = self.conn.prepare(
             "SELECT s.document_id, s.server_id, u.revision, u.sha256_after, u.appended, u.cause,
@@ -106,6 +111,7 @@ impl Vault {
                              (SELECT d.sha256 FROM documents d WHERE d.id = u.document_id))
                FROM server_documents s
                JOIN document_updates u ON u.document_id = s.document_id AND u.revision > s.synced_revision
+              WHERE NOT EXISTS (SELECT 1 FROM refused_revisions f WHERE f.document_id = s.document_id)
               ORDER BY s.position, s.server_id, u.revision LIMIT ?1",
         )?;
         let rows = statement.query_map([limit], |r| {
@@ -154,7 +160,44 @@ impl Vault {
         Ok(())
     }
 
-    /// Audits a revision the server refused (it stays here and is offered again).
+    /// Clears the server's refusal of a document's revision so that the next push offers it
+    /// again (the user asked; audited). Nothing happens if nothing was refused.
+    pub fn offer_refused_revision_again(
+        &mut self,
+        document_id: &DocumentId,
+    ) -> Result<bool, VaultError> {
+        let now = self.clock.now_ms();
+        let tx = self.conn.transaction()?;
+        let refused: Option<String> = tx
+            .query_row(
+                "SELECT sha256 FROM refused_revisions WHERE document_id = ?1",
+                [&document_id.0],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(sha256) = refused else {
+            return Ok(false);
+        };
+        tx.execute(
+            "DELETE FROM refused_revisions WHERE document_id = ?1",
+            [&document_id.0],
+        )?;
+        audit::append(
+            &tx,
+            now,
+            &self.user,
+            &AuditEvent::new(AuditAction::SyncRevision, AuditOutcome::Success)
+                .document(document_id.0.clone())
+                .detail(format!(
+                    "offered the refused revision {sha256} to the server again"
+                )),
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Audits a revision the server refused: it stays here, held back from pushes until the
+    /// user offers it again or takes the server's copy.
     pub fn record_refused_revision(
         &mut self,
         document_id: &DocumentId,
@@ -313,7 +356,13 @@ impl Vault {
             "UPDATE server_documents SET synced_revision = ?2, head_sha256 = ?3 WHERE document_id = ?1",
             rusqlite::params![id, revision, head.server_sha256],
         )?;
-        let detail = if discarded.is_empty() {
+        let detail = if let Some(reason) = head.instead_of_refused {
+            format!(
+                "took the server's revision {} at the user's request and discarded {} (refused by the server: {reason})",
+                head.server_sha256,
+                if discarded.is_empty() { "nothing".to_string() } else { discarded.join(", ") }
+            )
+        } else if discarded.is_empty() {
             format!("took the server's revision {}", head.server_sha256)
         } else {
             tx.execute(

@@ -206,7 +206,8 @@ CREATE TABLE refused_revisions (
 ) STRICT;
 "#,
     // 9: documents being downloaded, kept part by part as they arrive (encrypted like everything
-    // else): an interrupted download resumes where it stopped, even after a restart.
+    // else): an interrupted download resumes where it stopped, even after a restart; and the
+    // organisation's newest revocation list, for validating signatures offline.
     r#"
 CREATE TABLE download_parts (
     sha256    TEXT NOT NULL,
@@ -214,6 +215,15 @@ CREATE TABLE download_parts (
     size      INTEGER NOT NULL CHECK (size > 0),
     bytes     BLOB NOT NULL,
     PRIMARY KEY (sha256, start_at)
+) STRICT;
+
+-- The newest revocation list of the organisation's CA, with the count of revoked certificates
+-- the server reported when it was fetched (another count fetches it again).
+CREATE TABLE revocation_list (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    der            BLOB NOT NULL,
+    revoked_count  INTEGER NOT NULL,
+    fetched_at_ms  INTEGER NOT NULL
 ) STRICT;
 "#,
 ];

@@ -187,4 +187,42 @@ impl Vault {
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    /// Keeps `der` as the organisation's newest revocation list, fetched when the server counted
+    /// `revoked_count` revoked certificates (audited).
+    pub fn store_revocation_list(
+        &mut self,
+        der: &[u8],
+        revoked_count: u64,
+    ) -> Result<(), VaultError> {
+        let now = self.clock.now_ms();
+        let count = i64::try_from(revoked_count).unwrap_or(i64::MAX);
+        self.key_audit(
+            AuditEvent::new(AuditAction::KeyManagement, AuditOutcome::Success).detail(format!(
+                "took the organisation's revocation list ({revoked_count} revoked certificate(s))"
+            )),
+            |tx| {
+                tx.execute(
+                    "INSERT INTO revocation_list (id, der, revoked_count, fetched_at_ms)
+                     VALUES (1, ?1, ?2, ?3)
+                     ON CONFLICT (id) DO UPDATE SET der = ?1, revoked_count = ?2, fetched_at_ms = ?3",
+                    rusqlite::params![der, count, now],
+                )?;
+                Ok(())
+            },
+        )
+    }
+
+    /// The organisation's newest revocation list (DER) and the revoked count it was fetched at.
+    pub fn revocation_list(&self) -> Result<Option<(Vec<u8>, u64)>, VaultError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT der, revoked_count FROM revocation_list WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?
+            .map(|(der, count)| (der, u64::try_from(count).unwrap_or(0))))
+    }
 }

@@ -41,8 +41,8 @@ pub use workstation::{DemoServer, Workstation, WorkstationConfig, DEMO_PASSWORD,
 
 pub use outpost_pdf::{
     Annotation, AnnotationKind, Colour, Geometry, Language, LaterChanges, PadesLevel, PageGeometry,
-    PageText, PdfEngine, PdfError, Point, Quad, Rect, RenderedPage, SampleKind, SampleSpec,
-    SignatureKind, SignatureReport, SignatureStatus, TextWord, ViewRect,
+    PageText, PdfEngine, PdfError, Point, Quad, Rect, RenderedPage, Revocation, SampleKind,
+    SampleSpec, SignatureKind, SignatureReport, SignatureStatus, TextWord, ViewRect,
 };
 /// The sync protocol's sign-in types the app passes through.
 pub use outpost_protocol::{SecondFactor, UserInfo};

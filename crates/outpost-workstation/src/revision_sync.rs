@@ -143,9 +143,14 @@ impl Session {
             let document = self.with_access(link.client, link.key, link.account, |token| {
                 link.client.document(token, &document_link.server_id)
             })?;
-            if let HeadMet::Taken { discarded } =
-                self.meet_server_head(link, &document_link, &document, Some(pushed_up_to), cancel)?
-            {
+            if let HeadMet::Taken { discarded } = self.meet_server_head(
+                link,
+                &document_link,
+                &document,
+                Some(pushed_up_to),
+                None,
+                cancel,
+            )? {
                 if !discarded.is_empty() {
                     report.resign_needed.push(document_link.document_id.clone());
                 }
@@ -159,19 +164,36 @@ impl Session {
     /// pdfium) and taken in after the newest local revision it extends — provided every later
     /// local revision is at most `discard_through` (they were just kept on the server as a
     /// conflict branch) or was taken from the server; revisions the server has not seen are never
-    /// set aside ([`HeadMet::Waiting`]).
+    /// set aside ([`HeadMet::Waiting`]) — unless the user chose the server's copy over revisions
+    /// it refused (`instead_of_refused`, the server's reason): then every later local revision
+    /// is discarded.
     pub(crate) fn meet_server_head(
         &self,
         link: &mut ServerLink<'_>,
         document_link: &ServerDocumentLink,
         document: &wire::DocumentInfo,
         discard_through: Option<i64>,
+        instead_of_refused: Option<&str>,
         cancel: &AtomicBool,
     ) -> Result<HeadMet, WorkstationError> {
         let local = &document_link.document_id;
         let prefixes = self.vault().revision_prefixes(local)?;
         let local_head = prefixes.last().map_or(0, |p| p.revision);
-        if let Some(here) = prefixes.iter().find(|p| p.sha256 == document.sha256) {
+        let found_here = prefixes.iter().find(|p| p.sha256 == document.sha256);
+        if let (Some(here), Some(reason)) = (found_here, instead_of_refused) {
+            let adopted = self.vault().adopt_server_head(&ServerHead {
+                document_id: local,
+                keep_revision: here.revision,
+                appended: &[],
+                server_sha256: &document.sha256,
+                instead_of_refused: Some(reason),
+            })?;
+            self.close_view(local);
+            return Ok(HeadMet::Taken {
+                discarded: adopted.discarded,
+            });
+        }
+        if let Some(here) = found_here {
             // Also a server restored from a backup: what it lost is pushed again.
             self.vault()
                 .record_revision_synced(local, here.revision, &document.sha256)?;
@@ -203,7 +225,10 @@ impl Session {
             self.vault()
                 .record_revision_synced(local, keep.revision, &document.sha256)?;
         }
-        let may_discard = discard_through.unwrap_or(keep.revision);
+        let may_discard = match instead_of_refused {
+            Some(_) => i64::MAX,
+            None => discard_through.unwrap_or(keep.revision),
+        };
         // Revisions taken from the server that its head no longer continues (a long-term
         // extension it made again on a newer revision) give way without asking anyone.
         if local_head > keep.revision
@@ -219,7 +244,10 @@ impl Session {
             keep_revision: keep.revision,
             appended: &head[size..],
             server_sha256: &document.sha256,
+            instead_of_refused,
         })?;
+        // An open view shows the old revision's pages.
+        self.close_view(local);
         Ok(HeadMet::Taken {
             discarded: adopted.discarded,
         })
@@ -227,6 +255,66 @@ impl Session {
 }
 
 impl Session {
+    /// Offers a revision the server refused to it again at the next sync (after the cause was
+    /// dealt with, say an administrator restored the assignment). `false` if nothing was refused.
+    pub fn offer_refused_revision_again(
+        &self,
+        document: &outpost_vault::DocumentId,
+    ) -> Result<bool, WorkstationError> {
+        Ok(self.vault().offer_refused_revision_again(document)?)
+    }
+
+    /// Takes the server's copy of a document whose revision the server refused: the local
+    /// revisions it does not hold are discarded (audited with the server's reason; export a
+    /// copy first to keep them), and the document is in step with the server again. Returns the
+    /// revisions discarded ("cause sha256").
+    pub fn take_server_copy(
+        &self,
+        document: &outpost_vault::DocumentId,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<String>, WorkstationError> {
+        let reason = self
+            .vault()
+            .document_sync_states()?
+            .into_iter()
+            .find(|s| &s.document_id == document)
+            .and_then(|s| s.refused)
+            .ok_or_else(|| {
+                WorkstationError::Sync(
+                    "the server refused nothing of this document; there is no copy to take instead"
+                        .into(),
+                )
+            })?;
+        let (mut account, client, key) = self.server_link()?;
+        let document_link = self
+            .vault()
+            .server_document_links()?
+            .into_iter()
+            .find(|l| &l.document_id == document)
+            .ok_or_else(|| {
+                WorkstationError::Sync("this document does not come from the server".into())
+            })?;
+        let head = self.with_access(&client, &key, &mut account, |token| {
+            client.document(token, &document_link.server_id)
+        })?;
+        let mut link = ServerLink {
+            client: &client,
+            key: &key,
+            account: &mut account,
+        };
+        match self.meet_server_head(
+            &mut link,
+            &document_link,
+            &head,
+            None,
+            Some(&reason),
+            cancel,
+        )? {
+            HeadMet::Taken { discarded } => Ok(discarded),
+            HeadMet::AlreadyHere | HeadMet::Waiting => Ok(Vec::new()),
+        }
+    }
+
     /// Where each server document stands with the server, for its badge: changes waiting, "sign
     /// again", and the server's reason for a refused revision.
     pub fn document_sync_states(

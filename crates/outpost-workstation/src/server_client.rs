@@ -321,8 +321,18 @@ impl ServerClient {
     /// The organisation CA's certificate (DER), over the pinned connection; `None` when the server
     /// has no CA.
     pub fn ca_certificate(&self) -> Result<Option<Vec<u8>>, ServerError> {
+        self.public_der(wire::paths::CA_CERTIFICATE, 64 * 1024)
+    }
+
+    /// The organisation CA's current revocation list (DER), or `None` if the server runs no CA.
+    pub fn revocation_list(&self) -> Result<Option<Vec<u8>>, ServerError> {
+        self.public_der(wire::paths::CA_CRL, 16 * 1024 * 1024)
+    }
+
+    /// A public DER document at `path` (at most `limit` bytes); `None` if the server has none.
+    fn public_der(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, ServerError> {
         let request = self
-            .request("GET", wire::paths::CA_CERTIFICATE, None)
+            .request("GET", path, None)
             .body(Vec::new())
             .map_err(|e| ServerError::Malformed(e.to_string()))?;
         let mut response = match self.send(request) {
@@ -334,7 +344,7 @@ impl ServerClient {
         let der = response
             .body_mut()
             .with_config()
-            .limit(64 * 1024)
+            .limit(limit)
             .read_to_vec()
             .map_err(|e| ServerError::Malformed(e.to_string()))?;
         Ok(Some(der))
@@ -430,6 +440,18 @@ impl ServerClient {
         cursor: i64,
         page_size: u32,
     ) -> Result<(Vec<wire::DocumentChange>, i64), ServerError> {
+        self.pull_round_counted(access_token, cursor, page_size)
+            .map(|(changes, cursor, _)| (changes, cursor))
+    }
+
+    /// [`ServerClient::pull_round`], with the count of certificates the server's CA has revoked
+    /// (when the server says).
+    pub fn pull_round_counted(
+        &self,
+        access_token: &str,
+        cursor: i64,
+        page_size: u32,
+    ) -> Result<(Vec<wire::DocumentChange>, i64, Option<u64>), ServerError> {
         let mut changes = Vec::new();
         let (mut position, mut after) = (cursor, None::<String>);
         loop {
@@ -437,7 +459,7 @@ impl ServerClient {
             let progressed = !page.changes.is_empty();
             changes.extend(page.changes);
             if page.complete {
-                return Ok((changes, page.next_cursor));
+                return Ok((changes, page.next_cursor, page.revoked_certificates));
             }
             if !progressed || page.next_cursor < position {
                 return Err(ServerError::Malformed(

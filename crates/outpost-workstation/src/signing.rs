@@ -8,7 +8,7 @@ use std::str::FromStr;
 use base64ct::Encoding;
 use der::{Decode, Encode, EncodePem};
 use outpost_pdf::{
-    burn_in, certificate_from_der, sign_pdf, validate_signatures, Annotation, Certificate,
+    burn_in, certificate_from_der, sign_pdf, validate_signatures_against, Annotation, Certificate,
     DocMdpPermission, PdfSigner, SignatureMark, SignatureReport, SignatureRequest, SoftwareSigner,
     ViewRect, DEFAULT_RESERVED_BYTES,
 };
@@ -467,14 +467,21 @@ impl Session {
         })
     }
 
-    /// Every signature of the document, validated against the vault's trust anchors.
+    /// Every signature of the document, validated against the vault's trust anchors, with the
+    /// organisation's newest revocation list (from the last sync) besides those in the file.
     pub fn validate_document(
         &self,
         document: &DocumentId,
     ) -> Result<Vec<SignatureReport>, WorkstationError> {
         let bytes = self.vault().document_bytes(document)?;
         let anchors = self.anchors()?;
-        validate_signatures(&bytes, &anchors).map_err(WorkstationError::Engine)
+        let lists: Vec<Vec<u8>> = self
+            .vault()
+            .revocation_list()?
+            .map(|(der, _)| der)
+            .into_iter()
+            .collect();
+        validate_signatures_against(&bytes, &anchors, &lists).map_err(WorkstationError::Engine)
     }
 }
 

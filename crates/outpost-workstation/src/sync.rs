@@ -181,23 +181,24 @@ impl Session {
             // Restored from a backup: it lost what came after; offer all of it again.
             session.vault().forget_server_progress()?;
             session.with_access(&client, &key, account, |token| {
-                client.pull_round(token, 0, PULL_PAGE)
+                client.pull_round_counted(token, 0, PULL_PAGE)
             })
         };
-        let (changes, cursor) = match self.with_access(&client, &key, &mut account, |token| {
-            client.pull_round(token, cursor, PULL_PAGE)
-        }) {
-            Err(WorkstationError::Server(ServerError::Refused { code, .. }))
-                if code == wire::error_codes::CURSOR_AHEAD =>
-            {
-                restored(self, &mut account)?
-            }
-            // The server is behind a position it reported after a push: restored too.
-            Ok((_, reached)) if reached < self.vault().server_position_seen()? => {
-                restored(self, &mut account)?
-            }
-            other => other?,
-        };
+        let (changes, cursor, revoked_count) =
+            match self.with_access(&client, &key, &mut account, |token| {
+                client.pull_round_counted(token, cursor, PULL_PAGE)
+            }) {
+                Err(WorkstationError::Server(ServerError::Refused { code, .. }))
+                    if code == wire::error_codes::CURSOR_AHEAD =>
+                {
+                    restored(self, &mut account)?
+                }
+                // The server is behind a position it reported after a push: restored too.
+                Ok((_, reached, _)) if reached < self.vault().server_position_seen()? => {
+                    restored(self, &mut account)?
+                }
+                other => other?,
+            };
 
         let links = self.vault().server_document_links()?;
         let mut downloads = Vec::new();
@@ -252,7 +253,7 @@ impl Session {
                 key: &key,
                 account: &mut account,
             };
-            match self.meet_server_head(&mut server, link, document, None, cancel)? {
+            match self.meet_server_head(&mut server, link, document, None, None, cancel)? {
                 HeadMet::AlreadyHere => {}
                 HeadMet::Taken { .. } => updated.push(link.document_id.clone()),
                 HeadMet::Waiting => deferred.push(document.id.clone()),
@@ -304,6 +305,9 @@ impl Session {
             discarded_annotations,
         } = self.vault().apply_pull_round(&round)?;
         self.vault().note_server_position(cursor)?;
+        if let Some(count) = revoked_count {
+            self.take_revocation_list(&client, count)?;
+        }
         // A vault connected before the CA was trusted at sign-in gets it with its documents.
         if !stored.is_empty() && self.vault().trust_anchors()?.is_empty() {
             self.trust_server_ca(&client)?;
@@ -472,6 +476,23 @@ impl Session {
             certificates.push(certificate);
         }
         self.import_certificates(key_id, certificates)
+    }
+
+    /// Fetches the organisation's revocation list when the server's count of revoked
+    /// certificates differs from the one the vault's list was fetched at (none: always).
+    fn take_revocation_list(
+        &self,
+        client: &ServerClient,
+        revoked_count: u64,
+    ) -> Result<(), WorkstationError> {
+        let held = self.vault().revocation_list()?.map(|(_, count)| count);
+        if held == Some(revoked_count) {
+            return Ok(());
+        }
+        if let Some(der) = client.revocation_list()? {
+            self.vault().store_revocation_list(&der, revoked_count)?;
+        }
+        Ok(())
     }
 
     /// Downloads `document` into the vault, resuming from the bytes an earlier attempt kept;

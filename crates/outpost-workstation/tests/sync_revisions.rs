@@ -12,7 +12,7 @@ use common::head_sha256;
 use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::testing::{FaultyProxy, InProcessServer};
 use outpost_workstation::{
-    DocumentId, Language, PadesLevel, SampleKind, Session, SignOptions, SignatureKind,
+    DocumentId, Language, PadesLevel, Revocation, SampleKind, Session, SignOptions, SignatureKind,
     SignatureReport, SignatureStatus, Workstation,
 };
 
@@ -96,6 +96,25 @@ fn assert_all_sealed(signatures: &[SignatureReport], count: usize) {
             .all(|r| is_valid(&r.status) && r.level == Some(PadesLevel::BaselineLta)),
         "{signatures:#?}"
     );
+}
+
+/// The server's head (SHA-256) of server document `id`.
+fn server_head_of(server: &InProcessServer, id: &str) -> String {
+    server
+        .block_on(server.service.store().document_by_id(id))
+        .expect("lookup")
+        .expect("the document")
+        .sha256
+}
+
+/// Where a linked document stands with the server.
+fn sync_state(session: &Session, document: &DocumentId) -> outpost_workstation::DocumentSyncState {
+    session
+        .document_sync_states()
+        .expect("states")
+        .into_iter()
+        .find(|s| &s.document_id == document)
+        .expect("a linked document")
 }
 
 fn is_valid(status: &SignatureStatus) -> bool {
@@ -484,13 +503,7 @@ fn signatures_come_back_sealed_for_the_long_term_and_pyhanko_agrees() {
     let olga = desk(&server, "olga", 62);
     let (at_ivan, at_olga) = (titled(&ivan), titled(&olga));
     let never = AtomicBool::new(false);
-    let server_head = |n: usize| {
-        server
-            .block_on(server.service.store().document_by_id(&server_ids[n]))
-            .expect("lookup")
-            .expect("the document")
-            .sha256
-    };
+    let server_head = |n: usize| server_head_of(&server, &server_ids[n]);
 
     // Ivan signs offline (B-B); the server extends it to B-LTA and the sealed head comes back.
     sign(&ivan, &at_ivan[0], "Approved by Ivan");
@@ -592,14 +605,7 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
     let ivan = desk(&server, "ivan", 71);
     let olga = desk(&server, "olga", 72);
     let (at_ivan, at_olga) = (titled(&ivan), titled(&olga));
-    let state_of = |desk: &Desk, document: &DocumentId| {
-        desk.session
-            .document_sync_states()
-            .expect("states")
-            .into_iter()
-            .find(|s| &s.document_id == document)
-            .expect("a linked document")
-    };
+    let state_of = |desk: &Desk, document: &DocumentId| sync_state(&desk.session, document);
     assert_eq!(state_of(&ivan, &at_ivan[0]).pending_revisions, 0);
 
     // Offline work shows as waiting: a signature and a note on the first document.
@@ -651,4 +657,264 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
         .expect("states")
         .iter()
         .all(|s| s.document_id != at_olga[1]));
+}
+
+#[test]
+fn a_revoked_signer_stays_valid_where_a_seal_came_first_and_is_revoked_elsewhere() {
+    let server = InProcessServer::start_with_ca();
+    server.unit("North");
+    common::unit_documents(
+        &server,
+        "Order",
+        SampleKind::OperationalReport,
+        Language::English,
+        10..12,
+        "revocation",
+    );
+    let sveta = desk(&server, "sveta", 71);
+    let kirill = desk(&server, "kirill", 72);
+    let (at_sveta, at_kirill) = (titled(&sveta), titled(&kirill));
+    let never = AtomicBool::new(false);
+    let first_signature =
+        |document: &DocumentId| signatures_and_stamps(&kirill.session, document).0.remove(0);
+    let lists_taken = || {
+        kirill
+            .session
+            .audit_entries(0, 1_000)
+            .expect("audit")
+            .into_iter()
+            .filter(|e| {
+                e.detail
+                    .starts_with("took the organisation's revocation list")
+            })
+            .count()
+    };
+
+    // Sveta signs the first order and syncs: the server seals it. The second order she signs
+    // too, but it leaves her desk only as a file mailed to Kirill — never sealed.
+    sign(&sveta, &at_sveta[0], "Approved");
+    assert_eq!(sveta.session.sync_push().expect("push").applied, 1);
+    sign(&sveta, &at_sveta[1], "Approved");
+    let mail = tempfile::tempdir().expect("dir");
+    let mailed = mail.path().join("order.pdf");
+    sveta
+        .session
+        .export_with_annotations(&at_sveta[1], &mailed)
+        .expect("export");
+    kirill.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    let sealed = first_signature(&at_kirill[0]);
+    assert_eq!(sealed.status, SignatureStatus::Valid, "{sealed:#?}");
+    assert!(
+        matches!(sealed.revocation, Revocation::NotRevoked { .. }),
+        "{sealed:#?}"
+    );
+
+    // A minute later her laptop is reported lost: the device is revoked, her certificate with it.
+    server.clock.advance(60);
+    let device = sveta
+        .session
+        .server_account()
+        .expect("account")
+        .expect("connected")
+        .device_id
+        .expect("enrolled");
+    server
+        .block_on(
+            server
+                .service
+                .revoke_device(outpost_server::service::Actor::Cli, &device),
+        )
+        .expect("revoke");
+    let taken_before = lists_taken();
+    kirill.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    assert_eq!(lists_taken(), taken_before + 1, "the new list was fetched");
+    kirill.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    assert_eq!(
+        lists_taken(),
+        taken_before + 1,
+        "and not again while nothing changed"
+    );
+
+    // Sealed before the revocation: still valid, and the panel says she was revoked later.
+    let sealed = first_signature(&at_kirill[0]);
+    assert_eq!(sealed.status, SignatureStatus::Valid, "{sealed:#?}");
+    assert!(
+        matches!(sealed.revocation, Revocation::RevokedLater { .. }),
+        "{sealed:#?}"
+    );
+    // The mailed file proves nothing about when she signed it: revoked.
+    let imported = kirill
+        .session
+        .import_bytes(std::fs::read(&mailed).expect("read"), "order.pdf")
+        .expect("import");
+    let unsealed = first_signature(&imported.document().id);
+    assert!(
+        matches!(unsealed.revocation, Revocation::Revoked { .. }),
+        "{unsealed:#?}"
+    );
+    match &unsealed.status {
+        SignatureStatus::Revoked(why) => assert!(why.contains("was revoked on"), "{why}"),
+        other => panic!("not revoked: {other:?}"),
+    }
+}
+
+#[test]
+fn a_refused_revision_waits_for_the_user_to_offer_it_again_or_take_the_servers_copy() {
+    let server = InProcessServer::start_with_ca_without_long_term();
+    server.unit("North");
+    let server_ids = common::unit_documents(
+        &server,
+        "Memo",
+        SampleKind::OperationalReport,
+        Language::English,
+        130..132,
+        "refusal",
+    );
+    let olga = desk(&server, "olga", 81);
+    let at_olga = titled(&olga);
+    let never = AtomicBool::new(false);
+    let north = AssignmentTarget::Unit {
+        name: "North".into(),
+    };
+    let audited = |text: &str| {
+        olga.session
+            .audit_entries(0, 1_000)
+            .expect("audit")
+            .into_iter()
+            .filter(|e| e.detail.contains(text))
+            .count()
+    };
+    let state_of = |document: &DocumentId| sync_state(&olga.session, document);
+    let server_head = |n: usize| server_head_of(&server, &server_ids[n]);
+
+    // Both memos are taken away from the unit while Olga signs them offline: refused.
+    sign(&olga, &at_olga[0], "Olga");
+    sign(&olga, &at_olga[1], "Olga");
+    for id in &server_ids {
+        server
+            .block_on(server.service.revoke_assignment(
+                outpost_server::service::Actor::Cli,
+                id,
+                &north,
+            ))
+            .expect("revoke");
+    }
+    assert_eq!(olga.session.sync_push().expect("push").refused.len(), 2);
+    // Later rounds do not offer them again (no refusal after refusal in the audit chain), and
+    // both signed revisions are still here.
+    for _ in 0..3 {
+        let pushed = olga.session.sync_push().expect("push");
+        assert_eq!((pushed.applied, pushed.refused.len()), (0, 0), "{pushed:?}");
+    }
+    assert_eq!(audited("the server refused revision"), 2);
+    for document in &at_olga {
+        let state = state_of(document);
+        assert_eq!(state.pending_revisions, 1, "{state:?}");
+        assert!(state.refused.is_some(), "{state:?}");
+    }
+
+    // The administrator gives the memos back. Olga offers the first one again: it is applied.
+    for id in &server_ids {
+        server
+            .block_on(
+                server
+                    .service
+                    .assign(outpost_server::service::Actor::Cli, id, &north),
+            )
+            .expect("assign");
+    }
+    assert!(olga
+        .session
+        .offer_refused_revision_again(&at_olga[0])
+        .expect("offer again"));
+    assert_eq!(olga.session.sync_push().expect("push").applied, 1);
+    assert_eq!(head_sha256(&olga.session, &at_olga[0]), server_head(0));
+    assert_eq!(state_of(&at_olga[0]).refused, None);
+
+    // For the second she takes the server's copy instead: her signature is discarded (audited
+    // with the server's reason), the document is the server's again and nothing waits.
+    let discarded = olga
+        .session
+        .take_server_copy(&at_olga[1], &never)
+        .expect("take the server's copy");
+    assert_eq!(discarded.len(), 1, "{discarded:?}");
+    let state = state_of(&at_olga[1]);
+    assert_eq!(
+        (
+            state.pending_revisions,
+            state.refused.clone(),
+            state.sign_again
+        ),
+        (0, None, false),
+        "{state:?}"
+    );
+    assert_eq!(head_sha256(&olga.session, &at_olga[1]), server_head(1));
+    assert!(statuses(&olga.session, &at_olga[1]).is_empty());
+    assert_eq!(audited("at the user's request"), 1);
+    let pushed = olga.session.sync_push().expect("push");
+    assert_eq!((pushed.applied, pushed.refused.len()), (0, 0), "{pushed:?}");
+
+    // Where the server refused nothing there is no copy to take instead.
+    let error = olga
+        .session
+        .take_server_copy(&at_olga[0], &never)
+        .expect_err("nothing refused");
+    assert!(error.to_string().contains("refused nothing"), "{error}");
+}
+
+#[test]
+fn a_signature_left_unsealed_by_a_stopped_server_is_sealed_when_it_starts_again() {
+    // A server that applies pushed revisions but does not seal them: as one stopped between the
+    // two steps (or whose CA token was away).
+    let mut server = InProcessServer::start_with(
+        true,
+        outpost_server::service::Policy {
+            extend_signatures: false,
+            ..Default::default()
+        },
+    );
+    server.unit("North");
+    let server_ids = common::unit_documents(
+        &server,
+        "Order",
+        SampleKind::OperationalReport,
+        Language::English,
+        140..141,
+        "sweep",
+    );
+    let ivan = desk(&server, "ivan", 91);
+    let at_ivan = titled(&ivan);
+    sign(&ivan, &at_ivan[0], "Approved");
+    let signed = head_sha256(&ivan.session, &at_ivan[0]);
+    assert_eq!(ivan.session.sync_push().expect("push").applied, 1);
+    assert_eq!(
+        server_head_of(&server, &server_ids[0]),
+        signed,
+        "not sealed"
+    );
+
+    // Started again with sealing on, it finds the waiting signature by itself.
+    server.restart_with(outpost_server::service::Policy::default());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server_head_of(&server, &server_ids[0]) == signed {
+        assert!(std::time::Instant::now() < deadline, "never sealed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A sweep now finds nothing more to do.
+    assert_eq!(
+        server
+            .block_on(server.service.seal_waiting_signatures(true))
+            .expect("sweep"),
+        0
+    );
+    ivan.session
+        .sync_pull(&AtomicBool::new(false), &mut |_| {})
+        .expect("pull");
+    assert_eq!(
+        head_sha256(&ivan.session, &at_ivan[0]),
+        server_head_of(&server, &server_ids[0])
+    );
+    let (signatures, stamps) = signatures_and_stamps(&ivan.session, &at_ivan[0]);
+    assert_all_sealed(&signatures, 1);
+    assert_eq!(stamps.len(), 1, "{stamps:#?}");
 }

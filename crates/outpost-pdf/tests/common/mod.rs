@@ -669,22 +669,34 @@ impl TestPki {
             ),
         )
         .unwrap();
-        run_ok(
-            "openssl",
-            &[
-                &"ca",
-                &"-gencrl",
-                &"-config",
-                &d.join("ca.conf"),
-                &"-keyfile",
-                &self.path("ca.key"),
-                &"-cert",
-                &self.path("ca.crt"),
-                &"-out",
-                &self.path("crl.pem"),
-            ],
+        self.gencrl("crl")
+    }
+
+    /// Revokes the certificate of signer `name` (now) and returns a new CRL (DER) that names it.
+    pub fn revoked_crl_der(&self, name: &str) -> Vec<u8> {
+        self.crl_der();
+        self.openssl_ca(&[&"-revoke", &self.path(&format!("{name}.crt"))]);
+        self.gencrl("crl-revoked")
+    }
+
+    /// A CRL of the test CA's current database, written as `{stem}.pem`; its DER.
+    fn gencrl(&self, stem: &str) -> Vec<u8> {
+        let pem = self.path(&format!("{stem}.pem"));
+        self.openssl_ca(&[&"-gencrl", &"-out", &pem]);
+        self.der_of(&[&"crl", &"-in", &pem], &format!("{stem}.der"))
+    }
+
+    /// `openssl ca` with the test CA's configuration, key and certificate, then `args`.
+    fn openssl_ca(&self, args: &[&dyn AsRef<std::ffi::OsStr>]) {
+        let (conf, key, cert) = (
+            self.dir.path().join("ca.conf"),
+            self.path("ca.key"),
+            self.path("ca.crt"),
         );
-        self.der_of(&[&"crl", &"-in", &self.path("crl.pem")], "crl.der")
+        let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> =
+            vec![&"ca", &"-config", &conf, &"-keyfile", &key, &"-cert", &cert];
+        all.extend_from_slice(args);
+        run_ok("openssl", &all);
     }
 
     /// `openssl ARGS -outform DER -out NAME` and the bytes written.

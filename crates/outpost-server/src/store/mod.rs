@@ -275,6 +275,19 @@ pub enum OpApplied {
 /// on its base replaces it as the head, and the server extends the new head instead.
 pub const LONG_TERM_CAUSE: &str = "long-term validation";
 
+/// A document head that a workstation pushed ([`Store::pushed_heads`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedHead {
+    /// The document.
+    pub document_id: String,
+    /// Its head.
+    pub sha256: String,
+    /// Who pushed the head.
+    pub user_id: String,
+    /// From which device.
+    pub device_id: String,
+}
+
 /// A pushed document revision, to apply exactly once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevisionOp {
@@ -501,6 +514,11 @@ pub trait Store: Send + Sync {
 
     /// The server's sync position now (the last change's position).
     async fn sync_position(&self) -> Result<i64, StoreError>;
+
+    /// The documents whose head is a revision a workstation pushed (not the server's long-term
+    /// extension): (document id, head SHA-256, pushing user id, device id), by document id. A
+    /// signature there may still wait for its validation data and time-stamp.
+    async fn pushed_heads(&self) -> Result<Vec<PushedHead>, StoreError>;
 
     /// Whether `sha256` is a revision of the document (the head, any pushed revision on either
     /// branch, or the base of one).

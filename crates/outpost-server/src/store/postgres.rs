@@ -10,8 +10,8 @@ use tokio_postgres::{NoTls, Row};
 use super::{
     parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
     DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
-    PullPage, RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow, UnitRow,
-    UserRow, LONG_TERM_CAUSE,
+    PullPage, PushedHead, RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow,
+    UnitRow, UserRow, LONG_TERM_CAUSE,
 };
 
 mod embedded {
@@ -1035,6 +1035,27 @@ impl Store for PostgresStore {
             .query_one("SELECT seq FROM sync_counter WHERE id = 1", &[])
             .await?;
         Ok(row.try_get(0)?)
+    }
+
+    async fn pushed_heads(&self) -> Result<Vec<PushedHead>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT d.id, d.sha256, r.user_id, r.device_id FROM documents d \
+                 JOIN document_revisions r ON r.document_id = d.id AND r.sha256 = d.sha256 \
+                 WHERE r.cause <> $1 ORDER BY d.id",
+                &[&LONG_TERM_CAUSE],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PushedHead {
+                    document_id: row.try_get(0)?,
+                    sha256: row.try_get(1)?,
+                    user_id: row.try_get(2)?,
+                    device_id: row.try_get(3)?,
+                })
+            })
+            .collect()
     }
 
     async fn is_document_revision(

@@ -9,8 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::{
     parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
     DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
-    PullPage, RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow, UnitRow,
-    UserRow, LONG_TERM_CAUSE,
+    PullPage, PushedHead, RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow,
+    UnitRow, UserRow, LONG_TERM_CAUSE,
 };
 
 mod embedded {
@@ -1041,6 +1041,26 @@ impl Store for SqliteStore {
                     r.get(0)
                 })?,
             )
+        })
+        .await
+    }
+
+    async fn pushed_heads(&self) -> Result<Vec<PushedHead>, StoreError> {
+        self.read(move |c| {
+            let mut statement = c.prepare(
+                "SELECT d.id, d.sha256, r.user_id, r.device_id FROM documents d \
+                 JOIN document_revisions r ON r.document_id = d.id AND r.sha256 = d.sha256 \
+                 WHERE r.cause != ?1 ORDER BY d.id",
+            )?;
+            let rows = statement.query_map([LONG_TERM_CAUSE], |r| {
+                Ok(PushedHead {
+                    document_id: r.get(0)?,
+                    sha256: r.get(1)?,
+                    user_id: r.get(2)?,
+                    device_id: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }

@@ -547,8 +547,8 @@ pub struct PullPage {
     pub next_after: Option<String>,
     /// Whether this page reaches the server's current state.
     pub complete: bool,
-    /// On the page that completes a round: how many certificates the organisation's CA has
-    /// revoked. A workstation whose revocation list was fetched at another count fetches it
+    /// On the page that completes a round, from a server with the organisation's CA: how many
+    /// certificates the CA has revoked. A workstation whose revocation list was fetched at another count fetches it
     /// again ([`paths::CA_CRL`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_certificates: Option<u64>,

@@ -203,6 +203,9 @@ pub fn start(
             address: address.to_string(),
             source,
         })?
+        // Each response goes out as it is written: with Nagle's algorithm a response written in
+        // two TLS records waits for the client's delayed acknowledgement (about 40 ms).
+        .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
         .handle(handle.clone());
     let app = router(service.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { server.serve(app).await });

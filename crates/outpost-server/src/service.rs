@@ -1211,7 +1211,8 @@ impl Service {
                 },
             })
             .collect();
-        let revoked_certificates = if more {
+        // Only a server with the organisation's CA has a revocation list to fetch.
+        let revoked_certificates = if more || self.ca.is_none() {
             None
         } else {
             Some(self.store.revoked_certificates().await?.len() as u64)

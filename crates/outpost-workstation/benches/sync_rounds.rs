@@ -1,16 +1,15 @@
 //! Sync cost, measured against rsync in the same run: the first sync of N documents, a sync round
 //! when nothing changed (push + pull + audit upload), and bringing one signed revision to the
-//! server — beside rsync copying the same files, re-checking them unchanged, and sending the
-//! changed file by its delta. Writes its section of docs/benchmarks.md.
+//! server — beside an rsync daemon on loopback serving the same files: the first fetch, a fetch
+//! when nothing changed, and the changed file by its delta. Writes its section of
+//! docs/benchmarks.md.
 //!
 //! Run: `scripts/with-keyring.sh cargo bench -p outpost-workstation --bench sync_rounds`
 //! Options: `--docs N` (default 200), `--rounds N` (default 20), `--out FILE`.
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use outpost_protocol::{AssignmentTarget, Role, SecondFactor};
 use outpost_server::testing::InProcessServer;
@@ -22,6 +21,9 @@ use rand::SeedableRng;
 
 #[path = "../../../scripts/bench_report.rs"]
 mod bench_report;
+mod support;
+
+use support::{median_and_p95, ms, RsyncDaemon};
 
 struct Args {
     docs: usize,
@@ -50,36 +52,6 @@ fn args() -> Args {
         }
     }
     args
-}
-
-fn median_and_p95(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.95))
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// Runs rsync and returns how long it took and the bytes it sent (from `--stats`).
-fn rsync(from: &Path, to: &Path) -> (Duration, u64) {
-    let started = Instant::now();
-    let output = Command::new("rsync")
-        .args(["-a", "--no-whole-file", "--stats"])
-        .arg(format!("{}/", from.display()))
-        .arg(to)
-        .output()
-        .expect("rsync (installed by scripts/install-deps.sh)");
-    let elapsed = started.elapsed();
-    assert!(output.status.success(), "rsync failed");
-    let stats = String::from_utf8_lossy(&output.stdout);
-    let sent = stats
-        .lines()
-        .find_map(|l| l.strip_prefix("Total bytes sent: "))
-        .map(|n| n.replace(',', "").trim().parse().unwrap_or(0))
-        .unwrap_or(0);
-    (elapsed, sent)
 }
 
 fn main() {
@@ -141,7 +113,8 @@ fn main() {
     let pulled = session.sync_pull(&never, &mut |_| {}).expect("pull");
     let first_sync = started.elapsed();
     assert_eq!(pulled.stored.len(), args.docs);
-    let (first_rsync, first_rsync_bytes) = rsync(&source, &copy);
+    let daemon = RsyncDaemon::serve(&source);
+    let (first_rsync, first_rsync_bytes) = daemon.fetch(&copy);
 
     // Nothing changed: whole rounds, and rsync re-checking the copy.
     let mut ours = Vec::new();
@@ -152,7 +125,7 @@ fn main() {
         session.sync_pull(&never, &mut |_| {}).expect("pull");
         session.sync_audit().expect("audit");
         ours.push(started.elapsed());
-        theirs.push(rsync(&source, &copy).0);
+        theirs.push(daemon.fetch(&copy).0);
     }
     let (noop_median, noop_p95) = median_and_p95(ours);
     let (rsync_noop_median, rsync_noop_p95) = median_and_p95(theirs);
@@ -207,18 +180,18 @@ fn main() {
     );
     let appended = signed.len() - before.len();
     std::fs::write(&original, &signed).expect("write");
-    let (rsync_change, rsync_change_bytes) = rsync(&source, &copy);
+    let (rsync_change, rsync_change_bytes) = daemon.fetch(&copy);
 
     let body = format!(
         "## Sync rounds against rsync (crates/outpost-workstation/benches/sync_rounds.rs)\n\n\
          {machine}. One workstation and an in-process server on loopback HTTPS, {docs} documents \
-         ({mb:.1} MB); rsync 3 over local folders is the peer (no network, no TLS, no checks — a \
-         floor, not a rival). Run: `scripts/with-keyring.sh cargo bench -p outpost-workstation \
+         ({mb:.1} MB); the peer is an rsync daemon on loopback serving the same files in the same run \
+         (no TLS, no checks — a floor, not a rival). Run: `scripts/with-keyring.sh cargo bench -p outpost-workstation \
          --bench sync_rounds`.\n\n\
          | | Outpost | rsync |\n|---|---|---|\n\
-         | first sync of {docs} documents | {first} (downloaded, hash-checked, validated and indexed by pdfium, stored encrypted) | {first_rsync} ({first_rsync_bytes} bytes sent) |\n\
+         | first sync of {docs} documents | {first} (downloaded, hash-checked, validated and indexed by pdfium, stored encrypted) | {first_rsync} ({first_rsync_bytes} bytes received) |\n\
          | nothing changed, median / p95 of {rounds} | {noop_median} / {noop_p95} (push + pull + audit upload: 3–4 HTTPS requests) | {rsync_noop_median} / {rsync_noop_p95} |\n\
-         | one document signed ({appended} bytes appended) | {revision_push} (upload of the appended bytes + compare-and-swap push, answered once the server has sealed it: /DSS + RFC 3161 time-stamp; {revision_count} revisions held) | {rsync_change} ({rsync_change_bytes} bytes sent by delta) |\n",
+         | one document signed ({appended} bytes appended) | {revision_push} (upload of the appended bytes + compare-and-swap push, answered once the server has sealed it: /DSS + RFC 3161 time-stamp; {revision_count} revisions held) | {rsync_change} ({rsync_change_bytes} bytes received: the delta) |\n",
         machine = bench_report::machine(),
         docs = args.docs,
         mb = total_bytes as f64 / 1e6,

@@ -1,0 +1,96 @@
+//! What the sync benchmarks share: timing summaries and rsync, the peer they are measured
+//! against.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The median and the 95th percentile.
+pub fn median_and_p95(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.95))
+}
+
+/// Milliseconds with one decimal.
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// A number from rsync's `--stats` output, on the line starting with `label`.
+fn stat(stdout: &[u8], label: &str) -> u64 {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .map(|n| n.replace(',', "").trim().parse().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// An rsync daemon on loopback serving `folder` as module `docs`, stopped when dropped.
+pub struct RsyncDaemon {
+    child: std::process::Child,
+    port: u16,
+    _config: tempfile::TempDir,
+}
+
+impl RsyncDaemon {
+    /// Starts the daemon and waits until it accepts connections.
+    pub fn serve(folder: &Path) -> RsyncDaemon {
+        let config = tempfile::tempdir().expect("a temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let file = config.path().join("rsyncd.conf");
+        std::fs::write(
+            &file,
+            format!(
+                "use chroot = no\npid file = {}\n[docs]\npath = {}\nread only = yes\n",
+                config.path().join("rsyncd.pid").display(),
+                folder.display()
+            ),
+        )
+        .expect("write the daemon's configuration");
+        let child = Command::new("rsync")
+            .args(["--daemon", "--no-detach", "--address=127.0.0.1"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--config={}", file.display()))
+            .spawn()
+            .expect("rsync (installed by scripts/install-deps.sh)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the rsync daemon did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RsyncDaemon {
+            child,
+            port,
+            _config: config,
+        }
+    }
+
+    /// Fetches the module into `to`: how long it took and the bytes the daemon sent.
+    pub fn fetch(&self, to: &Path) -> (Duration, u64) {
+        let started = Instant::now();
+        let output = Command::new("rsync")
+            .args(["-a", "--stats"])
+            .arg(format!("rsync://127.0.0.1:{}/docs/", self.port))
+            .arg(to)
+            .output()
+            .expect("rsync");
+        let elapsed = started.elapsed();
+        assert!(
+            output.status.success(),
+            "rsync failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (elapsed, stat(&output.stdout, "Total bytes received: "))
+    }
+}
+
+impl Drop for RsyncDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,241 @@
+//! Sync at the issue's scale, against rsync in the same run:
+//! - the first sync of N documents of about S bytes each (default 2,000 × 500 kB ≈ 1 GB), beside
+//!   an rsync daemon on loopback serving the same files;
+//! - a sync round when nothing changed (push + pull) for a user with A assigned documents while
+//!   the server holds T in all (default A = 5,000 and T = 10,000, then 100,000): the round must
+//!   not grow with the server's total.
+//!
+//! Writes the `sync-scale` section of docs/benchmarks.md.
+//! Run: `scripts/with-keyring.sh cargo bench -p outpost-workstation --bench sync_scale`
+//! Options: `--docs N`, `--doc-bytes S`, `--assigned A`, `--totals T1,T2`, `--rounds R`,
+//! `--out FILE`.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use outpost_protocol::{AssignmentTarget, Role, SecondFactor};
+use outpost_server::service::Actor;
+use outpost_server::testing::{InProcessServer, TestAccount};
+use outpost_workstation::{
+    KdfParams, ManualClock, OsKeyring, PdfEngine, Session, SharedRng, Workstation,
+    WorkstationConfig,
+};
+use rand::SeedableRng;
+
+#[path = "../../../scripts/bench_report.rs"]
+mod bench_report;
+mod support;
+
+use support::{median_and_p95, ms, RsyncDaemon};
+
+struct Args {
+    docs: usize,
+    doc_bytes: usize,
+    assigned: usize,
+    totals: Vec<usize>,
+    rounds: usize,
+    out: String,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        docs: 2_000,
+        doc_bytes: 500_000,
+        assigned: 5_000,
+        totals: vec![10_000, 100_000],
+        rounds: 50,
+        out: concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/benchmarks.md").to_owned(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let value = it.next();
+        let number = value.as_deref().and_then(|v| v.parse().ok());
+        match a.as_str() {
+            "--docs" => args.docs = number.unwrap_or(args.docs),
+            "--doc-bytes" => args.doc_bytes = number.unwrap_or(args.doc_bytes),
+            "--assigned" => args.assigned = number.unwrap_or(args.assigned),
+            "--rounds" => args.rounds = number.unwrap_or(args.rounds),
+            "--totals" => {
+                args.totals = value
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|t| t.parse().ok())
+                    .collect()
+            }
+            "--out" => args.out = value.unwrap_or(args.out),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    args
+}
+
+/// Registers `count` documents of about `filler` bytes, numbered from `first`, for `target`,
+/// 32 at a time; returns their bytes when `keep` (else nothing).
+fn register(
+    server: &InProcessServer,
+    first: usize,
+    count: usize,
+    filler: usize,
+    target: &AssignmentTarget,
+    keep: bool,
+) -> Vec<(String, Vec<u8>)> {
+    server.block_on(async {
+        let mut running = tokio::task::JoinSet::new();
+        let mut kept = Vec::new();
+        for n in first..first + count {
+            let title = format!("Document {n}");
+            let pdf = outpost_server::testing::sample_pdf(&title, filler);
+            if keep {
+                kept.push((format!("{n:06}.pdf"), pdf.clone()));
+            }
+            let (service, target) = (server.service.clone(), target.clone());
+            running.spawn(async move {
+                let row = service
+                    .register_document(Actor::Cli, &title, "internal", pdf.into())
+                    .await
+                    .expect("register");
+                service
+                    .assign(Actor::Cli, &row.id, &target)
+                    .await
+                    .expect("assign");
+            });
+            while running.len() >= 32 {
+                running.join_next().await;
+            }
+        }
+        while running.join_next().await.is_some() {}
+        kept
+    })
+}
+
+/// A new workstation vault for `account`, connected to `server`.
+fn workstation_for(
+    server: &InProcessServer,
+    account: &TestAccount,
+    root: &std::path::Path,
+) -> (Workstation, Session) {
+    let workstation = Workstation::new(WorkstationConfig {
+        data_root: root.to_owned(),
+        keyring: Arc::new(OsKeyring::new(format!(
+            "outpost-bench-scale-{}-{}",
+            account.username,
+            std::process::id()
+        ))),
+        clock: Arc::new(ManualClock::new(server.service.now() * 1000 + 60_000)),
+        kdf: KdfParams::INSECURE_FAST_FOR_TESTS,
+        pdf: PdfEngine::start_default().expect("pdfium"),
+    });
+    let rng: SharedRng = Arc::new(Mutex::new(Box::new(
+        rand_chacha::ChaCha8Rng::seed_from_u64(9),
+    )));
+    let session = workstation
+        .create_vault(&account.username, "bench-password", rng)
+        .expect("a vault");
+    session
+        .connect_server(
+            &server.base_url,
+            std::str::from_utf8(&server.ca_pem).expect("PEM"),
+            &account.username,
+            &account.password,
+            SecondFactor::Totp {
+                code: server.fresh_code(account),
+            },
+            "bench",
+        )
+        .expect("connect");
+    (workstation, session)
+}
+
+fn unit(name: &str) -> AssignmentTarget {
+    AssignmentTarget::Unit { name: name.into() }
+}
+
+fn main() {
+    let args = args();
+    let never = AtomicBool::new(false);
+
+    // The first sync of a large assignment, beside an rsync daemon serving the same files.
+    let server = InProcessServer::start_accepting(args.doc_bytes * 2 + (1 << 20));
+    server.unit("North");
+    let account = server.account("bulk", Role::Staff, Some("North"));
+    let files = tempfile::tempdir().expect("a temp dir");
+    let (source, copy) = (files.path().join("source"), files.path().join("copy"));
+    std::fs::create_dir_all(&source).expect("a folder");
+    let mut total_bytes = 0usize;
+    for (name, pdf) in register(&server, 0, args.docs, args.doc_bytes, &unit("North"), true) {
+        total_bytes += pdf.len();
+        std::fs::write(source.join(name), pdf).expect("write");
+    }
+    let root = tempfile::tempdir().expect("a temp dir");
+    let (_workstation, session) = workstation_for(&server, &account, root.path());
+    let started = Instant::now();
+    let pulled = session.sync_pull(&never, &mut |_| {}).expect("pull");
+    let first_sync = started.elapsed();
+    assert_eq!(pulled.stored.len(), args.docs);
+    let daemon = RsyncDaemon::serve(&source);
+    let (rsync_time, rsync_bytes) = daemon.fetch(&copy);
+    drop((session, _workstation, root, daemon, files, server));
+
+    // Nothing changed, with A documents assigned while the server's total grows.
+    let server = InProcessServer::start();
+    server.unit("North");
+    server.unit("South");
+    let account = server.account("clerk", Role::Staff, Some("North"));
+    register(&server, 0, args.assigned, 0, &unit("North"), false);
+    let root = tempfile::tempdir().expect("a temp dir");
+    let (_workstation, session) = workstation_for(&server, &account, root.path());
+    let pulled = session.sync_pull(&never, &mut |_| {}).expect("pull");
+    assert_eq!(pulled.stored.len(), args.assigned);
+    let mut on_server = args.assigned;
+    let mut rows = Vec::new();
+    for &total in &args.totals {
+        if total > on_server {
+            register(
+                &server,
+                on_server,
+                total - on_server,
+                0,
+                &unit("South"),
+                false,
+            );
+            on_server = total;
+        }
+        let mut samples = Vec::new();
+        for _ in 0..args.rounds {
+            let started = Instant::now();
+            session.sync_push().expect("push");
+            let round = session.sync_pull(&never, &mut |_| {}).expect("pull");
+            samples.push(started.elapsed());
+            assert!(round.stored.is_empty() && round.purged.is_empty());
+        }
+        let (median, p95) = median_and_p95(samples);
+        rows.push(format!(
+            "| nothing changed: {assigned} assigned, {on_server} on the server, median / p95 of {rounds} | {median} / {p95} | goal: median under 20 ms, not growing with the server's total |\n",
+            assigned = args.assigned,
+            rounds = args.rounds,
+            median = ms(median),
+            p95 = ms(p95),
+        ));
+    }
+
+    let ratio = first_sync.as_secs_f64() / rsync_time.as_secs_f64().max(f64::EPSILON);
+    let body = format!(
+        "## Sync at scale against an rsync daemon (crates/outpost-workstation/benches/sync_scale.rs)\n\n\
+         {machine}. One workstation and an in-process server on loopback HTTPS; the peer is an rsync \
+         daemon on loopback serving the same files in the same run (no TLS, no checks). Run: \
+         `scripts/with-keyring.sh cargo bench -p outpost-workstation --bench sync_scale`.\n\n\
+         | | Outpost | peer / goal |\n|---|---|---|\n\
+         | first sync of {docs} documents ({mb:.0} MB): downloaded into the vault part by part, hash-checked, validated and indexed by pdfium, stored encrypted | {first} ({ratio:.1}× rsync) | rsync daemon: {rsync} ({rsync_mb:.0} MB received); goal ≤ 1.5× |\n\
+         {rows}",
+        machine = bench_report::machine(),
+        docs = args.docs,
+        mb = total_bytes as f64 / 1e6,
+        first = ms(first_sync),
+        rsync = ms(rsync_time),
+        rsync_mb = rsync_bytes as f64 / 1e6,
+        rows = rows.concat(),
+    );
+    print!("{body}");
+    bench_report::write_section(&args.out, "sync-scale", &body).expect("write the report");
+}

@@ -5,6 +5,7 @@ fn main() {
         "unlock",
         "lock",
         "list_documents",
+        "document_marks",
         "open_document",
         "close_document",
         "set_visible_pages",

@@ -37,6 +37,7 @@ pub fn run() {
             commands::vault::unlock,
             commands::vault::lock,
             commands::documents::list_documents,
+            commands::documents::document_marks,
             commands::documents::open_document,
             commands::documents::close_document,
             commands::documents::set_visible_pages,

@@ -169,6 +169,15 @@ impl WebDriver {
         );
     }
 
+    /// Sends keys (WebDriver key codes: `\u{E007}` Enter, `\u{E011}` Home, …) to an element.
+    fn press(&self, element: &str, keys: &str) {
+        self.call(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": keys })),
+        );
+    }
+
     fn script(&self, script: &str) -> Value {
         self.call(
             "POST",
@@ -1035,4 +1044,88 @@ fn an_idle_window_locks_the_vault_by_itself_and_says_why() {
     driver.wait_for("#unlock-password");
     // Locked for real: the engine refuses what needs the session.
     assert!(driver.find_all("#doc-list li").is_empty());
+}
+
+#[test]
+fn five_thousand_documents_scroll_in_a_list_that_draws_only_the_rows_in_view() {
+    use std::sync::{Arc, Mutex};
+    let data = tempfile::tempdir().unwrap();
+    let keyring_service = format!("outpost-e2e-big-{}", std::process::id());
+    // A vault holding 5,000 documents, filled before the window opens.
+    {
+        let workstation =
+            outpost_workstation::Workstation::new(outpost_workstation::WorkstationConfig {
+                data_root: data.path().to_owned(),
+                keyring: Arc::new(outpost_workstation::OsKeyring::new(&keyring_service)),
+                clock: Arc::new(outpost_workstation::SystemClock),
+                kdf: outpost_workstation::KdfParams::INSECURE_FAST_FOR_TESTS,
+                pdf: outpost_workstation::PdfEngine::start_default().unwrap(),
+            });
+        let rng: outpost_workstation::SharedRng = Arc::new(Mutex::new(Box::new(rand_core::OsRng)));
+        let session = workstation
+            .create_vault("archivist", "archive-password", rng)
+            .unwrap();
+        for n in 0..5_000 {
+            let title = format!("Register entry {n:04}");
+            session
+                .import_bytes(
+                    outpost_server::testing::sample_pdf(&title, 0),
+                    &format!("entry-{n:04}.pdf"),
+                )
+                .unwrap();
+        }
+        session.lock().unwrap();
+    }
+    let running = start_app(
+        data.path(),
+        &[("OUTPOST_KEYRING_SERVICE", keyring_service.as_str())],
+    );
+    let driver = &running.driver;
+    driver.type_into(&driver.wait_for("#unlock-user"), "archivist");
+    driver.type_into(&driver.wait_for("#unlock-password"), "archive-password");
+    driver.click(&driver.wait_for("#unlock-submit"));
+    text_when(driver, "#list-pane h2", "the heading", |t| {
+        t.contains("5000")
+    });
+    let drawn = wait_until("the first rows", Duration::from_secs(60), || {
+        let n = driver.find_all("#doc-list li").len();
+        (n > 0).then_some(n)
+    });
+    assert!(drawn < 60, "{drawn} rows in the page for 5,000 documents");
+    let first_row = driver.wait_for("#doc-list li");
+    assert!(driver.text(&first_row).contains("Register entry 4999"));
+
+    // Scrolled to the end, the oldest entry is drawn, and still only a screenful of rows.
+    driver.script(
+        "const s = document.querySelector('.virtual-scroll'); s.scrollTop = s.scrollHeight;",
+    );
+    let last = wait_until("the oldest entry", Duration::from_secs(20), || {
+        driver
+            .find_all("#doc-list li")
+            .into_iter()
+            .find(|li| driver.text(li).contains("Register entry 0000"))
+    });
+    assert!(driver.find_all("#doc-list li").len() < 60);
+    assert!(driver.text(&last).contains("New") || driver.text(&last).contains("Новый"));
+
+    // From the keyboard: Home goes back to the newest, Enter opens it, and it is read now.
+    driver.press(&last, "\u{E011}");
+    wait_until("the newest entry focused", Duration::from_secs(20), || {
+        let focused = driver.script("return document.activeElement?.textContent ?? '';");
+        focused
+            .as_str()
+            .is_some_and(|t| t.contains("Register entry 4999"))
+            .then_some(())
+    });
+    driver.script("document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));");
+    text_when(driver, "#viewer-title", "the opened entry", |t| {
+        t.contains("Register entry 4999")
+    });
+    let first_row = driver.wait_for("#doc-list li[data-index='0']");
+    let row = driver.text(&first_row);
+    assert!(row.contains("Read") || row.contains("Прочитан"), "{row}");
+    screenshot(
+        &running.display,
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-five-thousand.png"),
+    );
 }

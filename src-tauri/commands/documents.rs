@@ -13,6 +13,15 @@ pub async fn list_documents(state: State<'_, AppState>) -> CommandResult<Vec<Doc
     blocking(move || Ok(session.documents()?)).await
 }
 
+/// For each document: opened yet or new, and how many annotations it has (the list's badges).
+#[tauri::command]
+pub async fn document_marks(
+    state: State<'_, AppState>,
+) -> CommandResult<Vec<outpost_workstation::DocumentMarks>> {
+    let session = session(&state)?;
+    blocking(move || Ok(session.document_marks()?)).await
+}
+
 #[tauri::command]
 pub async fn open_document(state: State<'_, AppState>, id: String) -> CommandResult<DocumentView> {
     let session = session(&state)?;

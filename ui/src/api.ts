@@ -156,6 +156,15 @@ export interface ConnectRequest {
   device_name: string;
 }
 
+/** What the list shows about a document besides its metadata. */
+export interface DocumentMarks {
+  document_id: string;
+  /** Opened here at least once (else it is new). */
+  opened: boolean;
+  /** Its annotations, deleted ones not counted. */
+  annotations: number;
+}
+
 /** Where a server document stands with the server. */
 export interface DocumentSyncState {
   document_id: string;
@@ -325,6 +334,7 @@ export const api = {
   offerRefusedRevisionAgain: (id: string) => invoke<boolean>("offer_refused_revision_again", { id }),
   takeServerCopy: (id: string) => invoke<string[]>("take_server_copy", { id }),
   listDocuments: () => invoke<DocumentSummary[]>("list_documents"),
+  documentMarks: () => invoke<DocumentMarks[]>("document_marks"),
   openDocument: (id: string) => invoke<DocumentView>("open_document", { id }),
   closeDocument: (id: string) => invoke<void>("close_document", { id }),
   setVisiblePages: (id: string, first: number, last: number) =>

@@ -1,6 +1,16 @@
 // The Outpost window: unlock, the document list, search, and a page viewer.
 // Presentation only: every decision is made by the engine behind the commands.
-import { api, asCommandError, onIntake, onVaultWiped, type DocumentSummary, type DocumentSyncState, type IntakeNotice, type SearchHit } from "./api";
+import {
+  api,
+  asCommandError,
+  onIntake,
+  onVaultWiped,
+  type DocumentMarks,
+  type DocumentSummary,
+  type DocumentSyncState,
+  type IntakeNotice,
+  type SearchHit,
+} from "./api";
 import { h } from "./dom";
 import { formatSize } from "./format";
 import { initialLocale, isMessageKey, locale, setLocale, t, type Locale } from "./i18n";
@@ -10,8 +20,11 @@ import { documentBadges, syncIndicator } from "./syncstatus";
 import { showConnect } from "./connect";
 import { autolockSeconds, setAutolockMinutes, startAutolock } from "./autolock";
 import { openViewer } from "./viewer";
+import { virtualList, type VirtualList } from "./virtuallist";
 
 const root = document.getElementById("app") as HTMLElement;
+/** Height of one row of the document list, in CSS pixels (the stylesheet draws it so). */
+const DOC_ROW_HEIGHT = 64;
 const platform = navigator.userAgent;
 let stopListening: (() => void) | null = null;
 let closeViewer: (() => void) | null = null;
@@ -119,11 +132,25 @@ async function showMain(): Promise<void> {
   let resign = new Set<string>();
   // Each server document's standing with the server (changes waiting, refusals).
   let syncStates = new Map<string, DocumentSyncState>();
+  // Whether each document was opened yet, and its annotations.
+  let marks = new Map<string, DocumentMarks>();
   async function loadDocuments(): Promise<void> {
-    const [list, states] = await Promise.all([api.listDocuments(), api.documentSyncStates()]);
+    const [list, states, documentMarks] = await Promise.all([
+      api.listDocuments(),
+      api.documentSyncStates(),
+      api.documentMarks(),
+    ]);
     documents = list;
+    marks = new Map(documentMarks.map((m) => [m.document_id, m]));
     syncStates = new Map(states.map((state) => [state.document_id, state]));
     resign = new Set(states.filter((state) => state.sign_again).map((state) => state.document_id));
+  }
+  function markBadges(id: string): HTMLElement[] {
+    const m = marks.get(id);
+    if (!m) return [];
+    const badges = [m.opened ? h("span", { class: "badge read" }, t("docs.read")) : h("span", { class: "badge new" }, t("docs.new"))];
+    if (m.annotations > 0) badges.push(h("span", { class: "badge annotated" }, t("docs.annotated", { count: m.annotations })));
+    return badges;
   }
   function syncBadges(id: string): HTMLElement[] {
     return documentBadges(syncStates.get(id)).map((badge) =>
@@ -182,32 +209,57 @@ async function showMain(): Promise<void> {
   const autolockSetting = h("label", { class: "autolock" }, t("autolock.short"), autolockInput);
 
   const selected = new Set<string>();
-  function renderList(): void {
-    const items = documents.map((doc) =>
+  // The list draws only the rows in view: it stays smooth with thousands of documents.
+  let docList: VirtualList | null = null;
+  function docRow(index: number): HTMLElement {
+    const doc = documents[index];
+    if (!doc) return h("li", {});
+    const open = (): void => {
+      const m = marks.get(doc.id);
+      if (m) m.opened = true;
+      docList?.refresh();
+      void openDocument(doc.id, 1);
+    };
+    return h(
+      "li",
+      {
+        "data-doc-id": doc.id,
+        tabindex: 0,
+        onclick: open,
+        onkeydown: (event: Event) => {
+          if ((event as KeyboardEvent).key === "Enter" && event.target === event.currentTarget) open();
+        },
+      },
       h(
-        "li",
-        { "data-doc-id": doc.id, tabindex: 0, onclick: () => void openDocument(doc.id, 1) },
-        h(
-          "div",
-          { class: "row" },
-          h("input", {
-            type: "checkbox",
-            class: "doc-select",
-            "aria-label": t("batch.select"),
-            checked: selected.has(doc.id),
-            onclick: (event: Event) => event.stopPropagation(),
-            onchange: (event: Event) => {
-              const box = event.target as HTMLInputElement;
-              if (box.checked) selected.add(doc.id);
-              else selected.delete(doc.id);
-            },
-          }),
-          h("span", { class: "title" }, doc.title),
-        ),
-        ...syncBadges(doc.id),
+        "div",
+        { class: "row" },
+        h("input", {
+          type: "checkbox",
+          class: "doc-select",
+          "aria-label": t("batch.select"),
+          checked: selected.has(doc.id),
+          onclick: (event: Event) => event.stopPropagation(),
+          onchange: (event: Event) => {
+            const box = event.target as HTMLInputElement;
+            if (box.checked) selected.add(doc.id);
+            else selected.delete(doc.id);
+          },
+        }),
+        h("span", { class: "title", title: doc.title }, doc.title),
+      ),
+      h(
+        "div",
+        { class: "row badges" },
         h("span", { class: "meta" }, `${t("docs.pages", { count: doc.page_count })} · ${formatSize(doc.byte_size, locale())}`),
+        ...markBadges(doc.id),
+        ...syncBadges(doc.id),
       ),
     );
+  }
+
+  function renderList(): void {
+    // Drawn again after each sync round: the reader keeps their place.
+    const scrolledTo = docList?.element.scrollTop ?? 0;
     const selectAll = h("input", { type: "checkbox", id: "select-all", "aria-label": t("batch.selectAll") });
     selectAll.addEventListener("change", () => {
       for (const doc of documents) {
@@ -249,8 +301,12 @@ async function showMain(): Promise<void> {
     listPane.replaceChildren(
       h("h2", {}, t("docs.heading", { count: documents.length })),
       h("div", { class: "list-actions" }, h("label", { class: "inline" }, selectAll, t("batch.selectAll")), selectUnsigned, selectResign, batchOpen),
-      documents.length === 0 ? h("p", { class: "muted" }, t("docs.empty")) : h("ul", { id: "doc-list", class: "list" }, ...items),
+      documents.length === 0
+        ? h("p", { class: "muted" }, t("docs.empty"))
+        : (docList = virtualList(documents.length, DOC_ROW_HEIGHT, docRow, { id: "doc-list", "aria-label": t("docs.heading", { count: documents.length }) })).element,
     );
+    if (documents.length === 0) docList = null;
+    else if (docList) docList.element.scrollTop = scrolledTo;
   }
 
   function renderHits(hits: SearchHit[]): void {

@@ -75,6 +75,17 @@ pub struct NewDocument<'a> {
     pub source_name: String,
 }
 
+/// What the document list shows about a document besides its metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DocumentMarks {
+    /// The document.
+    pub document_id: DocumentId,
+    /// Whether it was ever opened here (else it is new).
+    pub opened: bool,
+    /// Its annotations (deleted ones not counted).
+    pub annotations: u32,
+}
+
 /// The result of storing a document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "document", rename_all = "snake_case")]
@@ -362,6 +373,34 @@ impl Vault {
             DocumentSummary::COLUMNS
         ))?;
         let rows = stmt.query_map([], DocumentSummary::from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records that `id` was opened (the first time counts; later ones change nothing).
+    pub fn mark_opened(&self, id: &DocumentId) -> Result<(), VaultError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO document_reads (document_id, first_opened_at_ms) VALUES (?1, ?2)",
+            rusqlite::params![id.0, self.clock.now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// For each document: whether it was ever opened here and how many annotations it has
+    /// (deleted ones not counted), for the list's badges.
+    pub fn document_marks(&self) -> Result<Vec<DocumentMarks>, VaultError> {
+        let mut statement = self.conn.prepare(
+            "SELECT d.id,
+                    EXISTS (SELECT 1 FROM document_reads r WHERE r.document_id = d.id),
+                    (SELECT COUNT(*) FROM annotations a WHERE a.document_id = d.id AND a.deleted = 0)
+               FROM documents d ORDER BY d.rowid DESC",
+        )?;
+        let rows = statement.query_map([], |r| {
+            Ok(DocumentMarks {
+                document_id: DocumentId(r.get(0)?),
+                opened: r.get(1)?,
+                annotations: r.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

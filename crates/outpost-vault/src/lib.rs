@@ -29,7 +29,8 @@ pub use audit::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use documents::{
-    DocumentId, DocumentSummary, IntakeClaimRecord, IntakeOutcome, NewDocument, StoredImport,
+    DocumentId, DocumentMarks, DocumentSummary, IntakeClaimRecord, IntakeOutcome, NewDocument,
+    StoredImport,
 };
 pub use error::{SearchQueryError, VaultError};
 pub use keys::{DeviceSecretStore, KdfParams, KeyFile, KeyringError, OsKeyring, DATABASE_KEY_LEN};

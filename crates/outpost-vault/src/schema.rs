@@ -206,8 +206,9 @@ CREATE TABLE refused_revisions (
 ) STRICT;
 "#,
     // 9: documents being downloaded, kept part by part as they arrive (encrypted like everything
-    // else): an interrupted download resumes where it stopped, even after a restart; and the
-    // organisation's newest revocation list, for validating signatures offline.
+    // else): an interrupted download resumes where it stopped, even after a restart; which
+    // documents were opened (the list's "new"); and the organisation's newest revocation list,
+    // for validating signatures offline.
     r#"
 CREATE TABLE download_parts (
     sha256    TEXT NOT NULL,
@@ -219,6 +220,12 @@ CREATE TABLE download_parts (
 
 -- The newest revocation list of the organisation's CA, with the count of revoked certificates
 -- the server reported when it was fetched (another count fetches it again).
+-- When each document was first opened here (a document never opened is "new").
+CREATE TABLE document_reads (
+    document_id         TEXT PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    first_opened_at_ms  INTEGER NOT NULL
+) STRICT;
+
 CREATE TABLE revocation_list (
     id             INTEGER PRIMARY KEY CHECK (id = 1),
     der            BLOB NOT NULL,

@@ -47,7 +47,7 @@ pub use outpost_pdf::{
 /// The sync protocol's sign-in types the app passes through.
 pub use outpost_protocol::{SecondFactor, UserInfo};
 pub use outpost_vault::{
-    AuditEntry, AuditVerification, Clock, DocumentId, DocumentRevision, DocumentSummary,
-    DocumentSyncState, KdfParams, ManualClock, OsKeyring, ResignRequest, SearchHit, SearchRequest,
-    SnippetPart, StoredImport, SystemClock, VaultError,
+    AuditEntry, AuditVerification, Clock, DocumentId, DocumentMarks, DocumentRevision,
+    DocumentSummary, DocumentSyncState, KdfParams, ManualClock, OsKeyring, ResignRequest,
+    SearchHit, SearchRequest, SnippetPart, StoredImport, SystemClock, VaultError,
 };

@@ -171,7 +171,13 @@ impl Session {
         vault.append_audit(
             &AuditEvent::new(AuditAction::View, AuditOutcome::Success).document(id.0.clone()),
         )?;
+        vault.mark_opened(id)?;
         Ok(doc)
+    }
+
+    /// For each document: opened here yet or new, and how many annotations it has.
+    pub fn document_marks(&self) -> Result<Vec<outpost_vault::DocumentMarks>, WorkstationError> {
+        Ok(self.vault().document_marks()?)
     }
 
     /// Full-text search (audited, with the query and the number of hits).

@@ -821,6 +821,15 @@ impl Store for PostgresStore {
             .query_one("SELECT seq FROM sync_counter WHERE id = 1", &[])
             .await?
             .try_get(0)?;
+        // Every change's position is at most the counter: a reader already there (the usual
+        // round when nothing changed) has nothing to read, whatever the server holds.
+        if after_document.is_none() && after_position >= server_position {
+            transaction.commit().await?;
+            return Ok(PullPage {
+                entries: Vec::new(),
+                server_position,
+            });
+        }
         let rows = transaction
             .query(
                 &format!(

@@ -1121,9 +1121,14 @@ fn five_thousand_documents_scroll_in_a_list_that_draws_only_the_rows_in_view() {
     text_when(driver, "#viewer-title", "the opened entry", |t| {
         t.contains("Register entry 4999")
     });
-    let first_row = driver.wait_for("#doc-list li[data-index='0']");
-    let row = driver.text(&first_row);
-    assert!(row.contains("Read") || row.contains("Прочитан"), "{row}");
+    wait_until(
+        "the opened entry marked read",
+        Duration::from_secs(20),
+        || {
+            let row = driver.text(&driver.wait_for("#doc-list li[data-index='0']"));
+            (row.contains("Read") || row.contains("Прочитан")).then_some(())
+        },
+    );
     screenshot(
         &running.display,
         &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-five-thousand.png"),

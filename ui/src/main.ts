@@ -217,7 +217,8 @@ async function showMain(): Promise<void> {
     const open = (): void => {
       const m = marks.get(doc.id);
       if (m) m.opened = true;
-      docList?.refresh();
+      // Redrawn once the click is over: the row that took it stays in the page until then.
+      requestAnimationFrame(() => docList?.refresh());
       void openDocument(doc.id, 1);
     };
     return h(
@@ -349,6 +350,9 @@ async function showMain(): Promise<void> {
           });
         },
       });
+      // The engine has recorded the opening now: the list's badges follow it.
+      marks = new Map((await api.documentMarks()).map((m) => [m.document_id, m]));
+      docList?.refresh();
     } catch (e) {
       status.textContent = errorText(e);
     }

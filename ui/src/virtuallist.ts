@@ -89,7 +89,9 @@ export function virtualList(
     event.preventDefault();
     focusRow(moves[event.key] ?? current);
   });
-  // Drawn once it is in the page and has a height.
-  requestAnimationFrame(() => draw(true));
+  // The first rows at once (the list is never empty while it is being put in the page), then
+  // again when it has its height.
+  draw(true);
+  requestAnimationFrame(() => draw(false));
   return { element, refresh: () => draw(true) };
 }

@@ -160,7 +160,8 @@ pub(crate) fn insert_document(
 pub(crate) enum Content<'a> {
     /// These bytes.
     Bytes(&'a [u8]),
-    /// The complete download held under the document's SHA-256 (moved, part by part).
+    /// The complete download held under the document's SHA-256 (its parts become the
+    /// document's bytes where they are).
     Downloaded,
 }
 
@@ -201,12 +202,11 @@ pub(crate) fn insert_document_from(
                     )?;
                 }
                 Content::Downloaded => {
+                    // The parts stay where they are and become the document's bytes.
                     tx.execute(
-                        "INSERT INTO document_bytes (document_id, bytes) VALUES (?1, zeroblob(?2))",
-                        rusqlite::params![doc.id.0, i64::try_from(byte_size).unwrap_or(i64::MAX)],
+                        "INSERT INTO document_bytes (document_id, bytes, parts_sha256) VALUES (?1, x'', ?2)",
+                        rusqlite::params![doc.id.0, doc.sha256],
                     )?;
-                    let bytes_row = tx.last_insert_rowid();
-                    crate::downloads::move_into_document(tx, &doc.sha256, bytes_row)?;
                 }
             }
             if doc.page_texts.len() >= crate::search::MAX_PAGES {
@@ -277,6 +277,11 @@ pub(crate) fn purge_in(
         [document_row],
     )?;
     tx.execute("DELETE FROM intake_claims WHERE document_id = ?1", [&id.0])?;
+    tx.execute(
+        "DELETE FROM download_parts WHERE sha256 =
+           (SELECT parts_sha256 FROM document_bytes WHERE document_id = ?1)",
+        [&id.0],
+    )?;
     // Bytes, revisions, annotations, batch items and server links go with the row (ON DELETE
     // CASCADE).
     tx.execute("DELETE FROM documents WHERE id = ?1", [&id.0])?;

@@ -1,8 +1,8 @@
 //! Documents being downloaded from the server. Their bytes are kept here part by part as they
 //! arrive — encrypted like everything else in the vault — so an interrupted download resumes where
 //! it stopped, even after a restart, and the transfer never holds more than one part in memory.
-//! When the pull round that wanted them is applied, the parts become the document's bytes
-//! ([`crate::sync`]) and are removed.
+//! When the pull round that wanted them is applied, the parts become the document's bytes where
+//! they are (`document_bytes.parts_sha256`): a downloaded document is written once.
 
 use rusqlite::OptionalExtension;
 use sha2::{Digest, Sha256};
@@ -30,7 +30,8 @@ impl Vault {
         let written = self.conn.execute(
             "INSERT INTO download_parts (sha256, start_at, size, bytes)
              SELECT ?1, ?2, ?3, ?4
-             WHERE (SELECT COALESCE(SUM(size), 0) FROM download_parts WHERE sha256 = ?1) = ?2",
+             WHERE (SELECT COALESCE(SUM(size), 0) FROM download_parts WHERE sha256 = ?1) = ?2
+               AND NOT EXISTS (SELECT 1 FROM document_bytes WHERE parts_sha256 = ?1)",
             rusqlite::params![sha256, to_sql_size(start), bytes.len() as i64, bytes],
         )?;
         if written == 0 {
@@ -68,20 +69,13 @@ impl Vault {
 
     /// Drops what is held of the download of `sha256` (bytes that did not match their hash).
     pub fn discard_download(&self, sha256: &str) -> Result<(), VaultError> {
-        self.conn
-            .execute("DELETE FROM download_parts WHERE sha256 = ?1", [sha256])?;
-        Ok(())
-    }
-
-    /// The downloads with bytes held: (sha256, bytes held), for people and tests.
-    pub fn downloads_held(&self) -> Result<Vec<(String, u64)>, VaultError> {
-        let mut statement = self.conn.prepare(
-            "SELECT sha256, SUM(size) FROM download_parts GROUP BY sha256 ORDER BY sha256",
+        // Parts that are a document's bytes are not a download any more.
+        self.conn.execute(
+            "DELETE FROM download_parts WHERE sha256 = ?1
+               AND NOT EXISTS (SELECT 1 FROM document_bytes WHERE parts_sha256 = ?1)",
+            [sha256],
         )?;
-        let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?)))?;
-        Ok(rows
-            .map(|row| row.map(|(sha, size)| (sha, u64::try_from(size).unwrap_or(0))))
-            .collect::<Result<_, _>>()?)
+        Ok(())
     }
 }
 
@@ -114,31 +108,5 @@ pub(crate) fn for_each_part(
         let bytes = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
         visit(bytes)?;
     }
-    Ok(())
-}
-
-/// Writes the complete download of `sha256` as the bytes of document row `document_bytes_row`
-/// (inserted with a zero blob of the right size) and removes the parts — inside the caller's
-/// transaction, one part in memory at a time.
-pub(crate) fn move_into_document(
-    tx: &rusqlite::Transaction<'_>,
-    sha256: &str,
-    document_bytes_row: i64,
-) -> Result<(), VaultError> {
-    let mut blob = tx.blob_open(
-        rusqlite::MAIN_DB,
-        "document_bytes",
-        "bytes",
-        document_bytes_row,
-        false,
-    )?;
-    let mut at = 0usize;
-    for_each_part(tx, sha256, |bytes| {
-        blob.write_at(bytes, at)?;
-        at += bytes.len();
-        Ok(())
-    })?;
-    blob.close()?;
-    tx.execute("DELETE FROM download_parts WHERE sha256 = ?1", [sha256])?;
     Ok(())
 }

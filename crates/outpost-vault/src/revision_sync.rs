@@ -256,8 +256,8 @@ impl Vault {
         let (sha256, size): (String, i64) = self
             .conn
             .query_row(
-                "SELECT d.sha256, length(b.bytes) FROM documents d
-                   JOIN document_bytes b ON b.document_id = d.id WHERE d.id = ?1",
+                "SELECT d.sha256, CASE WHEN b.parts_sha256 IS NULL THEN length(b.bytes) ELSE d.byte_size END
+                   FROM documents d JOIN document_bytes b ON b.document_id = d.id WHERE d.id = ?1",
                 [&id.0],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )

@@ -46,15 +46,22 @@ pub struct DocumentUpdate<'a> {
 impl Vault {
     /// The document's current bytes: the imported file followed by every update, in memory only.
     pub fn document_bytes(&self, id: &DocumentId) -> Result<Vec<u8>, VaultError> {
-        let mut bytes: Vec<u8> = self
+        let (mut bytes, parts): (Vec<u8>, Option<String>) = self
             .conn
             .query_row(
-                "SELECT bytes FROM document_bytes WHERE document_id = ?1",
+                "SELECT bytes, parts_sha256 FROM document_bytes WHERE document_id = ?1",
                 [&id.0],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?
             .ok_or_else(|| VaultError::DocumentNotFound(id.0.clone()))?;
+        if let Some(parts) = parts {
+            // A downloaded document: its bytes are the parts it arrived in.
+            crate::downloads::for_each_part(&self.conn, &parts, |part| {
+                bytes.extend_from_slice(part);
+                Ok(())
+            })?;
+        }
         let mut stmt = self.conn.prepare_cached(
             "SELECT appended FROM document_updates WHERE document_id = ?1 ORDER BY revision",
         )?;

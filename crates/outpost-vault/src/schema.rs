@@ -210,6 +210,8 @@ CREATE TABLE refused_revisions (
     // documents were opened (the list's "new"); and the organisation's newest revocation list,
     // for validating signatures offline.
     r#"
+-- A downloaded document keeps its parts as its bytes: document_bytes.parts_sha256 names them
+-- (and its bytes column stays empty), so storing it costs no second copy.
 CREATE TABLE download_parts (
     sha256    TEXT NOT NULL,
     start_at  INTEGER NOT NULL CHECK (start_at >= 0),
@@ -217,15 +219,16 @@ CREATE TABLE download_parts (
     bytes     BLOB NOT NULL,
     PRIMARY KEY (sha256, start_at)
 ) STRICT;
+ALTER TABLE document_bytes ADD COLUMN parts_sha256 TEXT;
 
--- The newest revocation list of the organisation's CA, with the count of revoked certificates
--- the server reported when it was fetched (another count fetches it again).
 -- When each document was first opened here (a document never opened is "new").
 CREATE TABLE document_reads (
     document_id         TEXT PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
     first_opened_at_ms  INTEGER NOT NULL
 ) STRICT;
 
+-- The newest revocation list of the organisation's CA, with the count of revoked certificates
+-- the server reported when it was fetched (another count fetches it again).
 CREATE TABLE revocation_list (
     id             INTEGER PRIMARY KEY CHECK (id = 1),
     der            BLOB NOT NULL,

@@ -531,9 +531,13 @@ impl Vault {
             "UPDATE server_account SET pull_cursor = ?1 WHERE id = 1",
             [round.cursor],
         )?;
-        // Whatever is still held was wanted by no document of the round (its assignment ended
-        // before it arrived).
-        tx.execute("DELETE FROM download_parts", [])?;
+        // Parts that are no document's bytes were wanted by no document of the round (its
+        // assignment ended before it arrived).
+        tx.execute(
+            "DELETE FROM download_parts WHERE sha256 NOT IN
+               (SELECT parts_sha256 FROM document_bytes WHERE parts_sha256 IS NOT NULL)",
+            [],
+        )?;
         tx.commit()?;
         Ok(applied)
     }

@@ -11,6 +11,7 @@ use outpost_protocol as wire;
 use outpost_vault::{
     AppliedPull, DocumentId, PullRound, PulledDocument, RemoteAnnotation, ServerAccount,
 };
+use sha2::{Digest, Sha256};
 
 use crate::revision_sync::{HeadMet, ServerLink};
 use crate::server_client::{DeviceKey, ServerClient, ServerError};
@@ -18,6 +19,8 @@ use crate::{Session, WorkstationError};
 
 /// How long one request to the server may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Downloads up to this size are handed to pdfium from memory when they arrive in one attempt.
+const IN_MEMORY_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// Changes asked for per pull page.
 const PULL_PAGE: u32 = 200;
 
@@ -506,11 +509,16 @@ impl Session {
         cancel: &AtomicBool,
     ) -> Result<Vec<String>, WorkstationError> {
         let sha256 = document.sha256.as_str();
+        // A download that runs from the first byte to the last in one attempt is hashed as it
+        // arrives and handed to pdfium from memory (up to a bound); a resumed one is read back.
+        let mut fresh: Option<(Sha256, Vec<u8>)> = None;
+        let in_memory = document.size <= IN_MEMORY_DOCUMENT_BYTES;
         let outcome = self.with_access(server.client, server.key, server.account, |token| {
             let held = self
                 .vault()
                 .download_held(sha256)
                 .map_err(|e| ServerError::NotKept(e.to_string()))?;
+            fresh = (held == 0).then(|| (Sha256::new(), Vec::new()));
             server.client.download_from(
                 token,
                 document,
@@ -518,7 +526,14 @@ impl Session {
                 &mut |start, bytes| {
                     self.vault()
                         .keep_download_part(sha256, start, bytes)
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| e.to_string())?;
+                    if let Some((digest, kept)) = fresh.as_mut() {
+                        digest.update(bytes);
+                        if in_memory {
+                            kept.extend_from_slice(bytes);
+                        }
+                    }
+                    Ok(())
                 },
                 &mut |done, total| {
                     progress(PullProgress::Downloading {
@@ -535,7 +550,17 @@ impl Session {
             self.vault().discard_download(sha256)?;
         }
         outcome?;
-        let (length, digest) = self.vault().download_digest(sha256)?;
+        let (length, digest, bytes) = match fresh {
+            Some((digest, kept)) if !in_memory || kept.len() as u64 == document.size => (
+                document.size,
+                hex::encode(digest.finalize()),
+                in_memory.then_some(kept),
+            ),
+            _ => {
+                let (length, digest) = self.vault().download_digest(sha256)?;
+                (length, digest, None)
+            }
+        };
         if length != document.size || digest != sha256 {
             self.vault().discard_download(sha256)?;
             return Err(ServerError::HashMismatch {
@@ -543,7 +568,10 @@ impl Session {
             }
             .into());
         }
-        let bytes = Arc::new(self.vault().download_bytes(sha256)?);
+        let bytes = Arc::new(match bytes {
+            Some(bytes) => bytes,
+            None => self.vault().download_bytes(sha256)?,
+        });
         let info = self
             .pdf
             .inspect(bytes)

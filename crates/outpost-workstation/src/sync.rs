@@ -203,6 +203,17 @@ impl Session {
                 other => other?,
             };
 
+        if changes.is_empty() && cursor == account.pull_cursor {
+            // Nothing changed (the usual round): nothing to apply, the cursor stays.
+            self.vault().note_server_position(cursor)?;
+            if let Some(count) = revoked_count {
+                self.take_revocation_list(&client, count)?;
+            }
+            return Ok(PullReport {
+                cursor,
+                ..PullReport::default()
+            });
+        }
         let links = self.vault().server_document_links()?;
         let mut downloads = Vec::new();
         let mut removed = Vec::new();

@@ -368,13 +368,17 @@ impl Drop for TestServer {
     }
 }
 
-/// An HTTPS client that trusts only `ca_pem`.
+/// An HTTPS client that trusts only `ca_pem`. Each request has its own connection: the server
+/// may close a kept-alive connection after refusing a request whose body it did not read, and a
+/// POST sent on it at that moment fails ("peer disconnected") — the refusal is what these tests
+/// look at, not connection reuse.
 pub fn pinned_agent(ca_pem: &[u8]) -> ureq::Agent {
     let certificate = ureq::tls::Certificate::from_pem(ca_pem)
         .expect("the CA in PEM")
         .to_owned();
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_idle_connections(0)
         .timeout_global(Some(Duration::from_secs(30)))
         .tls_config(
             ureq::tls::TlsConfig::builder()

@@ -220,6 +220,7 @@ CREATE TABLE download_parts (
     PRIMARY KEY (sha256, start_at)
 ) STRICT;
 ALTER TABLE document_bytes ADD COLUMN parts_sha256 TEXT;
+CREATE INDEX document_bytes_parts ON document_bytes (parts_sha256) WHERE parts_sha256 IS NOT NULL;
 
 -- When each document was first opened here (a document never opened is "new").
 CREATE TABLE document_reads (

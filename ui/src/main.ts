@@ -141,7 +141,10 @@ async function showMain(): Promise<void> {
       api.documentMarks(),
     ]);
     documents = list;
-    marks = new Map(documentMarks.map((m) => [m.document_id, m]));
+    // A document opened here stays opened: a list read while an opening was being recorded
+    // must not turn it back to new.
+    const opened = new Set([...marks.values()].filter((m) => m.opened).map((m) => m.document_id));
+    marks = new Map(documentMarks.map((m) => [m.document_id, { ...m, opened: m.opened || opened.has(m.document_id) }]));
     syncStates = new Map(states.map((state) => [state.document_id, state]));
     resign = new Set(states.filter((state) => state.sign_again).map((state) => state.document_id));
   }
@@ -214,13 +217,7 @@ async function showMain(): Promise<void> {
   function docRow(index: number): HTMLElement {
     const doc = documents[index];
     if (!doc) return h("li", {});
-    const open = (): void => {
-      const m = marks.get(doc.id);
-      if (m) m.opened = true;
-      // Redrawn once the click is over: the row that took it stays in the page until then.
-      requestAnimationFrame(() => docList?.refresh());
-      void openDocument(doc.id, 1);
-    };
+    const open = (): void => void openDocument(doc.id, 1);
     return h(
       "li",
       {
@@ -340,6 +337,7 @@ async function showMain(): Promise<void> {
         showError: (e) => {
           status.textContent = errorText(e);
         },
+        refused: syncStates.get(id)?.refused ?? null,
         onRefusalSettled: () => {
           void (async () => {
             await loadDocuments();
@@ -350,8 +348,10 @@ async function showMain(): Promise<void> {
           });
         },
       });
-      // The engine has recorded the opening now: the list's badges follow it.
-      marks = new Map((await api.documentMarks()).map((m) => [m.document_id, m]));
+      // The engine has recorded the opening: the row says so (redrawn after the click that
+      // opened it is over — the row that took the click stays in the page until then).
+      const m = marks.get(id);
+      if (m) m.opened = true;
       docList?.refresh();
     } catch (e) {
       status.textContent = errorText(e);

@@ -32,6 +32,8 @@ export interface ViewerOptions {
   query: string;
   platform: string;
   showError: (error: unknown) => void;
+  /** The server's reason, when it refused a revision of this document (the list's sync state). */
+  refused: string | null;
   /** The user settled a revision the server refused (offered it again, or took the server's copy). */
   onRefusalSettled: () => void;
 }
@@ -325,9 +327,9 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
       options.showError(e);
     }
   }
-  async function showRefusal(): Promise<void> {
-    const state = (await api.documentSyncStates()).find((s) => s.document_id === documentId);
-    if (!state?.refused) {
+  function showRefusal(): void {
+    const reason = options.refused;
+    if (!reason) {
       refusal.hidden = true;
       return;
     }
@@ -338,12 +340,12 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
       const discard = h("button", { id: "take-server-copy-confirm", type: "button", class: "danger" }, t("refused.discard"));
       discard.addEventListener("click", () => void settle(() => api.takeServerCopy(documentId)));
       const keep = h("button", { type: "button" }, t("refused.keep"));
-      keep.addEventListener("click", () => void showRefusal());
+      keep.addEventListener("click", showRefusal);
       refusal.replaceChildren(h("p", {}, t("refused.confirm")), discard, keep);
       discard.focus();
     });
     refusal.replaceChildren(
-      h("p", { class: "status-refused" }, t("docs.refused", { reason: state.refused })),
+      h("p", { class: "status-refused" }, t("docs.refused", { reason })),
       h("p", { class: "muted" }, t("refused.explain")),
       offer,
       take,
@@ -705,7 +707,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
   frames[options.startPage - 1]?.frame.scrollIntoView({ block: "start" });
   await reloadAnnotations();
   await reloadSignatures();
-  await showRefusal().catch(() => undefined);
+  showRefusal();
 
   return () => {
     observer.disconnect();

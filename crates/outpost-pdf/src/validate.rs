@@ -431,8 +431,6 @@ struct Checked {
     report: SignatureReport,
     /// End of the revision it signs.
     signed_end: usize,
-    /// The signer's certificate (DER) and its issuer's name (DER).
-    signer: Option<(Vec<u8>, Vec<u8>)>,
     /// The signer's certificate.
     certificate: Option<Certificate>,
     /// The certificates its CMS carries.
@@ -460,7 +458,12 @@ fn level(
     if checked.report.kind != SignatureKind::Signature {
         return None;
     }
-    let Some(signer) = &checked.signer else {
+    // The signer's certificate (DER) and its issuer's name (DER), as the /DSS holds them.
+    let signer = checked
+        .certificate
+        .as_ref()
+        .and_then(|c| Some((c.to_der().ok()?, c.tbs_certificate.issuer.to_der().ok()?)));
+    let Some(signer) = &signer else {
         return Some(PadesLevel::BaselineB);
     };
     let sealed = all.iter().any(|stamp| {
@@ -522,13 +525,9 @@ fn check(
         Some(cms) => (Some(cms.certificate), cms.certificates),
         None => (None, Vec::new()),
     };
-    let signer = certificate
-        .as_ref()
-        .and_then(|c| Some((c.to_der().ok()?, c.tbs_certificate.issuer.to_der().ok()?)));
     Checked {
         report,
         signed_end,
-        signer,
         certificate,
         pool,
     }

@@ -178,7 +178,15 @@ pub(crate) fn insert_document_from(
         None => {
             let byte_size = match content {
                 Content::Bytes(bytes) => bytes.len() as u64,
-                Content::Downloaded => crate::downloads::held(tx, &doc.sha256)?,
+                Content::Downloaded => match crate::downloads::held(tx, &doc.sha256)? {
+                    0 => {
+                        return Err(VaultError::DownloadIncomplete {
+                            sha256: doc.sha256.clone(),
+                            held: 0,
+                        })
+                    }
+                    held => held,
+                },
             };
             tx.execute(
                 "INSERT INTO documents (id, sha256, title, page_count, byte_size, source_name, imported_at_ms)

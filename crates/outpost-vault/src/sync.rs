@@ -7,7 +7,7 @@ use rusqlite::OptionalExtension;
 use zeroize::Zeroizing;
 
 use crate::audit::{self, AuditAction, AuditEvent, AuditOutcome};
-use crate::documents::{find_document, insert_document_from, purge_in, Content, StoredImport};
+use crate::documents::{insert_document_from, purge_in, Content, StoredImport};
 use crate::{AnnotationRecord, DocumentId, NewDocument, Vault, VaultError};
 
 /// The server this vault syncs with. The device key and tokens live only here, inside the
@@ -381,16 +381,7 @@ impl Vault {
                 page_texts: pulled.page_texts.clone(),
                 source_name: pulled.source_name.clone(),
             };
-            let stored = if find_document(&tx, "sha256", &pulled.sha256)?.is_some()
-                || crate::downloads::held(&tx, &pulled.sha256)? > 0
-            {
-                insert_document_from(&tx, &document, Content::Downloaded, now)?
-            } else {
-                return Err(VaultError::DownloadIncomplete {
-                    sha256: pulled.sha256.clone(),
-                    held: 0,
-                });
-            };
+            let stored = insert_document_from(&tx, &document, Content::Downloaded, now)?;
             let local = stored.document().id.clone();
             tx.execute(
                 "INSERT INTO server_documents (server_id, document_id, head_sha256, position) VALUES (?1, ?2, ?3, ?4)

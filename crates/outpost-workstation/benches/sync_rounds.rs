@@ -8,22 +8,17 @@
 //! Options: `--docs N` (default 200), `--rounds N` (default 20), `--out FILE`.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use outpost_protocol::{AssignmentTarget, Role, SecondFactor};
+use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::testing::InProcessServer;
-use outpost_workstation::{
-    KdfParams, KeyAlgorithm, ManualClock, OsKeyring, PdfEngine, SharedRng, SignOptions,
-    Workstation, WorkstationConfig,
-};
-use rand::SeedableRng;
+use outpost_workstation::{KeyAlgorithm, SignOptions};
 
 #[path = "../../../scripts/bench_report.rs"]
 mod bench_report;
 mod support;
 
-use support::{median_and_p95, ms, RsyncDaemon};
+use support::{connected_workstation, median_and_p95, ms, RsyncDaemon};
 
 struct Args {
     docs: usize,
@@ -77,35 +72,7 @@ fn main() {
     }
 
     let root = tempfile::tempdir().expect("a temp dir");
-    let clock = Arc::new(ManualClock::new(server.service.now() * 1000 + 60_000));
-    let workstation = Workstation::new(WorkstationConfig {
-        data_root: root.path().to_owned(),
-        keyring: Arc::new(OsKeyring::new(format!(
-            "outpost-bench-sync-{}",
-            std::process::id()
-        ))),
-        clock,
-        kdf: KdfParams::INSECURE_FAST_FOR_TESTS,
-        pdf: PdfEngine::start_default().expect("pdfium"),
-    });
-    let rng: SharedRng = Arc::new(Mutex::new(Box::new(
-        rand_chacha::ChaCha8Rng::seed_from_u64(7),
-    )));
-    let session = workstation
-        .create_vault("bench", "bench-password", rng)
-        .expect("a vault");
-    session
-        .connect_server(
-            &server.base_url,
-            std::str::from_utf8(&server.ca_pem).expect("PEM"),
-            &account.username,
-            &account.password,
-            SecondFactor::Totp {
-                code: server.fresh_code(&account),
-            },
-            "bench",
-        )
-        .expect("connect");
+    let (_workstation, session) = connected_workstation(&server, &account, root.path());
     let never = AtomicBool::new(false);
 
     // The first sync: every document downloaded, checked and indexed; rsync copies the files.

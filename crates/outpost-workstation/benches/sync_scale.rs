@@ -11,23 +11,17 @@
 //! `--out FILE`.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use outpost_protocol::{AssignmentTarget, Role, SecondFactor};
+use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::service::Actor;
-use outpost_server::testing::{InProcessServer, TestAccount};
-use outpost_workstation::{
-    KdfParams, ManualClock, OsKeyring, PdfEngine, Session, SharedRng, Workstation,
-    WorkstationConfig,
-};
-use rand::SeedableRng;
+use outpost_server::testing::InProcessServer;
 
 #[path = "../../../scripts/bench_report.rs"]
 mod bench_report;
 mod support;
 
-use support::{median_and_p95, ms, RsyncDaemon};
+use support::{connected_workstation, median_and_p95, ms, RsyncDaemon};
 
 struct Args {
     docs: usize,
@@ -109,44 +103,6 @@ fn register(
     })
 }
 
-/// A new workstation vault for `account`, connected to `server`.
-fn workstation_for(
-    server: &InProcessServer,
-    account: &TestAccount,
-    root: &std::path::Path,
-) -> (Workstation, Session) {
-    let workstation = Workstation::new(WorkstationConfig {
-        data_root: root.to_owned(),
-        keyring: Arc::new(OsKeyring::new(format!(
-            "outpost-bench-scale-{}-{}",
-            account.username,
-            std::process::id()
-        ))),
-        clock: Arc::new(ManualClock::new(server.service.now() * 1000 + 60_000)),
-        kdf: KdfParams::INSECURE_FAST_FOR_TESTS,
-        pdf: PdfEngine::start_default().expect("pdfium"),
-    });
-    let rng: SharedRng = Arc::new(Mutex::new(Box::new(
-        rand_chacha::ChaCha8Rng::seed_from_u64(9),
-    )));
-    let session = workstation
-        .create_vault(&account.username, "bench-password", rng)
-        .expect("a vault");
-    session
-        .connect_server(
-            &server.base_url,
-            std::str::from_utf8(&server.ca_pem).expect("PEM"),
-            &account.username,
-            &account.password,
-            SecondFactor::Totp {
-                code: server.fresh_code(account),
-            },
-            "bench",
-        )
-        .expect("connect");
-    (workstation, session)
-}
-
 fn unit(name: &str) -> AssignmentTarget {
     AssignmentTarget::Unit { name: name.into() }
 }
@@ -168,7 +124,7 @@ fn main() {
         std::fs::write(source.join(name), pdf).expect("write");
     }
     let root = tempfile::tempdir().expect("a temp dir");
-    let (_workstation, session) = workstation_for(&server, &account, root.path());
+    let (_workstation, session) = connected_workstation(&server, &account, root.path());
     let started = Instant::now();
     let pulled = session.sync_pull(&never, &mut |_| {}).expect("pull");
     let first_sync = started.elapsed();
@@ -184,7 +140,7 @@ fn main() {
     let account = server.account("clerk", Role::Staff, Some("North"));
     register(&server, 0, args.assigned, 0, &unit("North"), false);
     let root = tempfile::tempdir().expect("a temp dir");
-    let (_workstation, session) = workstation_for(&server, &account, root.path());
+    let (_workstation, session) = connected_workstation(&server, &account, root.path());
     let pulled = session.sync_pull(&never, &mut |_| {}).expect("pull");
     assert_eq!(pulled.stored.len(), args.assigned);
     let mut on_server = args.assigned;

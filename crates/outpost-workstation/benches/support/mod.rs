@@ -1,9 +1,18 @@
 //! What the sync benchmarks share: timing summaries and rsync, the peer they are measured
-//! against.
+//! against, and a workstation connected to the in-process server.
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use outpost_protocol::SecondFactor;
+use outpost_server::testing::{InProcessServer, TestAccount};
+use outpost_workstation::{
+    KdfParams, ManualClock, OsKeyring, PdfEngine, Session, SharedRng, Workstation,
+    WorkstationConfig,
+};
+use rand::SeedableRng;
 
 /// The median and the 95th percentile.
 pub fn median_and_p95(mut samples: Vec<Duration>) -> (Duration, Duration) {
@@ -93,4 +102,42 @@ impl Drop for RsyncDaemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A new workstation vault for `account`, connected to `server`.
+pub fn connected_workstation(
+    server: &InProcessServer,
+    account: &TestAccount,
+    root: &std::path::Path,
+) -> (Workstation, Session) {
+    let workstation = Workstation::new(WorkstationConfig {
+        data_root: root.to_owned(),
+        keyring: Arc::new(OsKeyring::new(format!(
+            "outpost-bench-{}-{}",
+            account.username,
+            std::process::id()
+        ))),
+        clock: Arc::new(ManualClock::new(server.service.now() * 1000 + 60_000)),
+        kdf: KdfParams::INSECURE_FAST_FOR_TESTS,
+        pdf: PdfEngine::start_default().expect("pdfium"),
+    });
+    let rng: SharedRng = Arc::new(Mutex::new(Box::new(
+        rand_chacha::ChaCha8Rng::seed_from_u64(9),
+    )));
+    let session = workstation
+        .create_vault(&account.username, "bench-password", rng)
+        .expect("a vault");
+    session
+        .connect_server(
+            &server.base_url,
+            std::str::from_utf8(&server.ca_pem).expect("PEM"),
+            &account.username,
+            &account.password,
+            SecondFactor::Totp {
+                code: server.fresh_code(account),
+            },
+            "bench",
+        )
+        .expect("connect");
+    (workstation, session)
 }

@@ -39,6 +39,11 @@ fn main() {
         "offer_refused_revision_again",
         "take_server_copy",
         "connect_server",
+        "start_tutorial",
+        "lessons",
+        "start_lesson",
+        "check_lesson",
+        "tutorial_summary",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

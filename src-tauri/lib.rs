@@ -71,6 +71,11 @@ pub fn run() {
             commands::sync::offer_refused_revision_again,
             commands::sync::take_server_copy,
             commands::sync::connect_server,
+            commands::tutorial::start_tutorial,
+            commands::tutorial::lessons,
+            commands::tutorial::start_lesson,
+            commands::tutorial::check_lesson,
+            commands::tutorial::tutorial_summary,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -1134,3 +1134,97 @@ fn five_thousand_documents_scroll_in_a_list_that_draws_only_the_rows_in_view() {
         &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-five-thousand.png"),
     );
 }
+
+/// The number of pixels in the viewer's part of the window that are the watermark's red.
+fn watermark_red_in_viewer(shot: &image::RgbImage) -> usize {
+    let (width, height) = shot.dimensions();
+    (width / 3..width * 3 / 4)
+        .flat_map(|x| (height / 5..height * 9 / 10).map(move |y| (x, y)))
+        .filter(|&(x, y)| {
+            let p = shot.get_pixel(x, y).0;
+            p[0] > 150 && p[1] < 90 && p[2] < 90
+        })
+        .count()
+}
+
+#[test]
+fn the_tutorial_runs_its_lessons_in_the_window_and_checks_each_step_against_the_engine() {
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    let shots_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+
+    // The tutorial starts from the unlock screen without a password, into the practice vault.
+    driver.click(&driver.wait_for("#start-tutorial"));
+    let banner = text_when(driver, "#training-banner", "the training banner", |t| {
+        !t.is_empty()
+    });
+    assert!(
+        banner.contains("TRAINING") || banner.contains("ОБУЧЕНИЕ"),
+        "{banner}"
+    );
+    let lessons = wait_until("the lessons", Duration::from_secs(30), || {
+        let lessons = driver.find_all("#tutorial-lessons li");
+        (lessons.len() == 9).then_some(lessons)
+    });
+    assert_eq!(lessons.len(), 9);
+    assert_eq!(
+        driver
+            .find_all("#tutorial-lessons li button[disabled]")
+            .len(),
+        2,
+        "the two sync lessons cannot be begun yet"
+    );
+    let practice = wait_until("the practice documents", Duration::from_secs(30), || {
+        let rows = driver.find_all("#doc-list li[data-doc-id]");
+        (rows.len() == 8).then_some(rows)
+    });
+
+    // Lesson 1: the panel points at the list; opening a document is recognised by the engine.
+    driver.click(&driver.wait_for("#tutorial-lessons li[data-lesson=open_and_navigate] button"));
+    driver.wait_for("#tutorial-step [data-step=open_document]");
+    driver.wait_for("#doc-list li.tutorial-target");
+    driver.click(&practice[0]);
+    driver.wait_for("#tutorial-step [data-step=go_to_later_page]");
+    wait_for_a_rendered_page(driver);
+    // Every practice page carries the watermark, on screen too.
+    wait_until("the watermark on screen", Duration::from_secs(20), || {
+        let shot = screenshot(&running.display, &shots_dir.join("e2e-tutorial.png"));
+        (watermark_red_in_viewer(&shot) > 500).then_some(())
+    });
+    driver.script("document.getElementById('pages').scrollTop = 100000;");
+    driver.wait_for("#tutorial-step .done");
+    driver.wait_for("#tutorial-lessons li[data-lesson=open_and_navigate][data-completed=true]");
+    let summary = driver.text(&driver.wait_for("#tutorial-summary"));
+    assert!(summary.contains('1'), "{summary}");
+
+    // Lesson 8: lock, and come back through the tutorial's own button (it needs no password).
+    driver.click(&driver.wait_for("#tutorial-lessons li[data-lesson=lock_and_unlock] button"));
+    driver.wait_for("#tutorial-step [data-step=lock]");
+    driver.click(&driver.wait_for("#lock.tutorial-target"));
+    driver.wait_for("#unlock-password");
+    driver.click(&driver.wait_for("#start-tutorial.tutorial-target"));
+    driver.wait_for("#tutorial-lessons li[data-lesson=lock_and_unlock][data-completed=true]");
+
+    // Leaving the tutorial locks it: real work takes the real unlock, and the practice vault is
+    // not offered as a user.
+    driver.click(&driver.wait_for("#leave-tutorial"));
+    let notice = text_when(driver, "#unlock-error", "the notice on leaving", |t| {
+        !t.is_empty()
+    });
+    assert!(
+        notice.contains("left the tutorial") || notice.contains("вышли из обучения"),
+        "{notice}"
+    );
+    let users = driver
+        .script("return [...document.querySelectorAll('#known-users option')].map(o => o.value)");
+    assert_eq!(users, json!(["demo"]));
+    unlock_demo(driver);
+    let rows = wait_until("the real documents", Duration::from_secs(60), || {
+        let rows = driver.find_all("#doc-list li[data-doc-id]");
+        (rows.len() == 6).then_some(rows)
+    });
+    assert_eq!(rows.len(), 6);
+    assert!(driver.find_all("#training-banner").is_empty());
+    assert!(driver.find_all("#tutorial-panel").is_empty());
+}

@@ -4,6 +4,7 @@ pub mod annotations;
 pub mod documents;
 pub mod signing;
 pub mod sync;
+pub mod tutorial;
 pub mod vault;
 
 use std::sync::Arc;

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use outpost_workstation::inbox::{InboxConfig, InboxWatcher, IntakeEvent};
 use outpost_workstation::Session;
@@ -18,6 +19,8 @@ pub struct AppInfo {
     pub inbox_dir: Option<String>,
     /// Why the inbox is not running, if it could not start.
     pub inbox_error: Option<CommandError>,
+    /// Whether the unlocked session is the tutorial's practice sandbox.
+    pub sandbox: bool,
 }
 
 /// What the UI hears about intake (event `intake`).
@@ -36,8 +39,10 @@ pub async fn app_info(state: State<'_, AppState>) -> CommandResult<AppInfo> {
         users: state.workstation.users()?,
         suggested_user: state.suggested_user.clone(),
         unlocked_user: state.session().map(|s| s.user()),
+        sandbox: state.session().is_some_and(|s| s.is_sandbox()),
         inbox_dir: state
             .session()
+            .filter(|s| !s.is_sandbox())
             .map(|s| state.workstation.inbox_dir(&s.user()).display().to_string()),
         inbox_error: state
             .inbox_error
@@ -94,13 +99,14 @@ pub async fn unlock(
 
 #[tauri::command]
 pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {
-    if let Some(session) = release_session(&state).await? {
-        blocking(move || match Arc::try_unwrap(session) {
-            Ok(session) => Ok(session.lock()?),
-            // Still in use by a page render: it closes when that ends.
-            Err(_) => Ok(()),
-        })
-        .await?;
+    lock_session(&state).await
+}
+
+/// Locks the unlocked session (real or the tutorial's), if any.
+pub async fn lock_session(state: &AppState) -> CommandResult<()> {
+    if let Some(session) = release_session(state).await? {
+        // A page render or a lesson check may hold it a moment longer.
+        blocking(move || Ok(Session::lock_shared(session, Duration::from_secs(2))?)).await?;
     }
     Ok(())
 }

@@ -8,6 +8,26 @@ export interface AppInfo {
   unlocked_user: string | null;
   inbox_dir: string | null;
   inbox_error: CommandError | null;
+  /** Whether the unlocked session is the tutorial's practice sandbox. */
+  sandbox: boolean;
+}
+
+/** A lesson of the tutorial (mirrors the engine's LessonProgress). */
+export interface LessonProgress {
+  id: string;
+  steps: { id: string; done: boolean }[];
+  started: boolean;
+  completed: boolean;
+  /** Lessons that practise sync need the practice server, which the tutorial does not have yet. */
+  available: boolean;
+}
+
+export interface TutorialSummary {
+  lessons_completed: number;
+  lessons_available: number;
+  steps_done: number;
+  steps_total: number;
+  complete: boolean;
 }
 
 export interface DocumentSummary {
@@ -114,6 +134,8 @@ export interface SigningKeyInfo {
   serial: string | null;
   not_before_ms: number | null;
   not_after_ms: number | null;
+  /** The certificate followed by its chain (PEM), once imported. */
+  certificate_pem: string | null;
 }
 
 export interface SignOptions {
@@ -328,6 +350,11 @@ export const api = {
   appInfo: () => invoke<AppInfo>("app_info"),
   unlock: (user: string, password: string) => invoke<string>("unlock", { user, password }),
   lock: () => invoke<void>("lock"),
+  startTutorial: (user: string) => invoke<string>("start_tutorial", { user }),
+  lessons: () => invoke<LessonProgress[]>("lessons"),
+  startLesson: (lesson: string) => invoke<LessonProgress>("start_lesson", { lesson }),
+  checkLesson: (lesson: string) => invoke<LessonProgress>("check_lesson", { lesson }),
+  tutorialSummary: () => invoke<TutorialSummary>("tutorial_summary"),
   syncState: () => invoke<SyncState | null>("sync_state"),
   syncNow: () => invoke<void>("sync_now"),
   documentSyncStates: () => invoke<DocumentSyncState[]>("document_sync_states"),

@@ -21,6 +21,7 @@ import { showConnect } from "./connect";
 import { autolockSeconds, setAutolockMinutes, startAutolock } from "./autolock";
 import { openViewer } from "./viewer";
 import { virtualList, type VirtualList } from "./virtuallist";
+import { activeLesson, pointAt, tutorialPanel } from "./tutorial";
 
 const root = document.getElementById("app") as HTMLElement;
 /** Height of one row of the document list, in CSS pixels (the stylesheet draws it so). */
@@ -103,6 +104,30 @@ async function showUnlock(notice?: string): Promise<void> {
     error,
     submit,
   );
+  // The tutorial needs no password: its practice vault is apart from every real one.
+  const tutorialButton = h(
+    "button",
+    { id: "start-tutorial", type: "button", class: "secondary" },
+    activeLesson(localStorage) ? t("tutorial.continue") : t("tutorial.start"),
+  );
+  tutorialButton.addEventListener("click", async () => {
+    tutorialButton.disabled = true;
+    error.textContent = "";
+    try {
+      await api.startTutorial(userInput.value.trim() || "trainee");
+      password.value = "";
+      await showMain();
+    } catch (e) {
+      error.textContent = errorText(e);
+      tutorialButton.disabled = false;
+    }
+  });
+  const tutorialCard = h(
+    "section",
+    { class: "card tutorial-card" },
+    h("p", { class: "muted" }, t("tutorial.startHint")),
+    tutorialButton,
+  );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     submit.disabled = true;
@@ -121,12 +146,15 @@ async function showUnlock(notice?: string): Promise<void> {
   });
   root.replaceChildren(
     h("header", { class: "bar" }, h("strong", {}, t("app.title")), languageSwitch(() => void showUnlock())),
-    h("main", { class: "center" }, form),
+    h("main", { class: "center column" }, form, tutorialCard),
   );
+  // The lock lesson's last step happens here.
+  if (activeLesson(localStorage) === "lock_and_unlock") pointAt(document, "#start-tutorial");
   (userInput.value ? password : userInput).focus();
 }
 
 async function showMain(): Promise<void> {
+  const sandbox = (await api.appInfo()).sandbox;
   let documents: DocumentSummary[] = [];
   // Documents whose signed revision lost a conflict on the server: they need signing again.
   let resign = new Set<string>();
@@ -192,7 +220,11 @@ async function showMain(): Promise<void> {
     await api.lock();
     await showUnlock(notice);
   }
-  lockButton.addEventListener("click", () => void lockNow());
+  lockButton.addEventListener("click", () => void lockNow(sandbox ? t("step.unlock") : undefined));
+  // Leaving the tutorial locks its practice vault: real work takes the real unlock.
+  const leaveButton = sandbox ? h("button", { id: "leave-tutorial", type: "button" }, t("tutorial.leave")) : null;
+  leaveButton?.addEventListener("click", () => void lockNow(t("tutorial.left")));
+  const tutorial = sandbox ? tutorialPanel((e) => { status.textContent = errorText(e); }) : null;
   // Idle for the configured time (default 15 minutes): lock.
   const stopAutolock = startAutolock(window, () => autolockSeconds(localStorage), () => void lockNow(t("autolock.locked")));
   const autolockInput = h("input", {
@@ -397,10 +429,12 @@ async function showMain(): Promise<void> {
       autolockSetting,
       keysButton,
       lockButton,
+      leaveButton,
     ),
+    ...(sandbox ? [h("p", { id: "training-banner", role: "note" }, t("tutorial.banner"))] : []),
     sync.element,
     status,
-    h("main", { class: "split" }, listPane, viewer),
+    h("main", { class: tutorial ? "split with-tutorial" : "split" }, listPane, viewer, tutorial?.element ?? null),
     activity,
   );
   stopListening?.();
@@ -418,6 +452,7 @@ async function showMain(): Promise<void> {
     void showUnlock(t("sync.wiped"));
   });
   stopListening = () => {
+    tutorial?.stop();
     unlisten();
     unlistenWiped();
     sync.stop();

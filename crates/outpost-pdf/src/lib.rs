@@ -17,6 +17,7 @@ mod ltv;
 mod sample;
 mod sign;
 mod text_layer;
+mod training;
 mod validate;
 
 pub use annotation::{Annotation, AnnotationKind, Colour, Geometry, Point, Quad, Rect};
@@ -41,6 +42,10 @@ pub use sign::{
     sign_pdf, DocMdpPermission, SignatureMark, SignatureRequest, DEFAULT_RESERVED_BYTES,
 };
 pub use text_layer::{PageText, TextWord};
+pub use training::{
+    is_training_document, stamp_training_watermark, TRAINING_BANNER, TRAINING_MARKER_KEY,
+    TRAINING_WATERMARK,
+};
 pub use validate::{
     certificate_from_der, validate_signatures, validate_signatures_against, LaterChanges,
     PadesLevel, Revocation, SignatureKind, SignatureReport, SignatureStatus,

@@ -44,6 +44,8 @@ pub enum AuditAction {
     /// A document's revisions met the server's: its head was taken in, or local revisions that
     /// lost a conflict (kept on the server as a conflict branch) were set aside.
     SyncRevision,
+    /// A document's signatures were validated (the result in the detail).
+    Validate,
 }
 
 impl AuditAction {
@@ -65,6 +67,7 @@ impl AuditAction {
             Self::Purge => "purge",
             Self::ServerAccount => "server_account",
             Self::SyncRevision => "sync_revision",
+            Self::Validate => "validate",
         }
     }
 }

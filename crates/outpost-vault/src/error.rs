@@ -39,6 +39,23 @@ pub enum VaultError {
     /// The OS keyring could not be used at all.
     #[error("the OS keyring is not available: {0}. Make sure a Secret Service (GNOME Keyring or KWallet) is running and unlocked")]
     KeyringUnavailable(String),
+    /// A real vault was asked of the tutorial, or the tutorial's sandbox of a real unlock.
+    #[error("{}", match found {
+        crate::VaultKind::Sandbox => format!("the vault in {} is the tutorial's practice vault: it opens only in the tutorial, never for real work. Unlock your own vault instead", dir.display()),
+        crate::VaultKind::Real => format!("the vault in {} holds real records: the tutorial never opens it. Start the tutorial from its own button", dir.display()),
+    })]
+    WrongKind {
+        /// The vault's folder.
+        dir: PathBuf,
+        /// What the vault really is.
+        found: crate::VaultKind,
+    },
+    /// A step was recorded for a lesson that was not begun.
+    #[error("the lesson '{0}' was not begun; begin it before recording its steps")]
+    LessonNotStarted(String),
+    /// A tutorial record was asked of a real vault.
+    #[error("tutorial progress is kept only in the tutorial's practice vault")]
+    NotSandbox,
     /// The key file is damaged.
     #[error("the vault key file {path} is damaged ({reason}); restore it from a backup. The vault was not changed")]
     CorruptKeyFile {

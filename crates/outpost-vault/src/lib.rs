@@ -21,6 +21,7 @@ mod schema;
 mod search;
 mod signing_keys;
 mod sync;
+mod tutorial;
 mod vault;
 
 pub use annotations::{AnnotationRecord, AnnotationWrite};
@@ -44,7 +45,8 @@ pub use sync::{
     AppliedPull, PendingAnnotation, PullRound, PulledDocument, RemoteAnnotation, ServerAccount,
     ServerDocumentLink,
 };
-pub use vault::{valid_user_name, Vault, VaultPaths};
+pub use tutorial::LessonRecord;
+pub use vault::{valid_user_name, Vault, VaultKind, VaultPaths};
 
 /// Result type of this crate.
 pub type Result<T, E = VaultError> = std::result::Result<T, E>;

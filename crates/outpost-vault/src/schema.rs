@@ -237,6 +237,21 @@ CREATE TABLE revocation_list (
     fetched_at_ms  INTEGER NOT NULL
 ) STRICT;
 "#,
+    // 10: the tutorial's progress (used only in sandbox vaults): when each lesson began — as a
+    // position in the audit chain, never a wall-clock time — and which of its steps are done.
+    r#"
+CREATE TABLE tutorial_lessons (
+    lesson             TEXT PRIMARY KEY,
+    started_after_seq  INTEGER NOT NULL,
+    completed_at_ms    INTEGER
+) STRICT;
+CREATE TABLE tutorial_steps (
+    lesson           TEXT NOT NULL REFERENCES tutorial_lessons (lesson) ON DELETE CASCADE,
+    step             TEXT NOT NULL,
+    completed_at_ms  INTEGER NOT NULL,
+    PRIMARY KEY (lesson, step)
+) STRICT;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rand_core::CryptoRngCore;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -28,11 +28,34 @@ pub fn valid_user_name(user: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b))
 }
 
-/// Where a user's vault lives under a data root: `ROOT/vaults/USER/{vault.db, vault.key.json}`.
+/// What a vault is for: a user's real records, or the tutorial's practice sandbox. The kind is
+/// written into the vault when it is made and checked at every opening, so a real unlock never
+/// opens a sandbox and the tutorial never opens a real vault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VaultKind {
+    /// A user's vault of real records (`ROOT/vaults/USER`).
+    Real,
+    /// The tutorial's practice vault (`ROOT/tutorial/USER`), never listed among the users.
+    Sandbox,
+}
+
+impl VaultKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Real => "real",
+            Self::Sandbox => "sandbox",
+        }
+    }
+}
+
+/// Where a user's vault lives under a data root: `ROOT/vaults/USER/{vault.db, vault.key.json}`
+/// (the tutorial's sandbox: `ROOT/tutorial/USER/...`).
 #[derive(Debug, Clone)]
 pub struct VaultPaths {
     user: String,
     dir: PathBuf,
+    kind: VaultKind,
 }
 
 impl VaultPaths {
@@ -44,7 +67,26 @@ impl VaultPaths {
         Ok(Self {
             user: user.to_owned(),
             dir: data_root.join("vaults").join(user),
+            kind: VaultKind::Real,
         })
+    }
+
+    /// The tutorial's practice vault of `user` under `data_root` — apart from the real vaults, so
+    /// [`VaultPaths::users`] never lists it.
+    pub fn sandbox(data_root: &Path, user: &str) -> Result<Self, VaultError> {
+        if !valid_user_name(user) {
+            return Err(VaultError::InvalidUserName(user.to_owned()));
+        }
+        Ok(Self {
+            user: user.to_owned(),
+            dir: data_root.join("tutorial").join(user),
+            kind: VaultKind::Sandbox,
+        })
+    }
+
+    /// Whether these are the paths of a real vault or of a sandbox.
+    pub fn kind(&self) -> VaultKind {
+        self.kind
     }
 
     /// The users who have a vault under `data_root`, sorted.
@@ -181,8 +223,8 @@ impl Vault {
         let key_file = KeyFile::create(vault_id, &paths.user, password, &key, kdf, keyring, rng)?;
         let mut vault = Self::open_connection(paths, Some(&key), true, clock, vault_id)?;
         vault.conn.execute(
-            "INSERT INTO vault_meta (key, value) VALUES ('vault_id', ?1), ('user', ?2)",
-            (vault_id.to_string(), &paths.user),
+            "INSERT INTO vault_meta (key, value) VALUES ('vault_id', ?1), ('user', ?2), ('kind', ?3)",
+            (vault_id.to_string(), &paths.user, paths.kind.as_str()),
         )?;
         // The key file is written last: a crash before this leaves no half-made vault that
         // `open` would mistake for a real one.
@@ -243,7 +285,32 @@ impl Vault {
         let key = key_file
             .unwrap_database_key(password, keyring)
             .map_err(|e| with_key_path(e, &key_path))?;
-        Self::open_connection(paths, Some(&key), false, clock, key_file.vault_id())
+        let vault = Self::open_connection(paths, Some(&key), false, clock, key_file.vault_id())?;
+        let found = vault.kind()?;
+        if found != paths.kind {
+            return Err(VaultError::WrongKind {
+                dir: paths.dir.clone(),
+                found,
+            });
+        }
+        Ok(vault)
+    }
+
+    /// Whether this vault holds real records or the tutorial's practice data (vaults made before
+    /// sandboxes existed are real).
+    pub fn kind(&self) -> Result<VaultKind, VaultError> {
+        let kind: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM vault_meta WHERE key = 'kind'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(match kind.as_deref() {
+            Some("sandbox") => VaultKind::Sandbox,
+            _ => VaultKind::Real,
+        })
     }
 
     /// Opens (or creates) the database, brings its schema up to date and wraps it.
@@ -364,6 +431,7 @@ fn note_failed_unlock(paths: &VaultPaths, at_ms: i64, error: &VaultError) {
         VaultError::CorruptKeyFile { .. } => "key file damaged",
         VaultError::DatabaseRejectedKey { .. } => "database rejected its key",
         VaultError::NewerSchema { .. } => "vault written by a newer Outpost",
+        VaultError::WrongKind { .. } => "a sandbox and a real vault were taken for each other",
         _ => "other failure",
     };
     let record = FailedUnlock {

@@ -229,3 +229,53 @@ fn creating_over_an_existing_vault_is_refused() {
     assert!(matches!(err, VaultError::AlreadyExists { .. }));
     Vault::open(&paths, "pw", &keyring, clock()).unwrap();
 }
+
+#[test]
+fn a_sandbox_and_a_real_vault_are_never_opened_as_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = keyring();
+    let sandbox = VaultPaths::sandbox(dir.path(), "lena").unwrap();
+    Vault::create(
+        &sandbox,
+        "practice-secret",
+        KdfParams::INSECURE_FAST_FOR_TESTS,
+        &keyring,
+        clock(),
+        &mut rng(31),
+    )
+    .unwrap();
+    assert!(
+        VaultPaths::users(dir.path()).unwrap().is_empty(),
+        "a sandbox is not listed among the users"
+    );
+    // The sandbox moved to where the real vault of the same user would be.
+    std::fs::create_dir_all(dir.path().join("vaults")).unwrap();
+    std::fs::rename(sandbox.dir(), dir.path().join("vaults/lena")).unwrap();
+    let real_paths = VaultPaths::new(dir.path(), "lena").unwrap();
+    let before = file_hash(&real_paths.database());
+    let refused = Vault::open(&real_paths, "practice-secret", &keyring, clock()).unwrap_err();
+    assert!(
+        matches!(refused, VaultError::WrongKind { .. }),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("tutorial's practice vault"),
+        "{refused}"
+    );
+    assert_eq!(before, file_hash(&real_paths.database()), "not modified");
+
+    // A real vault put where the tutorial looks is refused by the tutorial.
+    std::fs::remove_dir_all(dir.path().join("vaults/lena")).unwrap();
+    create(dir.path(), "lena", "pw-lena", &keyring, 32);
+    std::fs::create_dir_all(dir.path().join("tutorial")).unwrap();
+    std::fs::rename(
+        dir.path().join("vaults/lena"),
+        dir.path().join("tutorial/lena"),
+    )
+    .unwrap();
+    let refused = Vault::open(&sandbox, "pw-lena", &keyring, clock()).unwrap_err();
+    assert!(
+        refused.to_string().contains("holds real records"),
+        "{refused}"
+    );
+}

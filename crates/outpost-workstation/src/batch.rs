@@ -107,6 +107,7 @@ impl Session {
             None => Box::new(self.software_signer(&request.options.key_id)?),
         };
         let signer = signer.as_ref();
+        self.check_certificate_side(signer.certificate())?;
         // A document listed twice is signed once.
         let mut seen = std::collections::HashSet::new();
         let documents: Vec<&DocumentId> = request

@@ -52,6 +52,14 @@ pub enum WorkstationError {
         "annotation {0} is part of a signed revision of the document and can no longer be changed"
     )]
     AnnotationSigned(String),
+    /// Something would cross between the tutorial's sandbox and real work (a practice document
+    /// into a real vault, a training certificate outside the sandbox, a real key or server
+    /// inside it): refused, nothing was changed.
+    #[error("{0}")]
+    TrainingBoundary(String),
+    /// The tutorial cannot go on (the reason says what to do).
+    #[error("{0}")]
+    Tutorial(String),
     /// Keys, certificates or signing went wrong.
     #[error("{0}")]
     Signing(String),
@@ -138,6 +146,8 @@ impl WorkstationError {
             Self::CorruptAnnotation { .. } => "corrupt_annotation",
             Self::AnnotationSigned(_) => "annotation_signed",
             Self::Signing(_) => "signing_error",
+            Self::TrainingBoundary(_) => "training_boundary",
+            Self::Tutorial(_) => "tutorial_error",
             Self::TokenWrongPin => "token_wrong_pin",
             Self::TokenLocked => "token_locked",
             Self::TokenRemoved => "token_removed",

@@ -17,6 +17,7 @@ mod signing;
 mod sync;
 mod sync_engine;
 mod token;
+pub mod tutorial;
 mod viewing;
 mod workstation;
 
@@ -36,6 +37,7 @@ pub use token::{
     default_pkcs11_module, list_tokens, token_keys, TokenChoice, TokenInfo, TokenKeyInfo,
     TokenSigner, PKCS11_MODULE_ENV, SOFTHSM2_MODULE,
 };
+pub use tutorial::{LessonProgress, StepProgress, TutorialSummary, TRAINING_MARK};
 pub use viewing::{DocumentView, RENDER_CACHE_BYTES};
 pub use workstation::{DemoServer, Workstation, WorkstationConfig, DEMO_PASSWORD, DEMO_USER};
 

@@ -25,6 +25,8 @@ pub struct Session {
     rng: SharedRng,
     pub(crate) viewing: Mutex<Viewing>,
     histories: Mutex<Histories>,
+    /// The tutorial's practice vault (see [`crate::tutorial`]).
+    pub(crate) sandbox: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -35,7 +37,9 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     pub(crate) fn new(vault: Vault, pdf: PdfEngine, rng: SharedRng) -> Self {
+        let sandbox = vault.paths().kind() == outpost_vault::VaultKind::Sandbox;
         Self {
+            sandbox,
             vault: Mutex::new(vault),
             pdf,
             rng,
@@ -118,7 +122,7 @@ impl Session {
         source_name: &str,
         claim_id: Option<&str>,
     ) -> Result<StoredImport, WorkstationError> {
-        let bytes = Arc::new(bytes);
+        let bytes = Arc::new(self.bytes_for_this_side(bytes)?);
         let info = self
             .pdf
             .inspect(bytes.clone())
@@ -220,6 +224,38 @@ impl Session {
     }
 
     pub fn lock(self) -> Result<(), WorkstationError> {
+        self.lock_owned()
+    }
+
+    /// Locks a session that others may still hold for a moment (a page render, a lesson check):
+    /// waits up to `patience` for them to let go, then locks it. If they still hold it, the lock
+    /// is recorded now, the documents in viewers leave memory, and the database closes when the
+    /// last of them lets go.
+    pub fn lock_shared(
+        session: Arc<Session>,
+        patience: std::time::Duration,
+    ) -> Result<(), WorkstationError> {
+        let deadline = std::time::Instant::now() + patience;
+        let mut session = session;
+        loop {
+            match Arc::try_unwrap(session) {
+                Ok(owned) => return owned.lock(),
+                Err(shared) if std::time::Instant::now() >= deadline => {
+                    shared.close_all_views();
+                    shared
+                        .vault()
+                        .append_audit(&AuditEvent::new(AuditAction::Lock, AuditOutcome::Success))?;
+                    return Ok(());
+                }
+                Err(shared) => {
+                    session = shared;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+        }
+    }
+
+    fn lock_owned(self) -> Result<(), WorkstationError> {
         // Documents open in viewers leave memory: their bytes, rendered pages and pdfium's parse.
         let mut vault = self.into_vault();
         vault.append_audit(&AuditEvent::new(AuditAction::Lock, AuditOutcome::Success))?;

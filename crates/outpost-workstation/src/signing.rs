@@ -60,6 +60,8 @@ pub struct SigningKeyInfo {
     pub not_before_ms: Option<i64>,
     /// Valid until (ms since the epoch).
     pub not_after_ms: Option<i64>,
+    /// The certificate followed by its chain (PEM), once imported.
+    pub certificate_pem: Option<String>,
 }
 
 /// How to sign a document.
@@ -260,7 +262,24 @@ impl Session {
             .transpose()
             .map_err(key_error)?;
         let tbs = certificate.as_ref().map(|c| &c.tbs_certificate);
+        let certificate_pem = match &certificate {
+            Some(certificate) => {
+                let mut pem = certificate
+                    .to_pem(der::pem::LineEnding::LF)
+                    .map_err(key_error)?;
+                for der in &r.chain {
+                    pem.push_str(
+                        &Certificate::from_der(der)
+                            .and_then(|c| c.to_pem(der::pem::LineEnding::LF))
+                            .map_err(key_error)?,
+                    );
+                }
+                Some(pem)
+            }
+            None => None,
+        };
         Ok(SigningKeyInfo {
+            certificate_pem,
             id: r.id,
             label: r.label,
             algorithm: r.algorithm,
@@ -295,6 +314,9 @@ impl Session {
                 "no certificate found in the file".into(),
             ));
         }
+        for certificate in &certificates {
+            self.check_certificate_side(certificate)?;
+        }
         let certificate = certificates.remove(0);
         let record = self.key_record(key_id)?;
         let in_certificate = certificate
@@ -324,7 +346,11 @@ impl Session {
     /// Trusts a root of the organisation (PEM or DER) for validating signatures.
     pub fn add_trust_anchor(&self, data: &[u8]) -> Result<String, WorkstationError> {
         let mut subjects = Vec::new();
-        for certificate in read_certificates(data)? {
+        let certificates = read_certificates(data)?;
+        for certificate in &certificates {
+            self.check_certificate_side(certificate)?;
+        }
+        for certificate in certificates {
             let der = certificate.to_der().map_err(key_error)?;
             let subject = certificate.tbs_certificate.subject.to_string();
             self.vault()
@@ -395,6 +421,7 @@ impl Session {
             )
         };
         let certificate = signer.certificate();
+        self.check_certificate_side(certificate)?;
         let signer_name = common_name(&certificate.tbs_certificate.subject);
         let now = self.now_ms();
         let mark = match options.mark {
@@ -469,7 +496,33 @@ impl Session {
 
     /// Every signature of the document, validated against the vault's trust anchors, with the
     /// organisation's newest revocation list (from the last sync) besides those in the file.
+    /// The validation is recorded in the audit chain (how many signatures, how many valid).
     pub fn validate_document(
+        &self,
+        document: &DocumentId,
+    ) -> Result<Vec<SignatureReport>, WorkstationError> {
+        let reports = self.validate_document_quietly(document)?;
+        let valid = reports
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.status,
+                    outpost_pdf::SignatureStatus::Valid
+                        | outpost_pdf::SignatureStatus::ValidLaterSigned
+                        | outpost_pdf::SignatureStatus::ValidLaterAnnotated
+                )
+            })
+            .count();
+        self.vault().append_audit(
+            &AuditEvent::new(AuditAction::Validate, AuditOutcome::Success)
+                .document(document.0.clone())
+                .detail(format!("{} signatures, {valid} valid", reports.len())),
+        )?;
+        Ok(reports)
+    }
+
+    /// [`Session::validate_document`] without the audit record (for the engine's own checks).
+    pub(crate) fn validate_document_quietly(
         &self,
         document: &DocumentId,
     ) -> Result<Vec<SignatureReport>, WorkstationError> {

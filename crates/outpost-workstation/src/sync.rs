@@ -102,6 +102,11 @@ impl Session {
         second_factor: wire::SecondFactor,
         device_name: &str,
     ) -> Result<wire::UserInfo, WorkstationError> {
+        if self.sandbox {
+            return Err(WorkstationError::TrainingBoundary(
+                "the tutorial never connects to a server: its practice documents, notes and signatures stay in the tutorial. Leave the tutorial and unlock your own vault to connect".into(),
+            ));
+        }
         let existing = self.vault().server_account()?;
         if let Some(current) = &existing {
             if current.username != username {

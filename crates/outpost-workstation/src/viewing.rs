@@ -119,6 +119,14 @@ impl Session {
         Ok((latest, head))
     }
 
+    /// Whether the viewer was moved past page 1 of some open document (the first page on screen
+    /// is page 2 or a later one).
+    pub(crate) fn viewer_past_first_page(&self) -> bool {
+        let viewing = self.viewing.lock().unwrap_or_else(|p| p.into_inner());
+        let visible = lock(&viewing.visible);
+        visible.values().any(|&(first, _)| first >= 2)
+    }
+
     /// Says which pages (1-based, inclusive) are on screen; renders queued for pages further
     /// away than a little read-ahead are dropped.
     pub fn set_visible_pages(&self, document: &DocumentId, first: u32, last: u32) {

@@ -56,6 +56,10 @@ impl Workstation {
             .unwrap_or_else(|| self.config.data_root.join("inbox").join(user))
     }
 
+    pub(crate) fn config(&self) -> &WorkstationConfig {
+        &self.config
+    }
+
     /// The folder holding the vaults.
     pub fn data_root(&self) -> &Path {
         &self.config.data_root

@@ -1,0 +1,716 @@
+//! The tutorial: a sandbox where trainees practise on realistic documents that can never touch
+//! real records.
+//!
+//! The sandbox is a vault of its own kind ([`VaultKind::Sandbox`], under `ROOT/tutorial/USER`):
+//! never listed among the users, never opened by a real unlock, and a real vault never opened as
+//! one. Its password is a random secret kept in the OS keyring, so a trainee needs none. It is
+//! seeded with practice documents that carry the "TRAINING" watermark on every page and a marker
+//! in their catalog (a real vault refuses any document with that marker), and a training signing
+//! key whose certificate — issued by a training CA made for this sandbox alone — says
+//! "TRAINING — NOT VALID" in its subject. A real vault refuses training certificates and training
+//! CAs; the sandbox refuses real ones, hardware tokens and servers.
+//!
+//! Lessons are lists of steps; each step is checked against the engine's state — the audit
+//! chain after the point where the lesson began (a position in the chain, never a wall-clock
+//! time), the annotations and signatures of the documents, what the viewer shows — not against
+//! clicks. Progress is kept in the sandbox after each step.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use der::{Decode, Encode};
+use outpost_pdf::{AnnotationKind, Certificate, SampleKind, SampleSpec, SignatureKind};
+use outpost_vault::{AuditEntry, LessonRecord, Vault, VaultKind, VaultPaths};
+use serde::Serialize;
+use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
+use x509_cert::time::{Time, Validity};
+
+use crate::{DocumentId, KeyAlgorithm, Session, SharedRng, Workstation, WorkstationError};
+
+/// What every training certificate says in its subject (and the training CA in its own).
+pub const TRAINING_MARK: &str = "TRAINING — NOT VALID";
+
+/// The common name of each sandbox's training CA.
+const TRAINING_CA_NAME: &str = "Outpost Training CA — TRAINING — NOT VALID";
+
+/// The label of the trainee's training key.
+pub const TRAINING_KEY_LABEL: &str = "Training key";
+
+/// Whether a certificate belongs to the tutorial (its subject or its issuer carries the mark).
+pub(crate) fn is_training_certificate(certificate: &Certificate) -> bool {
+    let tbs = &certificate.tbs_certificate;
+    tbs.subject.to_string().contains(TRAINING_MARK)
+        || tbs.issuer.to_string().contains(TRAINING_MARK)
+}
+
+/// The keyring account holding a sandbox's random password.
+fn password_account(user: &str) -> String {
+    format!("outpost-tutorial-password:{user}")
+}
+
+fn tutorial_error(what: &str, e: impl std::fmt::Display) -> WorkstationError {
+    WorkstationError::Tutorial(format!("{what}: {e}"))
+}
+
+/// The practice documents every sandbox starts with: each kind of record in Russian and
+/// English, and two more operational reports so that batch signing has enough to sign.
+pub fn practice_documents() -> Vec<SampleSpec> {
+    let mut specs = Vec::new();
+    for (i, kind) in SampleKind::ALL.into_iter().enumerate() {
+        for (j, language) in [
+            outpost_pdf::Language::Russian,
+            outpost_pdf::Language::English,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            specs.push(SampleSpec {
+                kind,
+                language,
+                pages: 3 + (i as u32 + j as u32) % 2,
+                seed: 9_000 + (i * 2 + j) as u64,
+                marker: None,
+            });
+        }
+    }
+    for (seed, language) in [
+        (9_100, outpost_pdf::Language::Russian),
+        (9_101, outpost_pdf::Language::English),
+    ] {
+        specs.push(SampleSpec {
+            kind: SampleKind::OperationalReport,
+            language,
+            // Three pages at least: scrolled to its end, page 1 leaves the view.
+            pages: 3,
+            seed,
+            marker: None,
+        });
+    }
+    specs
+}
+
+/// One step of a lesson, and what the engine must show for it to be done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// A document was opened.
+    OpenDocument,
+    /// The viewer was moved on to page 2 or later of an open document.
+    GoToLaterPage,
+    /// A search found something.
+    SearchWithHits,
+    /// A document was opened after that search.
+    OpenSearchHit,
+    /// A highlight was made in the lesson (and its document still has one).
+    AddHighlight,
+    /// A sticky note was made after it (and its document still has one).
+    AddNote,
+    /// A document signed in the lesson validates.
+    SignDocument,
+    /// A batch signed three documents (or more), each of which validates.
+    SignThreeInBatch,
+    /// The vault was locked.
+    Lock,
+    /// And unlocked again.
+    Unlock,
+    /// A document with a valid signature was opened.
+    OpenSignedDocument,
+    /// Its signatures were validated and at least one is valid.
+    ReadValidation,
+}
+
+impl Step {
+    fn id(self) -> &'static str {
+        match self {
+            Self::OpenDocument => "open_document",
+            Self::GoToLaterPage => "go_to_later_page",
+            Self::SearchWithHits => "search_with_hits",
+            Self::OpenSearchHit => "open_search_hit",
+            Self::AddHighlight => "add_highlight",
+            Self::AddNote => "add_note",
+            Self::SignDocument => "sign_document",
+            Self::SignThreeInBatch => "sign_three_in_batch",
+            Self::Lock => "lock",
+            Self::Unlock => "unlock",
+            Self::OpenSignedDocument => "open_signed_document",
+            Self::ReadValidation => "read_validation",
+        }
+    }
+}
+
+/// A lesson: its id (the UI's catalogue holds its title and the explanation of each step) and
+/// its steps in order. Lessons that need the practice server are listed but cannot be begun yet.
+struct Lesson {
+    id: &'static str,
+    steps: &'static [Step],
+    needs_server: &'static [&'static str],
+}
+
+const LESSONS: &[Lesson] = &[
+    Lesson {
+        id: "open_and_navigate",
+        steps: &[Step::OpenDocument, Step::GoToLaterPage],
+        needs_server: &[],
+    },
+    Lesson {
+        id: "search",
+        steps: &[Step::SearchWithHits, Step::OpenSearchHit],
+        needs_server: &[],
+    },
+    Lesson {
+        id: "highlight_and_note",
+        steps: &[Step::AddHighlight, Step::AddNote],
+        needs_server: &[],
+    },
+    Lesson {
+        id: "sign_one",
+        steps: &[Step::SignDocument],
+        needs_server: &[],
+    },
+    Lesson {
+        id: "batch_sign",
+        steps: &[Step::SignThreeInBatch],
+        needs_server: &[],
+    },
+    Lesson {
+        id: "offline_and_sync",
+        steps: &[],
+        needs_server: &["work_offline", "sync_back"],
+    },
+    Lesson {
+        id: "resolve_conflict",
+        steps: &[],
+        needs_server: &["sign_again_on_new_head"],
+    },
+    Lesson {
+        id: "lock_and_unlock",
+        steps: &[Step::Lock, Step::Unlock],
+        needs_server: &[],
+    },
+    Lesson {
+        id: "validation_panel",
+        steps: &[Step::OpenSignedDocument, Step::ReadValidation],
+        needs_server: &[],
+    },
+];
+
+/// A step as the trainee sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepProgress {
+    /// The step's id (the UI's catalogue explains it).
+    pub id: String,
+    /// Whether it is done.
+    pub done: bool,
+}
+
+/// A lesson as the trainee sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LessonProgress {
+    /// The lesson's id (the UI's catalogue names it).
+    pub id: String,
+    /// Its steps in order.
+    pub steps: Vec<StepProgress>,
+    /// Whether it was begun.
+    pub started: bool,
+    /// Whether every step is done.
+    pub completed: bool,
+    /// Whether it can be begun here: lessons that practise sync need the practice server, which
+    /// this version of the tutorial does not have yet.
+    pub available: bool,
+}
+
+/// The whole tutorial at a glance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TutorialSummary {
+    /// Lessons completed.
+    pub lessons_completed: usize,
+    /// Lessons that can be taken here.
+    pub lessons_available: usize,
+    /// Steps done over every lesson.
+    pub steps_done: usize,
+    /// Steps of the lessons that can be taken here.
+    pub steps_total: usize,
+    /// Whether every available lesson is completed.
+    pub complete: bool,
+}
+
+impl Workstation {
+    /// Opens `user`'s tutorial sandbox, making it the first time: a vault of the sandbox kind
+    /// with the practice documents (watermarked) and a training signing key. Opening again
+    /// resumes where the trainee left off (and finishes seeding a sandbox a crash interrupted).
+    pub fn open_tutorial(&self, user: &str, rng: SharedRng) -> Result<Session, WorkstationError> {
+        let paths = VaultPaths::sandbox(self.data_root(), user)?;
+        let keyring = self.keyring();
+        let account = password_account(user);
+        let vault = if paths.exists() {
+            let password = keyring
+                .load(&account)
+                .map_err(|e| tutorial_error("the OS keyring cannot be read", e))?
+                .ok_or_else(|| {
+                    WorkstationError::Tutorial(
+                        "the tutorial's key is missing from the OS keyring, so its practice vault cannot be opened; reset the tutorial to start it again"
+                            .into(),
+                    )
+                })?;
+            let password = String::from_utf8_lossy(&password).into_owned();
+            Vault::open(&paths, &password, keyring, self.clock())?
+        } else {
+            let password = {
+                let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+                rng.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .fill_bytes(secret.as_mut());
+                zeroize::Zeroizing::new(hex::encode(secret.as_ref()))
+            };
+            keyring
+                .store(&account, password.as_bytes())
+                .map_err(|e| tutorial_error("the OS keyring refused the tutorial's key", e))?;
+            let mut guard = rng.lock().unwrap_or_else(|p| p.into_inner());
+            Vault::create(
+                &paths,
+                &password,
+                self.kdf(),
+                keyring,
+                self.clock(),
+                &mut *guard,
+            )?
+        };
+        let session = Session::new(vault, self.pdf().clone(), rng);
+        session.seed_practice_material()?;
+        Ok(session)
+    }
+
+    /// Whether `user` has a tutorial sandbox here.
+    pub fn has_tutorial(&self, user: &str) -> Result<bool, WorkstationError> {
+        Ok(VaultPaths::sandbox(self.data_root(), user)?.exists())
+    }
+
+    /// Removes `user`'s tutorial sandbox and its keyring entries, so the next opening starts the
+    /// tutorial afresh. Real vaults are not touched.
+    pub fn reset_tutorial(&self, user: &str) -> Result<(), WorkstationError> {
+        let paths = VaultPaths::sandbox(self.data_root(), user)?;
+        let keyring = self.keyring();
+        if let Ok(key_file) = outpost_vault::KeyFile::read(&paths.key_file()) {
+            keyring
+                .delete(key_file.keyring_account())
+                .map_err(|e| tutorial_error("the OS keyring refused to forget the tutorial", e))?;
+        }
+        keyring
+            .delete(&password_account(user))
+            .map_err(|e| tutorial_error("the OS keyring refused to forget the tutorial", e))?;
+        match std::fs::remove_dir_all(paths.dir()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(WorkstationError::Io {
+                path: paths.dir().to_owned(),
+                source,
+            }),
+        }
+    }
+}
+
+impl Session {
+    /// Whether this session is the tutorial's sandbox.
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox
+    }
+
+    fn require_sandbox(&self) -> Result<(), WorkstationError> {
+        if self.sandbox {
+            Ok(())
+        } else {
+            Err(WorkstationError::TrainingBoundary(
+                "lessons run only in the tutorial's practice vault, never in a real one".into(),
+            ))
+        }
+    }
+
+    /// Refuses a certificate on the wrong side of the tutorial's boundary: a training
+    /// certificate in a real vault, a real one in the sandbox.
+    pub(crate) fn check_certificate_side(
+        &self,
+        certificate: &Certificate,
+    ) -> Result<(), WorkstationError> {
+        let subject = certificate.tbs_certificate.subject.to_string();
+        match (self.sandbox, is_training_certificate(certificate)) {
+            (false, true) => Err(WorkstationError::TrainingBoundary(format!(
+                "'{subject}' is a certificate of the tutorial: it is not valid for real work and cannot be used outside the tutorial"
+            ))),
+            (true, false) => Err(WorkstationError::TrainingBoundary(format!(
+                "'{subject}' is a real certificate: the tutorial signs only with its training certificate, so real keys and tokens stay out of practice"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses a practice document in a real vault; in the sandbox, stamps a document with the
+    /// watermark (once) so that every page shown or exported there carries it.
+    pub(crate) fn bytes_for_this_side(&self, bytes: Vec<u8>) -> Result<Vec<u8>, WorkstationError> {
+        if self.sandbox {
+            outpost_pdf::stamp_training_watermark(&bytes).map_err(crate::error::classify_pdf_error)
+        } else if outpost_pdf::is_training_document(&bytes) {
+            Err(WorkstationError::Rejected {
+                reason: "this is a practice document of the Outpost tutorial (marked TRAINING); practice documents never enter a real vault".into(),
+            })
+        } else {
+            Ok(bytes)
+        }
+    }
+
+    /// Imports the practice documents and makes the training key, whichever of them is missing.
+    fn seed_practice_material(&self) -> Result<(), WorkstationError> {
+        if self.vault().kind()? != VaultKind::Sandbox {
+            return Err(WorkstationError::TrainingBoundary(
+                "practice material goes only into the tutorial's practice vault".into(),
+            ));
+        }
+        if self.documents()?.is_empty() {
+            for spec in practice_documents() {
+                let bytes = self
+                    .pdf
+                    .write_sample(&spec)
+                    .map_err(WorkstationError::Engine)?;
+                let name = format!("practice-{}.pdf", spec.seed);
+                self.import_bytes(bytes, &name)?;
+            }
+        }
+        let keys = self.signing_keys()?;
+        let certified = keys.iter().any(|k| k.subject.is_some());
+        if !certified {
+            let key = match keys.into_iter().next() {
+                Some(key) => key,
+                None => self.create_signing_key(
+                    TRAINING_KEY_LABEL,
+                    KeyAlgorithm::EcdsaP256,
+                    &format!("{} — {TRAINING_MARK}", self.user()),
+                )?,
+            };
+            self.issue_training_certificate(&key.id)?;
+        }
+        Ok(())
+    }
+
+    /// Makes this sandbox's training CA, has it certify `key_id`, trusts it, and forgets its key:
+    /// nothing else can ever be certified by it.
+    fn issue_training_certificate(&self, key_id: &str) -> Result<(), WorkstationError> {
+        let failed = |e: &dyn std::fmt::Display| tutorial_error("the training certificate", e);
+        let now_ms = self.now_ms();
+        let at = |ms: i64| -> Result<Time, WorkstationError> {
+            let seconds = u64::try_from(ms / 1000).unwrap_or(0);
+            der::asn1::GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(seconds))
+                .map(Time::GeneralTime)
+                .map_err(|e| failed(&e))
+        };
+        const DAY_MS: i64 = 86_400_000;
+        let validity = Validity {
+            not_before: at(now_ms - DAY_MS)?,
+            not_after: at(now_ms + 5 * 365 * DAY_MS)?,
+        };
+        let serial = |session: &Session| -> Result<SerialNumber, WorkstationError> {
+            let mut bytes = session.new_uuid().into_bytes();
+            bytes[0] &= 0x7f;
+            SerialNumber::new(&bytes).map_err(|e| failed(&e))
+        };
+        let ca_key = p256::ecdsa::SigningKey::random(&mut *self.rng());
+        let ca_name = Name::from_str(&format!("CN={TRAINING_CA_NAME},O=Outpost Tutorial"))
+            .map_err(|e| failed(&e))?;
+        let ca_spki =
+            SubjectPublicKeyInfoOwned::from_key(*ca_key.verifying_key()).map_err(|e| failed(&e))?;
+        let ca_certificate = CertificateBuilder::new(
+            Profile::Root,
+            serial(self)?,
+            validity,
+            ca_name.clone(),
+            ca_spki,
+            &ca_key,
+        )
+        .map_err(|e| failed(&e))?
+        .build::<p256::ecdsa::DerSignature>()
+        .map_err(|e| failed(&e))?;
+        let record = self.key_record(key_id)?;
+        let request =
+            x509_cert::request::CertReq::from_der(&record.request).map_err(|e| failed(&e))?;
+        let spki =
+            SubjectPublicKeyInfoOwned::from_der(&record.public_key).map_err(|e| failed(&e))?;
+        let certificate = CertificateBuilder::new(
+            Profile::Leaf {
+                issuer: ca_name,
+                enable_key_agreement: false,
+                enable_key_encipherment: false,
+            },
+            serial(self)?,
+            validity,
+            request.info.subject,
+            spki,
+            &ca_key,
+        )
+        .map_err(|e| failed(&e))?
+        .build::<p256::ecdsa::DerSignature>()
+        .map_err(|e| failed(&e))?;
+        drop(ca_key);
+        let ca_der = ca_certificate.to_der().map_err(|e| failed(&e))?;
+        self.import_certificates(key_id, vec![certificate, ca_certificate])?;
+        self.add_trust_anchor(&ca_der)?;
+        Ok(())
+    }
+
+    /// Every lesson with its progress, in the order they are taught.
+    pub fn lessons(&self) -> Result<Vec<LessonProgress>, WorkstationError> {
+        self.require_sandbox()?;
+        let records = self.vault().lessons()?;
+        Ok(LESSONS
+            .iter()
+            .map(|lesson| progress_of(lesson, records.iter().find(|r| r.lesson == lesson.id)))
+            .collect())
+    }
+
+    /// Begins `lesson` (again, if it was begun before: its steps start over). What counts for
+    /// it is what the trainee does from now on.
+    pub fn start_lesson(&self, lesson: &str) -> Result<LessonProgress, WorkstationError> {
+        self.require_sandbox()?;
+        let spec = lesson_spec(lesson)?;
+        if !spec.needs_server.is_empty() {
+            return Err(WorkstationError::Tutorial(format!(
+                "the lesson '{lesson}' practises sync and needs the tutorial's practice server, which this version does not have yet; take the other lessons"
+            )));
+        }
+        self.vault().start_lesson(lesson)?;
+        self.check_lesson(lesson)
+    }
+
+    /// Checks the engine's state for the next steps of `lesson`, records the steps found done
+    /// (each once) and returns the lesson's progress.
+    pub fn check_lesson(&self, lesson: &str) -> Result<LessonProgress, WorkstationError> {
+        self.require_sandbox()?;
+        let spec = lesson_spec(lesson)?;
+        let record = self
+            .vault()
+            .lessons()?
+            .into_iter()
+            .find(|r| r.lesson == lesson)
+            .ok_or_else(|| {
+                WorkstationError::Tutorial(format!(
+                    "the lesson '{lesson}' was not begun; begin it first"
+                ))
+            })?;
+        let entries = self.audit_after(record.started_after_seq)?;
+        let mut from = 0;
+        for (index, step) in spec.steps.iter().enumerate() {
+            let already = record.steps_done.iter().any(|s| s == step.id());
+            match self.evidence(*step, &entries, from)? {
+                Some(next) => from = next,
+                None if already => {}
+                None => break,
+            }
+            if !already {
+                let last = index + 1 == spec.steps.len();
+                self.vault().complete_lesson_step(lesson, step.id(), last)?;
+            }
+        }
+        let record = self.vault().lessons()?;
+        Ok(progress_of(
+            spec,
+            record.iter().find(|r| r.lesson == lesson),
+        ))
+    }
+
+    /// The tutorial at a glance: what is done of the lessons that can be taken here.
+    pub fn tutorial_summary(&self) -> Result<TutorialSummary, WorkstationError> {
+        let lessons = self.lessons()?;
+        let available: Vec<&LessonProgress> = lessons.iter().filter(|l| l.available).collect();
+        let lessons_completed = available.iter().filter(|l| l.completed).count();
+        Ok(TutorialSummary {
+            lessons_completed,
+            lessons_available: available.len(),
+            steps_done: available
+                .iter()
+                .map(|l| l.steps.iter().filter(|s| s.done).count())
+                .sum(),
+            steps_total: available.iter().map(|l| l.steps.len()).sum(),
+            complete: lessons_completed == available.len(),
+        })
+    }
+
+    /// Every audit entry after `seq`, oldest first.
+    fn audit_after(&self, seq: i64) -> Result<Vec<AuditEntry>, WorkstationError> {
+        let mut entries = Vec::new();
+        let mut after = seq;
+        loop {
+            let page = self.vault().audit_entries(after, 500)?;
+            let Some(last) = page.last() else {
+                return Ok(entries);
+            };
+            after = last.seq;
+            entries.extend(page);
+        }
+    }
+
+    /// Where the evidence for `step` is among `entries` (looking from index `from`): the index
+    /// after which the next step's evidence must come, or `None` when the step is not done.
+    fn evidence(
+        &self,
+        step: Step,
+        entries: &[AuditEntry],
+        from: usize,
+    ) -> Result<Option<usize>, WorkstationError> {
+        let any = |_: &AuditEntry| Ok(true);
+        let validates = |e: &AuditEntry| self.entry_document_validates(e);
+        let nth =
+            |action,
+             count,
+             from,
+             accept: &dyn Fn(&AuditEntry) -> Result<bool, WorkstationError>| {
+                nth_entry(entries, from, action, count, accept)
+            };
+        match step {
+            Step::OpenDocument | Step::OpenSearchHit => nth("view", 1, from, &any),
+            Step::Lock => nth("lock", 1, from, &any),
+            Step::Unlock => nth("unlock", 1, from, &any),
+            Step::GoToLaterPage => Ok(self.viewer_past_first_page().then_some(from)),
+            Step::SearchWithHits => nth("search", 1, from, &|e| Ok(search_hits(&e.detail) > 0)),
+            Step::AddHighlight | Step::AddNote => {
+                let kind = if step == Step::AddHighlight {
+                    AnnotationKind::Highlight
+                } else {
+                    AnnotationKind::Note
+                };
+                let created = format!("created {} on page", kind.as_str().replace('_', " "));
+                nth("annotate", 1, from, &|e| {
+                    let Some(document) = &e.document_id else {
+                        return Ok(false);
+                    };
+                    Ok(e.detail.starts_with(&created)
+                        && self
+                            .annotations(&DocumentId(document.clone()))?
+                            .iter()
+                            .any(|a| a.annotation.kind == kind))
+                })
+            }
+            Step::SignDocument => nth("sign", 1, from, &validates),
+            Step::SignThreeInBatch => {
+                let mut batch_from = from;
+                while let Some(after_batch) = nth("sign_batch", 1, batch_from, &any)? {
+                    if let Some(done) = nth("sign", 3, after_batch, &validates)? {
+                        return Ok(Some(done));
+                    }
+                    batch_from = after_batch;
+                }
+                Ok(None)
+            }
+            Step::OpenSignedDocument => nth("view", 1, from, &validates),
+            Step::ReadValidation => nth("validate", 1, from, &validates),
+        }
+    }
+
+    /// Whether the document an audit entry names has a signature that validates.
+    fn entry_document_validates(&self, entry: &AuditEntry) -> Result<bool, WorkstationError> {
+        let Some(document) = &entry.document_id else {
+            return Ok(false);
+        };
+        let reports = match self.validate_document_quietly(&DocumentId(document.clone())) {
+            Ok(reports) => reports,
+            // Purged or unreadable since: not evidence.
+            Err(_) => return Ok(false),
+        };
+        Ok(reports.iter().any(|r| {
+            r.kind == SignatureKind::Signature
+                && matches!(
+                    r.status,
+                    outpost_pdf::SignatureStatus::Valid
+                        | outpost_pdf::SignatureStatus::ValidLaterSigned
+                        | outpost_pdf::SignatureStatus::ValidLaterAnnotated
+                )
+        }))
+    }
+}
+
+/// The index just after the `count`-th successful `action` entry from index `from` that `accept`
+/// takes, if there are that many.
+fn nth_entry(
+    entries: &[AuditEntry],
+    from: usize,
+    action: &str,
+    count: usize,
+    accept: &dyn Fn(&AuditEntry) -> Result<bool, WorkstationError>,
+) -> Result<Option<usize>, WorkstationError> {
+    let mut found = 0;
+    for (index, entry) in entries.iter().enumerate().skip(from) {
+        if entry.action == action && entry.outcome == "success" && accept(entry)? {
+            found += 1;
+            if found == count {
+                return Ok(Some(index + 1));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The number of hits an audited search reported (its detail ends "N hits").
+fn search_hits(detail: &str) -> usize {
+    detail
+        .rsplit(": ")
+        .next()
+        .and_then(|tail| tail.strip_suffix(" hits"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn lesson_spec(id: &str) -> Result<&'static Lesson, WorkstationError> {
+    LESSONS.iter().find(|l| l.id == id).ok_or_else(|| {
+        WorkstationError::Tutorial(format!("there is no lesson '{id}' in this tutorial"))
+    })
+}
+
+fn progress_of(lesson: &Lesson, record: Option<&LessonRecord>) -> LessonProgress {
+    let done = |id: &str| record.is_some_and(|r| r.steps_done.iter().any(|s| s == id));
+    let mut steps: Vec<StepProgress> = lesson
+        .steps
+        .iter()
+        .map(|s| StepProgress {
+            id: s.id().to_owned(),
+            done: done(s.id()),
+        })
+        .collect();
+    steps.extend(lesson.needs_server.iter().map(|id| StepProgress {
+        id: (*id).to_owned(),
+        done: false,
+    }));
+    let available = lesson.needs_server.is_empty();
+    LessonProgress {
+        id: lesson.id.to_owned(),
+        completed: available && record.is_some_and(|r| r.completed_at_ms.is_some()),
+        started: record.is_some(),
+        steps,
+        available,
+    }
+}
+
+/// The sandbox-side facts a workstation shares with the tutorial.
+impl Workstation {
+    fn keyring(&self) -> &dyn outpost_vault::DeviceSecretStore {
+        self.config().keyring.as_ref()
+    }
+
+    fn clock(&self) -> Arc<dyn outpost_vault::Clock> {
+        self.config().clock.clone()
+    }
+
+    fn kdf(&self) -> outpost_vault::KdfParams {
+        self.config().kdf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_hits_are_read_from_the_audited_detail() {
+        assert_eq!(search_hits("query 'договор': 3 hits"), 3);
+        assert_eq!(search_hits("query 'a: b': 12 hits"), 12);
+        assert_eq!(search_hits("query 'x': 0 hits"), 0);
+        assert_eq!(search_hits("query 'x': bad query"), 0);
+    }
+}

@@ -1,0 +1,415 @@
+//! The tutorial through the engine: a sandbox seeded with watermarked practice documents and a
+//! training key; every lesson that needs no server taken step by step, each step recognised from
+//! the engine's state (not from clicks) and kept across a restart; and the boundary between the
+//! sandbox and real work held in both directions.
+
+mod common;
+#[path = "../../outpost-pdf/tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod judges;
+
+use std::sync::atomic::AtomicBool;
+
+use common::*;
+use outpost_workstation::{
+    AnnotationDraft, AnnotationKind, AnnotationStyle, BatchRequest, DocumentId, Geometry,
+    LessonProgress, Point, Quad, Rect, SearchRequest, Session, SignOptions, SignatureStatus,
+    TRAINING_MARK,
+};
+
+fn lesson(session: &Session, id: &str) -> LessonProgress {
+    session.check_lesson(id).unwrap()
+}
+
+fn done_steps(progress: &LessonProgress) -> Vec<&str> {
+    progress
+        .steps
+        .iter()
+        .filter(|s| s.done)
+        .map(|s| s.id.as_str())
+        .collect()
+}
+
+fn draft(kind: AnnotationKind, contents: &str) -> AnnotationDraft {
+    let geometry = match kind {
+        AnnotationKind::Highlight => Geometry::Quads {
+            quads: vec![Quad::from_rect(Rect {
+                left: 72.0,
+                bottom: 700.0,
+                right: 300.0,
+                top: 714.0,
+            })],
+        },
+        _ => Geometry::Icon {
+            at: Point { x: 480.0, y: 760.0 },
+        },
+    };
+    AnnotationDraft {
+        kind,
+        page: 1,
+        geometry,
+        style: AnnotationStyle {
+            contents: contents.into(),
+            ..Default::default()
+        },
+    }
+}
+
+fn training_key(session: &Session) -> String {
+    let keys = session.signing_keys().unwrap();
+    assert_eq!(keys.len(), 1, "one training key: {keys:?}");
+    keys[0].id.clone()
+}
+
+fn is_watermark_red(p: &image::Rgb<u8>) -> bool {
+    p[0] > 150 && p[1] < 90 && p[2] < 90
+}
+
+#[test]
+fn every_lesson_without_a_server_is_recognised_from_the_engines_state_and_progress_survives_a_restart(
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, _clock) = workstation(tmp.path(), "tutorial-lessons");
+    let session = ws.open_tutorial("olga", rng(1)).unwrap();
+    assert!(session.is_sandbox());
+    assert!(
+        ws.users().unwrap().is_empty(),
+        "the sandbox is not a user's vault"
+    );
+
+    // Practice documents, all watermarked: the page text says TRAINING and pdfium draws it red.
+    let documents = session.documents().unwrap();
+    assert_eq!(documents.len(), 8, "{documents:?}");
+    let training_hits = session
+        .search(&SearchRequest {
+            query: "TRAINING".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .len();
+    assert_eq!(training_hits, 8, "every practice document carries the mark");
+    let first = documents[0].id.clone();
+    let page = session.render_page(&first, 1, 300).unwrap();
+    let pixels = image::load_from_memory(&page.png).unwrap().to_rgb8();
+    let red = pixels.pixels().filter(|p| is_watermark_red(p)).count();
+    assert!(
+        red > 300,
+        "the rendered page shows the watermark ({red} red pixels)"
+    );
+
+    // The training key's certificate says so in its subject.
+    let key = &session.signing_keys().unwrap()[0];
+    let subject = key.subject.clone().unwrap();
+    assert!(subject.contains(TRAINING_MARK), "{subject}");
+    assert!(key.issuer.clone().unwrap().contains(TRAINING_MARK));
+
+    // The lessons: two need the practice server and cannot be begun yet.
+    let lessons = session.lessons().unwrap();
+    assert_eq!(lessons.len(), 9);
+    let unavailable: Vec<&str> = lessons
+        .iter()
+        .filter(|l| !l.available)
+        .map(|l| l.id.as_str())
+        .collect();
+    assert_eq!(unavailable, ["offline_and_sync", "resolve_conflict"]);
+    let refused = session.start_lesson("offline_and_sync").unwrap_err();
+    assert_eq!(refused.code(), "tutorial_error");
+    assert!(refused.to_string().contains("practice server"), "{refused}");
+
+    // 1. Open a document and go to a later page. Nothing done before the lesson counts.
+    session.open_document(&first).unwrap();
+    let progress = session.start_lesson("open_and_navigate").unwrap();
+    assert!(done_steps(&progress).is_empty(), "{progress:?}");
+    session.open_document(&first).unwrap();
+    assert_eq!(
+        done_steps(&lesson(&session, "open_and_navigate")),
+        ["open_document"]
+    );
+    // Pages 1 and 2 on screen at once is not moving on yet.
+    session.set_visible_pages(&first, 1, 2);
+    assert!(!lesson(&session, "open_and_navigate").completed);
+    session.set_visible_pages(&first, 2, 3);
+    let progress = lesson(&session, "open_and_navigate");
+    assert!(progress.completed, "{progress:?}");
+
+    // 2. Search: a search that finds nothing does not count.
+    session.start_lesson("search").unwrap();
+    session
+        .search(&SearchRequest {
+            query: "zzqxwv".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(done_steps(&lesson(&session, "search")).is_empty());
+    let hits = session
+        .search(&SearchRequest {
+            query: "договор".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(!hits.is_empty());
+    assert_eq!(
+        done_steps(&lesson(&session, "search")),
+        ["search_with_hits"]
+    );
+    session.open_document(&hits[0].document_id).unwrap();
+    assert!(lesson(&session, "search").completed);
+
+    // 3. A highlight, then a note. A note made before the highlight is not the step.
+    session.start_lesson("highlight_and_note").unwrap();
+    let second = documents[1].id.clone();
+    session
+        .create_annotation(&second, draft(AnnotationKind::Note, "too early"))
+        .unwrap();
+    assert!(done_steps(&lesson(&session, "highlight_and_note")).is_empty());
+    session
+        .create_annotation(&second, draft(AnnotationKind::Highlight, ""))
+        .unwrap();
+    assert_eq!(
+        done_steps(&lesson(&session, "highlight_and_note")),
+        ["add_highlight"]
+    );
+    session
+        .create_annotation(&second, draft(AnnotationKind::Note, "Проверить дату"))
+        .unwrap();
+    assert!(lesson(&session, "highlight_and_note").completed);
+
+    // 4. Sign one document: the signature must validate.
+    session.start_lesson("sign_one").unwrap();
+    let key = training_key(&session);
+    session
+        .sign_document(&second, &SignOptions::invisible(&key, "Учебная подпись"))
+        .unwrap();
+    assert!(lesson(&session, "sign_one").completed);
+    let reports = session.validate_document(&second).unwrap();
+    assert_eq!(reports[0].status, SignatureStatus::Valid, "{reports:?}");
+    assert!(reports[0]
+        .signer
+        .as_deref()
+        .unwrap()
+        .contains(TRAINING_MARK));
+
+    // 5. Batch-sign three.
+    session.start_lesson("batch_sign").unwrap();
+    let three: Vec<DocumentId> = documents[2..5].iter().map(|d| d.id.clone()).collect();
+    let report = session
+        .sign_batch(
+            &BatchRequest {
+                batch_id: "training-batch".into(),
+                documents: three,
+                options: SignOptions::invisible(&key, "Учебная пачка"),
+                parallelism: 2,
+                token: None,
+            },
+            &|_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+    assert_eq!(report.signed, 3, "{report:?}");
+    assert!(lesson(&session, "batch_sign").completed);
+
+    // 6. Lock and unlock: the unlock is the sandbox's own (no password asked of the trainee).
+    session.start_lesson("lock_and_unlock").unwrap();
+    let before_restart = session.lessons().unwrap();
+    session.lock().unwrap();
+    let session = ws.open_tutorial("olga", rng(2)).unwrap();
+    assert_eq!(
+        session
+            .lessons()
+            .unwrap()
+            .iter()
+            .filter(|l| l.completed)
+            .count(),
+        before_restart.iter().filter(|l| l.completed).count(),
+        "progress survives the restart"
+    );
+    assert!(lesson(&session, "lock_and_unlock").completed);
+
+    // 7. The validation panel: open a signed document and read its validation.
+    session.start_lesson("validation_panel").unwrap();
+    session.open_document(&documents[0].id).unwrap();
+    assert!(
+        done_steps(&lesson(&session, "validation_panel")).is_empty(),
+        "an unsigned document is not the step"
+    );
+    session.open_document(&second).unwrap();
+    session.validate_document(&second).unwrap();
+    assert!(lesson(&session, "validation_panel").completed);
+
+    let summary = session.tutorial_summary().unwrap();
+    assert_eq!(
+        (
+            summary.lessons_completed,
+            summary.lessons_available,
+            summary.steps_done,
+            summary.steps_total
+        ),
+        (7, 7, 12, 12),
+        "{summary:?}"
+    );
+    assert!(summary.complete);
+
+    // Beginning a lesson again starts its steps over.
+    let again = session.start_lesson("search").unwrap();
+    assert!(
+        !again.completed && done_steps(&again).is_empty(),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn an_exported_practice_document_carries_the_watermark_on_every_page_for_pdftotext() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, _clock) = workstation(tmp.path(), "tutorial-export");
+    let session = ws.open_tutorial("olga", rng(3)).unwrap();
+    let document = session.documents().unwrap()[0].clone();
+    session
+        .create_annotation(&document.id, draft(AnnotationKind::Note, "учебная заметка"))
+        .unwrap();
+    let out = tmp.path().join("practice-export.pdf");
+    session.export_with_annotations(&document.id, &out).unwrap();
+    for page in 1..=document.page_count {
+        let page = page.to_string();
+        let text = judges::run_ok(
+            "pdftotext",
+            &[&"-f", &page, &"-l", &page, &"-layout", &out, &"-"],
+        );
+        assert!(text.contains("TRAINING"), "page {page}: {text}");
+    }
+    let pixels = judges::poppler_page(&out, 40);
+    let red = pixels.pixels().filter(|p| is_watermark_red(p)).count();
+    assert!(red > 200, "poppler draws the watermark ({red} red pixels)");
+    assert!(outpost_pdf_marker(&std::fs::read(&out).unwrap()));
+}
+
+fn outpost_pdf_marker(bytes: &[u8]) -> bool {
+    let needle = b"/OutpostTraining true";
+    bytes.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn nothing_crosses_between_the_sandbox_and_real_work_in_either_direction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, clock) = workstation(tmp.path(), "tutorial-boundary");
+    let real = new_session(&ws, "olga", "pw-olga", 4);
+    let real_document = real
+        .import_bytes(
+            sample(
+                outpost_workstation::SampleKind::ProcurementContract,
+                outpost_workstation::Language::English,
+                1,
+                5,
+                None,
+            ),
+            "real.pdf",
+        )
+        .unwrap()
+        .document()
+        .id
+        .clone();
+    let real_audit = real.audit_entries(0, 10_000).unwrap().len();
+    real.lock().unwrap();
+
+    // A real key, certified by a real CA.
+    let pki = judges::TestPki::new();
+    clock.set(real_now_ms());
+    let real = ws.unlock("olga", "pw-olga", rng(5)).unwrap();
+    let real_key = real
+        .create_signing_key(
+            "Work key",
+            outpost_workstation::KeyAlgorithm::EcdsaP256,
+            "Olga",
+        )
+        .unwrap();
+    let real_pem = pki.issue_for_request(&real_key.id, &real_key.request_pem);
+    real.import_certificate(&real_key.id, real_pem.as_bytes())
+        .unwrap();
+    let real_audit_before_tutorial = real.audit_entries(0, 10_000).unwrap().len();
+    assert!(real_audit_before_tutorial > real_audit);
+    real.lock().unwrap();
+
+    // The tutorial of the same user is another vault; the user list still shows only the real one.
+    let sandbox = ws.open_tutorial("olga", rng(6)).unwrap();
+    assert_eq!(ws.users().unwrap(), ["olga"]);
+    assert!(sandbox
+        .documents()
+        .unwrap()
+        .iter()
+        .all(|d| d.id != real_document));
+    let training = sandbox.signing_keys().unwrap().remove(0);
+    let training_pem = training.certificate_pem.clone().unwrap();
+
+    // Into the sandbox: no real certificate, no real CA, no server.
+    let refused = sandbox
+        .import_certificate(&training.id, real_pem.as_bytes())
+        .unwrap_err();
+    assert_eq!(refused.code(), "training_boundary", "{refused}");
+    let refused = sandbox
+        .add_trust_anchor(&std::fs::read(pki.path("ca.crt")).unwrap())
+        .unwrap_err();
+    assert_eq!(refused.code(), "training_boundary", "{refused}");
+    let refused = sandbox
+        .connect_server(
+            "https://127.0.0.1:9",
+            "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+            "olga",
+            "pw",
+            outpost_workstation::SecondFactor::Totp {
+                code: "000000".into(),
+            },
+            "tutorial",
+        )
+        .unwrap_err();
+    assert_eq!(refused.code(), "training_boundary", "{refused}");
+    // A real key's id means nothing in the sandbox.
+    let practice = sandbox.documents().unwrap()[0].id.clone();
+    assert!(sandbox
+        .sign_document(&practice, &SignOptions::invisible(&real_key.id, "x"))
+        .is_err());
+
+    // Out of the sandbox: a signed practice document, exported, cannot enter the real vault.
+    sandbox
+        .sign_document(&practice, &SignOptions::invisible(&training.id, "practice"))
+        .unwrap();
+    let exported = tmp.path().join("practice.pdf");
+    sandbox
+        .export_with_annotations(&practice, &exported)
+        .unwrap();
+    sandbox.lock().unwrap();
+
+    let real = ws.unlock("olga", "pw-olga", rng(7)).unwrap();
+    assert_eq!(
+        real.audit_entries(0, 10_000).unwrap().len(),
+        real_audit_before_tutorial + 2,
+        "nothing of the tutorial entered the real audit chain (only the lock before it and this unlock)"
+    );
+    let refused = real
+        .import_bytes(std::fs::read(&exported).unwrap(), "practice.pdf")
+        .unwrap_err();
+    assert_eq!(refused.code(), "rejected");
+    assert!(
+        refused.to_string().contains("practice document"),
+        "{refused}"
+    );
+    // Nor can the training certificate or its CA.
+    let refused = real
+        .import_certificate(&real_key.id, training_pem.as_bytes())
+        .unwrap_err();
+    assert_eq!(refused.code(), "training_boundary", "{refused}");
+    assert!(refused.to_string().contains("tutorial"), "{refused}");
+    let training_ca = training_pem
+        .match_indices("-----BEGIN CERTIFICATE-----")
+        .nth(1)
+        .map(|(at, _)| training_pem[at..].to_owned())
+        .unwrap();
+    let refused = real.add_trust_anchor(training_ca.as_bytes()).unwrap_err();
+    assert_eq!(refused.code(), "training_boundary", "{refused}");
+    assert_eq!(real.documents().unwrap().len(), 1);
+    real.lock().unwrap();
+
+    // Resetting the tutorial removes only the sandbox.
+    ws.reset_tutorial("olga").unwrap();
+    assert!(!ws.has_tutorial("olga").unwrap());
+    let real = ws.unlock("olga", "pw-olga", rng(9)).unwrap();
+    assert_eq!(real.documents().unwrap().len(), 1);
+}

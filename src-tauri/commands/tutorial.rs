@@ -1,0 +1,53 @@
+//! Tutorial commands: entering the practice sandbox, its lessons and their progress. Leaving the
+//! tutorial is the `lock` command: going back to real work takes the real unlock.
+
+use std::sync::Arc;
+
+use outpost_workstation::{LessonProgress, TutorialSummary};
+use tauri::State;
+
+use super::{blocking, session, CommandResult};
+use crate::state::AppState;
+
+/// Opens `user`'s tutorial sandbox (made the first time). Real work that was unlocked is locked
+/// first: the sandbox and a real vault are never open together.
+#[tauri::command]
+pub async fn start_tutorial(state: State<'_, AppState>, user: String) -> CommandResult<String> {
+    super::vault::lock_session(&state).await?;
+    let workstation = state.workstation.clone();
+    let rng = state.rng.clone();
+    let session = Arc::new(blocking(move || Ok(workstation.open_tutorial(&user, rng)?)).await?);
+    let user = session.user();
+    *state.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(session);
+    Ok(user)
+}
+
+#[tauri::command]
+pub async fn lessons(state: State<'_, AppState>) -> CommandResult<Vec<LessonProgress>> {
+    let session = session(&state)?;
+    blocking(move || Ok(session.lessons()?)).await
+}
+
+#[tauri::command]
+pub async fn start_lesson(
+    state: State<'_, AppState>,
+    lesson: String,
+) -> CommandResult<LessonProgress> {
+    let session = session(&state)?;
+    blocking(move || Ok(session.start_lesson(&lesson)?)).await
+}
+
+#[tauri::command]
+pub async fn check_lesson(
+    state: State<'_, AppState>,
+    lesson: String,
+) -> CommandResult<LessonProgress> {
+    let session = session(&state)?;
+    blocking(move || Ok(session.check_lesson(&lesson)?)).await
+}
+
+#[tauri::command]
+pub async fn tutorial_summary(state: State<'_, AppState>) -> CommandResult<TutorialSummary> {
+    let session = session(&state)?;
+    blocking(move || Ok(session.tutorial_summary()?)).await
+}

@@ -1,0 +1,174 @@
+// The tutorial's panel: the lessons, the step in hand explained and pointed at in the window, and
+// progress as the engine judges it (the panel asks the engine; it never decides a step is done).
+import { api, type LessonProgress, type TutorialSummary } from "./api";
+import { h } from "./dom";
+import { t, type MessageKey } from "./i18n";
+
+/** Where each step happens in the window: the element the panel points at. */
+export const STEP_TARGETS: Record<string, string> = {
+  open_document: "#doc-list li[data-doc-id]",
+  go_to_later_page: "#thumbnails",
+  search_with_hits: "#search-input",
+  open_search_hit: "#search-results li",
+  add_highlight: "#markup-highlight",
+  add_note: '[data-tool="note"]',
+  sign_document: "#sign-open",
+  sign_three_in_batch: "#batch-open",
+  lock: "#lock",
+  unlock: "#start-tutorial",
+  open_signed_document: "#doc-list li[data-doc-id]",
+  read_validation: "#signature-list",
+};
+
+/** Where the lesson in hand is remembered between screens (which lesson the panel shows). */
+const ACTIVE_LESSON = "outpost.tutorial.lesson";
+/** How often the panel asks the engine whether the step in hand is done. */
+const CHECK_EVERY_MS = 1200;
+
+/** The step in hand: the first one not done (-1 when every step is). */
+export function currentStep(lesson: LessonProgress): number {
+  return lesson.steps.findIndex((s) => !s.done);
+}
+
+/** The lesson the panel shows, remembered in `storage`. */
+export function activeLesson(storage: Storage): string | null {
+  return storage.getItem(ACTIVE_LESSON);
+}
+
+/** Points at `selector`'s first element (and at nothing else). */
+export function pointAt(doc: Document, selector: string | null): void {
+  for (const old of Array.from(doc.querySelectorAll(".tutorial-target"))) {
+    if (!selector || !old.matches(selector)) old.classList.remove("tutorial-target");
+  }
+  if (!selector) return;
+  doc.querySelector(selector)?.classList.add("tutorial-target");
+}
+
+function summaryText(s: TutorialSummary): string {
+  if (s.complete) return t("tutorial.allDone");
+  return t("tutorial.summary", {
+    done: s.lessons_completed,
+    total: s.lessons_available,
+    steps: s.steps_done,
+    stepsTotal: s.steps_total,
+  });
+}
+
+/** The panel, and a function that stops its checks. */
+export function tutorialPanel(showError: (e: unknown) => void): { element: HTMLElement; stop: () => void } {
+  const summary = h("p", { id: "tutorial-summary", class: "muted" });
+  const step = h("div", { id: "tutorial-step", role: "status", "aria-live": "polite" });
+  const list = h("ul", { id: "tutorial-lessons" });
+  const body = h("div", { class: "tutorial-body" }, summary, step, list);
+  const toggle = h("button", { type: "button", id: "tutorial-toggle" }, t("tutorial.hide"));
+  toggle.addEventListener("click", () => {
+    body.hidden = !body.hidden;
+    toggle.textContent = body.hidden ? t("tutorial.show") : t("tutorial.hide");
+  });
+  const element = h(
+    "aside",
+    { id: "tutorial-panel", "aria-label": t("tutorial.heading") },
+    h("div", { class: "tutorial-head" }, h("strong", {}, t("tutorial.heading")), toggle),
+    body,
+  );
+  let lessons: LessonProgress[] = [];
+  let stopped = false;
+
+  function draw(justCompleted: string | null): void {
+    const active = activeLesson(localStorage);
+    const lesson = lessons.find((l) => l.id === active) ?? null;
+    if (lesson && !lesson.completed) {
+      const index = currentStep(lesson);
+      const current = lesson.steps[index];
+      step.replaceChildren(
+        h("strong", {}, t(`lesson.${lesson.id}` as MessageKey)),
+        h("p", { class: "muted" }, t("tutorial.stepOf", { step: index + 1, count: lesson.steps.length })),
+        ...(current ? [h("p", { "data-step": current.id }, t(`step.${current.id}` as MessageKey))] : []),
+      );
+      pointAt(document, current ? STEP_TARGETS[current.id] ?? null : null);
+    } else {
+      step.replaceChildren(...(justCompleted ? [h("p", { class: "done" }, t("tutorial.lessonDone"))] : []));
+      pointAt(document, null);
+    }
+    list.replaceChildren(
+      ...lessons.map((l) => {
+        const begin = h(
+          "button",
+          { type: "button", class: "lesson-begin", disabled: !l.available, title: l.available ? "" : t("tutorial.needsServer") },
+          l.started ? t("tutorial.again") : t("tutorial.begin"),
+        );
+        begin.addEventListener("click", () => {
+          void api
+            .startLesson(l.id)
+            .then(async () => {
+              localStorage.setItem(ACTIVE_LESSON, l.id);
+              await refresh(null);
+            })
+            .catch(showError);
+        });
+        const done = l.steps.filter((s) => s.done).length;
+        return h(
+          "li",
+          { "data-lesson": l.id, class: l.id === active ? "active" : "", "data-completed": String(l.completed) },
+          h("span", { class: "title" }, t(`lesson.${l.id}` as MessageKey)),
+          h(
+            "span",
+            { class: "meta" },
+            !l.available ? t("tutorial.needsServer") : l.completed ? t("tutorial.done") : `${done}/${l.steps.length}`,
+          ),
+          begin,
+        );
+      }),
+    );
+  }
+
+  async function refresh(justCompleted: string | null): Promise<void> {
+    const [all, totals] = await Promise.all([api.lessons(), api.tutorialSummary()]);
+    lessons = all;
+    summary.textContent = summaryText(totals);
+    draw(justCompleted);
+  }
+
+  async function check(): Promise<void> {
+    const active = activeLesson(localStorage);
+    const lesson = lessons.find((l) => l.id === active);
+    if (!active || !lesson || lesson.completed || !lesson.started) {
+      draw(null);
+      return;
+    }
+    const progress = await api.checkLesson(active);
+    if (progress.completed) {
+      localStorage.removeItem(ACTIVE_LESSON);
+      await refresh(active);
+    } else if (JSON.stringify(progress) !== JSON.stringify(lesson)) {
+      lessons = lessons.map((l) => (l.id === progress.id ? progress : l));
+      draw(null);
+    } else {
+      // The window may have drawn the target afresh: point at it again.
+      draw(null);
+    }
+  }
+
+  async function loop(): Promise<void> {
+    while (!stopped) {
+      try {
+        await check();
+      } catch (e) {
+        if (stopped) return;
+        showError(e);
+      }
+      await new Promise((resolve) => setTimeout(resolve, CHECK_EVERY_MS));
+    }
+  }
+
+  void refresh(null)
+    .catch(showError)
+    .then(() => loop());
+  return {
+    element,
+    stop: () => {
+      stopped = true;
+      pointAt(document, null);
+    },
+  };
+}

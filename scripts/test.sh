@@ -16,6 +16,13 @@ if [ "${CI:-}" = true ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
   # A clone is built once: incremental state would only fill the disk (gigabytes of it).
   export CARGO_INCREMENTAL=0
   rm -rf "$CARGO_TARGET_DIR/debug/incremental"
+  # Every build links new test binaries (hundreds of MB each) beside the old ones: keep only the
+  # newest of each name, or the cache fills the disk within days.
+  if [ -d "$CARGO_TARGET_DIR/debug/deps" ]; then
+    find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f -perm -u+x ! -name '*.*' -printf '%T@ %f\n' |
+      sort -rn | awk '{ name = $2; sub(/-[0-9a-f]+$/, "", name); if (seen[name]++) print $2 }' |
+      (cd "$CARGO_TARGET_DIR/debug/deps" && xargs -r rm -f --)
+  fi
 fi
 export OUTPOST_TEST_PYTHON="${OUTPOST_VENV:-$HOME/.cache/outpost/venv}/bin/python"
 

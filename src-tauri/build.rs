@@ -44,6 +44,7 @@ fn main() {
         "start_lesson",
         "check_lesson",
         "tutorial_summary",
+        "training_overview",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -76,6 +76,7 @@ pub fn run() {
             commands::tutorial::start_lesson,
             commands::tutorial::check_lesson,
             commands::tutorial::tutorial_summary,
+            commands::tutorial::training_overview,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -1228,3 +1228,87 @@ fn the_tutorial_runs_its_lessons_in_the_window_and_checks_each_step_against_the_
     assert!(driver.find_all("#training-banner").is_empty());
     assert!(driver.find_all("#tutorial-panel").is_empty());
 }
+
+#[test]
+fn a_supervisor_sees_in_the_window_the_progress_a_trainee_sent_from_the_tutorial() {
+    use outpost_workstation::{
+        KdfParams, OsKeyring, SecondFactor, SystemClock, Workstation, WorkstationConfig,
+    };
+    let server = outpost_server::testing::InProcessServer::start();
+    server.move_clock_to_system_time();
+    server.unit("North");
+    let supervisor = server.account("demo", outpost_protocol::Role::Supervisor, Some("North"));
+    let trainee = server.account("timur", outpost_protocol::Role::Trainee, Some("North"));
+
+    // The trainee's own workstation: a lesson done in the tutorial, then the real vault syncs.
+    let trainee_data = tempfile::tempdir().unwrap();
+    let workstation = Workstation::new(WorkstationConfig {
+        data_root: trainee_data.path().to_owned(),
+        keyring: std::sync::Arc::new(OsKeyring::new(format!(
+            "outpost-e2e-trainee-{}",
+            std::process::id()
+        ))),
+        clock: std::sync::Arc::new(SystemClock),
+        kdf: KdfParams::INSECURE_FAST_FOR_TESTS,
+        pdf: outpost_workstation::PdfEngine::start_default().unwrap(),
+    });
+    let rng = || -> outpost_workstation::SharedRng {
+        std::sync::Arc::new(std::sync::Mutex::new(Box::new(rand_core::OsRng)))
+    };
+    let real = workstation
+        .create_vault("timur", "pw-timur", rng())
+        .unwrap();
+    real.connect_server(
+        &server.base_url,
+        std::str::from_utf8(&server.ca_pem).unwrap(),
+        "timur",
+        &trainee.password,
+        SecondFactor::Totp {
+            code: server.fresh_code(&trainee),
+        },
+        "Training laptop",
+    )
+    .unwrap();
+    real.lock().unwrap();
+    let sandbox = workstation.open_tutorial("timur", rng()).unwrap();
+    sandbox.start_lesson("open_and_navigate").unwrap();
+    let practice = sandbox.documents().unwrap()[0].id.clone();
+    sandbox.open_document(&practice).unwrap();
+    sandbox.set_visible_pages(&practice, 2, 3);
+    assert!(sandbox.check_lesson("open_and_navigate").unwrap().completed);
+    sandbox.lock().unwrap();
+    let real = workstation.unlock("timur", "pw-timur", rng()).unwrap();
+    real.sync_push().unwrap();
+
+    // The supervisor connects the app and opens the trainees' view.
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    unlock_demo_and_wait_for_its_documents(driver);
+    driver.click(&driver.wait_for("#connect-open"));
+    driver.type_into(&driver.wait_for("#connect-address"), &server.base_url);
+    driver.type_into(
+        &driver.wait_for("#connect-ca"),
+        std::str::from_utf8(&server.ca_pem).unwrap(),
+    );
+    driver.type_into(&driver.wait_for("#connect-password"), &supervisor.password);
+    driver.type_into(
+        &driver.wait_for("#connect-code"),
+        &server.fresh_code(&supervisor),
+    );
+    driver.click(&driver.wait_for("#connect-submit"));
+    text_when(driver, "#sync-text", "the indicator online", |t| {
+        t.contains("Online") || t.contains("В сети")
+    });
+    driver.click(&driver.wait_for("#trainees-open:not([hidden])"));
+    let row = driver.wait_for("#trainee-list li[data-user=timur]");
+    let text = driver.text(&row);
+    assert!(text.contains("1 of 7") || text.contains("1 из 7"), "{text}");
+    driver.wait_for(
+        "#trainee-list li[data-user=timur] li[data-lesson=open_and_navigate][data-completed=true]",
+    );
+    screenshot(
+        &running.display,
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-trainees.png"),
+    );
+}

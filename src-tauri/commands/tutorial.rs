@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use outpost_workstation::{LessonProgress, TutorialSummary};
+use outpost_workstation::{LessonProgress, TrainingOverview, TutorialSummary};
 use tauri::State;
 
 use super::{blocking, session, CommandResult};
@@ -50,4 +50,11 @@ pub async fn check_lesson(
 pub async fn tutorial_summary(state: State<'_, AppState>) -> CommandResult<TutorialSummary> {
     let session = session(&state)?;
     blocking(move || Ok(session.tutorial_summary()?)).await
+}
+
+/// The tutorial progress of the trainees the signed-in supervisor oversees, from the server.
+#[tauri::command]
+pub async fn training_overview(state: State<'_, AppState>) -> CommandResult<TrainingOverview> {
+    let session = session(&state)?;
+    blocking(move || Ok(session.training_overview()?)).await
 }

@@ -22,6 +22,23 @@ export interface LessonProgress {
   available: boolean;
 }
 
+/** What the server keeps of a trainee's tutorial progress on one device. */
+export interface TrainingProgress {
+  sequence: number;
+  lessons: { lesson: string; steps_done: number; steps_total: number; completed: boolean }[];
+  lessons_completed: number;
+  lessons_available: number;
+}
+
+export interface TraineeProgress {
+  username: string;
+  display_name: string;
+  role: string;
+  device_id: string;
+  received_at_ms: number;
+  progress: TrainingProgress;
+}
+
 export interface TutorialSummary {
   lessons_completed: number;
   lessons_available: number;
@@ -355,6 +372,7 @@ export const api = {
   startLesson: (lesson: string) => invoke<LessonProgress>("start_lesson", { lesson }),
   checkLesson: (lesson: string) => invoke<LessonProgress>("check_lesson", { lesson }),
   tutorialSummary: () => invoke<TutorialSummary>("tutorial_summary"),
+  trainingOverview: () => invoke<{ trainees: TraineeProgress[] }>("training_overview"),
   syncState: () => invoke<SyncState | null>("sync_state"),
   syncNow: () => invoke<void>("sync_now"),
   documentSyncStates: () => invoke<DocumentSyncState[]>("document_sync_states"),

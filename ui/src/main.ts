@@ -22,6 +22,7 @@ import { autolockSeconds, setAutolockMinutes, startAutolock } from "./autolock";
 import { openViewer } from "./viewer";
 import { virtualList, type VirtualList } from "./virtuallist";
 import { activeLesson, pointAt, tutorialPanel } from "./tutorial";
+import { showTrainees } from "./trainees";
 
 const root = document.getElementById("app") as HTMLElement;
 /** Height of one row of the document list, in CSS pixels (the stylesheet draws it so). */
@@ -214,6 +215,9 @@ async function showMain(): Promise<void> {
     });
   }
   keysButton.addEventListener("click", () => showPanel((showError) => void showKeys(viewer, showError)));
+  // A supervisor's view of their trainees (the server answers only supervisors and admins).
+  const traineesButton = sandbox ? null : h("button", { id: "trainees-open", type: "button", hidden: true }, t("trainees.open"));
+  traineesButton?.addEventListener("click", () => showPanel((showError) => void showTrainees(viewer, showError)));
   async function lockNow(notice?: string): Promise<void> {
     closeViewer?.();
     closeViewer = null;
@@ -406,6 +410,8 @@ async function showMain(): Promise<void> {
   let lastRounds = -1;
   const sync = syncIndicator(
     (state) => {
+      // Only a vault that syncs can ask the server about trainees.
+      if (traineesButton) traineesButton.hidden = false;
       if (state.running || state.attempts === lastRounds || searchInput.value.trim()) return;
       lastRounds = state.attempts;
       void loadDocuments().then(renderList);
@@ -428,6 +434,7 @@ async function showMain(): Promise<void> {
       languageSwitch(() => void showMain()),
       autolockSetting,
       keysButton,
+      traineesButton,
       lockButton,
       leaveButton,
     ),

@@ -59,6 +59,9 @@ pub mod paths {
     pub const CA_CRL: &str = "/api/v1/ca/crl";
     /// `GET` (admin) `?after=SEQ&limit=N` → [`crate::AuditList`].
     pub const ADMIN_AUDIT: &str = "/api/v1/admin/audit";
+    /// `GET`: the tutorial progress of the trainees a supervisor oversees (an admin: everyone's),
+    /// as [`super::TrainingOverview`].
+    pub const TRAINING: &str = "/api/v1/training";
 }
 
 /// Every error the server returns has this body, with a 4xx or 5xx status. `code` is stable and
@@ -415,6 +418,65 @@ pub enum OpChange {
         /// What made it ("signed", "annotations burned in", …), for people.
         cause: String,
     },
+    /// The sender's progress in the tutorial on this device. The only thing of the tutorial that
+    /// ever reaches the server: lesson ids and counts, never a document, annotation, signature
+    /// or audit entry of the practice vault. Any role may push it (a trainee nothing else).
+    TrainingProgress {
+        /// The progress.
+        progress: TrainingProgress,
+    },
+}
+
+/// A trainee's progress in the tutorial on one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingProgress {
+    /// Orders the records of one device: how many times the progress changed in the practice
+    /// vault (it only grows; never a wall-clock time). The server keeps the record with the
+    /// highest.
+    pub sequence: i64,
+    /// Each lesson that can be taken, in the order they are taught.
+    pub lessons: Vec<LessonRecord>,
+    /// Lessons completed.
+    pub lessons_completed: u32,
+    /// Lessons that can be taken.
+    pub lessons_available: u32,
+}
+
+/// One lesson of a [`TrainingProgress`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LessonRecord {
+    /// The lesson's id (`search`, `sign_one`, …).
+    pub lesson: String,
+    /// Steps done.
+    pub steps_done: u32,
+    /// Steps in the lesson.
+    pub steps_total: u32,
+    /// Whether every step is done.
+    pub completed: bool,
+}
+
+/// `GET` [`paths::TRAINING`]: the progress of each trainee's devices, by user name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingOverview {
+    /// One entry per user and device that sent progress.
+    pub trainees: Vec<TraineeProgress>,
+}
+
+/// One trainee's progress on one device, as the server last received it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraineeProgress {
+    /// The trainee's login name.
+    pub username: String,
+    /// Their name.
+    pub display_name: String,
+    /// Their role (staff may take the tutorial too).
+    pub role: Role,
+    /// The device it came from.
+    pub device_id: String,
+    /// When the server received it (ms since the epoch, for people).
+    pub received_at_ms: i64,
+    /// The progress.
+    pub progress: TrainingProgress,
 }
 
 /// `POST /api/v1/sync/push`: one result per operation, in order.

@@ -212,6 +212,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route(wire::paths::ADMIN_ASSIGNMENTS, post(assign))
         .route(wire::paths::ADMIN_ASSIGNMENTS_REVOKE, post(unassign))
         .route(wire::paths::ADMIN_AUDIT, get(audit))
+        .route(wire::paths::TRAINING, get(training))
         .route(wire::paths::CERTIFICATES, post(issue_certificate))
         .route(wire::paths::SYNC_PULL, get(pull))
         .route(wire::paths::CA_CERTIFICATE, get(ca_certificate))
@@ -553,6 +554,13 @@ struct AuditParams {
 
 fn default_audit_limit() -> i64 {
     100
+}
+
+async fn training(
+    State(service): State<Arc<Service>>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<wire::TrainingOverview>> {
+    Ok(Json(service.training_overview(Some(&caller)).await?))
 }
 
 async fn audit(

@@ -100,6 +100,9 @@ enum Command {
     /// the generated sample documents assigned to the unit — and write each user's TOTP secret to
     /// demo-totp.tsv in the data directory. Demo only; a server with users is left untouched.
     Demo,
+    /// The tutorial progress trainees' workstations sent: user, role, device, when received,
+    /// lessons completed of those available, and each lesson's steps done.
+    Training,
     /// List the audit records the server holds, oldest first.
     Audit {
         /// Only records after this position.
@@ -588,6 +591,32 @@ async fn run(cli: Cli) -> Result<(), String> {
             .revoke_device(Actor::Cli, &device_id)
             .await
             .map_err(fail),
+        Command::Training => {
+            for t in service
+                .training_overview(None)
+                .await
+                .map_err(fail)?
+                .trainees
+            {
+                let p = &t.progress;
+                let lessons: Vec<String> = p
+                    .lessons
+                    .iter()
+                    .map(|l| format!("{}={}/{}", l.lesson, l.steps_done, l.steps_total))
+                    .collect();
+                emit!(
+                    "{}\t{}\t{}\t{}\t{}/{} lessons\t{}",
+                    t.username,
+                    t.role.as_str(),
+                    t.device_id,
+                    t.received_at_ms,
+                    p.lessons_completed,
+                    p.lessons_available,
+                    lessons.join(" ")
+                );
+            }
+            Ok(())
+        }
         Command::Audit { after, limit } => {
             for row in service.audit_records(after, limit).await.map_err(fail)? {
                 let r = row.record;

@@ -187,6 +187,17 @@ pub fn start(
     listener: std::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
 ) -> Result<RunningServer, StartError> {
+    let app = router(service.clone());
+    start_with_router(service, app, listener, tls)
+}
+
+/// Like [`start`], serving `app` (the service's [`router`], with layers of the caller's around it).
+pub fn start_with_router(
+    service: Arc<Service>,
+    app: axum::Router,
+    listener: std::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+) -> Result<RunningServer, StartError> {
     let address = listener.local_addr().map_err(|source| StartError::Listen {
         address: "?".into(),
         source,
@@ -207,7 +218,7 @@ pub fn start(
         // two TLS records waits for the client's delayed acknowledgement (about 40 ms).
         .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
         .handle(handle.clone());
-    let app = router(service.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { server.serve(app).await });
     tokio::spawn(seal_waiting_signatures(service));
     Ok(RunningServer {

@@ -20,7 +20,7 @@ use crate::identity::{self, IdentityError, SecondFactorEnrolment};
 use crate::store::{
     AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceAuditRow,
     DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntryKind, RefreshClaim, RevisionApplied,
-    RevisionOp, Store, StoreError, TokenRow, UnitRow, UserRow, LONG_TERM_CAUSE,
+    RevisionOp, Store, StoreError, TokenRow, TrainingOp, UnitRow, UserRow, LONG_TERM_CAUSE,
 };
 use crate::tsa::TimeStampAuthority;
 
@@ -1119,6 +1119,101 @@ impl Service {
         }
     }
 
+    /// Keeps a trainee's tutorial progress (the newest of each device wins by its own sequence).
+    async fn push_training(
+        &self,
+        caller: &Caller,
+        op_id: String,
+        progress: &wire::TrainingProgress,
+    ) -> Result<wire::OpOutcome, ServiceError> {
+        let plain_id = |id: &str| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        };
+        let sound = progress.sequence >= 0
+            && progress.lessons.len() <= 64
+            && progress.lessons.iter().all(|l| {
+                plain_id(&l.lesson) && l.steps_done <= l.steps_total && l.steps_total <= 64
+            })
+            && progress.lessons_completed <= progress.lessons_available;
+        if !sound {
+            return Err(ServiceError::BadRequest(
+                "a training record holds at most 64 lessons, each a plain id with its step counts"
+                    .into(),
+            ));
+        }
+        let record = serde_json::to_string(progress)
+            .map_err(|e| ServiceError::BadRequest(format!("the training record: {e}")))?;
+        let applied = self
+            .store
+            .apply_training_op(&TrainingOp {
+                op_id,
+                user_id: caller.user.id.clone(),
+                device_id: caller.device_id.clone(),
+                at: self.clock.now(),
+                sequence: progress.sequence,
+                progress: record,
+            })
+            .await?;
+        Ok(match applied {
+            OpApplied::AlreadyApplied => wire::OpOutcome::AlreadyApplied,
+            OpApplied::Superseded => wire::OpOutcome::Conflict {
+                reason: "a newer record of this device's progress is kept".into(),
+                head_sha256: None,
+            },
+            OpApplied::Applied | OpApplied::Mismatch => {
+                self.audit(
+                    &caller.user.username,
+                    "training.progress",
+                    &caller.device_id,
+                    format!(
+                        "{} of {} lessons completed",
+                        progress.lessons_completed, progress.lessons_available
+                    ),
+                )
+                .await?;
+                wire::OpOutcome::Applied
+            }
+        })
+    }
+
+    /// The tutorial progress the caller may see: a supervisor sees the people of their unit, an
+    /// admin (or the admin CLI, `caller` `None`) everyone's; nobody else any.
+    pub async fn training_overview(
+        &self,
+        caller: Option<&Caller>,
+    ) -> Result<wire::TrainingOverview, ServiceError> {
+        let unit = match caller.map(|c| (c.user.role, &c.user.unit_id)) {
+            None | Some((Role::Admin, _)) => None,
+            Some((Role::Supervisor, unit)) => Some(unit.clone().ok_or(ServiceError::Forbidden)?),
+            Some(_) => return Err(ServiceError::Forbidden),
+        };
+        let mut trainees = Vec::new();
+        for row in self.store.training_progress().await? {
+            let Some(user) = self.store.user_by_id(&row.user_id).await? else {
+                continue;
+            };
+            if unit.is_some() && user.unit_id != unit {
+                continue;
+            }
+            let progress: wire::TrainingProgress =
+                serde_json::from_str(&row.progress).map_err(|e| {
+                    ServiceError::Store(StoreError::Corrupt(format!("a training record: {e}")))
+                })?;
+            trainees.push(wire::TraineeProgress {
+                username: user.username,
+                display_name: user.display_name,
+                role: user.role,
+                device_id: row.device_id,
+                // The server's clock counts seconds.
+                received_at_ms: row.received_at.saturating_mul(1000),
+                progress,
+            });
+        }
+        Ok(wire::TrainingOverview { trainees })
+    }
+
     /// Requires the admin role.
     pub fn require_admin(caller: &Caller) -> Result<(), ServiceError> {
         if caller.user.role == Role::Admin {
@@ -1163,7 +1258,21 @@ impl Service {
         after: Option<&str>,
         limit: i64,
     ) -> Result<wire::PullPage, ServiceError> {
-        Self::require_documents(caller)?;
+        if cursor < 0 {
+            return Err(ServiceError::BadRequest(
+                "the cursor is never negative".into(),
+            ));
+        }
+        // A trainee sees no real documents: their workstation syncs only tutorial progress.
+        if !caller.user.role.sees_documents() {
+            return Ok(wire::PullPage {
+                changes: Vec::new(),
+                next_cursor: cursor.max(self.store.sync_position().await?),
+                next_after: None,
+                complete: true,
+                revoked_certificates: None,
+            });
+        }
         if cursor < 0 {
             return Err(ServiceError::BadRequest(
                 "the cursor is never negative".into(),
@@ -1233,7 +1342,14 @@ impl Service {
         caller: &Caller,
         request: &wire::PushRequest,
     ) -> Result<wire::PushResponse, ServiceError> {
-        Self::require_documents(caller)?;
+        // A trainee pushes only tutorial progress; anything else is refused below.
+        let only_training = request
+            .ops
+            .iter()
+            .all(|op| matches!(op.change, wire::OpChange::TrainingProgress { .. }));
+        if !only_training {
+            Self::require_documents(caller)?;
+        }
         if request.ops.len() > 500 {
             return Err(ServiceError::BadRequest(
                 "push at most 500 operations at a time".into(),
@@ -1268,6 +1384,9 @@ impl Service {
         let op_id = check_id("operation", &op.op_id)?;
         let annotation = match &op.change {
             wire::OpChange::Annotation { annotation } => annotation,
+            wire::OpChange::TrainingProgress { progress } => {
+                return self.push_training(caller, op_id, progress).await
+            }
             wire::OpChange::Revision {
                 document_id,
                 base_sha256,

@@ -10,7 +10,7 @@ use outpost_protocol::{AssignmentTarget, Role};
 
 use crate::clock::{ManualClock, SeededEntropy};
 use crate::identity;
-use crate::serve::{open_service, start, RunningServer, StorageConfig};
+use crate::serve::{open_service, start_with_router, RunningServer, StorageConfig};
 use crate::service::{Actor, NewUser, Policy, Service};
 use crate::tls::{embedded_pair, server_config};
 
@@ -45,6 +45,47 @@ pub struct InProcessServer {
     dir: tempfile::TempDir,
     with_ca: bool,
     policy: Policy,
+    recorded: Option<RequestLog>,
+}
+
+/// A request as the server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path and query.
+    pub uri: String,
+    /// The whole body.
+    pub body: Vec<u8>,
+}
+
+type RequestLog = Arc<std::sync::Mutex<Vec<RecordedRequest>>>;
+
+/// Keeps every request (its body read whole) in `log` before the API sees it.
+async fn record_request(
+    axum::extract::State(log): axum::extract::State<RequestLog>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use http_body_util::BodyExt;
+    let (parts, body) = request.into_parts();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return axum::http::StatusCode::BAD_REQUEST.into_response(),
+    };
+    log.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(RecordedRequest {
+            method: parts.method.to_string(),
+            uri: parts.uri.to_string(),
+            body: bytes.to_vec(),
+        });
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 /// A copy of a stopped-in-time server's whole data directory (database, blobs, CA, TLS files):
@@ -108,6 +149,7 @@ impl InProcessServer {
             with_ca,
             policy.clone(),
             listener,
+            None,
         );
         let base_url = format!("https://127.0.0.1:{}", running.address().port());
         InProcessServer {
@@ -120,7 +162,24 @@ impl InProcessServer {
             dir,
             with_ca,
             policy,
+            recorded: None,
         }
+    }
+
+    /// Restarts the server (same data, same address) keeping every request it receives from now
+    /// on, body and all (read whole before the API sees it, so not for tests of cut uploads).
+    pub fn record_requests(&mut self) {
+        self.stop();
+        self.recorded = Some(Arc::default());
+        self.relaunch();
+    }
+
+    /// The requests received since [`Self::record_requests`], oldest first.
+    pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
+        self.recorded
+            .as_ref()
+            .map(|log| log.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .unwrap_or_default()
     }
 
     /// Opens the service on `dir` (creating what is missing there) and serves it on `listener`.
@@ -131,6 +190,7 @@ impl InProcessServer {
         with_ca: bool,
         policy: Policy,
         listener: std::net::TcpListener,
+        recorded: Option<RequestLog>,
     ) -> (Arc<Service>, RunningServer, Vec<u8>) {
         runtime.block_on(async {
             let config = StorageConfig::in_dir(dir);
@@ -167,7 +227,12 @@ impl InProcessServer {
             let service = Arc::new(service);
             let files = embedded_pair(dir, &[], TEST_START).expect("TLS files");
             let tls = server_config(&files).expect("TLS configuration");
-            let running = start(service.clone(), listener, tls).expect("start the server");
+            let mut app = crate::http::router(service.clone());
+            if let Some(log) = recorded {
+                app = app.layer(axum::middleware::from_fn_with_state(log, record_request));
+            }
+            let running =
+                start_with_router(service.clone(), app, listener, tls).expect("start the server");
             let ca =
                 std::fs::read(files.ca_certificate.expect("a generated CA")).expect("read the CA");
             (service, running, ca)
@@ -217,6 +282,7 @@ impl InProcessServer {
             self.with_ca,
             self.policy.clone(),
             listener,
+            self.recorded.clone(),
         );
         assert_eq!(
             ca_pem, self.ca_pem,

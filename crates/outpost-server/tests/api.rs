@@ -1285,14 +1285,25 @@ fn pull_delivers_what_became_visible_or_invisible_in_complete_pages(backend: Bac
         Some(&alice_token),
     );
     assert_refused(&bad, 400, wire::error_codes::BAD_REQUEST, &[], "bad after");
-    // Trainees pull nothing real.
+    // Trainees pull nothing real: their workstations sync only tutorial progress, so a pull
+    // answers, complete and empty, at the server's position.
     let trainee_token = server.login(&trainee, &DeviceKey::new(3)).access_token;
+    let reply = server.get(
+        &format!("{}?cursor=0", wire::paths::SYNC_PULL),
+        Some(&trainee_token),
+    );
+    assert_eq!(reply.status, 200, "trainee pull: {}", reply.text());
+    assert!(!reply.text().contains("North order"), "{}", reply.text());
+    let page: wire::PullPage = serde_json::from_str(&reply.text()).unwrap();
+    assert!(page.changes.is_empty() && page.complete, "{page:?}");
+    assert!(page.next_cursor > 0, "at the server's position: {page:?}");
+    // Nor may they read documents.
     assert_refused(
-        &server.get(wire::paths::SYNC_PULL, Some(&trainee_token)),
+        &server.get(wire::paths::DOCUMENTS, Some(&trainee_token)),
         403,
         wire::error_codes::FORBIDDEN,
         &["North order"],
-        "trainee pull",
+        "trainee documents",
     );
 }
 

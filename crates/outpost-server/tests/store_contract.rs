@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use outpost_protocol::Role;
 use outpost_server::store::{
-    Assignee, AssignmentRow, CertificateRow, DeviceRow, DocumentRow, NewAudit, RefreshClaim,
-    RevisionApplied, RevisionOp, Store, StoreError, TokenRow, UnitRow, UserRow, LONG_TERM_CAUSE,
+    Assignee, AssignmentRow, CertificateRow, DeviceRow, DocumentRow, NewAudit, OpApplied,
+    RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow, TrainingOp, UnitRow,
+    UserRow, LONG_TERM_CAUSE,
 };
 use support::Backend;
 
@@ -578,6 +579,62 @@ async fn long_term_extensions_give_way(store: Arc<dyn Store>) {
     );
 }
 
+/// Tutorial progress: each op applied once, the newest record (by its own sequence) kept per
+/// user and device, an older one arriving late recorded but not kept.
+async fn training_progress_keeps_the_newest(store: Arc<dyn Store>) {
+    store
+        .create_user(&user("u1", "timur", None))
+        .await
+        .expect("user");
+    for id in ["d1", "d2"] {
+        store
+            .create_device(&DeviceRow {
+                id: id.into(),
+                user_id: "u1".into(),
+                name: "Laptop".into(),
+                public_key: vec![1],
+                enrolled_at: 10,
+                revoked_at: None,
+            })
+            .await
+            .expect("device");
+    }
+    let op = |id: &str, device: &str, sequence: i64| TrainingOp {
+        op_id: id.into(),
+        user_id: "u1".into(),
+        device_id: device.into(),
+        at: 500 + sequence,
+        sequence,
+        progress: format!("{{\"sequence\":{sequence}}}"),
+    };
+    let apply = |op: TrainingOp| {
+        let store = store.clone();
+        async move { store.apply_training_op(&op).await.expect("apply") }
+    };
+    assert_eq!(apply(op("t1", "d1", 3)).await, OpApplied::Applied);
+    assert_eq!(apply(op("t1", "d1", 3)).await, OpApplied::AlreadyApplied);
+    assert_eq!(apply(op("t2", "d1", 5)).await, OpApplied::Applied);
+    assert_eq!(apply(op("t3", "d1", 4)).await, OpApplied::Superseded);
+    assert_eq!(apply(op("t4", "d2", 1)).await, OpApplied::Applied);
+    let rows = store.training_progress().await.expect("rows");
+    let kept: Vec<(&str, i64, &str)> = rows
+        .iter()
+        .map(|r| (r.device_id.as_str(), r.sequence, r.progress.as_str()))
+        .collect();
+    assert_eq!(
+        kept,
+        [("d1", 5, "{\"sequence\":5}"), ("d2", 1, "{\"sequence\":1}")]
+    );
+}
+
+fn training_progress_keeps_the_newest_record_of_each_device(backend: Backend) {
+    let runtime = support::runtime();
+    let dir = tempfile::tempdir().expect("dir");
+    runtime.block_on(async {
+        training_progress_keeps_the_newest(open(backend, dir.path(), None).await).await
+    });
+}
+
 fn long_term_extensions_give_way_to_a_revision_on_their_base(backend: Backend) {
     let runtime = support::runtime();
     let dir = tempfile::tempdir().expect("dir");
@@ -695,6 +752,10 @@ mod sqlite {
     fn long_term_extensions_give_way_to_a_revision_on_their_base() {
         super::long_term_extensions_give_way_to_a_revision_on_their_base(super::Backend::Sqlite)
     }
+    #[test]
+    fn training_progress_keeps_the_newest_record_of_each_device() {
+        super::training_progress_keeps_the_newest_record_of_each_device(super::Backend::Sqlite)
+    }
 }
 
 mod postgres {
@@ -713,5 +774,9 @@ mod postgres {
     #[test]
     fn long_term_extensions_give_way_to_a_revision_on_their_base() {
         super::long_term_extensions_give_way_to_a_revision_on_their_base(super::Backend::Postgres)
+    }
+    #[test]
+    fn training_progress_keeps_the_newest_record_of_each_device() {
+        super::training_progress_keeps_the_newest_record_of_each_device(super::Backend::Postgres)
     }
 }

@@ -53,6 +53,9 @@ pub enum VaultError {
     /// A step was recorded for a lesson that was not begun.
     #[error("the lesson '{0}' was not begun; begin it before recording its steps")]
     LessonNotStarted(String),
+    /// Something only a real vault keeps was asked of the tutorial's sandbox.
+    #[error("the tutorial's practice vault keeps nothing for the server")]
+    NotReal,
     /// A tutorial record was asked of a real vault.
     #[error("tutorial progress is kept only in the tutorial's practice vault")]
     NotSandbox,

@@ -251,6 +251,20 @@ CREATE TABLE tutorial_steps (
     completed_at_ms  INTEGER NOT NULL,
     PRIMARY KEY (lesson, step)
 ) STRICT;
+
+-- In a real vault: the user's newest tutorial progress (read from their sandbox), waiting to be
+-- pushed to the server. The only thing of the tutorial that ever leaves the workstation.
+CREATE TABLE training_outbox (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    op_id          TEXT NOT NULL,
+    sequence       INTEGER NOT NULL,
+    progress       TEXT NOT NULL,
+    queued_at_ms   INTEGER NOT NULL
+) STRICT;
+CREATE TABLE training_sent (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    sequence  INTEGER NOT NULL
+) STRICT;
 "#,
 ];
 

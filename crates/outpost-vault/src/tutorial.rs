@@ -43,6 +43,7 @@ impl Vault {
             "INSERT INTO tutorial_lessons (lesson, started_after_seq) VALUES (?1, ?2)",
             (lesson, last_seq),
         )?;
+        bump_progress_version(&tx)?;
         tx.commit()?;
         Ok(last_seq)
     }
@@ -72,6 +73,9 @@ impl Vault {
             "INSERT OR IGNORE INTO tutorial_steps (lesson, step, completed_at_ms) VALUES (?1, ?2, ?3)",
             (lesson, step, now),
         )?;
+        if added > 0 {
+            bump_progress_version(&tx)?;
+        }
         if lesson_complete {
             tx.execute(
                 "UPDATE tutorial_lessons SET completed_at_ms = COALESCE(completed_at_ms, ?2) WHERE lesson = ?1",
@@ -111,4 +115,95 @@ impl Vault {
             })
             .collect()
     }
+
+    /// How many times the tutorial's progress changed here (a lesson begun, a step done): what
+    /// orders its progress records. 0 before any.
+    pub fn tutorial_progress_version(&self) -> Result<i64, VaultError> {
+        let value: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM vault_meta WHERE key = 'tutorial_progress_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// Keeps the user's tutorial progress (JSON, ordered by `sequence`) to push to the server, in
+    /// a real vault: it replaces one waiting, and is ignored when one as new was queued or sent.
+    /// Returns whether it was kept.
+    pub fn queue_training_progress(
+        &mut self,
+        op_id: &str,
+        sequence: i64,
+        progress: &str,
+    ) -> Result<bool, VaultError> {
+        if self.kind()? != VaultKind::Real {
+            return Err(VaultError::NotReal);
+        }
+        let now = self.clock.now_ms();
+        let tx = self.conn.transaction()?;
+        let known: i64 = tx.query_row(
+            "SELECT MAX(COALESCE((SELECT sequence FROM training_outbox), -1), \
+                        COALESCE((SELECT sequence FROM training_sent), -1))",
+            [],
+            |r| r.get(0),
+        )?;
+        if sequence <= known {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO training_outbox (id, op_id, sequence, progress, queued_at_ms) VALUES (1, ?1, ?2, ?3, ?4) \
+             ON CONFLICT (id) DO UPDATE SET op_id = ?1, sequence = ?2, progress = ?3, queued_at_ms = ?4",
+            (op_id, sequence, progress, now),
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The progress waiting to be pushed: (op id, JSON).
+    pub fn pending_training_progress(&self) -> Result<Option<(String, String)>, VaultError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT op_id, progress FROM training_outbox WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// The server has the progress pushed as `op_id`: it leaves the outbox (unless a newer one
+    /// replaced it meanwhile).
+    pub fn training_progress_sent(&mut self, op_id: &str) -> Result<(), VaultError> {
+        let tx = self.conn.transaction()?;
+        let sequence: Option<i64> = tx
+            .query_row(
+                "SELECT sequence FROM training_outbox WHERE op_id = ?1",
+                [op_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(sequence) = sequence {
+            tx.execute("DELETE FROM training_outbox WHERE op_id = ?1", [op_id])?;
+            tx.execute(
+                "INSERT INTO training_sent (id, sequence) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET sequence = MAX(sequence, ?1)",
+                [sequence],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Counts one more change of the tutorial's progress, in the change's transaction.
+fn bump_progress_version(tx: &rusqlite::Transaction<'_>) -> Result<(), VaultError> {
+    tx.execute(
+        "INSERT INTO vault_meta (key, value) VALUES ('tutorial_progress_version', '1') \
+         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+        [],
+    )?;
+    Ok(())
 }

@@ -84,6 +84,11 @@ impl VaultPaths {
         })
     }
 
+    /// The user the vault belongs to.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
     /// Whether these are the paths of a real vault or of a sandbox.
     pub fn kind(&self) -> VaultKind {
         self.kind
@@ -245,6 +250,18 @@ impl Vault {
         keyring: &dyn DeviceSecretStore,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, VaultError> {
+        Self::open_for(paths, password, keyring, clock, "")
+    }
+
+    /// [`Vault::open`] for a stated `purpose` (recorded with the unlock in the audit chain), when
+    /// the engine opens a vault for itself rather than for the user to work in.
+    pub fn open_for(
+        paths: &VaultPaths,
+        password: &str,
+        keyring: &dyn DeviceSecretStore,
+        clock: Arc<dyn Clock>,
+        purpose: &str,
+    ) -> Result<Self, VaultError> {
         if !paths.exists() {
             return Err(VaultError::NotFound {
                 user: paths.user.clone(),
@@ -254,7 +271,9 @@ impl Vault {
         match Self::try_open(paths, password, keyring, clock.clone()) {
             Ok(mut vault) => {
                 vault.absorb_failed_unlocks()?;
-                vault.append_audit(&AuditEvent::new(AuditAction::Unlock, AuditOutcome::Success))?;
+                vault.append_audit(
+                    &AuditEvent::new(AuditAction::Unlock, AuditOutcome::Success).detail(purpose),
+                )?;
                 Ok(vault)
             }
             Err(e) => {

@@ -153,7 +153,7 @@ fn a_vault_from_the_previous_schema_is_migrated_at_open_and_keeps_its_records() 
         "DROP TABLE annotation_pushes; DROP TABLE annotations; DROP TABLE document_updates; DROP TABLE signing_keys;
          DROP TABLE trust_anchors; DROP TABLE signing_batch_items; DROP TABLE signing_batches;
          DROP TABLE resign_requests; DROP TABLE refused_revisions; DROP TABLE download_parts; DROP TABLE revocation_list; DROP TABLE document_reads;
-         DROP TABLE tutorial_steps; DROP TABLE tutorial_lessons;
+         DROP TABLE tutorial_steps; DROP TABLE tutorial_lessons; DROP TABLE training_outbox; DROP TABLE training_sent;
          DROP INDEX document_bytes_parts; ALTER TABLE document_bytes DROP COLUMN parts_sha256;
          DROP TABLE server_documents;
          DROP TABLE server_account;

@@ -47,7 +47,9 @@ pub use outpost_pdf::{
     SampleSpec, SignatureKind, SignatureReport, SignatureStatus, TextWord, ViewRect,
 };
 /// The sync protocol's sign-in types the app passes through.
-pub use outpost_protocol::{SecondFactor, UserInfo};
+pub use outpost_protocol::{
+    LessonRecord, SecondFactor, TraineeProgress, TrainingOverview, TrainingProgress, UserInfo,
+};
 pub use outpost_vault::{
     AuditEntry, AuditVerification, Clock, DocumentId, DocumentMarks, DocumentRevision,
     DocumentSummary, DocumentSyncState, KdfParams, ManualClock, OsKeyring, ResignRequest,

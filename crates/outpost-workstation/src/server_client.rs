@@ -679,6 +679,11 @@ impl ServerClient {
         )
     }
 
+    /// The tutorial progress of the trainees the caller oversees (a supervisor's unit).
+    pub fn training(&self, access_token: &str) -> Result<wire::TrainingOverview, ServerError> {
+        self.get(wire::paths::TRAINING, Some(access_token))
+    }
+
     /// Uploads the next entries of this device's audit chain.
     pub fn upload_audit(
         &self,

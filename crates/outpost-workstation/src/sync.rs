@@ -9,7 +9,8 @@ use std::time::Duration;
 use base64ct::Encoding;
 use outpost_protocol as wire;
 use outpost_vault::{
-    AppliedPull, DocumentId, PullRound, PulledDocument, RemoteAnnotation, ServerAccount,
+    AppliedPull, AuditAction, AuditEvent, AuditOutcome, DocumentId, PullRound, PulledDocument,
+    RemoteAnnotation, ServerAccount,
 };
 use sha2::{Digest, Sha256};
 
@@ -362,10 +363,14 @@ impl Session {
         let revisions = self
             .vault()
             .pending_revision_pushes(crate::revision_sync::REVISIONS_PER_PUSH)?;
-        if pending.is_empty() && revisions.is_empty() {
+        let training = self.vault().pending_training_progress()?;
+        if pending.is_empty() && revisions.is_empty() && training.is_none() {
             return Ok(report);
         }
         let (mut account, client, key) = self.server_link()?;
+        if let Some((op_id, progress)) = training {
+            self.push_training_progress(&client, &key, &mut account, op_id, &progress)?;
+        }
         if !revisions.is_empty() {
             self.push_revisions(
                 &revisions,
@@ -436,6 +441,48 @@ impl Session {
         }
         self.vault().record_annotation_pushes(&synced, &refused)?;
         Ok(report)
+    }
+
+    /// Pushes the user's tutorial progress (read from their sandbox at the real unlock): the only
+    /// thing of the tutorial that reaches the server. Applied, already applied or outdated by a
+    /// newer record there, it leaves the outbox; refused, it is dropped with the reason audited.
+    fn push_training_progress(
+        &self,
+        client: &ServerClient,
+        key: &DeviceKey,
+        account: &mut ServerAccount,
+        op_id: String,
+        progress: &str,
+    ) -> Result<(), WorkstationError> {
+        let progress: wire::TrainingProgress = serde_json::from_str(progress).map_err(|e| {
+            WorkstationError::Sync(format!("the waiting tutorial progress is unreadable: {e}"))
+        })?;
+        let op = wire::PushOp {
+            op_id: op_id.clone(),
+            change: wire::OpChange::TrainingProgress { progress },
+        };
+        let response = self.with_access(client, key, account, |token| {
+            client.push(token, vec![op.clone()])
+        })?;
+        let Some(result) = response.results.into_iter().next() else {
+            return Err(ServerError::Malformed("the push answer has no result".into()).into());
+        };
+        if let wire::OpOutcome::Rejected { reason, .. } = &result.outcome {
+            self.vault().append_audit(
+                &AuditEvent::new(AuditAction::ServerAccount, AuditOutcome::Failure).detail(
+                    format!("the server refused the tutorial progress: {reason}"),
+                ),
+            )?;
+        }
+        self.vault().training_progress_sent(&op_id)?;
+        Ok(())
+    }
+
+    /// The tutorial progress of the trainees this user oversees, from the server (a supervisor
+    /// sees the people of their unit).
+    pub fn training_overview(&self) -> Result<wire::TrainingOverview, WorkstationError> {
+        let (mut account, client, key) = self.server_link()?;
+        self.with_access(&client, &key, &mut account, |token| client.training(token))
     }
 
     /// Uploads the audit chain entries the server does not hold yet (up to 1000 per call); the

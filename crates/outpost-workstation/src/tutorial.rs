@@ -36,6 +36,17 @@ pub const TRAINING_MARK: &str = "TRAINING — NOT VALID";
 /// The common name of each sandbox's training CA.
 const TRAINING_CA_NAME: &str = "Outpost Training CA — TRAINING — NOT VALID";
 
+/// Why the real vault opens the sandbox (recorded with that unlock in the sandbox's chain).
+const READ_PROGRESS: &str = "opened by the real vault to read the tutorial progress";
+
+/// The sandbox's password is 256 random bits: stretching it adds nothing, so it is derived with
+/// light parameters (at most these) and opening the sandbox costs no noticeable time.
+const SANDBOX_KDF: outpost_vault::KdfParams = outpost_vault::KdfParams {
+    m_cost_kib: 8 * 1024,
+    t_cost: 1,
+    p_cost: 1,
+};
+
 /// The label of the trainee's training key.
 pub const TRAINING_KEY_LABEL: &str = "Training key";
 
@@ -245,17 +256,7 @@ impl Workstation {
         let keyring = self.keyring();
         let account = password_account(user);
         let vault = if paths.exists() {
-            let password = keyring
-                .load(&account)
-                .map_err(|e| tutorial_error("the OS keyring cannot be read", e))?
-                .ok_or_else(|| {
-                    WorkstationError::Tutorial(
-                        "the tutorial's key is missing from the OS keyring, so its practice vault cannot be opened; reset the tutorial to start it again"
-                            .into(),
-                    )
-                })?;
-            let password = String::from_utf8_lossy(&password).into_owned();
-            Vault::open(&paths, &password, keyring, self.clock())?
+            self.open_sandbox(&paths, "")?
         } else {
             let password = {
                 let mut secret = zeroize::Zeroizing::new([0u8; 32]);
@@ -268,18 +269,53 @@ impl Workstation {
                 .store(&account, password.as_bytes())
                 .map_err(|e| tutorial_error("the OS keyring refused the tutorial's key", e))?;
             let mut guard = rng.lock().unwrap_or_else(|p| p.into_inner());
-            Vault::create(
-                &paths,
-                &password,
-                self.kdf(),
-                keyring,
-                self.clock(),
-                &mut *guard,
-            )?
+            let kdf = if self.kdf().m_cost_kib > SANDBOX_KDF.m_cost_kib {
+                SANDBOX_KDF
+            } else {
+                self.kdf()
+            };
+            Vault::create(&paths, &password, kdf, keyring, self.clock(), &mut *guard)?
         };
         let session = Session::new(vault, self.pdf().clone(), rng);
         session.seed_practice_material()?;
         Ok(session)
+    }
+
+    /// Opens the sandbox at `paths` with its password from the keyring, for `purpose` (empty when
+    /// the trainee opens it).
+    fn open_sandbox(&self, paths: &VaultPaths, purpose: &str) -> Result<Vault, WorkstationError> {
+        let password = self
+            .keyring()
+            .load(&password_account(paths.user()))
+            .map_err(|e| tutorial_error("the OS keyring cannot be read", e))?
+            .ok_or_else(|| {
+                WorkstationError::Tutorial(
+                    "the tutorial's key is missing from the OS keyring, so its practice vault cannot be opened; reset the tutorial to start it again"
+                        .into(),
+                )
+            })?;
+        let password = zeroize::Zeroizing::new(String::from_utf8_lossy(&password).into_owned());
+        Ok(Vault::open_for(
+            paths,
+            &password,
+            self.keyring(),
+            self.clock(),
+            purpose,
+        )?)
+    }
+
+    /// `user`'s progress in the tutorial, read from their sandbox (none without one): what the
+    /// real vault sends to the server, and all that leaves the sandbox.
+    pub fn tutorial_progress(
+        &self,
+        user: &str,
+    ) -> Result<Option<outpost_protocol::TrainingProgress>, WorkstationError> {
+        let paths = VaultPaths::sandbox(self.data_root(), user)?;
+        if !paths.exists() {
+            return Ok(None);
+        }
+        let vault = self.open_sandbox(&paths, READ_PROGRESS)?;
+        Ok(Some(progress_record(&vault)?))
     }
 
     /// Whether `user` has a tutorial sandbox here.
@@ -456,6 +492,20 @@ impl Session {
         Ok(())
     }
 
+    /// Keeps `progress` (read from this user's sandbox) to send to the server with the next push.
+    /// Only in a real vault; an older record than one queued or sent is ignored.
+    pub fn queue_tutorial_progress(
+        &self,
+        progress: &outpost_protocol::TrainingProgress,
+    ) -> Result<bool, WorkstationError> {
+        let json = serde_json::to_string(progress)
+            .map_err(|e| tutorial_error("the tutorial progress", e))?;
+        let op_id = self.new_uuid().to_string();
+        Ok(self
+            .vault()
+            .queue_training_progress(&op_id, progress.sequence, &json)?)
+    }
+
     /// Every lesson with its progress, in the order they are taught.
     pub fn lessons(&self) -> Result<Vec<LessonProgress>, WorkstationError> {
         self.require_sandbox()?;
@@ -567,7 +617,8 @@ impl Session {
         match step {
             Step::OpenDocument | Step::OpenSearchHit => nth("view", 1, from, &any),
             Step::Lock => nth("lock", 1, from, &any),
-            Step::Unlock => nth("unlock", 1, from, &any),
+            // The trainee's own unlock, not the real vault reading the progress.
+            Step::Unlock => nth("unlock", 1, from, &|e| Ok(e.detail.is_empty())),
             Step::GoToLaterPage => Ok(self.viewer_past_first_page().then_some(from)),
             Step::SearchWithHits => nth("search", 1, from, &|e| Ok(search_hits(&e.detail) > 0)),
             Step::AddHighlight | Step::AddNote => {
@@ -645,6 +696,32 @@ fn nth_entry(
         }
     }
     Ok(None)
+}
+
+/// The progress record of a sandbox: lesson ids and counts, ordered by the sandbox's audit
+/// position. Nothing of the practice documents, notes or signatures is in it.
+fn progress_record(vault: &Vault) -> Result<outpost_protocol::TrainingProgress, WorkstationError> {
+    let records = vault.lessons()?;
+    let lessons: Vec<LessonProgress> = LESSONS
+        .iter()
+        .filter(|l| l.needs_server.is_empty())
+        .map(|lesson| progress_of(lesson, records.iter().find(|r| r.lesson == lesson.id)))
+        .collect();
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(outpost_protocol::TrainingProgress {
+        sequence: vault.tutorial_progress_version()?,
+        lessons_completed: count(lessons.iter().filter(|l| l.completed).count()),
+        lessons_available: count(lessons.len()),
+        lessons: lessons
+            .into_iter()
+            .map(|l| outpost_protocol::LessonRecord {
+                steps_done: count(l.steps.iter().filter(|s| s.done).count()),
+                steps_total: count(l.steps.len()),
+                completed: l.completed,
+                lesson: l.id,
+            })
+            .collect(),
+    })
 }
 
 /// The number of hits an audited search reported (its detail ends "N hits").

@@ -125,7 +125,28 @@ impl Workstation {
             self.config.keyring.as_ref(),
             self.config.clock.clone(),
         )?;
-        Ok(Session::new(vault, self.config.pdf.clone(), rng))
+        let session = Session::new(vault, self.config.pdf.clone(), rng);
+        self.carry_tutorial_progress(&session);
+        Ok(session)
+    }
+
+    /// Queues the user's tutorial progress (if they have a sandbox) in their real vault, for the
+    /// next push: how a supervisor learns of a trainee's progress. A sandbox that cannot be read
+    /// does not keep the user out of real work.
+    fn carry_tutorial_progress(&self, session: &Session) {
+        let user = session.user();
+        let carried = self
+            .tutorial_progress(&user)
+            .and_then(|progress| match progress {
+                Some(progress) => session.queue_tutorial_progress(&progress).map(|_| ()),
+                None => Ok(()),
+            });
+        if let Err(e) = carried {
+            tracing::warn!(
+                code = e.code(),
+                "the tutorial progress was not carried over: {e}"
+            );
+        }
     }
 
     /// Changes `user`'s vault password (rewraps the key; the database is untouched).

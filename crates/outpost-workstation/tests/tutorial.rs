@@ -413,3 +413,199 @@ fn nothing_crosses_between_the_sandbox_and_real_work_in_either_direction() {
     let real = ws.unlock("olga", "pw-olga", rng(9)).unwrap();
     assert_eq!(real.documents().unwrap().len(), 1);
 }
+
+/// Runs the lessons that need no server in `sandbox`, briefly; returns what of the practice
+/// material must never reach a server (titles, hashes, note and reason texts, the marks).
+fn practise(sandbox: &Session) -> Vec<String> {
+    let documents = sandbox.documents().unwrap();
+    let key = training_key(sandbox);
+    sandbox.start_lesson("open_and_navigate").unwrap();
+    sandbox.open_document(&documents[0].id).unwrap();
+    sandbox.set_visible_pages(&documents[0].id, 2, 3);
+    assert!(sandbox.check_lesson("open_and_navigate").unwrap().completed);
+    sandbox.start_lesson("highlight_and_note").unwrap();
+    sandbox
+        .create_annotation(&documents[1].id, draft(AnnotationKind::Highlight, ""))
+        .unwrap();
+    sandbox
+        .create_annotation(
+            &documents[1].id,
+            draft(AnnotationKind::Note, "Проверить дату приказа"),
+        )
+        .unwrap();
+    assert!(
+        sandbox
+            .check_lesson("highlight_and_note")
+            .unwrap()
+            .completed
+    );
+    sandbox.start_lesson("sign_one").unwrap();
+    sandbox
+        .sign_document(
+            &documents[1].id,
+            &SignOptions::invisible(&key, "Учебное основание"),
+        )
+        .unwrap();
+    assert!(sandbox.check_lesson("sign_one").unwrap().completed);
+    // Begun, one step of two done.
+    sandbox.start_lesson("search").unwrap();
+    sandbox
+        .search(&SearchRequest {
+            query: "договор".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    sandbox.check_lesson("search").unwrap();
+    let mut secrets: Vec<String> = sandbox
+        .documents()
+        .unwrap()
+        .into_iter()
+        .flat_map(|d| [d.title, d.sha256, d.id.0])
+        .collect();
+    secrets.extend(
+        [
+            "Проверить дату приказа",
+            "Учебное основание",
+            "TRAINING",
+            "OutpostTraining",
+            "created highlight",
+        ]
+        .map(String::from),
+    );
+    secrets
+}
+
+#[test]
+fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() {
+    use outpost_protocol::Role;
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, clock) = workstation(tmp.path(), "tutorial-progress");
+    let mut server = outpost_server::testing::InProcessServer::start();
+    clock.set(server.service.now() * 1000);
+    server.unit("North");
+    server.unit("South");
+    let trainee = server.account("timur", Role::Trainee, Some("North"));
+    let supervisor = server.account("sveta", Role::Supervisor, Some("North"));
+    let other_supervisor = server.account("semyon", Role::Supervisor, Some("South"));
+    let staff = server.account("olga", Role::Staff, Some("North"));
+    server.record_requests();
+
+    // The trainee's real vault syncs with the server (a trainee sees no documents).
+    let real = new_session(&ws, "timur", "pw-timur", 10);
+    let me = connect(&real, &server, &trainee).unwrap();
+    assert_eq!(me.role, Role::Trainee);
+    real.sync_push().unwrap();
+    let pulled = real
+        .sync_pull(&AtomicBool::new(false), &mut |_| {})
+        .unwrap();
+    assert!(pulled.stored.is_empty());
+    real.sync_audit().unwrap();
+    real.lock().unwrap();
+
+    // The tutorial, with everything a trainee makes there.
+    let sandbox = ws.open_tutorial("timur", rng(11)).unwrap();
+    let secrets = practise(&sandbox);
+    sandbox.lock().unwrap();
+
+    // Back to real work: the progress goes with the next sync, and only it.
+    let real = ws.unlock("timur", "pw-timur", rng(12)).unwrap();
+    real.sync_push().unwrap();
+    real.sync_pull(&AtomicBool::new(false), &mut |_| {})
+        .unwrap();
+    real.sync_audit().unwrap();
+    // A second round has nothing new to say.
+    real.sync_push().unwrap();
+
+    let requests = server.recorded_requests();
+    for path in [
+        outpost_protocol::paths::SYNC_PULL,
+        outpost_protocol::paths::SYNC_AUDIT,
+        outpost_protocol::paths::SYNC_PUSH,
+    ] {
+        assert!(
+            requests.iter().any(|r| r.uri.starts_with(path)),
+            "the normal sync ran: no {path} among {requests:?}"
+        );
+    }
+    for request in &requests {
+        let text = format!(
+            "{} {} {}",
+            request.method,
+            request.uri,
+            String::from_utf8_lossy(&request.body)
+        );
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a request carried sandbox content '{secret}': {text}"
+            );
+        }
+    }
+    let pushes: Vec<outpost_protocol::PushRequest> = requests
+        .iter()
+        .filter(|r| r.uri.starts_with(outpost_protocol::paths::SYNC_PUSH))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let ops: Vec<&outpost_protocol::PushOp> = pushes.iter().flat_map(|p| &p.ops).collect();
+    assert_eq!(ops.len(), 1, "exactly one operation was pushed: {ops:?}");
+    let outpost_protocol::OpChange::TrainingProgress { progress } = &ops[0].change else {
+        panic!("the one operation is the progress record: {:?}", ops[0]);
+    };
+    assert_eq!(
+        (progress.lessons_completed, progress.lessons_available),
+        (3, 7)
+    );
+
+    // The supervisor of the trainee's unit sees it in the app; one of another unit does not see
+    // it, and staff may not ask.
+    let sveta = new_session(&ws, "sveta", "pw-sveta", 13);
+    connect(&sveta, &server, &supervisor).unwrap();
+    let overview = sveta.training_overview().unwrap();
+    assert_eq!(overview.trainees.len(), 1, "{overview:?}");
+    let seen = &overview.trainees[0];
+    assert_eq!(seen.username, "timur");
+    let now_ms = server.service.now() * 1000;
+    assert!(
+        (now_ms - 3_600_000..=now_ms).contains(&seen.received_at_ms),
+        "when it arrived, in ms: {} (now {now_ms})",
+        seen.received_at_ms
+    );
+    assert_eq!(seen.progress.lessons_completed, 3);
+    let search = seen
+        .progress
+        .lessons
+        .iter()
+        .find(|l| l.lesson == "search")
+        .unwrap();
+    assert_eq!(
+        (search.steps_done, search.steps_total, search.completed),
+        (1, 2, false)
+    );
+    let semyon = new_session(&ws, "semyon", "pw-semyon", 14);
+    connect(&semyon, &server, &other_supervisor).unwrap();
+    assert!(semyon.training_overview().unwrap().trainees.is_empty());
+    let olga = new_session(&ws, "olga", "pw-olga", 15);
+    connect(&olga, &server, &staff).unwrap();
+    assert!(
+        olga.training_overview().is_err(),
+        "staff see no training records"
+    );
+    // The admin CLI's view (the service without a caller) has it too.
+    let all = server
+        .block_on(server.service.training_overview(None))
+        .unwrap();
+    assert_eq!(all.trainees.len(), 1);
+
+    // More progress later replaces it; the server keeps the newest.
+    real.lock().unwrap();
+    let sandbox = ws.open_tutorial("timur", rng(16)).unwrap();
+    sandbox
+        .open_document(&sandbox.documents().unwrap()[2].id)
+        .unwrap();
+    assert!(sandbox.check_lesson("search").unwrap().completed);
+    sandbox.lock().unwrap();
+    let real = ws.unlock("timur", "pw-timur", rng(17)).unwrap();
+    real.sync_push().unwrap();
+    let overview = sveta.training_overview().unwrap();
+    assert_eq!(overview.trainees[0].progress.lessons_completed, 4);
+}

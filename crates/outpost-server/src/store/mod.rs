@@ -288,6 +288,38 @@ pub struct PushedHead {
     pub device_id: String,
 }
 
+/// A pushed tutorial progress record, to apply exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingOp {
+    /// The workstation's id for the operation.
+    pub op_id: String,
+    /// Who pushed it.
+    pub user_id: String,
+    /// From which device.
+    pub device_id: String,
+    /// When it arrived (for people).
+    pub at: i64,
+    /// The record's own order ([`outpost_protocol::TrainingProgress::sequence`]).
+    pub sequence: i64,
+    /// The record (JSON of [`outpost_protocol::TrainingProgress`]).
+    pub progress: String,
+}
+
+/// The newest tutorial progress of one user on one device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingRow {
+    /// The user.
+    pub user_id: String,
+    /// The device.
+    pub device_id: String,
+    /// The record's own order.
+    pub sequence: i64,
+    /// The record (JSON).
+    pub progress: String,
+    /// When it arrived.
+    pub received_at: i64,
+}
+
 /// A pushed document revision, to apply exactly once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevisionOp {
@@ -511,6 +543,14 @@ pub trait Store: Send + Sync {
     /// otherwise it is kept as a conflict branch. A second push of the op id gives the first
     /// answer again ([`RevisionApplied::Conflict`] stays a conflict).
     async fn apply_revision_op(&self, op: &RevisionOp) -> Result<RevisionApplied, StoreError>;
+
+    /// Applies a pushed tutorial progress record exactly once: records the op id and keeps the
+    /// record unless the device's stored one has a higher sequence
+    /// ([`OpApplied::Superseded`]).
+    async fn apply_training_op(&self, op: &TrainingOp) -> Result<OpApplied, StoreError>;
+
+    /// Every stored tutorial progress record, by user and device.
+    async fn training_progress(&self) -> Result<Vec<TrainingRow>, StoreError>;
 
     /// The server's sync position now (the last change's position).
     async fn sync_position(&self) -> Result<i64, StoreError>;

@@ -11,7 +11,7 @@ use super::{
     parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
     DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
     PullPage, PushedHead, RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow,
-    UnitRow, UserRow, LONG_TERM_CAUSE,
+    TrainingOp, TrainingRow, UnitRow, UserRow, LONG_TERM_CAUSE,
 };
 
 mod embedded {
@@ -952,6 +952,63 @@ impl Store for PostgresStore {
             .await?;
         transaction.commit().await?;
         Ok(outcome)
+    }
+
+    async fn apply_training_op(&self, op: &TrainingOp) -> Result<OpApplied, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        let recorded = transaction
+            .execute(
+                "INSERT INTO applied_ops (op_id, user_id, device_id, outcome, applied_at) VALUES ($1, $2, $3, '', $4) \
+                 ON CONFLICT (op_id) DO NOTHING",
+                &[&op.op_id, &op.user_id, &op.device_id, &op.at],
+            )
+            .await?;
+        if recorded == 0 {
+            return Ok(OpApplied::AlreadyApplied);
+        }
+        let kept = transaction
+            .execute(
+                "INSERT INTO training_progress (user_id, device_id, sequence, progress, received_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id) DO UPDATE \
+                 SET sequence = $3, progress = $4, received_at = $5 WHERE training_progress.sequence < $3",
+                &[&op.user_id, &op.device_id, &op.sequence, &op.progress, &op.at],
+            )
+            .await?;
+        let (outcome, name) = if kept > 0 {
+            (OpApplied::Applied, "applied")
+        } else {
+            (OpApplied::Superseded, "superseded")
+        };
+        transaction
+            .execute(
+                "UPDATE applied_ops SET outcome = $2 WHERE op_id = $1",
+                &[&op.op_id, &name],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn training_progress(&self) -> Result<Vec<TrainingRow>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT user_id, device_id, sequence, progress, received_at FROM training_progress \
+                 ORDER BY user_id, device_id",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TrainingRow {
+                    user_id: r.try_get(0)?,
+                    device_id: r.try_get(1)?,
+                    sequence: r.try_get(2)?,
+                    progress: r.try_get(3)?,
+                    received_at: r.try_get(4)?,
+                })
+            })
+            .collect()
     }
 
     async fn apply_revision_op(&self, op: &RevisionOp) -> Result<RevisionApplied, StoreError> {

@@ -10,7 +10,7 @@ use super::{
     parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
     DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
     PullPage, PushedHead, RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow,
-    UnitRow, UserRow, LONG_TERM_CAUSE,
+    TrainingOp, TrainingRow, UnitRow, UserRow, LONG_TERM_CAUSE,
 };
 
 mod embedded {
@@ -966,6 +966,55 @@ impl Store for SqliteStore {
             transaction.execute("UPDATE applied_ops SET outcome = ?2 WHERE op_id = ?1", params![op.op_id, name])?;
             transaction.commit()?;
             Ok(outcome)
+        })
+        .await
+    }
+
+    async fn apply_training_op(&self, op: &TrainingOp) -> Result<OpApplied, StoreError> {
+        let op = op.clone();
+        self.run(move |c| {
+            let transaction = c.transaction()?;
+            let recorded = transaction.execute(
+                "INSERT INTO applied_ops (op_id, user_id, device_id, outcome, applied_at) VALUES (?1, ?2, ?3, '', ?4) \
+                 ON CONFLICT (op_id) DO NOTHING",
+                params![op.op_id, op.user_id, op.device_id, op.at],
+            )?;
+            if recorded == 0 {
+                return Ok(OpApplied::AlreadyApplied);
+            }
+            let kept = transaction.execute(
+                "INSERT INTO training_progress (user_id, device_id, sequence, progress, received_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, device_id) DO UPDATE \
+                 SET sequence = ?3, progress = ?4, received_at = ?5 WHERE training_progress.sequence < ?3",
+                params![op.user_id, op.device_id, op.sequence, op.progress, op.at],
+            )?;
+            let outcome = if kept > 0 { OpApplied::Applied } else { OpApplied::Superseded };
+            let name = if kept > 0 { "applied" } else { "superseded" };
+            transaction.execute("UPDATE applied_ops SET outcome = ?2 WHERE op_id = ?1", params![op.op_id, name])?;
+            transaction.commit()?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn training_progress(&self) -> Result<Vec<TrainingRow>, StoreError> {
+        self.run(|c| {
+            let mut statement = c.prepare(
+                "SELECT user_id, device_id, sequence, progress, received_at FROM training_progress \
+                 ORDER BY user_id, device_id",
+            )?;
+            let rows = statement
+                .query_map([], |r| {
+                    Ok(TrainingRow {
+                        user_id: r.get(0)?,
+                        device_id: r.get(1)?,
+                        sequence: r.get(2)?,
+                        progress: r.get(3)?,
+                        received_at: r.get(4)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
         })
         .await
     }

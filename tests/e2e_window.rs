@@ -156,6 +156,40 @@ impl WebDriver {
         assert!(answer.get("error").is_none(), "click refused: {answer}");
     }
 
+    /// Clicks the middle of the part of an element that its scrolling panes show (a page taller
+    /// than the pane around it has its middle out of sight, and WebKitWebDriver refuses a
+    /// plain click there).
+    fn click_visible_part(&self, element: &str) {
+        let point = self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({
+                "script": "const e = arguments[0]; e.scrollIntoView({block: 'nearest'}); \
+                    let r = e.getBoundingClientRect(); let [l, t, rt, b] = [r.left, r.top, r.right, r.bottom]; \
+                    for (let n = e.parentElement; n; n = n.parentElement) { \
+                      if (getComputedStyle(n).overflowY === 'visible') continue; \
+                      const c = n.getBoundingClientRect(); \
+                      l = Math.max(l, c.left); t = Math.max(t, c.top); rt = Math.min(rt, c.right); b = Math.min(b, c.bottom); } \
+                    return [Math.round((l + rt) / 2), Math.round((t + b) / 2)];",
+                "args": [{ ELEMENT_KEY: element }],
+            })),
+        );
+        let (x, y) = (point[0].as_i64().unwrap(), point[1].as_i64().unwrap());
+        let answer = self.call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{
+                "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": [
+                    {"type": "pointerMove", "origin": "viewport", "x": x, "y": y},
+                    {"type": "pointerDown", "button": 0},
+                    {"type": "pointerUp", "button": 0},
+                ],
+            }]})),
+        );
+        assert!(answer.get("error").is_none(), "click refused: {answer}");
+    }
+
     fn type_into(&self, element: &str, text: &str) {
         self.call(
             "POST",
@@ -1310,5 +1344,119 @@ fn a_supervisor_sees_in_the_window_the_progress_a_trainee_sent_from_the_tutorial
     screenshot(
         &running.display,
         &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-trainees.png"),
+    );
+}
+
+#[test]
+fn in_russian_the_tutorial_lessons_of_notes_signing_batches_validation_and_search_are_done_in_the_window(
+) {
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    let begin = |lesson: &str| {
+        driver.click(&driver.wait_for(&format!(
+            "#tutorial-lessons li[data-lesson={lesson}] button"
+        )));
+    };
+    let completed = |lesson: &str| {
+        driver.wait_for(&format!(
+            "#tutorial-lessons li[data-lesson={lesson}][data-completed=true]"
+        ));
+    };
+
+    driver.click(&driver.wait_for("#start-tutorial"));
+    driver.wait_for("#training-banner");
+    driver.script(
+        "const s = document.getElementById('language'); s.value = 'ru'; s.dispatchEvent(new Event('change'));",
+    );
+    text_when(driver, "#training-banner", "the banner in Russian", |t| {
+        t.contains("ОБУЧЕНИЕ")
+    });
+    wait_until("the practice documents", Duration::from_secs(30), || {
+        (driver.find_all("#doc-list li[data-doc-id]").len() == 8).then_some(())
+    });
+
+    // A highlight, then a note.
+    begin("highlight_and_note");
+    let step = text_when(
+        driver,
+        "#tutorial-step [data-step=add_highlight]",
+        "step 1",
+        |t| !t.is_empty(),
+    );
+    assert!(step.contains("Выделить текст"), "{step}");
+    driver.click(&driver.find_all("#doc-list li[data-doc-id]")[0]);
+    let overlay = driver.wait_for(".page-frame svg.overlay");
+    wait_for_a_rendered_page(driver);
+    driver.click(&driver.wait_for("button[data-tool=select]"));
+    driver.click_visible_part(&overlay);
+    wait_until("a text selection", Duration::from_secs(30), || {
+        (!driver.find_all("svg.overlay rect.selection").is_empty()).then_some(())
+    });
+    driver.click(&driver.wait_for("#markup-highlight"));
+    driver.wait_for("#tutorial-step [data-step=add_note]");
+    driver.click(&driver.wait_for("button[data-tool=note]"));
+    driver.type_into(&driver.wait_for("#annotation-text"), "Проверить дату");
+    driver.click_visible_part(&driver.wait_for(".page-frame svg.overlay"));
+    completed("highlight_and_note");
+
+    // Sign it with the training key; the signatures panel names the training certificate.
+    begin("sign_one");
+    driver.wait_for("#tutorial-step [data-step=sign_document]");
+    driver.click(&driver.wait_for("#sign-open"));
+    driver.wait_for("#sign-key option");
+    driver.click(&driver.wait_for("#sign-submit"));
+    driver.click_visible_part(&driver.wait_for(".page-frame svg.overlay"));
+    let signed = driver.wait_for("#signature-list li[data-status=valid]");
+    assert!(
+        driver.text(&signed).contains("TRAINING"),
+        "{}",
+        driver.text(&signed)
+    );
+    completed("sign_one");
+
+    // Read the validation of a signed document (opened again in the lesson).
+    begin("validation_panel");
+    driver.wait_for("#tutorial-step [data-step=open_signed_document]");
+    driver.click(&driver.find_all("#doc-list li[data-doc-id]")[0]);
+    driver.wait_for("#signature-list li[data-status=valid]");
+    completed("validation_panel");
+
+    // Three documents in one batch.
+    begin("batch_sign");
+    driver.wait_for("#tutorial-step [data-step=sign_three_in_batch]");
+    let boxes = driver.find_all("#doc-list .doc-select");
+    for checkbox in &boxes[1..=3] {
+        driver.click(checkbox);
+    }
+    driver.click(&driver.wait_for("#batch-open"));
+    driver.wait_for("#batch-key option");
+    driver.click(&driver.wait_for("#batch-start"));
+    wait_until("the batch summary", Duration::from_secs(60), || {
+        (driver
+            .find_all("#batch-results li[data-result=signed]")
+            .len()
+            == 3)
+            .then_some(())
+    });
+    completed("batch_sign");
+
+    // Search, then open a hit.
+    begin("search");
+    driver.wait_for("#tutorial-step [data-step=search_with_hits]");
+    driver.type_into(&driver.wait_for("#search-input"), "договор");
+    driver.click(&driver.wait_for("#search-form button[type=submit]"));
+    driver.wait_for("#tutorial-step [data-step=open_search_hit]");
+    driver.click(&driver.wait_for("#search-results li"));
+    completed("search");
+
+    let summary = text_when(driver, "#tutorial-summary", "the summary", |t| {
+        t.contains("5 из 7")
+    });
+    assert!(summary.contains("5 из 7"), "{summary}");
+    std::thread::sleep(Duration::from_secs(1));
+    screenshot(
+        &running.display,
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-tutorial-ru.png"),
     );
 }

@@ -441,7 +441,8 @@ async function showMain(): Promise<void> {
     ...(sandbox ? [h("p", { id: "training-banner", role: "note" }, t("tutorial.banner"))] : []),
     sync.element,
     status,
-    h("main", { class: tutorial ? "split with-tutorial" : "split" }, listPane, viewer, tutorial?.element ?? null),
+    h("main", { class: "split" }, listPane, viewer),
+    ...(tutorial ? [tutorial.element] : []),
     activity,
   );
   stopListening?.();

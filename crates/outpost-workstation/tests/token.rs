@@ -94,3 +94,61 @@ fn a_token_key_signs_and_a_wrong_pin_or_missing_token_leaves_the_document_untouc
         outpost_workstation::list_tokens(Path::new("/nonexistent/libpkcs11.so")).unwrap_err();
     assert_eq!(no_module.code(), "token_module_missing");
 }
+
+#[test]
+fn a_real_token_cannot_sign_in_the_tutorial_alone_or_in_a_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = judges::TestPki::new();
+    std::env::set_var("SOFTHSM2_CONF", pki.softhsm_token(tmp.path(), PIN));
+    let module = Path::new(SOFTHSM2_MODULE);
+    let slot = list_tokens(module)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.label == "Outpost Test")
+        .expect("the test token")
+        .slot;
+    let (ws, clock) = workstation(&tmp.path().join("data"), "token-tutorial");
+    clock.set(real_now_ms());
+    let sandbox = ws.open_tutorial("gleb", rng(92)).unwrap();
+    let documents: Vec<_> = sandbox
+        .documents()
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    let choice = TokenChoice {
+        module: module.to_owned(),
+        slot,
+        key_id: "01".into(),
+        pin: PIN.into(),
+    };
+    let options = SignOptions::invisible(String::new(), "practice");
+    let refused = sandbox
+        .sign_document_with_token(&documents[0], &choice, &options)
+        .unwrap_err();
+    assert_eq!(refused.code(), "training_boundary", "{refused}");
+    assert!(
+        refused.to_string().contains("real certificate"),
+        "{refused}"
+    );
+    let refused = sandbox
+        .sign_batch(
+            &outpost_workstation::BatchRequest {
+                batch_id: "practice-batch".into(),
+                documents: documents[..3].to_vec(),
+                options,
+                parallelism: 2,
+                token: Some(choice),
+            },
+            &|_| {},
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap_err();
+    assert_eq!(refused.code(), "training_boundary", "{refused}");
+    for document in &documents[..3] {
+        assert!(
+            sandbox.validate_document(document).unwrap().is_empty(),
+            "nothing was signed"
+        );
+    }
+}

@@ -696,6 +696,9 @@ fn a_key_is_created_certified_and_signs_a_document_whose_signature_shows_valid()
             .next()
     });
     assert!(driver.text(&signed).contains("Иванова Анна Петровна"));
+    // The list says so: signed, and the five others await the signer.
+    driver.wait_for("#doc-list li .badge.signed");
+    assert_eq!(driver.find_all("#doc-list li .badge.awaiting").len(), 5);
 
     // A batch: "select unsigned" picks the five others, signed with the same key.
     driver.click(&driver.wait_for("#select-unsigned"));

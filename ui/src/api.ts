@@ -202,6 +202,10 @@ export interface DocumentMarks {
   opened: boolean;
   /** Its annotations, deleted ones not counted. */
   annotations: number;
+  /** Signed here by this user. */
+  signed: boolean;
+  /** Not signed yet while the user has a certified key: it awaits their signature. */
+  awaiting_signature: boolean;
 }
 
 /** Where a server document stands with the server. */

@@ -182,6 +182,8 @@ async function showMain(): Promise<void> {
     if (!m) return [];
     const badges = [m.opened ? h("span", { class: "badge read" }, t("docs.read")) : h("span", { class: "badge new" }, t("docs.new"))];
     if (m.annotations > 0) badges.push(h("span", { class: "badge annotated" }, t("docs.annotated", { count: m.annotations })));
+    if (m.signed) badges.push(h("span", { class: "badge signed" }, t("docs.signed")));
+    else if (m.awaiting_signature) badges.push(h("span", { class: "badge awaiting" }, t("docs.awaiting")));
     return badges;
   }
   function syncBadges(id: string): HTMLElement[] {
@@ -374,6 +376,17 @@ async function showMain(): Promise<void> {
           status.textContent = errorText(e);
         },
         refused: syncStates.get(id)?.refused ?? null,
+        onChanged: () => {
+          void api
+            .documentMarks()
+            .then((fresh) => {
+              marks = new Map(fresh.map((m) => [m.document_id, m]));
+              docList?.refresh();
+            })
+            .catch((e) => {
+              status.textContent = errorText(e);
+            });
+        },
         onRefusalSettled: () => {
           void (async () => {
             await loadDocuments();

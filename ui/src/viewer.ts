@@ -36,6 +36,8 @@ export interface ViewerOptions {
   refused: string | null;
   /** The user settled a revision the server refused (offered it again, or took the server's copy). */
   onRefusalSettled: () => void;
+  /** The document was annotated or signed here: the list's badges may have changed. */
+  onChanged?: () => void;
 }
 
 /** What the sign form asked for: a vault key or a token key, the reason, the certification. */
@@ -422,6 +424,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
       await reloadAnnotations();
       await reloadSignatures();
       say("sign.done", { revision: outcome.revision, burned: outcome.burned_annotations });
+      options.onChanged?.();
     } catch (e) {
       options.showError(e);
     }
@@ -466,6 +469,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
       if (typeof result === "string") message.textContent = result;
       else say(done);
       await reloadAnnotations();
+      options.onChanged?.();
     } catch (e) {
       options.showError(e);
     }

@@ -84,6 +84,11 @@ pub struct DocumentMarks {
     pub opened: bool,
     /// Its annotations (deleted ones not counted).
     pub annotations: u32,
+    /// Signed here by this vault's user.
+    pub signed: bool,
+    /// Not signed here yet while the user holds a certified signing key in the vault: it awaits
+    /// their signature. (A key on a hardware token is not known to the vault.)
+    pub awaiting_signature: bool,
 }
 
 /// The result of storing a document.
@@ -404,14 +409,23 @@ impl Vault {
         let mut statement = self.conn.prepare(
             "SELECT d.id,
                     EXISTS (SELECT 1 FROM document_reads r WHERE r.document_id = d.id),
-                    (SELECT COUNT(*) FROM annotations a WHERE a.document_id = d.id AND a.deleted = 0)
+                    (SELECT COUNT(*) FROM annotations a WHERE a.document_id = d.id AND a.deleted = 0),
+                    EXISTS (SELECT 1 FROM document_updates u WHERE u.document_id = d.id AND u.cause = 'signed')
                FROM documents d ORDER BY d.rowid DESC",
         )?;
+        let can_sign: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE certificate IS NOT NULL)",
+            [],
+            |r| r.get(0),
+        )?;
         let rows = statement.query_map([], |r| {
+            let signed: bool = r.get(3)?;
             Ok(DocumentMarks {
                 document_id: DocumentId(r.get(0)?),
                 opened: r.get(1)?,
                 annotations: r.get(2)?,
+                signed,
+                awaiting_signature: can_sign && !signed,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

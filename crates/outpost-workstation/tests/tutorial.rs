@@ -174,13 +174,24 @@ fn every_lesson_without_a_server_is_recognised_from_the_engines_state_and_progre
         .unwrap();
     assert!(lesson(&session, "highlight_and_note").completed);
 
-    // 4. Sign one document: the signature must validate.
+    // 4. Sign one document: the signature must validate. Until then the list says it awaits the
+    // trainee's signature (they hold a certified key); then that it is signed.
+    let mark = |document: &DocumentId| {
+        session
+            .document_marks()
+            .unwrap()
+            .into_iter()
+            .find(|m| &m.document_id == document)
+            .unwrap()
+    };
+    assert!(mark(&second).awaiting_signature && !mark(&second).signed);
     session.start_lesson("sign_one").unwrap();
     let key = training_key(&session);
     session
         .sign_document(&second, &SignOptions::invisible(&key, "Учебная подпись"))
         .unwrap();
     assert!(lesson(&session, "sign_one").completed);
+    assert!(mark(&second).signed && !mark(&second).awaiting_signature);
     let reports = session.validate_document(&second).unwrap();
     assert_eq!(reports[0].status, SignatureStatus::Valid, "{reports:?}");
     assert!(reports[0]
@@ -308,6 +319,13 @@ fn nothing_crosses_between_the_sandbox_and_real_work_in_either_direction() {
         .id
         .clone();
     let real_audit = real.audit_entries(0, 10_000).unwrap().len();
+    assert!(
+        real.document_marks()
+            .unwrap()
+            .iter()
+            .all(|m| !m.awaiting_signature && !m.signed),
+        "without a signing key nothing awaits the user's signature"
+    );
     real.lock().unwrap();
 
     // A real key, certified by a real CA.

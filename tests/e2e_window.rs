@@ -1264,6 +1264,15 @@ fn the_tutorial_runs_its_lessons_in_the_window_and_checks_each_step_against_the_
     assert_eq!(rows.len(), 6);
     assert!(driver.find_all("#training-banner").is_empty());
     assert!(driver.find_all("#tutorial-panel").is_empty());
+
+    // From real work, the tutorial opens at any time, with its progress; the real vault is
+    // locked meanwhile, so leaving asks for its password again.
+    driver.click(&driver.wait_for("#open-tutorial"));
+    driver.wait_for("#training-banner");
+    driver.wait_for("#tutorial-lessons li[data-lesson=open_and_navigate][data-completed=true]");
+    driver.click(&driver.wait_for("#leave-tutorial"));
+    driver.wait_for("#unlock-password");
+    assert!(driver.find_all("#doc-list li").is_empty());
 }
 
 #[test]

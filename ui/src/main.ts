@@ -231,6 +231,22 @@ async function showMain(): Promise<void> {
   const leaveButton = sandbox ? h("button", { id: "leave-tutorial", type: "button" }, t("tutorial.leave")) : null;
   leaveButton?.addEventListener("click", () => void lockNow(t("tutorial.left")));
   const tutorial = sandbox ? tutorialPanel((e) => { status.textContent = errorText(e); }) : null;
+  // Staff open the tutorial at any time: their vault is locked first, and coming back to real
+  // work takes its real unlock.
+  const tutorialButton = sandbox ? null : h("button", { id: "open-tutorial", type: "button" }, t("tutorial.open"));
+  tutorialButton?.addEventListener("click", async () => {
+    closeViewer?.();
+    closeViewer = null;
+    try {
+      const user = (await api.appInfo()).unlocked_user ?? "trainee";
+      stopListening?.();
+      stopListening = null;
+      await api.startTutorial(user);
+      await showMain();
+    } catch (e) {
+      status.textContent = errorText(e);
+    }
+  });
   // Idle for the configured time (default 15 minutes): lock.
   const stopAutolock = startAutolock(window, () => autolockSeconds(localStorage), () => void lockNow(t("autolock.locked")));
   const autolockInput = h("input", {
@@ -448,6 +464,7 @@ async function showMain(): Promise<void> {
       autolockSetting,
       keysButton,
       traineesButton,
+      tutorialButton,
       lockButton,
       leaveButton,
     ),

@@ -129,9 +129,14 @@ pub async fn list_tokens() -> CommandResult<Vec<TokenInfo>> {
     blocking(move || Ok(outpost_workstation::list_tokens(&default_pkcs11_module())?)).await
 }
 
-/// The signing keys on a token, after its PIN.
+/// The signing keys on a token, after its PIN (never in the tutorial).
 #[tauri::command]
-pub async fn token_keys(slot: u64, pin: String) -> CommandResult<Vec<TokenKeyInfo>> {
+pub async fn token_keys(
+    state: State<'_, AppState>,
+    slot: u64,
+    pin: String,
+) -> CommandResult<Vec<TokenKeyInfo>> {
+    session(&state)?.refuse_tokens_in_tutorial()?;
     blocking(move || {
         Ok(outpost_workstation::token_keys(
             &default_pkcs11_module(),

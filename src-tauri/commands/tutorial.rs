@@ -22,12 +22,14 @@ pub async fn start_tutorial(state: State<'_, AppState>, user: String) -> Command
     Ok(user)
 }
 
+/// Every lesson of the tutorial with its progress.
 #[tauri::command]
 pub async fn lessons(state: State<'_, AppState>) -> CommandResult<Vec<LessonProgress>> {
     let session = session(&state)?;
     blocking(move || Ok(session.lessons()?)).await
 }
 
+/// Begins a lesson (again): what counts for it is what the trainee does from now on.
 #[tauri::command]
 pub async fn start_lesson(
     state: State<'_, AppState>,
@@ -37,6 +39,7 @@ pub async fn start_lesson(
     blocking(move || Ok(session.start_lesson(&lesson)?)).await
 }
 
+/// Asks the engine which steps of a lesson are done now.
 #[tauri::command]
 pub async fn check_lesson(
     state: State<'_, AppState>,
@@ -46,6 +49,7 @@ pub async fn check_lesson(
     blocking(move || Ok(session.check_lesson(&lesson)?)).await
 }
 
+/// The whole tutorial at a glance.
 #[tauri::command]
 pub async fn tutorial_summary(state: State<'_, AppState>) -> CommandResult<TutorialSummary> {
     let session = session(&state)?;

@@ -115,6 +115,10 @@ pub async fn lock_session(state: &AppState) -> CommandResult<()> {
 /// (which finishes the file in hand) — and hands the session over, if one is unlocked.
 pub async fn release_session(state: &AppState) -> CommandResult<Option<Arc<Session>>> {
     *state.inbox_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    // A signing batch stops after the document in hand: nothing is signed once the vault locks.
+    state
+        .batch_cancel
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     super::sync::stop_engine(state).await;
     let watcher = state.inbox.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(watcher) = watcher {

@@ -235,16 +235,17 @@ async function showMain(): Promise<void> {
   // work takes its real unlock.
   const tutorialButton = sandbox ? null : h("button", { id: "open-tutorial", type: "button" }, t("tutorial.open"));
   tutorialButton?.addEventListener("click", async () => {
+    if (!tutorialButton) return;
+    tutorialButton.disabled = true;
     closeViewer?.();
     closeViewer = null;
+    const user = (await api.appInfo()).unlocked_user ?? "trainee";
     try {
-      const user = (await api.appInfo()).unlocked_user ?? "trainee";
-      stopListening?.();
-      stopListening = null;
       await api.startTutorial(user);
       await showMain();
     } catch (e) {
-      status.textContent = errorText(e);
+      // The real vault was locked on the way: its unlock screen says what went wrong.
+      await showUnlock(errorText(e));
     }
   });
   // Idle for the configured time (default 15 minutes): lock.

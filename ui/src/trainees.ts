@@ -3,8 +3,10 @@
 import { api } from "./api";
 import { h } from "./dom";
 import { formatDate } from "./format";
-import { locale, t, type MessageKey } from "./i18n";
+import { locale, t } from "./i18n";
+import { lessonTitle } from "./tutorial";
 
+/** Shows in `container` the tutorial progress of the trainees the user oversees. */
 export async function showTrainees(container: HTMLElement, showError: (e: unknown) => void): Promise<void> {
   const body = h("div", { id: "trainees-body" }, h("p", { class: "muted" }, t("trainees.loading")));
   container.replaceChildren(h("section", { id: "trainees", class: "panel" }, h("h2", {}, t("trainees.title")), body));
@@ -39,7 +41,7 @@ export async function showTrainees(container: HTMLElement, showError: (e: unknow
                 h(
                   "li",
                   { "data-lesson": lesson.lesson, "data-completed": String(lesson.completed) },
-                  `${t(`lesson.${lesson.lesson}` as MessageKey)} — ${lesson.steps_done}/${lesson.steps_total}`,
+                  `${lessonTitle(lesson.lesson)} — ${lesson.steps_done}/${lesson.steps_total}`,
                 ),
               ),
             ),

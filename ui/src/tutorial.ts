@@ -2,7 +2,7 @@
 // progress as the engine judges it (the panel asks the engine; it never decides a step is done).
 import { api, type LessonProgress, type TutorialSummary } from "./api";
 import { h } from "./dom";
-import { t, type MessageKey } from "./i18n";
+import { isMessageKey, t } from "./i18n";
 
 /** Where each step happens in the window: the element the panel points at. */
 export const STEP_TARGETS: Record<string, string> = {
@@ -24,6 +24,18 @@ export const STEP_TARGETS: Record<string, string> = {
 const ACTIVE_LESSON = "outpost.tutorial.lesson";
 /** How often the panel asks the engine whether the step in hand is done. */
 const CHECK_EVERY_MS = 1200;
+
+/** A lesson's title from the catalogue; an id it does not know (a newer Outpost's) as it is. */
+export function lessonTitle(id: string): string {
+  const key = `lesson.${id}`;
+  return isMessageKey(key) ? t(key) : id;
+}
+
+/** A step's explanation from the catalogue; an id it does not know as it is. */
+function stepText(id: string): string {
+  const key = `step.${id}`;
+  return isMessageKey(key) ? t(key) : id;
+}
 
 /** The step in hand: the first one not done (-1 when every step is). */
 export function currentStep(lesson: LessonProgress): number {
@@ -81,9 +93,9 @@ export function tutorialPanel(showError: (e: unknown) => void): { element: HTMLE
       const index = currentStep(lesson);
       const current = lesson.steps[index];
       step.replaceChildren(
-        h("strong", {}, t(`lesson.${lesson.id}` as MessageKey)),
+        h("strong", {}, lessonTitle(lesson.id)),
         h("p", { class: "muted" }, t("tutorial.stepOf", { step: index + 1, count: lesson.steps.length })),
-        ...(current ? [h("p", { "data-step": current.id }, t(`step.${current.id}` as MessageKey))] : []),
+        ...(current ? [h("p", { "data-step": current.id }, stepText(current.id))] : []),
       );
       pointAt(document, current ? STEP_TARGETS[current.id] ?? null : null);
     } else {
@@ -110,7 +122,7 @@ export function tutorialPanel(showError: (e: unknown) => void): { element: HTMLE
         return h(
           "li",
           { "data-lesson": l.id, class: l.id === active ? "active" : "", "data-completed": String(l.completed) },
-          h("span", { class: "title" }, t(`lesson.${l.id}` as MessageKey)),
+          h("span", { class: "title" }, lessonTitle(l.id)),
           h(
             "span",
             { class: "meta" },
@@ -124,6 +136,7 @@ export function tutorialPanel(showError: (e: unknown) => void): { element: HTMLE
 
   async function refresh(justCompleted: string | null): Promise<void> {
     const [all, totals] = await Promise.all([api.lessons(), api.tutorialSummary()]);
+    if (stopped) return;
     lessons = all;
     summary.textContent = summaryText(totals);
     draw(justCompleted);
@@ -132,11 +145,9 @@ export function tutorialPanel(showError: (e: unknown) => void): { element: HTMLE
   async function check(): Promise<void> {
     const active = activeLesson(localStorage);
     const lesson = lessons.find((l) => l.id === active);
-    if (!active || !lesson || lesson.completed || !lesson.started) {
-      draw(null);
-      return;
-    }
+    if (!active || !lesson || lesson.completed || !lesson.started) return;
     const progress = await api.checkLesson(active);
+    if (stopped) return;
     if (progress.completed) {
       localStorage.removeItem(ACTIVE_LESSON);
       await refresh(active);
@@ -144,8 +155,9 @@ export function tutorialPanel(showError: (e: unknown) => void): { element: HTMLE
       lessons = lessons.map((l) => (l.id === progress.id ? progress : l));
       draw(null);
     } else {
-      // The window may have drawn the target afresh: point at it again.
-      draw(null);
+      // Nothing new: only point at the step's element again (the window may have drawn it afresh).
+      const current = progress.steps[currentStep(progress)];
+      pointAt(document, current ? STEP_TARGETS[current.id] ?? null : null);
     }
   }
 

@@ -430,9 +430,9 @@ pub enum OpChange {
 /// A trainee's progress in the tutorial on one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrainingProgress {
-    /// Orders the records of one device: how many times the progress changed in the practice
-    /// vault (it only grows; never a wall-clock time). The server keeps the record with the
-    /// highest.
+    /// Orders the records of one device: the real vault's number for this record, one more for
+    /// each that differs from the last it queued or sent (never a wall-clock time). The server
+    /// keeps the record with the highest.
     pub sequence: i64,
     /// Each lesson that can be taken, in the order they are taught.
     pub lessons: Vec<LessonRecord>,

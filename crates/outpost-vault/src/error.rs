@@ -54,10 +54,10 @@ pub enum VaultError {
     #[error("the lesson '{0}' was not begun; begin it before recording its steps")]
     LessonNotStarted(String),
     /// Something only a real vault keeps was asked of the tutorial's sandbox.
-    #[error("the tutorial's practice vault keeps nothing for the server")]
+    #[error("the tutorial's practice vault keeps nothing for the server; queue progress in the user's real vault")]
     NotReal,
     /// A tutorial record was asked of a real vault.
-    #[error("tutorial progress is kept only in the tutorial's practice vault")]
+    #[error("tutorial lessons are kept only in the tutorial's practice vault; open the tutorial to take them")]
     NotSandbox,
     /// The key file is damaged.
     #[error("the vault key file {path} is damaged ({reason}); restore it from a backup. The vault was not changed")]

@@ -263,7 +263,8 @@ CREATE TABLE training_outbox (
 ) STRICT;
 CREATE TABLE training_sent (
     id        INTEGER PRIMARY KEY CHECK (id = 1),
-    sequence  INTEGER NOT NULL
+    sequence  INTEGER NOT NULL,
+    progress  TEXT NOT NULL
 ) STRICT;
 "#,
 ];

@@ -43,16 +43,18 @@ impl Vault {
             "INSERT INTO tutorial_lessons (lesson, started_after_seq) VALUES (?1, ?2)",
             (lesson, last_seq),
         )?;
-        bump_progress_version(&tx)?;
         tx.commit()?;
         Ok(last_seq)
     }
 
     /// Records that `step` of a begun `lesson` is done (once; doing it again changes nothing) and,
-    /// when `lesson_complete`, that the lesson is. Returns whether the step was new.
+    /// when `lesson_complete`, that the lesson is. `started_after_seq` is the beginning the
+    /// evidence was looked for after: if the lesson was begun again since, nothing is recorded
+    /// (`Ok(false)`). Returns whether the step was new.
     pub fn complete_lesson_step(
         &mut self,
         lesson: &str,
+        started_after_seq: i64,
         step: &str,
         lesson_complete: bool,
     ) -> Result<bool, VaultError> {
@@ -66,16 +68,15 @@ impl Vault {
                 |r| r.get(0),
             )
             .optional()?;
-        if begun.is_none() {
-            return Err(VaultError::LessonNotStarted(lesson.to_owned()));
+        match begun {
+            None => return Err(VaultError::LessonNotStarted(lesson.to_owned())),
+            Some(begun) if begun != started_after_seq => return Ok(false),
+            Some(_) => {}
         }
         let added = tx.execute(
             "INSERT OR IGNORE INTO tutorial_steps (lesson, step, completed_at_ms) VALUES (?1, ?2, ?3)",
             (lesson, step, now),
         )?;
-        if added > 0 {
-            bump_progress_version(&tx)?;
-        }
         if lesson_complete {
             tx.execute(
                 "UPDATE tutorial_lessons SET completed_at_ms = COALESCE(completed_at_ms, ?2) WHERE lesson = ?1",
@@ -92,9 +93,9 @@ impl Vault {
         let mut lessons = self.conn.prepare(
             "SELECT lesson, started_after_seq, completed_at_ms FROM tutorial_lessons ORDER BY lesson",
         )?;
-        let mut steps = self.conn.prepare(
-            "SELECT step FROM tutorial_steps WHERE lesson = ?1 ORDER BY completed_at_ms, rowid",
-        )?;
+        let mut steps = self
+            .conn
+            .prepare("SELECT step FROM tutorial_steps WHERE lesson = ?1 ORDER BY rowid")?;
         let records = lessons
             .query_map([], |r| {
                 Ok(LessonRecord {
@@ -116,60 +117,49 @@ impl Vault {
             .collect()
     }
 
-    /// How many times the tutorial's progress changed here (a lesson begun, a step done): what
-    /// orders its progress records. 0 before any.
-    pub fn tutorial_progress_version(&self) -> Result<i64, VaultError> {
-        let value: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM vault_meta WHERE key = 'tutorial_progress_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
-    }
-
-    /// Keeps the user's tutorial progress (JSON, ordered by `sequence`) to push to the server, in
-    /// a real vault: it replaces one waiting, and is ignored when one as new was queued or sent.
-    /// Returns whether it was kept.
+    /// Keeps the user's tutorial progress (`content`: JSON, read from their sandbox) to push to
+    /// the server, in a real vault. Progress that differs from the last one queued or sent gets
+    /// the next sequence number of this vault (so a reset tutorial, whose own counts start
+    /// again, still reaches the server as the newest) and replaces any waiting; the same progress
+    /// again is ignored. Returns the sequence it was given, if it was kept.
     pub fn queue_training_progress(
         &mut self,
         op_id: &str,
-        sequence: i64,
-        progress: &str,
-    ) -> Result<bool, VaultError> {
+        content: &str,
+    ) -> Result<Option<i64>, VaultError> {
         if self.kind()? != VaultKind::Real {
             return Err(VaultError::NotReal);
         }
         let now = self.clock.now_ms();
         let tx = self.conn.transaction()?;
-        let known: i64 = tx.query_row(
-            "SELECT MAX(COALESCE((SELECT sequence FROM training_outbox), -1), \
-                        COALESCE((SELECT sequence FROM training_sent), -1))",
+        let (known, last): (i64, Option<String>) = tx.query_row(
+            "SELECT MAX(COALESCE((SELECT sequence FROM training_outbox), 0), \
+                        COALESCE((SELECT sequence FROM training_sent), 0)), \
+                    COALESCE((SELECT progress FROM training_outbox), (SELECT progress FROM training_sent))",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        if sequence <= known {
-            return Ok(false);
+        if last.as_deref() == Some(content) {
+            return Ok(None);
         }
+        let sequence = known + 1;
         tx.execute(
             "INSERT INTO training_outbox (id, op_id, sequence, progress, queued_at_ms) VALUES (1, ?1, ?2, ?3, ?4) \
              ON CONFLICT (id) DO UPDATE SET op_id = ?1, sequence = ?2, progress = ?3, queued_at_ms = ?4",
-            (op_id, sequence, progress, now),
+            (op_id, sequence, content, now),
         )?;
         tx.commit()?;
-        Ok(true)
+        Ok(Some(sequence))
     }
 
-    /// The progress waiting to be pushed: (op id, JSON).
-    pub fn pending_training_progress(&self) -> Result<Option<(String, String)>, VaultError> {
+    /// The progress waiting to be pushed: (op id, sequence, JSON).
+    pub fn pending_training_progress(&self) -> Result<Option<(String, i64, String)>, VaultError> {
         Ok(self
             .conn
             .query_row(
-                "SELECT op_id, progress FROM training_outbox WHERE id = 1",
+                "SELECT op_id, sequence, progress FROM training_outbox WHERE id = 1",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?)
     }
@@ -178,32 +168,22 @@ impl Vault {
     /// replaced it meanwhile).
     pub fn training_progress_sent(&mut self, op_id: &str) -> Result<(), VaultError> {
         let tx = self.conn.transaction()?;
-        let sequence: Option<i64> = tx
+        let sent: Option<(i64, String)> = tx
             .query_row(
-                "SELECT sequence FROM training_outbox WHERE op_id = ?1",
+                "SELECT sequence, progress FROM training_outbox WHERE op_id = ?1",
                 [op_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        if let Some(sequence) = sequence {
+        if let Some((sequence, progress)) = sent {
             tx.execute("DELETE FROM training_outbox WHERE op_id = ?1", [op_id])?;
             tx.execute(
-                "INSERT INTO training_sent (id, sequence) VALUES (1, ?1) \
-                 ON CONFLICT (id) DO UPDATE SET sequence = MAX(sequence, ?1)",
-                [sequence],
+                "INSERT INTO training_sent (id, sequence, progress) VALUES (1, ?1, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET sequence = ?1, progress = ?2",
+                (sequence, progress),
             )?;
         }
         tx.commit()?;
         Ok(())
     }
-}
-
-/// Counts one more change of the tutorial's progress, in the change's transaction.
-fn bump_progress_version(tx: &rusqlite::Transaction<'_>) -> Result<(), VaultError> {
-    tx.execute(
-        "INSERT INTO vault_meta (key, value) VALUES ('tutorial_progress_version', '1') \
-         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
-        [],
-    )?;
-    Ok(())
 }

@@ -102,6 +102,9 @@ impl Session {
         progress: &(dyn Fn(BatchProgress) + Sync),
         cancel: &AtomicBool,
     ) -> Result<BatchReport, WorkstationError> {
+        if request.token.is_some() {
+            self.refuse_tokens_in_tutorial()?;
+        }
         let signer: Box<dyn PdfSigner> = match &request.token {
             Some(token) => Box::new(TokenSigner::open(token)?.with_issuer_from(&self.anchors()?)),
             None => Box::new(self.software_signer(&request.options.key_id)?),

@@ -127,6 +127,7 @@ impl Session {
             .pdf
             .inspect(bytes.clone())
             .map_err(classify_pdf_error)?;
+        self.check_page_texts_for_this_side(&info.page_texts)?;
         let sha256 = hex::encode(Sha256::digest(bytes.as_slice()));
         let title = info.title().unwrap_or_else(|| source_name.to_owned());
         let doc = NewDocument {

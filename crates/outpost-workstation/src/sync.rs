@@ -368,9 +368,6 @@ impl Session {
             return Ok(report);
         }
         let (mut account, client, key) = self.server_link()?;
-        if let Some((op_id, progress)) = training {
-            self.push_training_progress(&client, &key, &mut account, op_id, &progress)?;
-        }
         if !revisions.is_empty() {
             self.push_revisions(
                 &revisions,
@@ -382,6 +379,10 @@ impl Session {
                 &mut report,
                 cancel,
             )?;
+        }
+        // Tutorial progress goes last: it never holds back the user's real work.
+        if let Some((op_id, sequence, progress)) = training {
+            self.push_training_progress(&client, &key, &mut account, op_id, sequence, &progress)?;
         }
         if pending.is_empty() {
             return Ok(report);
@@ -452,11 +453,25 @@ impl Session {
         key: &DeviceKey,
         account: &mut ServerAccount,
         op_id: String,
+        sequence: i64,
         progress: &str,
     ) -> Result<(), WorkstationError> {
-        let progress: wire::TrainingProgress = serde_json::from_str(progress).map_err(|e| {
-            WorkstationError::Sync(format!("the waiting tutorial progress is unreadable: {e}"))
-        })?;
+        let progress = match serde_json::from_str::<wire::TrainingProgress>(progress) {
+            Ok(progress) => wire::TrainingProgress {
+                sequence,
+                ..progress
+            },
+            Err(e) => {
+                // Unreadable (written by another version?): dropped, never blocking the push.
+                self.vault().append_audit(
+                    &AuditEvent::new(AuditAction::ServerAccount, AuditOutcome::Failure).detail(
+                        format!("the waiting tutorial progress was unreadable and dropped: {e}"),
+                    ),
+                )?;
+                self.vault().training_progress_sent(&op_id)?;
+                return Ok(());
+            }
+        };
         let op = wire::PushOp {
             op_id: op_id.clone(),
             change: wire::OpChange::TrainingProgress { progress },

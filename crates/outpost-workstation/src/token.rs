@@ -334,6 +334,7 @@ impl Session {
         token: &TokenChoice,
         options: &SignOptions,
     ) -> Result<SignOutcome, WorkstationError> {
+        self.refuse_tokens_in_tutorial()?;
         let signer = TokenSigner::open(token)?.with_issuer_from(&self.anchors()?);
         self.sign_with(document, options, &signer, None)
     }

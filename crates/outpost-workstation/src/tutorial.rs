@@ -252,6 +252,10 @@ impl Workstation {
     /// with the practice documents (watermarked) and a training signing key. Opening again
     /// resumes where the trainee left off (and finishes seeding a sandbox a crash interrupted).
     pub fn open_tutorial(&self, user: &str, rng: SharedRng) -> Result<Session, WorkstationError> {
+        let _one_at_a_time = self
+            .tutorial_opening
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let paths = VaultPaths::sandbox(self.data_root(), user)?;
         let keyring = self.keyring();
         let account = password_account(user);
@@ -289,10 +293,10 @@ impl Workstation {
             .load(&password_account(paths.user()))
             .map_err(|e| tutorial_error("the OS keyring cannot be read", e))?
             .ok_or_else(|| {
-                WorkstationError::Tutorial(
-                    "the tutorial's key is missing from the OS keyring, so its practice vault cannot be opened; reset the tutorial to start it again"
-                        .into(),
-                )
+                WorkstationError::Tutorial(format!(
+                    "the tutorial's key is missing from the OS keyring, so its practice vault cannot be opened; remove the folder {} (it holds only practice material) to start the tutorial afresh",
+                    paths.dir().display()
+                ))
             })?;
         let password = zeroize::Zeroizing::new(String::from_utf8_lossy(&password).into_owned());
         Ok(Vault::open_for(
@@ -353,6 +357,18 @@ impl Session {
         self.sandbox
     }
 
+    /// Refuses hardware tokens in the tutorial before any is opened: they hold real keys, and a
+    /// PIN typed while practising must never count against a real card.
+    pub fn refuse_tokens_in_tutorial(&self) -> Result<(), WorkstationError> {
+        if self.sandbox {
+            Err(WorkstationError::TrainingBoundary(
+                "the tutorial never opens a hardware token: tokens hold real keys. Practise with the training key".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
     fn require_sandbox(&self) -> Result<(), WorkstationError> {
         if self.sandbox {
             Ok(())
@@ -383,6 +399,23 @@ impl Session {
 
     /// Refuses a practice document in a real vault; in the sandbox, stamps a document with the
     /// watermark (once) so that every page shown or exported there carries it.
+    /// Refuses, in a real vault, a document whose pages carry the tutorial's banner line: a
+    /// practice document rewritten by some tool (its catalog marker compressed or dropped) is
+    /// still recognised by its text.
+    pub(crate) fn check_page_texts_for_this_side(
+        &self,
+        page_texts: &[String],
+    ) -> Result<(), WorkstationError> {
+        let squeeze = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let banner = squeeze(outpost_pdf::TRAINING_BANNER);
+        if !self.sandbox && page_texts.iter().any(|t| squeeze(t).contains(&banner)) {
+            return Err(WorkstationError::Rejected {
+                reason: "this is a practice document of the Outpost tutorial (its pages say TRAINING COPY); practice documents never enter a real vault".into(),
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn bytes_for_this_side(&self, bytes: Vec<u8>) -> Result<Vec<u8>, WorkstationError> {
         if self.sandbox {
             outpost_pdf::stamp_training_watermark(&bytes).map_err(crate::error::classify_pdf_error)
@@ -402,8 +435,10 @@ impl Session {
                 "practice material goes only into the tutorial's practice vault".into(),
             ));
         }
-        if self.documents()?.is_empty() {
-            for spec in practice_documents() {
+        let specs = practice_documents();
+        // Whatever a crash left out (the same bytes twice are one document).
+        if self.documents()?.len() < specs.len() {
+            for spec in specs {
                 let bytes = self
                     .pdf
                     .write_sample(&spec)
@@ -487,23 +522,35 @@ impl Session {
         .map_err(|e| failed(&e))?;
         drop(ca_key);
         let ca_der = ca_certificate.to_der().map_err(|e| failed(&e))?;
-        self.import_certificates(key_id, vec![certificate, ca_certificate])?;
+        // Trusted first: a crash between the two leaves an uncertified key, certified afresh at
+        // the next opening — never a certificate whose signatures could not validate.
         self.add_trust_anchor(&ca_der)?;
+        self.import_certificates(key_id, vec![certificate, ca_certificate])?;
         Ok(())
     }
 
-    /// Keeps `progress` (read from this user's sandbox) to send to the server with the next push.
-    /// Only in a real vault; an older record than one queued or sent is ignored.
-    pub fn queue_tutorial_progress(
+    /// Keeps `progress` (read from this user's sandbox) to send to the server with the next push,
+    /// numbered by this real vault; the same progress as the last one queued or sent is not sent
+    /// again. Returns whether it was queued.
+    pub fn queue_training_progress(
         &self,
         progress: &outpost_protocol::TrainingProgress,
     ) -> Result<bool, WorkstationError> {
-        let json = serde_json::to_string(progress)
-            .map_err(|e| tutorial_error("the tutorial progress", e))?;
+        let content = outpost_protocol::TrainingProgress {
+            sequence: 0,
+            ..progress.clone()
+        };
+        let json = serde_json::to_string(&content).map_err(|e| {
+            tutorial_error(
+                "the tutorial progress could not be written down; nothing was queued",
+                e,
+            )
+        })?;
         let op_id = self.new_uuid().to_string();
         Ok(self
             .vault()
-            .queue_training_progress(&op_id, progress.sequence, &json)?)
+            .queue_training_progress(&op_id, &json)?
+            .is_some())
     }
 
     /// Every lesson with its progress, in the order they are taught.
@@ -556,7 +603,16 @@ impl Session {
             }
             if !already {
                 let last = index + 1 == spec.steps.len();
-                self.vault().complete_lesson_step(lesson, step.id(), last)?;
+                let recorded = self.vault().complete_lesson_step(
+                    lesson,
+                    record.started_after_seq,
+                    step.id(),
+                    last,
+                )?;
+                if !recorded {
+                    // Begun again meanwhile: its new beginning is checked next time.
+                    break;
+                }
             }
         }
         let record = self.vault().lessons()?;
@@ -709,7 +765,8 @@ fn progress_record(vault: &Vault) -> Result<outpost_protocol::TrainingProgress, 
         .collect();
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     Ok(outpost_protocol::TrainingProgress {
-        sequence: vault.tutorial_progress_version()?,
+        // The real vault gives the sequence when it queues the record.
+        sequence: 0,
         lessons_completed: count(lessons.iter().filter(|l| l.completed).count()),
         lessons_available: count(lessons.len()),
         lessons: lessons

@@ -28,12 +28,18 @@ pub struct WorkstationConfig {
 /// One workstation, shared by the users who have vaults on it.
 pub struct Workstation {
     config: WorkstationConfig,
+    /// Held while a tutorial sandbox is opened (made, the first time): two openings at once
+    /// would each put their own password in the keyring.
+    pub(crate) tutorial_opening: std::sync::Mutex<()>,
 }
 
 impl Workstation {
     /// A workstation over `config`.
     pub fn new(config: WorkstationConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            tutorial_opening: std::sync::Mutex::new(()),
+        }
     }
 
     /// Where vaults live unless configured: `$OUTPOST_DATA_DIR`, else
@@ -138,7 +144,7 @@ impl Workstation {
         let carried = self
             .tutorial_progress(&user)
             .and_then(|progress| match progress {
-                Some(progress) => session.queue_tutorial_progress(&progress).map(|_| ()),
+                Some(progress) => session.queue_training_progress(&progress).map(|_| ()),
                 None => Ok(()),
             });
         if let Err(e) = carried {

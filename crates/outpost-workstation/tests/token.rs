@@ -127,10 +127,17 @@ fn a_real_token_cannot_sign_in_the_tutorial_alone_or_in_a_batch() {
         .sign_document_with_token(&documents[0], &choice, &options)
         .unwrap_err();
     assert_eq!(refused.code(), "training_boundary", "{refused}");
-    assert!(
-        refused.to_string().contains("real certificate"),
-        "{refused}"
-    );
+    assert!(refused.to_string().contains("hardware token"), "{refused}");
+    // Refused before the token is opened: a wrong PIN is not even tried (a real card never
+    // counts a PIN typed while practising).
+    let wrong_pin = TokenChoice {
+        pin: "0000".into(),
+        ..choice.clone()
+    };
+    let refused = sandbox
+        .sign_document_with_token(&documents[0], &wrong_pin, &options)
+        .unwrap_err();
+    assert_eq!(refused.code(), "training_boundary", "{refused}");
     let refused = sandbox
         .sign_batch(
             &outpost_workstation::BatchRequest {

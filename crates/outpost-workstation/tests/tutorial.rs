@@ -401,14 +401,27 @@ fn nothing_crosses_between_the_sandbox_and_real_work_in_either_direction() {
         real_audit_before_tutorial + 2,
         "nothing of the tutorial entered the real audit chain (only the lock before it and this unlock)"
     );
+    let practice_bytes = std::fs::read(&exported).unwrap();
     let refused = real
-        .import_bytes(std::fs::read(&exported).unwrap(), "practice.pdf")
+        .import_bytes(practice_bytes.clone(), "practice.pdf")
         .unwrap_err();
     assert_eq!(refused.code(), "rejected");
     assert!(
         refused.to_string().contains("practice document"),
         "{refused}"
     );
+    // With its catalog marker defaced (as a tool rewriting the file might lose it), the banner
+    // on its pages still gives it away.
+    let marker = b"/OutpostTraining true";
+    let at = practice_bytes
+        .windows(marker.len())
+        .rposition(|w| w == marker)
+        .unwrap();
+    let mut defaced = practice_bytes.clone();
+    defaced[at..at + marker.len()].copy_from_slice(b"/OutpostTrainin_ true");
+    let refused = real.import_bytes(defaced, "renamed.pdf").unwrap_err();
+    assert_eq!(refused.code(), "rejected", "{refused}");
+    assert!(refused.to_string().contains("TRAINING COPY"), "{refused}");
     // Nor can the training certificate or its CA.
     let refused = real
         .import_certificate(&real_key.id, training_pem.as_bytes())
@@ -626,4 +639,33 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
     real.sync_push().unwrap();
     let overview = sveta.training_overview().unwrap();
     assert_eq!(overview.trainees[0].progress.lessons_completed, 4);
+
+    // The tutorial reset and taken again from the start: its new, smaller progress is still the
+    // newest the supervisor sees.
+    real.lock().unwrap();
+    ws.reset_tutorial("timur").unwrap();
+    let sandbox = ws.open_tutorial("timur", rng(18)).unwrap();
+    sandbox.start_lesson("lock_and_unlock").unwrap();
+    sandbox.lock().unwrap();
+    let real = ws.unlock("timur", "pw-timur", rng(19)).unwrap();
+    real.sync_push().unwrap();
+    let overview = sveta.training_overview().unwrap();
+    assert_eq!(overview.trainees[0].progress.lessons_completed, 0);
+    let lock_lesson = overview.trainees[0]
+        .progress
+        .lessons
+        .iter()
+        .find(|l| l.lesson == "lock_and_unlock")
+        .unwrap();
+    assert_eq!(lock_lesson.steps_done, 0);
+    // Nothing new: nothing is sent again.
+    let before = server.recorded_requests().len();
+    real.lock().unwrap();
+    let real = ws.unlock("timur", "pw-timur", rng(20)).unwrap();
+    real.sync_push().unwrap();
+    assert_eq!(
+        server.recorded_requests().len(),
+        before,
+        "no request without news"
+    );
 }

@@ -1331,21 +1331,7 @@ fn a_supervisor_sees_in_the_window_the_progress_a_trainee_sent_from_the_tutorial
     let running = start_app(data.path(), &[]);
     let driver = &running.driver;
     unlock_demo_and_wait_for_its_documents(driver);
-    driver.click(&driver.wait_for("#connect-open"));
-    driver.type_into(&driver.wait_for("#connect-address"), &server.base_url);
-    driver.type_into(
-        &driver.wait_for("#connect-ca"),
-        std::str::from_utf8(&server.ca_pem).unwrap(),
-    );
-    driver.type_into(&driver.wait_for("#connect-password"), &supervisor.password);
-    driver.type_into(
-        &driver.wait_for("#connect-code"),
-        &server.fresh_code(&supervisor),
-    );
-    driver.click(&driver.wait_for("#connect-submit"));
-    text_when(driver, "#sync-text", "the indicator online", |t| {
-        t.contains("Online") || t.contains("В сети")
-    });
+    connect_from_the_screen(driver, &server, &supervisor);
     driver.click(&driver.wait_for("#trainees-open:not([hidden])"));
     let row = driver.wait_for("#trainee-list li[data-user=timur]");
     let text = driver.text(&row);
@@ -1471,4 +1457,51 @@ fn in_russian_the_tutorial_lessons_of_notes_signing_batches_validation_and_searc
         &running.display,
         &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-tutorial-ru.png"),
     );
+}
+
+/// Connects the unlocked demo vault to `server` as `account` through the connect screen and waits
+/// until the indicator says online.
+fn connect_from_the_screen(
+    driver: &WebDriver,
+    server: &outpost_server::testing::InProcessServer,
+    account: &outpost_server::testing::TestAccount,
+) {
+    driver.click(&driver.wait_for("#connect-open"));
+    driver.type_into(&driver.wait_for("#connect-address"), &server.base_url);
+    driver.type_into(
+        &driver.wait_for("#connect-ca"),
+        std::str::from_utf8(&server.ca_pem).unwrap(),
+    );
+    driver.type_into(&driver.wait_for("#connect-password"), &account.password);
+    driver.type_into(
+        &driver.wait_for("#connect-code"),
+        &server.fresh_code(account),
+    );
+    driver.click(&driver.wait_for("#connect-submit"));
+    text_when(driver, "#sync-text", "the indicator online", |t| {
+        t.contains("Online") || t.contains("В сети")
+    });
+}
+
+#[test]
+fn a_trainee_signed_in_to_the_server_is_shown_the_tutorial() {
+    let server = outpost_server::testing::InProcessServer::start();
+    server.move_clock_to_system_time();
+    server.unit("North");
+    let trainee = server.account("demo", outpost_protocol::Role::Trainee, Some("North"));
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    unlock_demo_and_wait_for_its_documents(driver);
+    connect_from_the_screen(driver, &server, &trainee);
+    let notice = text_when(driver, "#trainee-notice", "the trainee notice", |t| {
+        !t.is_empty()
+    });
+    assert!(
+        notice.contains("trainee") || notice.contains("обучаем"),
+        "{notice}"
+    );
+    driver.click(&driver.wait_for("#trainee-start-tutorial"));
+    driver.wait_for("#training-banner");
+    driver.wait_for("#tutorial-lessons li");
 }

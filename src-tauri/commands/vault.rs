@@ -21,6 +21,8 @@ pub struct AppInfo {
     pub inbox_error: Option<CommandError>,
     /// Whether the unlocked session is the tutorial's practice sandbox.
     pub sandbox: bool,
+    /// The unlocked user's role on the server (`trainee`, `staff`, …), when the vault syncs.
+    pub server_role: Option<String>,
 }
 
 /// What the UI hears about intake (event `intake`).
@@ -40,6 +42,10 @@ pub async fn app_info(state: State<'_, AppState>) -> CommandResult<AppInfo> {
         suggested_user: state.suggested_user.clone(),
         unlocked_user: state.session().map(|s| s.user()),
         sandbox: state.session().is_some_and(|s| s.is_sandbox()),
+        server_role: match state.session() {
+            Some(session) => session.server_role()?.map(|r| r.as_str().to_owned()),
+            None => None,
+        },
         inbox_dir: state
             .session()
             .filter(|s| !s.is_sandbox())

@@ -10,6 +10,8 @@ export interface AppInfo {
   inbox_error: CommandError | null;
   /** Whether the unlocked session is the tutorial's practice sandbox. */
   sandbox: boolean;
+  /** The user's role on the server, when the vault syncs. */
+  server_role: string | null;
 }
 
 /** A lesson of the tutorial (mirrors the engine's LessonProgress). */

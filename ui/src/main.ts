@@ -155,7 +155,10 @@ async function showUnlock(notice?: string): Promise<void> {
 }
 
 async function showMain(): Promise<void> {
-  const sandbox = (await api.appInfo()).sandbox;
+  const opening = await api.appInfo();
+  const sandbox = opening.sandbox;
+  // A trainee's real vault holds nothing: the tutorial is where they work.
+  const trainee = !sandbox && opening.server_role === "trainee";
   let documents: DocumentSummary[] = [];
   // Documents whose signed revision lost a conflict on the server: they need signing again.
   let resign = new Set<string>();
@@ -449,8 +452,11 @@ async function showMain(): Promise<void> {
     () =>
       showPanel((showError) => {
         void api.appInfo().then((info) =>
-          showConnect(viewer, info.unlocked_user ?? "", showError, () => {
+          showConnect(viewer, info.unlocked_user ?? "", showError, async () => {
             status.textContent = "";
+            // What the server said of the user (a trainee's role) shapes the screen.
+            const role = (await api.appInfo()).server_role;
+            if (role === "trainee") await showMain();
           }),
         );
       }),
@@ -499,6 +505,11 @@ async function showMain(): Promise<void> {
   };
   try {
     const info = await api.appInfo();
+    if (trainee && tutorialButton) {
+      const start = h("button", { id: "trainee-start-tutorial", type: "button" }, t("tutorial.start"));
+      start.addEventListener("click", () => tutorialButton.click());
+      viewer.replaceChildren(h("section", { id: "trainee-notice", class: "card wide" }, h("p", {}, t("trainee.notice")), start));
+    }
     if (info.inbox_error) activity.textContent = t("inbox.error", { message: info.inbox_error.message });
     else if (info.inbox_dir) activity.textContent = t("inbox.watching", { path: info.inbox_dir });
     await loadDocuments();

@@ -261,6 +261,9 @@ CREATE TABLE training_outbox (
     progress       TEXT NOT NULL,
     queued_at_ms   INTEGER NOT NULL
 ) STRICT;
+-- The user's role on the server, as it said at sign-in (a trainee's real vault shows the tutorial).
+ALTER TABLE server_account ADD COLUMN role TEXT;
+
 CREATE TABLE training_sent (
     id        INTEGER PRIMARY KEY CHECK (id = 1),
     sequence  INTEGER NOT NULL,

@@ -267,6 +267,24 @@ impl Vault {
     }
 
     /// The server account, if this vault was connected to one.
+    /// Records the user's role on the server, as it said at sign-in.
+    pub fn set_server_role(&mut self, role: &str) -> Result<(), VaultError> {
+        self.conn
+            .execute("UPDATE server_account SET role = ?1 WHERE id = 1", [role])?;
+        Ok(())
+    }
+
+    /// The user's role on the server, if this vault signed in to one.
+    pub fn server_role(&self) -> Result<Option<String>, VaultError> {
+        Ok(self
+            .conn
+            .query_row("SELECT role FROM server_account WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .flatten())
+    }
+
     pub fn server_account(&self) -> Result<Option<ServerAccount>, VaultError> {
         Ok(self
             .conn

@@ -153,6 +153,7 @@ impl Session {
             pull_cursor: existing.map_or(0, |a| a.pull_cursor),
         };
         self.vault().save_server_account(&account)?;
+        self.vault().set_server_role(session.user.role.as_str())?;
         self.trust_server_ca(&client)?;
         Ok(session.user)
     }
@@ -491,6 +492,16 @@ impl Session {
         }
         self.vault().training_progress_sent(&op_id)?;
         Ok(())
+    }
+
+    /// The user's role on the server, as it said at the last sign-in from this vault (none for a
+    /// vault that does not sync).
+    pub fn server_role(&self) -> Result<Option<wire::Role>, WorkstationError> {
+        Ok(self
+            .vault()
+            .server_role()?
+            .as_deref()
+            .and_then(wire::Role::parse))
     }
 
     /// The tutorial progress of the trainees this user oversees, from the server (a supervisor

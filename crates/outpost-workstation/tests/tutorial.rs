@@ -525,6 +525,11 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
     let real = new_session(&ws, "timur", "pw-timur", 10);
     let me = connect(&real, &server, &trainee).unwrap();
     assert_eq!(me.role, Role::Trainee);
+    assert_eq!(
+        real.server_role().unwrap(),
+        Some(Role::Trainee),
+        "kept for the window"
+    );
     real.sync_push().unwrap();
     let pulled = real
         .sync_pull(&AtomicBool::new(false), &mut |_| {})

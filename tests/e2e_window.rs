@@ -280,6 +280,9 @@ fn start_app_with_args(data: &Path, env: &[(&str, &str)], more_args: &[&str]) ->
         ])
         .env("DISPLAY", &display)
         .env("OUTPOST_DATA_DIR", data)
+        // WebKit keeps the page's local storage (language, auto-lock time, the lesson in hand)
+        // under the XDG data folder: each test gets its own, so no setting leaks into the next.
+        .env("XDG_DATA_HOME", data.join("xdg-data"))
         .env(
             "OUTPOST_KEYRING_SERVICE",
             format!("outpost-e2e-{}-{port}", std::process::id()),

@@ -2017,3 +2017,55 @@ fn pushed_revisions_compare_and_swap_and_losers_stay_as_conflict_branches(backen
     final_head.extend_from_slice(&bob_resigned);
     assert_eq!(content(&alice_token), final_head);
 }
+
+/// A trainee's workstation pushes its tutorial progress (and may push nothing else); the admin
+/// CLI lists it.
+#[test]
+fn the_admin_cli_lists_the_tutorial_progress_a_trainee_pushed() {
+    let server = TestServer::start(Backend::Sqlite);
+    server.unit("North");
+    let trainee = server.user("timur", wire::Role::Trainee, Some("North"));
+    let token = server.login(&trainee, &DeviceKey::new(7)).access_token;
+    let progress = json!({"ops": [{
+        "op_id": "5f0b3a8e-7c1d-4e2a-9b6f-0d1e2f3a4b5c",
+        "change": {"kind": "training_progress", "progress": {
+            "sequence": 2,
+            "lessons": [
+                {"lesson": "search", "steps_done": 2, "steps_total": 2, "completed": true},
+                {"lesson": "sign_one", "steps_done": 0, "steps_total": 1, "completed": false}
+            ],
+            "lessons_completed": 1,
+            "lessons_available": 7
+        }}
+    }]});
+    let reply = server.post_json(wire::paths::SYNC_PUSH, Some(&token), &progress);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["results"][0]["outcome"]["kind"], "applied");
+    // Anything else a trainee pushes is refused as a whole.
+    let other = json!({"ops": [{
+        "op_id": "6f0b3a8e-7c1d-4e2a-9b6f-0d1e2f3a4b5c",
+        "change": {"kind": "revision", "document_id": "7f0b3a8e-7c1d-4e2a-9b6f-0d1e2f3a4b5c",
+                   "base_sha256": "00", "sha256": "11", "appended_sha256": "22", "cause": "x"}
+    }]});
+    let reply = server.post_json(wire::paths::SYNC_PUSH, Some(&token), &other);
+    assert_eq!(reply.status, 403, "{}", reply.text());
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_outpost-server"))
+        .arg("--data-dir")
+        .arg(server.dir.path())
+        .arg("training")
+        .output()
+        .expect("run the CLI");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("timur\ttrainee\t"))
+        .unwrap_or_else(|| panic!("no line for the trainee: {stdout}"));
+    assert!(line.contains("1/7 lessons"), "{line}");
+    assert!(line.ends_with("search=2/2 sign_one=0/1"), "{line}");
+}

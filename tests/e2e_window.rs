@@ -1018,14 +1018,7 @@ fn a_local_vault_is_connected_to_a_server_from_the_connect_screen() {
     });
 
     // The connect screen: a wrong code is refused in plain words and nothing changes.
-    driver.click(&driver.wait_for("#connect-open"));
-    driver.type_into(&driver.wait_for("#connect-address"), &server.base_url);
-    driver.type_into(
-        &driver.wait_for("#connect-ca"),
-        std::str::from_utf8(&server.ca_pem).unwrap(),
-    );
-    driver.type_into(&driver.wait_for("#connect-password"), &account.password);
-    driver.type_into(&driver.wait_for("#connect-code"), "000000");
+    fill_connect_form(driver, &server, &account, "000000");
     driver.click(&driver.wait_for("#connect-submit"));
     let refused = text_when(driver, "#status", "the refusal", |t| !t.is_empty());
     assert!(
@@ -1469,17 +1462,7 @@ fn connect_from_the_screen(
     server: &outpost_server::testing::InProcessServer,
     account: &outpost_server::testing::TestAccount,
 ) {
-    driver.click(&driver.wait_for("#connect-open"));
-    driver.type_into(&driver.wait_for("#connect-address"), &server.base_url);
-    driver.type_into(
-        &driver.wait_for("#connect-ca"),
-        std::str::from_utf8(&server.ca_pem).unwrap(),
-    );
-    driver.type_into(&driver.wait_for("#connect-password"), &account.password);
-    driver.type_into(
-        &driver.wait_for("#connect-code"),
-        &server.fresh_code(account),
-    );
+    fill_connect_form(driver, server, account, &server.fresh_code(account));
     driver.click(&driver.wait_for("#connect-submit"));
     text_when(driver, "#sync-text", "the indicator online", |t| {
         t.contains("Online") || t.contains("В сети")
@@ -1507,4 +1490,22 @@ fn a_trainee_signed_in_to_the_server_is_shown_the_tutorial() {
     driver.click(&driver.wait_for("#trainee-start-tutorial"));
     driver.wait_for("#training-banner");
     driver.wait_for("#tutorial-lessons li");
+}
+
+/// Opens the connect screen and fills it in for `account` on `server`, with `code` as the
+/// second factor (not submitted).
+fn fill_connect_form(
+    driver: &WebDriver,
+    server: &outpost_server::testing::InProcessServer,
+    account: &outpost_server::testing::TestAccount,
+    code: &str,
+) {
+    driver.click(&driver.wait_for("#connect-open"));
+    driver.type_into(&driver.wait_for("#connect-address"), &server.base_url);
+    driver.type_into(
+        &driver.wait_for("#connect-ca"),
+        std::str::from_utf8(&server.ca_pem).unwrap(),
+    );
+    driver.type_into(&driver.wait_for("#connect-password"), &account.password);
+    driver.type_into(&driver.wait_for("#connect-code"), code);
 }

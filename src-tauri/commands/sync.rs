@@ -54,18 +54,13 @@ async fn wipe_revoked_vault(app: &AppHandle) {
     let workstation = state.workstation.clone();
     let outcome = super::blocking(move || {
         // A page render may still hold the session for a moment.
-        let mut session = session;
-        for _ in 0..100 {
-            match Arc::try_unwrap(session) {
-                Ok(owned) => return Ok(workstation.remote_wipe(owned)?),
-                Err(shared) => session = shared,
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+        match Session::into_sole_owner(session, std::time::Duration::from_secs(5)) {
+            Ok(owned) => Ok(workstation.remote_wipe(owned)?),
+            Err(_) => Err(super::CommandError {
+                code: "internal",
+                message: "the vault is still in use; it is wiped at its next sync".into(),
+            }),
         }
-        Err(super::CommandError {
-            code: "internal",
-            message: "the vault is still in use; it is wiped at its next sync".into(),
-        })
     })
     .await;
     match outcome {

@@ -63,6 +63,19 @@ pub enum SignatureStatus {
     Revoked(String),
 }
 
+impl SignatureStatus {
+    /// Whether the signature is sound and trusted (later signatures or annotations after it
+    /// allowed).
+    pub fn is_valid(&self) -> bool {
+        matches!(
+            self,
+            SignatureStatus::Valid
+                | SignatureStatus::ValidLaterSigned
+                | SignatureStatus::ValidLaterAnnotated
+        )
+    }
+}
+
 /// What is known about whether the signer's certificate was revoked, from the revocation lists
 /// (CRLs) at hand: those in the file's `/DSS` and those given to the validator (the newest from
 /// the organisation's server). A list counts only if its issuer's signature on it verifies.
@@ -289,7 +302,7 @@ pub fn validate_signatures_against(
         .zip(revocations)
         .map(|((c, level), revocation)| {
             let status = match (&revocation, c.report.status) {
-                (Revocation::Revoked { revoked_at }, status) if is_sound(&status) || matches!(status, SignatureStatus::Untrusted(_)) => {
+                (Revocation::Revoked { revoked_at }, status) if status.is_valid() || matches!(status, SignatureStatus::Untrusted(_)) => {
                     SignatureStatus::Revoked(format!(
                         "the certificate was revoked on {}, and no time-stamp proves the signature was made before",
                         readable_date(revoked_at)
@@ -387,7 +400,7 @@ fn revocation(checked: &Checked, all: &[Checked], lists: &[RevocationList]) -> R
         .iter()
         .filter(|stamp| {
             stamp.report.kind == SignatureKind::DocumentTimeStamp
-                && is_sound(&stamp.report.status)
+                && stamp.report.status.is_valid()
                 && stamp.signed_end > checked.signed_end
         })
         .filter_map(|stamp| {
@@ -437,15 +450,6 @@ struct Checked {
     pool: Vec<Certificate>,
 }
 
-fn is_sound(status: &SignatureStatus) -> bool {
-    matches!(
-        status,
-        SignatureStatus::Valid
-            | SignatureStatus::ValidLaterSigned
-            | SignatureStatus::ValidLaterAnnotated
-    )
-}
-
 /// A signature's PAdES level: B-LTA when a sound document time-stamp after it covers a `/DSS`
 /// with its certificate and a CRL from its issuer; B-LT when only the final file's `/DSS` does;
 /// else B-B. `None` for time-stamps.
@@ -468,7 +472,7 @@ fn level(
     };
     let sealed = all.iter().any(|stamp| {
         stamp.report.kind == SignatureKind::DocumentTimeStamp
-            && is_sound(&stamp.report.status)
+            && stamp.report.status.is_valid()
             && stamp.signed_end > checked.signed_end
             && Document::load_mem(&bytes[..stamp.signed_end])
                 .map(|covered| dss_covers(&covered, signer))

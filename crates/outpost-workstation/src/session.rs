@@ -217,15 +217,18 @@ impl Session {
         Ok(self.vault().verify_audit_chain()?)
     }
 
-    /// Locks the vault: records it and closes the database.
     /// Closes the session (documents open in viewers leave memory) and hands over its vault.
     pub(crate) fn into_vault(self) -> outpost_vault::Vault {
         self.close_all_views();
         self.vault.into_inner().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Locks the vault: records it and closes the database.
     pub fn lock(self) -> Result<(), WorkstationError> {
-        self.lock_owned()
+        // Documents open in viewers leave memory: their bytes, rendered pages and pdfium's parse.
+        let mut vault = self.into_vault();
+        vault.append_audit(&AuditEvent::new(AuditAction::Lock, AuditOutcome::Success))?;
+        Ok(())
     }
 
     /// Locks a session that others may still hold for a moment (a page render, a lesson check):
@@ -236,30 +239,35 @@ impl Session {
         session: Arc<Session>,
         patience: std::time::Duration,
     ) -> Result<(), WorkstationError> {
+        match Self::into_sole_owner(session, patience) {
+            Ok(owned) => owned.lock(),
+            Err(shared) => {
+                shared.close_all_views();
+                shared
+                    .vault()
+                    .append_audit(&AuditEvent::new(AuditAction::Lock, AuditOutcome::Success))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The session itself once nothing else holds it (a page render or a lesson check finishing),
+    /// waiting up to `patience`; handed back when something still holds it after that.
+    pub fn into_sole_owner(
+        session: Arc<Session>,
+        patience: std::time::Duration,
+    ) -> Result<Session, Arc<Session>> {
         let deadline = std::time::Instant::now() + patience;
         let mut session = session;
         loop {
             match Arc::try_unwrap(session) {
-                Ok(owned) => return owned.lock(),
-                Err(shared) if std::time::Instant::now() >= deadline => {
-                    shared.close_all_views();
-                    shared
-                        .vault()
-                        .append_audit(&AuditEvent::new(AuditAction::Lock, AuditOutcome::Success))?;
-                    return Ok(());
-                }
+                Ok(owned) => return Ok(owned),
+                Err(shared) if std::time::Instant::now() >= deadline => return Err(shared),
                 Err(shared) => {
                     session = shared;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
             }
         }
-    }
-
-    fn lock_owned(self) -> Result<(), WorkstationError> {
-        // Documents open in viewers leave memory: their bytes, rendered pages and pdfium's parse.
-        let mut vault = self.into_vault();
-        vault.append_audit(&AuditEvent::new(AuditAction::Lock, AuditOutcome::Success))?;
-        Ok(())
     }
 }

@@ -502,17 +502,7 @@ impl Session {
         document: &DocumentId,
     ) -> Result<Vec<SignatureReport>, WorkstationError> {
         let reports = self.validate_document_quietly(document)?;
-        let valid = reports
-            .iter()
-            .filter(|r| {
-                matches!(
-                    r.status,
-                    outpost_pdf::SignatureStatus::Valid
-                        | outpost_pdf::SignatureStatus::ValidLaterSigned
-                        | outpost_pdf::SignatureStatus::ValidLaterAnnotated
-                )
-            })
-            .count();
+        let valid = reports.iter().filter(|r| r.status.is_valid()).count();
         self.vault().append_audit(
             &AuditEvent::new(AuditAction::Validate, AuditOutcome::Success)
                 .document(document.0.clone())

@@ -721,15 +721,9 @@ impl Session {
             // Purged or unreadable since: not evidence.
             Err(_) => return Ok(false),
         };
-        Ok(reports.iter().any(|r| {
-            r.kind == SignatureKind::Signature
-                && matches!(
-                    r.status,
-                    outpost_pdf::SignatureStatus::Valid
-                        | outpost_pdf::SignatureStatus::ValidLaterSigned
-                        | outpost_pdf::SignatureStatus::ValidLaterAnnotated
-                )
-        }))
+        Ok(reports
+            .iter()
+            .any(|r| r.kind == SignatureKind::Signature && r.status.is_valid()))
     }
 }
 

@@ -45,6 +45,8 @@ fn main() {
         "check_lesson",
         "tutorial_summary",
         "training_overview",
+        "set_practice_server_online",
+        "practice_server_online",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -77,6 +77,8 @@ pub fn run() {
             commands::tutorial::check_lesson,
             commands::tutorial::tutorial_summary,
             commands::tutorial::training_overview,
+            commands::tutorial::set_practice_server_online,
+            commands::tutorial::practice_server_online,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -71,6 +71,9 @@ impl AppState {
             kdf: KdfParams::RECOMMENDED,
             pdf,
         });
+        workstation.set_practice_server(Arc::new(
+            outpost_server::practice::EmbeddedPracticeServer::default(),
+        ));
         let rng: SharedRng = Arc::new(Mutex::new(Box::new(rand_core::OsRng)));
         let mut suggested_user = workstation
             .users()

@@ -132,12 +132,18 @@ pub async fn connect_server(
         )?)
     })
     .await?;
+    sync_soon(&app, &state, session);
+    Ok(user.display_name)
+}
+
+/// Asks the running engine for a round now, or starts one for `session` (whose vault was just
+/// connected).
+pub fn sync_soon(app: &AppHandle, state: &AppState, session: Arc<Session>) {
     let mut sync = state.sync.lock().unwrap_or_else(|p| p.into_inner());
     match sync.as_ref() {
         Some(engine) => engine.sync_now(),
-        None => *sync = start_engine(&app, session),
+        None => *sync = start_engine(app, session),
     }
-    Ok(user.display_name)
 }
 
 /// Asks for a sync round now.

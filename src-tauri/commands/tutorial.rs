@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use outpost_workstation::{LessonProgress, TrainingOverview, TutorialSummary};
-use tauri::State;
+use tauri::{AppHandle, State};
 
 use super::{blocking, session, CommandResult};
 use crate::state::AppState;
@@ -12,13 +12,20 @@ use crate::state::AppState;
 /// Opens `user`'s tutorial sandbox (made the first time). Real work that was unlocked is locked
 /// first: the sandbox and a real vault are never open together.
 #[tauri::command]
-pub async fn start_tutorial(state: State<'_, AppState>, user: String) -> CommandResult<String> {
+pub async fn start_tutorial(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    user: String,
+) -> CommandResult<String> {
     super::vault::lock_session(&state).await?;
     let workstation = state.workstation.clone();
     let rng = state.rng.clone();
     let session = Arc::new(blocking(move || Ok(workstation.open_tutorial(&user, rng)?)).await?);
     let user = session.user();
-    *state.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(session);
+    *state.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.clone());
+    // A sandbox that met its practice server before syncs with it (offline until it is started).
+    *state.sync.lock().unwrap_or_else(|p| p.into_inner()) =
+        super::sync::start_engine(&app, session);
     Ok(user)
 }
 
@@ -32,11 +39,40 @@ pub async fn lessons(state: State<'_, AppState>) -> CommandResult<Vec<LessonProg
 /// Begins a lesson (again): what counts for it is what the trainee does from now on.
 #[tauri::command]
 pub async fn start_lesson(
+    app: AppHandle,
     state: State<'_, AppState>,
     lesson: String,
 ) -> CommandResult<LessonProgress> {
     let session = session(&state)?;
-    blocking(move || Ok(session.start_lesson(&lesson)?)).await
+    let starting = session.clone();
+    let progress = blocking(move || Ok(starting.start_lesson(&lesson)?)).await?;
+    if session.practice_server_online() {
+        super::sync::sync_soon(&app, &state, session);
+    }
+    Ok(progress)
+}
+
+/// Takes the tutorial's practice server online (started, signed in to, synced with at once) or
+/// offline (stopped, as a real server is unreachable when the connection drops).
+#[tauri::command]
+pub async fn set_practice_server_online(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    online: bool,
+) -> CommandResult<bool> {
+    let session = session(&state)?;
+    let switching = session.clone();
+    blocking(move || Ok(switching.set_practice_server_online(online)?)).await?;
+    if online {
+        super::sync::sync_soon(&app, &state, session.clone());
+    }
+    Ok(session.practice_server_online())
+}
+
+/// Whether the tutorial's practice server is listening.
+#[tauri::command]
+pub async fn practice_server_online(state: State<'_, AppState>) -> CommandResult<bool> {
+    Ok(session(&state)?.practice_server_online())
 }
 
 /// Asks the engine which steps of a lesson are done now.

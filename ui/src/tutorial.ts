@@ -18,7 +18,16 @@ export const STEP_TARGETS: Record<string, string> = {
   unlock: "#start-tutorial",
   open_signed_document: "#doc-list li[data-doc-id]",
   read_validation: "#signature-list",
+  go_offline: "#practice-toggle",
+  work_offline: "#doc-list li[data-doc-id]",
+  sign_offline: "#sign-open",
+  come_online: "#practice-toggle",
+  sync_back: "#sync-now",
+  sign_again_on_new_head: "#sign-open",
 };
+
+/** Steps of the lessons that practise sync with the practice server. */
+const STEP_NEEDS_SERVER = ["go_offline", "come_online"];
 
 /** Where the lesson in hand is remembered between screens (which lesson the panel shows). */
 const ACTIVE_LESSON = "outpost.tutorial.lesson";
@@ -71,7 +80,29 @@ export function tutorialPanel(showError: (e: unknown) => void): { element: HTMLE
   const summary = h("p", { id: "tutorial-summary", class: "muted" });
   const step = h("div", { id: "tutorial-step", role: "status", "aria-live": "polite" });
   const list = h("ul", { id: "tutorial-lessons" });
-  const body = h("div", { class: "tutorial-body" }, summary, step, list);
+  const serverState = h("span", { id: "practice-state" });
+  const serverToggle = h("button", { type: "button", id: "practice-toggle" }, t("practice.goOnline"));
+  const server = h("p", { id: "practice-server" }, serverState, " ", serverToggle);
+  let online = false;
+  function drawServer(): void {
+    serverState.textContent = online ? t("practice.online") : t("practice.offline");
+    serverToggle.textContent = online ? t("practice.goOffline") : t("practice.goOnline");
+    server.dataset.online = String(online);
+  }
+  serverToggle.addEventListener("click", () => {
+    serverToggle.disabled = true;
+    void api
+      .setPracticeServerOnline(!online)
+      .then((now) => {
+        online = now;
+        drawServer();
+      })
+      .catch(showError)
+      .finally(() => {
+        serverToggle.disabled = false;
+      });
+  });
+  const body = h("div", { class: "tutorial-body" }, summary, server, step, list);
   const toggle = h("button", { type: "button", id: "tutorial-toggle" }, t("tutorial.hide"));
   toggle.addEventListener("click", () => {
     body.hidden = !body.hidden;
@@ -135,9 +166,16 @@ export function tutorialPanel(showError: (e: unknown) => void): { element: HTMLE
   }
 
   async function refresh(justCompleted: string | null): Promise<void> {
-    const [all, totals] = await Promise.all([api.lessons(), api.tutorialSummary()]);
+    const [all, totals, serverOnline] = await Promise.all([
+      api.lessons(),
+      api.tutorialSummary(),
+      api.practiceServerOnline(),
+    ]);
     if (stopped) return;
     lessons = all;
+    online = serverOnline;
+    drawServer();
+    server.hidden = !all.some((l) => l.available && STEP_NEEDS_SERVER.some((id) => l.steps.some((s) => s.id === id)));
     summary.textContent = summaryText(totals);
     draw(justCompleted);
   }

@@ -125,6 +125,10 @@ pub struct Health {
     pub protocol_version: u32,
     /// The server's build version.
     pub server_version: String,
+    /// Whether this is the tutorial's practice server (inside the app, practice material only):
+    /// a real vault never connects to one, and the tutorial connects to nothing else.
+    #[serde(default)]
+    pub practice: bool,
 }
 
 /// A user's role. The server enforces what each may do on every request.

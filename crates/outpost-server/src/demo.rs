@@ -55,24 +55,34 @@ pub async fn seed_demo(
         let enrolment = service.enrol_second_factor(Actor::Cli, username).await?;
         totp_secrets.push((username.to_string(), enrolment.secret_base32.clone()));
     }
+    let ids = register_for_unit(service, documents, "demo", DEMO_UNIT).await?;
+    Ok(Some(DemoSeed {
+        totp_secrets,
+        documents: ids,
+    }))
+}
+
+/// Registers `documents` (title, PDF bytes) with `classification` and assigns each to `unit`;
+/// returns their ids.
+pub(crate) async fn register_for_unit(
+    service: &Service,
+    documents: Vec<(String, Vec<u8>)>,
+    classification: &str,
+    unit: &str,
+) -> Result<Vec<String>, ServiceError> {
     let mut ids = Vec::new();
     for (title, bytes) in documents {
         let document = service
-            .register_document(Actor::Cli, &title, "demo", bytes.into())
+            .register_document(Actor::Cli, &title, classification, bytes.into())
             .await?;
         service
             .assign(
                 Actor::Cli,
                 &document.id,
-                &AssignmentTarget::Unit {
-                    name: DEMO_UNIT.into(),
-                },
+                &AssignmentTarget::Unit { name: unit.into() },
             )
             .await?;
         ids.push(document.id);
     }
-    Ok(Some(DemoSeed {
-        totp_secrets,
-        documents: ids,
-    }))
+    Ok(ids)
 }

@@ -324,11 +324,12 @@ async fn method_not_allowed() -> Response {
         .into_response()
 }
 
-async fn health() -> Json<wire::Health> {
+async fn health(State(service): State<Arc<Service>>) -> Json<wire::Health> {
     Json(wire::Health {
         status: "ok".into(),
         protocol_version: wire::PROTOCOL_VERSION,
         server_version: env!("CARGO_PKG_VERSION").into(),
+        practice: service.policy().practice,
     })
 }
 

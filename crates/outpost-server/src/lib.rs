@@ -15,6 +15,7 @@ pub mod clock;
 pub mod demo;
 pub mod http;
 pub mod identity;
+pub mod practice;
 pub mod private_file;
 pub mod serve;
 pub mod service;

@@ -46,6 +46,9 @@ pub struct Policy {
     pub extend_signatures: bool,
     /// The policy (a dotted OID) the time-stamping authority writes into its tokens.
     pub tsa_policy: String,
+    /// Whether this is the tutorial's practice server (its health answer says so, and real
+    /// vaults refuse to connect to it).
+    pub practice: bool,
 }
 
 impl Default for Policy {
@@ -60,6 +63,7 @@ impl Default for Policy {
             certificate_days: 730,
             extend_signatures: true,
             tsa_policy: crate::tsa::UNREGISTERED_POLICY.to_string(),
+            practice: false,
         }
     }
 }

@@ -46,6 +46,8 @@ pub enum AuditAction {
     SyncRevision,
     /// A document's signatures were validated (the result in the detail).
     Validate,
+    /// The tutorial's practice server was stopped or started (detail "offline" or "online").
+    PracticeServer,
 }
 
 impl AuditAction {
@@ -68,6 +70,7 @@ impl AuditAction {
             Self::ServerAccount => "server_account",
             Self::SyncRevision => "sync_revision",
             Self::Validate => "validate",
+            Self::PracticeServer => "practice_server",
         }
     }
 }

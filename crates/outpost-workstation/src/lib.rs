@@ -10,6 +10,7 @@ mod batch;
 mod error;
 pub mod inbox;
 mod overlay;
+pub mod practice;
 mod revision_sync;
 pub mod server_client;
 mod session;
@@ -28,6 +29,7 @@ pub use annotating::{
 pub use batch::{BatchItemResult, BatchProgress, BatchReport, BatchRequest};
 pub use error::WorkstationError;
 pub use overlay::{PageTextView, ViewAnnotation, ViewDraft, ViewShape, ViewWord};
+pub use practice::{PracticeDocuments, PracticeLogin, PracticeServerHost};
 pub use revision_sync::HeadMet;
 pub use session::{Session, SharedRng};
 pub use signing::{KeyAlgorithm, SignOptions, SignOutcome, SigningKeyInfo};

@@ -27,6 +27,8 @@ pub struct Session {
     histories: Mutex<Histories>,
     /// The tutorial's practice vault (see [`crate::tutorial`]).
     pub(crate) sandbox: bool,
+    /// The practice server a sandbox syncs with (see [`crate::practice`]).
+    pub(crate) practice: Option<Arc<dyn crate::PracticeServerHost>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -40,6 +42,7 @@ impl Session {
         let sandbox = vault.paths().kind() == outpost_vault::VaultKind::Sandbox;
         Self {
             sandbox,
+            practice: None,
             vault: Mutex::new(vault),
             pdf,
             rng,
@@ -225,6 +228,7 @@ impl Session {
 
     /// Locks the vault: records it and closes the database.
     pub fn lock(self) -> Result<(), WorkstationError> {
+        self.leave_practice_server()?;
         // Documents open in viewers leave memory: their bytes, rendered pages and pdfium's parse.
         let mut vault = self.into_vault();
         vault.append_audit(&AuditEvent::new(AuditAction::Lock, AuditOutcome::Success))?;
@@ -239,6 +243,7 @@ impl Session {
         session: Arc<Session>,
         patience: std::time::Duration,
     ) -> Result<(), WorkstationError> {
+        session.leave_practice_server()?;
         match Self::into_sole_owner(session, patience) {
             Ok(owned) => owned.lock(),
             Err(shared) => {

@@ -105,9 +105,39 @@ impl Session {
     ) -> Result<wire::UserInfo, WorkstationError> {
         if self.sandbox {
             return Err(WorkstationError::TrainingBoundary(
-                "the tutorial never connects to a server: its practice documents, notes and signatures stay in the tutorial. Leave the tutorial and unlock your own vault to connect".into(),
+                "the tutorial connects to no server but its own practice server: its practice documents, notes and signatures stay in the tutorial. Leave the tutorial and unlock your own vault to connect".into(),
             ));
         }
+        let client = ServerClient::new(base_url, ca_pem.as_bytes(), REQUEST_TIMEOUT)?;
+        if client.health()?.practice {
+            return Err(WorkstationError::TrainingBoundary(format!(
+                "{base_url} is the tutorial's practice server, not your organisation's: a real vault never connects to it"
+            )));
+        }
+        self.connect_checked(
+            &client,
+            base_url,
+            ca_pem,
+            username,
+            password,
+            second_factor,
+            device_name,
+        )
+    }
+
+    /// [`Session::connect_server`] once the server was found to be on the right side of the
+    /// tutorial's boundary.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn connect_checked(
+        &self,
+        client: &ServerClient,
+        base_url: &str,
+        ca_pem: &str,
+        username: &str,
+        password: &str,
+        second_factor: wire::SecondFactor,
+        device_name: &str,
+    ) -> Result<wire::UserInfo, WorkstationError> {
         let existing = self.vault().server_account()?;
         if let Some(current) = &existing {
             if current.username != username {
@@ -123,7 +153,6 @@ impl Session {
                 )));
             }
         }
-        let client = ServerClient::new(base_url, ca_pem.as_bytes(), REQUEST_TIMEOUT)?;
         let enrolled = existing.as_ref().and_then(|a| {
             Some((
                 a.device_id.clone()?,
@@ -154,7 +183,7 @@ impl Session {
         };
         self.vault().save_server_account(&account)?;
         self.vault().set_server_role(session.user.role.as_str())?;
-        self.trust_server_ca(&client)?;
+        self.trust_server_ca(client)?;
         Ok(session.user)
     }
 

@@ -130,6 +130,19 @@ enum Step {
     OpenSignedDocument,
     /// Its signatures were validated and at least one is valid.
     ReadValidation,
+    /// The practice server was taken offline.
+    GoOffline,
+    /// While offline, an annotation was made on a document that came from the practice server.
+    WorkOffline,
+    /// While offline, a document that came from the practice server was signed (and validates).
+    SignOffline,
+    /// The practice server was taken online again.
+    ComeOnline,
+    /// Online, nothing of the practice server's documents waits to be sent any more.
+    SyncBack,
+    /// The conflict was met (the colleague's revision taken, the trainee's set aside), the
+    /// document signed again on the new head, and that signature reached the server.
+    SignAgainOnNewHead,
 }
 
 impl Step {
@@ -147,63 +160,83 @@ impl Step {
             Self::Unlock => "unlock",
             Self::OpenSignedDocument => "open_signed_document",
             Self::ReadValidation => "read_validation",
+            Self::GoOffline => "go_offline",
+            Self::WorkOffline => "work_offline",
+            Self::SignOffline => "sign_offline",
+            Self::ComeOnline => "come_online",
+            Self::SyncBack => "sync_back",
+            Self::SignAgainOnNewHead => "sign_again_on_new_head",
         }
     }
 }
 
-/// A lesson: its id (the UI's catalogue holds its title and the explanation of each step) and
-/// its steps in order. Lessons that need the practice server are listed but cannot be begun yet.
+/// The lesson in which the trainee meets a signature conflict (the practice colleague signs what
+/// the trainee signed offline).
+pub(crate) const CONFLICT_LESSON: &str = "resolve_conflict";
+
+/// A lesson: its id (the UI's catalogue holds its title and the explanation of each step), its
+/// steps in order, and whether it needs the practice server.
 struct Lesson {
     id: &'static str,
     steps: &'static [Step],
-    needs_server: &'static [&'static str],
+    needs_server: bool,
 }
 
 const LESSONS: &[Lesson] = &[
     Lesson {
         id: "open_and_navigate",
         steps: &[Step::OpenDocument, Step::GoToLaterPage],
-        needs_server: &[],
+        needs_server: false,
     },
     Lesson {
         id: "search",
         steps: &[Step::SearchWithHits, Step::OpenSearchHit],
-        needs_server: &[],
+        needs_server: false,
     },
     Lesson {
         id: "highlight_and_note",
         steps: &[Step::AddHighlight, Step::AddNote],
-        needs_server: &[],
+        needs_server: false,
     },
     Lesson {
         id: "sign_one",
         steps: &[Step::SignDocument],
-        needs_server: &[],
+        needs_server: false,
     },
     Lesson {
         id: "batch_sign",
         steps: &[Step::SignThreeInBatch],
-        needs_server: &[],
+        needs_server: false,
     },
     Lesson {
         id: "offline_and_sync",
-        steps: &[],
-        needs_server: &["work_offline", "sync_back"],
+        steps: &[
+            Step::GoOffline,
+            Step::WorkOffline,
+            Step::ComeOnline,
+            Step::SyncBack,
+        ],
+        needs_server: true,
     },
     Lesson {
-        id: "resolve_conflict",
-        steps: &[],
-        needs_server: &["sign_again_on_new_head"],
+        id: CONFLICT_LESSON,
+        steps: &[
+            Step::GoOffline,
+            Step::SignOffline,
+            Step::ComeOnline,
+            Step::SignAgainOnNewHead,
+        ],
+        needs_server: true,
     },
     Lesson {
         id: "lock_and_unlock",
         steps: &[Step::Lock, Step::Unlock],
-        needs_server: &[],
+        needs_server: false,
     },
     Lesson {
         id: "validation_panel",
         steps: &[Step::OpenSignedDocument, Step::ReadValidation],
-        needs_server: &[],
+        needs_server: false,
     },
 ];
 
@@ -228,7 +261,7 @@ pub struct LessonProgress {
     /// Whether every step is done.
     pub completed: bool,
     /// Whether it can be begun here: lessons that practise sync need the practice server, which
-    /// this version of the tutorial does not have yet.
+    /// the app runs (a workstation without one offers the other lessons).
     pub available: bool,
 }
 
@@ -280,7 +313,8 @@ impl Workstation {
             };
             Vault::create(&paths, &password, kdf, keyring, self.clock(), &mut *guard)?
         };
-        let session = Session::new(vault, self.pdf().clone(), rng);
+        let mut session = Session::new(vault, self.pdf().clone(), rng);
+        session.practice = self.practice_server();
         session.seed_practice_material()?;
         Ok(session)
     }
@@ -331,6 +365,10 @@ impl Workstation {
     /// tutorial afresh. Real vaults are not touched.
     pub fn reset_tutorial(&self, user: &str) -> Result<(), WorkstationError> {
         let paths = VaultPaths::sandbox(self.data_root(), user)?;
+        if let Some(host) = self.practice_server() {
+            // Its files are about to go.
+            host.close();
+        }
         let keyring = self.keyring();
         if let Ok(key_file) = outpost_vault::KeyFile::read(&paths.key_file()) {
             keyring
@@ -557,9 +595,16 @@ impl Session {
     pub fn lessons(&self) -> Result<Vec<LessonProgress>, WorkstationError> {
         self.require_sandbox()?;
         let records = self.vault().lessons()?;
+        let server = self.has_practice_server();
         Ok(LESSONS
             .iter()
-            .map(|lesson| progress_of(lesson, records.iter().find(|r| r.lesson == lesson.id)))
+            .map(|lesson| {
+                progress_of(
+                    lesson,
+                    records.iter().find(|r| r.lesson == lesson.id),
+                    server,
+                )
+            })
             .collect())
     }
 
@@ -568,10 +613,15 @@ impl Session {
     pub fn start_lesson(&self, lesson: &str) -> Result<LessonProgress, WorkstationError> {
         self.require_sandbox()?;
         let spec = lesson_spec(lesson)?;
-        if !spec.needs_server.is_empty() {
-            return Err(WorkstationError::Tutorial(format!(
-                "the lesson '{lesson}' practises sync and needs the tutorial's practice server, which this version does not have yet; take the other lessons"
-            )));
+        if spec.needs_server {
+            if !self.has_practice_server() {
+                return Err(WorkstationError::Tutorial(format!(
+                    "the lesson '{lesson}' practises sync and needs the tutorial's practice server, which this app was started without; take the other lessons"
+                )));
+            }
+            // The lesson begins online, with the practice server's documents here.
+            self.set_practice_server_online(true)?;
+            self.sync_pull(&std::sync::atomic::AtomicBool::new(false), &mut |_| {})?;
         }
         self.vault().start_lesson(lesson)?;
         self.check_lesson(lesson)
@@ -619,6 +669,7 @@ impl Session {
         Ok(progress_of(
             spec,
             record.iter().find(|r| r.lesson == lesson),
+            self.has_practice_server(),
         ))
     }
 
@@ -708,7 +759,137 @@ impl Session {
             }
             Step::OpenSignedDocument => nth("view", 1, from, &validates),
             Step::ReadValidation => nth("validate", 1, from, &validates),
+            Step::GoOffline | Step::ComeOnline => {
+                let wanted = if step == Step::GoOffline {
+                    crate::practice::WENT_OFFLINE
+                } else {
+                    crate::practice::WENT_ONLINE
+                };
+                nth("practice_server", 1, from, &|e| Ok(e.detail == wanted))
+            }
+            Step::WorkOffline => self.while_offline(entries, from, "annotate", &|e| {
+                Ok(e.detail.starts_with("created"))
+            }),
+            Step::SignOffline => self.while_offline(entries, from, "sign", &validates),
+            Step::SyncBack => {
+                let waiting = self
+                    .document_sync_states()?
+                    .iter()
+                    .any(|s| s.pending_annotations > 0 || s.pending_revisions > 0);
+                Ok((self.practice_server_online() && !waiting).then_some(from))
+            }
+            Step::SignAgainOnNewHead => self.signed_again_on_new_head(entries, from),
         }
+    }
+
+    /// The index after the first `action` entry from `from` that `accept` takes, made while the
+    /// practice server was offline, on a document that came from it.
+    fn while_offline(
+        &self,
+        entries: &[AuditEntry],
+        from: usize,
+        action: &str,
+        accept: &dyn Fn(&AuditEntry) -> Result<bool, WorkstationError>,
+    ) -> Result<Option<usize>, WorkstationError> {
+        let links = self.vault().server_document_links()?;
+        let from_server = |e: &AuditEntry| {
+            e.document_id
+                .as_ref()
+                .is_some_and(|d| links.iter().any(|l| &l.document_id.0 == d))
+        };
+        let mut offline = self.offline_at(entries, from);
+        for (index, entry) in entries.iter().enumerate().skip(from) {
+            if entry.action == "practice_server" {
+                offline = entry.detail == crate::practice::WENT_OFFLINE;
+            } else if offline
+                && entry.action == action
+                && entry.outcome == "success"
+                && from_server(entry)
+                && accept(entry)?
+            {
+                return Ok(Some(index + 1));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the practice server was offline just before `entries[from]` (as far as the
+    /// lesson's entries tell; online at the lesson's beginning).
+    fn offline_at(&self, entries: &[AuditEntry], from: usize) -> bool {
+        entries
+            .iter()
+            .take(from)
+            .rev()
+            .find(|e| e.action == "practice_server")
+            .is_some_and(|e| e.detail == crate::practice::WENT_OFFLINE)
+    }
+
+    /// The conflict met (a `sync_revision` entry asking for the signature again), then a
+    /// signature of that document that validates, and now nothing of it waits and it is not
+    /// asked for again: that signature is on the server's head.
+    fn signed_again_on_new_head(
+        &self,
+        entries: &[AuditEntry],
+        from: usize,
+    ) -> Result<Option<usize>, WorkstationError> {
+        let states = self.document_sync_states()?;
+        for (index, conflict) in entries.iter().enumerate().skip(from) {
+            let Some(document) = &conflict.document_id else {
+                continue;
+            };
+            if conflict.action != "sync_revision"
+                || !conflict.detail.contains("sign the document again")
+            {
+                continue;
+            }
+            let signed_again = nth_entry(entries, index + 1, "sign", 1, &|e| {
+                Ok(e.document_id.as_ref() == Some(document) && self.entry_document_validates(e)?)
+            })?;
+            let Some(after) = signed_again else {
+                continue;
+            };
+            let settled = states.iter().any(|s| {
+                &s.document_id.0 == document
+                    && s.pending_revisions == 0
+                    && !s.sign_again
+                    && s.refused.is_none()
+            });
+            if settled && self.practice_server_online() {
+                return Ok(Some(after));
+            }
+        }
+        Ok(None)
+    }
+
+    /// When the lesson `lesson` was begun (its position in the audit chain), if it is in hand.
+    pub(crate) fn lesson_begun_after(&self, lesson: &str) -> Result<Option<i64>, WorkstationError> {
+        Ok(self
+            .vault()
+            .lessons()?
+            .into_iter()
+            .find(|r| r.lesson == lesson && r.completed_at_ms.is_none())
+            .map(|r| r.started_after_seq))
+    }
+
+    /// The practice-server documents signed while it was offline, after audit position `after`:
+    /// (the signature's audit position, the local document).
+    pub(crate) fn signed_while_offline(
+        &self,
+        after: i64,
+    ) -> Result<Vec<(i64, DocumentId)>, WorkstationError> {
+        let entries = self.audit_after(after)?;
+        let mut signed = Vec::new();
+        let mut from = 0;
+        while let Some(next) = self.while_offline(&entries, from, "sign", &|_| Ok(true))? {
+            if let Some((entry, Some(document))) = entries
+                .get(next - 1)
+                .map(|entry| (entry, entry.document_id.as_ref()))
+            {
+                signed.push((entry.seq, DocumentId(document.clone())));
+            }
+            from = next;
+        }
+        Ok(signed)
     }
 
     /// Whether the document an audit entry names has a signature that validates.
@@ -752,10 +933,10 @@ fn nth_entry(
 /// position. Nothing of the practice documents, notes or signatures is in it.
 fn progress_record(vault: &Vault) -> Result<outpost_protocol::TrainingProgress, WorkstationError> {
     let records = vault.lessons()?;
+    // Every lesson: the app that sends this record runs the practice server too.
     let lessons: Vec<LessonProgress> = LESSONS
         .iter()
-        .filter(|l| l.needs_server.is_empty())
-        .map(|lesson| progress_of(lesson, records.iter().find(|r| r.lesson == lesson.id)))
+        .map(|lesson| progress_of(lesson, records.iter().find(|r| r.lesson == lesson.id), true))
         .collect();
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     Ok(outpost_protocol::TrainingProgress {
@@ -791,9 +972,9 @@ fn lesson_spec(id: &str) -> Result<&'static Lesson, WorkstationError> {
     })
 }
 
-fn progress_of(lesson: &Lesson, record: Option<&LessonRecord>) -> LessonProgress {
+fn progress_of(lesson: &Lesson, record: Option<&LessonRecord>, server: bool) -> LessonProgress {
     let done = |id: &str| record.is_some_and(|r| r.steps_done.iter().any(|s| s == id));
-    let mut steps: Vec<StepProgress> = lesson
+    let steps: Vec<StepProgress> = lesson
         .steps
         .iter()
         .map(|s| StepProgress {
@@ -801,11 +982,7 @@ fn progress_of(lesson: &Lesson, record: Option<&LessonRecord>) -> LessonProgress
             done: done(s.id()),
         })
         .collect();
-    steps.extend(lesson.needs_server.iter().map(|id| StepProgress {
-        id: (*id).to_owned(),
-        done: false,
-    }));
-    let available = lesson.needs_server.is_empty();
+    let available = !lesson.needs_server || server;
     LessonProgress {
         id: lesson.id.to_owned(),
         completed: available && record.is_some_and(|r| r.completed_at_ms.is_some()),

@@ -31,6 +31,8 @@ pub struct Workstation {
     /// Held while a tutorial sandbox is opened (made, the first time): two openings at once
     /// would each put their own password in the keyring.
     pub(crate) tutorial_opening: std::sync::Mutex<()>,
+    /// The practice server the tutorial's sandboxes sync with, when the app runs one.
+    pub(crate) practice: std::sync::Mutex<Option<Arc<dyn crate::PracticeServerHost>>>,
 }
 
 impl Workstation {
@@ -39,6 +41,7 @@ impl Workstation {
         Self {
             config,
             tutorial_opening: std::sync::Mutex::new(()),
+            practice: std::sync::Mutex::new(None),
         }
     }
 

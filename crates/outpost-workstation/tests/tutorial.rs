@@ -103,7 +103,7 @@ fn every_lesson_without_a_server_is_recognised_from_the_engines_state_and_progre
     assert!(subject.contains(TRAINING_MARK), "{subject}");
     assert!(key.issuer.clone().unwrap().contains(TRAINING_MARK));
 
-    // The lessons: two need the practice server and cannot be begun yet.
+    // The lessons: two need the practice server, which this workstation was given none of.
     let lessons = session.lessons().unwrap();
     assert_eq!(lessons.len(), 9);
     let unavailable: Vec<&str> = lessons
@@ -445,6 +445,204 @@ fn nothing_crosses_between_the_sandbox_and_real_work_in_either_direction() {
     assert_eq!(real.documents().unwrap().len(), 1);
 }
 
+/// The practice server the app runs, for a workstation.
+fn with_practice_server(ws: &outpost_workstation::Workstation) {
+    ws.set_practice_server(std::sync::Arc::new(
+        outpost_server::practice::EmbeddedPracticeServer::default(),
+    ));
+}
+
+/// The practice server's documents in the sandbox (their titles say where they came from).
+fn from_practice_server(sandbox: &Session) -> Vec<outpost_workstation::DocumentSummary> {
+    sandbox
+        .documents()
+        .unwrap()
+        .into_iter()
+        .filter(|d| {
+            d.title
+                .contains(outpost_workstation::practice::PRACTICE_SERVER_MARK)
+        })
+        .collect()
+}
+
+/// Takes the two lessons that need the practice server in `sandbox` (whose workstation has one)
+/// and checks each step as it goes; returns what of them must never reach a real server.
+fn practise_sync(sandbox: &Session) -> Vec<String> {
+    // Work offline and sync. Beginning it takes the tutorial online with the server's documents.
+    sandbox.start_lesson("offline_and_sync").unwrap();
+    assert!(sandbox.practice_server_online());
+    let served = from_practice_server(sandbox);
+    assert_eq!(served.len(), 3, "{served:?}");
+    // Work done online is not the offline work the lesson asks for.
+    sandbox
+        .create_annotation(&served[0].id, draft(AnnotationKind::Note, "online"))
+        .unwrap();
+    sandbox.sync_push().unwrap();
+    assert!(done_steps(&lesson(sandbox, "offline_and_sync")).is_empty());
+    sandbox.set_practice_server_online(false).unwrap();
+    assert!(!sandbox.practice_server_online());
+    assert_eq!(
+        done_steps(&lesson(sandbox, "offline_and_sync")),
+        ["go_offline"]
+    );
+    // Offline, the server cannot be reached and the work waits, kept.
+    sandbox
+        .create_annotation(
+            &served[0].id,
+            draft(AnnotationKind::Note, "Сверить с журналом дежурств"),
+        )
+        .unwrap();
+    let unreachable = sandbox.sync_push().unwrap_err();
+    assert_eq!(unreachable.code(), "server_unreachable", "{unreachable}");
+    assert_eq!(
+        done_steps(&lesson(sandbox, "offline_and_sync")),
+        ["go_offline", "work_offline"]
+    );
+    assert!(sandbox.pending_operations().unwrap() > 0);
+    sandbox.set_practice_server_online(true).unwrap();
+    assert_eq!(
+        done_steps(&lesson(sandbox, "offline_and_sync")),
+        ["go_offline", "work_offline", "come_online"],
+        "online, but the note has not been sent yet"
+    );
+    sandbox.sync_push().unwrap();
+    assert_eq!(sandbox.pending_operations().unwrap(), 0);
+    assert!(lesson(sandbox, "offline_and_sync").completed);
+
+    // Resolve a signature conflict: signed offline; meanwhile the colleague signed it on the
+    // server; back online the trainee's revision loses (kept on the server as a conflict branch)
+    // and the document asks to be signed again, on the colleague's head.
+    let key = training_key(sandbox);
+    sandbox.start_lesson("resolve_conflict").unwrap();
+    let contested = &served[1];
+    sandbox.set_practice_server_online(false).unwrap();
+    sandbox
+        .sign_document(
+            &contested.id,
+            &SignOptions::invisible(&key, "Согласовано на учениях"),
+        )
+        .unwrap();
+    assert_eq!(
+        done_steps(&lesson(sandbox, "resolve_conflict")),
+        ["go_offline", "sign_offline"]
+    );
+    sandbox.set_practice_server_online(true).unwrap();
+    let pushed = sandbox.sync_push().unwrap();
+    assert_eq!(
+        pushed.resign_needed,
+        vec![contested.id.clone()],
+        "{pushed:?}"
+    );
+    let requests = sandbox.resign_requests().unwrap();
+    assert_eq!(requests.len(), 1);
+    // The document now is the colleague's revision, their signature valid in the sandbox
+    // (their certificate is the practice server's training CA's).
+    let reports = sandbox.validate_document(&contested.id).unwrap();
+    let signers: Vec<(Option<String>, bool)> = reports
+        .iter()
+        .map(|r| (r.signer.clone(), r.status.is_valid()))
+        .collect();
+    assert_eq!(signers.len(), 1, "{signers:?}");
+    assert!(
+        signers[0].1,
+        "the colleague's signature validates: {signers:?}"
+    );
+    let progress = lesson(sandbox, "resolve_conflict");
+    assert_eq!(
+        done_steps(&progress),
+        ["go_offline", "sign_offline", "come_online"]
+    );
+    sandbox
+        .sign_document(
+            &contested.id,
+            &SignOptions::invisible(&key, "Согласовано на учениях"),
+        )
+        .unwrap();
+    assert!(
+        !lesson(sandbox, "resolve_conflict").completed,
+        "signed again, not yet on the server"
+    );
+    let pushed = sandbox.sync_push().unwrap();
+    assert_eq!((pushed.applied, pushed.resign_needed.len()), (1, 0));
+    let reports = sandbox.validate_document(&contested.id).unwrap();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert!(reports.iter().all(|r| r.status.is_valid()), "{reports:?}");
+    assert!(lesson(sandbox, "resolve_conflict").completed);
+
+    let mut secrets: Vec<String> = served
+        .iter()
+        .flat_map(|d| [d.title.clone(), d.sha256.clone()])
+        .collect();
+    secrets.extend(["Сверить с журналом дежурств", "Согласовано на учениях"].map(String::from));
+    secrets
+}
+
+#[test]
+fn working_offline_syncing_and_a_signature_conflict_are_practised_against_the_practice_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, clock) = workstation(tmp.path(), "tutorial-practice-server");
+    // The practice server runs on the system clock (certificates, tokens).
+    clock.set(real_now_ms());
+    with_practice_server(&ws);
+    let sandbox = ws.open_tutorial("timur", rng(30)).unwrap();
+    assert!(sandbox.lessons().unwrap().iter().all(|l| l.available));
+    assert!(
+        !sandbox.practice_server_online(),
+        "the practice server starts only when a lesson needs it"
+    );
+    practise_sync(&sandbox);
+    // The practice server's documents carry the watermark like every practice document.
+    let marked = sandbox
+        .search(&SearchRequest {
+            query: "TRAINING".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    for document in from_practice_server(&sandbox) {
+        assert!(
+            marked.iter().any(|hit| hit.document_id == document.id),
+            "{} carries the mark",
+            document.title
+        );
+    }
+
+    // Leaving the tutorial stops the practice server; its progress stays.
+    sandbox.lock().unwrap();
+    let sandbox = ws.open_tutorial("timur", rng(31)).unwrap();
+    assert!(!sandbox.practice_server_online());
+    let summary = sandbox.tutorial_summary().unwrap();
+    assert_eq!(
+        (summary.lessons_completed, summary.lessons_available),
+        (2, 9)
+    );
+
+    // The sandbox connects to no other server, and a real vault never to the practice server.
+    let mut real_server = outpost_server::testing::InProcessServer::start();
+    let account = real_server.account("timur", outpost_protocol::Role::Staff, None);
+    let refused = connect(&sandbox, &real_server, &account).unwrap_err();
+    assert_eq!(refused.code(), "training_boundary");
+    sandbox.lock().unwrap();
+    let real = new_session(&ws, "timur", "pw-timur", 32);
+    let sandbox = ws.open_tutorial("timur", rng(33)).unwrap();
+    sandbox.set_practice_server_online(true).unwrap();
+    let practice = sandbox.server_account().unwrap().unwrap();
+    let to_practice = real
+        .connect_server(
+            &practice.base_url,
+            &practice.ca_pem,
+            "timur",
+            "whatever",
+            outpost_protocol::SecondFactor::Totp {
+                code: "000000".into(),
+            },
+            "desk",
+        )
+        .unwrap_err();
+    assert_eq!(to_practice.code(), "training_boundary", "{to_practice}");
+    assert!(real.server_account().unwrap().is_none());
+    real_server.stop();
+}
+
 /// Runs the lessons that need no server in `sandbox`, briefly; returns what of the practice
 /// material must never reach a server (titles, hashes, note and reason texts, the marks).
 fn practise(sandbox: &Session) -> Vec<String> {
@@ -512,6 +710,8 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
     let tmp = tempfile::tempdir().unwrap();
     let (ws, clock) = workstation(tmp.path(), "tutorial-progress");
     let mut server = outpost_server::testing::InProcessServer::start();
+    // The practice server inside the app runs on the system clock.
+    server.move_clock_to_system_time();
     clock.set(server.service.now() * 1000);
     server.unit("North");
     server.unit("South");
@@ -538,9 +738,12 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
     real.sync_audit().unwrap();
     real.lock().unwrap();
 
-    // The tutorial, with everything a trainee makes there.
+    // The tutorial, with everything a trainee makes there, the sync lessons against the
+    // practice server inside the app included.
+    with_practice_server(&ws);
     let sandbox = ws.open_tutorial("timur", rng(11)).unwrap();
-    let secrets = practise(&sandbox);
+    let mut secrets = practise(&sandbox);
+    secrets.extend(practise_sync(&sandbox));
     sandbox.lock().unwrap();
 
     // Back to real work: the progress goes with the next sync, and only it.
@@ -589,7 +792,7 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
     };
     assert_eq!(
         (progress.lessons_completed, progress.lessons_available),
-        (3, 7)
+        (5, 9)
     );
 
     // The supervisor of the trainee's unit sees it in the app; one of another unit does not see
@@ -606,7 +809,7 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
         "when it arrived, in ms: {} (now {now_ms})",
         seen.received_at_ms
     );
-    assert_eq!(seen.progress.lessons_completed, 3);
+    assert_eq!(seen.progress.lessons_completed, 5);
     let search = seen
         .progress
         .lessons
@@ -643,7 +846,7 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
     let real = ws.unlock("timur", "pw-timur", rng(17)).unwrap();
     real.sync_push().unwrap();
     let overview = sveta.training_overview().unwrap();
-    assert_eq!(overview.trainees[0].progress.lessons_completed, 4);
+    assert_eq!(overview.trainees[0].progress.lessons_completed, 6);
 
     // The tutorial reset and taken again from the start: its new, smaller progress is still the
     // newest the supervisor sees.

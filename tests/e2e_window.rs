@@ -140,6 +140,26 @@ impl WebDriver {
     /// does not scroll nested panes, and refuses elements under the status bar as not
     /// interactable). A refused click fails the test at once instead of timing out later.
     fn click(&self, element: &str) {
+        let answer = self.try_click(element);
+        assert!(answer.get("error").is_none(), "click refused: {answer}");
+    }
+
+    /// Clicks the first element `css` matches, found afresh until the click lands (the window
+    /// redraws parts of itself as sync state changes, leaving an element found a moment ago
+    /// stale).
+    fn click_fresh(&self, css: &str) {
+        wait_until(css, Duration::from_secs(90), || {
+            let element = self.find_all(css).into_iter().next()?;
+            self.try_click(&element)
+                .get("error")
+                .is_none()
+                .then_some(())
+        });
+    }
+
+    /// Like [`WebDriver::click`], handing back the driver's answer (an error for an element
+    /// drawn afresh since it was found).
+    fn try_click(&self, element: &str) -> Value {
         self.call(
             "POST",
             "/execute/sync",
@@ -148,12 +168,11 @@ impl WebDriver {
                 "args": [{ ELEMENT_KEY: element }],
             })),
         );
-        let answer = self.call(
+        self.call(
             "POST",
             &format!("/element/{element}/click"),
             Some(json!({})),
-        );
-        assert!(answer.get("error").is_none(), "click refused: {answer}");
+        )
     }
 
     /// Clicks the middle of the part of an element that its scrolling panes show (a page taller
@@ -1460,6 +1479,27 @@ fn lesson_completed(driver: &WebDriver, lesson: &str) {
     ));
 }
 
+/// Opens the `index`th document that came from the practice server (found afresh: the list is
+/// redrawn as sync state changes); returns its id.
+fn open_practice_server_document(driver: &WebDriver, index: usize) -> String {
+    wait_until(
+        "a practice server document opened",
+        Duration::from_secs(30),
+        || {
+            let row = practice_server_rows(driver).into_iter().nth(index)?;
+            let id = driver
+                .call(
+                    "GET",
+                    &format!("/element/{row}/attribute/data-doc-id"),
+                    None,
+                )
+                .as_str()?
+                .to_owned();
+            driver.try_click(&row).get("error").is_none().then_some(id)
+        },
+    )
+}
+
 /// The rows of the document list whose titles say they came from the practice server.
 fn practice_server_rows(driver: &WebDriver) -> Vec<String> {
     driver
@@ -1479,9 +1519,9 @@ fn the_trainee_works_offline_syncs_and_resolves_a_signature_conflict_against_the
     let step = |id: &str| driver.wait_for(&format!("#tutorial-step [data-step={id}]"));
     let completed = |lesson: &str| lesson_completed(driver, lesson);
     let sign_open_document = || {
-        driver.click(&driver.wait_for("#sign-open"));
+        driver.click_fresh("#sign-open");
         driver.wait_for("#sign-key option");
-        driver.click(&driver.wait_for("#sign-submit"));
+        driver.click_fresh("#sign-submit");
         driver.click_visible_part(&driver.wait_for(".page-frame svg.overlay"));
     };
 
@@ -1494,13 +1534,10 @@ fn the_trainee_works_offline_syncs_and_resolves_a_signature_conflict_against_the
     // Work offline and sync. Beginning the lesson starts the practice server inside the app; its
     // documents arrive by sync like a real server's.
     begin("offline_and_sync");
-    let served = wait_until(
+    wait_until(
         "the practice server's documents",
         Duration::from_secs(60),
-        || {
-            let rows = practice_server_rows(driver);
-            (rows.len() == 3).then_some(rows)
-        },
+        || (practice_server_rows(driver).len() == 3).then_some(()),
     );
     text_when(
         driver,
@@ -1509,7 +1546,7 @@ fn the_trainee_works_offline_syncs_and_resolves_a_signature_conflict_against_the
         |t| t.contains("online"),
     );
     step("go_offline");
-    driver.click(&driver.wait_for("#practice-toggle.tutorial-target"));
+    driver.click_fresh("#practice-toggle.tutorial-target");
     text_when(
         driver,
         "#practice-state",
@@ -1517,9 +1554,9 @@ fn the_trainee_works_offline_syncs_and_resolves_a_signature_conflict_against_the
         |t| t.contains("offline"),
     );
     step("work_offline");
-    driver.click(&served[0]);
+    open_practice_server_document(driver, 0);
     wait_for_a_rendered_page(driver);
-    driver.click(&driver.wait_for("button[data-tool=note]"));
+    driver.click_fresh("button[data-tool=note]");
     driver.type_into(
         &driver.wait_for("#annotation-text"),
         "Check against the duty log",
@@ -1527,33 +1564,24 @@ fn the_trainee_works_offline_syncs_and_resolves_a_signature_conflict_against_the
     driver.click_visible_part(&driver.wait_for(".page-frame svg.overlay"));
     step("come_online");
     // The bar says what waits while the server is unreachable.
+    driver.click_fresh("#sync-now");
     text_when(driver, "#sync-status", "the offline indicator", |t| {
         t.contains("Offline") && t.contains("waiting")
     });
-    driver.click(&driver.wait_for("#practice-toggle.tutorial-target"));
+    driver.click_fresh("#practice-toggle.tutorial-target");
     completed("offline_and_sync");
 
     // Resolve a signature conflict: signed offline while the colleague signs it on the server.
     begin("resolve_conflict");
     step("go_offline");
-    driver.click(&driver.wait_for("#practice-toggle"));
+    driver.click_fresh("#practice-toggle");
     step("sign_offline");
-    let contested = practice_server_rows(driver).remove(1);
-    let contested_id = driver
-        .call(
-            "GET",
-            &format!("/element/{contested}/attribute/data-doc-id"),
-            None,
-        )
-        .as_str()
-        .unwrap()
-        .to_owned();
-    driver.click(&contested);
+    let contested_id = open_practice_server_document(driver, 1);
     wait_for_a_rendered_page(driver);
     sign_open_document();
     driver.wait_for("#signature-list li[data-status=valid]");
     step("come_online");
-    driver.click(&driver.wait_for("#practice-toggle"));
+    driver.click_fresh("#practice-toggle");
     step("sign_again_on_new_head");
     // The colleague's revision came in: one signature, theirs, and the document asks for ours.
     let row = format!("#doc-list li[data-doc-id='{contested_id}']");
@@ -1561,21 +1589,21 @@ fn the_trainee_works_offline_syncs_and_resolves_a_signature_conflict_against_the
         let text = driver.text(&driver.wait_for(&row));
         text.contains("Needs your signature again").then_some(())
     });
-    driver.click(&driver.wait_for(&row));
-    let colleague = driver.wait_for("#signature-list li[data-status=valid]");
-    assert!(
-        driver.text(&colleague).contains("Pavel Petrov"),
-        "{}",
-        driver.text(&colleague)
+    driver.click_fresh(&row);
+    wait_until(
+        "the colleague's signature alone",
+        Duration::from_secs(30),
+        || {
+            let shown = driver.find_all("#signature-list li[data-status=valid]");
+            (shown.len() == 1 && driver.text(&shown[0]).contains("Pavel Petrov")).then_some(())
+        },
     );
     sign_open_document();
-    driver.click(&driver.wait_for("#sync-now"));
+    driver.click_fresh("#sync-now");
+    // The colleague's stays valid under ours ("signed again later").
     wait_until("both signatures valid", Duration::from_secs(60), || {
-        (driver
-            .find_all("#signature-list li[data-status=valid]")
-            .len()
-            == 2)
-            .then_some(())
+        let shown = driver.find_all("#signature-list li[data-status^=valid]");
+        (shown.len() == 2).then_some(())
     });
     completed("resolve_conflict");
     std::thread::sleep(Duration::from_secs(1));

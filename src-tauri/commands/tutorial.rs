@@ -52,8 +52,9 @@ pub async fn start_lesson(
     Ok(progress)
 }
 
-/// Takes the tutorial's practice server online (started, signed in to, synced with at once) or
-/// offline (stopped, as a real server is unreachable when the connection drops).
+/// Takes the tutorial's practice server online (started, signed in to) or offline (stopped, as a
+/// real server is unreachable when the connection drops), and has the sync engine try a round at
+/// once.
 #[tauri::command]
 pub async fn set_practice_server_online(
     app: AppHandle,
@@ -63,9 +64,8 @@ pub async fn set_practice_server_online(
     let session = session(&state)?;
     let switching = session.clone();
     blocking(move || Ok(switching.set_practice_server_online(online)?)).await?;
-    if online {
-        super::sync::sync_soon(&app, &state, session.clone());
-    }
+    // A round now: the bar says at once that the server is back, or gone.
+    super::sync::sync_soon(&app, &state, session.clone());
     Ok(session.practice_server_online())
 }
 

@@ -178,8 +178,8 @@ impl Role {
     }
 }
 
-/// The second factor given at login.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The second factor given at login. Its `Debug` form leaves the code out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SecondFactor {
     /// A six-digit code from the user's authenticator (RFC 6238, 30 s steps).
@@ -233,8 +233,17 @@ pub fn device_refresh_message(device_id: &str, refresh_token: &str) -> String {
     format!("outpost-refresh\n{device_id}\n{refresh_token}")
 }
 
-/// `POST /api/v1/auth/login`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+impl std::fmt::Debug for SecondFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Totp { .. } => "Totp { code: <hidden> }",
+            Self::RecoveryCode { .. } => "RecoveryCode { code: <hidden> }",
+        })
+    }
+}
+
+/// `POST /api/v1/auth/login`. Its `Debug` form leaves the password out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginRequest {
     /// The user's login name.
     pub username: String,
@@ -244,6 +253,16 @@ pub struct LoginRequest {
     pub second_factor: SecondFactor,
     /// The device logging in.
     pub device: DeviceLogin,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("second_factor", &self.second_factor)
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `POST /api/v1/auth/refresh`.

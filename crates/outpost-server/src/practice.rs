@@ -59,11 +59,14 @@ pub enum PracticeError {
     /// The practice documents could not be made.
     #[error("the practice documents cannot be made: {0}")]
     Documents(String),
+    /// The trainee's credentials for a run could not be made.
+    #[error("the practice server made no credentials for this run: {0}")]
+    Credentials(String),
     /// The colleague could not sign.
     #[error("the practice colleague cannot sign: {0}")]
     Colleague(String),
     /// A file of the practice server could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {source}; reset the tutorial to make the practice server afresh")]
     Io {
         /// The file.
         path: PathBuf,
@@ -339,7 +342,7 @@ async fn fresh_credentials(
         .recovery_codes
         .first()
         .cloned()
-        .ok_or_else(|| PracticeError::Colleague("no recovery code was made".into()))?;
+        .ok_or_else(|| PracticeError::Credentials("no recovery code was made".into()))?;
     Ok((password, Zeroizing::new(code)))
 }
 
@@ -477,6 +480,8 @@ fn random_bytes(entropy: &dyn Entropy) -> [u8; 16] {
 #[derive(Default)]
 pub struct EmbeddedPracticeServer {
     open: std::sync::Mutex<Option<(PathBuf, PracticeServer)>>,
+    /// Whether it listens, readable without waiting for a switch in progress.
+    online: std::sync::atomic::AtomicBool,
 }
 
 #[cfg(feature = "practice-host")]
@@ -499,6 +504,8 @@ impl PracticeServerHost for EmbeddedPracticeServer {
             return Ok(());
         }
         *open = None;
+        self.online
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         let server = PracticeServer::open(
             dir,
             trainee,
@@ -513,8 +520,11 @@ impl PracticeServerHost for EmbeddedPracticeServer {
 
     fn go_online(&self) -> Result<PracticeLogin, String> {
         let mut open = self.open_one();
-        let (_, server) = open.as_mut().ok_or("the practice server is not open")?;
+        let (_, server) = open
+            .as_mut()
+            .ok_or("the practice server is not running: press Go online in the lessons panel")?;
         let endpoint = server.go_online().map_err(|e| e.to_string())?;
+        self.online.store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(PracticeLogin {
             base_url: endpoint.base_url,
             ca_pem: endpoint.ca_pem,
@@ -528,24 +538,28 @@ impl PracticeServerHost for EmbeddedPracticeServer {
         if let Some((_, server)) = self.open_one().as_mut() {
             server.go_offline();
         }
+        self.online
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn close(&self) {
         let closing = self.open_one().take();
+        self.online
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         if let Some((_, mut server)) = closing {
             server.go_offline();
         }
     }
 
     fn is_online(&self) -> bool {
-        self.open_one()
-            .as_ref()
-            .is_some_and(|(_, server)| server.is_online())
+        self.online.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn colleague_signs(&self, document_id: &str, occasion: &str) -> Result<bool, String> {
         let open = self.open_one();
-        let (_, server) = open.as_ref().ok_or("the practice server is not open")?;
+        let (_, server) = open
+            .as_ref()
+            .ok_or("the practice server is not running: press Go online in the lessons panel")?;
         server
             .colleague_signs(document_id, occasion)
             .map_err(|e| e.to_string())

@@ -126,6 +126,8 @@ pub struct RunningServer {
     address: SocketAddr,
     handle: Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The sweep for signatures left waiting; it ends with the server.
+    sweep: tokio::task::AbortHandle,
 }
 
 impl RunningServer {
@@ -136,6 +138,7 @@ impl RunningServer {
 
     /// Stops accepting connections, lets requests in flight finish for up to `grace`, and waits.
     pub async fn shutdown(self, grace: Duration) -> std::io::Result<()> {
+        self.sweep.abort();
         self.handle.graceful_shutdown(Some(grace));
         match self.task.await {
             Ok(outcome) => outcome,
@@ -145,7 +148,9 @@ impl RunningServer {
 
     /// Waits until the server stops (after [`RunningServer::shutdown_handle`] is used).
     pub async fn wait(self) -> std::io::Result<()> {
-        match self.task.await {
+        let outcome = self.task.await;
+        self.sweep.abort();
+        match outcome {
             Ok(outcome) => outcome,
             Err(error) => Err(std::io::Error::other(error)),
         }
@@ -220,10 +225,11 @@ pub fn start_with_router(
         .handle(handle.clone());
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { server.serve(app).await });
-    tokio::spawn(seal_waiting_signatures(service));
+    let sweep = tokio::spawn(seal_waiting_signatures(service)).abort_handle();
     Ok(RunningServer {
         address,
         handle,
         task,
+        sweep,
     })
 }

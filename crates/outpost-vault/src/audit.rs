@@ -258,27 +258,50 @@ pub(crate) fn append(
     Ok(())
 }
 
+/// The columns an [`AuditEntry`] is read from, in [`entry_from_row`]'s order.
+const ENTRY_COLUMNS: &str =
+    "seq, at_ms, actor, action, document_id, outcome, detail, prev_hash, hash";
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: r.get(0)?,
+        at_ms: r.get(1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        document_id: r.get(4)?,
+        outcome: r.get(5)?,
+        detail: r.get(6)?,
+        prev_hash: r.get(7)?,
+        hash: r.get(8)?,
+    })
+}
+
 impl Vault {
     /// The audit entries, oldest first, starting after `after_seq`, at most `limit`.
     pub fn audit_entries(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>, VaultError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, at_ms, actor, action, document_id, outcome, detail, prev_hash, hash
-             FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
-        let rows = stmt.query_map((after_seq, limit), |r| {
-            Ok(AuditEntry {
-                seq: r.get(0)?,
-                at_ms: r.get(1)?,
-                actor: r.get(2)?,
-                action: r.get(3)?,
-                document_id: r.get(4)?,
-                outcome: r.get(5)?,
-                detail: r.get(6)?,
-                prev_hash: r.get(7)?,
-                hash: r.get(8)?,
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map((after_seq, limit), entry_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest audit entry of `action`, if any.
+    pub fn last_audit_entry_of(
+        &self,
+        action: AuditAction,
+    ) -> Result<Option<AuditEntry>, VaultError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE action = ?1 ORDER BY seq DESC LIMIT 1"
+                ),
+                [action.as_str()],
+                entry_from_row,
+            )
+            .optional()?)
     }
 
     /// Walks the whole chain and names the first entry that was changed, removed or reordered.

@@ -37,6 +37,7 @@ pub use error::{SearchQueryError, VaultError};
 pub use keys::{DeviceSecretStore, KdfParams, KeyFile, KeyringError, OsKeyring, DATABASE_KEY_LEN};
 pub use revision_sync::{
     AdoptedHead, DocumentSyncState, PendingRevision, ResignRequest, RevisionPrefix, ServerHead,
+    SIGN_AGAIN,
 };
 pub use revisions::{DocumentRevision, DocumentUpdate};
 pub use search::{SearchHit, SearchRequest, SnippetPart};

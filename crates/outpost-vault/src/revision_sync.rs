@@ -84,6 +84,9 @@ pub struct AdoptedHead {
     pub discarded: Vec<String>,
 }
 
+/// How the audit entry of a revision that lost a conflict ends (the tutorial looks for it).
+pub const SIGN_AGAIN: &str = "sign the document again";
+
 /// A document whose signed revision lost a conflict on the server: it shows as "needs your
 /// signature again" until it is signed on the new head.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -377,7 +380,7 @@ impl Vault {
                 ],
             )?;
             format!(
-                "another revision reached the server first: took its revision {} and set aside {} (kept on the server as a conflict branch); sign the document again",
+                "another revision reached the server first: took its revision {} and set aside {} (kept on the server as a conflict branch); {SIGN_AGAIN}",
                 head.server_sha256,
                 discarded.join(", ")
             )

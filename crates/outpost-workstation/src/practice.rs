@@ -62,6 +62,9 @@ pub trait PracticeServerHost: Send + Sync {
 /// The audit detail of the sandbox going offline and online (practice server stopped, started).
 pub(crate) const WENT_OFFLINE: &str = "offline";
 pub(crate) const WENT_ONLINE: &str = "online";
+/// The practice server stopped because the tutorial was left (or the app ended): offline, but not
+/// the trainee's going offline.
+pub(crate) const WENT_CLOSED: &str = "closed";
 
 /// What the titles of the practice server's documents end with.
 pub const PRACTICE_SERVER_MARK: &str = "practice server · учебный сервер";
@@ -115,34 +118,76 @@ impl Session {
     /// document the trainee signed while offline in the conflict lesson.
     pub fn set_practice_server_online(&self, online: bool) -> Result<(), WorkstationError> {
         let host = self.practice_host()?.clone();
-        let failed = |e: String| WorkstationError::Tutorial(format!("the practice server: {e}"));
-        if online {
-            let dir = self.vault().paths().dir().join("practice-server");
-            let trainee = self.user();
-            let pdf = self.pdf.clone();
-            let mut documents = move || practice_server_documents(&pdf);
-            host.open(&dir, &trainee, &mut documents).map_err(failed)?;
-            // Before it listens: the trainee's workstation then meets the colleague's signature.
-            self.colleague_reacts(host.as_ref())?;
-            let login = host.go_online().map_err(failed)?;
-            self.connect_practice(&login)?;
-            self.record_practice_server(WENT_ONLINE)?;
-        } else {
+        // One switch at a time: the audit chain must tell the switches in the order they happened.
+        let _switching = self
+            .practice_switching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !online {
+            host.go_offline();
+            return self.record_practice_server(WENT_OFFLINE);
+        }
+        let failed = |e: String| {
+            WorkstationError::Tutorial(format!(
+                "the practice server could not start ({e}); try Go online again, or reset the tutorial to make it afresh"
+            ))
+        };
+        let dir = self.vault().paths().dir().join("practice-server");
+        let trainee = self.user();
+        let pdf = self.pdf.clone();
+        let mut documents = move || practice_server_documents(&pdf);
+        host.open(&dir, &trainee, &mut documents).map_err(failed)?;
+        // Before it listens: the trainee's workstation then meets the colleague's signature.
+        self.colleague_reacts(host.as_ref());
+        // Recorded first: a sync round may reach the server the moment it listens, and what it
+        // brings (a conflict) must come after "online" in the chain the lessons read.
+        self.record_practice_server(WENT_ONLINE)?;
+        let connected = host
+            .go_online()
+            .map_err(failed)
+            .and_then(|login| self.connect_practice(&login));
+        if let Err(error) = connected {
             host.go_offline();
             self.record_practice_server(WENT_OFFLINE)?;
+            return Err(error);
         }
         Ok(())
     }
 
-    /// Leaving the tutorial (locking the sandbox) stops the practice server.
-    pub(crate) fn leave_practice_server(&self) -> Result<(), WorkstationError> {
-        if self.practice_server_online() {
-            self.set_practice_server_online(false)?;
+    /// Leaving the tutorial (locking the sandbox) stops the practice server; recorded as closed
+    /// (offline, but not the trainee's going offline). Best effort: locking goes on regardless.
+    pub(crate) fn leave_practice_server(&self) {
+        let Ok(host) = self.practice_host() else {
+            return;
+        };
+        let was_online = host.is_online();
+        host.close();
+        if was_online {
+            if let Err(error) = self.record_practice_server(WENT_CLOSED) {
+                tracing::warn!(
+                    code = error.code(),
+                    "the practice server's closing was not recorded: {error}"
+                );
+            }
         }
-        if let Ok(host) = self.practice_host() {
-            host.close();
+    }
+
+    /// At the tutorial's opening: a practice server the chain says is online was closed when the
+    /// app ended without locking the sandbox; recorded so, the chain tells the truth again.
+    pub(crate) fn note_practice_server_closed(&self) -> Result<(), WorkstationError> {
+        let last = self.last_practice_server_entry()?;
+        if last.as_deref() == Some(WENT_ONLINE) {
+            self.record_practice_server(WENT_CLOSED)?;
         }
         Ok(())
+    }
+
+    /// The detail of the newest `practice_server` entry, if any.
+    fn last_practice_server_entry(&self) -> Result<Option<String>, WorkstationError> {
+        Ok(self
+            .vault()
+            .last_audit_entry_of(AuditAction::PracticeServer)?
+            .map(|e| e.detail))
     }
 
     fn record_practice_server(&self, detail: &str) -> Result<(), WorkstationError> {
@@ -178,22 +223,34 @@ impl Session {
 
     /// In the conflict lesson, each practice document the trainee signed while offline is
     /// signed by the colleague on the server too (once per signature).
-    fn colleague_reacts(&self, host: &dyn PracticeServerHost) -> Result<(), WorkstationError> {
-        let Some(started_after) = self.lesson_begun_after(crate::tutorial::CONFLICT_LESSON)? else {
-            return Ok(());
+    /// Best effort: a colleague who cannot sign leaves the trainee without the conflict (the
+    /// lesson can be begun again), never without the server.
+    fn colleague_reacts(&self, host: &dyn PracticeServerHost) {
+        let signed = self
+            .lesson_begun_after(crate::tutorial::CONFLICT_LESSON)
+            .and_then(|begun| match begun {
+                Some(after) => self.signed_while_offline(after),
+                None => Ok(Vec::new()),
+            })
+            .and_then(|signed| Ok((signed, self.vault().server_document_links()?)));
+        let (signed, links) = match signed {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(
+                    code = error.code(),
+                    "the practice colleague cannot look: {error}"
+                );
+                return;
+            }
         };
-        let links = self.vault().server_document_links()?;
-        for (seq, document) in self.signed_while_offline(started_after)? {
-            let server_id = links.iter().find(|l| l.document_id == document);
-            if let Some(link) = server_id {
-                let server_id = &link.server_id;
-                host.colleague_signs(server_id, &format!("signature-{seq}"))
-                    .map_err(|e| {
-                        WorkstationError::Tutorial(format!("the practice colleague: {e}"))
-                    })?;
+        for (seq, document) in signed {
+            let Some(link) = links.iter().find(|l| l.document_id == document) else {
+                continue;
+            };
+            if let Err(error) = host.colleague_signs(&link.server_id, &format!("signature-{seq}")) {
+                tracing::warn!("the practice colleague did not sign: {error}");
             }
         }
-        Ok(())
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Session {
     pub(crate) sandbox: bool,
     /// The practice server a sandbox syncs with (see [`crate::practice`]).
     pub(crate) practice: Option<Arc<dyn crate::PracticeServerHost>>,
+    /// Held while the practice server is switched online or offline.
+    pub(crate) practice_switching: Mutex<()>,
 }
 
 impl std::fmt::Debug for Session {
@@ -43,6 +45,7 @@ impl Session {
         Self {
             sandbox,
             practice: None,
+            practice_switching: Mutex::new(()),
             vault: Mutex::new(vault),
             pdf,
             rng,
@@ -228,7 +231,7 @@ impl Session {
 
     /// Locks the vault: records it and closes the database.
     pub fn lock(self) -> Result<(), WorkstationError> {
-        self.leave_practice_server()?;
+        self.leave_practice_server();
         // Documents open in viewers leave memory: their bytes, rendered pages and pdfium's parse.
         let mut vault = self.into_vault();
         vault.append_audit(&AuditEvent::new(AuditAction::Lock, AuditOutcome::Success))?;
@@ -243,7 +246,7 @@ impl Session {
         session: Arc<Session>,
         patience: std::time::Duration,
     ) -> Result<(), WorkstationError> {
-        session.leave_practice_server()?;
+        session.leave_practice_server();
         match Self::into_sole_owner(session, patience) {
             Ok(owned) => owned.lock(),
             Err(shared) => {

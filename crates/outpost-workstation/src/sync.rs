@@ -146,6 +146,11 @@ impl Session {
                     current.username
                 )));
             }
+            if current.ca_pem.trim() != ca_pem.trim() && self.sandbox {
+                return Err(WorkstationError::Tutorial(
+                    "the practice server's files were made afresh, so the tutorial no longer knows it; reset the tutorial to start it again with a new practice server".into(),
+                ));
+            }
             if current.ca_pem.trim() != ca_pem.trim() {
                 return Err(WorkstationError::Sync(format!(
                     "this vault is connected to another server ({}); its documents cannot sync with this one",

@@ -316,6 +316,7 @@ impl Workstation {
         let mut session = Session::new(vault, self.pdf().clone(), rng);
         session.practice = self.practice_server();
         session.seed_practice_material()?;
+        session.note_practice_server_closed()?;
         Ok(session)
     }
 
@@ -775,7 +776,11 @@ impl Session {
                 let waiting = self
                     .document_sync_states()?
                     .iter()
-                    .any(|s| s.pending_annotations > 0 || s.pending_revisions > 0);
+                    // A revision the server refused waits for the trainee's decision, not for sync.
+                    .any(|s| {
+                        s.refused.is_none()
+                            && (s.pending_annotations > 0 || s.pending_revisions > 0)
+                    });
                 Ok((self.practice_server_online() && !waiting).then_some(from))
             }
             Step::SignAgainOnNewHead => self.signed_again_on_new_head(entries, from),
@@ -800,7 +805,7 @@ impl Session {
         let mut offline = self.offline_at(entries, from);
         for (index, entry) in entries.iter().enumerate().skip(from) {
             if entry.action == "practice_server" {
-                offline = entry.detail == crate::practice::WENT_OFFLINE;
+                offline = entry.detail != crate::practice::WENT_ONLINE;
             } else if offline
                 && entry.action == action
                 && entry.outcome == "success"
@@ -821,7 +826,7 @@ impl Session {
             .take(from)
             .rev()
             .find(|e| e.action == "practice_server")
-            .is_some_and(|e| e.detail == crate::practice::WENT_OFFLINE)
+            .is_some_and(|e| e.detail != crate::practice::WENT_ONLINE)
     }
 
     /// The conflict met (a `sync_revision` entry asking for the signature again), then a
@@ -838,7 +843,7 @@ impl Session {
                 continue;
             };
             if conflict.action != "sync_revision"
-                || !conflict.detail.contains("sign the document again")
+                || !conflict.detail.ends_with(outpost_vault::SIGN_AGAIN)
             {
                 continue;
             }

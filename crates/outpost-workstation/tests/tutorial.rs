@@ -616,6 +616,40 @@ fn working_offline_syncing_and_a_signature_conflict_are_practised_against_the_pr
         (2, 9)
     );
 
+    // Leaving the tutorial while online closes the practice server, which is not the trainee
+    // going offline; an app that ended without leaving it is found closed at the next opening.
+    sandbox.start_lesson("offline_and_sync").unwrap();
+    assert!(sandbox.practice_server_online());
+    sandbox.lock().unwrap();
+    let sandbox = ws.open_tutorial("timur", rng(34)).unwrap();
+    assert!(done_steps(&lesson(&sandbox, "offline_and_sync")).is_empty());
+    sandbox.set_practice_server_online(true).unwrap();
+    drop(sandbox);
+    with_practice_server(&ws);
+    let sandbox = ws.open_tutorial("timur", rng(35)).unwrap();
+    assert!(!sandbox.practice_server_online());
+    let switches: Vec<String> = sandbox
+        .audit_entries(0, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "practice_server")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(
+        switches.last().map(String::as_str),
+        Some("closed"),
+        "{switches:?}"
+    );
+    // The trainee has not gone offline in this lesson: work now is not yet its offline work.
+    let served = from_practice_server(&sandbox);
+    sandbox
+        .create_annotation(
+            &served[2].id,
+            draft(AnnotationKind::Note, "после перезапуска"),
+        )
+        .unwrap();
+    assert!(done_steps(&lesson(&sandbox, "offline_and_sync")).is_empty());
+
     // The sandbox connects to no other server, and a real vault never to the practice server.
     let mut real_server = outpost_server::testing::InProcessServer::start();
     let account = real_server.account("timur", outpost_protocol::Role::Staff, None);
@@ -704,6 +738,69 @@ fn practise(sandbox: &Session) -> Vec<String> {
     secrets
 }
 
+/// Fails if any recorded request carries any of `secrets`.
+fn assert_nothing_of_the_sandbox(
+    requests: &[outpost_server::testing::RecordedRequest],
+    secrets: &[String],
+) {
+    for request in requests {
+        let text = format!(
+            "{} {} {}",
+            request.method,
+            request.uri,
+            String::from_utf8_lossy(&request.body)
+        );
+        for secret in secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a request carried sandbox content '{secret}': {text}"
+            );
+        }
+    }
+}
+
+/// Takes the lessons `practise` leaves out — batch signing, the validation panel, locking and
+/// unlocking — so that with it and `practise_sync` the whole tutorial is done; returns the
+/// sandbox (opened again by the unlock) and what of it must never reach a real server.
+fn practise_the_rest(
+    ws: &outpost_workstation::Workstation,
+    sandbox: Session,
+) -> (Session, Vec<String>) {
+    let key = training_key(&sandbox);
+    let documents = sandbox.documents().unwrap();
+    sandbox.start_lesson("batch_sign").unwrap();
+    let three: Vec<DocumentId> = documents[4..7].iter().map(|d| d.id.clone()).collect();
+    sandbox
+        .sign_batch(
+            &BatchRequest {
+                batch_id: "full-run-batch".into(),
+                documents: three,
+                options: SignOptions::invisible(&key, "Пакет на учениях"),
+                parallelism: 2,
+                token: None,
+            },
+            &|_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+    assert!(sandbox.check_lesson("batch_sign").unwrap().completed);
+    sandbox.start_lesson("validation_panel").unwrap();
+    sandbox.open_document(&documents[4].id).unwrap();
+    sandbox.validate_document(&documents[4].id).unwrap();
+    assert!(sandbox.check_lesson("validation_panel").unwrap().completed);
+    sandbox.start_lesson("lock_and_unlock").unwrap();
+    let user = sandbox.user();
+    sandbox.lock().unwrap();
+    let sandbox = ws.open_tutorial(&user, rng(40)).unwrap();
+    assert!(sandbox.check_lesson("lock_and_unlock").unwrap().completed);
+    let summary = sandbox.tutorial_summary().unwrap();
+    assert!(summary.complete, "{summary:?}");
+    (
+        sandbox,
+        vec!["Пакет на учениях".to_owned(), "full-run-batch".to_owned()],
+    )
+}
+
 #[test]
 fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() {
     use outpost_protocol::Role;
@@ -766,20 +863,7 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
             "the normal sync ran: no {path} among {requests:?}"
         );
     }
-    for request in &requests {
-        let text = format!(
-            "{} {} {}",
-            request.method,
-            request.uri,
-            String::from_utf8_lossy(&request.body)
-        );
-        for secret in &secrets {
-            assert!(
-                !text.contains(secret.as_str()),
-                "a request carried sandbox content '{secret}': {text}"
-            );
-        }
-    }
+    assert_nothing_of_the_sandbox(&requests, &secrets);
     let pushes: Vec<outpost_protocol::PushRequest> = requests
         .iter()
         .filter(|r| r.uri.starts_with(outpost_protocol::paths::SYNC_PUSH))
@@ -847,6 +931,25 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
     real.sync_push().unwrap();
     let overview = sveta.training_overview().unwrap();
     assert_eq!(overview.trainees[0].progress.lessons_completed, 6);
+
+    // The rest of the tutorial: all nine lessons done, and still nothing of the sandbox (its
+    // practice server's documents, notes and signatures included) reached the real server.
+    real.lock().unwrap();
+    let sandbox = ws.open_tutorial("timur", rng(41)).unwrap();
+    let (sandbox, more) = practise_the_rest(&ws, sandbox);
+    secrets.extend(more);
+    sandbox.lock().unwrap();
+    let real = ws.unlock("timur", "pw-timur", rng(42)).unwrap();
+    real.sync_push().unwrap();
+    real.sync_audit().unwrap();
+    let overview = sveta.training_overview().unwrap();
+    let full = &overview.trainees[0].progress;
+    assert_eq!((full.lessons_completed, full.lessons_available), (9, 9));
+    assert!(full
+        .lessons
+        .iter()
+        .all(|l| l.completed && l.steps_done == l.steps_total));
+    assert_nothing_of_the_sandbox(&server.recorded_requests(), &secrets);
 
     // The tutorial reset and taken again from the start: its new, smaller progress is still the
     // newest the supervisor sees.

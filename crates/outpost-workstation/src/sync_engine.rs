@@ -21,6 +21,9 @@ pub struct SyncSchedule {
     pub first_retry: Duration,
     /// The longest wait between attempts.
     pub max_retry: Duration,
+    /// While online, how often the engine looks for local changes made since its last round (a
+    /// note, a signature) and, finding one, syncs without waiting for the next round.
+    pub change_check: Duration,
 }
 
 impl Default for SyncSchedule {
@@ -29,6 +32,7 @@ impl Default for SyncSchedule {
             interval: Duration::from_secs(60),
             first_retry: Duration::from_secs(2),
             max_retry: Duration::from_secs(300),
+            change_check: Duration::from_secs(2),
         }
     }
 }
@@ -183,11 +187,31 @@ impl SyncEngine {
                     }
                 }
                 publish.send_replace(current.clone());
+                // Online, a local change is sent soon; offline, the backoff decides.
+                let watch_changes = current.online && current.last_error.is_none();
+                let baseline = current.pending_operations;
                 let asked = match wait {
-                    Some(wait) => tokio::select! {
-                        _ = tokio::time::sleep(wait) => true,
-                        message = woken.recv() => message.is_some(),
-                    },
+                    Some(wait) => {
+                        let deadline = tokio::time::Instant::now() + wait;
+                        loop {
+                            tokio::select! {
+                                _ = tokio::time::sleep_until(deadline) => break true,
+                                message = woken.recv() => break message.is_some(),
+                                _ = tokio::time::sleep(schedule.change_check), if watch_changes => {
+                                    let looking = Arc::clone(&session);
+                                    let pending = tokio::task::spawn_blocking(move || {
+                                        looking.pending_operations().ok()
+                                    })
+                                    .await
+                                    .ok()
+                                    .flatten();
+                                    if pending.is_some_and(|now| now != baseline) {
+                                        break true;
+                                    }
+                                }
+                            }
+                        }
+                    }
                     None => woken.recv().await.is_some(),
                 };
                 if !asked {
@@ -268,6 +292,7 @@ mod tests {
             interval: Duration::from_secs(60),
             first_retry: Duration::from_secs(2),
             max_retry: Duration::from_secs(60),
+            change_check: Duration::from_secs(2),
         };
         let mut backoff = Backoff::new(schedule);
         let ceilings = [2, 4, 8, 16, 32, 60, 60, 60];

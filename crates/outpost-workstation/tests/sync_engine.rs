@@ -16,6 +16,7 @@ fn fast() -> SyncSchedule {
         interval: Duration::from_millis(300),
         first_retry: Duration::from_millis(20),
         max_retry: Duration::from_millis(160),
+        change_check: Duration::from_millis(50),
     }
 }
 
@@ -102,6 +103,18 @@ fn the_engine_syncs_by_itself_and_when_asked() {
         s.attempts > before && !s.running && s.last_success_ms.is_some()
     });
     assert_eq!(session.documents().expect("documents").len(), 2);
+
+    // A local change is sent soon, not at the next round an hour away.
+    let before = engine.state().attempts;
+    let document = session.documents().expect("documents")[0].id.clone();
+    session
+        .create_annotation(&document, common::note_draft("send me soon"))
+        .expect("a note");
+    let sent = wait_for(&engine, |s| {
+        s.attempts > before && !s.running && s.pending_operations == 0
+    });
+    assert!(sent.last_error.is_none(), "{sent:?}");
+    assert_eq!(session.pending_operations().expect("pending"), 0);
     runtime.block_on(engine.stop());
 }
 

@@ -1206,7 +1206,14 @@ fn the_tutorial_runs_its_lessons_in_the_window_and_checks_each_step_against_the_
     let driver = &running.driver;
     let shots_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
 
-    // The tutorial starts from the unlock screen without a password, into the practice vault.
+    // The tutorial starts from the unlock screen, into the practice vault. The demo user has a
+    // real vault here, so it takes that vault's password: the progress goes out under that name.
+    driver.click(&driver.wait_for("#start-tutorial"));
+    let refused = text_when(driver, "#unlock-error", "the password asked for", |t| {
+        !t.is_empty()
+    });
+    assert!(refused.contains("type its password"), "{refused}");
+    driver.type_into(&driver.wait_for("#unlock-password"), "outpost-demo");
     driver.click(&driver.wait_for("#start-tutorial"));
     let banner = text_when(driver, "#training-banner", "the training banner", |t| {
         !t.is_empty()
@@ -1249,11 +1256,12 @@ fn the_tutorial_runs_its_lessons_in_the_window_and_checks_each_step_against_the_
     let summary = driver.text(&driver.wait_for("#tutorial-summary"));
     assert!(summary.contains('1'), "{summary}");
 
-    // Lesson 8: lock, and come back through the tutorial's own button (it needs no password).
+    // Lesson 8: lock, and come back through the tutorial's own button (with the password of the
+    // user's real vault).
     driver.click(&driver.wait_for("#tutorial-lessons li[data-lesson=lock_and_unlock] button"));
     driver.wait_for("#tutorial-step [data-step=lock]");
     driver.click(&driver.wait_for("#lock.tutorial-target"));
-    driver.wait_for("#unlock-password");
+    driver.type_into(&driver.wait_for("#unlock-password"), "outpost-demo");
     driver.click(&driver.wait_for("#start-tutorial.tutorial-target"));
     driver.wait_for("#tutorial-lessons li[data-lesson=lock_and_unlock][data-completed=true]");
 
@@ -1329,8 +1337,8 @@ fn a_supervisor_sees_in_the_window_the_progress_a_trainee_sent_from_the_tutorial
         "Training laptop",
     )
     .unwrap();
+    let sandbox = workstation.open_tutorial_from(&real, rng()).unwrap();
     real.lock().unwrap();
-    let sandbox = workstation.open_tutorial("timur", rng()).unwrap();
     sandbox.start_lesson("open_and_navigate").unwrap();
     let practice = sandbox.documents().unwrap()[0].id.clone();
     sandbox.open_document(&practice).unwrap();
@@ -1368,8 +1376,7 @@ fn in_russian_the_tutorial_lessons_of_notes_signing_batches_validation_and_searc
     let begin = |lesson: &str| begin_lesson(driver, lesson);
     let completed = |lesson: &str| lesson_completed(driver, lesson);
 
-    driver.click(&driver.wait_for("#start-tutorial"));
-    driver.wait_for("#training-banner");
+    start_tutorial_as_a_newcomer(driver);
     driver.script(
         "const s = document.getElementById('language'); s.value = 'ru'; s.dispatchEvent(new Event('change'));",
     );
@@ -1465,6 +1472,13 @@ fn in_russian_the_tutorial_lessons_of_notes_signing_batches_validation_and_searc
     );
 }
 
+/// Opens the tutorial from the unlock screen as a newcomer (no vault here, so no password).
+fn start_tutorial_as_a_newcomer(driver: &WebDriver) {
+    driver.type_into(&driver.wait_for("#unlock-user"), "novice");
+    driver.click(&driver.wait_for("#start-tutorial"));
+    driver.wait_for("#training-banner");
+}
+
 /// Begins a lesson from the tutorial panel.
 fn begin_lesson(driver: &WebDriver, lesson: &str) {
     driver.click(&driver.wait_for(&format!(
@@ -1525,8 +1539,7 @@ fn the_trainee_works_offline_syncs_and_resolves_a_signature_conflict_against_the
         driver.click_visible_part(&driver.wait_for(".page-frame svg.overlay"));
     };
 
-    driver.click(&driver.wait_for("#start-tutorial"));
-    driver.wait_for("#training-banner");
+    start_tutorial_as_a_newcomer(driver);
     wait_until("the practice documents", Duration::from_secs(30), || {
         (driver.find_all("#doc-list li[data-doc-id]").len() == 8).then_some(())
     });

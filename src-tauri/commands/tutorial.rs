@@ -9,18 +9,31 @@ use tauri::{AppHandle, State};
 use super::{blocking, session, CommandResult};
 use crate::state::AppState;
 
-/// Opens `user`'s tutorial sandbox (made the first time). Real work that was unlocked is locked
-/// first: the sandbox and a real vault are never open together.
+/// Opens the tutorial (its sandbox made the first time): of the user whose real vault is
+/// unlocked, or of `user` — with `password` when they have a real vault here. Real work that was
+/// unlocked is locked then: the sandbox and a real vault are not worked in together.
 #[tauri::command]
 pub async fn start_tutorial(
     app: AppHandle,
     state: State<'_, AppState>,
     user: String,
+    password: Option<String>,
 ) -> CommandResult<String> {
-    super::vault::lock_session(&state).await?;
     let workstation = state.workstation.clone();
     let rng = state.rng.clone();
-    let session = Arc::new(blocking(move || Ok(workstation.open_tutorial(&user, rng)?)).await?);
+    let unlocked = state.session().filter(|s| !s.is_sandbox());
+    let session = blocking(move || {
+        Ok(match (unlocked, password.filter(|p| !p.is_empty())) {
+            (Some(real), _) => workstation.open_tutorial_from(&real, rng)?,
+            (None, Some(password)) => {
+                workstation.open_tutorial_with_password(&user, &password, rng)?
+            }
+            (None, None) => workstation.open_tutorial(&user, rng)?,
+        })
+    })
+    .await?;
+    super::vault::lock_session(&state).await?;
+    let session = Arc::new(session);
     let user = session.user();
     *state.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.clone());
     // A sandbox that met its practice server before syncs with it (offline until it is started).

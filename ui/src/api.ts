@@ -373,7 +373,8 @@ export const api = {
   appInfo: () => invoke<AppInfo>("app_info"),
   unlock: (user: string, password: string) => invoke<string>("unlock", { user, password }),
   lock: () => invoke<void>("lock"),
-  startTutorial: (user: string) => invoke<string>("start_tutorial", { user }),
+  startTutorial: (user: string, password?: string) =>
+    invoke<string>("start_tutorial", { user, password: password || null }),
   lessons: () => invoke<LessonProgress[]>("lessons"),
   startLesson: (lesson: string) => invoke<LessonProgress>("start_lesson", { lesson }),
   checkLesson: (lesson: string) => invoke<LessonProgress>("check_lesson", { lesson }),

@@ -105,7 +105,8 @@ async function showUnlock(notice?: string): Promise<void> {
     error,
     submit,
   );
-  // The tutorial needs no password: its practice vault is apart from every real one.
+  // The tutorial needs no password of a newcomer; a user with a vault here types its password,
+  // since the progress goes to their supervisor under their name.
   const tutorialButton = h(
     "button",
     { id: "start-tutorial", type: "button", class: "secondary" },
@@ -115,7 +116,7 @@ async function showUnlock(notice?: string): Promise<void> {
     tutorialButton.disabled = true;
     error.textContent = "";
     try {
-      await api.startTutorial(userInput.value.trim() || "trainee");
+      await api.startTutorial(userInput.value.trim() || "trainee", password.value);
       password.value = "";
       await showMain();
     } catch (e) {

@@ -60,6 +60,10 @@ pub enum WorkstationError {
     /// The tutorial cannot go on (the reason says what to do).
     #[error("{0}")]
     Tutorial(String),
+    /// The user has a real vault here, so opening their tutorial takes its password: the
+    /// progress goes to their supervisor under their name.
+    #[error("{0} has a vault on this workstation: type its password to open the tutorial under that name (the progress goes to your supervisor as theirs)")]
+    TutorialNeedsPassword(String),
     /// Keys, certificates or signing went wrong.
     #[error("{0}")]
     Signing(String),
@@ -148,6 +152,7 @@ impl WorkstationError {
             Self::Signing(_) => "signing_error",
             Self::TrainingBoundary(_) => "training_boundary",
             Self::Tutorial(_) => "tutorial_error",
+            Self::TutorialNeedsPassword(_) => "tutorial_needs_password",
             Self::TokenWrongPin => "token_wrong_pin",
             Self::TokenLocked => "token_locked",
             Self::TokenRemoved => "token_removed",

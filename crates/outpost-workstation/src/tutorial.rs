@@ -280,11 +280,61 @@ pub struct TutorialSummary {
     pub complete: bool,
 }
 
+/// Why the tutorial's real vault opens for a moment (recorded with that unlock in its chain).
+const PROVE_FOR_TUTORIAL: &str = "opened to prove who opens the tutorial";
+
 impl Workstation {
+    /// Opens the tutorial of `user`, who has no real vault on this workstation (a newcomer
+    /// practising before real work): see [`Workstation::open_tutorial_as`]. A user with a real
+    /// vault here proves who they are first — their progress goes to their supervisor under
+    /// their name — with [`Workstation::open_tutorial_with_password`] or
+    /// [`Workstation::open_tutorial_from`].
+    pub fn open_tutorial(&self, user: &str, rng: SharedRng) -> Result<Session, WorkstationError> {
+        if VaultPaths::new(self.data_root(), user)?.exists() {
+            return Err(WorkstationError::TutorialNeedsPassword(user.to_owned()));
+        }
+        self.open_tutorial_as(user, rng)
+    }
+
+    /// Opens the tutorial of `user` after checking their real vault's password (the check is
+    /// recorded in that vault's chain). A wrong password opens nothing.
+    pub fn open_tutorial_with_password(
+        &self,
+        user: &str,
+        password: &str,
+        rng: SharedRng,
+    ) -> Result<Session, WorkstationError> {
+        let paths = VaultPaths::new(self.data_root(), user)?;
+        let proof = Vault::open_for(
+            &paths,
+            password,
+            self.keyring(),
+            self.clock(),
+            PROVE_FOR_TUTORIAL,
+        )?;
+        drop(proof);
+        self.open_tutorial_as(user, rng)
+    }
+
+    /// Opens the tutorial of the user whose real vault `session` has unlocked (the caller then
+    /// locks that session: the sandbox and a real vault are not worked in together).
+    pub fn open_tutorial_from(
+        &self,
+        session: &Session,
+        rng: SharedRng,
+    ) -> Result<Session, WorkstationError> {
+        if session.is_sandbox() {
+            return Err(WorkstationError::Tutorial(
+                "this is the tutorial already".into(),
+            ));
+        }
+        self.open_tutorial_as(&session.user(), rng)
+    }
+
     /// Opens `user`'s tutorial sandbox, making it the first time: a vault of the sandbox kind
     /// with the practice documents (watermarked) and a training signing key. Opening again
     /// resumes where the trainee left off (and finishes seeding a sandbox a crash interrupted).
-    pub fn open_tutorial(&self, user: &str, rng: SharedRng) -> Result<Session, WorkstationError> {
+    fn open_tutorial_as(&self, user: &str, rng: SharedRng) -> Result<Session, WorkstationError> {
         let _one_at_a_time = self
             .tutorial_opening
             .lock()

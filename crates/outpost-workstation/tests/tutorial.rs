@@ -346,8 +346,19 @@ fn nothing_crosses_between_the_sandbox_and_real_work_in_either_direction() {
     assert!(real_audit_before_tutorial > real_audit);
     real.lock().unwrap();
 
+    // The tutorial of a user with a real vault here takes that vault's password (their progress
+    // goes to their supervisor under their name); a wrong one opens nothing.
+    let refused = ws.open_tutorial("olga", rng(6)).unwrap_err();
+    assert_eq!(refused.code(), "tutorial_needs_password", "{refused}");
+    let wrong = ws
+        .open_tutorial_with_password("olga", "not-her-password", rng(6))
+        .unwrap_err();
+    assert_eq!(wrong.code(), "wrong_password", "{wrong}");
+    assert!(!ws.has_tutorial("olga").unwrap());
     // The tutorial of the same user is another vault; the user list still shows only the real one.
-    let sandbox = ws.open_tutorial("olga", rng(6)).unwrap();
+    let sandbox = ws
+        .open_tutorial_with_password("olga", "pw-olga", rng(6))
+        .unwrap();
     assert_eq!(ws.users().unwrap(), ["olga"]);
     assert!(sandbox
         .documents()
@@ -398,8 +409,8 @@ fn nothing_crosses_between_the_sandbox_and_real_work_in_either_direction() {
     let real = ws.unlock("olga", "pw-olga", rng(7)).unwrap();
     assert_eq!(
         real.audit_entries(0, 10_000).unwrap().len(),
-        real_audit_before_tutorial + 2,
-        "nothing of the tutorial entered the real audit chain (only the lock before it and this unlock)"
+        real_audit_before_tutorial + 4,
+        "nothing of the tutorial entered the real audit chain (only the lock before it, the failed and the good password check, and this unlock)"
     );
     let practice_bytes = std::fs::read(&exported).unwrap();
     let refused = real
@@ -657,7 +668,9 @@ fn working_offline_syncing_and_a_signature_conflict_are_practised_against_the_pr
     assert_eq!(refused.code(), "training_boundary");
     sandbox.lock().unwrap();
     let real = new_session(&ws, "timur", "pw-timur", 32);
-    let sandbox = ws.open_tutorial("timur", rng(33)).unwrap();
+    let sandbox = ws
+        .open_tutorial_with_password("timur", "pw-timur", rng(33))
+        .unwrap();
     sandbox.set_practice_server_online(true).unwrap();
     let practice = sandbox.server_account().unwrap().unwrap();
     let to_practice = real
@@ -791,7 +804,9 @@ fn practise_the_rest(
     sandbox.start_lesson("lock_and_unlock").unwrap();
     let user = sandbox.user();
     sandbox.lock().unwrap();
-    let sandbox = ws.open_tutorial(&user, rng(40)).unwrap();
+    let sandbox = ws
+        .open_tutorial_with_password(&user, &format!("pw-{user}"), rng(40))
+        .unwrap();
     assert!(sandbox.check_lesson("lock_and_unlock").unwrap().completed);
     let summary = sandbox.tutorial_summary().unwrap();
     assert!(summary.complete, "{summary:?}");
@@ -838,7 +853,9 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
     // The tutorial, with everything a trainee makes there, the sync lessons against the
     // practice server inside the app included.
     with_practice_server(&ws);
-    let sandbox = ws.open_tutorial("timur", rng(11)).unwrap();
+    let sandbox = ws
+        .open_tutorial_with_password("timur", "pw-timur", rng(11))
+        .unwrap();
     let mut secrets = practise(&sandbox);
     secrets.extend(practise_sync(&sandbox));
     sandbox.lock().unwrap();
@@ -921,7 +938,9 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
 
     // More progress later replaces it; the server keeps the newest.
     real.lock().unwrap();
-    let sandbox = ws.open_tutorial("timur", rng(16)).unwrap();
+    let sandbox = ws
+        .open_tutorial_with_password("timur", "pw-timur", rng(16))
+        .unwrap();
     sandbox
         .open_document(&sandbox.documents().unwrap()[2].id)
         .unwrap();
@@ -935,7 +954,9 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
     // The rest of the tutorial: all nine lessons done, and still nothing of the sandbox (its
     // practice server's documents, notes and signatures included) reached the real server.
     real.lock().unwrap();
-    let sandbox = ws.open_tutorial("timur", rng(41)).unwrap();
+    let sandbox = ws
+        .open_tutorial_with_password("timur", "pw-timur", rng(41))
+        .unwrap();
     let (sandbox, more) = practise_the_rest(&ws, sandbox);
     secrets.extend(more);
     sandbox.lock().unwrap();
@@ -955,7 +976,9 @@ fn only_the_trainees_progress_reaches_the_server_and_their_supervisor_sees_it() 
     // newest the supervisor sees.
     real.lock().unwrap();
     ws.reset_tutorial("timur").unwrap();
-    let sandbox = ws.open_tutorial("timur", rng(18)).unwrap();
+    let sandbox = ws
+        .open_tutorial_with_password("timur", "pw-timur", rng(18))
+        .unwrap();
     sandbox.start_lesson("lock_and_unlock").unwrap();
     sandbox.lock().unwrap();
     let real = ws.unlock("timur", "pw-timur", rng(19)).unwrap();

@@ -3,7 +3,9 @@ fn main() {
     let commands = &[
         "app_info",
         "unlock",
+        "set_up_workstation",
         "lock",
+        "sign_out",
         "list_documents",
         "document_marks",
         "open_document",

@@ -35,7 +35,9 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::vault::app_info,
             commands::vault::unlock,
+            commands::vault::set_up_workstation,
             commands::vault::lock,
+            commands::vault::sign_out,
             commands::documents::list_documents,
             commands::documents::document_marks,
             commands::documents::open_document,

@@ -998,30 +998,50 @@ fn trust_test_root(driver: &WebDriver, pki: &judges::TestPki) {
     });
 }
 
+/// A server (with its CA, on the app's clock) where `username` is staff of the unit North, which
+/// is given one generated report titled `title`.
+fn server_with_one_document(
+    username: &str,
+    title: &str,
+    language: outpost_pdf::Language,
+    marker: &str,
+) -> (
+    outpost_server::testing::InProcessServer,
+    outpost_server::testing::TestAccount,
+) {
+    let server = outpost_server::testing::InProcessServer::start_with_ca();
+    server.move_clock_to_system_time();
+    server.unit("North");
+    let account = server.account(username, outpost_protocol::Role::Staff, Some("North"));
+    let report = outpost_pdf::PdfEngine::start_default()
+        .unwrap()
+        .write_sample(&outpost_pdf::SampleSpec {
+            kind: outpost_pdf::SampleKind::OperationalReport,
+            language,
+            pages: 1,
+            seed: 7,
+            marker: Some(marker.into()),
+        })
+        .unwrap();
+    server.document(
+        title,
+        report,
+        outpost_protocol::AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    (server, account)
+}
+
 #[test]
 fn a_local_vault_is_connected_to_a_server_from_the_connect_screen() {
     // A server with one document for the unit of the user "demo" (the demo vault's user), on the
     // app's clock.
-    let server = outpost_server::testing::InProcessServer::start_with_ca();
-    server.move_clock_to_system_time();
-    server.unit("North");
-    let account = server.account("demo", outpost_protocol::Role::Staff, Some("North"));
-    let memo = outpost_pdf::PdfEngine::start_default()
-        .unwrap()
-        .write_sample(&outpost_pdf::SampleSpec {
-            kind: outpost_pdf::SampleKind::OperationalReport,
-            language: outpost_pdf::Language::English,
-            pages: 1,
-            seed: 7,
-            marker: Some("connect-screen".into()),
-        })
-        .unwrap();
-    server.document(
+    let (server, account) = server_with_one_document(
+        "demo",
         "Memo from the server",
-        memo,
-        outpost_protocol::AssignmentTarget::Unit {
-            name: "North".into(),
-        },
+        outpost_pdf::Language::English,
+        "connect-screen",
     );
 
     let data = tempfile::tempdir().unwrap();
@@ -1067,6 +1087,135 @@ fn a_local_vault_is_connected_to_a_server_from_the_connect_screen() {
         .block_on(server.service.devices(Some("demo")))
         .unwrap();
     assert_eq!(devices.len(), 1, "the workstation is enrolled");
+}
+
+#[test]
+fn in_russian_a_new_user_sets_up_the_workstation_from_the_first_run_screen() {
+    let (server, account) = server_with_one_document(
+        "vera",
+        "Сводка для новой сотрудницы",
+        outpost_pdf::Language::Russian,
+        "первыйзапуск",
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    driver.wait_for("#setup-open");
+    driver.script(
+        "const s = document.getElementById('language'); s.value = 'ru'; s.dispatchEvent(new Event('change'));",
+    );
+    text_when(driver, "#setup-open", "the screen in Russian", |t| {
+        t.contains("Впервые")
+    });
+    driver.click_fresh("#setup-open");
+    let title = driver.text(&driver.wait_for("#connect-form h2"));
+    assert_eq!(title, "Настройка рабочего места");
+    driver.type_into(&driver.wait_for("#connect-address"), &server.base_url);
+    driver.type_into(
+        &driver.wait_for("#connect-ca"),
+        std::str::from_utf8(&server.ca_pem).unwrap(),
+    );
+    driver.type_into(&driver.wait_for("#connect-user"), "vera");
+    driver.type_into(&driver.wait_for("#connect-password"), &account.password);
+    driver.type_into(&driver.wait_for("#connect-code"), "000000");
+    driver.type_into(
+        &driver.wait_for("#setup-vault-password"),
+        "длинная фраза веры",
+    );
+    driver.type_into(&driver.wait_for("#setup-vault-repeat"), "другая фраза");
+
+    // Two different vault passwords are caught before anything is sent.
+    driver.click(&driver.wait_for("#connect-submit"));
+    text_when(driver, "#connect-message", "the mismatch", |t| {
+        t.contains("не совпадают")
+    });
+    // A wrong code: refused in plain words, and no vault is left behind.
+    driver.type_into(
+        &driver.wait_for("#setup-vault-repeat"),
+        "длинная фраза веры",
+    );
+    driver.click(&driver.wait_for("#connect-submit"));
+    let refused = text_when(driver, "#setup-error", "the refusal", |t| !t.is_empty());
+    assert!(
+        refused.contains("не принял имя пользователя, пароль или код"),
+        "{refused}"
+    );
+    assert!(
+        !data.path().join("vaults/vera").exists(),
+        "no half set-up vault"
+    );
+
+    // The right code: the vault is made, the workstation enrolled, and the document arrives.
+    driver.type_into(
+        &driver.wait_for("#connect-code"),
+        &server.fresh_code(&account),
+    );
+    driver.click(&driver.wait_for("#connect-submit"));
+    wait_until("the server's document", Duration::from_secs(60), || {
+        (driver.find_all("#doc-list li[data-doc-id]").len() == 1).then_some(())
+    });
+    text_when(driver, "#sync-text", "the indicator online", |t| {
+        t.contains("В сети")
+    });
+    let shots_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    screenshot(&running.display, &shots_dir.join("e2e-first-run.png"));
+    assert_eq!(
+        server
+            .block_on(server.service.devices(Some("vera")))
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Locked, the vault opens with the password chosen at the first run.
+    driver.click(&driver.wait_for("#lock"));
+    driver.type_into(&driver.wait_for("#unlock-user"), "vera");
+    driver.type_into(&driver.wait_for("#unlock-password"), "длинная фраза веры");
+    driver.click(&driver.wait_for("#unlock-submit"));
+    wait_until("the document again", Duration::from_secs(60), || {
+        (driver.find_all("#doc-list li[data-doc-id]").len() == 1).then_some(())
+    });
+
+    // Signing out ends the workstation's session on the server; the vault opens as before, and
+    // syncing asks for the sign-in again (the server's address and CA already filled in).
+    driver.click_fresh("#sign-out:not([hidden])");
+    let notice = text_when(driver, "#unlock-error", "the signed-out notice", |t| {
+        !t.is_empty()
+    });
+    assert!(notice.contains("Вы вышли"), "{notice}");
+    driver.type_into(&driver.wait_for("#unlock-user"), "vera");
+    driver.type_into(&driver.wait_for("#unlock-password"), "длинная фраза веры");
+    driver.click(&driver.wait_for("#unlock-submit"));
+    text_when(driver, "#sync-text", "the request to sign in again", |t| {
+        t.contains("Войдите снова")
+    });
+    driver.click_fresh("#connect-open:not([hidden])");
+    let address = driver.wait_for("#connect-address");
+    assert_eq!(
+        driver
+            .call("GET", &format!("/element/{address}/property/value"), None)
+            .as_str()
+            .unwrap(),
+        server.base_url
+    );
+    driver.type_into(&driver.wait_for("#connect-password"), &account.password);
+    driver.type_into(
+        &driver.wait_for("#connect-code"),
+        &server.fresh_code(&account),
+    );
+    driver.click(&driver.wait_for("#connect-submit"));
+    text_when(driver, "#sync-text", "online again", |t| {
+        t.contains("В сети")
+    });
+    assert_eq!(
+        server
+            .block_on(server.service.devices(Some("vera")))
+            .unwrap()
+            .len(),
+        1,
+        "the same device signed in again"
+    );
 }
 
 #[test]

@@ -23,6 +23,16 @@ pub struct AppInfo {
     pub sandbox: bool,
     /// The unlocked user's role on the server (`trainee`, `staff`, …), when the vault syncs.
     pub server_role: Option<String>,
+    /// The server the unlocked vault syncs with (its address and pinned CA, both public), to
+    /// sign in again after signing out.
+    pub server: Option<ServerInfo>,
+}
+
+/// Where the unlocked vault syncs.
+#[derive(Debug, Serialize)]
+pub struct ServerInfo {
+    pub address: String,
+    pub ca_pem: String,
 }
 
 /// What the UI hears about intake (event `intake`).
@@ -44,6 +54,13 @@ pub async fn app_info(state: State<'_, AppState>) -> CommandResult<AppInfo> {
         sandbox: state.session().is_some_and(|s| s.is_sandbox()),
         server_role: match state.session() {
             Some(session) => session.server_role()?.map(|r| r.as_str().to_owned()),
+            None => None,
+        },
+        server: match state.session().filter(|s| !s.is_sandbox()) {
+            Some(session) => session.server_account()?.map(|a| ServerInfo {
+                address: a.base_url,
+                ca_pem: a.ca_pem,
+            }),
             None => None,
         },
         inbox_dir: state
@@ -68,6 +85,53 @@ pub async fn unlock(
     let workstation = state.workstation.clone();
     let rng = state.rng.clone();
     let session = Arc::new(blocking(move || Ok(workstation.unlock(&user, &password, rng)?)).await?);
+    Ok(begin_work(app, &state, session))
+}
+
+/// What the first-run screen sends: what the connect screen sends, and the new vault's password.
+#[derive(serde::Deserialize)]
+pub struct SetupRequest {
+    /// The server and the user's sign-in there.
+    #[serde(flatten)]
+    pub connect: super::sync::ConnectRequest,
+    /// The new vault's password.
+    pub vault_password: String,
+}
+
+/// First run: makes the user's vault, connects it to their server and begins work in it (nothing
+/// is left behind when the server refuses).
+#[tauri::command]
+pub async fn set_up_workstation(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    request: SetupRequest,
+) -> CommandResult<String> {
+    lock_session(&state).await?;
+    let workstation = state.workstation.clone();
+    let rng = state.rng.clone();
+    let session = blocking(move || {
+        let connect = &request.connect;
+        Ok(workstation.set_up(
+            &outpost_workstation::WorkstationSetup {
+                username: connect.username.trim(),
+                vault_password: &request.vault_password,
+                base_url: connect.address.trim(),
+                ca_pem: &connect.ca_pem,
+                server_password: &connect.password,
+                second_factor: outpost_workstation::SecondFactor::Totp {
+                    code: connect.code.trim().to_string(),
+                },
+                device_name: connect.device_name.trim(),
+            },
+            rng,
+        )?)
+    })
+    .await?;
+    Ok(begin_work(app, &state, Arc::new(session)))
+}
+
+/// Makes `session` the unlocked one: its inbox watched, its sync engine running. Returns its user.
+fn begin_work(app: AppHandle, state: &AppState, session: Arc<Session>) -> String {
     let user = session.user();
     let app_for_sync = app.clone();
     // A broken inbox folder must not keep the user out of the vault: report it instead.
@@ -100,12 +164,25 @@ pub async fn unlock(
     let engine = super::sync::start_engine(&app_for_sync, session.clone());
     *state.sync.lock().unwrap_or_else(|p| p.into_inner()) = engine;
     *state.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(session);
-    Ok(user)
+    user
 }
 
 #[tauri::command]
 pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {
     lock_session(&state).await
+}
+
+/// Signs out of the server (when the vault syncs; the sync engine stopped first, so it cannot
+/// renew the session meanwhile) and locks. Returns whether the server was told.
+#[tauri::command]
+pub async fn sign_out(state: State<'_, AppState>) -> CommandResult<bool> {
+    super::sync::stop_engine(&state).await;
+    let told = match state.session().filter(|s| !s.is_sandbox()) {
+        Some(session) => blocking(move || Ok(session.sign_out()?)).await?,
+        None => false,
+    };
+    lock_session(&state).await?;
+    Ok(told)
 }
 
 /// Locks the unlocked session (real or the tutorial's), if any.

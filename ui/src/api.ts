@@ -12,6 +12,8 @@ export interface AppInfo {
   sandbox: boolean;
   /** The user's role on the server, when the vault syncs. */
   server_role: string | null;
+  /** The server the unlocked vault syncs with (public: address and pinned CA). */
+  server: { address: string; ca_pem: string } | null;
 }
 
 /** A lesson of the tutorial (mirrors the engine's LessonProgress). */
@@ -195,6 +197,11 @@ export interface ConnectRequest {
   password: string;
   code: string;
   device_name: string;
+}
+
+/** What the first-run screen sends: the server sign-in and the new vault's password. */
+export interface SetupRequest extends ConnectRequest {
+  vault_password: string;
 }
 
 /** What the list shows about a document besides its metadata. */
@@ -412,7 +419,9 @@ export const api = {
     invoke<SigningKeyInfo>("create_signing_key", { label, algorithm, commonName }),
   requestCertificate: (key: string) => invoke<SigningKeyInfo>("request_certificate", { key }),
   /** Connects the unlocked vault to a server and starts syncing; the user's name there. */
+  signOut: () => invoke<boolean>("sign_out"),
   connectServer: (request: ConnectRequest) => invoke<string>("connect_server", { request }),
+  setUpWorkstation: (request: SetupRequest) => invoke<string>("set_up_workstation", { request }),
   importCertificate: (key: string, pem: string) => invoke<SigningKeyInfo>("import_certificate", { key, pem }),
   addTrustAnchor: (pem: string) => invoke<string>("add_trust_anchor", { pem }),
   signDocument: (id: string, options: SignOptions) => invoke<SignOutcome>("sign_document", { id, options }),

@@ -146,9 +146,34 @@ async function showUnlock(notice?: string): Promise<void> {
       password.select();
     }
   });
+  // First run of a user here: their server sign-in makes their vault.
+  const setupButton = h("button", { id: "setup-open", type: "button", class: "secondary" }, t("setup.open"));
+  const setupCard = h(
+    "section",
+    { class: "card tutorial-card" },
+    h("p", { class: "muted" }, t("setup.hint")),
+    setupButton,
+  );
+  const main = h("main", { class: "center column" }, form, setupCard, tutorialCard);
+  setupButton.addEventListener("click", () => {
+    const back = h("button", { id: "setup-back", type: "button", class: "secondary" }, t("setup.back"));
+    back.addEventListener("click", () => void showUnlock());
+    const holder = h("section", { class: "card wide" });
+    const problem = h("p", { id: "setup-error", class: "error", role: "alert" });
+    main.replaceChildren(holder, problem, back);
+    showConnect(
+      holder,
+      userInput.value.trim(),
+      (e) => {
+        problem.textContent = errorText(e);
+      },
+      () => void showMain(),
+      true,
+    );
+  });
   root.replaceChildren(
     h("header", { class: "bar" }, h("strong", {}, t("app.title")), languageSwitch(() => void showUnlock())),
-    h("main", { class: "center column" }, form, tutorialCard),
+    main,
   );
   // The lock lesson's last step happens here.
   if (activeLesson(localStorage) === "lock_and_unlock") pointAt(document, "#start-tutorial");
@@ -231,6 +256,19 @@ async function showMain(): Promise<void> {
     await showUnlock(notice);
   }
   lockButton.addEventListener("click", () => void lockNow(sandbox ? t("step.unlock") : undefined));
+  // Signing out ends this workstation's session on the server too: the next sync asks for the
+  // password and code again (the vault, its documents and waiting work stay).
+  const signOutButton = sandbox ? null : h("button", { id: "sign-out", type: "button", hidden: true }, t("signout.button"));
+  signOutButton?.addEventListener("click", async () => {
+    closeViewer?.();
+    closeViewer = null;
+    try {
+      const told = await api.signOut();
+      await showUnlock(told ? t("signout.done") : t("signout.doneOffline"));
+    } catch (e) {
+      status.textContent = errorText(e);
+    }
+  });
   // Leaving the tutorial locks its practice vault: real work takes the real unlock.
   const leaveButton = sandbox ? h("button", { id: "leave-tutorial", type: "button" }, t("tutorial.leave")) : null;
   leaveButton?.addEventListener("click", () => void lockNow(t("tutorial.left")));
@@ -453,12 +491,19 @@ async function showMain(): Promise<void> {
     () =>
       showPanel((showError) => {
         void api.appInfo().then((info) =>
-          showConnect(viewer, info.unlocked_user ?? "", showError, async () => {
-            status.textContent = "";
-            // What the server said of the user (a trainee's role) shapes the screen.
-            const role = (await api.appInfo()).server_role;
-            if (role === "trainee") await showMain();
-          }),
+          showConnect(
+            viewer,
+            info.unlocked_user ?? "",
+            showError,
+            async () => {
+              status.textContent = "";
+              // What the server said of the user (a trainee's role) shapes the screen.
+              const role = (await api.appInfo()).server_role;
+              if (role === "trainee") await showMain();
+            },
+            false,
+            info.server,
+          ),
         );
       }),
   );
@@ -473,6 +518,7 @@ async function showMain(): Promise<void> {
       keysButton,
       traineesButton,
       tutorialButton,
+      signOutButton,
       lockButton,
       leaveButton,
     ),
@@ -506,6 +552,7 @@ async function showMain(): Promise<void> {
   };
   try {
     const info = await api.appInfo();
+    if (signOutButton) signOutButton.hidden = info.server === null;
     if (trainee && tutorialButton) {
       const start = h("button", { id: "trainee-start-tutorial", type: "button" }, t("tutorial.start"));
       start.addEventListener("click", () => tutorialButton.click());

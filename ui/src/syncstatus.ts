@@ -37,7 +37,8 @@ export function syncIndicator(
     text.textContent = syncSummary(state, time);
     element.dataset.tone = syncTone(state);
     button.hidden = state === null || state.device_revoked;
-    connect.hidden = state !== null;
+    // Not connected, or signed out: the connect screen signs in.
+    connect.hidden = state !== null && !state.needs_sign_in;
   };
   button.addEventListener("click", () => void api.syncNow());
   let unlisten: (() => void) | null = null;

@@ -60,6 +60,12 @@ pub enum WorkstationError {
     /// The tutorial cannot go on (the reason says what to do).
     #[error("{0}")]
     Tutorial(String),
+    /// A new vault's password is too short.
+    #[error("the vault password must have at least {min} characters; choose a longer one (a phrase of several words is easy to remember)")]
+    VaultPasswordTooShort {
+        /// The least number of characters.
+        min: usize,
+    },
     /// The user has a real vault here, so opening their tutorial takes its password: the
     /// progress goes to their supervisor under their name.
     #[error("{0} has a vault on this workstation: type its password to open the tutorial under that name (the progress goes to your supervisor as theirs)")]
@@ -153,6 +159,7 @@ impl WorkstationError {
             Self::TrainingBoundary(_) => "training_boundary",
             Self::Tutorial(_) => "tutorial_error",
             Self::TutorialNeedsPassword(_) => "tutorial_needs_password",
+            Self::VaultPasswordTooShort { .. } => "vault_password_too_short",
             Self::TokenWrongPin => "token_wrong_pin",
             Self::TokenLocked => "token_locked",
             Self::TokenRemoved => "token_removed",

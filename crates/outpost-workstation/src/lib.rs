@@ -41,7 +41,10 @@ pub use token::{
 };
 pub use tutorial::{LessonProgress, StepProgress, TutorialSummary, TRAINING_MARK};
 pub use viewing::{DocumentView, RENDER_CACHE_BYTES};
-pub use workstation::{DemoServer, Workstation, WorkstationConfig, DEMO_PASSWORD, DEMO_USER};
+pub use workstation::{
+    DemoServer, Workstation, WorkstationConfig, WorkstationSetup, DEMO_PASSWORD, DEMO_USER,
+    MIN_VAULT_PASSWORD,
+};
 
 pub use outpost_pdf::{
     Annotation, AnnotationKind, Colour, Geometry, Language, LaterChanges, PadesLevel, PageGeometry,

@@ -679,6 +679,17 @@ impl ServerClient {
         )
     }
 
+    /// Ends this device's session on the server: its refresh token stops working, so syncing
+    /// again takes the user's sign-in.
+    pub fn logout(&self, access_token: &str) -> Result<(), ServerError> {
+        let request = self
+            .request("POST", wire::paths::LOGOUT, Some(access_token))
+            .body(Vec::new())
+            .map_err(|e| ServerError::Malformed(e.to_string()))?;
+        self.send(request)?;
+        Ok(())
+    }
+
     /// The tutorial progress of the trainees the caller oversees (a supervisor's unit).
     pub fn training(&self, access_token: &str) -> Result<wire::TrainingOverview, ServerError> {
         self.get(wire::paths::TRAINING, Some(access_token))

@@ -203,6 +203,33 @@ impl Session {
         Ok(())
     }
 
+    /// Signs out of the server on this workstation: the server ends this device's session when
+    /// it can be reached, and the vault forgets the session's tokens either way — syncing again
+    /// takes the user's password and second factor. The device stays enrolled and work waiting
+    /// to be sent is kept. Returns whether the server was told. Audited.
+    pub fn sign_out(&self) -> Result<bool, WorkstationError> {
+        let Some(mut account) = self.vault().server_account()? else {
+            return Ok(false);
+        };
+        let told = match self.server_link() {
+            Ok((_, client, key)) if account.access_token.is_some() => self
+                .with_access(&client, &key, &mut account, |token| client.logout(token))
+                .is_ok(),
+            _ => false,
+        };
+        account.access_token = None;
+        account.refresh_token = None;
+        self.vault().save_server_account(&account)?;
+        self.vault().append_audit(
+            &AuditEvent::new(AuditAction::ServerAccount, AuditOutcome::Success).detail(if told {
+                "signed out; the server ended this device's session"
+            } else {
+                "signed out here; the server could not be told (its session for this device ends when it expires)"
+            }),
+        )?;
+        Ok(told)
+    }
+
     /// The server account this vault syncs with, if any (no secrets leave it here but to the
     /// caller's own process).
     pub fn server_account(&self) -> Result<Option<ServerAccount>, WorkstationError> {
@@ -732,11 +759,10 @@ impl Session {
         account: &mut ServerAccount,
         mut request: impl FnMut(&str) -> Result<T, ServerError>,
     ) -> Result<T, WorkstationError> {
-        let token = account
-            .access_token
-            .as_ref()
-            .map(|t| t.0.clone())
-            .unwrap_or_default();
+        // Signed out: nothing goes to the server until the user signs in again.
+        let Some(token) = account.access_token.as_ref().map(|t| t.0.clone()) else {
+            return Err(WorkstationError::SignInNeeded);
+        };
         match request(&token) {
             Err(ServerError::Refused { code, .. }) if code == wire::error_codes::TOKEN_EXPIRED => {}
             other => return Ok(other?),

@@ -25,6 +25,27 @@ pub struct WorkstationConfig {
     pub pdf: PdfEngine,
 }
 
+/// The shortest vault password [`Workstation::set_up`] takes.
+pub const MIN_VAULT_PASSWORD: usize = 8;
+
+/// What a user gives at their first run on a workstation.
+pub struct WorkstationSetup<'a> {
+    /// Their name on the server, and of their vault here.
+    pub username: &'a str,
+    /// The password of the new vault (kept by no one but the user).
+    pub vault_password: &'a str,
+    /// The server's address (`https://host:port`).
+    pub base_url: &'a str,
+    /// The server's TLS CA certificate (PEM), pinned.
+    pub ca_pem: &'a str,
+    /// Their password on the server.
+    pub server_password: &'a str,
+    /// Their second factor (the authenticator's code).
+    pub second_factor: outpost_protocol::SecondFactor,
+    /// How this workstation is listed among their devices.
+    pub device_name: &'a str,
+}
+
 /// One workstation, shared by the users who have vaults on it.
 pub struct Workstation {
     config: WorkstationConfig,
@@ -118,6 +139,39 @@ impl Workstation {
             )?
         };
         Ok(Session::new(vault, self.config.pdf.clone(), rng))
+    }
+
+    /// First run of a user on this workstation: makes their vault (under `vault_password`) and
+    /// connects it to their organisation's server (enrolling this workstation as their device;
+    /// the server's CA pinned). If the server does not take the sign-in, the new vault is removed
+    /// again — nothing is left half set up — and the error says why.
+    pub fn set_up(
+        &self,
+        setup: &WorkstationSetup<'_>,
+        rng: SharedRng,
+    ) -> Result<Session, WorkstationError> {
+        if setup.vault_password.chars().count() < MIN_VAULT_PASSWORD {
+            return Err(WorkstationError::VaultPasswordTooShort {
+                min: MIN_VAULT_PASSWORD,
+            });
+        }
+        let session = self.create_vault(setup.username, setup.vault_password, rng)?;
+        let connected = session.connect_server(
+            setup.base_url,
+            setup.ca_pem,
+            setup.username,
+            setup.server_password,
+            setup.second_factor.clone(),
+            setup.device_name,
+        );
+        match connected {
+            Ok(_) => Ok(session),
+            Err(error) => {
+                let vault = session.into_vault();
+                vault.destroy(self.config.keyring.as_ref())?;
+                Err(error)
+            }
+        }
     }
 
     /// Unlocks `user`'s vault.

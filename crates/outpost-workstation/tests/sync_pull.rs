@@ -618,3 +618,139 @@ fn a_200_mb_document_arrives_through_broken_connections_resuming_from_what_the_v
         "the stored document differs from the server's"
     );
 }
+
+#[test]
+fn the_first_run_makes_a_vault_connected_to_the_server_and_leaves_nothing_when_refused() {
+    let server = InProcessServer::start();
+    server.unit("North");
+    let account = server.account("vera", Role::Staff, Some("North"));
+    common::unit_documents(
+        &server,
+        "Сводка",
+        SampleKind::OperationalReport,
+        Language::Russian,
+        0..2,
+        "перваянастройка",
+    );
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (ws, _clock) = common::workstation(tmp.path(), "first-run");
+    let ca_pem = String::from_utf8(server.ca_pem.clone()).expect("PEM");
+    let set_up = |vault_password: &str, code: String, seed: u64| {
+        ws.set_up(
+            &outpost_workstation::WorkstationSetup {
+                username: "vera",
+                vault_password,
+                base_url: &server.base_url,
+                ca_pem: &ca_pem,
+                server_password: &account.password,
+                second_factor: SecondFactor::Totp { code },
+                device_name: "Desk 3",
+            },
+            common::rng(seed),
+        )
+    };
+
+    // A short vault password is refused before anything is made.
+    let refused = set_up("short", server.fresh_code(&account), 1).expect_err("too short");
+    assert_eq!(refused.code(), "vault_password_too_short", "{refused}");
+    assert!(ws.users().expect("users").is_empty());
+    // A code the server does not take leaves no vault behind: the next try starts clean.
+    let refused = set_up("vera's long vault phrase", "000000".into(), 2).expect_err("bad code");
+    assert_eq!(refused.code(), "invalid_credentials", "{refused}");
+    assert!(
+        ws.users().expect("users").is_empty(),
+        "no half set-up vault"
+    );
+
+    let session =
+        set_up("vera's long vault phrase", server.fresh_code(&account), 3).expect("set up");
+    let linked = session
+        .server_account()
+        .expect("account")
+        .expect("connected");
+    assert_eq!(linked.username, "vera");
+    assert!(linked.device_id.is_some(), "this workstation is enrolled");
+    session
+        .sync_pull(&AtomicBool::new(false), &mut |_| {})
+        .expect("pull");
+    assert_eq!(session.documents().expect("documents").len(), 2);
+    session.lock().expect("lock");
+    assert_eq!(ws.users().expect("users"), ["vera"]);
+    let again = ws
+        .unlock("vera", "vera's long vault phrase", common::rng(4))
+        .expect("the vault opens with the password chosen at the first run");
+    assert_eq!(again.documents().expect("documents").len(), 2);
+}
+
+#[test]
+fn signing_out_ends_the_servers_session_keeps_waiting_work_and_takes_the_sign_in_again() {
+    let server = InProcessServer::start();
+    server.unit("North");
+    let account = server.account("lev", Role::Staff, Some("North"));
+    common::unit_documents(
+        &server,
+        "Report",
+        SampleKind::OperationalReport,
+        Language::English,
+        0..1,
+        "signoutmark",
+    );
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (ws, _clock) = common::workstation(tmp.path(), "sign-out");
+    let session = common::new_session(&ws, "lev", "pw-lev", 1);
+    common::connect(&session, &server, &account).expect("connect");
+    session
+        .sync_pull(&AtomicBool::new(false), &mut |_| {})
+        .expect("pull");
+    let document = session.documents().expect("documents")[0].id.clone();
+    let before = session
+        .server_account()
+        .expect("account")
+        .expect("connected");
+    let (old_refresh, _) = before.refresh_token.clone().expect("a refresh token");
+
+    // Signed out with a note still waiting: the server is told, the vault forgets the tokens,
+    // and the note stays.
+    session
+        .create_annotation(&document, common::note_draft("kept across signing out"))
+        .expect("a note");
+    assert!(session.sign_out().expect("sign out"), "the server was told");
+    let after = session
+        .server_account()
+        .expect("account")
+        .expect("still linked");
+    assert!(after.access_token.is_none() && after.refresh_token.is_none());
+    assert_eq!(after.device_id, before.device_id, "still enrolled");
+    let client = outpost_workstation::server_client::ServerClient::new(
+        &server.base_url,
+        &server.ca_pem,
+        std::time::Duration::from_secs(10),
+    )
+    .expect("client");
+    let key = outpost_workstation::server_client::DeviceKey::from_secret_bytes(&after.device_key)
+        .expect("device key");
+    let device_id = after.device_id.clone().expect("device id");
+    match client.refresh(&device_id, &old_refresh, &key) {
+        Err(ServerError::Refused { code, .. }) => assert_eq!(code, "invalid_refresh"),
+        other => panic!("the old session must be over: {other:?}"),
+    }
+    let refused = session.sync_push().expect_err("signed out");
+    assert_eq!(refused.code(), "sign_in_needed", "{refused}");
+    assert_eq!(session.pending_operations().expect("pending"), 1);
+    let audit = session.audit_entries(0, 1000).expect("audit");
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "server_account" && e.detail.starts_with("signed out")));
+
+    // Signing in again (the same device) sends what waited.
+    common::connect(&session, &server, &account).expect("sign in again");
+    let pushed = session.sync_push().expect("push");
+    assert_eq!(pushed.applied, 1);
+    assert_eq!(
+        server
+            .block_on(server.service.devices(Some("lev")))
+            .expect("devices")
+            .len(),
+        1
+    );
+}

@@ -175,10 +175,20 @@ pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {
 /// Signs out of the server (when the vault syncs; the sync engine stopped first, so it cannot
 /// renew the session meanwhile) and locks. Returns whether the server was told.
 #[tauri::command]
-pub async fn sign_out(state: State<'_, AppState>) -> CommandResult<bool> {
+pub async fn sign_out(app: AppHandle, state: State<'_, AppState>) -> CommandResult<bool> {
     super::sync::stop_engine(&state).await;
     let told = match state.session().filter(|s| !s.is_sandbox()) {
-        Some(session) => blocking(move || Ok(session.sign_out()?)).await?,
+        Some(session) => {
+            let signing_out = session.clone();
+            match blocking(move || Ok(signing_out.sign_out()?)).await {
+                Ok(told) => told,
+                Err(error) => {
+                    // Still signed in: syncing goes on, and the UI says why signing out failed.
+                    super::sync::sync_soon(&app, &state, session);
+                    return Err(error);
+                }
+            }
+        }
         None => false,
     };
     lock_session(&state).await?;

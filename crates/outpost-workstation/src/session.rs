@@ -97,6 +97,14 @@ impl Session {
         Ok(self.vault().pending_annotation_pushes(10_000)?.len() + revisions)
     }
 
+    /// Whether anything waits that a push would send now (a revision the server refused and that
+    /// waits for the user's decision does not count).
+    pub fn has_changes_to_send(&self) -> Result<bool, WorkstationError> {
+        let vault = self.vault();
+        Ok(!vault.pending_annotation_pushes(1)?.is_empty()
+            || !vault.pending_revision_pushes(1)?.is_empty())
+    }
+
     /// A new device key for enrolling with a server, from the session's RNG.
     pub(crate) fn new_device_key(&self) -> crate::server_client::DeviceKey {
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());

@@ -21,8 +21,9 @@ pub struct SyncSchedule {
     pub first_retry: Duration,
     /// The longest wait between attempts.
     pub max_retry: Duration,
-    /// While online, how often the engine looks for local changes made since its last round (a
-    /// note, a signature) and, finding one, syncs without waiting for the next round.
+    /// While online, how often the engine looks for local changes waiting to be sent (a note, a
+    /// signature, made since or during its last round) and, finding one, syncs without waiting
+    /// for the next round.
     pub change_check: Duration,
 }
 
@@ -189,7 +190,6 @@ impl SyncEngine {
                 publish.send_replace(current.clone());
                 // Online, a local change is sent soon; offline, the backoff decides.
                 let watch_changes = current.online && current.last_error.is_none();
-                let baseline = current.pending_operations;
                 let asked = match wait {
                     Some(wait) => {
                         let deadline = tokio::time::Instant::now() + wait;
@@ -199,13 +199,15 @@ impl SyncEngine {
                                 message = woken.recv() => break message.is_some(),
                                 _ = tokio::time::sleep(schedule.change_check), if watch_changes => {
                                     let looking = Arc::clone(&session);
-                                    let pending = tokio::task::spawn_blocking(move || {
-                                        looking.pending_operations().ok()
+                                    // Anything to send after a round that sent all it could:
+                                    // made since (or during) that round.
+                                    let waiting = tokio::task::spawn_blocking(move || {
+                                        looking.has_changes_to_send().ok()
                                     })
                                     .await
                                     .ok()
                                     .flatten();
-                                    if pending.is_some_and(|now| now != baseline) {
+                                    if waiting == Some(true) {
                                         break true;
                                     }
                                 }

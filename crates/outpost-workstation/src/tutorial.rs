@@ -305,6 +305,10 @@ impl Workstation {
         rng: SharedRng,
     ) -> Result<Session, WorkstationError> {
         let paths = VaultPaths::new(self.data_root(), user)?;
+        if !paths.exists() {
+            // A newcomer who typed something anyway: there is nothing to prove.
+            return self.open_tutorial_as(user, rng);
+        }
         let proof = Vault::open_for(
             &paths,
             password,

@@ -52,6 +52,8 @@ pub struct Workstation {
     /// Held while a tutorial sandbox is opened (made, the first time): two openings at once
     /// would each put their own password in the keyring.
     pub(crate) tutorial_opening: std::sync::Mutex<()>,
+    /// Held while a user's first run makes their vault.
+    setting_up: std::sync::Mutex<()>,
     /// The practice server the tutorial's sandboxes sync with, when the app runs one.
     pub(crate) practice: std::sync::Mutex<Option<Arc<dyn crate::PracticeServerHost>>>,
 }
@@ -62,6 +64,7 @@ impl Workstation {
         Self {
             config,
             tutorial_opening: std::sync::Mutex::new(()),
+            setting_up: std::sync::Mutex::new(()),
             practice: std::sync::Mutex::new(None),
         }
     }
@@ -150,6 +153,8 @@ impl Workstation {
         setup: &WorkstationSetup<'_>,
         rng: SharedRng,
     ) -> Result<Session, WorkstationError> {
+        // One set-up at a time: two for the same name must not share a folder.
+        let _one_at_a_time = self.setting_up.lock().unwrap_or_else(|p| p.into_inner());
         if setup.vault_password.chars().count() < MIN_VAULT_PASSWORD {
             return Err(WorkstationError::VaultPasswordTooShort {
                 min: MIN_VAULT_PASSWORD,
@@ -164,14 +169,26 @@ impl Workstation {
             setup.second_factor.clone(),
             setup.device_name,
         );
-        match connected {
-            Ok(_) => Ok(session),
-            Err(error) => {
-                let vault = session.into_vault();
-                vault.destroy(self.config.keyring.as_ref())?;
-                Err(error)
+        let Err(error) = connected else {
+            return Ok(session);
+        };
+        // Enrolled already (a later step failed): the vault stays, connected; unlocking it and
+        // connecting again finishes the job. Otherwise nothing of it is kept.
+        let enrolled = session
+            .server_account()
+            .ok()
+            .flatten()
+            .is_some_and(|a| a.device_id.is_some());
+        if !enrolled {
+            let dir = session.vault().paths().dir().to_owned();
+            if let Err(cleanup) = session.into_vault().destroy(self.config.keyring.as_ref()) {
+                tracing::error!(
+                    "the vault made for a set-up the server refused could not be removed ({cleanup}); remove {} by hand",
+                    dir.display()
+                );
             }
         }
+        Err(error)
     }
 
     /// Unlocks `user`'s vault.

@@ -6,6 +6,7 @@ fn main() {
         "set_up_workstation",
         "lock",
         "sign_out",
+        "set_inbox_folder",
         "list_documents",
         "document_marks",
         "open_document",

@@ -38,6 +38,7 @@ pub fn run() {
             commands::vault::set_up_workstation,
             commands::vault::lock,
             commands::vault::sign_out,
+            commands::vault::set_inbox_folder,
             commands::documents::list_documents,
             commands::documents::document_marks,
             commands::documents::open_document,

@@ -1219,6 +1219,62 @@ fn in_russian_a_new_user_sets_up_the_workstation_from_the_first_run_screen() {
 }
 
 #[test]
+fn the_inbox_folder_is_chosen_in_the_settings_and_watched_from_then_on() {
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    unlock_demo_and_wait_for_its_documents(driver);
+    driver.click(&driver.wait_for("#settings-open"));
+    let default = driver.wait_for("#settings-inbox");
+    let shown = driver
+        .call("GET", &format!("/element/{default}/property/value"), None)
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(shown.ends_with("inbox/demo"), "{shown}");
+
+    // A relative path is refused in plain words; a full one is made and watched.
+    driver.type_into(&default, "scans");
+    driver.click(&driver.wait_for("#settings-inbox-save"));
+    let refused = text_when(driver, "#status", "the refusal", |t| !t.is_empty());
+    assert!(refused.contains("full path"), "{refused}");
+    let chosen = data.path().join("scanner/out");
+    driver.type_into(
+        &driver.wait_for("#settings-inbox"),
+        chosen.to_str().unwrap(),
+    );
+    driver.click(&driver.wait_for("#settings-inbox-save"));
+    text_when(driver, "#settings-message", "the folder watched", |t| {
+        t.contains("Watching")
+    });
+    assert!(chosen.is_dir());
+    let dropped = outpost_workstation::PdfEngine::start_default()
+        .unwrap()
+        .write_sample(&outpost_workstation::SampleSpec {
+            kind: outpost_workstation::SampleKind::PersonnelRecord,
+            language: outpost_workstation::Language::English,
+            pages: 1,
+            seed: 778,
+            marker: Some("From the chosen folder".into()),
+        })
+        .unwrap();
+    let staged = data.path().join("staged.pdf");
+    std::fs::write(&staged, &dropped).unwrap();
+    std::fs::rename(&staged, chosen.join("scan-0002.pdf")).unwrap();
+    wait_until("the dropped document", Duration::from_secs(30), || {
+        (driver.find_all("#doc-list li[data-doc-id]").len() == 7).then_some(())
+    });
+
+    // The choice is kept in the vault: after locking it is still the folder watched.
+    driver.click(&driver.wait_for("#lock"));
+    unlock_demo(driver);
+    let activity = text_when(driver, "#inbox-activity", "the folder watched", |t| {
+        !t.is_empty()
+    });
+    assert!(activity.contains("scanner/out"), "{activity}");
+}
+
+#[test]
 fn an_idle_window_locks_the_vault_by_itself_and_says_why() {
     let data = tempfile::tempdir().unwrap();
     let running = start_app(data.path(), &[]);

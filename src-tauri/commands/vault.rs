@@ -66,7 +66,7 @@ pub async fn app_info(state: State<'_, AppState>) -> CommandResult<AppInfo> {
         inbox_dir: state
             .session()
             .filter(|s| !s.is_sandbox())
-            .map(|s| state.workstation.inbox_dir(&s.user()).display().to_string()),
+            .map(|s| state.workstation.inbox_dir_for(&s).display().to_string()),
         inbox_error: state
             .inbox_error
             .lock()
@@ -133,12 +133,20 @@ pub async fn set_up_workstation(
 /// Makes `session` the unlocked one: its inbox watched, its sync engine running. Returns its user.
 fn begin_work(app: AppHandle, state: &AppState, session: Arc<Session>) -> String {
     let user = session.user();
-    let app_for_sync = app.clone();
-    // A broken inbox folder must not keep the user out of the vault: report it instead.
+    start_inbox(app.clone(), state, session.clone());
+    let engine = super::sync::start_engine(&app, session.clone());
+    *state.sync.lock().unwrap_or_else(|p| p.into_inner()) = engine;
+    *state.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(session);
+    user
+}
+
+/// Watches `session`'s inbox folder, telling the UI what it takes (event `intake`). A broken
+/// inbox folder must not keep the user out of the vault: it is reported instead.
+fn start_inbox(app: AppHandle, state: &AppState, session: Arc<Session>) {
     let watcher = InboxWatcher::start(
         session.clone(),
         state.rng.clone(),
-        InboxConfig::new(state.workstation.inbox_dir(&user)),
+        InboxConfig::new(state.workstation.inbox_dir_for(&session)),
         move |event| {
             let notice = match event {
                 Ok(event) => IntakeNotice::Event { event },
@@ -161,10 +169,48 @@ fn begin_work(app: AppHandle, state: &AppState, session: Arc<Session>) -> String
         }
     };
     *state.inbox_error.lock().unwrap_or_else(|p| p.into_inner()) = inbox_error;
-    let engine = super::sync::start_engine(&app_for_sync, session.clone());
-    *state.sync.lock().unwrap_or_else(|p| p.into_inner()) = engine;
-    *state.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(session);
-    user
+}
+
+/// Chooses the folder the inbox watches (kept in the vault) and watches it from now on (the file
+/// in hand in the old folder is finished first). Returns the folder.
+#[tauri::command]
+pub async fn set_inbox_folder(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    folder: String,
+) -> CommandResult<String> {
+    let session = super::session(&state)?;
+    if session.is_sandbox() {
+        return Err(CommandError {
+            code: "training_boundary",
+            message: "the tutorial has no inbox: practise with its documents".into(),
+        });
+    }
+    let choosing = session.clone();
+    let chosen = std::path::PathBuf::from(folder.trim());
+    blocking(move || Ok(choosing.set_inbox_folder(&chosen)?)).await?;
+    let old = state.inbox.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(old) = old {
+        blocking(move || {
+            old.stop();
+            Ok(())
+        })
+        .await?;
+    }
+    start_inbox(app, &state, session.clone());
+    if let Some(error) = state
+        .inbox_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+    {
+        return Err(error);
+    }
+    Ok(state
+        .workstation
+        .inbox_dir_for(&session)
+        .display()
+        .to_string())
 }
 
 #[tauri::command]

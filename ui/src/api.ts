@@ -420,6 +420,7 @@ export const api = {
   requestCertificate: (key: string) => invoke<SigningKeyInfo>("request_certificate", { key }),
   /** Connects the unlocked vault to a server and starts syncing; the user's name there. */
   signOut: () => invoke<boolean>("sign_out"),
+  setInboxFolder: (folder: string) => invoke<string>("set_inbox_folder", { folder }),
   connectServer: (request: ConnectRequest) => invoke<string>("connect_server", { request }),
   setUpWorkstation: (request: SetupRequest) => invoke<string>("set_up_workstation", { request }),
   importCertificate: (key: string, pem: string) => invoke<SigningKeyInfo>("import_certificate", { key, pem }),

@@ -18,6 +18,7 @@ import { showBatch } from "./batch";
 import { showKeys } from "./keys";
 import { documentBadges, syncIndicator } from "./syncstatus";
 import { showConnect } from "./connect";
+import { showSettings } from "./settings";
 import { autolockSeconds, setAutolockMinutes, startAutolock } from "./autolock";
 import { openViewer } from "./viewer";
 import { virtualList, type VirtualList } from "./virtuallist";
@@ -246,6 +247,8 @@ async function showMain(): Promise<void> {
     });
   }
   keysButton.addEventListener("click", () => showPanel((showError) => void showKeys(viewer, showError)));
+  const settingsButton = sandbox ? null : h("button", { id: "settings-open", type: "button" }, t("settings.open"));
+  settingsButton?.addEventListener("click", () => showPanel((showError) => void showSettings(viewer, showError)));
   // A supervisor's view of their trainees (the server answers only supervisors and admins).
   const traineesButton = sandbox ? null : h("button", { id: "trainees-open", type: "button", hidden: true }, t("trainees.open"));
   traineesButton?.addEventListener("click", () => showPanel((showError) => void showTrainees(viewer, showError)));
@@ -515,6 +518,7 @@ async function showMain(): Promise<void> {
       searchForm,
       languageSwitch(() => void showMain()),
       autolockSetting,
+      settingsButton,
       keysButton,
       traineesButton,
       tutorialButton,

@@ -48,6 +48,8 @@ pub enum AuditAction {
     Validate,
     /// The tutorial's practice server was stopped or started (detail "offline" or "online").
     PracticeServer,
+    /// A setting of the user's was changed (the detail says which, and to what).
+    Settings,
 }
 
 impl AuditAction {
@@ -71,6 +73,7 @@ impl AuditAction {
             Self::SyncRevision => "sync_revision",
             Self::Validate => "validate",
             Self::PracticeServer => "practice_server",
+            Self::Settings => "settings",
         }
     }
 }

@@ -332,6 +332,38 @@ impl Vault {
         })
     }
 
+    /// The user's setting `name` (kept in the vault, so it follows the vault, not the computer's
+    /// account), if set.
+    pub fn setting(&self, name: &str) -> Result<Option<String>, VaultError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM vault_meta WHERE key = ?1",
+                [format!("setting.{name}")],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Sets the user's setting `name` to `value`, audited in the same transaction.
+    pub fn set_setting(&mut self, name: &str, value: &str) -> Result<(), VaultError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO vault_meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = ?2",
+            [format!("setting.{name}"), value.to_owned()],
+        )?;
+        audit::append(
+            &tx,
+            self.clock.now_ms(),
+            &self.user,
+            &AuditEvent::new(AuditAction::Settings, AuditOutcome::Success)
+                .detail(format!("{name} set to {value}")),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Opens (or creates) the database, brings its schema up to date and wraps it.
     fn open_connection(
         paths: &VaultPaths,

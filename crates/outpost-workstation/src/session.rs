@@ -15,6 +15,9 @@ use crate::WorkstationError;
 /// Randomness for ids, shared by a session's threads (the OS RNG in production, seeded in tests).
 pub type SharedRng = Arc<Mutex<Box<dyn rand_core::CryptoRngCore + Send>>>;
 
+/// The vault setting holding the inbox folder the user chose.
+const INBOX_FOLDER_SETTING: &str = "inbox_folder";
+
 /// Files larger than this are refused by intake rather than read into memory.
 pub const MAX_IMPORT_BYTES: u64 = 512 * 1024 * 1024;
 
@@ -95,6 +98,41 @@ impl Session {
     pub fn pending_operations(&self) -> Result<usize, WorkstationError> {
         let revisions = usize::try_from(self.vault().pending_revision_count()?).unwrap_or(0);
         Ok(self.vault().pending_annotation_pushes(10_000)?.len() + revisions)
+    }
+
+    /// The inbox folder the user chose, if they chose one.
+    pub fn inbox_folder(&self) -> Result<Option<std::path::PathBuf>, WorkstationError> {
+        Ok(self
+            .vault()
+            .setting(INBOX_FOLDER_SETTING)?
+            .map(std::path::PathBuf::from))
+    }
+
+    /// Chooses the folder the inbox watches (made if missing; it must be an absolute path to a
+    /// folder the user can write). Kept in the vault and audited; the caller restarts the watcher.
+    pub fn set_inbox_folder(&self, folder: &std::path::Path) -> Result<(), WorkstationError> {
+        if !folder.is_absolute() {
+            return Err(WorkstationError::Rejected {
+                reason: format!(
+                    "'{}' is not a full path: give the inbox folder from the root, for example /home/you/Scans",
+                    folder.display()
+                ),
+            });
+        }
+        std::fs::create_dir_all(folder).map_err(|source| WorkstationError::Io {
+            path: folder.to_owned(),
+            source,
+        })?;
+        if !folder.is_dir() {
+            return Err(WorkstationError::Rejected {
+                reason: format!("'{}' is not a folder: choose a folder", folder.display()),
+            });
+        }
+        let text = folder.to_str().ok_or_else(|| WorkstationError::Rejected {
+            reason: "the folder's path is not valid text: choose a folder whose name has no unusual bytes".into(),
+        })?;
+        self.vault().set_setting(INBOX_FOLDER_SETTING, text)?;
+        Ok(())
     }
 
     /// Whether anything waits that a push would send now (a revision the server refused and that

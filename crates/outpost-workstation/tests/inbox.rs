@@ -232,3 +232,25 @@ fn an_unfinished_pdf_waits_for_its_end_marker() {
         other => panic!("expected one import, got {other:?}"),
     }
 }
+
+#[test]
+fn the_chosen_inbox_folder_is_kept_in_the_vault_and_a_relative_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, _clock) = common::workstation(tmp.path(), "inbox-setting");
+    let session = common::new_session(&ws, "ira", "pw-ira", 1);
+    assert_eq!(ws.inbox_dir_for(&session), tmp.path().join("inbox/ira"));
+    let refused = session
+        .set_inbox_folder(std::path::Path::new("scans"))
+        .unwrap_err();
+    assert_eq!(refused.code(), "rejected", "{refused}");
+    let chosen = tmp.path().join("scanner/out");
+    session.set_inbox_folder(&chosen).unwrap();
+    assert!(chosen.is_dir(), "made when missing");
+    session.lock().unwrap();
+    let session = ws.unlock("ira", "pw-ira", common::rng(2)).unwrap();
+    assert_eq!(ws.inbox_dir_for(&session), chosen);
+    let audit = session.audit_entries(0, 1000).unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "settings" && e.detail.starts_with("inbox_folder set to")));
+}

@@ -1,0 +1,47 @@
+// The settings panel: where the inbox watches, and which server the vault syncs with. Language and
+// auto-lock stay in the toolbar, where they are changed most. Presentation only.
+import { api } from "./api";
+import { h } from "./dom";
+import { t } from "./i18n";
+
+export async function showSettings(container: HTMLElement, showError: (e: unknown) => void): Promise<void> {
+  const info = await api.appInfo();
+  const folder = h("input", { id: "settings-inbox", type: "text", required: true, value: info.inbox_dir ?? "" });
+  const save = h("button", { id: "settings-inbox-save", type: "submit" }, t("settings.save"));
+  const message = h("p", { id: "settings-message", class: "muted", role: "status" });
+  const inboxForm = h(
+    "form",
+    { id: "settings-inbox-form", class: "connect" },
+    h("h3", {}, t("settings.inbox")),
+    h("p", { class: "muted" }, t("settings.inboxExplain")),
+    h("label", { for: "settings-inbox" }, t("settings.inboxFolder"), folder),
+    save,
+    message,
+  );
+  inboxForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    save.disabled = true;
+    message.textContent = "";
+    try {
+      const watched = await api.setInboxFolder(folder.value);
+      folder.value = watched;
+      message.textContent = t("settings.inboxSaved", { path: watched });
+    } catch (e) {
+      showError(e);
+    } finally {
+      save.disabled = false;
+    }
+  });
+  const server = h(
+    "section",
+    { id: "settings-server" },
+    h("h3", {}, t("settings.server")),
+    h(
+      "p",
+      {},
+      info.server ? t("settings.serverConnected", { address: info.server.address, user: info.unlocked_user ?? "" }) : t("sync.local"),
+    ),
+  );
+  container.replaceChildren(h("div", { id: "settings", class: "card wide" }, h("h2", {}, t("settings.title")), inboxForm, server));
+  folder.focus();
+}

@@ -1816,8 +1816,21 @@ fn the_trainee_works_offline_syncs_and_resolves_a_signature_conflict_against_the
             (shown.len() == 1 && driver.text(&shown[0]).contains("Pavel Petrov")).then_some(())
         },
     );
-    // No "Sync now": the engine sends a local change soon by itself.
-    sign_open_document();
+    // The viewer says what happened and offers to sign this version. No "Sync now" afterwards:
+    // the engine sends a local change soon by itself.
+    let notice = text_when(driver, "#conflict-notice", "the conflict notice", |t| {
+        !t.is_empty()
+    });
+    assert!(notice.contains("conflict branch"), "{notice}");
+    std::thread::sleep(Duration::from_millis(500));
+    screenshot(
+        &running.display,
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-conflict-notice.png"),
+    );
+    driver.click_fresh("#conflict-sign-again");
+    driver.wait_for("#sign-key option");
+    driver.click_fresh("#sign-submit");
+    driver.click_visible_part(&driver.wait_for(".page-frame svg.overlay"));
     // The colleague's stays valid under ours ("signed again later").
     wait_until("both signatures valid", Duration::from_secs(60), || {
         let shown = driver.find_all("#signature-list li[data-status^=valid]");

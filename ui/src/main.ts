@@ -438,6 +438,7 @@ async function showMain(): Promise<void> {
           status.textContent = errorText(e);
         },
         refused: syncStates.get(id)?.refused ?? null,
+        signAgain: syncStates.get(id)?.sign_again ?? false,
         onChanged: () => {
           void api
             .documentMarks()

@@ -34,6 +34,8 @@ export interface ViewerOptions {
   showError: (error: unknown) => void;
   /** The server's reason, when it refused a revision of this document (the list's sync state). */
   refused: string | null;
+  /** Whether this document's signed revision lost a conflict on the server: sign it again. */
+  signAgain?: boolean;
   /** The user settled a revision the server refused (offered it again, or took the server's copy). */
   onRefusalSettled: () => void;
   /** The document was annotated or signed here: the list's badges may have changed. */
@@ -319,6 +321,20 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     field.focus();
   }
 
+  // A signed revision that lost a conflict: the document here is now the server's version (with the
+  // signature that came first); the user's is kept on the server as a conflict branch.
+  const conflictSign = h("button", { id: "conflict-sign-again", type: "button" }, t("conflict.signAgain"));
+  conflictSign.addEventListener("click", () => {
+    if (signForm.hidden) signOpen.click();
+  });
+  const conflict = h(
+    "div",
+    { id: "conflict-notice", class: "notice", role: "region", hidden: !options.signAgain },
+    h("p", { class: "status-refused" }, t("conflict.title")),
+    h("p", { class: "muted" }, t("conflict.explain")),
+    conflictSign,
+  );
+
   // A revision the server refused waits for the user: offer it again, or take the server's copy.
   const refusal = h("div", { id: "refused-notice", class: "notice", role: "region", hidden: true });
   async function settle(action: () => Promise<unknown>): Promise<void> {
@@ -424,6 +440,8 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
       await reloadAnnotations();
       await reloadSignatures();
       say("sign.done", { revision: outcome.revision, burned: outcome.burned_annotations });
+      // Signed on the server's version: the conflict is answered (the signature goes with the next sync).
+      conflict.hidden = true;
       options.onChanged?.();
     } catch (e) {
       options.showError(e);
@@ -695,6 +713,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     h("div", { id: "viewer-toolbar", class: "toolbar", role: "toolbar" },
       ...toolButtons, ...markupButtons, copyButton, colour, noteText, undoButton, redoButton, zoomOut, zoomLabel, zoomIn, zoomFit, exportOpen, signOpen,
     ),
+    conflict,
     refusal,
     exportForm,
     signForm,

@@ -182,6 +182,8 @@ impl Workstation {
             setup.device_name,
         );
         let Err(error) = connected else {
+            // A newcomer who practised in the tutorial first: that progress goes with the first sync.
+            self.carry_tutorial_progress(&session);
             return Ok(session);
         };
         // Enrolled already (a later step failed): the vault stays, connected; unlocking it and

@@ -662,6 +662,11 @@ fn the_first_run_makes_a_vault_connected_to_the_server_and_leaves_nothing_when_r
         "no half set-up vault"
     );
 
+    // She practised in the tutorial before she had a vault here (a newcomer needs no password).
+    let sandbox = ws.open_tutorial("vera", common::rng(5)).expect("tutorial");
+    sandbox.start_lesson("lock_and_unlock").expect("lesson");
+    sandbox.lock().expect("lock");
+
     let session =
         set_up("vera's long vault phrase", server.fresh_code(&account), 3).expect("set up");
     let linked = session
@@ -674,6 +679,14 @@ fn the_first_run_makes_a_vault_connected_to_the_server_and_leaves_nothing_when_r
         .sync_pull(&AtomicBool::new(false), &mut |_| {})
         .expect("pull");
     assert_eq!(session.documents().expect("documents").len(), 2);
+    // Her tutorial progress goes with the first sync.
+    session.sync_push().expect("push");
+    let trainees = server
+        .block_on(server.service.training_overview(None))
+        .expect("overview")
+        .trainees;
+    assert_eq!(trainees.len(), 1, "{trainees:?}");
+    assert_eq!(trainees[0].username, "vera");
     session.lock().expect("lock");
     assert_eq!(ws.users().expect("users"), ["vera"]);
     let again = ws

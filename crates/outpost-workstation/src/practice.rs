@@ -175,19 +175,13 @@ impl Session {
     /// At the tutorial's opening: a practice server the chain says is online was closed when the
     /// app ended without locking the sandbox; recorded so, the chain tells the truth again.
     pub(crate) fn note_practice_server_closed(&self) -> Result<(), WorkstationError> {
-        let last = self.last_practice_server_entry()?;
-        if last.as_deref() == Some(WENT_ONLINE) {
+        let last = self
+            .vault()
+            .last_audit_entry_of(AuditAction::PracticeServer)?;
+        if last.is_some_and(|e| e.detail == WENT_ONLINE) {
             self.record_practice_server(WENT_CLOSED)?;
         }
         Ok(())
-    }
-
-    /// The detail of the newest `practice_server` entry, if any.
-    fn last_practice_server_entry(&self) -> Result<Option<String>, WorkstationError> {
-        Ok(self
-            .vault()
-            .last_audit_entry_of(AuditAction::PracticeServer)?
-            .map(|e| e.detail))
     }
 
     fn record_practice_server(&self, detail: &str) -> Result<(), WorkstationError> {

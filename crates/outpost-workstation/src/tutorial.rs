@@ -842,7 +842,8 @@ impl Session {
     }
 
     /// The index after the first `action` entry from `from` that `accept` takes, made while the
-    /// practice server was offline, on a document that came from it.
+    /// practice server was offline, on a document that came from it. Whether it was offline is
+    /// read from the `practice_server` entries before it (online at the lesson's beginning).
     fn while_offline(
         &self,
         entries: &[AuditEntry],
@@ -856,11 +857,12 @@ impl Session {
                 .as_ref()
                 .is_some_and(|d| links.iter().any(|l| &l.document_id.0 == d))
         };
-        let mut offline = self.offline_at(entries, from);
-        for (index, entry) in entries.iter().enumerate().skip(from) {
+        let mut offline = false;
+        for (index, entry) in entries.iter().enumerate() {
             if entry.action == "practice_server" {
                 offline = entry.detail != crate::practice::WENT_ONLINE;
-            } else if offline
+            } else if index >= from
+                && offline
                 && entry.action == action
                 && entry.outcome == "success"
                 && from_server(entry)
@@ -870,17 +872,6 @@ impl Session {
             }
         }
         Ok(None)
-    }
-
-    /// Whether the practice server was offline just before `entries[from]` (as far as the
-    /// lesson's entries tell; online at the lesson's beginning).
-    fn offline_at(&self, entries: &[AuditEntry], from: usize) -> bool {
-        entries
-            .iter()
-            .take(from)
-            .rev()
-            .find(|e| e.action == "practice_server")
-            .is_some_and(|e| e.detail != crate::practice::WENT_ONLINE)
     }
 
     /// The conflict met (a `sync_revision` entry asking for the signature again), then a

@@ -92,12 +92,9 @@ impl Workstation {
     /// The watched inbox folder of `session`'s user: `$OUTPOST_INBOX_DIR`, else the folder they
     /// chose ([`Session::set_inbox_folder`]), else `DATA/inbox/USER`.
     pub fn inbox_dir_for(&self, session: &Session) -> PathBuf {
-        if let Some(dir) = std::env::var_os("OUTPOST_INBOX_DIR") {
-            return PathBuf::from(dir);
-        }
         match session.inbox_folder() {
-            Ok(Some(chosen)) => chosen,
-            _ => self.config.data_root.join("inbox").join(session.user()),
+            Ok(Some(chosen)) if std::env::var_os("OUTPOST_INBOX_DIR").is_none() => chosen,
+            _ => self.inbox_dir(&session.user()),
         }
     }
 

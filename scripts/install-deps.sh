@@ -17,8 +17,9 @@ APT_PACKAGES=(
   softhsm2 opensc
   # the server's PostgreSQL backend (tests start a private cluster with scripts/with-postgres.sh)
   postgresql
-  # the peer the sync benchmark measures beside Outpost
-  rsync
+  # the peers the benchmarks measure beside Outpost: rsync (sync); MuPDF's viewer and Evince (the
+  # app window), found on screen with xwininfo
+  rsync mupdf evince x11-utils
 )
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

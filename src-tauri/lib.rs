@@ -5,7 +5,8 @@ mod commands;
 mod pages;
 mod state;
 
-use state::AppState;
+pub use state::AppState;
+use tauri::Runtime;
 
 /// Starts the app. `--demo` creates (once) and offers the demo vault: with sample documents, or —
 /// given `--server URL --server-ca FILE --demo-totp-file FILE` (the embedded default's local
@@ -29,7 +30,22 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    let result = tauri::Builder::default()
+    let result = with_commands(tauri::Builder::default(), state).run(context());
+    if let Err(e) = result {
+        eprintln!("Outpost stopped with an error: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The app's configuration, its built UI and the capabilities (what the window may call), for any
+/// runtime: the real window's, or Tauri's mock runtime in the command tests.
+pub fn context<R: Runtime>() -> tauri::Context<R> {
+    tauri::generate_context!()
+}
+
+/// `builder` with the app's state, its page-image scheme and every command the UI calls.
+pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
+    builder
         .manage(state)
         .register_asynchronous_uri_scheme_protocol(pages::SCHEME, pages::serve)
         .invoke_handler(tauri::generate_handler![
@@ -83,9 +99,4 @@ pub fn run() {
             commands::tutorial::set_practice_server_online,
             commands::tutorial::practice_server_online,
         ])
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        eprintln!("Outpost stopped with an error: {e}");
-        std::process::exit(1);
-    }
 }

@@ -3,7 +3,7 @@
 //! base64 inside JSON.
 
 use tauri::http::{Request, Response, StatusCode};
-use tauri::{Manager, UriSchemeContext, UriSchemeResponder, Wry};
+use tauri::{Manager, Runtime, UriSchemeContext, UriSchemeResponder};
 
 use outpost_workstation::DocumentId;
 
@@ -21,8 +21,8 @@ fn plain(status: StatusCode, text: &str) -> Response<Vec<u8>> {
 }
 
 /// Serves one page image, rendering on a worker thread.
-pub fn serve(
-    ctx: UriSchemeContext<'_, Wry>,
+pub fn serve<R: Runtime>(
+    ctx: UriSchemeContext<'_, R>,
     request: Request<Vec<u8>>,
     responder: UriSchemeResponder,
 ) {

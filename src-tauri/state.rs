@@ -87,7 +87,13 @@ impl AppState {
             session.lock().map_err(|e| e.to_string())?;
             suggested_user = Some(DEMO_USER.to_owned());
         }
-        Ok(Self {
+        Ok(Self::new(workstation, rng, suggested_user))
+    }
+
+    /// The state of an app over `workstation`, nothing unlocked yet; `suggested_user` is offered
+    /// on the unlock screen.
+    pub fn new(workstation: Workstation, rng: SharedRng, suggested_user: Option<String>) -> Self {
+        Self {
             workstation: Arc::new(workstation),
             session: Mutex::new(None),
             inbox: Mutex::new(None),
@@ -96,7 +102,7 @@ impl AppState {
             suggested_user,
             batch_cancel: Arc::new(AtomicBool::new(false)),
             sync: Mutex::new(None),
-        })
+        }
     }
 
     /// The unlocked session, if any.

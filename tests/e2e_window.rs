@@ -6,361 +6,13 @@
 //! Needs: Xvfb, tauri-driver (`cargo install tauri-driver`), WebKitWebDriver, ImageMagick `import`,
 //! and a Secret Service (run under scripts/with-keyring.sh).
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod window;
 
-use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
 
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Xvfb, ended with SIGTERM so that it removes its lock file and socket (SIGKILL leaves them,
-/// and stale ones pile up run after run).
-struct Xvfb(Child);
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts Xvfb on a display number it picks itself (`-displayfd`), and returns it as `:N`.
-fn start_xvfb() -> (Xvfb, String) {
-    use std::io::BufRead;
-    let mut child = Command::new("Xvfb")
-        .args([
-            "-displayfd",
-            "1",
-            "-screen",
-            "0",
-            "1280x860x24",
-            "-nolisten",
-            "tcp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("Xvfb is installed by scripts/install-deps.sh");
-    let stdout = child.stdout.take().expect("Xvfb's stdout");
-    let xvfb = Xvfb(child);
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("Xvfb reports its display number");
-    let number: u32 = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("Xvfb did not start (it said {line:?})"));
-    (xvfb, format!(":{number}"))
-}
-
-struct WebDriver {
-    base: String,
-    session: String,
-}
-
-impl WebDriver {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{}", self.base, self.session, path);
-        let response = match body {
-            Some(body) => ureq::request(method, &url).send_json(body),
-            None => ureq::request(method, &url).call(),
-        };
-        match response {
-            Ok(r) => r.into_json::<Value>().unwrap()["value"].clone(),
-            Err(ureq::Error::Status(code, r)) => {
-                json!({"error": code, "detail": r.into_string().unwrap_or_default()})
-            }
-            Err(e) => panic!("WebDriver {method} {path}: {e}"),
-        }
-    }
-
-    fn find_all(&self, css: &str) -> Vec<String> {
-        let found = self.call(
-            "POST",
-            "/elements",
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        found
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e[ELEMENT_KEY].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn wait_for(&self, css: &str) -> String {
-        wait_until(css, Duration::from_secs(90), || {
-            self.find_all(css).into_iter().next()
-        })
-    }
-
-    fn text(&self, element: &str) -> String {
-        self.call("GET", &format!("/element/{element}/text"), None)
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    /// Clicks an element, scrolled into the middle of its scrolling pane first (WebKitWebDriver
-    /// does not scroll nested panes, and refuses elements under the status bar as not
-    /// interactable). A refused click fails the test at once instead of timing out later.
-    fn click(&self, element: &str) {
-        let answer = self.try_click(element);
-        assert!(answer.get("error").is_none(), "click refused: {answer}");
-    }
-
-    /// Clicks the first element `css` matches, found afresh until the click lands (the window
-    /// redraws parts of itself as sync state changes, leaving an element found a moment ago
-    /// stale).
-    fn click_fresh(&self, css: &str) {
-        wait_until(css, Duration::from_secs(90), || {
-            let element = self.find_all(css).into_iter().next()?;
-            self.try_click(&element)
-                .get("error")
-                .is_none()
-                .then_some(())
-        });
-    }
-
-    /// Like [`WebDriver::click`], handing back the driver's answer (an error for an element
-    /// drawn afresh since it was found).
-    fn try_click(&self, element: &str) -> Value {
-        self.call(
-            "POST",
-            "/execute/sync",
-            Some(json!({
-                "script": "arguments[0].scrollIntoView({block: 'center'});",
-                "args": [{ ELEMENT_KEY: element }],
-            })),
-        );
-        self.call(
-            "POST",
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-    }
-
-    /// Clicks the middle of the part of an element that its scrolling panes show (a page taller
-    /// than the pane around it has its middle out of sight, and WebKitWebDriver refuses a
-    /// plain click there).
-    fn click_visible_part(&self, element: &str) {
-        let point = self.call(
-            "POST",
-            "/execute/sync",
-            Some(json!({
-                "script": "const e = arguments[0]; e.scrollIntoView({block: 'nearest'}); \
-                    let r = e.getBoundingClientRect(); let [l, t, rt, b] = [r.left, r.top, r.right, r.bottom]; \
-                    for (let n = e.parentElement; n; n = n.parentElement) { \
-                      if (getComputedStyle(n).overflowY === 'visible') continue; \
-                      const c = n.getBoundingClientRect(); \
-                      l = Math.max(l, c.left); t = Math.max(t, c.top); rt = Math.min(rt, c.right); b = Math.min(b, c.bottom); } \
-                    return [Math.round((l + rt) / 2), Math.round((t + b) / 2)];",
-                "args": [{ ELEMENT_KEY: element }],
-            })),
-        );
-        let (x, y) = (point[0].as_i64().unwrap(), point[1].as_i64().unwrap());
-        let answer = self.call(
-            "POST",
-            "/actions",
-            Some(json!({"actions": [{
-                "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-                "actions": [
-                    {"type": "pointerMove", "origin": "viewport", "x": x, "y": y},
-                    {"type": "pointerDown", "button": 0},
-                    {"type": "pointerUp", "button": 0},
-                ],
-            }]})),
-        );
-        assert!(answer.get("error").is_none(), "click refused: {answer}");
-    }
-
-    fn type_into(&self, element: &str, text: &str) {
-        self.call(
-            "POST",
-            &format!("/element/{element}/clear"),
-            Some(json!({})),
-        );
-        self.call(
-            "POST",
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": text })),
-        );
-    }
-
-    /// Sends keys (WebDriver key codes: `\u{E007}` Enter, `\u{E011}` Home, …) to an element.
-    fn press(&self, element: &str, keys: &str) {
-        self.call(
-            "POST",
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": keys })),
-        );
-    }
-
-    fn script(&self, script: &str) -> Value {
-        self.call(
-            "POST",
-            "/execute/sync",
-            Some(json!({"script": script, "args": []})),
-        )
-    }
-}
-
-fn screenshot(display: &str, out: &Path) -> image::RgbImage {
-    let status = Command::new("import")
-        .args(["-window", "root"])
-        .arg(out)
-        .env("DISPLAY", display)
-        .status()
-        .expect("ImageMagick import is installed by scripts/install-deps.sh");
-    assert!(status.success());
-    image::open(out).unwrap().to_rgb8()
-}
-
-/// One app at a time: GTK lets only one instance of an application id run per D-Bus session
-/// (a second launch hands over to the first and exits). nextest runs each test in its own
-/// process, so .config/nextest.toml also puts these tests in a group of one.
-static ONE_APP_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// A running app: its virtual display, tauri-driver and a WebDriver session, ended on drop.
-struct RunningApp {
-    driver: WebDriver,
-    display: String,
-    _tauri_driver: Killed,
-    _xvfb: Xvfb,
-    _turn: std::sync::MutexGuard<'static, ()>,
-}
-
-impl Drop for RunningApp {
-    fn drop(&mut self) {
-        let _ = ureq::delete(&format!(
-            "{}/session/{}",
-            self.driver.base, self.driver.session
-        ))
-        .call();
-    }
-}
-
-/// Starts Xvfb, tauri-driver and the app in demo mode on the data folder `data`, with `env` added.
-fn start_app(data: &Path, env: &[(&str, &str)]) -> RunningApp {
-    start_app_with_args(data, env, &[])
-}
-
-/// Like [`start_app`], with more command-line arguments after `--demo`.
-fn start_app_with_args(data: &Path, env: &[(&str, &str)], more_args: &[&str]) -> RunningApp {
-    let turn = ONE_APP_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let app = PathBuf::from(env!("CARGO_BIN_EXE_outpost"));
-    let (xvfb, display) = start_xvfb();
-    let port = free_port();
-    let native_port = free_port();
-    let mut command = Command::new("tauri-driver");
-    command
-        .args([
-            "--port",
-            &port.to_string(),
-            "--native-port",
-            &native_port.to_string(),
-        ])
-        .env("DISPLAY", &display)
-        .env("OUTPOST_DATA_DIR", data)
-        // WebKit keeps the page's local storage (language, auto-lock time, the lesson in hand)
-        // under the XDG data folder: each test gets its own, so no setting leaks into the next.
-        .env("XDG_DATA_HOME", data.join("xdg-data"))
-        .env(
-            "OUTPOST_KEYRING_SERVICE",
-            format!("outpost-e2e-{}-{port}", std::process::id()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let tauri_driver = Killed(
-        command
-            .spawn()
-            .expect("tauri-driver is installed by scripts/install-deps.sh"),
-    );
-    wait_until("tauri-driver", Duration::from_secs(20), || {
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    let base = format!("http://127.0.0.1:{port}");
-    let mut args = vec!["--demo"];
-    args.extend_from_slice(more_args);
-    // WebKitWebDriver now and then drops the very first connection while it starts (seen as
-    // "Unexpected EOF"): ask again a few times before giving up.
-    let mut attempt = 0;
-    let created: Value = loop {
-        attempt += 1;
-        let answer = ureq::post(&format!("{base}/session")).send_json(
-            json!({"capabilities": {"alwaysMatch": {
-                "browserName": "wry",
-                "tauri:options": {"application": app, "args": args}
-            }}}),
-        );
-        match answer {
-            Ok(response) => break response.into_json().unwrap(),
-            Err(ureq::Error::Transport(e)) if attempt < 3 => {
-                eprintln!("WebDriver session attempt {attempt} failed ({e}); trying again");
-                std::thread::sleep(Duration::from_secs(2));
-            }
-            Err(e) => panic!("a WebDriver session with the app: {e}"),
-        }
-    };
-    RunningApp {
-        driver: WebDriver {
-            base,
-            session: created["value"]["sessionId"].as_str().unwrap().to_owned(),
-        },
-        display,
-        _tauri_driver: tauri_driver,
-        _xvfb: xvfb,
-        _turn: turn,
-    }
-}
-
-/// Waits until the text of the element at `css` satisfies `accept`, and returns it.
-fn text_when(driver: &WebDriver, css: &str, what: &str, accept: impl Fn(&str) -> bool) -> String {
-    wait_until(what, Duration::from_secs(30), || {
-        let text = driver.text(&driver.wait_for(css));
-        accept(&text).then_some(text)
-    })
-}
+use serde_json::json;
+use window::{screenshot, start_app, start_app_with_args, text_when, wait_until, WebDriver};
 
 fn unlock_demo(driver: &WebDriver) {
     let password = driver.wait_for("#unlock-password");
@@ -723,20 +375,7 @@ fn a_key_is_created_certified_and_signs_a_document_whose_signature_shows_valid()
     assert_eq!(driver.find_all("#doc-list li .badge.awaiting").len(), 5);
 
     // A batch: "select unsigned" picks the five others, signed with the same key.
-    driver.click(&driver.wait_for("#select-unsigned"));
-    wait_until("five documents selected", Duration::from_secs(30), || {
-        let n = driver.script(
-            "return [...document.querySelectorAll('#doc-list .doc-select')].filter(b => b.checked).length",
-        );
-        (n == json!(5)).then_some(())
-    });
-    driver.click(&driver.wait_for("#batch-open"));
-    driver.wait_for("#batch-key option");
-    driver.click(&driver.wait_for("#batch-start"));
-    let summary = wait_until("the batch summary", Duration::from_secs(60), || {
-        let text = driver.text(&driver.wait_for("#batch-summary"));
-        (!text.is_empty()).then_some(text)
-    });
+    let summary = sign_the_unsigned_as_a_batch(driver, 5);
     assert_eq!(
         driver
             .find_all("#batch-results li[data-result=signed]")
@@ -871,23 +510,10 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
         .into_iter()
         .map(|d| d.sha256)
         .collect();
-    driver.click(&driver.wait_for("#keys-open"));
-    driver.type_into(&driver.wait_for("#key-name"), "Anna Demidova");
-    driver.click(&driver.wait_for("#key-create button[type=submit]"));
-    driver.click(&driver.wait_for("#key-list li[data-ready=no] .request-certificate"));
-    driver.wait_for("#key-list li[data-ready=yes]");
+    certify_a_key_on_the_server(driver, "Anna Demidova");
     driver.click(&driver.find_all("#doc-list li")[0]);
     driver.wait_for("#signature-list li.empty");
-    driver.click(&driver.wait_for("#sign-open"));
-    driver.wait_for("#sign-key option");
-    driver.click(&driver.wait_for("#sign-submit"));
-    driver.click(&driver.wait_for(".page-frame svg.overlay"));
-    wait_until("a valid signature", Duration::from_secs(60), || {
-        driver
-            .find_all("#signature-list li[data-status=valid]")
-            .into_iter()
-            .next()
-    });
+    sign_the_open_document(driver);
     driver.click(&driver.wait_for("#sync-now"));
     wait_until(
         "the signed revision on the server",
@@ -1897,4 +1523,549 @@ fn fill_connect_form(
     );
     driver.type_into(&driver.wait_for("#connect-password"), &account.password);
     driver.type_into(&driver.wait_for("#connect-code"), code);
+}
+
+/// What a working day looks like in one language: the words the window must use.
+struct DayInLanguage {
+    code: &'static str,
+    language: outpost_pdf::Language,
+    user: &'static str,
+    signer: &'static str,
+    vault_password: &'static str,
+    marker: &'static str,
+    titles: [&'static str; 7],
+    note_online: &'static str,
+    note_offline: &'static str,
+    online: &'static str,
+    everything_sent: &'static str,
+    offline: &'static str,
+    waiting: &'static str,
+    batch_summary: &'static str,
+}
+
+/// The whole day of issue 7's flow in the real window against a real server: sign in (first run:
+/// password, authenticator code, new vault password) → search → open → annotate → sign → the
+/// server goes away → annotate and sign another → batch-sign the five left, offline → the server
+/// comes back → everything reaches it. Every step is checked on the server, and the window's
+/// words in `day`'s language.
+fn a_working_day_online_and_offline(day: &DayInLanguage) {
+    let mut server = outpost_server::testing::InProcessServer::start_with_ca();
+    server.move_clock_to_system_time();
+    server.unit("North");
+    let account = server.account(day.user, outpost_protocol::Role::Supervisor, Some("North"));
+    let pdf = outpost_pdf::PdfEngine::start_default().unwrap();
+    let kinds = [
+        outpost_pdf::SampleKind::PersonnelRecord,
+        outpost_pdf::SampleKind::ProcurementContract,
+        outpost_pdf::SampleKind::OperationalReport,
+    ];
+    for (i, title) in day.titles.iter().enumerate() {
+        let bytes = pdf
+            .write_sample(&outpost_pdf::SampleSpec {
+                kind: kinds[i % kinds.len()],
+                language: day.language,
+                pages: 2,
+                seed: 100 + i as u64,
+                marker: (i == 0).then(|| day.marker.to_owned()),
+            })
+            .unwrap();
+        server.document(
+            title,
+            bytes,
+            outpost_protocol::AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        );
+    }
+    let heads_at_start: Vec<String> = server
+        .block_on(server.service.all_documents())
+        .unwrap()
+        .into_iter()
+        .map(|d| d.sha256)
+        .collect();
+    let changed_heads = |server: &outpost_server::testing::InProcessServer| {
+        server
+            .block_on(server.service.all_documents())
+            .unwrap()
+            .into_iter()
+            .filter(|d| !heads_at_start.contains(&d.sha256))
+            .count()
+    };
+    let notes_on_server = |server: &outpost_server::testing::InProcessServer| -> Vec<String> {
+        let store = server.service.store();
+        let user = server
+            .block_on(store.user_by_username(day.user))
+            .unwrap()
+            .unwrap();
+        let page = server
+            .block_on(store.pull(&user.id, user.unit_id.as_deref(), 0, None, 1000))
+            .unwrap();
+        page.entries
+            .into_iter()
+            .filter_map(|entry| match entry.kind {
+                outpost_server::store::PullEntryKind::Annotation(a) if !a.deleted => Some(a.body),
+                _ => None,
+            })
+            .collect()
+    };
+
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    let shots_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+
+    // Sign in: the first-run screen, in the day's language.
+    driver.wait_for("#setup-open");
+    driver.script(&format!(
+        "const s = document.getElementById('language'); s.value = '{}'; s.dispatchEvent(new Event('change'));",
+        day.code
+    ));
+    wait_until("the chosen language", Duration::from_secs(30), || {
+        (driver.script("return document.documentElement.lang") == json!(day.code)).then_some(())
+    });
+    set_up_from_the_first_run_screen(driver, &server, &account, day.user, day.vault_password);
+    wait_until("the seven documents", Duration::from_secs(90), || {
+        (driver.find_all("#doc-list li[data-doc-id]").len() == 7).then_some(())
+    });
+    text_when(driver, "#sync-text", "the indicator online", |t| {
+        t.contains(day.online)
+    });
+
+    // A signing key, certified by the organisation's CA on the server.
+    certify_a_key_on_the_server(driver, day.signer);
+
+    // Search → open the hit → a note → sign, with the mark placed by a click on the page.
+    driver.type_into(&driver.wait_for("#search-input"), day.marker);
+    driver.click(&driver.wait_for("#search-form button[type=submit]"));
+    let hits = wait_until("the search hit", Duration::from_secs(30), || {
+        let hits = driver.find_all("#search-results li");
+        (!hits.is_empty()).then_some(hits)
+    });
+    assert_eq!(hits.len(), 1, "one document carries the marker");
+    assert!(driver.text(&hits[0]).contains(day.titles[0]));
+    driver.click(&hits[0]);
+    annotate_and_sign_the_open_document(driver, day.note_online);
+    driver.click_fresh("#sync-now");
+    wait_until(
+        "the signed revision and the note on the server",
+        Duration::from_secs(60),
+        || {
+            (changed_heads(&server) == 1
+                && notes_on_server(&server)
+                    .iter()
+                    .any(|n| n.contains(day.note_online)))
+            .then_some(())
+        },
+    );
+
+    // The server goes away: the window says it works offline.
+    server.stop();
+    driver.click_fresh("#sync-now");
+    text_when(driver, "#sync-text", "the indicator offline", |t| {
+        t.contains(day.offline)
+    });
+
+    // Offline: another document annotated and signed…
+    driver.click(&driver.wait_for("#search-clear"));
+    let second = wait_until("an unsigned document", Duration::from_secs(30), || {
+        driver
+            .find_all("#doc-list li[data-doc-id]")
+            .into_iter()
+            .find(|li| driver.text(li).contains(day.titles[1]))
+    });
+    driver.click(&second);
+    annotate_and_sign_the_open_document(driver, day.note_offline);
+    driver.click_fresh("#sync-now");
+    text_when(driver, "#sync-text", "changes waiting", |t| {
+        t.contains(day.offline) && t.contains(day.waiting)
+    });
+
+    // …and the five left signed as a batch, with one reason and progress.
+    let summary = sign_the_unsigned_as_a_batch(driver, 5);
+    assert!(summary.contains(day.batch_summary), "{summary}");
+    assert_eq!(
+        driver
+            .find_all("#batch-results li[data-result=signed]")
+            .len(),
+        5,
+        "{summary}"
+    );
+    // The list says all seven are signed, and the indicator counts what waits for the server:
+    // the offline note and the six signed revisions.
+    wait_until(
+        "seven rows marked signed, six with changes waiting",
+        Duration::from_secs(30),
+        || {
+            (driver.find_all("#doc-list li .badge.signed").len() == 7
+                && driver.find_all("#doc-list li .badge.pending").len() == 6)
+                .then_some(())
+        },
+    );
+    text_when(driver, "#sync-text", "seven changes waiting", |t| {
+        t.contains(day.offline) && t.contains(&format!("{}: 7", day.waiting))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    screenshot(
+        &running.display,
+        &shots_dir.join(format!("e2e-day-{}-offline.png", day.code)),
+    );
+    assert_eq!(
+        changed_heads(&server),
+        1,
+        "nothing reached the stopped server"
+    );
+
+    // The server comes back: the engine finds it, and everything done offline reaches it.
+    server.start_again();
+    driver.click_fresh("#sync-now");
+    wait_until(
+        "all seven signed revisions and both notes on the server",
+        Duration::from_secs(120),
+        || {
+            let notes = notes_on_server(&server);
+            (changed_heads(&server) == 7
+                && notes.iter().any(|n| n.contains(day.note_online))
+                && notes.iter().any(|n| n.contains(day.note_offline)))
+            .then_some(())
+        },
+    );
+    text_when(driver, "#sync-text", "everything sent", |t| {
+        t.contains(day.online) && t.contains(day.everything_sent)
+    });
+    screenshot(
+        &running.display,
+        &shots_dir.join(format!("e2e-day-{}-synced.png", day.code)),
+    );
+}
+
+/// In the open document: a note with `text`, then a signature with the visible mark placed by a
+/// click on the page, shown valid.
+fn annotate_and_sign_the_open_document(driver: &WebDriver, text: &str) {
+    // The page's layers are drawn afresh as it renders and its search hits are marked: each
+    // click finds its element anew.
+    driver.wait_for(".page-frame svg.overlay");
+    wait_for_a_rendered_page(driver);
+    let before = annotation_count(driver);
+    driver.click_fresh("button[data-tool=note]");
+    driver.type_into(&driver.wait_for("#annotation-text"), text);
+    driver.click_fresh(".page-frame svg.overlay");
+    wait_for_annotations(driver, before + 1);
+    sign_the_open_document(driver);
+}
+
+/// Creates a signing key named `name` in the keys panel and has the organisation's CA on the
+/// server certify it.
+fn certify_a_key_on_the_server(driver: &WebDriver, name: &str) {
+    driver.click(&driver.wait_for("#keys-open"));
+    driver.type_into(&driver.wait_for("#key-name"), name);
+    driver.click(&driver.wait_for("#key-create button[type=submit]"));
+    driver.click(&driver.wait_for("#key-list li[data-ready=no] .request-certificate"));
+    driver.wait_for("#key-list li[data-ready=yes]");
+}
+
+/// Signs the open document with the first key, the visible mark placed by a click on the page,
+/// and waits for the signature to show valid.
+fn sign_the_open_document(driver: &WebDriver) {
+    driver.click_fresh("#sign-open");
+    driver.wait_for("#sign-key option");
+    driver.click_fresh("#sign-submit");
+    driver.click_fresh(".page-frame svg.overlay");
+    wait_until("a valid signature", Duration::from_secs(60), || {
+        driver
+            .find_all("#signature-list li[data-status=valid]")
+            .into_iter()
+            .next()
+    });
+}
+
+#[test]
+fn in_english_a_working_day_online_offline_and_back_reaches_the_server() {
+    a_working_day_online_and_offline(&DayInLanguage {
+        code: "en",
+        language: outpost_pdf::Language::English,
+        user: "olga",
+        signer: "Olga Smirnova",
+        vault_password: "a long walk at dawn",
+        marker: "zephyrmark",
+        titles: [
+            "Duty roster, week 48",
+            "Fuel supply contract",
+            "Incident report 17",
+            "Leave request, Petrov",
+            "Inventory of unit stores",
+            "Training plan, December",
+            "Vehicle inspection report",
+        ],
+        note_online: "Checked against the roster",
+        note_offline: "Signed in the field, no link",
+        online: "Online",
+        everything_sent: "everything sent",
+        offline: "Offline",
+        waiting: "changes waiting",
+        batch_summary: "Signed 5 of 5; 0 failed.",
+    });
+}
+
+#[test]
+fn in_russian_a_working_day_online_offline_and_back_reaches_the_server() {
+    a_working_day_online_and_offline(&DayInLanguage {
+        code: "ru",
+        language: outpost_pdf::Language::Russian,
+        user: "olga",
+        signer: "Ольга Смирнова",
+        vault_password: "долгая прогулка на рассвете",
+        marker: "зефирметка",
+        titles: [
+            "График дежурств, 48-я неделя",
+            "Договор поставки топлива",
+            "Донесение о происшествии № 17",
+            "Заявление на отпуск, Петров",
+            "Опись имущества подразделения",
+            "План подготовки на декабрь",
+            "Акт осмотра транспорта",
+        ],
+        note_online: "Сверено с графиком",
+        note_offline: "Подписано в поле, без связи",
+        online: "В сети",
+        everything_sent: "всё отправлено",
+        offline: "Нет связи",
+        waiting: "Ожидают отправки",
+        batch_summary: "Подписано 5 из 5; с ошибкой: 0.",
+    });
+}
+
+/// On the unlock screen: "New on this workstation?", the server, the user's sign-in with a fresh
+/// authenticator code, and a new vault password, submitted.
+fn set_up_from_the_first_run_screen(
+    driver: &WebDriver,
+    server: &outpost_server::testing::InProcessServer,
+    account: &outpost_server::testing::TestAccount,
+    user: &str,
+    vault_password: &str,
+) {
+    driver.click_fresh("#setup-open");
+    driver.type_into(&driver.wait_for("#connect-address"), &server.base_url);
+    driver.type_into(
+        &driver.wait_for("#connect-ca"),
+        std::str::from_utf8(&server.ca_pem).unwrap(),
+    );
+    driver.type_into(&driver.wait_for("#connect-user"), user);
+    driver.type_into(&driver.wait_for("#connect-password"), &account.password);
+    driver.type_into(
+        &driver.wait_for("#connect-code"),
+        &server.fresh_code(account),
+    );
+    driver.type_into(&driver.wait_for("#setup-vault-password"), vault_password);
+    driver.type_into(&driver.wait_for("#setup-vault-repeat"), vault_password);
+    driver.click(&driver.wait_for("#connect-submit"));
+}
+
+#[test]
+fn a_vault_follows_its_server_to_a_new_address_from_the_settings() {
+    let (mut server, account) = server_with_one_document(
+        "vera",
+        "Memo before the move",
+        outpost_pdf::Language::English,
+        "before-the-move",
+    );
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    set_up_from_the_first_run_screen(driver, &server, &account, "vera", "vera's long passphrase");
+    wait_until("the server's document", Duration::from_secs(60), || {
+        (driver.find_all("#doc-list li[data-doc-id]").len() == 1).then_some(())
+    });
+    let old_address = server.base_url.clone();
+
+    // The server moves to a new host (the same data and CA) and gets a new document meanwhile:
+    // at the old address there is nothing, so the vault works offline.
+    server.move_to_new_address();
+    assert_ne!(server.base_url, old_address);
+    let report = outpost_pdf::PdfEngine::start_default()
+        .unwrap()
+        .write_sample(&outpost_pdf::SampleSpec {
+            kind: outpost_pdf::SampleKind::ProcurementContract,
+            language: outpost_pdf::Language::English,
+            pages: 1,
+            seed: 8,
+            marker: Some("after-the-move".into()),
+        })
+        .unwrap();
+    server.document(
+        "Contract after the move",
+        report,
+        outpost_protocol::AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    driver.click_fresh("#sync-now");
+    text_when(driver, "#sync-text", "offline at the old address", |t| {
+        t.contains("Offline")
+    });
+
+    // Settings: the server moved — the form comes filled in with the old address, the pinned CA
+    // and the user; the new address and a sign-in move the vault.
+    driver.click(&driver.wait_for("#settings-open"));
+    let shown = text_when(driver, "#settings-server-address", "the old address", |t| {
+        !t.is_empty()
+    });
+    assert!(shown.contains(&old_address), "{shown}");
+    driver.click(&driver.wait_for("#settings-server-move"));
+    let address = driver.wait_for("#connect-address");
+    assert_eq!(
+        driver
+            .call("GET", &format!("/element/{address}/property/value"), None)
+            .as_str(),
+        Some(old_address.as_str())
+    );
+    driver.type_into(&address, &server.base_url);
+    driver.type_into(&driver.wait_for("#connect-password"), &account.password);
+    driver.type_into(
+        &driver.wait_for("#connect-code"),
+        &server.fresh_code(&account),
+    );
+    driver.click(&driver.wait_for("#connect-submit"));
+    let moved = text_when(driver, "#settings-server-address", "the new address", |t| {
+        t.contains(&server.base_url)
+    });
+    assert!(!moved.contains(&old_address), "{moved}");
+    wait_until(
+        "the document sent after the move",
+        Duration::from_secs(60),
+        || (driver.find_all("#doc-list li[data-doc-id]").len() == 2).then_some(()),
+    );
+    text_when(driver, "#sync-text", "online at the new address", |t| {
+        t.contains("Online")
+    });
+    assert_eq!(
+        server
+            .block_on(server.service.devices(Some("vera")))
+            .unwrap()
+            .len(),
+        1,
+        "the same device, not a second enrolment"
+    );
+}
+
+#[test]
+fn a_revision_the_server_refused_is_shown_with_its_reason_and_offered_again_from_the_viewer() {
+    // A server that takes documents only a little larger than the one it holds: the signed
+    // revision (the document plus a signature) is too large for it.
+    let memo = outpost_pdf::PdfEngine::start_default()
+        .unwrap()
+        .write_sample(&outpost_pdf::SampleSpec {
+            kind: outpost_pdf::SampleKind::OperationalReport,
+            language: outpost_pdf::Language::English,
+            pages: 1,
+            seed: 9,
+            marker: Some("refusal".into()),
+        })
+        .unwrap();
+    let mut server = outpost_server::testing::InProcessServer::start_with(
+        true,
+        outpost_server::service::Policy {
+            max_document_bytes: memo.len() + 2_048,
+            ..outpost_server::service::Policy::default()
+        },
+    );
+    server.move_clock_to_system_time();
+    server.unit("North");
+    let account = server.account("vera", outpost_protocol::Role::Staff, Some("North"));
+    server.document(
+        "Memo to sign",
+        memo,
+        outpost_protocol::AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    let head_at_start = server
+        .block_on(server.service.all_documents())
+        .unwrap()
+        .remove(0)
+        .sha256;
+
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    set_up_from_the_first_run_screen(driver, &server, &account, "vera", "vera's long passphrase");
+    wait_until("the memo", Duration::from_secs(60), || {
+        (driver.find_all("#doc-list li[data-doc-id]").len() == 1).then_some(())
+    });
+    certify_a_key_on_the_server(driver, "Vera Orlova");
+    driver.click_fresh("#doc-list li[data-doc-id]");
+    driver.wait_for("#signature-list li.empty");
+    sign_the_open_document(driver);
+
+    // The push is refused: the list and the viewer say why, and the signature stays here.
+    driver.click_fresh("#sync-now");
+    let badge = text_when(
+        driver,
+        "#doc-list li .badge.refused",
+        "the refusal badge",
+        |t| !t.is_empty(),
+    );
+    assert!(
+        badge.contains("Refused by the server") && badge.contains("larger than"),
+        "{badge}"
+    );
+    driver.click_fresh("#doc-list li[data-doc-id]");
+    let notice = text_when(
+        driver,
+        "#refused-notice",
+        "the refusal in the viewer",
+        |t| t.contains("larger than"),
+    );
+    assert!(notice.contains("Offer it again"), "{notice}");
+    driver.wait_for("#signature-list li[data-status=valid]");
+    std::thread::sleep(Duration::from_secs(1));
+    screenshot(
+        &running.display,
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-refused.png"),
+    );
+    let head = |server: &outpost_server::testing::InProcessServer| {
+        server
+            .block_on(server.service.all_documents())
+            .unwrap()
+            .remove(0)
+            .sha256
+    };
+    assert_eq!(head(&server), head_at_start, "nothing reached the server");
+
+    // The administrator raises the limit; offered again, the signed revision is taken.
+    server.restart_with(outpost_server::service::Policy::default());
+    driver.click(&driver.wait_for("#offer-again"));
+    driver.click_fresh("#sync-now");
+    wait_until(
+        "the signed revision on the server",
+        Duration::from_secs(60),
+        || (head(&server) != head_at_start).then_some(()),
+    );
+    wait_until("the refusal gone", Duration::from_secs(30), || {
+        driver
+            .find_all("#doc-list li .badge.refused")
+            .is_empty()
+            .then_some(())
+    });
+}
+
+/// "Select unsigned" (expecting `count` selected), then the batch signed with the first key;
+/// returns the batch's summary line.
+fn sign_the_unsigned_as_a_batch(driver: &WebDriver, count: usize) -> String {
+    driver.click_fresh("#select-unsigned");
+    wait_until(
+        &format!("{count} documents selected"),
+        Duration::from_secs(30),
+        || {
+            let n = driver.script(
+                "return [...document.querySelectorAll('#doc-list .doc-select')].filter(b => b.checked).length",
+            );
+            (n == json!(count)).then_some(())
+        },
+    );
+    driver.click(&driver.wait_for("#batch-open"));
+    driver.wait_for("#batch-key option");
+    driver.click(&driver.wait_for("#batch-start"));
+    text_when(driver, "#batch-summary", "the batch summary", |t| {
+        !t.is_empty()
+    })
 }

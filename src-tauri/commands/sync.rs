@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use outpost_workstation::{Session, SyncEngine, SyncSchedule, SyncState};
-use tauri::{AppHandle, Emitter, Manager, State};
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 
 use super::CommandResult;
 use crate::state::AppState;
 
 /// Starts the sync engine for `session` if its vault syncs with a server, forwarding its state to
 /// the UI. Returns the engine to keep.
-pub fn start_engine(app: &AppHandle, session: Arc<Session>) -> Option<SyncEngine> {
+pub fn start_engine<R: Runtime>(app: &AppHandle<R>, session: Arc<Session>) -> Option<SyncEngine> {
     match session.server_account() {
         Ok(Some(_)) => {}
         Ok(None) => return None,
@@ -41,7 +41,7 @@ pub fn start_engine(app: &AppHandle, session: Arc<Session>) -> Option<SyncEngine
 /// The server revoked this device: everything that holds the session lets go of it, and the vault
 /// is destroyed (`Workstation::remote_wipe`). The UI hears `vault-wiped` and returns to the unlock
 /// screen.
-async fn wipe_revoked_vault(app: &AppHandle) {
+async fn wipe_revoked_vault<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
     let session = match super::vault::release_session(&state).await {
         Ok(Some(session)) => session,
@@ -112,8 +112,8 @@ pub struct ConnectRequest {
 /// server is the user's; a vault that already syncs may only sign in again as the same user on the
 /// same server.
 #[tauri::command]
-pub async fn connect_server(
-    app: AppHandle,
+pub async fn connect_server<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     request: ConnectRequest,
 ) -> CommandResult<String> {
@@ -138,7 +138,7 @@ pub async fn connect_server(
 
 /// Asks the running engine for a round now, or starts one for `session` (whose vault was just
 /// connected).
-pub fn sync_soon(app: &AppHandle, state: &AppState, session: Arc<Session>) {
+pub fn sync_soon<R: Runtime>(app: &AppHandle<R>, state: &AppState, session: Arc<Session>) {
     let mut sync = state.sync.lock().unwrap_or_else(|p| p.into_inner());
     match sync.as_ref() {
         Some(engine) => engine.sync_now(),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use outpost_workstation::{LessonProgress, TrainingOverview, TutorialSummary};
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Runtime, State};
 
 use super::{blocking, session, CommandResult};
 use crate::state::AppState;
@@ -13,8 +13,8 @@ use crate::state::AppState;
 /// unlocked, or of `user` — with `password` when they have a real vault here. Real work that was
 /// unlocked is locked then: the sandbox and a real vault are not worked in together.
 #[tauri::command]
-pub async fn start_tutorial(
-    app: AppHandle,
+pub async fn start_tutorial<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     user: String,
     password: Option<String>,
@@ -51,8 +51,8 @@ pub async fn lessons(state: State<'_, AppState>) -> CommandResult<Vec<LessonProg
 
 /// Begins a lesson (again): what counts for it is what the trainee does from now on.
 #[tauri::command]
-pub async fn start_lesson(
-    app: AppHandle,
+pub async fn start_lesson<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     lesson: String,
 ) -> CommandResult<LessonProgress> {
@@ -69,8 +69,8 @@ pub async fn start_lesson(
 /// real server is unreachable when the connection drops), and has the sync engine try a round at
 /// once.
 #[tauri::command]
-pub async fn set_practice_server_online(
-    app: AppHandle,
+pub async fn set_practice_server_online<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     online: bool,
 ) -> CommandResult<bool> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 use outpost_workstation::inbox::{InboxConfig, InboxWatcher, IntakeEvent};
 use outpost_workstation::Session;
 use serde::Serialize;
-use tauri::{AppHandle, Emitter, State};
+use tauri::{AppHandle, Emitter, Runtime, State};
 
 use super::{blocking, CommandError, CommandResult};
 use crate::state::AppState;
@@ -76,8 +76,8 @@ pub async fn app_info(state: State<'_, AppState>) -> CommandResult<AppInfo> {
 }
 
 #[tauri::command]
-pub async fn unlock(
-    app: AppHandle,
+pub async fn unlock<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     user: String,
     password: String,
@@ -101,8 +101,8 @@ pub struct SetupRequest {
 /// First run: makes the user's vault, connects it to their server and begins work in it (nothing
 /// is left behind when the server refuses).
 #[tauri::command]
-pub async fn set_up_workstation(
-    app: AppHandle,
+pub async fn set_up_workstation<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     request: SetupRequest,
 ) -> CommandResult<String> {
@@ -131,7 +131,7 @@ pub async fn set_up_workstation(
 }
 
 /// Makes `session` the unlocked one: its inbox watched, its sync engine running. Returns its user.
-fn begin_work(app: AppHandle, state: &AppState, session: Arc<Session>) -> String {
+fn begin_work<R: Runtime>(app: AppHandle<R>, state: &AppState, session: Arc<Session>) -> String {
     let user = session.user();
     start_inbox(app.clone(), state, session.clone());
     let engine = super::sync::start_engine(&app, session.clone());
@@ -142,7 +142,7 @@ fn begin_work(app: AppHandle, state: &AppState, session: Arc<Session>) -> String
 
 /// Watches `session`'s inbox folder, telling the UI what it takes (event `intake`). A broken
 /// inbox folder must not keep the user out of the vault: it is reported instead.
-fn start_inbox(app: AppHandle, state: &AppState, session: Arc<Session>) {
+fn start_inbox<R: Runtime>(app: AppHandle<R>, state: &AppState, session: Arc<Session>) {
     let watcher = InboxWatcher::start(
         session.clone(),
         state.rng.clone(),
@@ -174,8 +174,8 @@ fn start_inbox(app: AppHandle, state: &AppState, session: Arc<Session>) {
 /// Chooses the folder the inbox watches (kept in the vault) and watches it from now on (the file
 /// in hand in the old folder is finished first). Returns the folder.
 #[tauri::command]
-pub async fn set_inbox_folder(
-    app: AppHandle,
+pub async fn set_inbox_folder<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     folder: String,
 ) -> CommandResult<String> {
@@ -221,7 +221,10 @@ pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {
 /// Signs out of the server (when the vault syncs; the sync engine stopped first, so it cannot
 /// renew the session meanwhile) and locks. Returns whether the server was told.
 #[tauri::command]
-pub async fn sign_out(app: AppHandle, state: State<'_, AppState>) -> CommandResult<bool> {
+pub async fn sign_out<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> CommandResult<bool> {
     super::sync::stop_engine(&state).await;
     let told = match state.session().filter(|s| !s.is_sandbox()) {
         Some(session) => {

@@ -1,6 +1,7 @@
 // The settings panel: where the inbox watches, and which server the vault syncs with. Language and
 // auto-lock stay in the toolbar, where they are changed most. Presentation only.
 import { api } from "./api";
+import { showConnect } from "./connect";
 import { h } from "./dom";
 import { t } from "./i18n";
 
@@ -32,15 +33,29 @@ export async function showSettings(container: HTMLElement, showError: (e: unknow
       save.disabled = false;
     }
   });
+  // A server that moved (a new host, the same data and CA): the vault signs in at the new address
+  // with the device already enrolled, and syncs there from then on.
+  const moved = info.server ? h("button", { id: "settings-server-move", type: "button", class: "secondary" }, t("settings.serverMove")) : null;
+  const known = info.server;
+  moved?.addEventListener("click", () => {
+    if (!known) return;
+    const holder = h("div", { id: "settings-server-form" });
+    server.replaceChildren(h("h3", {}, t("settings.server")), h("p", { class: "muted" }, t("settings.serverMoveExplain")), holder);
+    showConnect(holder, info.unlocked_user ?? "", showError, () => void showSettings(container, showError), false, known);
+    const address = holder.querySelector<HTMLInputElement>("#connect-address");
+    address?.focus();
+    address?.select();
+  });
   const server = h(
     "section",
     { id: "settings-server" },
     h("h3", {}, t("settings.server")),
     h(
       "p",
-      {},
+      { id: "settings-server-address" },
       info.server ? t("settings.serverConnected", { address: info.server.address, user: info.unlocked_user ?? "" }) : t("sync.local"),
     ),
+    moved,
   );
   container.replaceChildren(h("div", { id: "settings", class: "card wide" }, h("h2", {}, t("settings.title")), inboxForm, server));
   folder.focus();

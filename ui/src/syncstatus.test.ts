@@ -25,7 +25,7 @@ describe("the sync indicator", () => {
     expect(syncSummary(null, at)).toBe("Local vault — not connected to a server");
     expect(syncSummary(base, at)).toBe("Online · everything sent · last sync T1000");
     expect(syncSummary({ ...base, online: false, pending_operations: 3, last_success_ms: null }, at)).toBe(
-      "Offline — working locally · 3 changes waiting · not synced yet",
+      "Offline — working locally · changes waiting: 3 · not synced yet",
     );
     expect(syncSummary({ ...base, running: true }, at)).toMatch(/^Syncing…/);
     setLocale("ru");

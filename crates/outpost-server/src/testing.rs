@@ -354,6 +354,24 @@ impl InProcessServer {
         document.id
     }
 
+    /// Starts a stopped server again on the same data and address (as when the connection to it
+    /// comes back); a running one is restarted.
+    pub fn start_again(&mut self) {
+        self.stop();
+        self.relaunch();
+    }
+
+    /// Stops the server and starts it on the same data at another address (as when the server
+    /// moves to a new host): clients that knew the old address find nothing there.
+    pub fn move_to_new_address(&mut self) {
+        self.stop();
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        self.base_url = format!("https://{free}");
+        self.relaunch();
+    }
+
     /// Stops the server (requests in flight finish).
     pub fn stop(&mut self) {
         if let Some(running) = self.running.take() {

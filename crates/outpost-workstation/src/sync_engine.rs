@@ -188,7 +188,8 @@ impl SyncEngine {
                     }
                 }
                 publish.send_replace(current.clone());
-                // Online, a local change is sent soon; offline, the backoff decides.
+                // Online, a local change is sent soon; offline, the backoff decides when to try
+                // again, and meanwhile the count of what waits follows the user's work.
                 let watch_changes = current.online && current.last_error.is_none();
                 let asked = match wait {
                     Some(wait) => {
@@ -197,18 +198,31 @@ impl SyncEngine {
                             tokio::select! {
                                 _ = tokio::time::sleep_until(deadline) => break true,
                                 message = woken.recv() => break message.is_some(),
-                                _ = tokio::time::sleep(schedule.change_check), if watch_changes => {
+                                _ = tokio::time::sleep(schedule.change_check) => {
                                     let looking = Arc::clone(&session);
-                                    // Anything to send after a round that sent all it could:
-                                    // made since (or during) that round.
-                                    let waiting = tokio::task::spawn_blocking(move || {
-                                        looking.has_changes_to_send().ok()
-                                    })
-                                    .await
-                                    .ok()
-                                    .flatten();
-                                    if waiting == Some(true) {
-                                        break true;
+                                    if watch_changes {
+                                        // Anything to send after a round that sent all it could:
+                                        // made since (or during) that round.
+                                        let waiting = tokio::task::spawn_blocking(move || {
+                                            looking.has_changes_to_send().ok()
+                                        })
+                                        .await
+                                        .ok()
+                                        .flatten();
+                                        if waiting == Some(true) {
+                                            break true;
+                                        }
+                                    } else {
+                                        let pending = tokio::task::spawn_blocking(move || {
+                                            looking.pending_operations().ok()
+                                        })
+                                        .await
+                                        .ok()
+                                        .flatten();
+                                        if let Some(pending) = pending.filter(|p| *p != current.pending_operations) {
+                                            current.pending_operations = pending;
+                                            publish.send_replace(current.clone());
+                                        }
                                     }
                                 }
                             }

@@ -170,3 +170,52 @@ fn an_unreachable_server_is_retried_with_growing_waits_and_a_revoked_device_stop
     assert!(elapsed >= Duration::from_millis(230), "{elapsed:?}");
     runtime.block_on(engine.stop());
 }
+
+#[test]
+fn offline_the_count_of_what_waits_follows_the_users_work_between_attempts() {
+    let mut server = InProcessServer::start();
+    server.unit("North");
+    let account = server.account("nina", Role::Staff, Some("North"));
+    common::unit_documents(
+        &server,
+        "Report",
+        SampleKind::OperationalReport,
+        Language::English,
+        0..1,
+        "offlinecount",
+    );
+    let (_dir, _workstation, session) = common::connected(&server, &account, "engine-count", 33);
+    session
+        .sync_pull(&std::sync::atomic::AtomicBool::new(false), &mut |_| {})
+        .expect("pull");
+    let document = session.documents().expect("documents")[0].id.clone();
+    let session = Arc::new(session);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    // The server is gone: after one failed round the engine waits a long minute before the next.
+    server.stop();
+    let patient = SyncSchedule {
+        interval: Duration::from_secs(60),
+        first_retry: Duration::from_secs(120),
+        max_retry: Duration::from_secs(120),
+        change_check: Duration::from_millis(50),
+    };
+    let engine = SyncEngine::start(runtime.handle(), Arc::clone(&session), patient);
+    let offline = wait_for(&engine, |s| s.attempts == 1 && !s.running && !s.online);
+    assert_eq!(offline.pending_operations, 0);
+
+    // Two notes made offline: the indicator's count follows without a round being tried.
+    for text in ["first offline note", "second offline note"] {
+        session
+            .create_annotation(&document, common::note_draft(text))
+            .expect("a note");
+    }
+    let counted = wait_for(&engine, |s| s.pending_operations == 2);
+    assert_eq!(counted.attempts, 1, "no round was tried: {counted:?}");
+    assert!(!counted.online);
+    runtime.block_on(engine.stop());
+}

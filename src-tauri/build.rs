@@ -7,6 +7,7 @@ fn main() {
         "lock",
         "sign_out",
         "set_inbox_folder",
+        "inbox_rejections",
         "list_documents",
         "document_marks",
         "open_document",

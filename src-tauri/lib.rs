@@ -30,11 +30,40 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    let result = with_commands(tauri::Builder::default(), state).run(context());
+    let result = with_commands(tauri::Builder::default(), state)
+        .setup(|app| {
+            use tauri::Manager;
+            if let Some(window) = app.get_webview_window("main") {
+                window.with_webview(set_up_web_view)?;
+            }
+            Ok(())
+        })
+        .run(context());
     if let Err(e) = result {
         eprintln!("Outpost stopped with an error: {e}");
         std::process::exit(1);
     }
+}
+
+/// WebKit set for one local page of lists and page images: no accelerated compositing (its GL
+/// surfaces cost over a hundred megabytes and, where GL is emulated in software, make scrolling
+/// slower, not faster — measured in benches/app_window.rs), and the document-viewer cache model
+/// (no memory caches kept for back-and-forth browsing that never happens).
+fn set_up_web_view(webview: tauri::webview::PlatformWebview) {
+    #[cfg(target_os = "linux")]
+    {
+        use webkit2gtk::{SettingsExt, WebContextExt, WebViewExt};
+        let view = webview.inner();
+        if let Some(settings) = WebViewExt::settings(&view) {
+            settings
+                .set_hardware_acceleration_policy(webkit2gtk::HardwareAccelerationPolicy::Never);
+        }
+        if let Some(context) = view.context() {
+            context.set_cache_model(webkit2gtk::CacheModel::DocumentViewer);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = webview;
 }
 
 /// The app's configuration, its built UI and the capabilities (what the window may call), for any
@@ -55,6 +84,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, state: AppState) ->
             commands::vault::lock,
             commands::vault::sign_out,
             commands::vault::set_inbox_folder,
+            commands::vault::inbox_rejections,
             commands::documents::list_documents,
             commands::documents::document_marks,
             commands::documents::open_document,

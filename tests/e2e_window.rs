@@ -891,6 +891,55 @@ fn the_inbox_folder_is_chosen_in_the_settings_and_watched_from_then_on() {
         (driver.find_all("#doc-list li[data-doc-id]").len() == 7).then_some(())
     });
 
+    // A file that is not a PDF goes to rejected/ with its reason, and the settings show both
+    // what arrived and what was refused, with why.
+    std::fs::write(chosen.join("minutes.txt"), "not a PDF at all").unwrap();
+    wait_until("the rejection", Duration::from_secs(30), || {
+        chosen.join("rejected/minutes.txt").exists().then_some(())
+    });
+    driver.click_fresh("#settings-open");
+    let rejected = text_when(
+        driver,
+        "#settings-rejected li[data-name='minutes.txt']",
+        "the rejected file in the settings",
+        |t| !t.is_empty(),
+    );
+    assert!(rejected.contains("not a PDF"), "{rejected}");
+    let recent: Vec<String> = driver
+        .find_all("#settings-intake li")
+        .iter()
+        .map(|li| driver.text(li))
+        .collect();
+    assert!(
+        recent.iter().any(|l| l.contains("scan-0002.pdf"))
+            && recent.iter().any(|l| l.contains("minutes.txt")),
+        "{recent:?}"
+    );
+    // Language and auto-lock are there too: Russian chosen in the settings changes the window.
+    driver.script(
+        "const s = document.getElementById('settings-language'); s.value = 'ru'; s.dispatchEvent(new Event('change'));",
+    );
+    text_when(driver, "#settings h2", "the settings in Russian", |t| {
+        t.contains("Настройки")
+    });
+    driver.wait_for("#settings-autolock");
+    driver.script(
+        "const m = document.getElementById('settings-autolock'); m.value = '7'; m.dispatchEvent(new Event('change'));",
+    );
+    wait_until(
+        "the toolbar's auto-lock follows",
+        Duration::from_secs(10),
+        || {
+            (driver.script("return document.getElementById('autolock-minutes').value")
+                == json!("7"))
+            .then_some(())
+        },
+    );
+    screenshot(
+        &running.display,
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-settings.png"),
+    );
+
     // The choice is kept in the vault: after locking it is still the folder watched.
     driver.click(&driver.wait_for("#lock"));
     unlock_demo(driver);
@@ -1704,6 +1753,26 @@ fn a_working_day_online_and_offline(day: &DayInLanguage) {
     text_when(driver, "#sync-text", "seven changes waiting", |t| {
         t.contains(day.offline) && t.contains(&format!("{}: 7", day.waiting))
     });
+    // The list's filter shows only what waits for the server; by title, the first comes first.
+    let choose = |select: &str, value: &str| {
+        driver.script(&format!(
+            "const s = document.getElementById('{select}'); s.value = '{value}'; s.dispatchEvent(new Event('change'));"
+        ));
+    };
+    choose("list-filter", "pending");
+    wait_until("the six waiting to sync", Duration::from_secs(30), || {
+        (driver.find_all("#doc-list li[data-doc-id]").len() == 6).then_some(())
+    });
+    choose("list-filter", "all");
+    choose("list-sort", "title");
+    let mut by_title = day.titles.to_vec();
+    by_title.sort();
+    text_when(
+        driver,
+        "#doc-list li[data-index='0']",
+        "the first by title",
+        |t| t.contains(by_title[0]),
+    );
     std::thread::sleep(Duration::from_secs(1));
     screenshot(
         &running.display,

@@ -213,6 +213,16 @@ pub async fn set_inbox_folder<R: Runtime>(
         .to_string())
 }
 
+/// The files the unlocked user's inbox refused, with the reasons, the latest first.
+#[tauri::command]
+pub async fn inbox_rejections(
+    state: State<'_, AppState>,
+) -> CommandResult<Vec<outpost_workstation::inbox::RejectedFile>> {
+    let session = super::session(&state)?;
+    let folder = state.workstation.inbox_dir_for(&session);
+    blocking(move || Ok(outpost_workstation::inbox::rejected_files(&folder)?)).await
+}
+
 #[tauri::command]
 pub async fn lock(state: State<'_, AppState>) -> CommandResult<()> {
     lock_session(&state).await

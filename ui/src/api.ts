@@ -311,6 +311,14 @@ export interface SearchArgs {
   importedBeforeMs?: number;
 }
 
+/** A file intake refused, lying in the inbox's rejected/ folder with its reason. */
+export interface RejectedFile {
+  name: string;
+  source: string;
+  reason: string;
+  rejected_at_ms: number;
+}
+
 /** What happened to one file in the watched inbox (mirrors the engine's IntakeEvent). */
 export type IntakeEvent =
   | { kind: "imported"; source: string; document: DocumentSummary }
@@ -421,6 +429,7 @@ export const api = {
   /** Connects the unlocked vault to a server and starts syncing; the user's name there. */
   signOut: () => invoke<boolean>("sign_out"),
   setInboxFolder: (folder: string) => invoke<string>("set_inbox_folder", { folder }),
+  inboxRejections: () => invoke<RejectedFile[]>("inbox_rejections"),
   connectServer: (request: ConnectRequest) => invoke<string>("connect_server", { request }),
   setUpWorkstation: (request: SetupRequest) => invoke<string>("set_up_workstation", { request }),
   importCertificate: (key: string, pem: string) => invoke<SigningKeyInfo>("import_certificate", { key, pem }),

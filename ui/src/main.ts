@@ -13,7 +13,8 @@ import {
 } from "./api";
 import { h } from "./dom";
 import { formatSize } from "./format";
-import { initialLocale, isMessageKey, locale, setLocale, t, type Locale } from "./i18n";
+import { initialLocale, isMessageKey, locale, setLocale, t, type Locale, type MessageKey } from "./i18n";
+import { arrange, FILTERS, SORTS, type Filter, type Sort } from "./arrange";
 import { showBatch } from "./batch";
 import { showKeys } from "./keys";
 import { documentBadges, syncIndicator } from "./syncstatus";
@@ -30,6 +31,9 @@ const root = document.getElementById("app") as HTMLElement;
 const DOC_ROW_HEIGHT = 64;
 const platform = navigator.userAgent;
 let stopListening: (() => void) | null = null;
+// What intake did since the app started, the latest first (shown in the settings' inbox part).
+const INTAKE_LOG_LENGTH = 50;
+const intakeLog: string[] = [];
 let closeViewer: (() => void) | null = null;
 
 /** One line describing an intake notice. */
@@ -56,10 +60,10 @@ function errorText(error: unknown): string {
   return isMessageKey(key) ? t(key, { message: e.message }) : t("error.generic", { message: e.message });
 }
 
-function languageSwitch(onChange: () => void): HTMLElement {
+function languageSwitch(onChange: () => void, id = "language"): HTMLElement {
   const select = h(
     "select",
-    { id: "language", "aria-label": t("toolbar.language") },
+    { id, "aria-label": t("toolbar.language") },
     h("option", { value: "ru", selected: locale() === "ru" }, "Русский"),
     h("option", { value: "en", selected: locale() === "en" }, "English"),
   );
@@ -256,7 +260,16 @@ async function showMain(): Promise<void> {
   }
   keysButton.addEventListener("click", () => showPanel((showError) => void showKeys(viewer, showError)));
   const settingsButton = sandbox ? null : h("button", { id: "settings-open", type: "button" }, t("settings.open"));
-  settingsButton?.addEventListener("click", () => showPanel((showError) => void showSettings(viewer, showError)));
+  const openSettings = (): void =>
+    showPanel(
+      (showError) =>
+        void showSettings(viewer, showError, {
+          language: languageSwitch(() => void showMain().then(() => document.getElementById("settings-open")?.click()), "settings-language"),
+          autolock: autolockField("settings-autolock"),
+          recentIntake: intakeLog,
+        }),
+    );
+  settingsButton?.addEventListener("click", openSettings);
   // A supervisor's view of their trainees (the server answers only supervisors and admins).
   const traineesButton = sandbox ? null : h("button", { id: "trainees-open", type: "button", hidden: true }, t("trainees.open"));
   traineesButton?.addEventListener("click", () => showPanel((showError) => void showTrainees(viewer, showError)));
@@ -303,27 +316,38 @@ async function showMain(): Promise<void> {
   });
   // Idle for the configured time (default 15 minutes): lock.
   const stopAutolock = startAutolock(window, () => autolockSeconds(localStorage), () => void lockNow(t("autolock.locked")));
-  const autolockInput = h("input", {
-    id: "autolock-minutes",
-    type: "number",
-    min: 1,
-    max: 1440,
-    value: Math.round(autolockSeconds(localStorage) / 60),
-    "aria-label": t("autolock.label"),
-    title: t("autolock.label"),
-  });
-  autolockInput.addEventListener("change", () => {
-    const minutes = Number(autolockInput.value);
-    if (Number.isFinite(minutes)) setAutolockMinutes(localStorage, minutes);
-    autolockInput.value = String(Math.round(autolockSeconds(localStorage) / 60));
-  });
-  const autolockSetting = h("label", { class: "autolock" }, t("autolock.short"), autolockInput);
+  // The idle time is set in the toolbar and in the settings panel; each shows the other's choice.
+  const autolockInputs: HTMLInputElement[] = [];
+  function autolockField(id: string): HTMLInputElement {
+    const input = h("input", {
+      id,
+      type: "number",
+      min: 1,
+      max: 1440,
+      value: Math.round(autolockSeconds(localStorage) / 60),
+      "aria-label": t("autolock.label"),
+      title: t("autolock.label"),
+    });
+    input.addEventListener("change", () => {
+      const minutes = Number(input.value);
+      if (Number.isFinite(minutes)) setAutolockMinutes(localStorage, minutes);
+      for (const each of autolockInputs) each.value = String(Math.round(autolockSeconds(localStorage) / 60));
+    });
+    autolockInputs.push(input);
+    return input;
+  }
+  const autolockSetting = h("label", { class: "autolock" }, t("autolock.short"), autolockField("autolock-minutes"));
 
   const selected = new Set<string>();
-  // The list draws only the rows in view: it stays smooth with thousands of documents.
+  // The list draws only the rows in view: it stays smooth with thousands of documents. It shows
+  // `shown`: the documents in the chosen order that pass the chosen filter (kept on this
+  // workstation between sessions).
   let docList: VirtualList | null = null;
+  let sort: Sort = SORTS.find((s) => s === localStorage.getItem("outpost.listSort")) ?? "newest";
+  let filter: Filter = FILTERS.find((f) => f === localStorage.getItem("outpost.listFilter")) ?? "all";
+  let shown: DocumentSummary[] = [];
   function docRow(index: number): HTMLElement {
-    const doc = documents[index];
+    const doc = shown[index];
     if (!doc) return h("li", {});
     const open = (): void => void openDocument(doc.id, 1);
     return h(
@@ -368,7 +392,7 @@ async function showMain(): Promise<void> {
     const scrolledTo = docList?.element.scrollTop ?? 0;
     const selectAll = h("input", { type: "checkbox", id: "select-all", "aria-label": t("batch.selectAll") });
     selectAll.addEventListener("change", () => {
-      for (const doc of documents) {
+      for (const doc of shown) {
         if (selectAll.checked) selected.add(doc.id);
         else selected.delete(doc.id);
       }
@@ -413,14 +437,47 @@ async function showMain(): Promise<void> {
           });
       });
     });
-    listPane.replaceChildren(
-      h("h2", {}, t("docs.heading", { count: documents.length })),
-      h("div", { class: "list-actions" }, h("label", { class: "inline" }, selectAll, t("batch.selectAll")), selectUnsigned, selectResign, batchOpen),
-      documents.length === 0
-        ? h("p", { class: "muted" }, t("docs.empty"))
-        : (docList = virtualList(documents.length, DOC_ROW_HEIGHT, docRow, { id: "doc-list", "aria-label": t("docs.heading", { count: documents.length }) })).element,
+    shown = arrange(documents, sort, filter, { marks, syncStates });
+    const sortSelect = h(
+      "select",
+      { id: "list-sort" },
+      ...SORTS.map((s) => h("option", { value: s, selected: s === sort }, t(`list.sort.${s}` as MessageKey))),
     );
-    if (documents.length === 0) docList = null;
+    sortSelect.addEventListener("change", () => {
+      sort = SORTS.find((s) => s === sortSelect.value) ?? "newest";
+      localStorage.setItem("outpost.listSort", sort);
+      docList = null;
+      renderList();
+    });
+    const filterSelect = h(
+      "select",
+      { id: "list-filter" },
+      ...FILTERS.map((f) => h("option", { value: f, selected: f === filter }, t(`list.filter.${f}` as MessageKey))),
+    );
+    filterSelect.addEventListener("change", () => {
+      filter = FILTERS.find((f) => f === filterSelect.value) ?? "all";
+      localStorage.setItem("outpost.listFilter", filter);
+      docList = null;
+      renderList();
+    });
+    const heading =
+      shown.length === documents.length
+        ? t("docs.heading", { count: documents.length })
+        : t("docs.headingFiltered", { shown: shown.length, count: documents.length });
+    listPane.replaceChildren(
+      h("h2", {}, heading),
+      h(
+        "div",
+        { class: "list-view" },
+        h("label", { class: "inline" }, t("list.sort"), sortSelect),
+        h("label", { class: "inline" }, t("list.filter"), filterSelect),
+      ),
+      h("div", { class: "list-actions" }, h("label", { class: "inline" }, selectAll, t("batch.selectAll")), selectUnsigned, selectResign, batchOpen),
+      shown.length === 0
+        ? h("p", { class: "muted" }, documents.length === 0 ? t("docs.empty") : t("docs.noneMatch"))
+        : (docList = virtualList(shown.length, DOC_ROW_HEIGHT, docRow, { id: "doc-list", "aria-label": heading })).element,
+    );
+    if (shown.length === 0) docList = null;
     else if (docList) docList.element.scrollTop = scrolledTo;
     markFirstDrawn("outpost:list-ready");
   }
@@ -558,6 +615,8 @@ async function showMain(): Promise<void> {
   stopListening?.();
   const unlisten = await onIntake(async (notice) => {
     activity.textContent = intakeText(notice);
+    intakeLog.unshift(`${new Date().toLocaleTimeString()} — ${intakeText(notice)}`);
+    intakeLog.splice(INTAKE_LOG_LENGTH);
     if (notice.kind === "event" && notice.event.kind === "imported" && !searchInput.value.trim()) {
       await loadDocuments();
       renderList();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ViewWord } from "./api";
-import { clampScale, fitWidthScale, rectBetween, selectedText, visibleRange, wordAt } from "./pagegeometry";
+import { clampScale, farFromView, fitWidthScale, KEPT_AROUND_VIEW, rectBetween, selectedText, visibleRange, wordAt } from "./pagegeometry";
 
 const word = (text: string, line: number, x: number, y: number): ViewWord => ({
   text,
@@ -32,5 +32,16 @@ describe("page overlay geometry", () => {
   it("reports the visible range of pages", () => {
     expect(visibleRange([5, 3, 4])).toEqual([3, 5]);
     expect(visibleRange([])).toBeNull();
+  });
+});
+
+describe("pages far from view", () => {
+  it("give their images back beyond a few pages either side, and none while nothing is in view", () => {
+    const range: [number, number] = [10, 12];
+    expect(farFromView(10 - KEPT_AROUND_VIEW, range)).toBe(false);
+    expect(farFromView(12 + KEPT_AROUND_VIEW, range)).toBe(false);
+    expect(farFromView(10 - KEPT_AROUND_VIEW - 1, range)).toBe(true);
+    expect(farFromView(12 + KEPT_AROUND_VIEW + 1, range)).toBe(true);
+    expect(farFromView(1, null)).toBe(false);
   });
 });

@@ -66,3 +66,12 @@ export function visibleRange(visible: Iterable<number>): [number, number] | null
   }
   return last === 0 ? null : [first, last];
 }
+
+/** Pages kept drawn on each side of those in view; farther ones give their images back. */
+export const KEPT_AROUND_VIEW = 3;
+
+/** Whether `page` is far enough from the pages in view (`range`) to let go of its image. */
+export function farFromView(page: number, range: [number, number] | null): boolean {
+  if (range === null) return false;
+  return page < range[0] - KEPT_AROUND_VIEW || page > range[1] + KEPT_AROUND_VIEW;
+}

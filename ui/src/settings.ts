@@ -5,8 +5,22 @@ import { showConnect } from "./connect";
 import { h } from "./dom";
 import { t } from "./i18n";
 
-export async function showSettings(container: HTMLElement, showError: (e: unknown) => void): Promise<void> {
-  const info = await api.appInfo();
+/** What the main screen lends the panel: its language and auto-lock fields, and intake's log. */
+export interface SettingsExtras {
+  language: HTMLElement;
+  autolock: HTMLElement;
+  recentIntake: string[];
+}
+
+export async function showSettings(container: HTMLElement, showError: (e: unknown) => void, extras: SettingsExtras): Promise<void> {
+  const [info, rejections] = await Promise.all([api.appInfo(), api.inboxRejections().catch((e: unknown) => (showError(e), []))]);
+  const general = h(
+    "section",
+    { id: "settings-general" },
+    h("h3", {}, t("settings.general")),
+    h("label", { class: "inline" }, t("toolbar.language"), extras.language),
+    h("label", { class: "inline" }, t("autolock.label"), extras.autolock),
+  );
   const folder = h("input", { id: "settings-inbox", type: "text", required: true, value: info.inbox_dir ?? "" });
   const save = h("button", { id: "settings-inbox-save", type: "submit" }, t("settings.save"));
   const message = h("p", { id: "settings-message", class: "muted", role: "status" });
@@ -18,6 +32,31 @@ export async function showSettings(container: HTMLElement, showError: (e: unknow
     h("label", { for: "settings-inbox" }, t("settings.inboxFolder"), folder),
     save,
     message,
+  );
+  const when = (ms: number) => new Date(ms).toLocaleString();
+  const activity = h(
+    "section",
+    { id: "settings-activity" },
+    h("h4", {}, t("settings.intakeRecent")),
+    extras.recentIntake.length === 0
+      ? h("p", { class: "muted" }, t("settings.intakeNone"))
+      : h("ul", { id: "settings-intake", class: "plain" }, ...extras.recentIntake.map((line) => h("li", {}, line))),
+    h("h4", {}, t("settings.rejected")),
+    rejections.length === 0
+      ? h("p", { class: "muted" }, t("settings.rejectedNone"))
+      : h(
+          "ul",
+          { id: "settings-rejected", class: "plain" },
+          ...rejections.map((r) =>
+            h(
+              "li",
+              { "data-name": r.name },
+              h("strong", {}, r.source),
+              ` — ${r.reason || t("settings.rejectedNoReason")} `,
+              h("span", { class: "muted" }, t("settings.rejectedWhere", { name: r.name, when: when(r.rejected_at_ms) })),
+            ),
+          ),
+        ),
   );
   inboxForm.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -41,7 +80,7 @@ export async function showSettings(container: HTMLElement, showError: (e: unknow
     if (!known) return;
     const holder = h("div", { id: "settings-server-form" });
     server.replaceChildren(h("h3", {}, t("settings.server")), h("p", { class: "muted" }, t("settings.serverMoveExplain")), holder);
-    showConnect(holder, info.unlocked_user ?? "", showError, () => void showSettings(container, showError), false, known);
+    showConnect(holder, info.unlocked_user ?? "", showError, () => void showSettings(container, showError, extras), false, known);
     const address = holder.querySelector<HTMLInputElement>("#connect-address");
     address?.focus();
     address?.select();
@@ -57,6 +96,6 @@ export async function showSettings(container: HTMLElement, showError: (e: unknow
     ),
     moved,
   );
-  container.replaceChildren(h("div", { id: "settings", class: "card wide" }, h("h2", {}, t("settings.title")), inboxForm, server));
+  container.replaceChildren(h("div", { id: "settings", class: "card wide" }, h("h2", {}, t("settings.title")), general, inboxForm, activity, server));
   folder.focus();
 }

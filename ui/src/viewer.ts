@@ -16,7 +16,7 @@ import { h } from "./dom";
 import { formatDate, formatPdfDate } from "./format";
 import { locale, t, type MessageKey } from "./i18n";
 import { signerPicker, type SignerPicker } from "./tokenpicker";
-import { clampScale, fitWidthScale, rectBetween, selectedText, visibleRange, wordAt } from "./pagegeometry";
+import { clampScale, farFromView, fitWidthScale, rectBetween, selectedText, visibleRange, wordAt } from "./pagegeometry";
 
 type Tool = "select" | "note" | "free_text" | "rectangle" | "ellipse" | "ink";
 const TOOLS: Tool[] = ["select", "note", "free_text", "rectangle", "ellipse", "ink"];
@@ -684,6 +684,14 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
       }
       const range = visibleRange(visible);
       for (const thumb of thumbnails) thumb.button.classList.toggle("current", range !== null && thumb.page === range[0]);
+      // Pages scrolled far away give their images back (WebKit keeps every decoded image an
+      // element holds); coming back asks the engine again, whose render cache usually has them.
+      for (const f of frames) {
+        if (f.img.getAttribute("src") && farFromView(f.page, range)) {
+          f.img.removeAttribute("src");
+          attempts.delete(f.page);
+        }
+      }
       // The engine learns what is on screen before the pages are asked for, so it never drops
       // a request for a page that has just come into view.
       const told = range ? api.setVisiblePages(documentId, range[0], range[1]).catch(() => undefined) : Promise.resolve();

@@ -363,6 +363,62 @@ fn claim_name(claim: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// A file intake refused, as it lies in the inbox's `rejected/` folder with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedFile {
+    /// Its name in `rejected/` (a second file of the same name gets ` (2)`, …).
+    pub name: String,
+    /// Where it came from, as the reason file records it.
+    pub source: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// When it was moved there (ms since the epoch, from the file system).
+    pub rejected_at_ms: i64,
+}
+
+/// The files in `inbox_dir`'s `rejected/` folder with their reasons, the latest first (an empty
+/// list when nothing was ever rejected). A file whose reason file is missing is listed with an
+/// empty reason; reason files without their file are left out.
+pub fn rejected_files(inbox_dir: &Path) -> Result<Vec<RejectedFile>, WorkstationError> {
+    let dir = inbox_dir.join(REJECTED_DIR);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(WorkstationError::io(&dir, e)),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| WorkstationError::io(&dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if !is_file || name.starts_with('.') || name.ends_with(".reason.txt") {
+            continue;
+        }
+        let text = fs::read_to_string(reason_path_for(&entry.path())).unwrap_or_default();
+        let mut lines = text.lines();
+        let source = lines.next().unwrap_or(&name).to_owned();
+        let reason = lines.collect::<Vec<_>>().join("\n");
+        let rejected_at_ms = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        files.push(RejectedFile {
+            name,
+            source,
+            reason,
+            rejected_at_ms,
+        });
+    }
+    files.sort_by(|a, b| {
+        b.rejected_at_ms
+            .cmp(&a.rejected_at_ms)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(files)
+}
+
 /// `rejected/NAME` → `rejected/NAME.reason.txt`.
 pub fn reason_path_for(rejected_file: &Path) -> PathBuf {
     let mut name = rejected_file.as_os_str().to_owned();

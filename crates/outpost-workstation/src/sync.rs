@@ -34,6 +34,8 @@ pub enum PullProgress {
         downloads: usize,
         /// Documents to purge.
         purges: usize,
+        /// The bytes of the documents to download, in all.
+        bytes: u64,
     },
     /// Downloading one document.
     Downloading {
@@ -43,6 +45,13 @@ pub enum PullProgress {
         done: u64,
         /// Its size.
         total: u64,
+    },
+    /// One planned document is here (downloaded now, or its bytes were here already).
+    Arrived {
+        /// Its title.
+        title: String,
+        /// Its size.
+        bytes: u64,
     },
 }
 
@@ -326,6 +335,11 @@ impl Session {
         progress(PullProgress::Planned {
             downloads: downloads.len() + moved.len(),
             purges: removed.len(),
+            bytes: downloads
+                .iter()
+                .map(|(_, d)| d.size)
+                .chain(moved.iter().map(|(_, d)| d.size))
+                .sum(),
         });
         // Heads that moved on the server are met first, each in its own transaction: if the round
         // is not applied after all, the next one brings them again and finds them here.
@@ -340,6 +354,10 @@ impl Session {
                 HeadMet::Taken { .. } => updated.push(link.document_id.clone()),
                 HeadMet::Waiting => deferred.push(document.id.clone()),
             }
+            progress(PullProgress::Arrived {
+                title: document.title.clone(),
+                bytes: document.size,
+            });
         }
 
         // Each download goes into the vault part by part (resumed from what an earlier round
@@ -364,6 +382,10 @@ impl Session {
                 };
                 self.download_into_vault(&mut server, &document, progress, cancel)?
             };
+            progress(PullProgress::Arrived {
+                title: document.title.clone(),
+                bytes: document.size,
+            });
             visible.push(PulledDocument {
                 server_id: document.id.clone(),
                 position,

@@ -10,7 +10,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::{PullReport, PushReport, Session, WorkstationError};
+use crate::{PullProgress, PullReport, PushReport, Session, WorkstationError};
+
+/// How often a running transfer's progress is published at most.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 /// When the engine syncs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +106,57 @@ pub struct SyncState {
     pub needs_sign_in: bool,
     /// The server revoked this device: the engine has stopped; the app wipes the vault.
     pub device_revoked: bool,
+    /// The documents arriving in the running round, while there are any.
+    pub transfer: Option<TransferProgress>,
+    /// The user stopped the last transfer: the engine waits until asked (or its next interval).
+    pub paused: bool,
+}
+
+/// Documents arriving from the server in the running round: what a progress bar shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TransferProgress {
+    /// Documents this round downloads.
+    pub documents_total: usize,
+    /// Of those, here now.
+    pub documents_done: usize,
+    /// Their bytes in all.
+    pub bytes_total: u64,
+    /// Bytes here now (whole documents and the part of the current one).
+    pub bytes_done: u64,
+    /// The document arriving now.
+    pub current_title: String,
+}
+
+impl TransferProgress {
+    /// Follows one step of a pull: `None` until a round plans downloads.
+    fn follow(this: &mut Option<TransferProgress>, arrived_bytes: &mut u64, step: PullProgress) {
+        match step {
+            PullProgress::Planned {
+                downloads, bytes, ..
+            } => {
+                *arrived_bytes = 0;
+                *this = (downloads > 0).then(|| TransferProgress {
+                    documents_total: downloads,
+                    bytes_total: bytes,
+                    ..TransferProgress::default()
+                });
+            }
+            PullProgress::Downloading { title, done, .. } => {
+                if let Some(t) = this {
+                    t.current_title = title;
+                    t.bytes_done = (*arrived_bytes + done).min(t.bytes_total);
+                }
+            }
+            PullProgress::Arrived { title, bytes } => {
+                if let Some(t) = this {
+                    *arrived_bytes += bytes;
+                    t.documents_done = (t.documents_done + 1).min(t.documents_total);
+                    t.bytes_done = (*arrived_bytes).min(t.bytes_total);
+                    t.current_title = title;
+                }
+            }
+        }
+    }
 }
 
 /// A running engine.
@@ -110,6 +164,8 @@ pub struct SyncEngine {
     wake: mpsc::UnboundedSender<()>,
     state: watch::Receiver<SyncState>,
     cancel: Arc<AtomicBool>,
+    /// Set to stop the running round (by the user, or by [`SyncEngine::stop`]).
+    cancel_round: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -123,34 +179,50 @@ impl SyncEngine {
     ) -> SyncEngine {
         let (wake, mut woken) = mpsc::unbounded_channel::<()>();
         let (publish, state) = watch::channel(SyncState::default());
+        let publish = Arc::new(publish);
         let cancel = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&cancel);
+        let cancel_round = Arc::new(AtomicBool::new(false));
+        let round_cancel = Arc::clone(&cancel_round);
         let task = runtime.spawn(async move {
             let mut backoff = Backoff::new(schedule);
             let mut current = SyncState::default();
             loop {
-                if stop.load(Ordering::Relaxed) {
+                // Reset before the stop check: a stop that comes after it cancels the round.
+                round_cancel.store(false, Ordering::SeqCst);
+                if stop.load(Ordering::SeqCst) {
                     break;
                 }
                 current.running = true;
+                current.paused = false;
                 current.attempts += 1;
                 publish.send_replace(current.clone());
                 let round_session = Arc::clone(&session);
-                let round_cancel = Arc::clone(&stop);
-                let outcome =
-                    tokio::task::spawn_blocking(move || round(&round_session, &round_cancel))
-                        .await
-                        .unwrap_or_else(|error| {
-                            Err(WorkstationError::Sync(format!(
-                                "the sync round stopped: {error}"
-                            )))
-                        });
+                let cancelling = Arc::clone(&round_cancel);
+                let progress = Arc::clone(&publish);
+                let outcome = tokio::task::spawn_blocking(move || {
+                    round(&round_session, &cancelling, &mut published_progress(&progress))
+                })
+                .await
+                .unwrap_or_else(|error| {
+                    Err(WorkstationError::Sync(format!(
+                        "the sync round stopped: {error}"
+                    )))
+                });
                 current.running = false;
+                current.transfer = None;
+                let cancelled_by_user =
+                    round_cancel.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst);
                 current.pending_operations = session
                     .pending_operations()
                     .unwrap_or(current.pending_operations);
                 let mut wait = Some(schedule.interval);
                 match outcome {
+                    // Stopped by the user: what arrived is kept; nothing more until asked.
+                    Err(_) if cancelled_by_user => {
+                        current.paused = true;
+                        current.last_error = None;
+                    }
                     Ok(_) => {
                         backoff.reset();
                         current.online = true;
@@ -190,7 +262,8 @@ impl SyncEngine {
                 publish.send_replace(current.clone());
                 // Online, a local change is sent soon; offline, the backoff decides when to try
                 // again, and meanwhile the count of what waits follows the user's work.
-                let watch_changes = current.online && current.last_error.is_none();
+                let watch_changes =
+                    current.online && current.last_error.is_none() && !current.paused;
                 let asked = match wait {
                     Some(wait) => {
                         let deadline = tokio::time::Instant::now() + wait;
@@ -243,6 +316,7 @@ impl SyncEngine {
             wake,
             state,
             cancel,
+            cancel_round,
             task,
         }
     }
@@ -250,6 +324,12 @@ impl SyncEngine {
     /// Asks for a round now (after the one running, if any).
     pub fn sync_now(&self) {
         let _ = self.wake.send(());
+    }
+
+    /// Stops the running round's transfer between parts (what arrived is kept, and the next
+    /// round resumes it); the engine then waits for [`SyncEngine::sync_now`] or its interval.
+    pub fn cancel_transfer(&self) {
+        self.cancel_round.store(true, Ordering::SeqCst);
     }
 
     /// The engine's state now.
@@ -269,20 +349,44 @@ impl SyncEngine {
 
     /// Stops the engine: a running round is cancelled between documents; waits for it to end.
     pub async fn stop(self) {
-        self.cancel.store(true, Ordering::Relaxed);
+        self.cancel.store(true, Ordering::SeqCst);
+        self.cancel_round.store(true, Ordering::SeqCst);
         let _ = self.wake.send(());
         drop(self.wake);
         let _ = self.task.await;
     }
 }
 
-/// One round: push what is waiting, pull, then upload the audit chain's new entries.
+/// A pull's progress as the engine publishes it: the transfer in the state, at most every
+/// [`PROGRESS_EVERY`] while bytes arrive, and at once when a document is here.
+fn published_progress(publish: &Arc<watch::Sender<SyncState>>) -> impl FnMut(PullProgress) + '_ {
+    let mut transfer: Option<TransferProgress> = None;
+    let mut arrived_bytes = 0u64;
+    let mut last = std::time::Instant::now();
+    move |step| {
+        let at_once = !matches!(step, PullProgress::Downloading { .. });
+        TransferProgress::follow(&mut transfer, &mut arrived_bytes, step);
+        if at_once || last.elapsed() >= PROGRESS_EVERY {
+            last = std::time::Instant::now();
+            let shown = transfer.clone();
+            publish.send_if_modified(|state| {
+                let changed = state.transfer != shown;
+                state.transfer = shown;
+                changed
+            });
+        }
+    }
+}
+
+/// One round: push what is waiting, pull (its progress to `progress`), then upload the audit
+/// chain's new entries.
 fn round(
     session: &Session,
     cancel: &AtomicBool,
+    progress: &mut dyn FnMut(PullProgress),
 ) -> Result<(PushReport, PullReport), WorkstationError> {
     let pushed = session.sync_push_cancellable(cancel)?;
-    let pulled = session.sync_pull(cancel, &mut |_| {})?;
+    let pulled = session.sync_pull(cancel, progress)?;
     let problems = session.sync_audit()?;
     if !problems.is_empty() {
         tracing::warn!(

@@ -87,6 +87,9 @@ fn a_file_written_slowly_is_imported_once_and_whole() {
     assert_eq!(session.documents().unwrap().len(), 1);
     assert!(pending(&inbox).is_empty());
     assert!(files_under(&inbox.join(REJECTED_DIR)).is_empty());
+    assert!(outpost_workstation::inbox::rejected_files(&inbox)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -119,6 +122,29 @@ fn bad_files_are_rejected_with_reasons_and_duplicates_reported() {
         IntakeEvent::Rejected { reason, .. } => assert!(reason.contains("empty"), "{reason}"),
         other => panic!("expected a rejection, got {other:?}"),
     }
+    // The settings list both with their reasons (reason files not listed as files).
+    let listed = outpost_workstation::inbox::rejected_files(&inbox).unwrap();
+    let mut seen: Vec<(String, String, bool)> = listed
+        .iter()
+        .map(|f| {
+            let why = if f.source == "notes.txt" {
+                "not a PDF"
+            } else {
+                "empty"
+            };
+            (f.name.clone(), f.source.clone(), f.reason.contains(why))
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("empty.pdf".to_owned(), "empty.pdf".to_owned(), true),
+            ("notes.txt".to_owned(), "notes.txt".to_owned(), true),
+        ],
+        "{listed:?}"
+    );
+    assert!(listed.iter().all(|f| f.rejected_at_ms > 0));
 
     let pdf = sample(
         SampleKind::ProcurementContract,

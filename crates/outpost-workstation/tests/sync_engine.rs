@@ -20,6 +20,17 @@ fn fast() -> SyncSchedule {
     }
 }
 
+/// Rounds two minutes apart, failed or not (no second round comes by itself within a test),
+/// local changes looked at every 50 ms.
+fn patient() -> SyncSchedule {
+    SyncSchedule {
+        interval: Duration::from_secs(120),
+        first_retry: Duration::from_secs(120),
+        max_retry: Duration::from_secs(120),
+        change_check: Duration::from_millis(50),
+    }
+}
+
 fn connected(
     server: &InProcessServer,
     username: &str,
@@ -196,15 +207,9 @@ fn offline_the_count_of_what_waits_follows_the_users_work_between_attempts() {
         .build()
         .expect("runtime");
 
-    // The server is gone: after one failed round the engine waits a long minute before the next.
+    // The server is gone: after one failed round the engine waits two minutes before the next.
     server.stop();
-    let patient = SyncSchedule {
-        interval: Duration::from_secs(60),
-        first_retry: Duration::from_secs(120),
-        max_retry: Duration::from_secs(120),
-        change_check: Duration::from_millis(50),
-    };
-    let engine = SyncEngine::start(runtime.handle(), Arc::clone(&session), patient);
+    let engine = SyncEngine::start(runtime.handle(), Arc::clone(&session), patient());
     let offline = wait_for(&engine, |s| s.attempts == 1 && !s.running && !s.online);
     assert_eq!(offline.pending_operations, 0);
 
@@ -217,5 +222,70 @@ fn offline_the_count_of_what_waits_follows_the_users_work_between_attempts() {
     let counted = wait_for(&engine, |s| s.pending_operations == 2);
     assert_eq!(counted.attempts, 1, "no round was tried: {counted:?}");
     assert!(!counted.online);
+    runtime.block_on(engine.stop());
+}
+
+#[test]
+fn a_long_transfer_shows_its_progress_and_the_user_can_stop_it_and_resume_it_later() {
+    let server = InProcessServer::start();
+    server.unit("North");
+    let account = server.account("oleg", Role::Staff, Some("North"));
+    // Forty documents of about 400 kB: long enough to be seen arriving.
+    let total = 40;
+    common::unit_documents(
+        &server,
+        "Register",
+        SampleKind::OperationalReport,
+        Language::English,
+        0..total as u64,
+        "transfer",
+    );
+    let (_dir, _workstation, session) = common::connected(&server, &account, "engine-transfer", 34);
+    let session = Arc::new(session);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let engine = SyncEngine::start(runtime.handle(), Arc::clone(&session), patient());
+
+    // The transfer is published as it goes: how many documents and bytes, and which arrives.
+    let moving = wait_for(&engine, |s| {
+        s.transfer.as_ref().is_some_and(|t| t.documents_done >= 1)
+    });
+    engine.cancel_transfer();
+    let transfer = moving.transfer.expect("a transfer");
+    assert_eq!(transfer.documents_total, total);
+    assert!(
+        transfer.bytes_total > 300_000 * total as u64,
+        "{transfer:?}"
+    );
+    assert!(transfer.bytes_done > 0 && transfer.bytes_done < transfer.bytes_total);
+    assert!(
+        transfer.current_title.starts_with("Register"),
+        "{transfer:?}"
+    );
+
+    // Stopped: no transfer shown, paused without an error, and not everything is here.
+    let paused = wait_for(&engine, |s| !s.running && s.paused);
+    assert_eq!(paused.transfer, None);
+    assert_eq!(paused.last_error, None);
+    let attempts = paused.attempts;
+    let here = session.documents().expect("documents").len();
+    assert!(
+        here < total,
+        "all {here} arrived before the stop took effect"
+    );
+    // It stays paused (no retry by itself within a second).
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(engine.state().attempts, attempts);
+
+    // Asked again, it resumes and finishes; the transfer is gone from the state.
+    engine.sync_now();
+    let done = wait_for(&engine, |s| {
+        s.attempts > attempts && !s.running && s.last_error.is_none()
+    });
+    assert!(!done.paused && done.transfer.is_none(), "{done:?}");
+    assert_eq!(session.documents().expect("documents").len(), total);
     runtime.block_on(engine.stop());
 }

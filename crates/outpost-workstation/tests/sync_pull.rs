@@ -191,9 +191,17 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
         events.first(),
         Some(PullProgress::Planned {
             downloads: 2,
-            purges: 0
-        })
+            purges: 0,
+            bytes,
+        }) if *bytes > 0
     ));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, PullProgress::Arrived { .. }))
+            .count(),
+        2
+    );
     assert!(events
         .iter()
         .any(|e| matches!(e, PullProgress::Downloading { done, total, .. } if done == total)));

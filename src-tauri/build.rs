@@ -39,6 +39,7 @@ fn main() {
         "sign_with_token",
         "sync_state",
         "sync_now",
+        "cancel_sync",
         "document_sync_states",
         "offer_refused_revision_again",
         "take_server_copy",

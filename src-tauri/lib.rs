@@ -116,6 +116,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, state: AppState) ->
             commands::signing::sign_with_token,
             commands::sync::sync_state,
             commands::sync::sync_now,
+            commands::sync::cancel_sync,
             commands::sync::document_sync_states,
             commands::sync::offer_refused_revision_again,
             commands::sync::take_server_copy,

@@ -2138,3 +2138,57 @@ fn sign_the_unsigned_as_a_batch(driver: &WebDriver, count: usize) -> String {
         !t.is_empty()
     })
 }
+
+#[test]
+fn a_long_first_sync_shows_its_progress_and_is_stopped_and_resumed_from_the_window() {
+    let mut server = outpost_server::testing::InProcessServer::start_with_ca();
+    server.move_clock_to_system_time();
+    server.unit("North");
+    let account = server.account("lena", outpost_protocol::Role::Staff, Some("North"));
+    let volumes = 40;
+    for n in 0..volumes {
+        let title = format!("Archive volume {n:02}");
+        server.document(
+            &title,
+            outpost_server::testing::sample_pdf(&title, 2_000_000),
+            outpost_protocol::AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        );
+    }
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    set_up_from_the_first_run_screen(driver, &server, &account, "lena", "lena's long passphrase");
+
+    // The indicator counts the documents and bytes as they arrive; "Stop" stops the transfer.
+    let receiving = text_when(driver, "#sync-text", "the transfer", |t| {
+        t.contains("Receiving documents")
+    });
+    assert!(receiving.contains(&format!("of {volumes}")), "{receiving}");
+    driver.click_fresh("#sync-cancel:not([hidden])");
+    text_when(driver, "#sync-text", "paused", |t| {
+        t.contains("Sync paused")
+    });
+    screenshot(
+        &running.display,
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-sync-paused.png"),
+    );
+    // (The list draws only the rows in view: its heading counts the documents.)
+    let heading = driver.text(&driver.wait_for("#list-pane h2"));
+    assert!(
+        !heading.contains(&format!("({volumes})")),
+        "all arrived before the stop: {heading}"
+    );
+    assert!(driver.find_all("#sync-cancel:not([hidden])").is_empty());
+
+    // "Sync now" goes on from what arrived, to the end.
+    driver.click_fresh("#sync-now");
+    text_when(driver, "#list-pane h2", "every volume", |t| {
+        t.contains(&format!("({volumes})"))
+    });
+    text_when(driver, "#sync-text", "everything sent", |t| {
+        t.contains("Online") && t.contains("everything sent")
+    });
+    server.stop();
+}

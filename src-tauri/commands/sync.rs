@@ -160,6 +160,20 @@ pub async fn sync_now(state: State<'_, AppState>) -> CommandResult<()> {
     Ok(())
 }
 
+/// Stops the running transfer (what arrived is kept; "sync now" resumes it).
+#[tauri::command]
+pub async fn cancel_sync(state: State<'_, AppState>) -> CommandResult<()> {
+    if let Some(engine) = state
+        .sync
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        engine.cancel_transfer();
+    }
+    Ok(())
+}
+
 /// Where each server document stands with the server: changes waiting to be pushed, whether it
 /// must be signed again (its signed revision lost a conflict and is kept on the server), and the
 /// server's reason if it refused a revision.

@@ -352,6 +352,19 @@ export interface SyncState {
   last_error: SyncErrorInfo | null;
   needs_sign_in: boolean;
   device_revoked: boolean;
+  /** The documents arriving in the running round, while there are any. */
+  transfer: TransferProgress | null;
+  /** The user stopped the last transfer: nothing more until "sync now" (or the next interval). */
+  paused: boolean;
+}
+
+/** Documents arriving from the server: what the progress line shows. */
+export interface TransferProgress {
+  documents_total: number;
+  documents_done: number;
+  bytes_total: number;
+  bytes_done: number;
+  current_title: string;
 }
 
 export function onSyncState(handler: (state: SyncState) => void): Promise<UnlistenFn> {
@@ -399,6 +412,7 @@ export const api = {
   trainingOverview: () => invoke<{ trainees: TraineeProgress[] }>("training_overview"),
   syncState: () => invoke<SyncState | null>("sync_state"),
   syncNow: () => invoke<void>("sync_now"),
+  cancelSync: () => invoke<void>("cancel_sync"),
   documentSyncStates: () => invoke<DocumentSyncState[]>("document_sync_states"),
   offerRefusedRevisionAgain: (id: string) => invoke<boolean>("offer_refused_revision_again", { id }),
   takeServerCopy: (id: string) => invoke<string[]>("take_server_copy", { id }),

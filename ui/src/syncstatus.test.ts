@@ -16,6 +16,8 @@ const base: SyncState = {
   last_error: null,
   needs_sign_in: false,
   device_revoked: false,
+  transfer: null,
+  paused: false,
 };
 const at = (ms: number) => `T${ms}`;
 
@@ -32,6 +34,19 @@ describe("the sync indicator", () => {
     expect(syncSummary({ ...base, online: false, pending_operations: 2 }, at)).toBe(
       "Нет связи — работа локально · Ожидают отправки: 2 · последняя синхронизация T1000",
     );
+  });
+
+  it("shows a running transfer's documents and bytes, and a stopped one as paused", () => {
+    setLocale("en");
+    const transfer = { documents_total: 40, documents_done: 3, bytes_total: 16 * 1024 * 1024, bytes_done: 1_258_291, current_title: "Register 4" };
+    expect(syncSummary({ ...base, running: true, transfer }, at)).toBe(
+      "Receiving documents: 3 of 40 (1.2 MB of 16 MB) · everything sent · last sync T1000",
+    );
+    expect(syncSummary({ ...base, paused: true, pending_operations: 1 }, at)).toBe(
+      "Sync paused — what arrived is kept; “Sync now” goes on · changes waiting: 1 · last sync T1000",
+    );
+    setLocale("ru");
+    expect(syncSummary({ ...base, running: true, transfer }, at)).toMatch(/^Получение документов: 3 из 40 \(1.2 МБ из 16 МБ\)/);
   });
 
   it("puts sign-in and revocation before everything else", () => {

@@ -1,14 +1,31 @@
 // The always-visible sync indicator: online or offline, changes waiting, the last sync.
 import { api, onSyncState, type DocumentSyncState, type SyncState } from "./api";
 import { h } from "./dom";
-import { t } from "./i18n";
+import { formatSize } from "./format";
+import { locale, t } from "./i18n";
 
 /** The indicator's text for `state` (null: the vault does not sync). */
 export function syncSummary(state: SyncState | null, formatTime: (ms: number) => string): string {
   if (state === null) return t("sync.local");
   if (state.device_revoked) return t("sync.revoked");
   if (state.needs_sign_in) return t("sync.signIn");
-  const parts = [state.running ? t("sync.running") : state.online ? t("sync.online") : t("sync.offline")];
+  const moving = state.transfer;
+  const parts = [
+    state.running && moving
+      ? t("sync.receiving", {
+          done: moving.documents_done,
+          total: moving.documents_total,
+          bytesDone: formatSize(moving.bytes_done, locale()),
+          bytesTotal: formatSize(moving.bytes_total, locale()),
+        })
+      : state.running
+        ? t("sync.running")
+        : state.paused
+          ? t("sync.paused")
+          : state.online
+            ? t("sync.online")
+            : t("sync.offline"),
+  ];
   parts.push(state.pending_operations > 0 ? t("sync.pending", { count: state.pending_operations }) : t("sync.nothingPending"));
   parts.push(state.last_success_ms === null ? t("sync.never") : t("sync.last", { time: formatTime(state.last_success_ms) }));
   return parts.join(" · ");
@@ -29,14 +46,20 @@ export function syncIndicator(
 ): { element: HTMLElement; stop: () => void } {
   const text = h("span", { id: "sync-text" });
   const button = h("button", { id: "sync-now", type: "button", hidden: true }, t("sync.now"));
+  // A long transfer can be stopped; what arrived is kept, and "sync now" resumes it.
+  const stop = h("button", { id: "sync-cancel", type: "button", hidden: true }, t("sync.cancel"));
+  stop.addEventListener("click", () => void api.cancelSync());
   const connect = h("button", { id: "connect-open", type: "button", hidden: true }, t("connect.open"));
   connect.addEventListener("click", onConnect);
-  const element = h("div", { id: "sync-status", class: "sync", role: "status", "aria-live": "polite" }, text, button, connect);
+  const element = h("div", { id: "sync-status", class: "sync", role: "status", "aria-live": "polite" }, text, stop, button, connect);
   const time = (ms: number) => new Date(ms).toLocaleTimeString();
   const show = (state: SyncState | null) => {
     text.textContent = syncSummary(state, time);
     element.dataset.tone = syncTone(state);
     button.hidden = state === null || state.device_revoked;
+    stop.hidden = !state?.running || !state.transfer;
+    if (state?.transfer) text.title = state.transfer.current_title;
+    else text.removeAttribute("title");
     // Not connected, or signed out: the connect screen signs in.
     connect.hidden = state !== null && !state.needs_sign_in;
   };

@@ -80,6 +80,8 @@ function languageSwitch(onChange: () => void, id = "language"): HTMLElement {
 async function showUnlock(notice?: string): Promise<void> {
   stopListening?.();
   stopListening = null;
+  // What intake did belongs to the session that ended: the next user does not see it.
+  intakeLog.length = 0;
   const info = await api.appInfo();
   if (info.unlocked_user) return showMain();
   const userInput = h("input", {
@@ -333,7 +335,8 @@ async function showMain(): Promise<void> {
       if (Number.isFinite(minutes)) setAutolockMinutes(localStorage, minutes);
       for (const each of autolockInputs) each.value = String(Math.round(autolockSeconds(localStorage) / 60));
     });
-    autolockInputs.push(input);
+    // Fields of closed settings panels are let go.
+    autolockInputs.splice(0, autolockInputs.length, ...autolockInputs.filter((each) => each.isConnected), input);
     return input;
   }
   const autolockSetting = h("label", { class: "autolock" }, t("autolock.short"), autolockField("autolock-minutes"));
@@ -401,9 +404,9 @@ async function showMain(): Promise<void> {
     const selectUnsigned = h("button", { type: "button", id: "select-unsigned" }, t("batch.selectUnsigned"));
     selectUnsigned.addEventListener("click", async () => {
       try {
-        const unsigned = await api.awaitingSignature();
+        const unsigned = new Set(await api.awaitingSignature());
         selected.clear();
-        for (const id of unsigned) selected.add(id);
+        for (const doc of shown) if (unsigned.has(doc.id)) selected.add(doc.id);
         renderList();
       } catch (e) {
         status.textContent = errorText(e);
@@ -412,12 +415,13 @@ async function showMain(): Promise<void> {
     const selectResign = h("button", { type: "button", id: "select-resign", hidden: resign.size === 0 }, t("docs.selectResign"));
     selectResign.addEventListener("click", () => {
       selected.clear();
-      for (const id of resign) selected.add(id);
+      for (const doc of shown) if (resign.has(doc.id)) selected.add(doc.id);
       renderList();
     });
     const batchOpen = h("button", { type: "button", id: "batch-open" }, t("batch.open"));
     batchOpen.addEventListener("click", () => {
-      const chosen = documents.filter((d) => selected.has(d.id));
+      // What is signed is what the user sees selected: rows the filter hides are left out.
+      const chosen = shown.filter((d) => selected.has(d.id));
       if (chosen.length === 0) {
         status.textContent = t("batch.nothingSelected");
         return;

@@ -48,7 +48,16 @@ export function syncIndicator(
   const button = h("button", { id: "sync-now", type: "button", hidden: true }, t("sync.now"));
   // A long transfer can be stopped; what arrived is kept, and "sync now" resumes it.
   const stop = h("button", { id: "sync-cancel", type: "button", hidden: true }, t("sync.cancel"));
-  stop.addEventListener("click", () => void api.cancelSync());
+  stop.addEventListener("click", () => {
+    // The indicator shows whether it took: "paused", or the transfer still moving.
+    stop.disabled = true;
+    void api
+      .cancelSync()
+      .catch(() => undefined)
+      .finally(() => {
+        stop.disabled = false;
+      });
+  });
   const connect = h("button", { id: "connect-open", type: "button", hidden: true }, t("connect.open"));
   connect.addEventListener("click", onConnect);
   const element = h("div", { id: "sync-status", class: "sync", role: "status", "aria-live": "polite" }, text, stop, button, connect);

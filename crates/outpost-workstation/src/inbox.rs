@@ -372,7 +372,8 @@ pub struct RejectedFile {
     pub source: String,
     /// Why it was refused.
     pub reason: String,
-    /// When it was moved there (ms since the epoch, from the file system).
+    /// When it was refused (ms since the epoch: when its reason was written; the file itself
+    /// keeps the time it was last changed before it arrived).
     pub rejected_at_ms: i64,
 }
 
@@ -391,15 +392,20 @@ pub fn rejected_files(inbox_dir: &Path) -> Result<Vec<RejectedFile>, Workstation
         let entry = entry.map_err(|e| WorkstationError::io(&dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-        if !is_file || name.starts_with('.') || name.ends_with(".reason.txt") {
+        // `NAME.reason.txt` beside `NAME` is a reason; a refused file may itself end so.
+        let is_reason = name
+            .strip_suffix(".reason.txt")
+            .is_some_and(|base| dir.join(base).is_file());
+        if !is_file || name.starts_with('.') || is_reason {
             continue;
         }
-        let text = fs::read_to_string(reason_path_for(&entry.path())).unwrap_or_default();
+        let reason_file = reason_path_for(&entry.path());
+        let text = fs::read_to_string(&reason_file).unwrap_or_default();
         let mut lines = text.lines();
         let source = lines.next().unwrap_or(&name).to_owned();
         let reason = lines.collect::<Vec<_>>().join("\n");
-        let rejected_at_ms = entry
-            .metadata()
+        let rejected_at_ms = fs::metadata(&reason_file)
+            .or_else(|_| entry.metadata())
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())

@@ -366,10 +366,8 @@ impl Session {
         let mut visible = Vec::new();
         for (position, document) in downloads {
             if cancel.load(Ordering::Relaxed) {
-                return Err(WorkstationError::Sync(
-                    "the sync was cancelled; what arrived is kept and the next sync resumes it"
-                        .into(),
-                ));
+                // What arrived is kept in the vault, and the next round resumes it.
+                return Err(ServerError::Cancelled.into());
             }
             let page_texts = if self.vault().document_by_sha256(&document.sha256)?.is_some() {
                 // The same bytes are here already (imported, or another server document).

@@ -211,8 +211,11 @@ impl SyncEngine {
                 });
                 current.running = false;
                 current.transfer = None;
-                let cancelled_by_user =
-                    round_cancel.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst);
+                // Only the cancellation itself counts as the user's stop: a round that failed for
+                // another reason meanwhile (revoked, signed out, offline) is handled as such.
+                let cancelled_by_user = round_cancel.load(Ordering::SeqCst)
+                    && !stop.load(Ordering::SeqCst)
+                    && matches!(&outcome, Err(e) if e.code() == "cancelled");
                 current.pending_operations = session
                     .pending_operations()
                     .unwrap_or(current.pending_operations);
@@ -222,6 +225,8 @@ impl SyncEngine {
                     Err(_) if cancelled_by_user => {
                         current.paused = true;
                         current.last_error = None;
+                        // A "sync now" pressed while the round ran must not undo the stop.
+                        while woken.try_recv().is_ok() {}
                     }
                     Ok(_) => {
                         backoff.reset();
@@ -329,7 +334,15 @@ impl SyncEngine {
     /// Stops the running round's transfer between parts (what arrived is kept, and the next
     /// round resumes it); the engine then waits for [`SyncEngine::sync_now`] or its interval.
     pub fn cancel_transfer(&self) {
-        self.cancel_round.store(true, Ordering::SeqCst);
+        // Only a round that is moving documents: a stop pressed as that round ended must not
+        // cancel the next one (which may be pushing the user's signatures).
+        let moving = {
+            let state = self.state.borrow();
+            state.running && state.transfer.is_some()
+        };
+        if moving {
+            self.cancel_round.store(true, Ordering::SeqCst);
+        }
     }
 
     /// The engine's state now.

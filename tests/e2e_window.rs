@@ -1714,8 +1714,18 @@ fn a_working_day_online_and_offline(day: &DayInLanguage) {
         t.contains(day.offline)
     });
 
-    // Offline: another document annotated and signed…
+    // Offline: another document annotated and signed (chosen among the new ones: once opened it
+    // is new no more, and the filtered list says so at once)…
+    let choose = |select: &str, value: &str| {
+        driver.script(&format!(
+            "const s = document.getElementById('{select}'); s.value = '{value}'; s.dispatchEvent(new Event('change'));"
+        ));
+    };
     driver.click(&driver.wait_for("#search-clear"));
+    choose("list-filter", "new");
+    text_when(driver, "#list-pane h2", "six new of seven", |t| {
+        t.contains("(6 ") && t.contains(" 7)")
+    });
     let second = wait_until("an unsigned document", Duration::from_secs(30), || {
         driver
             .find_all("#doc-list li[data-doc-id]")
@@ -1723,6 +1733,10 @@ fn a_working_day_online_and_offline(day: &DayInLanguage) {
             .find(|li| driver.text(li).contains(day.titles[1]))
     });
     driver.click(&second);
+    text_when(driver, "#list-pane h2", "five new of seven", |t| {
+        t.contains("(5 ") && t.contains(" 7)")
+    });
+    choose("list-filter", "all");
     annotate_and_sign_the_open_document(driver, day.note_offline);
     driver.click_fresh("#sync-now");
     text_when(driver, "#sync-text", "changes waiting", |t| {
@@ -1754,11 +1768,6 @@ fn a_working_day_online_and_offline(day: &DayInLanguage) {
         t.contains(day.offline) && t.contains(&format!("{}: 7", day.waiting))
     });
     // The list's filter shows only what waits for the server; by title, the first comes first.
-    let choose = |select: &str, value: &str| {
-        driver.script(&format!(
-            "const s = document.getElementById('{select}'); s.value = '{value}'; s.dispatchEvent(new Event('change'));"
-        ));
-    };
     choose("list-filter", "pending");
     wait_until("the six waiting to sync", Duration::from_secs(30), || {
         (driver.find_all("#doc-list li[data-doc-id]").len() == 6).then_some(())

@@ -502,6 +502,13 @@ async function showMain(): Promise<void> {
     );
   }
 
+  /** Draws the rows again after their badges changed; under a filter the list itself is drawn
+   * again, since a row may no longer pass it (or another may now). */
+  function redrawRows(): void {
+    if (filter === "all") docList?.refresh();
+    else renderList();
+  }
+
   /** Reads the list's badges afresh (after signing or annotating), then `redraw`s. */
   function refreshMarks(redraw: () => void): void {
     void api
@@ -531,7 +538,7 @@ async function showMain(): Promise<void> {
         },
         refused: syncStates.get(id)?.refused ?? null,
         signAgain: syncStates.get(id)?.sign_again ?? false,
-        onChanged: () => refreshMarks(() => docList?.refresh()),
+        onChanged: () => refreshMarks(redrawRows),
         onRefusalSettled: () => {
           void (async () => {
             await loadDocuments();
@@ -546,7 +553,7 @@ async function showMain(): Promise<void> {
       // opened it is over — the row that took the click stays in the page until then).
       const m = marks.get(id);
       if (m) m.opened = true;
-      docList?.refresh();
+      redrawRows();
     } catch (e) {
       status.textContent = errorText(e);
     }

@@ -171,39 +171,8 @@ fn measure_our_launch(data: &Path, keyring_service: &str) -> OurLaunch {
     );
 
     // Frames while nothing moves, then while the list scrolls by 40 px a frame for 240 frames.
-    let idle = driver.call(
-        "POST",
-        "/execute/async",
-        Some(json!({
-            "script": "const done = arguments[arguments.length - 1]; const times = []; let n = 0; \
-                function step(t) { times.push(t); if (++n < 121) requestAnimationFrame(step); else done(times); } \
-                requestAnimationFrame(step);",
-            "args": [],
-        })),
-    );
-    let idle_times: Vec<f64> = idle
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default();
-    let idle_frames: Vec<f64> = idle_times.windows(2).map(|w| w[1] - w[0]).collect();
-    let frames = driver.call(
-        "POST",
-        "/execute/async",
-        Some(json!({
-            "script": "const done = arguments[arguments.length - 1]; \
-                const s = document.querySelector('.virtual-scroll'); const times = []; let n = 0; \
-                function step(t) { times.push(t); s.scrollTop += 40; \
-                  if (++n < 241) requestAnimationFrame(step); else done(times); } \
-                requestAnimationFrame(step);",
-            "args": [],
-        })),
-    );
-    let times: Vec<f64> = frames
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default();
-    assert!(times.len() > 200, "frame times: {frames}");
-    let intervals: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let idle_frames = frame_intervals(driver, 120, 0);
+    let intervals = frame_intervals(driver, 240, 40);
 
     // The 300-page document (the newest, first in the list) opened and read a little way in.
     driver.script("const s = document.querySelector('.virtual-scroll'); s.scrollTop = 0;");
@@ -249,6 +218,31 @@ fn measure_our_launch(data: &Path, keyring_service: &str) -> OurLaunch {
         at_unlock_screen,
         with_list,
     }
+}
+
+/// The intervals (ms) between `frames` animation frames of the page, the document list scrolled
+/// by `scroll_px` at each.
+fn frame_intervals(driver: &WebDriver, frames: usize, scroll_px: u32) -> Vec<f64> {
+    let answer = driver.call(
+        "POST",
+        "/execute/async",
+        Some(json!({
+            "script": format!(
+                "const done = arguments[arguments.length - 1]; \
+                 const s = document.querySelector('.virtual-scroll'); const times = []; let n = 0; \
+                 function step(t) {{ times.push(t); s.scrollTop += {scroll_px}; \
+                   if (++n <= {frames}) requestAnimationFrame(step); else done(times); }} \
+                 requestAnimationFrame(step);"
+            ),
+            "args": [],
+        })),
+    );
+    let times: Vec<f64> = answer
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    assert!(times.len() > frames * 5 / 6, "frame times: {answer}");
+    times.windows(2).map(|w| w[1] - w[0]).collect()
 }
 
 /// One launch of a peer viewer on the 300-page file.

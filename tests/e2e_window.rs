@@ -93,16 +93,13 @@ fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
 
     // Intake: a PDF dropped into the user's inbox folder appears in the list, and the activity
     // line says so.
-    let dropped = outpost_workstation::PdfEngine::start_default()
-        .unwrap()
-        .write_sample(&outpost_workstation::SampleSpec {
-            kind: outpost_workstation::SampleKind::OperationalReport,
-            language: outpost_workstation::Language::Russian,
-            pages: 2,
-            seed: 777,
-            marker: Some("Сводка из входящих".into()),
-        })
-        .unwrap();
+    let dropped = sample(
+        outpost_pdf::SampleKind::OperationalReport,
+        outpost_pdf::Language::Russian,
+        2,
+        777,
+        "Сводка из входящих",
+    );
     let staged = data.path().join("scanner-output.pdf");
     std::fs::write(&staged, &dropped).unwrap();
     std::fs::rename(&staged, data.path().join("inbox/demo/scan-0001.pdf")).unwrap();
@@ -278,16 +275,13 @@ fn a_500_page_document_opens_and_only_the_pages_looked_at_are_rendered() {
     let running = start_app(data.path(), &[]);
     let driver = &running.driver;
     unlock_demo_and_wait_for_its_documents(driver);
-    let long = outpost_workstation::PdfEngine::start_default()
-        .unwrap()
-        .write_sample(&outpost_workstation::SampleSpec {
-            kind: outpost_workstation::SampleKind::PersonnelRecord,
-            language: outpost_workstation::Language::English,
-            pages: 500,
-            seed: 500,
-            marker: Some("Five hundred pages".into()),
-        })
-        .unwrap();
+    let long = sample(
+        outpost_pdf::SampleKind::PersonnelRecord,
+        outpost_pdf::Language::English,
+        500,
+        500,
+        "Five hundred pages",
+    );
     let staged = data.path().join("long.part");
     std::fs::write(&staged, &long).unwrap();
     std::fs::rename(&staged, data.path().join("inbox/demo/long.pdf")).unwrap();
@@ -639,16 +633,13 @@ fn server_with_one_document(
     server.move_clock_to_system_time();
     server.unit("North");
     let account = server.account(username, outpost_protocol::Role::Staff, Some("North"));
-    let report = outpost_pdf::PdfEngine::start_default()
-        .unwrap()
-        .write_sample(&outpost_pdf::SampleSpec {
-            kind: outpost_pdf::SampleKind::OperationalReport,
-            language,
-            pages: 1,
-            seed: 7,
-            marker: Some(marker.into()),
-        })
-        .unwrap();
+    let report = sample(
+        outpost_pdf::SampleKind::OperationalReport,
+        language,
+        1,
+        7,
+        marker,
+    );
     server.document(
         title,
         report,
@@ -874,16 +865,13 @@ fn the_inbox_folder_is_chosen_in_the_settings_and_watched_from_then_on() {
         t.contains("Watching")
     });
     assert!(chosen.is_dir());
-    let dropped = outpost_workstation::PdfEngine::start_default()
-        .unwrap()
-        .write_sample(&outpost_workstation::SampleSpec {
-            kind: outpost_workstation::SampleKind::PersonnelRecord,
-            language: outpost_workstation::Language::English,
-            pages: 1,
-            seed: 778,
-            marker: Some("From the chosen folder".into()),
-        })
-        .unwrap();
+    let dropped = sample(
+        outpost_pdf::SampleKind::PersonnelRecord,
+        outpost_pdf::Language::English,
+        1,
+        778,
+        "From the chosen folder",
+    );
     let staged = data.path().join("staged.pdf");
     std::fs::write(&staged, &dropped).unwrap();
     std::fs::rename(&staged, chosen.join("scan-0002.pdf")).unwrap();
@@ -1959,16 +1947,13 @@ fn a_vault_follows_its_server_to_a_new_address_from_the_settings() {
     // at the old address there is nothing, so the vault works offline.
     server.move_to_new_address();
     assert_ne!(server.base_url, old_address);
-    let report = outpost_pdf::PdfEngine::start_default()
-        .unwrap()
-        .write_sample(&outpost_pdf::SampleSpec {
-            kind: outpost_pdf::SampleKind::ProcurementContract,
-            language: outpost_pdf::Language::English,
-            pages: 1,
-            seed: 8,
-            marker: Some("after-the-move".into()),
-        })
-        .unwrap();
+    let report = sample(
+        outpost_pdf::SampleKind::ProcurementContract,
+        outpost_pdf::Language::English,
+        1,
+        8,
+        "after-the-move",
+    );
     server.document(
         "Contract after the move",
         report,
@@ -2029,16 +2014,13 @@ fn a_vault_follows_its_server_to_a_new_address_from_the_settings() {
 fn a_revision_the_server_refused_is_shown_with_its_reason_and_offered_again_from_the_viewer() {
     // A server that takes documents only a little larger than the one it holds: the signed
     // revision (the document plus a signature) is too large for it.
-    let memo = outpost_pdf::PdfEngine::start_default()
-        .unwrap()
-        .write_sample(&outpost_pdf::SampleSpec {
-            kind: outpost_pdf::SampleKind::OperationalReport,
-            language: outpost_pdf::Language::English,
-            pages: 1,
-            seed: 9,
-            marker: Some("refusal".into()),
-        })
-        .unwrap();
+    let memo = sample(
+        outpost_pdf::SampleKind::OperationalReport,
+        outpost_pdf::Language::English,
+        1,
+        9,
+        "refusal",
+    );
     let mut server = outpost_server::testing::InProcessServer::start_with(
         true,
         outpost_server::service::Policy {
@@ -2200,4 +2182,24 @@ fn a_long_first_sync_shows_its_progress_and_is_stopped_and_resumed_from_the_wind
         t.contains("Online") && t.contains("everything sent")
     });
     server.stop();
+}
+
+/// A generated sample PDF (pdfium writes it) whose text carries `marker`.
+fn sample(
+    kind: outpost_pdf::SampleKind,
+    language: outpost_pdf::Language,
+    pages: u32,
+    seed: u64,
+    marker: &str,
+) -> Vec<u8> {
+    outpost_pdf::PdfEngine::start_default()
+        .unwrap()
+        .write_sample(&outpost_pdf::SampleSpec {
+            kind,
+            language,
+            pages,
+            seed,
+            marker: Some(marker.to_owned()),
+        })
+        .unwrap()
 }

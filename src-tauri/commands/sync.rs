@@ -82,12 +82,17 @@ pub async fn stop_engine(state: &AppState) {
 /// The engine's state, or nothing when the unlocked vault does not sync (or none is unlocked).
 #[tauri::command]
 pub async fn sync_state(state: State<'_, AppState>) -> CommandResult<Option<SyncState>> {
-    Ok(state
+    Ok(with_engine(&state, SyncEngine::state))
+}
+
+/// `act` on the running engine, if one runs.
+fn with_engine<T>(state: &AppState, act: impl FnOnce(&SyncEngine) -> T) -> Option<T> {
+    state
         .sync
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .as_ref()
-        .map(SyncEngine::state))
+        .map(act)
 }
 
 /// What the connect screen sends: where the server is, the CA to pin, and the sign-in.
@@ -149,28 +154,14 @@ pub fn sync_soon<R: Runtime>(app: &AppHandle<R>, state: &AppState, session: Arc<
 /// Asks for a sync round now.
 #[tauri::command]
 pub async fn sync_now(state: State<'_, AppState>) -> CommandResult<()> {
-    if let Some(engine) = state
-        .sync
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-    {
-        engine.sync_now();
-    }
+    with_engine(&state, SyncEngine::sync_now);
     Ok(())
 }
 
 /// Stops the running transfer (what arrived is kept; "sync now" resumes it).
 #[tauri::command]
 pub async fn cancel_sync(state: State<'_, AppState>) -> CommandResult<()> {
-    if let Some(engine) = state
-        .sync
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-    {
-        engine.cancel_transfer();
-    }
+    with_engine(&state, SyncEngine::cancel_transfer);
     Ok(())
 }
 

@@ -60,6 +60,38 @@ function errorText(error: unknown): string {
   return isMessageKey(key) ? t(key, { message: e.message }) : t("error.generic", { message: e.message });
 }
 
+// Where the list's order and filter are kept on this workstation.
+const SORT_KEY = "outpost.listSort";
+const FILTER_KEY = "outpost.listFilter";
+
+/** The choice kept under `key`, if it is one of `values`; else the first of them. */
+function storedChoice<T extends string>(values: readonly [T, ...T[]], key: string): T {
+  return values.find((v) => v === localStorage.getItem(key)) ?? values[0];
+}
+
+/** A select of `values` labelled from the catalogue (`PREFIX.value`), showing `current`; a choice
+ * is kept under `key` and handed to `chosen`. */
+function listChoice<T extends string>(
+  id: string,
+  prefix: string,
+  values: readonly [T, ...T[]],
+  current: T,
+  key: string,
+  chosen: (value: T) => void,
+): HTMLSelectElement {
+  const select = h(
+    "select",
+    { id },
+    ...values.map((v) => h("option", { value: v, selected: v === current }, t(`${prefix}.${v}` as MessageKey))),
+  );
+  select.addEventListener("change", () => {
+    const value = values.find((v) => v === select.value) ?? values[0];
+    localStorage.setItem(key, value);
+    chosen(value);
+  });
+  return select;
+}
+
 function languageSwitch(onChange: () => void, id = "language"): HTMLElement {
   const select = h(
     "select",
@@ -346,8 +378,8 @@ async function showMain(): Promise<void> {
   // `shown`: the documents in the chosen order that pass the chosen filter (kept on this
   // workstation between sessions).
   let docList: VirtualList | null = null;
-  let sort: Sort = SORTS.find((s) => s === localStorage.getItem("outpost.listSort")) ?? "newest";
-  let filter: Filter = FILTERS.find((f) => f === localStorage.getItem("outpost.listFilter")) ?? "all";
+  let sort: Sort = storedChoice(SORTS, SORT_KEY);
+  let filter: Filter = storedChoice(FILTERS, FILTER_KEY);
   let shown: DocumentSummary[] = [];
   function docRow(index: number): HTMLElement {
     const doc = shown[index];
@@ -442,25 +474,14 @@ async function showMain(): Promise<void> {
       });
     });
     shown = arrange(documents, sort, filter, { marks, syncStates });
-    const sortSelect = h(
-      "select",
-      { id: "list-sort" },
-      ...SORTS.map((s) => h("option", { value: s, selected: s === sort }, t(`list.sort.${s}` as MessageKey))),
-    );
-    sortSelect.addEventListener("change", () => {
-      sort = SORTS.find((s) => s === sortSelect.value) ?? "newest";
-      localStorage.setItem("outpost.listSort", sort);
+    // A new order or filter starts the list from its top.
+    const sortSelect = listChoice("list-sort", "list.sort", SORTS, sort, SORT_KEY, (chosen) => {
+      sort = chosen;
       docList = null;
       renderList();
     });
-    const filterSelect = h(
-      "select",
-      { id: "list-filter" },
-      ...FILTERS.map((f) => h("option", { value: f, selected: f === filter }, t(`list.filter.${f}` as MessageKey))),
-    );
-    filterSelect.addEventListener("change", () => {
-      filter = FILTERS.find((f) => f === filterSelect.value) ?? "all";
-      localStorage.setItem("outpost.listFilter", filter);
+    const filterSelect = listChoice("list-filter", "list.filter", FILTERS, filter, FILTER_KEY, (chosen) => {
+      filter = chosen;
       docList = null;
       renderList();
     });

@@ -277,30 +277,8 @@ impl SyncEngine {
                                 _ = tokio::time::sleep_until(deadline) => break true,
                                 message = woken.recv() => break message.is_some(),
                                 _ = tokio::time::sleep(schedule.change_check) => {
-                                    let looking = Arc::clone(&session);
-                                    if watch_changes {
-                                        // Anything to send after a round that sent all it could:
-                                        // made since (or during) that round.
-                                        let waiting = tokio::task::spawn_blocking(move || {
-                                            looking.has_changes_to_send().ok()
-                                        })
-                                        .await
-                                        .ok()
-                                        .flatten();
-                                        if waiting == Some(true) {
-                                            break true;
-                                        }
-                                    } else {
-                                        let pending = tokio::task::spawn_blocking(move || {
-                                            looking.pending_operations().ok()
-                                        })
-                                        .await
-                                        .ok()
-                                        .flatten();
-                                        if let Some(pending) = pending.filter(|p| *p != current.pending_operations) {
-                                            current.pending_operations = pending;
-                                            publish.send_replace(current.clone());
-                                        }
+                                    if look_at_local_changes(&session, watch_changes, &mut current, &publish).await {
+                                        break true;
                                     }
                                 }
                             }
@@ -368,6 +346,35 @@ impl SyncEngine {
         drop(self.wake);
         let _ = self.task.await;
     }
+}
+
+/// Between rounds, every `change_check`: when watching for changes (online, no error, not
+/// paused), whether anything waits to be sent — made since (or during) the last round, which sent
+/// all it could — so a round should start now; otherwise the count of what waits, published when
+/// the user's work changed it.
+async fn look_at_local_changes(
+    session: &Arc<Session>,
+    watch_changes: bool,
+    current: &mut SyncState,
+    publish: &watch::Sender<SyncState>,
+) -> bool {
+    let looking = Arc::clone(session);
+    if watch_changes {
+        let waiting = tokio::task::spawn_blocking(move || looking.has_changes_to_send().ok())
+            .await
+            .ok()
+            .flatten();
+        return waiting == Some(true);
+    }
+    let pending = tokio::task::spawn_blocking(move || looking.pending_operations().ok())
+        .await
+        .ok()
+        .flatten();
+    if let Some(pending) = pending.filter(|p| *p != current.pending_operations) {
+        current.pending_operations = pending;
+        publish.send_replace(current.clone());
+    }
+    false
 }
 
 /// A pull's progress as the engine publishes it: the transfer in the state, at most every

@@ -20,6 +20,15 @@ fn fast() -> SyncSchedule {
     }
 }
 
+/// A tokio runtime of one worker for the engine.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// Rounds two minutes apart, failed or not (no second round comes by itself within a test),
 /// local changes looked at every 50 ms.
 fn patient() -> SyncSchedule {
@@ -64,11 +73,7 @@ fn wait_for(engine: &SyncEngine, done: impl Fn(&SyncState) -> bool) -> SyncState
 #[test]
 fn the_engine_syncs_by_itself_and_when_asked() {
     let server = InProcessServer::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let (_dir, _workstation, session) = connected(&server, "galina", "engine-sync");
     let first = common::sample(
         SampleKind::PersonnelRecord,
@@ -132,11 +137,7 @@ fn the_engine_syncs_by_itself_and_when_asked() {
 #[test]
 fn an_unreachable_server_is_retried_with_growing_waits_and_a_revoked_device_stops_the_engine() {
     let mut server = InProcessServer::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let (_dir, _workstation, session) = connected(&server, "lev", "engine-offline");
     let device = session
         .server_account()
@@ -201,11 +202,7 @@ fn offline_the_count_of_what_waits_follows_the_users_work_between_attempts() {
         .expect("pull");
     let document = session.documents().expect("documents")[0].id.clone();
     let session = Arc::new(session);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
 
     // The server is gone: after one failed round the engine waits two minutes before the next.
     server.stop();
@@ -242,11 +239,7 @@ fn a_long_transfer_shows_its_progress_and_the_user_can_stop_it_and_resume_it_lat
     );
     let (_dir, _workstation, session) = common::connected(&server, &account, "engine-transfer", 34);
     let session = Arc::new(session);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let engine = SyncEngine::start(runtime.handle(), Arc::clone(&session), patient());
 
     // The transfer is published as it goes: how many documents and bytes, and which arrives.

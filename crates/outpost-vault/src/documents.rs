@@ -357,6 +357,7 @@ impl Vault {
                 .detail(reason.to_owned()),
         )?;
         tx.commit()?;
+        self.forget_unowned_part_files();
         Ok(summary)
     }
 

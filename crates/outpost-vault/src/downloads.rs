@@ -1,13 +1,64 @@
-//! Documents being downloaded from the server. Their bytes are kept here part by part as they
-//! arrive — encrypted like everything else in the vault — so an interrupted download resumes where
-//! it stopped, even after a restart, and the transfer never holds more than one part in memory.
-//! When the pull round that wanted them is applied, the parts become the document's bytes where
-//! they are (`document_bytes.parts_sha256`): a downloaded document is written once.
+//! Documents being downloaded from the server. Their bytes are kept part by part as they arrive,
+//! so an interrupted download resumes where it stopped, even after a restart, and the transfer
+//! never holds more than one part in memory. When the pull round that wanted them is applied, the
+//! parts become the document's bytes where they are (`document_bytes.parts_sha256`): a
+//! downloaded document is written once.
+//!
+//! Where the bytes live: each download has a file of its own in the vault's `parts/` folder, and
+//! each part is sealed there with AES-256-GCM under the file's random 256-bit key, with a random
+//! nonce and the part's place (document hash, first byte, size) as associated data. The key, the
+//! nonces and where each part starts in the file are kept only inside the encrypted database, so
+//! the files are unreadable without it, and deleting a file's key row (secure delete is on)
+//! shreds it even before the file itself is removed. Large bytes go to files rather than into
+//! SQLCipher pages because a page-encrypted, write-ahead-logged database writes every byte twice
+//! with a CBC encryption and an HMAC per 4 kB page — several times the cost of one sealed write
+//! (docs/benchmarks.md, sync-scale). Parts kept by an earlier Outpost inside the database
+//! (`file_offset` NULL) are still read from there.
 
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use rusqlite::OptionalExtension;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::{Vault, VaultError};
+
+/// The AES-GCM tag that follows each sealed part in its file.
+const TAG_LEN: u64 = 16;
+
+/// A download file's AES-256-GCM key, wiped from memory when dropped.
+type FileKey = Zeroizing<[u8; 32]>;
+
+/// The folder (inside the vault's) holding the sealed download files.
+const PARTS_FOLDER: &str = "parts";
+
+/// Fresh randomness for keeping one part: the file's key and name (used when the download's file
+/// is made) and the part's nonce. Drawn by the caller from its RNG, so the vault needs none of its
+/// own and tests stay deterministic.
+pub struct PartRandomness {
+    file_key: Zeroizing<[u8; 32]>,
+    file_name: [u8; 16],
+    nonce: [u8; 12],
+}
+
+impl PartRandomness {
+    /// Draws what keeping one part needs from `rng`.
+    pub fn draw(rng: &mut dyn rand_core::CryptoRngCore) -> PartRandomness {
+        let mut fresh = PartRandomness {
+            file_key: Zeroizing::new([0; 32]),
+            file_name: [0; 16],
+            nonce: [0; 12],
+        };
+        rng.fill_bytes(fresh.file_key.as_mut());
+        rng.fill_bytes(&mut fresh.file_name);
+        rng.fill_bytes(&mut fresh.nonce);
+        fresh
+    }
+}
 
 impl Vault {
     /// How many bytes of the download of `sha256` are held (from the first byte, without holes).
@@ -16,31 +67,92 @@ impl Vault {
     }
 
     /// Keeps `bytes` of the download of `sha256`, which must start where the held bytes end
-    /// ([`VaultError::DownloadOutOfOrder`] otherwise, and nothing is written). Each part is its
-    /// own small transaction: what arrived before a connection broke stays.
+    /// ([`VaultError::DownloadOutOfOrder`] otherwise, and nothing is written), sealed in the
+    /// download's file with `fresh`'s nonce. Each part is its own small transaction: what arrived
+    /// before a connection broke stays. The part is written without waiting for the disk; the
+    /// file is flushed before its document is stored ([`Vault::apply_pull_round`]), and a part
+    /// lost to a power cut reads as damaged and is fetched again.
     pub fn keep_download_part(
         &self,
         sha256: &str,
         start: u64,
         bytes: &[u8],
+        fresh: &PartRandomness,
     ) -> Result<(), VaultError> {
         if bytes.is_empty() {
             return Ok(());
         }
-        let written = self.conn.execute(
-            "INSERT INTO download_parts (sha256, start_at, size, bytes)
-             SELECT ?1, ?2, ?3, ?4
-             WHERE (SELECT COALESCE(SUM(size), 0) FROM download_parts WHERE sha256 = ?1) = ?2
-               AND NOT EXISTS (SELECT 1 FROM document_bytes WHERE parts_sha256 = ?1)",
-            rusqlite::params![sha256, to_sql_size(start), bytes.len() as i64, bytes],
+        let tx = self.conn.unchecked_transaction()?;
+        let is_document: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM document_bytes WHERE parts_sha256 = ?1)",
+            [sha256],
+            |r| r.get(0),
         )?;
-        if written == 0 {
+        let held = held(&tx, sha256)?;
+        if is_document || held != start {
             return Err(VaultError::DownloadOutOfOrder {
                 sha256: sha256.to_string(),
-                held: self.download_held(sha256)?,
+                held,
                 start,
             });
         }
+        let (file_name, file_key) = match download_file(&tx, sha256)? {
+            Some(found) => found,
+            None => {
+                let name = hex::encode(fresh.file_name);
+                tx.execute(
+                    "INSERT INTO download_files (sha256, file_name, file_key) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![sha256, name, fresh.file_key.as_slice()],
+                )?;
+                (name, fresh.file_key.clone())
+            }
+        };
+        // The file ends where its last kept part ends: bytes after that were written for a part
+        // whose row never committed, and are overwritten.
+        let offset: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(file_offset + size + ?2), 0) FROM download_parts
+              WHERE sha256 = ?1 AND file_offset IS NOT NULL",
+            rusqlite::params![sha256, TAG_LEN as i64],
+            |r| r.get(0),
+        )?;
+        let sealed = cipher(&file_key)
+            .encrypt(
+                Nonce::from_slice(&fresh.nonce),
+                Payload {
+                    msg: bytes,
+                    aad: part_place(sha256, start, bytes.len() as u64).as_bytes(),
+                },
+            )
+            .map_err(|_| VaultError::PartUnreadable {
+                sha256: sha256.to_string(),
+                reason: "it could not be sealed".into(),
+            })?;
+        let folder = self.parts_folder();
+        crate::vault::create_private_dir(&folder)?;
+        let path = folder.join(&file_name);
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| VaultError::io(&path, e))?;
+        let offset_bytes = u64::try_from(offset).unwrap_or(0);
+        file.set_len(offset_bytes)
+            .and_then(|()| file.write_all_at(&sealed, offset_bytes))
+            .map_err(|e| VaultError::io(&path, e))?;
+        tx.execute(
+            "INSERT INTO download_parts (sha256, start_at, size, bytes, file_offset, nonce)
+             VALUES (?1, ?2, ?3, x'', ?4, ?5)",
+            rusqlite::params![
+                sha256,
+                to_sql_size(start),
+                bytes.len() as i64,
+                offset,
+                fresh.nonce.as_slice()
+            ],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -49,7 +161,7 @@ impl Vault {
     pub fn download_digest(&self, sha256: &str) -> Result<(u64, String), VaultError> {
         let mut digest = Sha256::new();
         let mut length = 0u64;
-        for_each_part(&self.conn, sha256, |bytes| {
+        for_each_part(&self.conn, &self.parts_folder(), sha256, |bytes| {
             digest.update(bytes);
             length += bytes.len() as u64;
             Ok(())
@@ -60,7 +172,7 @@ impl Vault {
     /// The held bytes of `sha256` in one buffer (for the PDF engine, which reads a whole file).
     pub fn download_bytes(&self, sha256: &str) -> Result<Vec<u8>, VaultError> {
         let mut all = Vec::with_capacity(usize::try_from(self.download_held(sha256)?).unwrap_or(0));
-        for_each_part(&self.conn, sha256, |bytes| {
+        for_each_part(&self.conn, &self.parts_folder(), sha256, |bytes| {
             all.extend_from_slice(bytes);
             Ok(())
         })?;
@@ -75,12 +187,98 @@ impl Vault {
                AND NOT EXISTS (SELECT 1 FROM document_bytes WHERE parts_sha256 = ?1)",
             [sha256],
         )?;
+        self.remove_unowned_part_files()
+    }
+
+    /// The folder of the sealed download files.
+    pub(crate) fn parts_folder(&self) -> PathBuf {
+        self.paths.dir().join(PARTS_FOLDER)
+    }
+
+    /// Waits until the download file of `sha256` (if it has one) is on the disk: called before
+    /// its parts become a document's bytes.
+    pub(crate) fn flush_download_file(&self, sha256: &str) -> Result<(), VaultError> {
+        if let Some((name, _)) = download_file(&self.conn, sha256)? {
+            let path = self.parts_folder().join(name);
+            File::open(&path)
+                .and_then(|file| file.sync_all())
+                .map_err(|e| VaultError::io(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// [`Vault::remove_unowned_part_files`] after a commit that already happened: a file it could
+    /// not remove is unreadable (its key row is gone) and goes at the next opening.
+    pub(crate) fn forget_unowned_part_files(&self) {
+        let _ = self.remove_unowned_part_files();
+    }
+
+    /// Removes the files of downloads the database no longer keeps (their key rows are gone, so
+    /// they were unreadable already): called after a transaction that dropped parts committed,
+    /// and at opening for what a crash left between the two.
+    pub(crate) fn remove_unowned_part_files(&self) -> Result<(), VaultError> {
+        let folder = self.parts_folder();
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(VaultError::io(&folder, error)),
+        };
+        let mut owned = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM download_files WHERE file_name = ?1)")?;
+        for entry in entries {
+            let entry = entry.map_err(|e| VaultError::io(&folder, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !owned.query_row([&name], |r| r.get::<_, bool>(0))? {
+                let path = entry.path();
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => return Err(VaultError::io(&path, error)),
+                }
+            }
+        }
         Ok(())
     }
 }
 
 fn to_sql_size(size: u64) -> i64 {
     i64::try_from(size).unwrap_or(i64::MAX)
+}
+
+fn cipher(key: &[u8; 32]) -> Aes256Gcm {
+    Aes256Gcm::new(key.into())
+}
+
+/// What a sealed part is bound to, so a part cannot be moved to another place or download.
+fn part_place(sha256: &str, start: u64, size: u64) -> String {
+    format!("outpost download part\n{sha256}\n{start}\n{size}")
+}
+
+/// The file name and key of the download of `sha256`, if it has a file.
+fn download_file(
+    conn: &rusqlite::Connection,
+    sha256: &str,
+) -> Result<Option<(String, FileKey)>, VaultError> {
+    let found: Option<(String, Vec<u8>)> = conn
+        .query_row(
+            "SELECT file_name, file_key FROM download_files WHERE sha256 = ?1",
+            [sha256],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((name, key)) = found else {
+        return Ok(None);
+    };
+    let key = Zeroizing::new(key);
+    let key: [u8; 32] = key
+        .as_slice()
+        .try_into()
+        .map_err(|_| VaultError::PartUnreadable {
+            sha256: sha256.to_string(),
+            reason: "its file key is not 256 bits".into(),
+        })?;
+    Ok(Some((name, Zeroizing::new(key))))
 }
 
 pub(crate) fn held(conn: &rusqlite::Connection, sha256: &str) -> Result<u64, VaultError> {
@@ -95,18 +293,70 @@ pub(crate) fn held(conn: &rusqlite::Connection, sha256: &str) -> Result<u64, Vau
     Ok(held.and_then(|h| u64::try_from(h).ok()).unwrap_or(0))
 }
 
-/// Calls `visit` with each held part of `sha256`, first byte first, one part in memory at a time.
+/// Calls `visit` with each held part of `sha256`, first byte first, one part in memory at a time:
+/// read from the download's file in `parts_folder` and opened (or, kept by an earlier Outpost,
+/// from the database itself).
 pub(crate) fn for_each_part(
     conn: &rusqlite::Connection,
+    parts_folder: &Path,
     sha256: &str,
     mut visit: impl FnMut(&[u8]) -> Result<(), VaultError>,
 ) -> Result<(), VaultError> {
-    let mut statement = conn
-        .prepare_cached("SELECT bytes FROM download_parts WHERE sha256 = ?1 ORDER BY start_at")?;
+    let unreadable = |reason: String| VaultError::PartUnreadable {
+        sha256: sha256.to_string(),
+        reason,
+    };
+    let mut statement = conn.prepare_cached(
+        "SELECT start_at, size, bytes, file_offset, nonce FROM download_parts
+          WHERE sha256 = ?1 ORDER BY start_at",
+    )?;
     let mut rows = statement.query([sha256])?;
+    let mut sealed_in: Option<(File, Aes256Gcm)> = None;
+    let mut sealed = Vec::new();
     while let Some(row) = rows.next()? {
-        let bytes = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-        visit(bytes)?;
+        let file_offset: Option<i64> = row.get(3)?;
+        let Some(file_offset) = file_offset else {
+            let bytes = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            visit(bytes)?;
+            continue;
+        };
+        let (start, size): (i64, i64) = (row.get(0)?, row.get(1)?);
+        let nonce: Vec<u8> = row.get(4)?;
+        if nonce.len() != 12 {
+            return Err(unreadable("a part's nonce is not 96 bits".into()));
+        }
+        if sealed_in.is_none() {
+            let (name, key) = download_file(conn, sha256)?
+                .ok_or_else(|| unreadable("the database names no file for its parts".into()))?;
+            let path = parts_folder.join(name);
+            let file = File::open(&path)
+                .map_err(|e| unreadable(format!("{} cannot be opened: {e}", path.display())))?;
+            sealed_in = Some((file, cipher(&key)));
+        }
+        let Some((file, cipher)) = sealed_in.as_ref() else {
+            continue;
+        };
+        let (start, size) = (
+            u64::try_from(start).unwrap_or(0),
+            u64::try_from(size).unwrap_or(0),
+        );
+        sealed.resize(usize::try_from(size + TAG_LEN).unwrap_or(0), 0);
+        file.read_exact_at(&mut sealed, u64::try_from(file_offset).unwrap_or(0))
+            .map_err(|e| unreadable(format!("its file is shorter than its parts: {e}")))?;
+        let bytes = Zeroizing::new(
+            cipher
+                .decrypt(
+                    Nonce::from_slice(&nonce),
+                    Payload {
+                        msg: &sealed,
+                        aad: part_place(sha256, start, size).as_bytes(),
+                    },
+                )
+                .map_err(|_| {
+                    unreadable("a part does not open with its key (the file was changed)".into())
+                })?,
+        );
+        visit(&bytes)?;
     }
     Ok(())
 }

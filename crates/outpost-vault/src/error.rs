@@ -143,6 +143,14 @@ pub enum VaultError {
         /// Bytes held.
         held: u64,
     },
+    /// The sealed bytes of a download (or of a downloaded document) cannot be read back.
+    #[error("the stored bytes of {sha256} cannot be read back: {reason}; the vault's parts folder was changed outside Outpost — sync again to fetch a download anew, or have the document assigned again")]
+    PartUnreadable {
+        /// The bytes being read.
+        sha256: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// A search query that cannot be understood.
     #[error(transparent)]
     Search(#[from] SearchQueryError),

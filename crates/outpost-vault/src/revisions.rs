@@ -57,7 +57,7 @@ impl Vault {
             .ok_or_else(|| VaultError::DocumentNotFound(id.0.clone()))?;
         if let Some(parts) = parts {
             // A downloaded document: its bytes are the parts it arrived in.
-            crate::downloads::for_each_part(&self.conn, &parts, |part| {
+            crate::downloads::for_each_part(&self.conn, &self.parts_folder(), &parts, |part| {
                 bytes.extend_from_slice(part);
                 Ok(())
             })?;

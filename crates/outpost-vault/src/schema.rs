@@ -270,6 +270,23 @@ CREATE TABLE training_sent (
     progress  TEXT NOT NULL
 ) STRICT;
 "#,
+    // 11: a download's parts are sealed (AES-256-GCM) in a file of its own in the vault's parts/
+    // folder instead of in database pages (see downloads.rs); the file's key, and each part's
+    // place in it and nonce, stay here. A file's key row goes with its download's last part.
+    r#"
+CREATE TABLE download_files (
+    sha256     TEXT PRIMARY KEY,
+    file_name  TEXT NOT NULL UNIQUE,
+    file_key   BLOB NOT NULL CHECK (length(file_key) = 32)
+) STRICT;
+ALTER TABLE download_parts ADD COLUMN file_offset INTEGER CHECK (file_offset >= 0);
+ALTER TABLE download_parts ADD COLUMN nonce BLOB CHECK (nonce IS NULL OR length(nonce) = 12);
+CREATE TRIGGER download_files_follow_parts AFTER DELETE ON download_parts
+WHEN NOT EXISTS (SELECT 1 FROM download_parts WHERE sha256 = OLD.sha256)
+BEGIN
+    DELETE FROM download_files WHERE sha256 = OLD.sha256;
+END;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

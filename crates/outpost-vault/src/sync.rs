@@ -382,6 +382,10 @@ impl Vault {
     pub fn apply_pull_round(&mut self, round: &PullRound) -> Result<AppliedPull, VaultError> {
         let now = self.clock.now_ms();
         let origin = self.vault_id().to_string();
+        // The downloaded bytes are on the disk before any document is stored from them.
+        for pulled in &round.visible {
+            self.flush_download_file(&pulled.sha256)?;
+        }
         let tx = self.conn.transaction()?;
         if tx.query_row("SELECT COUNT(*) FROM server_account", [], |r| {
             r.get::<_, i64>(0)
@@ -548,6 +552,7 @@ impl Vault {
             [],
         )?;
         tx.commit()?;
+        self.forget_unowned_part_files();
         Ok(applied)
     }
 }

@@ -150,7 +150,7 @@ pub struct Vault {
     pub(crate) conn: Connection,
     pub(crate) user: String,
     pub(crate) clock: Arc<dyn Clock>,
-    paths: VaultPaths,
+    pub(crate) paths: VaultPaths,
     vault_id: Uuid,
 }
 
@@ -374,13 +374,16 @@ impl Vault {
     ) -> Result<Self, VaultError> {
         let mut conn = open_database(&paths.database(), key, create)?;
         schema::migrate(&mut conn)?;
-        Ok(Self {
+        let vault = Self {
             conn,
             user: paths.user.clone(),
             clock,
             paths: paths.clone(),
             vault_id,
-        })
+        };
+        // What a crash left between a commit that dropped parts and the removal of their files.
+        vault.forget_unowned_part_files();
+        Ok(vault)
     }
 
     /// Changes the password: rewraps the same database key; the database itself is not touched.
@@ -498,7 +501,7 @@ fn note_failed_unlock(paths: &VaultPaths, at_ms: i64, error: &VaultError) {
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), VaultError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), VaultError> {
     fs::create_dir_all(dir).map_err(|e| VaultError::io(dir, e))?;
     #[cfg(unix)]
     {

@@ -1,18 +1,26 @@
-//! A download is kept part by part, resumes where it stopped, becomes the document's bytes without
-//! a second copy when its round is applied, and goes with the document when it is purged.
+//! A download is kept part by part, sealed in a file of its own, resumes where it stopped, becomes
+//! the document's bytes without a second copy when its round is applied, and goes with the
+//! document when it is purged — its file too.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use outpost_vault::{
-    DocumentId, KdfParams, ManualClock, OsKeyring, PullRound, PulledDocument, ServerAccount, Vault,
-    VaultError, VaultPaths,
+    DocumentId, KdfParams, ManualClock, OsKeyring, PartRandomness, PullRound, PulledDocument,
+    ServerAccount, Vault, VaultError, VaultPaths,
 };
 use rand::SeedableRng;
 use sha2::Digest;
 
+thread_local! {
+    /// Each test's own keyring service (tests run on threads of their own).
+    static KEYRING: OsKeyring =
+        OsKeyring::new(format!("outpost-test-{:016x}", rand::random::<u64>()));
+}
+
 fn connected_vault() -> (tempfile::TempDir, Vault) {
     let dir = tempfile::tempdir().unwrap();
-    let keyring = OsKeyring::new(format!("outpost-test-{:016x}", rand::random::<u64>()));
+    let keyring = KEYRING.with(|k| k.clone());
     let mut vault = Vault::create(
         &VaultPaths::new(dir.path(), "petr").unwrap(),
         "pw-petr",
@@ -37,6 +45,27 @@ fn connected_vault() -> (tempfile::TempDir, Vault) {
     (dir, vault)
 }
 
+/// Randomness for one kept part (the vault draws none of its own): seeded, a new seed each call.
+fn fresh() -> PartRandomness {
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    let seed = DRAWS.fetch_add(1, Ordering::Relaxed);
+    PartRandomness::draw(&mut rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+}
+
+/// The files in the vault's parts folder.
+fn part_files(dir: &tempfile::TempDir) -> Vec<std::path::PathBuf> {
+    match std::fs::read_dir(dir.path().join("vaults/petr/parts")) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A document's worth of bytes that can be told apart from anything else on the disk.
+fn marked_bytes(len: usize) -> Vec<u8> {
+    let marker = b"PLAINTEXT-MARKER-";
+    (0..len).map(|i| marker[i % marker.len()]).collect()
+}
+
 fn round(visible: Vec<PulledDocument>, removed: Vec<String>, cursor: i64) -> PullRound {
     PullRound {
         visible,
@@ -48,15 +77,15 @@ fn round(visible: Vec<PulledDocument>, removed: Vec<String>, cursor: i64) -> Pul
 
 #[test]
 fn parts_become_the_document_and_leave_with_it() {
-    let (_dir, mut vault) = connected_vault();
+    let (dir, mut vault) = connected_vault();
     let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
 
     // Parts arrive in order; one out of order is refused and changes nothing.
     vault
-        .keep_download_part(&sha256, 0, &bytes[..1_000_000])
+        .keep_download_part(&sha256, 0, &bytes[..1_000_000], &fresh())
         .unwrap();
-    let refused = vault.keep_download_part(&sha256, 2_000_000, &bytes[2_000_000..]);
+    let refused = vault.keep_download_part(&sha256, 2_000_000, &bytes[2_000_000..], &fresh());
     assert!(matches!(
         refused,
         Err(VaultError::DownloadOutOfOrder {
@@ -66,7 +95,7 @@ fn parts_become_the_document_and_leave_with_it() {
     ));
     assert_eq!(vault.download_held(&sha256).unwrap(), 1_000_000);
     vault
-        .keep_download_part(&sha256, 1_000_000, &bytes[1_000_000..])
+        .keep_download_part(&sha256, 1_000_000, &bytes[1_000_000..], &fresh())
         .unwrap();
     assert_eq!(
         vault.download_digest(&sha256).unwrap(),
@@ -75,7 +104,7 @@ fn parts_become_the_document_and_leave_with_it() {
 
     // Applied: the document's bytes are the parts, byte for byte; a stray download goes.
     vault
-        .keep_download_part("ab".repeat(32).as_str(), 0, b"stray")
+        .keep_download_part("ab".repeat(32).as_str(), 0, b"stray", &fresh())
         .unwrap();
     let id = DocumentId("doc-1".into());
     vault
@@ -98,7 +127,7 @@ fn parts_become_the_document_and_leave_with_it() {
     assert_eq!(vault.download_held(&"ab".repeat(32)).unwrap(), 0);
     // They are no download any more: nothing can be added to them, discarding leaves them.
     assert!(vault
-        .keep_download_part(&sha256, bytes.len() as u64, b"more")
+        .keep_download_part(&sha256, bytes.len() as u64, b"more", &fresh())
         .is_err());
     vault.discard_download(&sha256).unwrap();
     assert!(vault.document_bytes(&id).unwrap() == bytes);
@@ -109,4 +138,107 @@ fn parts_become_the_document_and_leave_with_it() {
         .unwrap();
     assert!(vault.document(&id).is_err());
     assert_eq!(vault.download_held(&sha256).unwrap(), 0);
+    assert_eq!(part_files(&dir), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn parts_are_sealed_on_the_disk_and_a_changed_file_is_refused_not_misread() {
+    let (dir, vault) = connected_vault();
+    let bytes = marked_bytes(2_500_000);
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    for start in (0..bytes.len()).step_by(1_000_000) {
+        let end = (start + 1_000_000).min(bytes.len());
+        vault
+            .keep_download_part(&sha256, start as u64, &bytes[start..end], &fresh())
+            .unwrap();
+    }
+    assert!(vault.download_bytes(&sha256).unwrap() == bytes);
+
+    // One file for the download, in a folder only the user can enter, and no plaintext in it
+    // nor anywhere else in the vault's folder.
+    let files = part_files(&dir);
+    assert_eq!(files.len(), 1);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(files[0].parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    for entry in walk(&dir.path().join("vaults/petr")) {
+        let on_disk = std::fs::read(&entry).unwrap();
+        assert!(
+            !on_disk.windows(17).any(|w| w == b"PLAINTEXT-MARKER-"),
+            "plaintext in {}",
+            entry.display()
+        );
+    }
+
+    // A byte changed in the file: reading says so instead of handing back other bytes.
+    let mut sealed = std::fs::read(&files[0]).unwrap();
+    sealed[1_500_000] ^= 1;
+    std::fs::write(&files[0], &sealed).unwrap();
+    match vault.download_digest(&sha256) {
+        Err(VaultError::PartUnreadable { sha256: named, .. }) => assert_eq!(named, sha256),
+        other => panic!("a changed part file was read: {other:?}"),
+    }
+    // Discarded, the download starts over cleanly and its file goes.
+    vault.discard_download(&sha256).unwrap();
+    assert!(part_files(&dir).is_empty());
+    assert_eq!(vault.download_held(&sha256).unwrap(), 0);
+}
+
+#[test]
+fn a_part_written_without_its_row_is_overwritten_and_a_file_without_a_download_goes_at_opening() {
+    let (dir, vault) = connected_vault();
+    let bytes = marked_bytes(1_500_000);
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    vault
+        .keep_download_part(&sha256, 0, &bytes[..1_000_000], &fresh())
+        .unwrap();
+    // A crash after a part reached the file but before its row committed leaves bytes behind.
+    let file = part_files(&dir).remove(0);
+    let mut tail = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(&mut tail, &[7u8; 4096]).unwrap();
+    drop(tail);
+    vault
+        .keep_download_part(&sha256, 1_000_000, &bytes[1_000_000..], &fresh())
+        .unwrap();
+    assert_eq!(
+        vault.download_digest(&sha256).unwrap(),
+        (bytes.len() as u64, sha256.clone())
+    );
+
+    // A file the database does not know (its parts dropped, the removal cut short) goes when
+    // the vault is opened next; the download's own file stays.
+    let stray = file.with_file_name("0123456789abcdef0123456789abcdef");
+    std::fs::write(&stray, b"left by a crash").unwrap();
+    let paths = VaultPaths::new(dir.path(), "petr").unwrap();
+    drop(vault);
+    let keyring = KEYRING.with(|k| k.clone());
+    let vault = Vault::open(
+        &paths,
+        "pw-petr",
+        &keyring,
+        Arc::new(ManualClock::new(1_700_000_000_000)),
+    )
+    .unwrap();
+    assert_eq!(part_files(&dir), vec![file]);
+    assert!(vault.download_bytes(&sha256).unwrap() == bytes);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }

@@ -128,7 +128,7 @@ fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
             err,
             VaultError::NewerSchema {
                 found: 99,
-                supported: 10
+                supported: 11
             }
         ),
         "{err}"
@@ -152,7 +152,7 @@ fn a_vault_from_the_previous_schema_is_migrated_at_open_and_keeps_its_records() 
         &keyring,
         "DROP TABLE annotation_pushes; DROP TABLE annotations; DROP TABLE document_updates; DROP TABLE signing_keys;
          DROP TABLE trust_anchors; DROP TABLE signing_batch_items; DROP TABLE signing_batches;
-         DROP TABLE resign_requests; DROP TABLE refused_revisions; DROP TABLE download_parts; DROP TABLE revocation_list; DROP TABLE document_reads;
+         DROP TABLE resign_requests; DROP TABLE refused_revisions; DROP TABLE download_files; DROP TABLE download_parts; DROP TABLE revocation_list; DROP TABLE document_reads;
          DROP TABLE tutorial_steps; DROP TABLE tutorial_lessons; DROP TABLE training_outbox; DROP TABLE training_sent;
          DROP INDEX document_bytes_parts; ALTER TABLE document_bytes DROP COLUMN parts_sha256;
          DROP TABLE server_documents;
@@ -201,4 +201,35 @@ fn new_note<'a>(id: &'a str, document: &'a DocumentId) -> outpost_vault::Annotat
         expected_revision: None,
         audit_detail: "created note on page 1".into(),
     }
+}
+
+#[test]
+fn download_parts_kept_in_the_database_by_schema_10_are_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = keyring();
+    let paths = make_vault(dir.path(), &keyring);
+    // Schema 10 kept each part's bytes in its row (no file, no nonce).
+    let sha256 = hex::encode(Sha256::digest(b"first part, second part"));
+    run_sql_with_raw_key(
+        &paths,
+        &keyring,
+        &format!(
+            "INSERT INTO download_parts (sha256, start_at, size, bytes) VALUES
+               ('{sha256}', 0, 12, CAST('first part, ' AS BLOB)),
+               ('{sha256}', 12, 11, CAST('second part' AS BLOB));"
+        ),
+    );
+    let vault = Vault::open(
+        &paths,
+        "pw-zoya",
+        &keyring,
+        Arc::new(ManualClock::new(1_700_000_000_000)),
+    )
+    .unwrap();
+    assert_eq!(vault.download_held(&sha256).unwrap(), 23);
+    assert_eq!(
+        vault.download_bytes(&sha256).unwrap(),
+        b"first part, second part"
+    );
+    assert_eq!(vault.download_digest(&sha256).unwrap(), (23, sha256));
 }

@@ -103,6 +103,22 @@ fn register(
     })
 }
 
+/// The CPU time this process has used so far (user + system), from /proc/self/stat.
+fn process_cpu_time() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    // The kernel's USER_HZ is 100 on Linux.
+    std::time::Duration::from_millis(ticks * 10)
+}
+
 fn unit(name: &str) -> AssignmentTarget {
     AssignmentTarget::Unit { name: name.into() }
 }
@@ -125,9 +141,11 @@ fn main() {
     }
     let root = tempfile::tempdir().expect("a temp dir");
     let (_workstation, session) = connected_workstation(&server, &account, root.path());
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), process_cpu_time());
     let pulled = session.sync_pull(&never, &mut |_| {}).expect("pull");
     let first_sync = started.elapsed();
+    let first_sync_cpu = process_cpu_time().saturating_sub(cpu_before);
+    eprintln!("first sync: {first_sync:?} wall, {first_sync_cpu:?} CPU (workstation and server)");
     assert_eq!(pulled.stored.len(), args.docs);
     let daemon = RsyncDaemon::serve(&source);
     let (rsync_time, rsync_bytes) = daemon.fetch(&copy);

@@ -694,8 +694,9 @@ impl Session {
                 document,
                 held,
                 &mut |start, bytes| {
+                    let sealing = outpost_vault::PartRandomness::draw(&mut **self.rng());
                     self.vault()
-                        .keep_download_part(sha256, start, bytes)
+                        .keep_download_part(sha256, start, bytes, &sealing)
                         .map_err(|e| e.to_string())?;
                     if let Some((digest, kept)) = fresh.as_mut() {
                         digest.update(bytes);

@@ -508,6 +508,8 @@ impl FaultyProxy {
         let cut_downloads = Arc::new(AtomicU64::new(0));
         let cut_uploads = Arc::new(AtomicU64::new(0));
         let (faults_flag, counter) = (Arc::clone(&faults), Arc::clone(&connections));
+        let faulty_connections = Arc::new(AtomicU64::new(0));
+        let faulty_counter = Arc::clone(&faulty_connections);
         let cut_setting = Arc::clone(&cut_downloads);
         let cut_up_setting = Arc::clone(&cut_uploads);
         let task = runtime.spawn(async move {
@@ -516,16 +518,20 @@ impl FaultyProxy {
                     break;
                 };
                 let n = counter.fetch_add(1, Ordering::Relaxed);
+                // Faulty connections are numbered from when faults were turned on, so a schedule
+                // does not shift with how many clean connections the set-up happened to open.
+                let faulty = faults_flag.load(Ordering::Relaxed);
+                let n = if faulty {
+                    faulty_counter.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    n
+                };
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
                     seed.wrapping_mul(1_000_003).wrapping_add(n),
                 );
                 let cut = cut_downloads.load(Ordering::Relaxed);
                 let cut_up = cut_uploads.load(Ordering::Relaxed);
-                let plan = if faults_flag.load(Ordering::Relaxed) {
-                    rng.next_u32() % 100
-                } else {
-                    0
-                };
+                let plan = if faulty { rng.next_u32() % 100 } else { 0 };
                 // Cut points spread over the TLS handshake and the first request and answer.
                 let limit = u64::from(rng.next_u32() % 6_000);
                 let delay = Duration::from_millis(u64::from(rng.next_u32() % 150));

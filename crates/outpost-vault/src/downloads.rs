@@ -5,7 +5,7 @@
 //! downloaded document is written once.
 //!
 //! Where the bytes live: each download has a file of its own in the vault's `parts/` folder, and
-//! each part is sealed there with AES-256-GCM under the file's random 256-bit key, with a random
+//! each part is sealed there with AES-256-GCM (ring) under the file's random 256-bit key, with a random
 //! nonce and the part's place (document hash, first byte, size) as associated data. The key, the
 //! nonces and where each part starts in the file are kept only inside the encrypted database, so
 //! the files are unreadable without it, and deleting a file's key row (secure delete is on)
@@ -19,8 +19,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use rusqlite::OptionalExtension;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -82,6 +81,9 @@ impl Vault {
         if bytes.is_empty() {
             return Ok(());
         }
+        // A part lost to a power cut is fetched again, so its commit need not wait for the disk;
+        // the next commit that does wait (storing the document) makes it durable too.
+        let _unsynced = UnsyncedCommits::begin(&self.conn)?;
         let tx = self.conn.unchecked_transaction()?;
         let is_document: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM document_bytes WHERE parts_sha256 = ?1)",
@@ -115,13 +117,13 @@ impl Vault {
             rusqlite::params![sha256, TAG_LEN as i64],
             |r| r.get(0),
         )?;
-        let sealed = cipher(&file_key)
-            .encrypt(
-                Nonce::from_slice(&fresh.nonce),
-                Payload {
-                    msg: bytes,
-                    aad: part_place(sha256, start, bytes.len() as u64).as_bytes(),
-                },
+        let mut sealed = Vec::with_capacity(bytes.len() + TAG_LEN as usize);
+        sealed.extend_from_slice(bytes);
+        cipher(sha256, &file_key)?
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(fresh.nonce),
+                Aad::from(part_place(sha256, start, bytes.len() as u64).as_bytes()),
+                &mut sealed,
             )
             .map_err(|_| VaultError::PartUnreadable {
                 sha256: sha256.to_string(),
@@ -242,12 +244,34 @@ impl Vault {
     }
 }
 
+/// While alive, commits on the connection do not wait for the disk (`synchronous = NORMAL`, which
+/// in WAL mode still keeps the database consistent); the vault's `FULL` comes back at drop.
+struct UnsyncedCommits<'a>(&'a rusqlite::Connection);
+
+impl<'a> UnsyncedCommits<'a> {
+    fn begin(conn: &'a rusqlite::Connection) -> Result<Self, VaultError> {
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(UnsyncedCommits(conn))
+    }
+}
+
+impl Drop for UnsyncedCommits<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.pragma_update(None, "synchronous", "FULL");
+    }
+}
+
 fn to_sql_size(size: u64) -> i64 {
     i64::try_from(size).unwrap_or(i64::MAX)
 }
 
-fn cipher(key: &[u8; 32]) -> Aes256Gcm {
-    Aes256Gcm::new(key.into())
+fn cipher(sha256: &str, key: &[u8; 32]) -> Result<LessSafeKey, VaultError> {
+    UnboundKey::new(&AES_256_GCM, key)
+        .map(LessSafeKey::new)
+        .map_err(|_| VaultError::PartUnreadable {
+            sha256: sha256.to_string(),
+            reason: "its file key is not an AES-256 key".into(),
+        })
 }
 
 /// What a sealed part is bound to, so a part cannot be moved to another place or download.
@@ -311,8 +335,8 @@ pub(crate) fn for_each_part(
           WHERE sha256 = ?1 ORDER BY start_at",
     )?;
     let mut rows = statement.query([sha256])?;
-    let mut sealed_in: Option<(File, Aes256Gcm)> = None;
-    let mut sealed = Vec::new();
+    let mut sealed_in: Option<(File, LessSafeKey)> = None;
+    let mut sealed = Zeroizing::new(Vec::new());
     while let Some(row) = rows.next()? {
         let file_offset: Option<i64> = row.get(3)?;
         let Some(file_offset) = file_offset else {
@@ -322,16 +346,15 @@ pub(crate) fn for_each_part(
         };
         let (start, size): (i64, i64) = (row.get(0)?, row.get(1)?);
         let nonce: Vec<u8> = row.get(4)?;
-        if nonce.len() != 12 {
-            return Err(unreadable("a part's nonce is not 96 bits".into()));
-        }
+        let nonce = Nonce::try_assume_unique_for_key(&nonce)
+            .map_err(|_| unreadable("a part's nonce is not 96 bits".into()))?;
         if sealed_in.is_none() {
             let (name, key) = download_file(conn, sha256)?
                 .ok_or_else(|| unreadable("the database names no file for its parts".into()))?;
             let path = parts_folder.join(name);
             let file = File::open(&path)
                 .map_err(|e| unreadable(format!("{} cannot be opened: {e}", path.display())))?;
-            sealed_in = Some((file, cipher(&key)));
+            sealed_in = Some((file, cipher(sha256, &key)?));
         }
         let Some((file, cipher)) = sealed_in.as_ref() else {
             continue;
@@ -343,20 +366,16 @@ pub(crate) fn for_each_part(
         sealed.resize(usize::try_from(size + TAG_LEN).unwrap_or(0), 0);
         file.read_exact_at(&mut sealed, u64::try_from(file_offset).unwrap_or(0))
             .map_err(|e| unreadable(format!("its file is shorter than its parts: {e}")))?;
-        let bytes = Zeroizing::new(
-            cipher
-                .decrypt(
-                    Nonce::from_slice(&nonce),
-                    Payload {
-                        msg: &sealed,
-                        aad: part_place(sha256, start, size).as_bytes(),
-                    },
-                )
-                .map_err(|_| {
-                    unreadable("a part does not open with its key (the file was changed)".into())
-                })?,
-        );
-        visit(&bytes)?;
+        let opened = cipher
+            .open_in_place(
+                nonce,
+                Aad::from(part_place(sha256, start, size).as_bytes()),
+                &mut sealed,
+            )
+            .map_err(|_| {
+                unreadable("a part does not open with its key (the file was changed)".into())
+            })?;
+        visit(opened)?;
     }
     Ok(())
 }

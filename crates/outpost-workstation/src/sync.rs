@@ -2,8 +2,8 @@
 //! rounds that download what became visible and purge what was revoked, applied to the vault with
 //! the new cursor in one transaction. Push, conflicts and the background engine come next.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64ct::Encoding;
@@ -22,6 +22,9 @@ use crate::{Session, WorkstationError};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Downloads up to this size are handed to pdfium from memory when they arrive in one attempt.
 const IN_MEMORY_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Documents downloaded at once in a pull round: enough to keep the network, the vault's writes
+/// and pdfium busy together on a small machine (docs/benchmarks.md, sync-scale).
+pub const DOWNLOADS_IN_FLIGHT: usize = 3;
 /// Changes asked for per pull page.
 const PULL_PAGE: u32 = 200;
 
@@ -363,37 +366,8 @@ impl Session {
         // Each download goes into the vault part by part (resumed from what an earlier round
         // kept), is checked against its hash and read by pdfium; only its page texts stay in
         // memory. The documents are stored from the vault's parts when the round is applied.
-        let mut visible = Vec::new();
-        for (position, document) in downloads {
-            if cancel.load(Ordering::Relaxed) {
-                // What arrived is kept in the vault, and the next round resumes it.
-                return Err(ServerError::Cancelled.into());
-            }
-            let page_texts = if self.vault().document_by_sha256(&document.sha256)?.is_some() {
-                // The same bytes are here already (imported, or another server document).
-                Vec::new()
-            } else {
-                let mut server = ServerLink {
-                    client: &client,
-                    key: &key,
-                    account: &mut account,
-                };
-                self.download_into_vault(&mut server, &document, progress, cancel)?
-            };
-            progress(PullProgress::Arrived {
-                title: document.title.clone(),
-                bytes: document.size,
-            });
-            visible.push(PulledDocument {
-                server_id: document.id.clone(),
-                position,
-                id: self.new_document_id(),
-                sha256: document.sha256.clone(),
-                title: document.title.clone(),
-                page_texts,
-                source_name: format!("server document {}", document.id),
-            });
-        }
+        let account = Mutex::new(account);
+        let visible = self.download_all(&client, &key, &account, downloads, progress, cancel)?;
         let round = PullRound {
             visible,
             annotations: remote_annotations,
@@ -668,12 +642,124 @@ impl Session {
         Ok(())
     }
 
+    /// Downloads `downloads` into the vault, [`DOWNLOADS_IN_FLIGHT`] at a time (so the network,
+    /// the vault's writes and pdfium overlap), and returns them as documents of the round in the
+    /// order given. Progress goes to `progress` from this thread. The first failure stops the
+    /// others between parts (what arrived stays for the next round) and is returned; so is the
+    /// user's cancel ([`ServerError::Cancelled`]).
+    fn download_all(
+        &self,
+        client: &ServerClient,
+        key: &DeviceKey,
+        account: &Mutex<ServerAccount>,
+        downloads: Vec<(i64, wire::DocumentInfo)>,
+        progress: &mut dyn FnMut(PullProgress),
+        cancel: &AtomicBool,
+    ) -> Result<Vec<PulledDocument>, WorkstationError> {
+        enum Event {
+            Progress(PullProgress),
+            Done(usize, Result<Vec<String>, WorkstationError>),
+        }
+        let next = AtomicUsize::new(0);
+        // Set at the user's cancel or the first failure: the other downloads stop between parts.
+        let halt = AtomicBool::new(false);
+        let mut page_texts: Vec<Option<Vec<String>>> = vec![None; downloads.len()];
+        let mut failure: Option<WorkstationError> = None;
+        std::thread::scope(|scope| {
+            let (events, arriving) = std::sync::mpsc::channel::<Event>();
+            for _ in 0..DOWNLOADS_IN_FLIGHT.min(downloads.len()) {
+                let events = events.clone();
+                let (next, halt, downloads) = (&next, &halt, &downloads);
+                scope.spawn(move || loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((_, document)) = downloads.get(index) else {
+                        break;
+                    };
+                    if halt.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let mut report = |step| {
+                        let _ = events.send(Event::Progress(step));
+                    };
+                    let here = self.vault().document_by_sha256(&document.sha256);
+                    let outcome = match here {
+                        // The same bytes are here already (imported, or another server document).
+                        Ok(Some(_)) => Ok(Vec::new()),
+                        Ok(None) => self.download_into_vault(
+                            (client, key, account),
+                            document,
+                            &mut report,
+                            halt,
+                        ),
+                        Err(error) => Err(error.into()),
+                    };
+                    if outcome.is_ok() {
+                        report(PullProgress::Arrived {
+                            title: document.title.clone(),
+                            bytes: document.size,
+                        });
+                    }
+                    let _ = events.send(Event::Done(index, outcome));
+                });
+            }
+            drop(events);
+            loop {
+                match arriving.recv_timeout(Duration::from_millis(50)) {
+                    Ok(Event::Progress(step)) => progress(step),
+                    Ok(Event::Done(index, Ok(texts))) => page_texts[index] = Some(texts),
+                    Ok(Event::Done(_, Err(error))) => {
+                        halt.store(true, Ordering::Relaxed);
+                        // The first failure is the cause; the others only stopped because of it.
+                        failure.get_or_insert(error);
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+                if cancel.load(Ordering::Relaxed) {
+                    halt.store(true, Ordering::Relaxed);
+                }
+            }
+        });
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        downloads
+            .into_iter()
+            .zip(page_texts)
+            .map(|((position, document), texts)| {
+                let page_texts = match texts {
+                    Some(texts) => texts,
+                    // Stopped before it began: what arrived of the others is kept for the next
+                    // round.
+                    None if cancel.load(Ordering::Relaxed) => {
+                        return Err(ServerError::Cancelled.into())
+                    }
+                    None => {
+                        return Err(WorkstationError::Sync(format!(
+                            "the download of document {} did not finish; sync again",
+                            document.id
+                        )))
+                    }
+                };
+                Ok(PulledDocument {
+                    server_id: document.id.clone(),
+                    position,
+                    id: self.new_document_id(),
+                    sha256: document.sha256,
+                    title: document.title,
+                    page_texts,
+                    source_name: format!("server document {}", document.id),
+                })
+            })
+            .collect()
+    }
+
     /// Downloads `document` into the vault, resuming from the bytes an earlier attempt kept;
     /// checks the whole against its length and SHA-256 (a mismatch discards it) and returns the
     /// text of each page, read by pdfium.
     fn download_into_vault(
         &self,
-        server: &mut ServerLink<'_>,
+        (client, key, account): (&ServerClient, &DeviceKey, &Mutex<ServerAccount>),
         document: &wire::DocumentInfo,
         progress: &mut dyn FnMut(PullProgress),
         cancel: &AtomicBool,
@@ -683,13 +769,13 @@ impl Session {
         // arrives and handed to pdfium from memory (up to a bound); a resumed one is read back.
         let mut fresh: Option<(Sha256, Vec<u8>)> = None;
         let in_memory = document.size <= IN_MEMORY_DOCUMENT_BYTES;
-        let outcome = self.with_access(server.client, server.key, server.account, |token| {
+        let outcome = self.with_shared_access(client, key, account, |token| {
             let held = self
                 .vault()
                 .download_held(sha256)
                 .map_err(|e| ServerError::NotKept(e.to_string()))?;
             fresh = (held == 0).then(|| (Sha256::new(), Vec::new()));
-            server.client.download_from(
+            client.download_from(
                 token,
                 document,
                 held,
@@ -788,6 +874,46 @@ impl Session {
             Err(ServerError::Refused { code, .. }) if code == wire::error_codes::TOKEN_EXPIRED => {}
             other => return Ok(other?),
         }
+        let renewed = self.renew_access(client, key, account)?;
+        Ok(request(&renewed)?)
+    }
+
+    /// [`Session::with_access`] for requests made from several threads at once: the account is
+    /// shared, and only one of them renews an expired session (the others use what it got, since
+    /// the server accepts each refresh token once).
+    pub(crate) fn with_shared_access<T>(
+        &self,
+        client: &ServerClient,
+        key: &DeviceKey,
+        account: &Mutex<ServerAccount>,
+        mut request: impl FnMut(&str) -> Result<T, ServerError>,
+    ) -> Result<T, WorkstationError> {
+        let lock = || account.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(token) = lock().access_token.as_ref().map(|t| t.0.clone()) else {
+            return Err(WorkstationError::SignInNeeded);
+        };
+        match request(&token) {
+            Err(ServerError::Refused { code, .. }) if code == wire::error_codes::TOKEN_EXPIRED => {}
+            other => return Ok(other?),
+        }
+        let renewed = {
+            let mut account = lock();
+            match account.access_token.as_ref().map(|t| t.0.clone()) {
+                Some(current) if current != token => current,
+                _ => self.renew_access(client, key, &mut account)?,
+            }
+        };
+        Ok(request(&renewed)?)
+    }
+
+    /// Renews the session with the device key, stores the new tokens in the vault and in
+    /// `account`, and returns the new access token.
+    fn renew_access(
+        &self,
+        client: &ServerClient,
+        key: &DeviceKey,
+        account: &mut ServerAccount,
+    ) -> Result<String, WorkstationError> {
         let (Some(device_id), Some((refresh_token, _))) =
             (account.device_id.clone(), account.refresh_token.clone())
         else {
@@ -805,7 +931,7 @@ impl Session {
         account.access_token = Some((renewed.access_token.clone(), renewed.access_expires_at));
         account.refresh_token = Some((renewed.refresh_token.clone(), renewed.refresh_expires_at));
         self.vault().save_server_account(account)?;
-        Ok(request(&renewed.access_token)?)
+        Ok(renewed.access_token)
     }
 }
 

@@ -775,3 +775,50 @@ fn signing_out_ends_the_servers_session_keeps_waiting_work_and_takes_the_sign_in
         1
     );
 }
+
+#[test]
+fn downloads_in_flight_together_renew_an_expired_session_once() {
+    let server = InProcessServer::start();
+    server.unit("North");
+    let account = server.account("zoya", Role::Staff, Some("North"));
+    common::unit_documents(
+        &server,
+        "Сводка",
+        SampleKind::OperationalReport,
+        Language::Russian,
+        300..308,
+        "совместнаязагрузка",
+    );
+    let (_dir, _ws, session) = common::connected(&server, &account, "together", 61);
+    let before = session.server_account().expect("account").expect("stored");
+
+    // The access token expires once the round knows what to download: every download in flight
+    // is refused with token_expired at once. The server refuses a refresh token used twice (and
+    // ends the device's sessions), so the round succeeds only if the downloads share the session
+    // one of them renewed instead of each spending the same refresh token.
+    let never = AtomicBool::new(false);
+    let mut downloads_at_expiry = 0;
+    let pulled = session
+        .sync_pull(&never, &mut |step| {
+            if let PullProgress::Planned { downloads, .. } = step {
+                downloads_at_expiry = downloads;
+                server.clock.advance(16 * 60);
+            }
+        })
+        .expect("the round renews the session and downloads everything");
+    assert_eq!(downloads_at_expiry, 8);
+    assert!(outpost_workstation::DOWNLOADS_IN_FLIGHT > 1);
+    assert_eq!(pulled.stored.len(), 8);
+    assert_eq!(found(&session, "совместнаязагрузка"), 8);
+    let after = session.server_account().expect("account").expect("stored");
+    assert_ne!(
+        after.access_token.map(|t| t.0),
+        before.access_token.map(|t| t.0)
+    );
+    // The renewed session goes on working (its refresh token was not spent twice).
+    server.clock.advance(16 * 60);
+    session.sync_push().expect("push after another expiry");
+    session
+        .sync_pull(&never, &mut |_| {})
+        .expect("pull after another expiry");
+}

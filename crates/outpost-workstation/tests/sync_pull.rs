@@ -807,7 +807,7 @@ fn downloads_in_flight_together_renew_an_expired_session_once() {
         })
         .expect("the round renews the session and downloads everything");
     assert_eq!(downloads_at_expiry, 8);
-    assert!(outpost_workstation::DOWNLOADS_IN_FLIGHT > 1);
+    const { assert!(outpost_workstation::DOWNLOADS_IN_FLIGHT > 1) };
     assert_eq!(pulled.stored.len(), 8);
     assert_eq!(found(&session, "совместнаязагрузка"), 8);
     let after = session.server_account().expect("account").expect("stored");

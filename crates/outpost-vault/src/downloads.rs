@@ -8,8 +8,9 @@
 //! each part is sealed there with AES-256-GCM (ring) under the file's random 256-bit key, with a random
 //! nonce and the part's place (document hash, first byte, size) as associated data. The key, the
 //! nonces and where each part starts in the file are kept only inside the encrypted database, so
-//! the files are unreadable without it, and deleting a file's key row (secure delete is on)
-//! shreds it even before the file itself is removed. Large bytes go to files rather than into
+//! the files are unreadable without it; deleting a file's key row (secure delete is on) makes
+//! the file unreadable even before it is removed — once the key's old page has also left the
+//! write-ahead log at its next checkpoint. Large bytes go to files rather than into
 //! SQLCipher pages because a page-encrypted, write-ahead-logged database writes every byte twice
 //! with a CBC encryption and an HMAC per 4 kB page — several times the cost of one sealed write
 //! (docs/benchmarks.md, sync-scale). Parts kept by an earlier Outpost inside the database
@@ -69,8 +70,9 @@ impl Vault {
     /// ([`VaultError::DownloadOutOfOrder`] otherwise, and nothing is written), sealed in the
     /// download's file with `fresh`'s nonce. Each part is its own small transaction: what arrived
     /// before a connection broke stays. The part is written without waiting for the disk; the
-    /// file is flushed before its document is stored ([`Vault::apply_pull_round`]), and a part
-    /// lost to a power cut reads as damaged and is fetched again.
+    /// file is flushed before its document is stored ([`Vault::apply_pull_round`]). A part lost
+    /// to a power cut reads back as [`VaultError::PartUnreadable`]; the sync engine then discards
+    /// the download and fetches it anew.
     pub fn keep_download_part(
         &self,
         sha256: &str,
@@ -84,13 +86,12 @@ impl Vault {
         // A part lost to a power cut is fetched again, so its commit need not wait for the disk;
         // the next commit that does wait (storing the document) makes it durable too.
         let _unsynced = UnsyncedCommits::begin(&self.conn)?;
-        let tx = self.conn.unchecked_transaction()?;
-        let is_document: bool = tx.query_row(
+        let is_document: bool = self.conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM document_bytes WHERE parts_sha256 = ?1)",
             [sha256],
             |r| r.get(0),
         )?;
-        let held = held(&tx, sha256)?;
+        let held = held(&self.conn, sha256)?;
         if is_document || held != start {
             return Err(VaultError::DownloadOutOfOrder {
                 sha256: sha256.to_string(),
@@ -98,17 +99,20 @@ impl Vault {
                 start,
             });
         }
-        let (file_name, file_key) = match download_file(&tx, sha256)? {
+        // The file's key row commits before the file exists: an opening of the vault meanwhile
+        // (which removes files the database does not own) never takes a file being written.
+        let (file_name, file_key) = match download_file(&self.conn, sha256)? {
             Some(found) => found,
             None => {
                 let name = hex::encode(fresh.file_name);
-                tx.execute(
+                self.conn.execute(
                     "INSERT INTO download_files (sha256, file_name, file_key) VALUES (?1, ?2, ?3)",
                     rusqlite::params![sha256, name, fresh.file_key.as_slice()],
                 )?;
                 (name, fresh.file_key.clone())
             }
         };
+        let tx = self.conn.unchecked_transaction()?;
         // The file ends where its last kept part ends: bytes after that were written for a part
         // whose row never committed, and are overwritten.
         let offset: i64 = tx.query_row(
@@ -189,7 +193,8 @@ impl Vault {
                AND NOT EXISTS (SELECT 1 FROM document_bytes WHERE parts_sha256 = ?1)",
             [sha256],
         )?;
-        self.remove_unowned_part_files()
+        self.forget_unowned_part_files();
+        Ok(())
     }
 
     /// The folder of the sealed download files.
@@ -198,13 +203,29 @@ impl Vault {
     }
 
     /// Waits until the download file of `sha256` (if it has one) is on the disk: called before
-    /// its parts become a document's bytes.
+    /// its parts become a document's bytes. A missing file has nothing to flush (reading it
+    /// reports [`VaultError::PartUnreadable`]).
     pub(crate) fn flush_download_file(&self, sha256: &str) -> Result<(), VaultError> {
         if let Some((name, _)) = download_file(&self.conn, sha256)? {
             let path = self.parts_folder().join(name);
-            File::open(&path)
-                .and_then(|file| file.sync_all())
-                .map_err(|e| VaultError::io(&path, e))?;
+            match File::open(&path).and_then(|file| file.sync_all()) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(VaultError::io(&path, error)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the parts folder's entries (new files) and the vault folder's entry for it are
+    /// on the disk: with [`Vault::flush_download_file`], before documents are stored from parts.
+    pub(crate) fn flush_parts_folder(&self) -> Result<(), VaultError> {
+        for folder in [self.parts_folder(), self.paths.dir().to_owned()] {
+            match File::open(&folder).and_then(|dir| dir.sync_all()) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(VaultError::io(&folder, error)),
+            }
         }
         Ok(())
     }

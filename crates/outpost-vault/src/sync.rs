@@ -386,6 +386,9 @@ impl Vault {
         for pulled in &round.visible {
             self.flush_download_file(&pulled.sha256)?;
         }
+        if !round.visible.is_empty() {
+            self.flush_parts_folder()?;
+        }
         let tx = self.conn.transaction()?;
         if tx.query_row("SELECT COUNT(*) FROM server_account", [], |r| {
             r.get::<_, i64>(0)
@@ -405,6 +408,30 @@ impl Vault {
             };
             let stored = insert_document_from(&tx, &document, Content::Downloaded, now)?;
             let local = stored.document().id.clone();
+            // The vault keeps one document per bytes: a second server document with the same
+            // bytes as a linked one is shown once, through the first (a change of its own on the
+            // server later arrives as new bytes and becomes a document of its own).
+            let linked_to: Option<String> = tx
+                .query_row(
+                    "SELECT server_id FROM server_documents WHERE document_id = ?1 AND server_id <> ?2",
+                    rusqlite::params![local.0, pulled.server_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(first) = linked_to {
+                audit::append(
+                    &tx,
+                    now,
+                    &self.user,
+                    &AuditEvent::new(AuditAction::Import, AuditOutcome::Success)
+                        .document(local.0.clone())
+                        .detail(format!(
+                            "server document {} has the same bytes as server document {first}; shown once",
+                            pulled.server_id
+                        )),
+                )?;
+                continue;
+            }
             tx.execute(
                 "INSERT INTO server_documents (server_id, document_id, head_sha256, position) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (server_id) DO UPDATE SET document_id = ?2, head_sha256 = ?3, position = ?4",

@@ -201,11 +201,17 @@ fn a_part_written_without_its_row_is_overwritten_and_a_file_without_a_download_g
         .append(true)
         .open(&file)
         .unwrap();
-    std::io::Write::write_all(&mut tail, &[7u8; 4096]).unwrap();
+    // Longer than the next part, so only cutting the file back removes all of it.
+    std::io::Write::write_all(&mut tail, &[7u8; 700_000]).unwrap();
     drop(tail);
     vault
         .keep_download_part(&sha256, 1_000_000, &bytes[1_000_000..], &fresh())
         .unwrap();
+    // Two sealed records (bytes and a 16-byte tag each), nothing after them.
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        1_000_000 + 16 + 500_000 + 16
+    );
     assert_eq!(
         vault.download_digest(&sha256).unwrap(),
         (bytes.len() as u64, sha256.clone())

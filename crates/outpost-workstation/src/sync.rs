@@ -660,6 +660,16 @@ impl Session {
             Progress(PullProgress),
             Done(usize, Result<Vec<String>, WorkstationError>),
         }
+        // Documents with the same bytes (the server keeps them once) are downloaded once: the
+        // first of them goes, the others take its page texts.
+        let mut first_seen = std::collections::HashMap::new();
+        let first_with_bytes: Vec<usize> = downloads
+            .iter()
+            .enumerate()
+            .map(|(index, (_, document))| {
+                *first_seen.entry(document.sha256.as_str()).or_insert(index)
+            })
+            .collect();
         let next = AtomicUsize::new(0);
         // Set at the user's cancel or the first failure: the other downloads stop between parts.
         let halt = AtomicBool::new(false);
@@ -670,6 +680,7 @@ impl Session {
             for _ in 0..DOWNLOADS_IN_FLIGHT.min(downloads.len()) {
                 let events = events.clone();
                 let (next, halt, downloads) = (&next, &halt, &downloads);
+                let first_with_bytes = &first_with_bytes;
                 scope.spawn(move || loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some((_, document)) = downloads.get(index) else {
@@ -677,6 +688,9 @@ impl Session {
                     };
                     if halt.load(Ordering::Relaxed) {
                         break;
+                    }
+                    if first_with_bytes[index] != index {
+                        continue;
                     }
                     let mut report = |step| {
                         let _ = events.send(Event::Progress(step));
@@ -706,7 +720,18 @@ impl Session {
             loop {
                 match arriving.recv_timeout(Duration::from_millis(50)) {
                     Ok(Event::Progress(step)) => progress(step),
-                    Ok(Event::Done(index, Ok(texts))) => page_texts[index] = Some(texts),
+                    Ok(Event::Done(index, Ok(texts))) => {
+                        for (same, (_, document)) in downloads.iter().enumerate() {
+                            if same != index && first_with_bytes[same] == index {
+                                page_texts[same] = Some(texts.clone());
+                                progress(PullProgress::Arrived {
+                                    title: document.title.clone(),
+                                    bytes: document.size,
+                                });
+                            }
+                        }
+                        page_texts[index] = Some(texts);
+                    }
                     Ok(Event::Done(_, Err(error))) => {
                         halt.store(true, Ordering::Relaxed);
                         // The first failure is the cause; the others only stopped because of it.
@@ -814,7 +839,8 @@ impl Session {
                 in_memory.then_some(kept),
             ),
             _ => {
-                let (length, digest) = self.vault().download_digest(sha256)?;
+                let read_back = self.vault().download_digest(sha256);
+                let (length, digest) = self.held_or_discarded(sha256, read_back)?;
                 (length, digest, None)
             }
         };
@@ -827,13 +853,29 @@ impl Session {
         }
         let bytes = Arc::new(match bytes {
             Some(bytes) => bytes,
-            None => self.vault().download_bytes(sha256)?,
+            None => {
+                let read_back = self.vault().download_bytes(sha256);
+                self.held_or_discarded(sha256, read_back)?
+            }
         });
         let info = self
             .pdf
             .inspect(bytes)
             .map_err(crate::error::classify_pdf_error)?;
         Ok(info.page_texts)
+    }
+
+    /// `read_back` of the held bytes of a download; held bytes that cannot be read back (a part
+    /// lost to a power cut, a changed file) are discarded so the next round fetches them anew.
+    fn held_or_discarded<T>(
+        &self,
+        sha256: &str,
+        read_back: Result<T, outpost_vault::VaultError>,
+    ) -> Result<T, WorkstationError> {
+        if let Err(outpost_vault::VaultError::PartUnreadable { .. }) = &read_back {
+            self.vault().discard_download(sha256)?;
+        }
+        Ok(read_back?)
     }
 
     /// The stored account, a client for its server, and the device key.

@@ -822,3 +822,55 @@ fn downloads_in_flight_together_renew_an_expired_session_once() {
         .sync_pull(&never, &mut |_| {})
         .expect("pull after another expiry");
 }
+
+#[test]
+fn two_server_documents_with_the_same_bytes_arrive_in_one_round() {
+    let server = InProcessServer::start();
+    server.unit("North");
+    let account = server.account("lev", Role::Staff, Some("North"));
+    let pdf = common::sample(
+        SampleKind::OperationalReport,
+        Language::English,
+        2,
+        404,
+        Some("twinbytes"),
+    );
+    for title in ["Report", "Report (copy)"] {
+        server.document(
+            title,
+            pdf.clone(),
+            AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        );
+    }
+    common::unit_documents(
+        &server,
+        "Other",
+        SampleKind::PersonnelRecord,
+        Language::English,
+        410..414,
+        "otherbytes",
+    );
+    let (_dir, _ws, session) = common::connected(&server, &account, "twins", 71);
+
+    // Downloaded together, the twins' bytes are fetched once; the vault keeps one document per
+    // bytes, so they are shown once — and the round (which used to fail on them for good) goes
+    // through with everything else.
+    let never = AtomicBool::new(false);
+    let mut arrived = 0;
+    session
+        .sync_pull(&never, &mut |step| {
+            if matches!(step, PullProgress::Arrived { .. }) {
+                arrived += 1;
+            }
+        })
+        .expect("one round brings them all");
+    assert_eq!(arrived, 6);
+    assert_eq!(found(&session, "twinbytes"), 1);
+    assert_eq!(found(&session, "otherbytes"), 4);
+    let again = session
+        .sync_pull(&never, &mut |_| {})
+        .expect("the next round");
+    assert!(again.stored.is_empty());
+}

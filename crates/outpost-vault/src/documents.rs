@@ -332,6 +332,9 @@ impl Vault {
                 .detail(format!("from '{}'", doc.source_name)),
         )?;
         tx.commit()?;
+        if matches!(stored, StoredImport::Imported(_)) {
+            self.note_documents_indexed(1);
+        }
         Ok(stored)
     }
 

@@ -580,6 +580,7 @@ impl Vault {
         )?;
         tx.commit()?;
         self.forget_unowned_part_files();
+        self.note_documents_indexed(applied.stored.len());
         Ok(applied)
     }
 }

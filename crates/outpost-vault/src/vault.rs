@@ -152,6 +152,8 @@ pub struct Vault {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) paths: VaultPaths,
     vault_id: Uuid,
+    /// Documents indexed since the search indexes were last merged (this opening).
+    pub(crate) indexed_since_merge: std::cell::Cell<usize>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -380,6 +382,7 @@ impl Vault {
             clock,
             paths: paths.clone(),
             vault_id,
+            indexed_since_merge: std::cell::Cell::new(0),
         };
         // What a crash left between a commit that dropped parts and the removal of their files.
         vault.forget_unowned_part_files();

@@ -188,3 +188,32 @@ fn a_purged_document_leaves_nothing_behind_to_find() {
     assert_eq!(purges[0].detail, "assignment revoked by the server");
     assert!(vault.verify_audit_chain().unwrap().first_broken.is_none());
 }
+
+#[test]
+fn merged_indexes_find_the_same_and_still_forget_a_purged_document() {
+    let (_dir, mut vault) = vault_with(&[
+        ("revoked", &["кракозябра в приказе", "вторая страница"]),
+        ("kept", &["приказ о назначении"]),
+        ("other", &["duty shift report", "приказ"]),
+    ]);
+    let before: Vec<_> = ["приказ", "кракоз*", "\"duty shift\""]
+        .iter()
+        .map(|q| search(&vault, q))
+        .collect();
+    vault.merge_search_index().unwrap();
+    let after: Vec<_> = ["приказ", "кракоз*", "\"duty shift\""]
+        .iter()
+        .map(|q| search(&vault, q))
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(before[1], vec![("revoked".to_owned(), 1)]);
+
+    // A purge after the merge still takes the document out of both indexes.
+    vault
+        .purge_document(&DocumentId("revoked".into()), "assignment revoked")
+        .unwrap();
+    assert!(search(&vault, "кракозябра").is_empty());
+    assert!(search(&vault, "кракоз*").is_empty());
+    assert!(search(&vault, "\"вторая страница\"").is_empty());
+    assert_eq!(search(&vault, "приказ").len(), 2);
+}

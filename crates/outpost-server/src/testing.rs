@@ -57,6 +57,8 @@ pub struct RecordedRequest {
     pub uri: String,
     /// The whole body.
     pub body: Vec<u8>,
+    /// Its `Range` header, if any.
+    pub range: Option<String>,
 }
 
 type RequestLog = Arc<std::sync::Mutex<Vec<RecordedRequest>>>;
@@ -80,6 +82,11 @@ async fn record_request(
             method: parts.method.to_string(),
             uri: parts.uri.to_string(),
             body: bytes.to_vec(),
+            range: parts
+                .headers
+                .get(axum::http::header::RANGE)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
         });
     next.run(axum::extract::Request::from_parts(
         parts,

@@ -9,7 +9,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use outpost_protocol as wire;
-use outpost_vault::{PendingRevision, ServerAccount, ServerDocumentLink, ServerHead};
+use outpost_vault::{
+    PendingRevision, RevisionPrefix, ServerAccount, ServerDocumentLink, ServerHead,
+};
+use sha2::{Digest, Sha256};
 
 use crate::server_client::{DeviceKey, ServerClient, ServerError};
 use crate::sync::{operation_id, PushReport};
@@ -159,6 +162,56 @@ impl Session {
         Ok(())
     }
 
+    /// The server's head `document` of a document held here as `bytes` (revisions `prefixes`).
+    /// A head usually continues the newest revision held here that is shorter than it (someone
+    /// signed or extended it): then only the bytes after that revision are fetched (a range
+    /// request), and the whole is checked against the head's SHA-256. If it does not match, the
+    /// whole head is fetched (and checked) instead.
+    fn download_head(
+        &self,
+        link: &mut ServerLink<'_>,
+        prefixes: &[RevisionPrefix],
+        bytes: &[u8],
+        document: &wire::DocumentInfo,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<u8>, WorkstationError> {
+        let continued = prefixes
+            .iter()
+            .rev()
+            .find(|p| p.size < document.size && p.size <= bytes.len() as u64);
+        if let Some(prefix) = continued {
+            let size = usize::try_from(prefix.size).unwrap_or(usize::MAX);
+            let mut head = bytes[..size].to_vec();
+            let fetched = self.with_access(link.client, link.key, link.account, |token| {
+                head.truncate(size);
+                link.client.download_from(
+                    token,
+                    document,
+                    prefix.size,
+                    &mut |_, part| {
+                        head.extend_from_slice(part);
+                        Ok(())
+                    },
+                    &mut |_, _| {},
+                    cancel,
+                )
+            });
+            match fetched {
+                Ok(()) if hex::encode(Sha256::digest(&head)) == document.sha256 => return Ok(head),
+                // Not a continuation of that revision (or the server would not resume there):
+                // the whole head follows.
+                Ok(()) | Err(WorkstationError::Server(ServerError::Malformed(_))) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        let mut head = Vec::new();
+        self.with_access(link.client, link.key, link.account, |token| {
+            link.client
+                .download(token, document, &mut head, &mut |_, _| {}, cancel)
+        })?;
+        Ok(head)
+    }
+
     /// Brings a linked document to the server's head `document`. If the head is a revision here,
     /// only the link is updated. Otherwise the head is downloaded (hash-checked, validated by
     /// pdfium) and taken in after the newest local revision it extends — provided every later
@@ -199,16 +252,11 @@ impl Session {
                 .record_revision_synced(local, here.revision, &document.sha256)?;
             return Ok(HeadMet::AlreadyHere);
         }
-        let mut head = Vec::new();
-        self.with_access(link.client, link.key, link.account, |token| {
-            link.client
-                .download(token, document, &mut head, &mut |_, _| {}, cancel)
-        })?;
-        let head = Arc::new(head);
+        let bytes = self.vault().document_bytes(local)?;
+        let head = Arc::new(self.download_head(link, &prefixes, &bytes, document, cancel)?);
         self.pdf
             .inspect(head.clone())
             .map_err(crate::error::classify_pdf_error)?;
-        let bytes = self.vault().document_bytes(local)?;
         let Some(keep) = prefixes.iter().rev().find(|p| {
             let size = usize::try_from(p.size).unwrap_or(usize::MAX);
             size <= head.len() && size <= bytes.len() && head[..size] == bytes[..size]

@@ -95,3 +95,74 @@ fn no_document_content_on_disk_and_only_the_right_password_shows_it() {
     // The marker is on every page: one hit, for the document.
     assert_eq!(hits.len(), 1);
 }
+
+#[test]
+fn a_document_downloaded_from_the_server_is_sealed_on_disk_and_reads_back_whole() {
+    // The server keeps its own (plaintext) store in a temp folder of its own, made first.
+    let server = outpost_server::testing::InProcessServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let temp_dir = tmp.path().join("tmp");
+    std::fs::create_dir(&temp_dir).unwrap();
+    std::env::set_var("TMPDIR", &temp_dir);
+    std::env::set_var("SQLITE_TMPDIR", &temp_dir);
+
+    let account = server.account("olga", outpost_protocol::Role::Staff, None);
+    let pdf = sample(
+        SampleKind::OperationalReport,
+        Language::Russian,
+        3,
+        7,
+        Some(PHRASE),
+    );
+    let sha256 = sha256_hex(&pdf);
+    server.document(
+        "Сводка",
+        pdf.clone(),
+        outpost_protocol::AssignmentTarget::User {
+            username: "olga".into(),
+        },
+    );
+    let root = tmp.path().join("data");
+    let (ws, _clock) = workstation(&root, "rest-sync");
+    let session = new_session(&ws, "olga", "пароль-Ольги", 21);
+    connect_to(&session, &server, &server.base_url, &account).expect("connect");
+    let pulled = session
+        .sync_pull(&std::sync::atomic::AtomicBool::new(false), &mut |_| {})
+        .expect("pull");
+    assert_eq!(pulled.stored.len(), 1);
+    let document = pulled.stored[0].clone();
+
+    // Its bytes went to a sealed part file, not into the database: nothing readable anywhere.
+    let parts = root.join("vaults/olga/parts");
+    assert_eq!(files_under(&parts).len(), 1);
+    assert_no_plaintext(&root);
+    assert_no_plaintext(&temp_dir);
+
+    // Viewed, and after the vault was locked and opened again, it is the server's bytes exactly.
+    let view = session.view_document(&document).expect("view");
+    assert_eq!(view.page_sizes.len(), 3);
+    session
+        .render_page(&document, 1, 400)
+        .expect("render page 1");
+    assert_no_plaintext(&root);
+    session.lock().unwrap();
+    let session = ws.unlock("olga", "пароль-Ольги", rng(22)).unwrap();
+    let summary = session.open_document(&document).expect("open");
+    assert_eq!(summary.sha256, sha256);
+    assert_eq!(
+        session
+            .search(&outpost_workstation::SearchRequest {
+                query: "Zephyr-4471".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_no_plaintext(&root);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

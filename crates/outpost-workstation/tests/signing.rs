@@ -67,6 +67,85 @@ fn options(key: &str, mark: bool) -> SignOptions {
     }
 }
 
+/// Poppler's pdftotext reads the visible mark on page 1 of `signed` as GOST R 7.0.97 lays it out
+/// — the heading, the certificate's serial, owner, issuer, validity, the signing time and the
+/// reason — and every word of it lies inside the rectangle chosen in [`options`].
+fn assert_mark_read_by_poppler(
+    session: &Session,
+    key: &str,
+    signed: &std::path::Path,
+    signed_at_ms: i64,
+) {
+    let info = session
+        .signing_keys()
+        .unwrap()
+        .into_iter()
+        .find(|k| k.id == key)
+        .unwrap();
+    let text = judges::run_ok("pdftotext", &[&"-f", &"1", &"-l", &"1", &signed, &"-"]);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let at = time::OffsetDateTime::from_unix_timestamp(signed_at_ms / 1000).unwrap();
+    let signed_line = format!(
+        "Подписан: {:02}.{:02}.{} {:02}:{:02} UTC",
+        at.day(),
+        u8::from(at.month()),
+        at.year(),
+        at.hour(),
+        at.minute()
+    );
+    let serial: String = info
+        .serial
+        .unwrap()
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect::<String>()
+        .to_uppercase();
+    for line in [
+        "ДОКУМЕНТ ПОДПИСАН ЭЛЕКТРОННОЙ ПОДПИСЬЮ".to_owned(),
+        format!("Сертификат: {serial}"),
+        "Владелец: Иванова Анна Петровна".to_owned(),
+        "Издатель: ".to_owned(),
+        "Действителен с ".to_owned(),
+        signed_line,
+        "Основание: Согласовано".to_owned(),
+    ] {
+        assert!(text.contains(&line), "the mark lacks '{line}': {text}");
+    }
+    // Words of the mark, with their boxes (points, from the page's top left).
+    let boxes = judges::run_ok(
+        "pdftotext",
+        &[&"-f", &"1", &"-l", &"1", &"-bbox", &signed, &"-"],
+    );
+    let mark_words = [
+        "ДОКУМЕНТ",
+        "Сертификат:",
+        "Владелец:",
+        "Издатель:",
+        "Основание:",
+    ];
+    for word in mark_words {
+        let line = boxes
+            .lines()
+            .find(|l| l.contains(&format!(">{word}</word>")))
+            .unwrap_or_else(|| panic!("no box for {word}: {boxes}"));
+        let coordinate = |name: &str| -> f64 {
+            let start = line.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            let end = start + line[start..].find('"').unwrap();
+            line[start..end].parse().unwrap()
+        };
+        let (x_min, y_min, x_max, y_max) = (
+            coordinate("xMin"),
+            coordinate("yMin"),
+            coordinate("xMax"),
+            coordinate("yMax"),
+        );
+        assert!(
+            x_min >= 319.0 && x_max <= 561.0 && y_min >= 699.0 && y_max <= 801.0,
+            "{word} lies outside the chosen rectangle: {line}"
+        );
+    }
+}
+
 /// A key in the vault with a certificate from `pki`; the CA is trusted.
 fn certified_key(
     session: &Session,
@@ -116,7 +195,8 @@ fn a_vault_key_signs_with_pending_annotations_burned_in_and_every_judge_agrees()
         "Иванова Анна Петровна",
     );
     // The test CA's certificates are valid from the moment they were issued: sign after that.
-    clock.set(real_now_ms());
+    let real_now_ms_at_signing = real_now_ms();
+    clock.set(real_now_ms_at_signing);
     note(&session, &doc, "Проверено перед подписью");
     let outcome = session.sign_document(&doc, &options(&key, true)).unwrap();
     assert_eq!(outcome.revision, 1);
@@ -160,6 +240,7 @@ fn a_vault_key_signs_with_pending_annotations_burned_in_and_every_judge_agrees()
     );
     let (valid, verdict) = pki.pyhanko_validate(&copy, true);
     assert!(valid, "{verdict}");
+    assert_mark_read_by_poppler(&session, &key, &copy, real_now_ms_at_signing);
     let found = judges::pypdf_annotations(&copy);
     assert!(
         found

@@ -127,7 +127,7 @@ fn is_valid(status: &SignatureStatus) -> bool {
 #[test]
 fn offline_signatures_meet_on_the_server_and_the_loser_signs_again() {
     // The revision protocol alone: the server leaves signed revisions as pushed.
-    let server = InProcessServer::start_with_ca_without_long_term();
+    let mut server = InProcessServer::start_with_ca_without_long_term();
     server.unit("North");
     let contract = common::sample(
         SampleKind::ProcurementContract,
@@ -136,6 +136,7 @@ fn offline_signatures_meet_on_the_server_and_the_loser_signs_again() {
         3,
         Some("revisions"),
     );
+    let contract_size = contract.len() as u64;
     let server_id = server.document(
         "Contract",
         contract,
@@ -199,11 +200,30 @@ fn offline_signatures_meet_on_the_server_and_the_loser_signs_again() {
     assert_eq!((pushed.applied, pushed.resign_needed.len()), (1, 0));
     let both = head_sha256(&olga.session, &at_olga);
 
-    // Ivan pulls Olga's countersignature: the same bytes, both signatures valid.
+    // Ivan pulls Olga's countersignature: the same bytes, both signatures valid. Only what she
+    // appended to his revision is fetched (a range request from where his revision ends).
+    server.record_requests();
     let pulled = ivan
         .session
         .sync_pull(&AtomicBool::new(false), &mut |_| {})
         .expect("pull");
+    let fetched: Vec<_> = server
+        .recorded_requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.uri.ends_with("/content"))
+        .collect();
+    assert_eq!(fetched.len(), 1, "{fetched:?}");
+    let from: u64 = fetched[0]
+        .range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse().ok())
+        .expect("a range request");
+    assert!(
+        from > contract_size,
+        "{from} vs the original {contract_size}"
+    );
     assert_eq!(pulled.updated, vec![at_ivan.clone()]);
     assert!(pulled.deferred.is_empty());
     assert_eq!(head_sha256(&ivan.session, &at_ivan), both);

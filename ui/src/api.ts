@@ -365,6 +365,8 @@ export interface TransferProgress {
   bytes_total: number;
   bytes_done: number;
   current_title: string;
+  /** Of those, stored already: they can be listed and opened while the round goes on. */
+  documents_stored: number;
 }
 
 export function onSyncState(handler: (state: SyncState) => void): Promise<UnlistenFn> {

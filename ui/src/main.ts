@@ -592,12 +592,21 @@ async function showMain(): Promise<void> {
     }
   });
 
-  // After each finished sync round the list may have changed (documents arrived or were purged).
+  // After each finished sync round the list may have changed (documents arrived or were purged);
+  // during a long one, each time it stored what arrived so far.
   let lastRounds = -1;
+  let lastStored = 0;
   const sync = syncIndicator(
     (state) => {
       // Only a vault that syncs can ask the server about trainees.
       if (traineesButton) traineesButton.hidden = false;
+      const storedNow = state.transfer?.documents_stored ?? 0;
+      if (state.running && storedNow > lastStored && !searchInput.value.trim()) {
+        lastStored = storedNow;
+        void loadDocuments().then(renderList);
+        return;
+      }
+      lastStored = storedNow;
       if (state.running || state.attempts === lastRounds || searchInput.value.trim()) return;
       lastRounds = state.attempts;
       void loadDocuments().then(renderList);

@@ -38,7 +38,7 @@ describe("the sync indicator", () => {
 
   it("shows a running transfer's documents and bytes, and a stopped one as paused", () => {
     setLocale("en");
-    const transfer = { documents_total: 40, documents_done: 3, bytes_total: 16 * 1024 * 1024, bytes_done: 1_258_291, current_title: "Register 4" };
+    const transfer = { documents_total: 40, documents_done: 3, bytes_total: 16 * 1024 * 1024, bytes_done: 1_258_291, current_title: "Register 4", documents_stored: 0 };
     expect(syncSummary({ ...base, running: true, transfer }, at)).toBe(
       "Receiving documents: 3 of 40 (1.2 MB of 16 MB) · everything sent · last sync T1000",
     );

@@ -376,19 +376,47 @@ impl Vault {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Stores documents of a pull round that is still running, in one transaction, without
+    /// moving the cursor: a long first sync shows its documents as they arrive, and a round that
+    /// is interrupted keeps them (the next round finds them linked at the same head). Returns the
+    /// local documents stored or linked.
+    pub fn store_pulled_documents(
+        &mut self,
+        documents: &[PulledDocument],
+    ) -> Result<Vec<DocumentId>, VaultError> {
+        let now = self.clock.now_ms();
+        self.flush_pulled(documents)?;
+        let tx = self.conn.transaction()?;
+        let mut stored = Vec::new();
+        for pulled in documents {
+            if let Some(local) = store_pulled_in(&tx, &self.user, pulled, now)? {
+                stored.push(local);
+            }
+        }
+        tx.commit()?;
+        self.note_documents_indexed(stored.len());
+        Ok(stored)
+    }
+
+    /// Waits until the downloaded bytes of `documents` are on the disk, before any document is
+    /// stored from them.
+    fn flush_pulled(&self, documents: &[PulledDocument]) -> Result<(), VaultError> {
+        for pulled in documents {
+            self.flush_download_file(&pulled.sha256)?;
+        }
+        if !documents.is_empty() {
+            self.flush_parts_folder()?;
+        }
+        Ok(())
+    }
+
     /// Applies a pull round in one transaction: stores (or links, when the same bytes are already
     /// here) each visible document, purges each removed one, and stores the new cursor — with an
     /// audit entry for each. Applying the same round twice changes nothing more.
     pub fn apply_pull_round(&mut self, round: &PullRound) -> Result<AppliedPull, VaultError> {
         let now = self.clock.now_ms();
         let origin = self.vault_id().to_string();
-        // The downloaded bytes are on the disk before any document is stored from them.
-        for pulled in &round.visible {
-            self.flush_download_file(&pulled.sha256)?;
-        }
-        if !round.visible.is_empty() {
-            self.flush_parts_folder()?;
-        }
+        self.flush_pulled(&round.visible)?;
         let tx = self.conn.transaction()?;
         if tx.query_row("SELECT COUNT(*) FROM server_account", [], |r| {
             r.get::<_, i64>(0)
@@ -398,62 +426,9 @@ impl Vault {
         }
         let mut applied = AppliedPull::default();
         for pulled in &round.visible {
-            let document = NewDocument {
-                id: pulled.id.clone(),
-                bytes: &[],
-                sha256: pulled.sha256.clone(),
-                title: pulled.title.clone(),
-                page_texts: pulled.page_texts.clone(),
-                source_name: pulled.source_name.clone(),
-            };
-            let stored = insert_document_from(&tx, &document, Content::Downloaded, now)?;
-            let local = stored.document().id.clone();
-            // The vault keeps one document per bytes: a second server document with the same
-            // bytes as a linked one is shown once, through the first (a change of its own on the
-            // server later arrives as new bytes and becomes a document of its own).
-            let linked_to: Option<String> = tx
-                .query_row(
-                    "SELECT server_id FROM server_documents WHERE document_id = ?1 AND server_id <> ?2",
-                    rusqlite::params![local.0, pulled.server_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(first) = linked_to {
-                audit::append(
-                    &tx,
-                    now,
-                    &self.user,
-                    &AuditEvent::new(AuditAction::Import, AuditOutcome::Success)
-                        .document(local.0.clone())
-                        .detail(format!(
-                            "server document {} has the same bytes as server document {first}; shown once",
-                            pulled.server_id
-                        )),
-                )?;
-                continue;
+            if let Some(local) = store_pulled_in(&tx, &self.user, pulled, now)? {
+                applied.stored.push(local);
             }
-            tx.execute(
-                "INSERT INTO server_documents (server_id, document_id, head_sha256, position) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (server_id) DO UPDATE SET document_id = ?2, head_sha256 = ?3, position = ?4",
-                rusqlite::params![pulled.server_id, local.0, pulled.sha256, pulled.position],
-            )?;
-            let detail = match stored {
-                StoredImport::Imported(_) => {
-                    format!("from the server (document {})", pulled.server_id)
-                }
-                StoredImport::Duplicate(_) => {
-                    format!("linked to server document {}", pulled.server_id)
-                }
-            };
-            audit::append(
-                &tx,
-                now,
-                &self.user,
-                &AuditEvent::new(AuditAction::Import, AuditOutcome::Success)
-                    .document(local.0.clone())
-                    .detail(detail),
-            )?;
-            applied.stored.push(local);
         }
         for remote in &round.annotations {
             let local_document: Option<String> = tx
@@ -583,4 +558,62 @@ impl Vault {
         self.note_documents_indexed(applied.stored.len());
         Ok(applied)
     }
+}
+
+/// Stores (or links, when the same bytes are already here) one pulled document inside `tx`, with
+/// its audit entry: the local document it is, or `None` for a second server document with the
+/// bytes of one already linked (the vault keeps one document per bytes: it is shown once,
+/// through the first, and a change of its own on the server later arrives as new bytes and
+/// becomes a document of its own).
+fn store_pulled_in(
+    tx: &rusqlite::Transaction<'_>,
+    user: &str,
+    pulled: &PulledDocument,
+    now: i64,
+) -> Result<Option<DocumentId>, VaultError> {
+    let document = NewDocument {
+        id: pulled.id.clone(),
+        bytes: &[],
+        sha256: pulled.sha256.clone(),
+        title: pulled.title.clone(),
+        page_texts: pulled.page_texts.clone(),
+        source_name: pulled.source_name.clone(),
+    };
+    let stored = insert_document_from(tx, &document, Content::Downloaded, now)?;
+    let local = stored.document().id.clone();
+    let linked_to: Option<String> = tx
+        .query_row(
+            "SELECT server_id FROM server_documents WHERE document_id = ?1 AND server_id <> ?2",
+            rusqlite::params![local.0, pulled.server_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let detail = match (&linked_to, &stored) {
+        (Some(first), _) => format!(
+            "server document {} has the same bytes as server document {first}; shown once",
+            pulled.server_id
+        ),
+        (None, StoredImport::Imported(_)) => {
+            format!("from the server (document {})", pulled.server_id)
+        }
+        (None, StoredImport::Duplicate(_)) => {
+            format!("linked to server document {}", pulled.server_id)
+        }
+    };
+    if linked_to.is_none() {
+        tx.execute(
+            "INSERT INTO server_documents (server_id, document_id, head_sha256, position) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (server_id) DO UPDATE SET document_id = ?2, head_sha256 = ?3, position = ?4",
+            rusqlite::params![pulled.server_id, local.0, pulled.sha256, pulled.position],
+        )?;
+    }
+    audit::append(
+        tx,
+        now,
+        user,
+        &AuditEvent::new(AuditAction::Import, AuditOutcome::Success)
+            .document(local.0.clone())
+            .detail(detail),
+    )?;
+    Ok(linked_to.is_none().then_some(local))
 }

@@ -22,6 +22,10 @@ use crate::{Session, WorkstationError};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Downloads up to this size are handed to pdfium from memory when they arrive in one attempt.
 const IN_MEMORY_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// A running pull round stores the documents that arrived once this many are waiting…
+pub const STORE_EVERY_DOCUMENTS: usize = 100;
+/// …or when this long has passed since it last stored some.
+pub const STORE_EVERY: Duration = Duration::from_secs(2);
 /// Documents downloaded at once in a pull round: enough to keep the network, the vault's writes
 /// and pdfium busy together on a small machine (docs/benchmarks.md, sync-scale).
 pub const DOWNLOADS_IN_FLIGHT: usize = 3;
@@ -55,6 +59,11 @@ pub enum PullProgress {
         title: String,
         /// Its size.
         bytes: u64,
+    },
+    /// Documents that arrived were stored while the round goes on: they can be listed and opened.
+    Stored {
+        /// Documents of this round stored so far.
+        documents: usize,
     },
 }
 
@@ -365,9 +374,11 @@ impl Session {
 
         // Each download goes into the vault part by part (resumed from what an earlier round
         // kept), is checked against its hash and read by pdfium; only its page texts stay in
-        // memory. The documents are stored from the vault's parts when the round is applied.
+        // memory. The documents are stored from the vault's parts as they arrive (the cursor
+        // moves only when the whole round is applied).
         let account = Mutex::new(account);
-        let visible = self.download_all(&client, &key, &account, downloads, progress, cancel)?;
+        let (stored_early, visible) =
+            self.download_all(&client, &key, &account, downloads, progress, cancel)?;
         let round = PullRound {
             visible,
             annotations: remote_annotations,
@@ -380,6 +391,7 @@ impl Session {
             merged_annotations,
             discarded_annotations,
         } = self.vault().apply_pull_round(&round)?;
+        let stored: Vec<DocumentId> = stored_early.into_iter().chain(stored).collect();
         self.vault().note_server_position(cursor)?;
         if let Some(count) = revoked_count {
             self.take_revocation_list(&client, count)?;
@@ -643,10 +655,12 @@ impl Session {
     }
 
     /// Downloads `downloads` into the vault, [`DOWNLOADS_IN_FLIGHT`] at a time (so the network,
-    /// the vault's writes and pdfium overlap), and returns them as documents of the round in the
-    /// order given. Progress goes to `progress` from this thread. The first failure stops the
-    /// others between parts (what arrived stays for the next round) and is returned; so is the
-    /// user's cancel ([`ServerError::Cancelled`]).
+    /// the vault's writes and pdfium overlap). Documents that arrived are stored as they come,
+    /// every [`STORE_EVERY_DOCUMENTS`] or [`STORE_EVERY`] (without moving the cursor), so a long
+    /// first sync shows them and an interrupted one keeps them; returns those stored and the rest,
+    /// to be stored with the round. Progress goes to `progress` from this thread. The first
+    /// failure stops the others between parts (what arrived is stored, or kept for the next
+    /// round) and is returned; so is the user's cancel ([`ServerError::Cancelled`]).
     fn download_all(
         &self,
         client: &ServerClient,
@@ -655,7 +669,7 @@ impl Session {
         downloads: Vec<(i64, wire::DocumentInfo)>,
         progress: &mut dyn FnMut(PullProgress),
         cancel: &AtomicBool,
-    ) -> Result<Vec<PulledDocument>, WorkstationError> {
+    ) -> Result<(Vec<DocumentId>, Vec<PulledDocument>), WorkstationError> {
         enum Event {
             Progress(PullProgress),
             Done(usize, Result<Vec<String>, WorkstationError>),
@@ -675,6 +689,34 @@ impl Session {
         let halt = AtomicBool::new(false);
         let mut page_texts: Vec<Option<Vec<String>>> = vec![None; downloads.len()];
         let mut failure: Option<WorkstationError> = None;
+        // Which arrived; those arrived and not yet stored (indexes into `downloads`); and the
+        // documents stored.
+        let mut arrived = vec![false; downloads.len()];
+        let mut ready: Vec<usize> = Vec::new();
+        let mut stored: Vec<DocumentId> = Vec::new();
+        let mut last_stored = std::time::Instant::now();
+        let pulled = |index: usize, page_texts: Vec<String>| {
+            let (position, document) = &downloads[index];
+            PulledDocument {
+                server_id: document.id.clone(),
+                position: *position,
+                id: self.new_document_id(),
+                sha256: document.sha256.clone(),
+                title: document.title.clone(),
+                page_texts,
+                source_name: format!("server document {}", document.id),
+            }
+        };
+        let mut store_ready = |ready: &mut Vec<usize>,
+                               page_texts: &mut Vec<Option<Vec<String>>>|
+         -> Result<usize, WorkstationError> {
+            let documents: Vec<PulledDocument> = ready
+                .drain(..)
+                .filter_map(|index| page_texts[index].take().map(|texts| pulled(index, texts)))
+                .collect();
+            stored.extend(self.vault().store_pulled_documents(&documents)?);
+            Ok(stored.len())
+        };
         std::thread::scope(|scope| {
             let (events, arriving) = std::sync::mpsc::channel::<Event>();
             for _ in 0..DOWNLOADS_IN_FLIGHT.min(downloads.len()) {
@@ -724,6 +766,8 @@ impl Session {
                         for (same, (_, document)) in downloads.iter().enumerate() {
                             if same != index && first_with_bytes[same] == index {
                                 page_texts[same] = Some(texts.clone());
+                                arrived[same] = true;
+                                ready.push(same);
                                 progress(PullProgress::Arrived {
                                     title: document.title.clone(),
                                     bytes: document.size,
@@ -731,6 +775,8 @@ impl Session {
                             }
                         }
                         page_texts[index] = Some(texts);
+                        arrived[index] = true;
+                        ready.push(index);
                     }
                     Ok(Event::Done(_, Err(error))) => {
                         halt.store(true, Ordering::Relaxed);
@@ -743,40 +789,40 @@ impl Session {
                 if cancel.load(Ordering::Relaxed) {
                     halt.store(true, Ordering::Relaxed);
                 }
+                let due = ready.len() >= STORE_EVERY_DOCUMENTS
+                    || (!ready.is_empty() && last_stored.elapsed() >= STORE_EVERY);
+                if due && failure.is_none() {
+                    match store_ready(&mut ready, &mut page_texts) {
+                        Ok(documents) => progress(PullProgress::Stored { documents }),
+                        Err(error) => {
+                            halt.store(true, Ordering::Relaxed);
+                            failure.get_or_insert(error);
+                        }
+                    }
+                    last_stored = std::time::Instant::now();
+                }
             }
         });
-        if let Some(error) = failure {
+        let stopped = failure.or_else(|| {
+            // Stopped before some began (the user's cancel), or they ended without a word.
+            (arrived.iter().any(|here| !here)).then(|| match cancel.load(Ordering::Relaxed) {
+                true => ServerError::Cancelled.into(),
+                false => WorkstationError::Sync(
+                    "some downloads of the round did not finish; sync again".into(),
+                ),
+            })
+        });
+        if let Some(error) = stopped {
+            // What arrived is stored all the same (if that fails too, the round's own failure is
+            // what the user needs to hear; the bytes stay for the next round).
+            let _ = store_ready(&mut ready, &mut page_texts);
             return Err(error);
         }
-        downloads
+        let rest = ready
             .into_iter()
-            .zip(page_texts)
-            .map(|((position, document), texts)| {
-                let page_texts = match texts {
-                    Some(texts) => texts,
-                    // Stopped before it began: what arrived of the others is kept for the next
-                    // round.
-                    None if cancel.load(Ordering::Relaxed) => {
-                        return Err(ServerError::Cancelled.into())
-                    }
-                    None => {
-                        return Err(WorkstationError::Sync(format!(
-                            "the download of document {} did not finish; sync again",
-                            document.id
-                        )))
-                    }
-                };
-                Ok(PulledDocument {
-                    server_id: document.id.clone(),
-                    position,
-                    id: self.new_document_id(),
-                    sha256: document.sha256,
-                    title: document.title,
-                    page_texts,
-                    source_name: format!("server document {}", document.id),
-                })
-            })
-            .collect()
+            .filter_map(|index| page_texts[index].take().map(|texts| pulled(index, texts)))
+            .collect();
+        Ok((stored, rest))
     }
 
     /// Downloads `document` into the vault, resuming from the bytes an earlier attempt kept;

@@ -125,6 +125,8 @@ pub struct TransferProgress {
     pub bytes_done: u64,
     /// The document arriving now.
     pub current_title: String,
+    /// Documents of this round already stored (listed and opened while the round goes on).
+    pub documents_stored: usize,
 }
 
 impl TransferProgress {
@@ -153,6 +155,11 @@ impl TransferProgress {
                     t.documents_done = (t.documents_done + 1).min(t.documents_total);
                     t.bytes_done = (*arrived_bytes).min(t.bytes_total);
                     t.current_title = title;
+                }
+            }
+            PullProgress::Stored { documents } => {
+                if let Some(t) = this {
+                    t.documents_stored = documents;
                 }
             }
         }

@@ -874,3 +874,51 @@ fn two_server_documents_with_the_same_bytes_arrive_in_one_round() {
         .expect("the next round");
     assert!(again.stored.is_empty());
 }
+
+#[test]
+fn documents_that_arrived_before_a_stop_are_kept_and_the_next_round_brings_the_rest() {
+    let server = InProcessServer::start();
+    server.unit("North");
+    let account = server.account("nina", Role::Staff, Some("North"));
+    common::unit_documents(
+        &server,
+        "Приказ",
+        SampleKind::PersonnelRecord,
+        Language::Russian,
+        500..524,
+        "остановкаприказа",
+    );
+    let (_dir, _ws, session) = common::connected(&server, &account, "stopped", 81);
+
+    // The user stops the first sync after six documents arrived.
+    let cancel = AtomicBool::new(false);
+    let mut arrived = 0;
+    let stopped = session.sync_pull(&cancel, &mut |step| {
+        if matches!(step, PullProgress::Arrived { .. }) {
+            arrived += 1;
+            if arrived == 6 {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    assert!(
+        matches!(
+            stopped,
+            Err(WorkstationError::Server(ServerError::Cancelled))
+        ),
+        "{stopped:?}"
+    );
+    // Every document that arrived is in the vault, listed and found; the others are not.
+    let here = session.documents().expect("documents").len();
+    assert_eq!(here, arrived);
+    assert!((6..24).contains(&here), "{here}");
+    assert_eq!(found(&session, "остановкаприказа"), here);
+
+    // The cursor did not move: the next round brings the rest, and only the rest.
+    let rest = session
+        .sync_pull(&AtomicBool::new(false), &mut |_| {})
+        .expect("the next round");
+    assert_eq!(rest.stored.len(), 24 - here);
+    assert_eq!(session.documents().expect("documents").len(), 24);
+    assert_eq!(found(&session, "остановкаприказа"), 24);
+}

@@ -239,12 +239,17 @@ async function showMain(): Promise<void> {
   let syncStates = new Map<string, DocumentSyncState>();
   // Whether each document was opened yet, and its annotations.
   let marks = new Map<string, DocumentMarks>();
+  // Reads of the list may overlap (a sync storing documents as they arrive): only the newest
+  // one started is taken.
+  let listReads = 0;
   async function loadDocuments(): Promise<void> {
+    const read = ++listReads;
     const [list, states, documentMarks] = await Promise.all([
       api.listDocuments(),
       api.documentSyncStates(),
       api.documentMarks(),
     ]);
+    if (read !== listReads) return;
     documents = list;
     // A document opened here stays opened: a list read while an opening was being recorded
     // must not turn it back to new.
@@ -603,7 +608,10 @@ async function showMain(): Promise<void> {
       const storedNow = state.transfer?.documents_stored ?? 0;
       if (state.running && storedNow > lastStored && !searchInput.value.trim()) {
         lastStored = storedNow;
-        void loadDocuments().then(renderList);
+        // The user may have searched meanwhile: the hits stay on the screen then.
+        void loadDocuments().then(() => {
+          if (!searchInput.value.trim()) renderList();
+        });
         return;
       }
       lastStored = storedNow;

@@ -333,7 +333,7 @@ impl Vault {
         )?;
         tx.commit()?;
         if matches!(stored, StoredImport::Imported(_)) {
-            self.note_documents_indexed(1);
+            self.note_documents_indexed(1, true);
         }
         Ok(stored)
     }

@@ -177,8 +177,9 @@ pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// Documents indexed one transaction at a time after which the search indexes are merged: on the
-/// import benchmark's 10,000 documents a query took 8.3 ms (median) unmerged and 6.7 ms merged.
+/// Documents indexed one transaction at a time after which the search indexes are merged: in one
+/// run of the import benchmark's search over 10,000 documents the median was 8.3 ms unmerged and
+/// 6.9 ms merged (docs/benchmarks.md has the full run).
 pub(crate) const MERGE_AFTER_DOCUMENTS: usize = 1_000;
 
 impl Vault {
@@ -225,14 +226,16 @@ impl Vault {
         Ok(())
     }
 
-    /// Counts `count` documents just indexed; once [`MERGE_AFTER_DOCUMENTS`] came since the last
-    /// merge, merges the search indexes ([`Vault::merge_search_index`]). Called after the commit
-    /// that stored them: a merge that fails changes nothing and is tried again later.
-    pub(crate) fn note_documents_indexed(&self, count: usize) {
+    /// Counts `count` documents just indexed; when `may_merge` and [`MERGE_AFTER_DOCUMENTS`]
+    /// came since the last merge, merges the search indexes ([`Vault::merge_search_index`]).
+    /// Called after the commit that stored them (a pull round merges once, when it is applied,
+    /// not while its documents arrive). A merge that fails changes nothing; the count starts
+    /// again, so it is not retried at every document.
+    pub(crate) fn note_documents_indexed(&self, count: usize, may_merge: bool) {
         let since = self.indexed_since_merge.get() + count;
         self.indexed_since_merge.set(since);
-        if since >= MERGE_AFTER_DOCUMENTS {
-            let _ = self.merge_search_index();
+        if may_merge && since >= MERGE_AFTER_DOCUMENTS && self.merge_search_index().is_err() {
+            self.indexed_since_merge.set(0);
         }
     }
 

@@ -394,7 +394,7 @@ impl Vault {
             }
         }
         tx.commit()?;
-        self.note_documents_indexed(stored.len());
+        self.note_documents_indexed(stored.len(), false);
         Ok(stored)
     }
 
@@ -555,7 +555,7 @@ impl Vault {
         )?;
         tx.commit()?;
         self.forget_unowned_part_files();
-        self.note_documents_indexed(applied.stored.len());
+        self.note_documents_indexed(applied.stored.len(), true);
         Ok(applied)
     }
 }

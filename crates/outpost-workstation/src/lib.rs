@@ -33,7 +33,9 @@ pub use practice::{PracticeDocuments, PracticeLogin, PracticeServerHost};
 pub use revision_sync::HeadMet;
 pub use session::{Session, SharedRng};
 pub use signing::{KeyAlgorithm, SignOptions, SignOutcome, SigningKeyInfo};
-pub use sync::{PullProgress, PullReport, PushReport, DOWNLOADS_IN_FLIGHT};
+pub use sync::{
+    PullProgress, PullReport, PushReport, DOWNLOADS_IN_FLIGHT, STORE_EVERY, STORE_EVERY_DOCUMENTS,
+};
 pub use sync_engine::{Backoff, SyncEngine, SyncErrorInfo, SyncSchedule, SyncState};
 pub use token::{
     default_pkcs11_module, list_tokens, token_keys, TokenChoice, TokenInfo, TokenKeyInfo,

@@ -163,22 +163,25 @@ impl Session {
     }
 
     /// The server's head `document` of a document held here as `bytes` (revisions `prefixes`).
-    /// A head usually continues the newest revision held here that is shorter than it (someone
-    /// signed or extended it): then only the bytes after that revision are fetched (a range
-    /// request), and the whole is checked against the head's SHA-256. If it does not match, the
-    /// whole head is fetched (and checked) instead.
+    /// A head usually continues the server's previous head (`last_head`, when it is a revision
+    /// here), else the newest revision here shorter than it: then only the bytes after that
+    /// revision are fetched (a range request), and the whole is checked against the head's
+    /// SHA-256. If it does not match, the whole head is fetched (and checked) instead.
     fn download_head(
         &self,
         link: &mut ServerLink<'_>,
         prefixes: &[RevisionPrefix],
+        last_head: &str,
         bytes: &[u8],
         document: &wire::DocumentInfo,
         cancel: &AtomicBool,
     ) -> Result<Vec<u8>, WorkstationError> {
+        let shorter = |p: &&RevisionPrefix| p.size < document.size && p.size <= bytes.len() as u64;
         let continued = prefixes
             .iter()
-            .rev()
-            .find(|p| p.size < document.size && p.size <= bytes.len() as u64);
+            .filter(shorter)
+            .find(|p| p.sha256 == last_head)
+            .or_else(|| prefixes.iter().rev().find(shorter));
         if let Some(prefix) = continued {
             let size = usize::try_from(prefix.size).unwrap_or(usize::MAX);
             let mut head = bytes[..size].to_vec();
@@ -253,7 +256,14 @@ impl Session {
             return Ok(HeadMet::AlreadyHere);
         }
         let bytes = self.vault().document_bytes(local)?;
-        let head = Arc::new(self.download_head(link, &prefixes, &bytes, document, cancel)?);
+        let head = Arc::new(self.download_head(
+            link,
+            &prefixes,
+            &document_link.head_sha256,
+            &bytes,
+            document,
+            cancel,
+        )?);
         self.pdf
             .inspect(head.clone())
             .map_err(crate::error::classify_pdf_error)?;

@@ -258,8 +258,9 @@ impl Session {
     }
 
     /// One pull round: asks the server what changed since the stored cursor, downloads each newly
-    /// visible document (checked against its SHA-256, validated by pdfium), purges each revoked
-    /// one, and stores the new cursor — all applied in one vault transaction. Renews the session
+    /// visible document (checked against its SHA-256, validated by pdfium; stored as they arrive,
+    /// see [`STORE_EVERY_DOCUMENTS`]), then purges each revoked one, merges the annotations and
+    /// stores the new cursor in one vault transaction — the cursor moves only with the whole round. Renews the session
     /// with the device key when the access token has expired. A server restored from a backup
     /// (`cursor_ahead`) is pulled again from the start.
     pub fn sync_pull(
@@ -344,6 +345,21 @@ impl Session {
                 }
             }
         }
+        // A document seen twice in the round (its head moved between pages) is taken at its
+        // newest change; one the round also removes is not downloaded (it would be shown until
+        // the round is applied).
+        let mut newest = std::collections::HashMap::new();
+        for (index, (_, document)) in downloads.iter().enumerate() {
+            newest.insert(document.id.clone(), index);
+        }
+        let downloads: Vec<(i64, wire::DocumentInfo)> = downloads
+            .into_iter()
+            .enumerate()
+            .filter(|(index, (_, document))| {
+                newest.get(&document.id) == Some(index) && !removed.contains(&document.id)
+            })
+            .map(|(_, download)| download)
+            .collect();
         progress(PullProgress::Planned {
             downloads: downloads.len() + moved.len(),
             purges: removed.len(),
@@ -710,6 +726,8 @@ impl Session {
         let mut store_ready = |ready: &mut Vec<usize>,
                                page_texts: &mut Vec<Option<Vec<String>>>|
          -> Result<usize, WorkstationError> {
+            // In the server's order: of documents with the same bytes the first is the one linked.
+            ready.sort_unstable();
             let documents: Vec<PulledDocument> = ready
                 .drain(..)
                 .filter_map(|index| page_texts[index].take().map(|texts| pulled(index, texts)))
@@ -763,11 +781,12 @@ impl Session {
                 match arriving.recv_timeout(Duration::from_millis(50)) {
                     Ok(Event::Progress(step)) => progress(step),
                     Ok(Event::Done(index, Ok(texts))) => {
+                        let mut twins = Vec::new();
                         for (same, (_, document)) in downloads.iter().enumerate() {
                             if same != index && first_with_bytes[same] == index {
                                 page_texts[same] = Some(texts.clone());
                                 arrived[same] = true;
-                                ready.push(same);
+                                twins.push(same);
                                 progress(PullProgress::Arrived {
                                     title: document.title.clone(),
                                     bytes: document.size,
@@ -777,6 +796,7 @@ impl Session {
                         page_texts[index] = Some(texts);
                         arrived[index] = true;
                         ready.push(index);
+                        ready.append(&mut twins);
                     }
                     Ok(Event::Done(_, Err(error))) => {
                         halt.store(true, Ordering::Relaxed);
@@ -818,6 +838,7 @@ impl Session {
             let _ = store_ready(&mut ready, &mut page_texts);
             return Err(error);
         }
+        ready.sort_unstable();
         let rest = ready
             .into_iter()
             .filter_map(|index| page_texts[index].take().map(|texts| pulled(index, texts)))

@@ -922,3 +922,44 @@ fn documents_that_arrived_before_a_stop_are_kept_and_the_next_round_brings_the_r
     assert_eq!(session.documents().expect("documents").len(), 24);
     assert_eq!(found(&session, "остановкаприказа"), 24);
 }
+
+#[test]
+fn a_long_round_lists_its_documents_while_it_runs() {
+    let server = InProcessServer::start();
+    server.unit("North");
+    let account = server.account("vera", Role::Staff, Some("North"));
+    let count = outpost_workstation::STORE_EVERY_DOCUMENTS + 20;
+    for n in 0..count {
+        let title = format!("Volume {n:03}");
+        server.document(
+            &title,
+            outpost_server::testing::sample_pdf(&title, 2_000),
+            AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        );
+    }
+    let (_dir, _ws, session) = common::connected(&server, &account, "long-round", 91);
+
+    // Each time the round says it stored documents, they are listed already — before the round
+    // ends.
+    let never = AtomicBool::new(false);
+    let mut listed_while_running = Vec::new();
+    let pulled = session
+        .sync_pull(&never, &mut |step| {
+            if let PullProgress::Stored { documents } = step {
+                let listed = session.documents().expect("documents").len();
+                listed_while_running.push((documents, listed));
+            }
+        })
+        .expect("pull");
+    // (Stored every STORE_EVERY_DOCUMENTS, or sooner when STORE_EVERY passed.)
+    let (first_stored, first_listed) = *listed_while_running.first().expect("stored while running");
+    assert!(
+        (1..count).contains(&first_stored),
+        "{listed_while_running:?}"
+    );
+    assert_eq!(first_listed, first_stored);
+    assert_eq!(pulled.stored.len(), count);
+    assert_eq!(session.documents().expect("documents").len(), count);
+}

@@ -318,6 +318,9 @@ impl Session {
                     match links.iter().find(|link| link.server_id == document.id) {
                         Some(link) if link.head_sha256 == document.sha256 => {}
                         Some(link) => moved.push((link.clone(), document)),
+                        // A server document with the bytes of one linked here already is shown
+                        // through that one (the first round said so); nothing to fetch again.
+                        None if links.iter().any(|link| link.head_sha256 == document.sha256) => {}
                         None => downloads.push((position, document)),
                     }
                 }

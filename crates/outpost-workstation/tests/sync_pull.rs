@@ -823,6 +823,42 @@ fn downloads_in_flight_together_renew_an_expired_session_once() {
         .expect("pull after another expiry");
 }
 
+/// Runs a pull round that the user stops once `stop_at` documents whose titles `counted` accepts
+/// have arrived; checks it ends as cancelled and returns how many documents arrived in all.
+fn pull_stopped_after(session: &Session, stop_at: usize, counted: impl Fn(&str) -> bool) -> usize {
+    let cancel = AtomicBool::new(false);
+    let (mut arrived, mut seen) = (0, 0);
+    let stopped = session.sync_pull(&cancel, &mut |step| {
+        if let PullProgress::Arrived { title, .. } = step {
+            arrived += 1;
+            if counted(&title) {
+                seen += 1;
+                if seen == stop_at {
+                    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    assert!(
+        matches!(
+            stopped,
+            Err(WorkstationError::Server(ServerError::Cancelled))
+        ),
+        "{stopped:?}"
+    );
+    arrived
+}
+
+/// How many audit entries say a server document is shown through its twin.
+fn shown_once(session: &Session) -> usize {
+    session
+        .audit_entries(0, 1000)
+        .expect("audit")
+        .iter()
+        .filter(|e| e.detail.contains("shown once"))
+        .count()
+}
+
 #[test]
 fn two_server_documents_with_the_same_bytes_arrive_in_one_round() {
     let server = InProcessServer::start();
@@ -869,10 +905,51 @@ fn two_server_documents_with_the_same_bytes_arrive_in_one_round() {
     assert_eq!(arrived, 6);
     assert_eq!(found(&session, "twinbytes"), 1);
     assert_eq!(found(&session, "otherbytes"), 4);
-    let again = session
-        .sync_pull(&never, &mut |_| {})
+    assert_eq!(shown_once(&session), 1);
+}
+
+#[test]
+fn a_twin_kept_from_a_stopped_round_is_not_taken_again() {
+    let server = InProcessServer::start();
+    server.unit("North");
+    let account = server.account("ilya", Role::Staff, Some("North"));
+    let twin = outpost_server::testing::sample_pdf("Twin", 2_000);
+    for title in ["Twin", "Twin (copy)"] {
+        server.document(
+            title,
+            twin.clone(),
+            AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        );
+    }
+    // A large document still arriving when the user stops the round.
+    server.document(
+        "Large",
+        outpost_server::testing::sample_pdf("Large", 40_000_000),
+        AssignmentTarget::Unit {
+            name: "North".into(),
+        },
+    );
+    let (_dir, _ws, session) = common::connected(&server, &account, "twin-stop", 73);
+    pull_stopped_after(&session, 2, |title| title.starts_with("Twin"));
+    assert_eq!(session.documents().expect("documents").len(), 1);
+    assert_eq!(shown_once(&session), 1);
+
+    // The cursor did not move, so the next round meets the twins again: the linked one is here,
+    // the other is not taken (nor audited) a second time; only the large document is fetched.
+    let mut planned = None;
+    let rest = session
+        .sync_pull(&AtomicBool::new(false), &mut |step| {
+            if let PullProgress::Planned { downloads, .. } = step {
+                planned = Some(downloads);
+            }
+        })
         .expect("the next round");
-    assert!(again.stored.is_empty());
+    assert_eq!(planned, Some(1));
+    assert_eq!(rest.stored.len(), 1);
+    assert_eq!(session.documents().expect("documents").len(), 2);
+    assert_eq!(shown_once(&session), 1);
 }
 
 #[test]
@@ -891,23 +968,7 @@ fn documents_that_arrived_before_a_stop_are_kept_and_the_next_round_brings_the_r
     let (_dir, _ws, session) = common::connected(&server, &account, "stopped", 81);
 
     // The user stops the first sync after six documents arrived.
-    let cancel = AtomicBool::new(false);
-    let mut arrived = 0;
-    let stopped = session.sync_pull(&cancel, &mut |step| {
-        if matches!(step, PullProgress::Arrived { .. }) {
-            arrived += 1;
-            if arrived == 6 {
-                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-    });
-    assert!(
-        matches!(
-            stopped,
-            Err(WorkstationError::Server(ServerError::Cancelled))
-        ),
-        "{stopped:?}"
-    );
+    let arrived = pull_stopped_after(&session, 6, |_| true);
     // Every document that arrived is in the vault, listed and found; the others are not.
     let here = session.documents().expect("documents").len();
     assert_eq!(here, arrived);

@@ -726,15 +726,19 @@ impl Session {
                 source_name: format!("server document {}", document.id),
             }
         };
+        // The arrived documents not yet stored, in the server's order (of documents with the same
+        // bytes the first is the one linked).
+        let take_ready = |ready: &mut Vec<usize>, page_texts: &mut Vec<Option<Vec<String>>>| {
+            ready.sort_unstable();
+            ready
+                .drain(..)
+                .filter_map(|index| page_texts[index].take().map(|texts| pulled(index, texts)))
+                .collect::<Vec<PulledDocument>>()
+        };
         let mut store_ready = |ready: &mut Vec<usize>,
                                page_texts: &mut Vec<Option<Vec<String>>>|
          -> Result<usize, WorkstationError> {
-            // In the server's order: of documents with the same bytes the first is the one linked.
-            ready.sort_unstable();
-            let documents: Vec<PulledDocument> = ready
-                .drain(..)
-                .filter_map(|index| page_texts[index].take().map(|texts| pulled(index, texts)))
-                .collect();
+            let documents = take_ready(ready, page_texts);
             stored.extend(self.vault().store_pulled_documents(&documents)?);
             Ok(stored.len())
         };
@@ -841,11 +845,7 @@ impl Session {
             let _ = store_ready(&mut ready, &mut page_texts);
             return Err(error);
         }
-        ready.sort_unstable();
-        let rest = ready
-            .into_iter()
-            .filter_map(|index| page_texts[index].take().map(|texts| pulled(index, texts)))
-            .collect();
+        let rest = take_ready(&mut ready, &mut page_texts);
         Ok((stored, rest))
     }
 
@@ -976,18 +976,13 @@ impl Session {
         client: &ServerClient,
         key: &DeviceKey,
         account: &mut ServerAccount,
-        mut request: impl FnMut(&str) -> Result<T, ServerError>,
+        request: impl FnMut(&str) -> Result<T, ServerError>,
     ) -> Result<T, WorkstationError> {
-        // Signed out: nothing goes to the server until the user signs in again.
-        let Some(token) = account.access_token.as_ref().map(|t| t.0.clone()) else {
-            return Err(WorkstationError::SignInNeeded);
-        };
-        match request(&token) {
-            Err(ServerError::Refused { code, .. }) if code == wire::error_codes::TOKEN_EXPIRED => {}
-            other => return Ok(other?),
-        }
-        let renewed = self.renew_access(client, key, account)?;
-        Ok(request(&renewed)?)
+        let shared = Mutex::new(account.clone());
+        let outcome = self.with_shared_access(client, key, &shared, request);
+        // Renewed tokens (if any) go back to the caller's account.
+        *account = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+        outcome
     }
 
     /// [`Session::with_access`] for requests made from several threads at once: the account is
@@ -1001,6 +996,7 @@ impl Session {
         mut request: impl FnMut(&str) -> Result<T, ServerError>,
     ) -> Result<T, WorkstationError> {
         let lock = || account.lock().unwrap_or_else(|p| p.into_inner());
+        // Signed out: nothing goes to the server until the user signs in again.
         let Some(token) = lock().access_token.as_ref().map(|t| t.0.clone()) else {
             return Err(WorkstationError::SignInNeeded);
         };

@@ -12,7 +12,7 @@ APT_PACKAGES=(
   fonts-dejavu-core
   # tests: a virtual display, the WebKit WebDriver, a real Secret Service, third-party PDF tools
   xvfb webkit2gtk-driver imagemagick x11-apps dbus dbus-x11 gnome-keyring libsecret-tools
-  poppler-utils qpdf mupdf-tools libnss3-tools openssl sqlcipher python3-venv
+  poppler-utils qpdf mupdf-tools libnss3-tools openssl python3-venv
   # hardware-token tests: a software PKCS #11 token and the tool that loads certificates onto it
   softhsm2 opensc
   # the server's PostgreSQL backend (tests start a private cluster with scripts/with-postgres.sh)
@@ -33,6 +33,30 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_if_needed apt-get update -q
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
+
+# Debian's sqlcipher shell, a test's independent reader of the vault. Debian 12's own is SQLCipher 3.4,
+# which cannot read SQLCipher 4 databases: on Debian 12 it comes from Debian's bookworm-backports (4.6).
+sqlcipher_version=$(dpkg-query -W -f='${Version}' sqlcipher 2>/dev/null || true)
+case "$sqlcipher_version" in
+  [4-9].*) ;;
+  *)
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    if [ "$codename" = bookworm ]; then
+      if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        echo "==> adding Debian's bookworm-backports (for SQLCipher 4)"
+        printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" "Suites: bookworm-backports" \
+          "Components: main" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
+          sudo_if_needed tee /etc/apt/sources.list.d/debian-backports.sources >/dev/null
+      fi
+      echo "==> installing sqlcipher (SQLCipher 4) from bookworm-backports"
+      sudo_if_needed apt-get update -q
+      sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t bookworm-backports sqlcipher
+    else
+      sudo_if_needed apt-get update -q
+      sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q sqlcipher
+    fi
+    ;;
+esac
 
 # Rust: rustup's stable toolchain (Debian 12's own rustc is too old for Tauri 2).
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then

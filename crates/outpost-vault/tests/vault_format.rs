@@ -60,6 +60,16 @@ fn sqlcipher_python() -> PathBuf {
         })
 }
 
+/// Whether a reader succeeded, and what it printed (standard output, then standard error).
+fn finished(out: std::process::Output) -> (bool, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 fn query_with_python(db: &Path, key_hex: Option<&str>) -> (bool, String) {
     let script = r#"
 import sys, sqlcipher3
@@ -70,39 +80,76 @@ if key:
 print(conn.execute("PRAGMA cipher_version").fetchone()[0])
 print(conn.execute("SELECT title FROM documents").fetchone()[0])
 "#;
-    let out = Command::new(sqlcipher_python())
-        .args(["-c", script])
-        .arg(db)
-        .arg(key_hex.unwrap_or(""))
-        .output()
-        .expect("python with sqlcipher3: run scripts/install-deps.sh");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    finished(
+        Command::new(sqlcipher_python())
+            .args(["-c", script])
+            .arg(db)
+            .arg(key_hex.unwrap_or(""))
+            .output()
+            .expect("python with sqlcipher3: run scripts/install-deps.sh"),
+    )
 }
 
-#[test]
-fn an_independent_sqlcipher_4_opens_the_vault_with_the_raw_key_and_not_without() {
+/// Runs SQL in Debian's `sqlcipher` shell (SQLCipher 4 from bookworm-backports, installed by
+/// scripts/install-deps.sh), the key given on standard input so that it never shows in a process list.
+fn query_with_debian_shell(db: &Path, key_hex: Option<&str>) -> (bool, String) {
+    use std::io::Write;
+    let mut script = String::new();
+    if let Some(key) = key_hex {
+        script.push_str(&format!("PRAGMA key = \"x'{key}'\";\n"));
+    }
+    script.push_str("PRAGMA cipher_version;\nSELECT title FROM documents;\n");
+    let mut child = Command::new("sqlcipher")
+        .args(["-bail", "-batch"])
+        .arg(db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("Debian's sqlcipher shell: run scripts/install-deps.sh");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    finished(child.wait_with_output().unwrap())
+}
+
+/// `query` (an independent SQLCipher 4) reads the vault given its raw key, and neither without a
+/// key nor with a wrong one.
+fn opens_with_the_raw_key_only(query: fn(&Path, Option<&str>) -> (bool, String)) {
     let dir = tempfile::tempdir().unwrap();
     let keyring = keyring();
     let paths = make_vault(dir.path(), &keyring);
     let key_hex = raw_key_hex(&paths, &keyring);
 
-    let (ok, out) = query_with_python(&paths.database(), Some(&key_hex));
+    let (ok, out) = query(&paths.database(), Some(&key_hex));
     assert!(ok, "{out}");
-    assert!(out.starts_with("4."), "expected SQLCipher 4.x, got {out}");
+    assert!(
+        out.lines().any(|line| line.starts_with("4.")),
+        "expected SQLCipher 4.x, got {out}"
+    );
     assert!(out.contains("Приказ о назначении"), "{out}");
 
-    let (ok, out) = query_with_python(&paths.database(), None);
-    assert!(!ok);
+    let (ok, out) = query(&paths.database(), None);
+    assert!(!ok, "{out}");
     assert!(out.contains("file is not a database"), "{out}");
+    assert!(!out.contains("Приказ"), "{out}");
     let wrong = "00".repeat(32);
-    let (ok, out) = query_with_python(&paths.database(), Some(&wrong));
-    assert!(!ok);
+    let (ok, out) = query(&paths.database(), Some(&wrong));
+    assert!(!ok, "{out}");
     assert!(out.contains("file is not a database"), "{out}");
+}
+
+#[test]
+fn debians_sqlcipher_shell_opens_the_vault_with_the_raw_key_and_not_without() {
+    opens_with_the_raw_key_only(query_with_debian_shell);
+}
+
+#[test]
+fn sqlcipher_4_from_pypi_opens_the_vault_with_the_raw_key_and_not_without() {
+    opens_with_the_raw_key_only(query_with_python);
 }
 
 #[test]

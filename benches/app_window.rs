@@ -5,6 +5,8 @@
 //!
 //! Writes the `app-window` section of docs/benchmarks.md. Run under a Secret Service:
 //! `scripts/with-keyring.sh cargo bench -p outpost --bench app_window` (`-- --launches N`, default 5).
+//! With `OUTPOST_BENCH_SMAPS=DIR` it also copies each process's `/proc/PID/smaps` there at the final
+//! measurement, to see where the memory goes (by mapping: libraries, heap, anonymous).
 
 #[path = "../tests/window/mod.rs"]
 mod window;
@@ -197,6 +199,15 @@ fn measure_our_launch(data: &Path, keyring_service: &str) -> OurLaunch {
     }
     std::thread::sleep(Duration::from_secs(2));
     let processes = running.app_processes();
+    if let Some(dir) = std::env::var_os("OUTPOST_BENCH_SMAPS") {
+        for pid in &processes {
+            let name = window::command_name(*pid);
+            let _ = std::fs::copy(
+                format!("/proc/{pid}/smaps"),
+                Path::new(&dir).join(format!("{name}-{pid}.smaps")),
+            );
+        }
+    }
     let memory = window::memory_of(&processes);
     let by_process = processes
         .iter()

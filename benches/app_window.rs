@@ -202,10 +202,13 @@ fn measure_our_launch(data: &Path, keyring_service: &str) -> OurLaunch {
     if let Some(dir) = std::env::var_os("OUTPOST_BENCH_SMAPS") {
         for pid in &processes {
             let name = window::command_name(*pid);
-            let _ = std::fs::copy(
-                format!("/proc/{pid}/smaps"),
-                Path::new(&dir).join(format!("{name}-{pid}.smaps")),
-            );
+            let to = Path::new(&dir).join(format!("{name}-{pid}.smaps"));
+            if let Err(e) = std::fs::copy(format!("/proc/{pid}/smaps"), &to) {
+                eprintln!(
+                    "could not copy the smaps of {name} ({pid}) to {}: {e}",
+                    to.display()
+                );
+            }
         }
     }
     let memory = window::memory_of(&processes);

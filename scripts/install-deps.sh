@@ -40,21 +40,19 @@ sqlcipher_version=$(dpkg-query -W -f='${Version}' sqlcipher 2>/dev/null || true)
 case "$sqlcipher_version" in
   [4-9].*) ;;
   *)
-    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-    if [ "$codename" = bookworm ]; then
+    release=()
+    if [ "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" = bookworm ]; then
+      release=(-t bookworm-backports)
       if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
         echo "==> adding Debian's bookworm-backports (for SQLCipher 4)"
         printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" "Suites: bookworm-backports" \
           "Components: main" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
           sudo_if_needed tee /etc/apt/sources.list.d/debian-backports.sources >/dev/null
       fi
-      echo "==> installing sqlcipher (SQLCipher 4) from bookworm-backports"
-      sudo_if_needed apt-get update -q
-      sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t bookworm-backports sqlcipher
-    else
-      sudo_if_needed apt-get update -q
-      sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q sqlcipher
     fi
+    echo "==> installing sqlcipher (SQLCipher 4) ${release[*]}"
+    sudo_if_needed apt-get update -q
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${release[@]}" sqlcipher
     ;;
 esac
 

@@ -12,6 +12,7 @@ use tauri::Runtime;
 /// given `--server URL --server-ca FILE --demo-totp-file FILE` (the embedded default's local
 /// server) — connected to that server, its documents arriving by sync.
 pub fn run() {
+    draw_without_gl();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG")
@@ -42,6 +43,32 @@ pub fn run() {
     if let Err(e) = result {
         eprintln!("Outpost stopped with an error: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Keeps the app's own process from loading the system's GL driver, which it never uses: the web
+/// view draws without accelerated compositing (see [`set_up_web_view`]), yet GTK's GL probe and
+/// WebKit's search for a render device each load it at start-up — with Mesa, a copy of LLVM and
+/// about 30 MB of memory (measured in benches/app_window.rs). Variables the user has set are left
+/// as they are. Runs first in [`run`], before any other thread exists, as changing the
+/// environment requires.
+fn draw_without_gl() {
+    #[cfg(target_os = "linux")]
+    for (name, value) in [
+        // No compositing (the web view's hardware acceleration policy says the same, but only
+        // once the view exists; this also spares the start-up probe for it).
+        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+        // No DMA-BUF buffer sharing between the web process and this one (GL again).
+        ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
+        // GTK without GL: the window holds only the web view.
+        ("GDK_GL", "disable"),
+        // A render device named, so WebKit does not open a GL display to find one; with DMA-BUF
+        // off nothing opens it.
+        ("WEBKIT_WEB_RENDER_DEVICE_FILE", "/dev/null"),
+    ] {
+        if std::env::var_os(name).is_none() {
+            std::env::set_var(name, value);
+        }
     }
 }
 

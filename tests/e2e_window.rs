@@ -141,6 +141,21 @@ fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
             .count();
         (white > 50_000).then_some(())
     });
+
+    // The app's own process drew all of that without loading a GL driver (with Mesa, a copy of
+    // LLVM and some 30 MB): the web view does not composite and GTK does not use GL.
+    let app = running
+        .app_processes()
+        .into_iter()
+        .find(|pid| window::command_name(*pid) == "outpost")
+        .expect("the app's process");
+    let maps = std::fs::read_to_string(format!("/proc/{app}/maps")).unwrap();
+    for gl_library in ["libLLVM", "_dri.so", "libEGL_mesa", "libGLX_mesa"] {
+        assert!(
+            !maps.contains(gl_library),
+            "the app's process loaded {gl_library}"
+        );
+    }
 }
 
 /// Waits until some page image in the viewer has loaded; returns its width in pixels.
@@ -316,6 +331,31 @@ fn a_500_page_document_opens_and_only_the_pages_looked_at_are_rendered() {
     assert!(
         requested < 20,
         "only pages near the ones looked at are requested, not {requested} of 500"
+    );
+
+    // The page strip scrolled from the first thumbnail to the last, a screen at a time: each
+    // thumbnail is drawn as it passes, and those left far behind give their images back.
+    driver.script("document.querySelector('#thumbnails').scrollTop = 0");
+    let steps = driver
+        .script("const s = document.querySelector('#thumbnails'); return Math.ceil(s.scrollHeight / s.clientHeight)")
+        .as_u64()
+        .unwrap();
+    for step in 1..=steps {
+        driver.script(&format!(
+            "const s = document.querySelector('#thumbnails'); s.scrollTop = {step} * s.clientHeight"
+        ));
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    let loaded = "return [...document.querySelectorAll('#thumbnails img')].filter(i => i.getAttribute('src')).map(i => Number(i.closest('button').dataset.page))";
+    let held = wait_until("the last thumbnail drawn", Duration::from_secs(30), || {
+        let pages: Vec<u64> = serde_json::from_value(driver.script(loaded)).unwrap();
+        pages.contains(&500).then_some(pages)
+    });
+    assert!(
+        !held.contains(&1) && held.len() < 100,
+        "a scrolled strip holds only the thumbnails near its view, not {} of 500 ({:?}…)",
+        held.len(),
+        &held[..held.len().min(10)]
     );
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ViewWord } from "./api";
-import { clampScale, farFromView, fitWidthScale, KEPT_AROUND_VIEW, rectBetween, selectedText, visibleRange, wordAt } from "./pagegeometry";
+import { clampScale, farFromView, fitWidthScale, KEPT_AROUND_VIEW, rectBetween, selectedText, THUMBNAILS_KEPT_AROUND_VIEW, visibleRange, wordAt } from "./pagegeometry";
 
 const word = (text: string, line: number, x: number, y: number): ViewWord => ({
   text,
@@ -43,5 +43,8 @@ describe("pages far from view", () => {
     expect(farFromView(10 - KEPT_AROUND_VIEW - 1, range)).toBe(true);
     expect(farFromView(12 + KEPT_AROUND_VIEW + 1, range)).toBe(true);
     expect(farFromView(1, null)).toBe(false);
+    // Thumbnails keep more around them, by the same rule.
+    expect(farFromView(12 + THUMBNAILS_KEPT_AROUND_VIEW, range, THUMBNAILS_KEPT_AROUND_VIEW)).toBe(false);
+    expect(farFromView(12 + THUMBNAILS_KEPT_AROUND_VIEW + 1, range, THUMBNAILS_KEPT_AROUND_VIEW)).toBe(true);
   });
 });

@@ -70,8 +70,14 @@ export function visibleRange(visible: Iterable<number>): [number, number] | null
 /** Pages kept drawn on each side of those in view; farther ones give their images back. */
 export const KEPT_AROUND_VIEW = 3;
 
-/** Whether `page` is far enough from the pages in view (`range`) to let go of its image. */
-export function farFromView(page: number, range: [number, number] | null): boolean {
+/** Thumbnails kept drawn on each side of those in the strip's view (they are small). */
+export const THUMBNAILS_KEPT_AROUND_VIEW = 24;
+
+/**
+ * Whether `page` is far enough from the pages in view (`range`) to let go of its image: more than
+ * `kept` pages away on either side.
+ */
+export function farFromView(page: number, range: [number, number] | null, kept: number = KEPT_AROUND_VIEW): boolean {
   if (range === null) return false;
-  return page < range[0] - KEPT_AROUND_VIEW || page > range[1] + KEPT_AROUND_VIEW;
+  return page < range[0] - kept || page > range[1] + kept;
 }

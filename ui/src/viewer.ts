@@ -16,7 +16,7 @@ import { h } from "./dom";
 import { formatDate, formatPdfDate } from "./format";
 import { locale, t, type MessageKey } from "./i18n";
 import { signerPicker, type SignerPicker } from "./tokenpicker";
-import { clampScale, farFromView, fitWidthScale, rectBetween, selectedText, visibleRange, wordAt } from "./pagegeometry";
+import { clampScale, farFromView, fitWidthScale, rectBetween, selectedText, THUMBNAILS_KEPT_AROUND_VIEW, visibleRange, wordAt } from "./pagegeometry";
 
 type Tool = "select" | "note" | "free_text" | "rectangle" | "ellipse" | "ink";
 const TOOLS: Tool[] = ["select", "note", "free_text", "rectangle", "ellipse", "ink"];
@@ -167,14 +167,28 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     button.addEventListener("click", () => frames[i]?.frame.scrollIntoView({ block: "start" }));
     return { page, img, button };
   });
+  // Thumbnails in (or near) the strip's view; those far from it give their images back, so a
+  // long document's strip holds a bounded number of decoded images however far it is scrolled.
+  const thumbnailsInView = new Set<number>();
   const thumbnailObserver = new IntersectionObserver(
     (entries) => {
       for (const entry of entries) {
-        if (!entry.isIntersecting) continue;
-        const thumb = thumbnails[Number((entry.target as HTMLElement).dataset.page) - 1];
+        const page = Number((entry.target as HTMLElement).dataset.page);
+        if (!entry.isIntersecting) {
+          thumbnailsInView.delete(page);
+          continue;
+        }
+        thumbnailsInView.add(page);
+        const thumb = thumbnails[page - 1];
         if (thumb && !thumb.img.getAttribute("src")) {
           const pixels = Math.round(THUMBNAIL_WIDTH * window.devicePixelRatio);
           thumb.img.src = `${pageImageUrl(documentId, thumb.page, pixels, platform)}&thumbnail=1&revision=${revision}`;
+        }
+      }
+      const range = visibleRange(thumbnailsInView);
+      for (const thumb of thumbnails) {
+        if (thumb.img.getAttribute("src") && farFromView(thumb.page, range, THUMBNAILS_KEPT_AROUND_VIEW)) {
+          thumb.img.removeAttribute("src");
         }
       }
     },

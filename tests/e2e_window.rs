@@ -143,19 +143,33 @@ fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
     });
 
     // The app's own process drew all of that without loading a GL driver (with Mesa, a copy of
-    // LLVM and some 30 MB): the web view does not composite and GTK does not use GL.
-    let app = running
-        .app_processes()
-        .into_iter()
-        .find(|pid| window::command_name(*pid) == "outpost")
-        .expect("the app's process");
-    let maps = std::fs::read_to_string(format!("/proc/{app}/maps")).unwrap();
+    // LLVM and some 30 MB): the web view does not composite and GTK does not use GL. The web
+    // process that shows the records runs its script without a JIT: no memory in it is both
+    // writable and executable.
+    let processes = running.app_processes();
+    let maps_of = |name: &str| {
+        let pid = processes
+            .iter()
+            .find(|pid| window::command_name(**pid) == name)
+            .unwrap_or_else(|| panic!("no {name} process among {processes:?}"));
+        std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap()
+    };
+    let app_maps = maps_of("outpost");
     for gl_library in ["libLLVM", "_dri.so", "libEGL_mesa", "libGLX_mesa"] {
         assert!(
-            !maps.contains(gl_library),
+            !app_maps.contains(gl_library),
             "the app's process loaded {gl_library}"
         );
     }
+    let web_maps = maps_of("WebKitWebProces");
+    let writable_code: Vec<&str> = web_maps
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("rwxp"))
+        .collect();
+    assert!(
+        writable_code.is_empty(),
+        "the web process holds writable code: {writable_code:?}"
+    );
 }
 
 /// Waits until some page image in the viewer has loaded; returns its width in pixels.

@@ -11,8 +11,11 @@ use tauri::Runtime;
 /// Starts the app. `--demo` creates (once) and offers the demo vault: with sample documents, or —
 /// given `--server URL --server-ca FILE --demo-totp-file FILE` (the embedded default's local
 /// server) — connected to that server, its documents arriving by sync.
+///
+/// Call it first, before the process starts any thread: it sets WebKit's environment
+/// variables (see `set_lean_web_view_environment`).
 pub fn run() {
-    lean_web_view_environment();
+    set_lean_web_view_environment();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG")
@@ -53,28 +56,31 @@ pub fn run() {
 /// about 30 MB of memory — and the web process runs JavaScript without a JIT (measured in
 /// benches/app_window.rs). Variables the user has set are left as they are. Runs first in
 /// [`run`], before any other thread exists, as changing the environment requires.
-fn lean_web_view_environment() {
+fn set_lean_web_view_environment() {
     #[cfg(target_os = "linux")]
-    for (name, value) in [
+    {
+        let set_unless_given = |name: &str, value: &str| {
+            if std::env::var_os(name).is_none() {
+                std::env::set_var(name, value);
+            }
+        };
+        // A render device named, so WebKit does not open a GL display to find one; nothing opens
+        // it while DMA-BUF sharing is off — so not named when the user chose about DMA-BUF.
+        if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
+            set_unless_given("WEBKIT_WEB_RENDER_DEVICE_FILE", "/dev/null");
+        }
+        // No DMA-BUF buffer sharing between the web process and this one (GL again).
+        set_unless_given("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
         // No compositing (the web view's hardware acceleration policy says the same, but only
         // once the view exists; this also spares the start-up probe for it).
-        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
-        // No DMA-BUF buffer sharing between the web process and this one (GL again).
-        ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
+        set_unless_given("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
         // GTK without GL: the window holds only the web view.
-        ("GDK_GL", "disable"),
-        // A render device named, so WebKit does not open a GL display to find one; with DMA-BUF
-        // off nothing opens it.
-        ("WEBKIT_WEB_RENDER_DEVICE_FILE", "/dev/null"),
+        set_unless_given("GDK_GL", "disable");
         // JavaScript interpreted, not compiled to machine code: the page's script is small, and
         // without the JIT the web process holds about 35 MB less while start-up and scrolling
         // stay within their goals (benches/app_window.rs); no writable-and-executable memory in
         // the process that shows the records is also less for an attacker to work with.
-        ("JSC_useJIT", "0"),
-    ] {
-        if std::env::var_os(name).is_none() {
-            std::env::set_var(name, value);
-        }
+        set_unless_given("JSC_useJIT", "0");
     }
 }
 

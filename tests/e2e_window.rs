@@ -155,7 +155,13 @@ fn the_window_unlocks_the_demo_vault_lists_searches_and_renders() {
         std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap()
     };
     let app_maps = maps_of("outpost");
-    for gl_library in ["libLLVM", "_dri.so", "libEGL_mesa", "libGLX_mesa"] {
+    for gl_library in [
+        "libLLVM",
+        "_dri.so",
+        "libgallium",
+        "libEGL_mesa",
+        "libGLX_mesa",
+    ] {
         assert!(
             !app_maps.contains(gl_library),
             "the app's process loaded {gl_library}"
@@ -347,8 +353,8 @@ fn a_500_page_document_opens_and_only_the_pages_looked_at_are_rendered() {
         "only pages near the ones looked at are requested, not {requested} of 500"
     );
 
-    // The page strip scrolled from the first thumbnail to the last, a screen at a time: each
-    // thumbnail is drawn as it passes, and those left far behind give their images back.
+    // The page strip scrolled from the first thumbnail to the last, a screen at a time: the last
+    // is drawn at the end, and those left far behind have given their images back.
     driver.script("document.querySelector('#thumbnails').scrollTop = 0");
     let steps = driver
         .script("const s = document.querySelector('#thumbnails'); return Math.ceil(s.scrollHeight / s.clientHeight)")
@@ -2268,4 +2274,135 @@ fn sample(
             marker: Some(marker.to_owned()),
         })
         .unwrap()
+}
+
+/// Page-side measures for the accessibility test: WCAG 2 contrast of every piece of text against
+/// the background it is drawn on, and whether the focused control shows a focus ring that stands
+/// out (at least 2 px, 3:1 against what is around it).
+const READABILITY_SCRIPT: &str = r#"
+const parse = (c) => { const m = /rgba?\(([^)]+)\)/.exec(c || ''); if (!m) return null;
+  const p = m[1].split(',').map((v) => parseFloat(v)); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+const luminance = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+const over = (top, bottom) => [0, 1, 2].map((i) => top[i] * top[3] + bottom[i] * (1 - top[3])).concat([1]);
+const background = (element) => { const layers = [];
+  for (let n = element; n; n = n.parentElement) { const c = parse(getComputedStyle(n).backgroundColor);
+    if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; } }
+  let bg = [255, 255, 255, 1]; for (let i = layers.length - 1; i >= 0; i--) bg = over(layers[i], bg); return bg; };
+const ratio = (a, b) => { const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+const describe = (e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\s+/).join('.') : ''} "${(e.textContent || e.getAttribute('aria-label') || '').trim().slice(0, 30)}"`;
+window.__readability = {
+  unreadable() {
+    const failures = []; const seen = new Set();
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+      const text = walker.currentNode; const e = text.parentElement;
+      if (!text.textContent.trim() || !e || seen.has(e)) continue;
+      seen.add(e);
+      // The pages' own text layer is transparent on purpose (the page image shows the text).
+      if (e.closest('#pages')) continue;
+      const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
+      if (r.width === 0 || r.height === 0 || s.visibility !== 'visible') continue;
+      // Controls that cannot be used are exempt (WCAG 1.4.3).
+      if (e.closest('[disabled], [aria-disabled="true"]')) continue;
+      const fg = parse(s.color); if (!fg || fg[3] === 0) continue;
+      const bg = background(e); const got = ratio(over(fg, bg), bg);
+      const size = parseFloat(s.fontSize); const bold = parseInt(s.fontWeight, 10) >= 700;
+      const needed = size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5;
+      if (got < needed) failures.push(`${describe(e)} ${got.toFixed(2)} < ${needed}`);
+    }
+    return failures;
+  },
+  markControls() {
+    const controls = [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]
+      .filter((e) => e.tabIndex >= 0 && !e.disabled && e.getClientRects().length > 0
+        && getComputedStyle(e).visibility === 'visible' && !e.closest('[inert]'));
+    controls.forEach((e, i) => { e.dataset.keyboardCheck = String(i); });
+    return controls.map(describe);
+  },
+  focused() {
+    const e = document.activeElement; if (!e || e === document.body) return null;
+    const s = getComputedStyle(e); const width = parseFloat(s.outlineWidth) || 0; const colour = parse(s.outlineColor);
+    const around = background(e.parentElement || e);
+    const ring = s.outlineStyle !== 'none' && width >= 2 && colour !== null && ratio(over(colour, around), around) >= 3;
+    return [e.dataset.keyboardCheck ?? null, ring, describe(e)];
+  },
+};
+return true;
+"#;
+
+/// Presses Tab until focus comes back to where it started: every control the page marked must
+/// be reached, each showing a focus ring that stands out. Returns what failed.
+fn keyboard_walk(driver: &WebDriver) -> Vec<String> {
+    let controls: Vec<String> =
+        serde_json::from_value(driver.script("return window.__readability.markControls()"))
+            .unwrap();
+    let mut reached = std::collections::BTreeSet::new();
+    let mut failures = Vec::new();
+    let mut first: Option<String> = None;
+    for _ in 0..controls.len() + 20 {
+        let answer = driver.call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": "\u{E004}"}, {"type": "keyUp", "value": "\u{E004}"},
+            ]}]})),
+        );
+        assert!(answer.get("error").is_none(), "Tab refused: {answer}");
+        let focused = driver.script("return window.__readability.focused()");
+        let Some(index) = focused[0].as_str().map(str::to_owned) else {
+            continue;
+        };
+        if first.as_deref() == Some(index.as_str()) {
+            break;
+        }
+        first.get_or_insert(index.clone());
+        let first_time_here = reached.insert(index);
+        if first_time_here && focused[1] != json!(true) {
+            failures.push(format!("no visible focus ring: {}", focused[2]));
+        }
+    }
+    for (i, control) in controls.iter().enumerate() {
+        if !reached.contains(&i.to_string()) {
+            failures.push(format!("not reached by Tab: {control}"));
+        }
+    }
+    failures
+}
+
+#[test]
+fn every_control_is_reached_by_the_keyboard_with_a_visible_focus_and_all_text_is_readable() {
+    let data = tempfile::tempdir().unwrap();
+    let running = start_app(data.path(), &[]);
+    let driver = &running.driver;
+    let check = |screen: &str| {
+        driver.script(READABILITY_SCRIPT);
+        let mut failures = keyboard_walk(driver);
+        failures.extend(
+            serde_json::from_value::<Vec<String>>(
+                driver.script("return window.__readability.unreadable()"),
+            )
+            .unwrap()
+            .into_iter()
+            .map(|f| format!("contrast below WCAG AA: {f}")),
+        );
+        assert!(failures.is_empty(), "{screen}:\n{}", failures.join("\n"));
+    };
+
+    driver.wait_for("#unlock-user");
+    check("the unlock screen");
+
+    unlock_demo_and_wait_for_its_documents(driver);
+    let items = driver.find_all("#doc-list li");
+    driver.click(&items[0]);
+    wait_for_a_rendered_page(driver);
+    check("the documents with one open");
+
+    driver.click(&driver.wait_for("#settings-open"));
+    driver.wait_for("#settings-inbox");
+    check("the settings");
+
+    driver.click(&driver.wait_for("#keys-open"));
+    driver.wait_for("#key-name");
+    check("the signing keys");
 }

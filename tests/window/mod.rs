@@ -313,6 +313,17 @@ pub fn launch(data: &Path, env: &[(&str, &str)], args: &[&str]) -> RunningApp {
         )
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // What the app sets for WebKit itself (src-tauri/lib.rs) is left to the app, so the tests see
+    // its choice and not the caller's; a test that wants another passes it in `env`.
+    for name in [
+        "WEBKIT_WEB_RENDER_DEVICE_FILE",
+        "WEBKIT_DISABLE_DMABUF_RENDERER",
+        "WEBKIT_DISABLE_COMPOSITING_MODE",
+        "GDK_GL",
+        "JSC_useJIT",
+    ] {
+        command.env_remove(name);
+    }
     for (key, value) in env {
         command.env(key, value);
     }

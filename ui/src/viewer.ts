@@ -25,6 +25,15 @@ const SVG = "http://www.w3.org/2000/svg";
 /** Width of a page-strip thumbnail, in CSS pixels. */
 const THUMBNAIL_WIDTH = 96;
 
+/** The annotation colours offered, by catalogue name; the first is the default. */
+const ANNOTATION_COLOURS = [
+  ["yellow", "#ffe600"],
+  ["green", "#3cb44b"],
+  ["blue", "#2d6db3"],
+  ["red", "#e6194b"],
+  ["black", "#1d2430"],
+] as const;
+
 export interface ViewerOptions {
   container: HTMLElement;
   documentId: string;
@@ -81,7 +90,13 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
   const attempts = new Map<number, number>();
 
   const message = h("p", { id: "viewer-message", class: "muted", role: "status" });
-  const colour = h("input", { id: "annotation-colour", type: "color", value: "#ffe600", "aria-label": t("viewer.colour") });
+  // A choice of named colours (a select reached and changed by keyboard like any other control;
+  // WebKitGTK's colour input is not reached by Tab).
+  const colour = h(
+    "select",
+    { id: "annotation-colour", "aria-label": t("viewer.colour") },
+    ...ANNOTATION_COLOURS.map(([name, value]) => h("option", { value }, t(`colour.${name}`))),
+  );
   const noteText = h("input", { id: "annotation-text", type: "text", placeholder: t("viewer.textPlaceholder") });
   const toolButtons = TOOLS.map((name) =>
     h("button", { type: "button", class: "tool", "data-tool": name, title: t(`tool.${name}` as MessageKey) }, t(`tool.${name}` as MessageKey)),

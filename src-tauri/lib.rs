@@ -64,8 +64,9 @@ fn set_lean_web_view_environment() {
                 std::env::set_var(name, value);
             }
         };
-        // A render device named, so WebKit does not open a GL display to find one; nothing opens
-        // it while DMA-BUF sharing is off — so not named when the user chose about DMA-BUF.
+        // A render device named, so WebKit does not open a GL display to find one. Nothing opens
+        // it while DMA-BUF sharing is off, so it is left unnamed when the user has set the
+        // DMA-BUF variable themselves.
         if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
             set_unless_given("WEBKIT_WEB_RENDER_DEVICE_FILE", "/dev/null");
         }

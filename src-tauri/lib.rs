@@ -59,31 +59,37 @@ pub fn run() {
 fn set_lean_web_view_environment() {
     #[cfg(target_os = "linux")]
     {
-        let set_unless_given = |name: &str, value: &str| {
-            if std::env::var_os(name).is_none() {
-                std::env::set_var(name, value);
+        let given = |name: &str| std::env::var_os(name).is_some();
+        // Nothing opens the named render device while DMA-BUF sharing is off, so it is left
+        // unnamed when the user has set the DMA-BUF variable themselves.
+        let dmabuf_given = given("WEBKIT_DISABLE_DMABUF_RENDERER");
+        for (name, value) in LEAN_WEB_VIEW_ENVIRONMENT {
+            if given(name) || (name == "WEBKIT_WEB_RENDER_DEVICE_FILE" && dmabuf_given) {
+                continue;
             }
-        };
-        // A render device named, so WebKit does not open a GL display to find one. Nothing opens
-        // it while DMA-BUF sharing is off, so it is left unnamed when the user has set the
-        // DMA-BUF variable themselves.
-        if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
-            set_unless_given("WEBKIT_WEB_RENDER_DEVICE_FILE", "/dev/null");
+            std::env::set_var(name, value);
         }
-        // No DMA-BUF buffer sharing between the web process and this one (GL again).
-        set_unless_given("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
-        // No compositing (the web view's hardware acceleration policy says the same, but only
-        // once the view exists; this also spares the start-up probe for it).
-        set_unless_given("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
-        // GTK without GL: the window holds only the web view.
-        set_unless_given("GDK_GL", "disable");
-        // JavaScript interpreted, not compiled to machine code: the page's script is small, and
-        // without the JIT the web process holds about 35 MB less while start-up and scrolling
-        // stay within their goals (benches/app_window.rs); no writable-and-executable memory in
-        // the process that shows the records is also less for an attacker to work with.
-        set_unless_given("JSC_useJIT", "0");
     }
 }
+
+/// The variables [`run`] sets for WebKit's processes (name, value), each unless the user set it.
+/// Public so that the window tests can leave them to the app.
+pub const LEAN_WEB_VIEW_ENVIRONMENT: [(&str, &str); 5] = [
+    // A render device named, so WebKit does not open a GL display to find one.
+    ("WEBKIT_WEB_RENDER_DEVICE_FILE", "/dev/null"),
+    // No DMA-BUF buffer sharing between the web process and this one (GL again).
+    ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
+    // No compositing (the web view's hardware acceleration policy says the same, but only once
+    // the view exists; this also spares the start-up probe for it).
+    ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+    // GTK without GL: the window holds only the web view.
+    ("GDK_GL", "disable"),
+    // JavaScript interpreted, not compiled to machine code: the page's script is small, and
+    // without the JIT the web process holds about 35 MB less while start-up and scrolling stay
+    // within their goals (benches/app_window.rs); no writable-and-executable memory in the
+    // process that shows the records is also less for an attacker to work with.
+    ("JSC_useJIT", "0"),
+];
 
 /// WebKit set for one local page of lists and page images: no accelerated compositing (its GL
 /// surfaces cost over a hundred megabytes and, where GL is emulated in software, make scrolling

@@ -315,13 +315,7 @@ pub fn launch(data: &Path, env: &[(&str, &str)], args: &[&str]) -> RunningApp {
         .stderr(Stdio::null());
     // What the app sets for WebKit itself (src-tauri/lib.rs) is left to the app, so the tests see
     // its choice and not the caller's; a test that wants another passes it in `env`.
-    for name in [
-        "WEBKIT_WEB_RENDER_DEVICE_FILE",
-        "WEBKIT_DISABLE_DMABUF_RENDERER",
-        "WEBKIT_DISABLE_COMPOSITING_MODE",
-        "GDK_GL",
-        "JSC_useJIT",
-    ] {
+    for (name, _) in outpost_app::LEAN_WEB_VIEW_ENVIRONMENT {
         command.env_remove(name);
     }
     for (key, value) in env {

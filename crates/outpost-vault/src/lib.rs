@@ -40,7 +40,7 @@ pub use revision_sync::{
     AdoptedHead, DocumentSyncState, PendingRevision, ResignRequest, RevisionPrefix, ServerHead,
     SIGN_AGAIN,
 };
-pub use revisions::{DocumentRevision, DocumentUpdate};
+pub use revisions::{DocumentRevision, DocumentUpdate, SigningBatch};
 pub use search::{SearchHit, SearchRequest, SnippetPart};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};
 pub use sync::{

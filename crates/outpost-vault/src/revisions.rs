@@ -165,12 +165,13 @@ impl Vault {
 }
 
 impl Vault {
-    /// Records a signing batch and its one audit entry, unless it was started before (a rerun).
-    /// Returns whether it is new.
+    /// Records a signing batch (signed with `key`: a vault key's id or a token key's PKCS #11
+    /// URI) and its one audit entry, unless it was started before (a rerun). Returns whether it
+    /// is new.
     pub fn start_signing_batch(
         &mut self,
         id: &str,
-        key_id: &str,
+        key: &str,
         reason: &str,
         total: usize,
         audit: &AuditEvent,
@@ -180,13 +181,33 @@ impl Vault {
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO signing_batches (id, key_id, reason, total, created_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![id, key_id, reason, total as i64, now],
+            rusqlite::params![id, key, reason, total as i64, now],
         )?;
         if inserted == 1 {
             audit::append(&tx, now, &self.user, audit)?;
         }
         tx.commit()?;
         Ok(inserted == 1)
+    }
+
+    /// Batch `id` as it was started, if it was.
+    pub fn signing_batch(&self, id: &str) -> Result<Option<SigningBatch>, VaultError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, key_id, reason, total, created_at_ms FROM signing_batches WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(SigningBatch {
+                        id: r.get(0)?,
+                        key: r.get(1)?,
+                        reason: r.get(2)?,
+                        total: r.get(3)?,
+                        started_at_ms: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// The revision a batch made of a document, if that document of the batch is done.
@@ -204,6 +225,21 @@ impl Vault {
             )
             .optional()?)
     }
+}
+
+/// A batch signing run as it was started (its documents are recorded as each is signed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningBatch {
+    /// The batch's id.
+    pub id: String,
+    /// The key that signs it: a vault key's id, or a token key's PKCS #11 URI (RFC 7512).
+    pub key: String,
+    /// The reason given once for every document.
+    pub reason: String,
+    /// Documents in the batch.
+    pub total: i64,
+    /// When it was first started (a rerun finishes it under the same record).
+    pub started_at_ms: i64,
 }
 
 impl Vault {

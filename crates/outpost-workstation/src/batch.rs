@@ -119,17 +119,21 @@ impl Session {
             .filter(|d| seen.insert(*d))
             .collect();
         let total = documents.len();
+        let key = match &request.token {
+            Some(token) => token.key_uri(),
+            None => request.options.key_id.clone(),
+        };
         self.vault().start_signing_batch(
             &request.batch_id,
-            &request.options.key_id,
+            &key,
             &request.options.reason,
             total,
             &AuditEvent::new(AuditAction::SignBatch, AuditOutcome::Success).detail(format!(
                 "batch {}: {total} documents to sign with {}, reason '{}'",
                 request.batch_id,
                 match &request.token {
-                    Some(token) => format!("token key {} in slot {}", token.key_id, token.slot),
-                    None => format!("vault key {}", request.options.key_id),
+                    Some(_) => format!("token key {key}"),
+                    None => format!("vault key {key}"),
                 },
                 request.options.reason
             )),
@@ -179,6 +183,14 @@ impl Session {
             }
         }
         Ok(report)
+    }
+
+    /// Batch `batch_id` as it was started (its key, reason and size), if it was.
+    pub fn signing_batch(
+        &self,
+        batch_id: &str,
+    ) -> Result<Option<outpost_vault::SigningBatch>, WorkstationError> {
+        Ok(self.vault().signing_batch(batch_id)?)
     }
 
     fn sign_batch_item(

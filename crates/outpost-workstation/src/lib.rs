@@ -60,5 +60,5 @@ pub use outpost_protocol::{
 pub use outpost_vault::{
     AuditEntry, AuditVerification, Clock, DocumentId, DocumentMarks, DocumentRevision,
     DocumentSummary, DocumentSyncState, KdfParams, ManualClock, OsKeyring, ResignRequest,
-    SearchHit, SearchRequest, SnippetPart, StoredImport, SystemClock, VaultError,
+    SearchHit, SearchRequest, SigningBatch, SnippetPart, StoredImport, SystemClock, VaultError,
 };

@@ -69,6 +69,19 @@ pub struct TokenChoice {
     pub pin: String,
 }
 
+impl TokenChoice {
+    /// The key as a PKCS #11 URI (RFC 7512), e.g. `pkcs11:slot-id=3;id=%01`: how a batch records
+    /// which token key signed it. (An id that is not hex is written as given; such a key cannot
+    /// be opened, so nothing is signed with it.)
+    pub fn key_uri(&self) -> String {
+        let id = match hex::decode(&self.key_id) {
+            Ok(bytes) => bytes.iter().map(|byte| format!("%{byte:02x}")).collect(),
+            Err(_) => self.key_id.clone(),
+        };
+        format!("pkcs11:slot-id={};id={id}", self.slot)
+    }
+}
+
 impl std::fmt::Debug for TokenChoice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The PIN never reaches a log.

@@ -90,6 +90,64 @@ fn a_token_key_signs_and_a_wrong_pin_or_missing_token_leaves_the_document_untouc
         "the token's certificate and its issuer from the vault"
     );
 
+    // A batch with the token: the PIN once, both cores, every document signed and valid, and the
+    // batch records which token key signed it. With a wrong PIN nothing is signed or recorded.
+    let batch_documents: Vec<_> = (2..5)
+        .map(|n| {
+            session
+                .import_bytes(
+                    sample(
+                        SampleKind::ProcurementContract,
+                        Language::English,
+                        2,
+                        n,
+                        None,
+                    ),
+                    &format!("contract-{n}.pdf"),
+                )
+                .unwrap()
+                .document()
+                .id
+                .clone()
+        })
+        .collect();
+    let batch = |batch_id: &str, pin: &str| outpost_workstation::BatchRequest {
+        batch_id: batch_id.into(),
+        documents: batch_documents.clone(),
+        options: SignOptions::invisible(String::new(), "Batch on the token"),
+        parallelism: 2,
+        token: Some(choice(pin, token.slot)),
+    };
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let refused = session
+        .sign_batch(&batch("token-batch-wrong-pin", "0000"), &|_| {}, &never)
+        .unwrap_err();
+    assert_eq!(refused.code(), "token_wrong_pin", "{refused}");
+    assert_eq!(
+        session.signing_batch("token-batch-wrong-pin").unwrap(),
+        None
+    );
+    for document in &batch_documents {
+        assert!(session.validate_document(document).unwrap().is_empty());
+    }
+    let report = session
+        .sign_batch(&batch("token-batch", PIN), &|_| {}, &never)
+        .unwrap();
+    assert_eq!((report.signed, report.failed.len()), (3, 0), "{report:?}");
+    for document in &batch_documents {
+        assert_one_valid_signature(&session, document);
+    }
+    let recorded = session.signing_batch("token-batch").unwrap().unwrap();
+    assert_eq!(
+        recorded.key,
+        format!("pkcs11:slot-id={};id=%01", token.slot),
+        "the token key, as a PKCS #11 URI"
+    );
+    assert_eq!(
+        (recorded.total, recorded.reason.as_str()),
+        (3, "Batch on the token")
+    );
+
     let no_module =
         outpost_workstation::list_tokens(Path::new("/nonexistent/libpkcs11.so")).unwrap_err();
     assert_eq!(no_module.code(), "token_module_missing");

@@ -5,8 +5,9 @@
 //!
 //! Writes the `app-window` section of docs/benchmarks.md. Run under a Secret Service:
 //! `scripts/with-keyring.sh cargo bench -p outpost --bench app_window` (`-- --launches N`, default 5).
-//! With `OUTPOST_BENCH_SMAPS=DIR` it also copies each process's `/proc/PID/smaps` there at the final
-//! measurement, to see where the memory goes (by mapping: libraries, heap, anonymous).
+//! With `OUTPOST_BENCH_SMAPS=DIR` it also copies each process's `/proc/PID/smaps` there with the
+//! list drawn and at the final measurement, to see where the memory goes (by mapping: libraries,
+//! heap, anonymous) and what opening the document adds.
 
 #[path = "../tests/window/mod.rs"]
 mod window;
@@ -166,6 +167,7 @@ fn measure_our_launch(data: &Path, keyring_service: &str) -> OurLaunch {
     let list_ready = mark_time(driver, "outpost:list-ready");
     std::thread::sleep(Duration::from_secs(1));
     let with_list = window::memory_of(&running.app_processes());
+    copy_smaps("list", &running.app_processes());
     let heading = driver.text(&driver.wait_for("#list-pane h2"));
     assert!(
         heading.contains(&(DOCUMENTS + 1).to_string()),
@@ -199,18 +201,7 @@ fn measure_our_launch(data: &Path, keyring_service: &str) -> OurLaunch {
     }
     std::thread::sleep(Duration::from_secs(2));
     let processes = running.app_processes();
-    if let Some(dir) = std::env::var_os("OUTPOST_BENCH_SMAPS") {
-        for pid in &processes {
-            let name = window::command_name(*pid);
-            let to = Path::new(&dir).join(format!("{name}-{pid}.smaps"));
-            if let Err(e) = std::fs::copy(format!("/proc/{pid}/smaps"), &to) {
-                eprintln!(
-                    "could not copy the smaps of {name} ({pid}) to {}: {e}",
-                    to.display()
-                );
-            }
-        }
-    }
+    copy_smaps("document", &processes);
     let memory = window::memory_of(&processes);
     let by_process = processes
         .iter()
@@ -231,6 +222,24 @@ fn measure_our_launch(data: &Path, keyring_service: &str) -> OurLaunch {
         idle_frames,
         at_unlock_screen,
         with_list,
+    }
+}
+
+/// With `OUTPOST_BENCH_SMAPS=DIR`, copies each process's `/proc/PID/smaps` into DIR as
+/// `NAME-PID-STAGE.smaps`.
+fn copy_smaps(stage: &str, processes: &[u32]) {
+    let Some(dir) = std::env::var_os("OUTPOST_BENCH_SMAPS") else {
+        return;
+    };
+    for pid in processes {
+        let name = window::command_name(*pid);
+        let to = Path::new(&dir).join(format!("{name}-{pid}-{stage}.smaps"));
+        if let Err(e) = std::fs::copy(format!("/proc/{pid}/smaps"), &to) {
+            eprintln!(
+                "could not copy the smaps of {name} ({pid}) to {}: {e}",
+                to.display()
+            );
+        }
     }
 }
 

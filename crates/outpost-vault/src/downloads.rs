@@ -45,6 +45,77 @@ pub struct PartRandomness {
     nonce: [u8; 12],
 }
 
+/// One part of a download, planned by [`Vault::plan_download_part`]: the download's file, where
+/// in it the part goes, its key and nonce. Writing it needs no vault, so several downloads seal
+/// and write at once.
+pub struct DownloadPart {
+    sha256: String,
+    start: u64,
+    path: PathBuf,
+    file_offset: u64,
+    file_key: FileKey,
+    nonce: [u8; 12],
+}
+
+impl DownloadPart {
+    /// Seals `bytes` (AES-256-GCM, bound to the part's place) and writes them to the download's
+    /// file, which is cut where the planned part begins. Not held until
+    /// [`Vault::record_download_part`] records the result.
+    pub fn write(&self, bytes: &[u8]) -> Result<WrittenPart, VaultError> {
+        let mut sealed = Vec::with_capacity(bytes.len() + TAG_LEN as usize);
+        sealed.extend_from_slice(bytes);
+        cipher(&self.sha256, &self.file_key)?
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(self.nonce),
+                Aad::from(part_place(&self.sha256, self.start, bytes.len() as u64).as_bytes()),
+                &mut sealed,
+            )
+            .map_err(|_| VaultError::PartUnreadable {
+                sha256: self.sha256.clone(),
+                reason: "it could not be sealed".into(),
+            })?;
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&self.path)
+            .map_err(|e| VaultError::io(&self.path, e))?;
+        file.set_len(self.file_offset)
+            .and_then(|()| file.write_all_at(&sealed, self.file_offset))
+            .map_err(|e| VaultError::io(&self.path, e))?;
+        Ok(WrittenPart {
+            sha256: self.sha256.clone(),
+            start: self.start,
+            size: bytes.len() as u64,
+            path: self.path.clone(),
+            file_offset: self.file_offset,
+            nonce: self.nonce,
+        })
+    }
+}
+
+/// A part [`DownloadPart::write`] wrote, to be recorded by [`Vault::record_download_part`].
+pub struct WrittenPart {
+    sha256: String,
+    start: u64,
+    size: u64,
+    path: PathBuf,
+    file_offset: u64,
+    nonce: [u8; 12],
+}
+
+impl WrittenPart {
+    /// Waits until the download's file is on the disk. The vault does this itself before a
+    /// document is stored from the download; a caller that has just written the last part does
+    /// it first, without holding the vault, so that storing finds the file already flushed.
+    pub fn flush_file(&self) -> Result<(), VaultError> {
+        File::open(&self.path)
+            .and_then(|file| file.sync_all())
+            .map_err(|e| VaultError::io(&self.path, e))
+    }
+}
+
 impl PartRandomness {
     /// Draws what keeping one part needs from `rng`.
     pub fn draw(rng: &mut dyn rand_core::CryptoRngCore) -> PartRandomness {
@@ -68,11 +139,10 @@ impl Vault {
 
     /// Keeps `bytes` of the download of `sha256`, which must start where the held bytes end
     /// ([`VaultError::DownloadOutOfOrder`] otherwise, and nothing is written), sealed in the
-    /// download's file with `fresh`'s nonce. Each part is its own small transaction: what arrived
-    /// before a connection broke stays. The part is written without waiting for the disk; the
-    /// file is flushed before its document is stored ([`Vault::apply_pull_round`]). A part lost
-    /// to a power cut reads back as [`VaultError::PartUnreadable`]; the sync engine then discards
-    /// the download and fetches it anew.
+    /// download's file with `fresh`'s nonce: [`Vault::plan_download_part`], [`DownloadPart::write`]
+    /// and [`Vault::record_download_part`] in one call. A caller that downloads several documents
+    /// at once calls those three itself, so that sealing and writing (the slow part) happen
+    /// without holding the vault.
     pub fn keep_download_part(
         &self,
         sha256: &str,
@@ -80,27 +150,27 @@ impl Vault {
         bytes: &[u8],
         fresh: &PartRandomness,
     ) -> Result<(), VaultError> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        // A part lost to a power cut is fetched again, so its commit need not wait for the disk;
-        // the next commit that does wait (storing the document) makes it durable too.
+        let part = self.plan_download_part(sha256, start, fresh)?;
+        let written = part.write(bytes)?;
+        self.record_download_part(&written)
+    }
+
+    /// Where and under which key the part of the download of `sha256` that starts at byte
+    /// `start` is to be written (with `fresh`'s nonce; a download's first part also takes
+    /// `fresh`'s file key and name). The part must start where the held bytes end
+    /// ([`VaultError::DownloadOutOfOrder`] otherwise). The download's file key is committed
+    /// before its file exists, so an opening of the vault meanwhile (which removes files the
+    /// database does not own) never takes a file being written.
+    pub fn plan_download_part(
+        &self,
+        sha256: &str,
+        start: u64,
+        fresh: &PartRandomness,
+    ) -> Result<DownloadPart, VaultError> {
+        self.check_next_part(sha256, start)?;
+        // Not waiting for the disk: after a power cut a file without its key row is removed at
+        // the next opening, and the download starts over.
         let _unsynced = UnsyncedCommits::begin(&self.conn)?;
-        let is_document: bool = self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM document_bytes WHERE parts_sha256 = ?1)",
-            [sha256],
-            |r| r.get(0),
-        )?;
-        let held = held(&self.conn, sha256)?;
-        if is_document || held != start {
-            return Err(VaultError::DownloadOutOfOrder {
-                sha256: sha256.to_string(),
-                held,
-                start,
-            });
-        }
-        // The file's key row commits before the file exists: an opening of the vault meanwhile
-        // (which removes files the database does not own) never takes a file being written.
         let (file_name, file_key) = match download_file(&self.conn, sha256)? {
             Some(found) => found,
             None => {
@@ -112,53 +182,67 @@ impl Vault {
                 (name, fresh.file_key.clone())
             }
         };
-        let tx = self.conn.unchecked_transaction()?;
         // The file ends where its last kept part ends: bytes after that were written for a part
         // whose row never committed, and are overwritten.
-        let offset: i64 = tx.query_row(
+        let offset: i64 = self.conn.query_row(
             "SELECT COALESCE(MAX(file_offset + size + ?2), 0) FROM download_parts
               WHERE sha256 = ?1 AND file_offset IS NOT NULL",
             rusqlite::params![sha256, TAG_LEN as i64],
             |r| r.get(0),
         )?;
-        let mut sealed = Vec::with_capacity(bytes.len() + TAG_LEN as usize);
-        sealed.extend_from_slice(bytes);
-        cipher(sha256, &file_key)?
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(fresh.nonce),
-                Aad::from(part_place(sha256, start, bytes.len() as u64).as_bytes()),
-                &mut sealed,
-            )
-            .map_err(|_| VaultError::PartUnreadable {
-                sha256: sha256.to_string(),
-                reason: "it could not be sealed".into(),
-            })?;
         let folder = self.parts_folder();
         crate::vault::create_private_dir(&folder)?;
-        let path = folder.join(&file_name);
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| VaultError::io(&path, e))?;
-        let offset_bytes = u64::try_from(offset).unwrap_or(0);
-        file.set_len(offset_bytes)
-            .and_then(|()| file.write_all_at(&sealed, offset_bytes))
-            .map_err(|e| VaultError::io(&path, e))?;
+        Ok(DownloadPart {
+            sha256: sha256.to_string(),
+            start,
+            path: folder.join(file_name),
+            file_offset: u64::try_from(offset).unwrap_or(0),
+            file_key,
+            nonce: fresh.nonce,
+        })
+    }
+
+    /// Records a part [`DownloadPart::write`] wrote: from now on it is held. Its own small
+    /// transaction that does not wait for the disk: a part lost to a power cut reads back as
+    /// [`VaultError::PartUnreadable`], and the sync engine then discards the download and
+    /// fetches it anew; the file is flushed before its document is stored
+    /// ([`Vault::store_pulled_documents`], [`Vault::apply_pull_round`]). Refused with
+    /// [`VaultError::DownloadOutOfOrder`] if the held bytes changed since the part was planned
+    /// (another writer of the same download; its bytes are then unreadable, and fetched again).
+    pub fn record_download_part(&self, part: &WrittenPart) -> Result<(), VaultError> {
+        let _unsynced = UnsyncedCommits::begin(&self.conn)?;
+        let tx = self.conn.unchecked_transaction()?;
+        self.check_next_part(&part.sha256, part.start)?;
         tx.execute(
             "INSERT INTO download_parts (sha256, start_at, size, bytes, file_offset, nonce)
              VALUES (?1, ?2, ?3, x'', ?4, ?5)",
             rusqlite::params![
-                sha256,
-                to_sql_size(start),
-                bytes.len() as i64,
-                offset,
-                fresh.nonce.as_slice()
+                part.sha256,
+                to_sql_size(part.start),
+                to_sql_size(part.size),
+                to_sql_size(part.file_offset),
+                part.nonce.as_slice()
             ],
         )?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Checks that the held length of the download of `sha256` is `start` and that it is not a
+    /// stored document's bytes already.
+    fn check_next_part(&self, sha256: &str, start: u64) -> Result<(), VaultError> {
+        let is_document: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM document_bytes WHERE parts_sha256 = ?1)")?
+            .query_row([sha256], |r| r.get(0))?;
+        let held = held(&self.conn, sha256)?;
+        if is_document || held != start {
+            return Err(VaultError::DownloadOutOfOrder {
+                sha256: sha256.to_string(),
+                held,
+                start,
+            });
+        }
         Ok(())
     }
 
@@ -328,11 +412,8 @@ fn download_file(
 
 pub(crate) fn held(conn: &rusqlite::Connection, sha256: &str) -> Result<u64, VaultError> {
     let held: Option<i64> = conn
-        .query_row(
-            "SELECT SUM(size) FROM download_parts WHERE sha256 = ?1",
-            [sha256],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT SUM(size) FROM download_parts WHERE sha256 = ?1")?
+        .query_row([sha256], |r| r.get(0))
         .optional()?
         .flatten();
     Ok(held.and_then(|h| u64::try_from(h).ok()).unwrap_or(0))

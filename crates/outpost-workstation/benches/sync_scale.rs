@@ -122,6 +122,24 @@ fn process_cpu_time() -> std::time::Duration {
     std::time::Duration::from_millis(ticks * 10)
 }
 
+/// Tells a profiler started with `perf record -D -1 --control fifo:CTL,ACK` to start or stop
+/// recording (`OUTPOST_BENCH_PERF_CONTROL=CTL,ACK`), so a profile holds the first syncs only.
+fn profiler_control(command: &str) {
+    use std::io::{Read, Write};
+    let Ok(fifos) = std::env::var("OUTPOST_BENCH_PERF_CONTROL") else {
+        return;
+    };
+    let Some((control, ack)) = fifos.split_once(',') else {
+        return;
+    };
+    if let Ok(mut fifo) = std::fs::OpenOptions::new().write(true).open(control) {
+        let _ = writeln!(fifo, "{command}");
+    }
+    if let Ok(mut fifo) = std::fs::File::open(ack) {
+        let _ = fifo.read(&mut [0u8; 5]);
+    }
+}
+
 /// Writes dirty pages out (the `sync` command), so a measurement does not pay for the last one's.
 fn flush_the_disk() {
     let _ = std::process::Command::new("sync").status();
@@ -156,9 +174,11 @@ fn main() {
         let root = tempfile::tempdir().expect("a temp dir");
         let (workstation, session) = connected_workstation(&server, &account, root.path());
         flush_the_disk();
+        profiler_control("enable");
         let (started, cpu_before) = (Instant::now(), process_cpu_time());
         let pulled = session.sync_pull(&never, &mut |_| {}).expect("pull");
         syncs.push(started.elapsed());
+        profiler_control("disable");
         cpu_times.push(process_cpu_time().saturating_sub(cpu_before));
         assert_eq!(pulled.stored.len(), args.docs);
         drop((session, workstation, root));

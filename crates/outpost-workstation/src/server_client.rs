@@ -16,13 +16,17 @@ use sha2::{Digest, Sha256};
 /// The most bytes one upload request carries.
 pub const UPLOAD_CHUNK: usize = 4 * 1024 * 1024;
 
-/// How much of a download is read between checks of the cancel flag and progress reports.
+/// How much of a download is read at once (the cancel flag is checked between reads).
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
 /// Where a download hands its bytes: (offset of the first byte, bytes) → kept, or why not.
 pub type KeepPart<'a> = dyn FnMut(u64, &[u8]) -> Result<(), String> + 'a;
 
 /// The most bytes a download hands over at once (one part kept in the vault).
 pub const DOWNLOAD_PART: usize = 1024 * 1024;
+
+/// A download reports its progress each time this many more bytes arrived (and at its end):
+/// often enough for a progress bar, seldom enough not to wake the listener for every read.
+const DOWNLOAD_PROGRESS_STEP: u64 = 256 * 1024;
 
 /// Why a request to the server did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -515,7 +519,8 @@ impl ServerClient {
     /// kept), handing them to `keep` in order as (first byte's offset, bytes), at most
     /// [`DOWNLOAD_PART`] bytes at a time — also the bytes that arrived before a connection broke,
     /// so nothing received has to be fetched again. Reports (bytes so far, total) to `progress`
-    /// and stops at `cancel`. Ends `Ok` when all `document.size` bytes were handed over; checking
+    /// at the first read, every [`DOWNLOAD_PROGRESS_STEP`] bytes, and at the end (when it stops
+    /// early, the bytes kept); stops at `cancel`. Ends `Ok` when all `document.size` bytes were handed over; checking
     /// their hash is the caller's (it holds them). [`ServerError::Malformed`] means the kept bytes
     /// cannot be resumed from (the server refused the range or sent too much): start again at 0.
     pub fn download_from(
@@ -559,6 +564,7 @@ impl ServerClient {
         let mut part = Vec::with_capacity(DOWNLOAD_PART);
         let mut part_start = held;
         let mut chunk = vec![0u8; DOWNLOAD_CHUNK];
+        let mut reported: Option<u64> = None;
         let mut hand_over = |part: &mut Vec<u8>, part_start: &mut u64| -> Result<(), ServerError> {
             if part.is_empty() {
                 return Ok(());
@@ -589,13 +595,19 @@ impl ServerClient {
                 ));
             }
             part.extend_from_slice(&chunk[..read]);
-            progress(reached, total);
+            if reported.is_none_or(|r| reached - r >= DOWNLOAD_PROGRESS_STEP) || reached == total {
+                progress(reached, total);
+                reported = Some(reached);
+            }
             if part.len() >= DOWNLOAD_PART {
                 hand_over(&mut part, &mut part_start)?;
             }
         };
         // What arrived is kept, also when the connection broke or the user cancelled.
         hand_over(&mut part, &mut part_start)?;
+        if reported.is_some_and(|r| r != part_start) {
+            progress(part_start, total);
+        }
         if let Some(error) = stopped {
             return Err(error);
         }

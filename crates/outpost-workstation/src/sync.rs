@@ -876,8 +876,20 @@ impl Session {
                 held,
                 &mut |start, bytes| {
                     let sealing = outpost_vault::PartRandomness::draw(&mut **self.rng());
+                    // Sealed and written without holding the vault, so that the downloads in
+                    // flight and the storing of those that arrived do not wait for one another.
+                    let part = self
+                        .vault()
+                        .plan_download_part(sha256, start, &sealing)
+                        .map_err(|e| e.to_string())?;
+                    let written = part.write(bytes).map_err(|e| e.to_string())?;
+                    if start + bytes.len() as u64 == document.size {
+                        // The last part: the file goes to the disk now, not while the vault is
+                        // held to store the document.
+                        written.flush_file().map_err(|e| e.to_string())?;
+                    }
                     self.vault()
-                        .keep_download_part(sha256, start, bytes, &sealing)
+                        .record_download_part(&written)
                         .map_err(|e| e.to_string())?;
                     if let Some((digest, kept)) = fresh.as_mut() {
                         digest.update(bytes);

@@ -236,6 +236,56 @@ fn a_part_written_without_its_row_is_overwritten_and_a_file_without_a_download_g
 }
 
 /// Every file under `dir`.
+#[test]
+fn parts_written_outside_the_vault_are_held_only_once_recorded_and_two_writers_of_one_part_are_refused_not_misread(
+) {
+    let (_dir, vault) = connected_vault();
+    let bytes = marked_bytes(300_000);
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+
+    // Planned and written, not yet recorded: nothing is held, and a resumed download starts at 0.
+    let first = vault.plan_download_part(&sha256, 0, &fresh()).unwrap();
+    let written = first.write(&bytes[..100_000]).unwrap();
+    assert_eq!(vault.download_held(&sha256).unwrap(), 0);
+    vault.record_download_part(&written).unwrap();
+    assert_eq!(vault.download_held(&sha256).unwrap(), 100_000);
+
+    // Two writers plan the same next part: the first recorded is held; the second is refused,
+    // and the bytes it wrote over the first's in the file are found out when read, not taken.
+    let one = vault
+        .plan_download_part(&sha256, 100_000, &fresh())
+        .unwrap();
+    let other = vault
+        .plan_download_part(&sha256, 100_000, &fresh())
+        .unwrap();
+    let one = one.write(&bytes[100_000..200_000]).unwrap();
+    let other = other.write(&bytes[100_000..200_000]).unwrap();
+    vault.record_download_part(&one).unwrap();
+    match vault.record_download_part(&other) {
+        Err(VaultError::DownloadOutOfOrder { held, start, .. }) => {
+            assert_eq!((held, start), (200_000, 100_000))
+        }
+        other => panic!("the second writer's part was taken: {:?}", other.err()),
+    }
+    match vault.download_digest(&sha256) {
+        Err(VaultError::PartUnreadable { sha256: named, .. }) => assert_eq!(named, sha256),
+        Ok(_) => panic!("a part overwritten by another writer was read as if intact"),
+        Err(other) => panic!("unexpected: {other}"),
+    }
+    // Discarded, the download starts over and completes.
+    vault.discard_download(&sha256).unwrap();
+    assert_eq!(vault.download_held(&sha256).unwrap(), 0);
+    for (start, end) in [(0, 150_000), (150_000, 300_000)] {
+        let part = vault
+            .plan_download_part(&sha256, start as u64, &fresh())
+            .unwrap();
+        let written = part.write(&bytes[start..end]).unwrap();
+        written.flush_file().unwrap();
+        vault.record_download_part(&written).unwrap();
+    }
+    assert!(vault.download_bytes(&sha256).unwrap() == bytes);
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

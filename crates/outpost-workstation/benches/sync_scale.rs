@@ -9,6 +9,9 @@
 //! Run: `scripts/with-keyring.sh cargo bench -p outpost-workstation --bench sync_scale`
 //! Options: `--docs N`, `--doc-bytes S`, `--assigned A`, `--totals T1,T2`, `--rounds R`,
 //! `--repeats K` (first syncs and rsync runs, taking turns; medians reported), `--out FILE`.
+//! Profiling only the first syncs: `mkfifo CTL ACK; OUTPOST_BENCH_PERF_CONTROL=CTL,ACK perf record
+//! -D -1 --control fifo:CTL,ACK -- BENCH_BINARY ...`. On a shared virtual machine, compare runs
+//! only when little CPU time was stolen (`/proc/stat`): here one run in three lost tens of seconds.
 
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;

@@ -2392,11 +2392,27 @@ fn every_control_is_reached_by_the_keyboard_with_a_visible_focus_and_all_text_is
     driver.wait_for("#unlock-user");
     check("the unlock screen");
 
+    // The first-run form (connect to a server, sign in, set the vault password); the page is
+    // loaded again to come back from it.
+    driver.click_fresh("#setup-open");
+    driver.wait_for("#connect-address");
+    check("the first-run form");
+    driver.script("location.reload();");
+
     unlock_demo_and_wait_for_its_documents(driver);
     let items = driver.find_all("#doc-list li");
     driver.click(&items[0]);
     wait_for_a_rendered_page(driver);
     check("the documents with one open");
+
+    driver.click(&driver.wait_for("#sign-open"));
+    driver.wait_for("#sign-reason");
+    check("the sign dialog");
+
+    driver.click_fresh("#select-unsigned");
+    driver.click(&driver.wait_for("#batch-open"));
+    driver.wait_for("#batch-start");
+    check("the batch screen");
 
     driver.click(&driver.wait_for("#settings-open"));
     driver.wait_for("#settings-inbox");
@@ -2405,4 +2421,15 @@ fn every_control_is_reached_by_the_keyboard_with_a_visible_focus_and_all_text_is
     driver.click(&driver.wait_for("#keys-open"));
     driver.wait_for("#key-name");
     check("the signing keys");
+
+    // The tutorial, from the unlock screen: its banner, its panel of lessons and the practice
+    // server's switch are reached and readable too.
+    driver.click(&driver.wait_for("#lock"));
+    driver.type_into(&driver.wait_for("#unlock-password"), "outpost-demo");
+    driver.click(&driver.wait_for("#start-tutorial"));
+    driver.wait_for("#training-banner");
+    wait_until("the lessons", Duration::from_secs(30), || {
+        (driver.find_all("#tutorial-lessons li").len() == 9).then_some(())
+    });
+    check("the tutorial");
 }

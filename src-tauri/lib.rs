@@ -16,7 +16,6 @@ use tauri::Runtime;
 /// variables (see `set_lean_web_view_environment`).
 pub fn run() {
     set_lean_web_view_environment();
-    give_freed_memory_back();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG")
@@ -24,6 +23,7 @@ pub fn run() {
         )
         .with_writer(std::io::stderr)
         .init();
+    give_freed_memory_back();
     let args: Vec<String> = std::env::args().collect();
     let demo = args.iter().any(|a| a == "--demo");
     let state = match state::demo_server(&args)
@@ -82,17 +82,23 @@ fn set_lean_web_view_environment() {
 /// allocator).
 fn give_freed_memory_back() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets two of the allocator's tunables; it is called before any other
-    // thread exists, and both values are within the documented ranges.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, LARGE_BLOCK_BYTES);
+    {
+        // glibc's starting thresholds, kept fixed: a request of this size or more that the free
+        // space at hand cannot serve gets a mapping of its own, unmapped when freed; and the
+        // heap's free top is given back once it exceeds this size.
+        const LARGE_BLOCK_BYTES: i32 = 128 * 1024;
+        for (setting, name) in [
+            (libc::M_MMAP_THRESHOLD, "M_MMAP_THRESHOLD"),
+            (libc::M_TRIM_THRESHOLD, "M_TRIM_THRESHOLD"),
+        ] {
+            // SAFETY: mallopt only sets one of the allocator's tunables (it is thread-safe), to
+            // a value within its documented range.
+            if unsafe { libc::mallopt(setting, LARGE_BLOCK_BYTES) } == 0 {
+                tracing::warn!("the allocator refused {name}; freed memory may be kept longer");
+            }
+        }
     }
 }
-
-/// Blocks from this size up are mapped on their own and unmapped when freed (glibc's starting
-/// threshold, kept fixed).
-const LARGE_BLOCK_BYTES: i32 = 128 * 1024;
 
 /// The variables [`run`] sets for WebKit's processes (name, value), each unless the user set it.
 /// Public so that the window tests can leave them to the app.

@@ -2406,10 +2406,17 @@ fn every_control_is_reached_by_the_keyboard_with_a_visible_focus_and_all_text_is
     check("the documents with one open");
 
     driver.click(&driver.wait_for("#sign-open"));
-    driver.wait_for("#sign-reason");
+    // The key, token and PIN controls come when the dialog has asked the engine for them.
+    driver.wait_for("#sign-key");
     check("the sign dialog");
 
     driver.click_fresh("#select-unsigned");
+    wait_until("documents selected", Duration::from_secs(30), || {
+        let n = driver.script(
+            "return [...document.querySelectorAll('#doc-list .doc-select')].filter(b => b.checked).length",
+        );
+        (n.as_u64().unwrap_or(0) > 0).then_some(())
+    });
     driver.click(&driver.wait_for("#batch-open"));
     driver.wait_for("#batch-start");
     check("the batch screen");
@@ -2431,5 +2438,12 @@ fn every_control_is_reached_by_the_keyboard_with_a_visible_focus_and_all_text_is
     wait_until("the lessons", Duration::from_secs(30), || {
         (driver.find_all("#tutorial-lessons li").len() == 9).then_some(())
     });
+    assert_eq!(
+        driver.script(
+            "const b = document.getElementById('practice-toggle'); return !!b && b.offsetParent !== null && !b.closest('[hidden]');"
+        ),
+        json!(true),
+        "the practice server's switch is shown"
+    );
     check("the tutorial");
 }

@@ -58,10 +58,11 @@ pub struct DownloadPart {
 }
 
 impl DownloadPart {
-    /// Seals `bytes` (AES-256-GCM, bound to the part's place) and writes them to the download's
-    /// file, which is cut where the planned part begins. Not held until
-    /// [`Vault::record_download_part`] records the result.
-    pub fn write(&self, bytes: &[u8]) -> Result<WrittenPart, VaultError> {
+    /// Seals `bytes` (not empty; AES-256-GCM, bound to the part's place) and writes them to the
+    /// download's file, which is cut where the planned part begins. Not held until
+    /// [`Vault::record_download_part`] records the result. Takes the plan, so that its nonce seals
+    /// one part only: a write that failed is planned again, with fresh randomness.
+    pub fn write(self, bytes: &[u8]) -> Result<WrittenPart, VaultError> {
         let mut sealed = Vec::with_capacity(bytes.len() + TAG_LEN as usize);
         sealed.extend_from_slice(bytes);
         cipher(&self.sha256, &self.file_key)?
@@ -85,10 +86,10 @@ impl DownloadPart {
             .and_then(|()| file.write_all_at(&sealed, self.file_offset))
             .map_err(|e| VaultError::io(&self.path, e))?;
         Ok(WrittenPart {
-            sha256: self.sha256.clone(),
+            sha256: self.sha256,
             start: self.start,
             size: bytes.len() as u64,
-            path: self.path.clone(),
+            path: self.path,
             file_offset: self.file_offset,
             nonce: self.nonce,
         })
@@ -150,6 +151,9 @@ impl Vault {
         bytes: &[u8],
         fresh: &PartRandomness,
     ) -> Result<(), VaultError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
         let part = self.plan_download_part(sha256, start, fresh)?;
         let written = part.write(bytes)?;
         self.record_download_part(&written)

@@ -232,7 +232,8 @@ impl Vault {
 pub struct SigningBatch {
     /// The batch's id.
     pub id: String,
-    /// The key that signs it: a vault key's id, or a token key's PKCS #11 URI (RFC 7512).
+    /// The key it was first started with: a vault key's id, or a token key's PKCS #11 URI
+    /// (RFC 7512). A rerun of the batch keeps this record as it was.
     pub key: String,
     /// The reason given once for every document.
     pub reason: String,

@@ -235,7 +235,6 @@ fn a_part_written_without_its_row_is_overwritten_and_a_file_without_a_download_g
     assert!(vault.download_bytes(&sha256).unwrap() == bytes);
 }
 
-/// Every file under `dir`.
 #[test]
 fn parts_written_outside_the_vault_are_held_only_once_recorded_and_two_writers_of_one_part_are_refused_not_misread(
 ) {
@@ -286,6 +285,7 @@ fn parts_written_outside_the_vault_are_held_only_once_recorded_and_two_writers_o
     assert!(vault.download_bytes(&sha256).unwrap() == bytes);
 }
 
+/// Every file under `dir`.
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -75,7 +75,7 @@ impl TokenChoice {
     /// be opened, so nothing is signed with it.)
     pub fn key_uri(&self) -> String {
         let id = match hex::decode(&self.key_id) {
-            Ok(bytes) => bytes.iter().map(|byte| format!("%{byte:02x}")).collect(),
+            Ok(bytes) => bytes.iter().map(|byte| format!("%{byte:02X}")).collect(),
             Err(_) => self.key_id.clone(),
         };
         format!("pkcs11:slot-id={};id={id}", self.slot)

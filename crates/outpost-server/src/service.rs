@@ -984,6 +984,7 @@ impl Service {
             user_id: user.id.clone(),
             device_id: device_id.to_string(),
             expires_at,
+            used: false,
         };
         self.store
             .insert_access_token(&row(&access_token, access_expires_at))
@@ -1002,7 +1003,10 @@ impl Service {
     }
 
     /// Exchanges a refresh token, signed for by its device, for a new session. A refresh token
-    /// presented twice ends the whole session: one of the two presenters had a copy.
+    /// presented twice ends the whole session (one of the two presenters had a copy) — unless
+    /// what it was exchanged for the first time was never used at all: then that answer never
+    /// reached the device (a connection that broke on the way back), so those tokens are ended
+    /// unused and a new session is issued, audited as `session.refresh_retried`.
     pub async fn refresh(
         &self,
         request: &wire::RefreshRequest,
@@ -1033,6 +1037,15 @@ impl Service {
         }
         match self.store.claim_refresh_token(&hash).await? {
             RefreshClaim::Claimed => {}
+            RefreshClaim::AlreadyUsed if self.store.take_back_unused_successor(&hash).await? => {
+                self.audit(
+                    "-",
+                    "session.refresh_retried",
+                    &user.username,
+                    format!("device {}", token.device_id),
+                )
+                .await?;
+            }
             RefreshClaim::AlreadyUsed => {
                 self.store.revoke_token_family(&token.family_id).await?;
                 self.audit(
@@ -1046,8 +1059,17 @@ impl Service {
             }
             RefreshClaim::Unknown => return Err(ServiceError::InvalidRefresh),
         }
-        self.issue_session(&user, &token.device_id, &token.family_id)
-            .await
+        let session = self
+            .issue_session(&user, &token.device_id, &token.family_id)
+            .await?;
+        self.store
+            .link_refreshed(
+                &hash,
+                &identity::hash_token(&session.refresh_token),
+                &identity::hash_token(&session.access_token),
+            )
+            .await?;
+        Ok(session)
     }
 
     /// Resolves a bearer token to its caller.
@@ -1060,6 +1082,10 @@ impl Service {
             .access_token(&identity::hash_token(token))
             .await?
             .ok_or(ServiceError::Unauthenticated)?;
+        if !row.used {
+            // Its session reached the device: a retried refresh may no longer take it back.
+            self.store.mark_access_token_used(&row.token_hash).await?;
+        }
         let device = self
             .store
             .device_by_id(&row.device_id)

@@ -27,6 +27,7 @@ on_both_backends!(
     totp_rejects_wrong_reused_and_out_of_window_codes,
     repeated_failures_lock_the_account_until_unlocked_or_expired,
     refresh_needs_the_device_key_and_a_reused_token_ends_the_session,
+    a_refresh_whose_answer_was_lost_is_asked_again_and_the_lost_session_never_works,
     an_enrolled_device_signs_in_only_with_its_own_key,
     bad_input_gets_a_clear_4xx_and_nothing_is_stored,
     pull_delivers_what_became_visible_or_invisible_in_complete_pages,
@@ -677,6 +678,95 @@ fn refresh_request(device_id: &str, refresh_token: &str, key: &DeviceKey) -> ser
         "refresh_token": refresh_token,
         "signature": key.sign(&wire::device_refresh_message(device_id, refresh_token)),
     })
+}
+
+fn a_refresh_whose_answer_was_lost_is_asked_again_and_the_lost_session_never_works(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend);
+    let user = server.user("zoya", Role::Staff, None);
+    let key = DeviceKey::new(15);
+    let session = server.login(&user, &key);
+    server
+        .clock
+        .advance(server.service.policy().access_token_seconds + 1);
+    let refresh = |token: &str| {
+        server.post_json(
+            wire::paths::REFRESH,
+            None,
+            &refresh_request(&session.device_id, token, &key),
+        )
+    };
+    let as_session = |reply: &Reply| -> wire::Session {
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        serde_json::from_slice(&reply.body).expect("a session")
+    };
+
+    // The server exchanged the token, but its answer was lost on the way: the device, still
+    // holding the old token, asks again (twice, as after two broken connections) and is answered.
+    let lost = as_session(&refresh(&session.refresh_token));
+    let lost_again = as_session(&refresh(&session.refresh_token));
+    let answered = as_session(&refresh(&session.refresh_token));
+    assert_eq!(
+        server
+            .get(wire::paths::ME, Some(&answered.access_token))
+            .status,
+        200
+    );
+    // The sessions that never arrived are ended: whoever might hold them can do nothing.
+    for never_arrived in [&lost, &lost_again] {
+        assert_eq!(
+            server
+                .get(wire::paths::ME, Some(&never_arrived.access_token))
+                .code(),
+            wire::error_codes::UNAUTHENTICATED
+        );
+    }
+    // The session in use goes on renewing as usual.
+    server
+        .clock
+        .advance(server.service.policy().access_token_seconds + 1);
+    let next = as_session(&refresh(&answered.refresh_token));
+    assert_eq!(
+        server.get(wire::paths::ME, Some(&next.access_token)).status,
+        200
+    );
+
+    // Once the answer was used, the old token presented again is a copy: the whole login ends.
+    let replay = refresh(&session.refresh_token);
+    assert_refused(
+        &replay,
+        401,
+        wire::error_codes::INVALID_REFRESH,
+        &[],
+        "a replay after the answer was used",
+    );
+    assert_eq!(
+        server.get(wire::paths::ME, Some(&next.access_token)).code(),
+        wire::error_codes::UNAUTHENTICATED
+    );
+    // And a lost session's refresh token, presented later, is refused (it was spent when it
+    // was taken back).
+    assert_refused(
+        &refresh(&lost.refresh_token),
+        401,
+        wire::error_codes::INVALID_REFRESH,
+        &[],
+        "a taken-back refresh token",
+    );
+    let audit = server
+        .block_on(server.service.audit_records(0, 1000))
+        .expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|e| e.record.action.as_str()).collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "session.refresh_retried")
+            .count(),
+        2,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"session.refresh_reused"), "{actions:?}");
 }
 
 fn refresh_needs_the_device_key_and_a_reused_token_ends_the_session(backend: Backend) {

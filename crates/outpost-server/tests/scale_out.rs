@@ -374,7 +374,9 @@ fn two_nodes_over_one_postgres_and_one_s3_behave_as_one_server() {
     );
     assert_eq!(body, small);
 
-    // Refresh on B; the replayed old refresh token on A ends the session on both nodes.
+    // Refresh on B and use the new session there; the replayed old refresh token on A then ends
+    // the session on both nodes. (Replayed before the new session was used, it would be taken as
+    // a retry after a lost answer: the api tests cover that.)
     let refresh = |base: &str, device_id: &str, token: &str| {
         call(
             &agent,
@@ -388,6 +390,14 @@ fn two_nodes_over_one_postgres_and_one_s3_behave_as_one_server() {
     let (status, body) = refresh(&b.base, &session.device_id, &session.refresh_token);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let renewed: wire::Session = serde_json::from_slice(&body).expect("session");
+    let (status, _) = call(
+        &agent,
+        "GET",
+        &format!("{}{}", b.base, wire::paths::ME),
+        Some(&renewed.access_token),
+        None,
+    );
+    assert_eq!(status, 200);
     let (status, _) = refresh(&a.base, &session.device_id, &session.refresh_token);
     assert_eq!(status, 401);
     for node in [&a, &b] {

@@ -61,6 +61,7 @@ fn token(hash: &str, family: &str, device: &str) -> TokenRow {
         user_id: "u1".into(),
         device_id: device.into(),
         expires_at: 1000,
+        used: false,
     }
 }
 
@@ -274,6 +275,58 @@ async fn contract(store: Arc<dyn Store>) {
         store.claim_refresh_token("nope").await.expect("claim"),
         RefreshClaim::Unknown
     );
+    // r1 was exchanged for r3 + a3. Presented again while those were never used: they are taken
+    // back (r3 spent, a3 gone) once, and only once.
+    let linked = |hash: &str| token(hash, "f1", "d1");
+    store.insert_refresh_token(&linked("r3")).await.expect("r3");
+    store.insert_access_token(&linked("a3")).await.expect("a3");
+    store.link_refreshed("r1", "r3", "a3").await.expect("link");
+    assert!(store
+        .take_back_unused_successor("r1")
+        .await
+        .expect("take back"));
+    assert_eq!(
+        store.claim_refresh_token("r3").await.expect("claim"),
+        RefreshClaim::AlreadyUsed
+    );
+    assert_eq!(store.access_token("a3").await.expect("q"), None);
+    assert!(!store.take_back_unused_successor("r1").await.expect("again"));
+    // Exchanged again for r4 + a4, and a4 was presented: the answer arrived, nothing is taken
+    // back and nothing changes.
+    store.insert_refresh_token(&linked("r4")).await.expect("r4");
+    store.insert_access_token(&linked("a4")).await.expect("a4");
+    store.link_refreshed("r1", "r4", "a4").await.expect("link");
+    store.mark_access_token_used("a4").await.expect("mark");
+    assert!(store
+        .access_token("a4")
+        .await
+        .expect("q")
+        .is_some_and(|a| a.used));
+    assert!(!store
+        .take_back_unused_successor("r1")
+        .await
+        .expect("take back"));
+    assert_eq!(
+        store.claim_refresh_token("r4").await.expect("claim"),
+        RefreshClaim::Claimed
+    );
+    // Exchanged for r5 + a5 and r5 was spent since: nothing is taken back, a5 stays.
+    store.insert_refresh_token(&linked("r5")).await.expect("r5");
+    store.insert_access_token(&linked("a5")).await.expect("a5");
+    store.link_refreshed("r1", "r5", "a5").await.expect("link");
+    store.claim_refresh_token("r5").await.expect("claim");
+    assert!(!store
+        .take_back_unused_successor("r1")
+        .await
+        .expect("take back"));
+    assert!(store.access_token("a5").await.expect("q").is_some());
+    // A token never exchanged has nothing to take back.
+    assert!(!store.take_back_unused_successor("r2").await.expect("r2"));
+    assert!(!store
+        .take_back_unused_successor("nope")
+        .await
+        .expect("nope"));
+
     store
         .revoke_token_family("f1")
         .await

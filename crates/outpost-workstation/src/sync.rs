@@ -1027,7 +1027,10 @@ impl Session {
     }
 
     /// Renews the session with the device key, stores the new tokens in the vault and in
-    /// `account`, and returns the new access token.
+    /// `account`, and returns the new access token. When the answer does not arrive (a broken
+    /// connection) the held tokens stay as they were: the next attempt presents the same refresh
+    /// token, which the server takes again as long as the session it answered with was never used
+    /// (docs/protocol.md), so a lost answer does not cost the user a sign-in.
     fn renew_access(
         &self,
         client: &ServerClient,

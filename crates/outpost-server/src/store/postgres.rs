@@ -221,6 +221,7 @@ fn token_from_row(row: &Row) -> Result<TokenRow, StoreError> {
         user_id: row.try_get(2)?,
         device_id: row.try_get(3)?,
         expires_at: row.try_get(4)?,
+        used: row.try_get(5)?,
     })
 }
 
@@ -600,7 +601,7 @@ impl Store for PostgresStore {
     async fn access_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
         let row = self
             .query_opt(
-                "SELECT token_hash, family_id, user_id, device_id, expires_at FROM access_tokens \
+                "SELECT token_hash, family_id, user_id, device_id, expires_at, used FROM access_tokens \
                  WHERE token_hash = $1",
                 &[&token_hash],
             )
@@ -627,7 +628,7 @@ impl Store for PostgresStore {
     async fn refresh_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
         let row = self
             .query_opt(
-                "SELECT token_hash, family_id, user_id, device_id, expires_at FROM refresh_tokens \
+                "SELECT token_hash, family_id, user_id, device_id, expires_at, used FROM refresh_tokens \
                  WHERE token_hash = $1",
                 &[&token_hash],
             )
@@ -657,6 +658,82 @@ impl Store for PostgresStore {
         } else {
             RefreshClaim::Unknown
         })
+    }
+
+    async fn mark_access_token_used(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE access_tokens SET used = TRUE WHERE token_hash = $1 AND NOT used",
+            &[&token_hash],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn link_refreshed(
+        &self,
+        spent: &str,
+        refresh: &str,
+        access: &str,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE refresh_tokens SET replaced_by = $2, replaced_by_access = $3 WHERE token_hash = $1",
+            &[&spent, &refresh, &access],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn take_back_unused_successor(&self, spent: &str) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        // The spent token's row is locked first, so two retries of it take turns.
+        let link = transaction
+            .query_opt(
+                "SELECT replaced_by, replaced_by_access FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+                &[&spent],
+            )
+            .await?;
+        let (refresh, access): (Option<String>, Option<String>) = match &link {
+            Some(row) => (row.try_get(0)?, row.try_get(1)?),
+            None => (None, None),
+        };
+        let (Some(refresh), Some(access)) = (refresh, access) else {
+            return Ok(false);
+        };
+        let access_unused = transaction
+            .query_opt(
+                "SELECT NOT used FROM access_tokens WHERE token_hash = $1 FOR UPDATE",
+                &[&access],
+            )
+            .await?
+            .map(|row| row.try_get::<_, bool>(0))
+            .transpose()?;
+        if access_unused != Some(true) {
+            return Ok(false);
+        }
+        let spent_now = transaction
+            .execute(
+                "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = $1 AND NOT used",
+                &[&refresh],
+            )
+            .await?;
+        if spent_now != 1 {
+            return Ok(false);
+        }
+        transaction
+            .execute(
+                "DELETE FROM access_tokens WHERE token_hash = $1",
+                &[&access],
+            )
+            .await?;
+        transaction
+            .execute(
+                "UPDATE refresh_tokens SET replaced_by = NULL, replaced_by_access = NULL WHERE token_hash = $1",
+                &[&spent],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(true)
     }
 
     async fn revoke_token_family(&self, family_id: &str) -> Result<(), StoreError> {

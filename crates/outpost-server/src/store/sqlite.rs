@@ -217,6 +217,7 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRow> {
         user_id: row.get(2)?,
         device_id: row.get(3)?,
         expires_at: row.get(4)?,
+        used: row.get(5)?,
     })
 }
 
@@ -639,7 +640,7 @@ impl Store for SqliteStore {
         let token_hash = token_hash.to_string();
         self.read(move |c| {
             Ok(c.query_row(
-                "SELECT token_hash, family_id, user_id, device_id, expires_at FROM access_tokens \
+                "SELECT token_hash, family_id, user_id, device_id, expires_at, used FROM access_tokens \
                  WHERE token_hash = ?1",
                 [token_hash],
                 token_from_row,
@@ -666,7 +667,7 @@ impl Store for SqliteStore {
         let token_hash = token_hash.to_string();
         self.read(move |c| {
             Ok(c.query_row(
-                "SELECT token_hash, family_id, user_id, device_id, expires_at FROM refresh_tokens \
+                "SELECT token_hash, family_id, user_id, device_id, expires_at, used FROM refresh_tokens \
                  WHERE token_hash = ?1",
                 [token_hash],
                 token_from_row,
@@ -716,6 +717,77 @@ impl Store for SqliteStore {
             )?;
             transaction.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn mark_access_token_used(&self, token_hash: &str) -> Result<(), StoreError> {
+        let token_hash = token_hash.to_string();
+        self.run(move |c| {
+            c.execute(
+                "UPDATE access_tokens SET used = 1 WHERE token_hash = ?1 AND used = 0",
+                [&token_hash],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn link_refreshed(
+        &self,
+        spent: &str,
+        refresh: &str,
+        access: &str,
+    ) -> Result<(), StoreError> {
+        let (spent, refresh, access) = (spent.to_string(), refresh.to_string(), access.to_string());
+        self.run(move |c| {
+            c.execute(
+                "UPDATE refresh_tokens SET replaced_by = ?2, replaced_by_access = ?3 WHERE token_hash = ?1",
+                params![spent, refresh, access],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_back_unused_successor(&self, spent: &str) -> Result<bool, StoreError> {
+        let spent = spent.to_string();
+        self.run(move |c| {
+            let transaction = c.transaction()?;
+            let link: Option<(Option<String>, Option<String>)> = transaction
+                .query_row(
+                    "SELECT replaced_by, replaced_by_access FROM refresh_tokens WHERE token_hash = ?1",
+                    [&spent],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((Some(refresh), Some(access))) = link else {
+                return Ok(false);
+            };
+            let access_unused: Option<bool> = transaction
+                .query_row(
+                    "SELECT used = 0 FROM access_tokens WHERE token_hash = ?1",
+                    [&access],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if access_unused != Some(true) {
+                return Ok(false);
+            }
+            let spent_now = transaction.execute(
+                "UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?1 AND used = 0",
+                [&refresh],
+            )?;
+            if spent_now != 1 {
+                return Ok(false);
+            }
+            transaction.execute("DELETE FROM access_tokens WHERE token_hash = ?1", [&access])?;
+            transaction.execute(
+                "UPDATE refresh_tokens SET replaced_by = NULL, replaced_by_access = NULL WHERE token_hash = ?1",
+                [&spent],
+            )?;
+            transaction.commit()?;
+            Ok(true)
         })
         .await
     }

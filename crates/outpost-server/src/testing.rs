@@ -45,7 +45,14 @@ pub struct InProcessServer {
     dir: tempfile::TempDir,
     with_ca: bool,
     policy: Policy,
+    hooks: TestHooks,
+}
+
+/// What a test adds in front of the API: a log of requests, answers to lose.
+#[derive(Clone, Default)]
+struct TestHooks {
     recorded: Option<RequestLog>,
+    lost: LostAnswers,
 }
 
 /// A request as the server received it.
@@ -62,6 +69,39 @@ pub struct RecordedRequest {
 }
 
 type RequestLog = Arc<std::sync::Mutex<Vec<RecordedRequest>>>;
+
+/// How many of the next answers to each path are to be lost ([`InProcessServer::lose_answers_to`]).
+type LostAnswers = Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
+
+/// Lets the API do its work and answer, then breaks the connection instead of sending the answer
+/// when [`InProcessServer::lose_answers_to`] named the request's path: the server did the work,
+/// the client never hears of it (a connection that broke on the way back).
+async fn lose_answer(
+    axum::extract::State(lost): axum::extract::State<LostAnswers>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let lose = {
+        let mut lost = lost.lock().unwrap_or_else(|p| p.into_inner());
+        match lost.get_mut(request.uri().path()) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        }
+    };
+    let response = next.run(request).await;
+    if !lose {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let broken = futures_util::stream::once(async {
+        Err::<bytes::Bytes, std::io::Error>(std::io::Error::other("the answer was lost on the way"))
+    });
+    axum::response::Response::from_parts(parts, axum::body::Body::from_stream(broken))
+}
 
 /// Keeps every request (its body read whole) in `log` before the API sees it.
 async fn record_request(
@@ -149,6 +189,7 @@ impl InProcessServer {
         let dir = tempfile::tempdir().expect("a temp dir");
         let clock = Arc::new(ManualClock::new(TEST_START));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let hooks = TestHooks::default();
         let (service, running, ca_pem) = Self::launch(
             &runtime,
             dir.path(),
@@ -156,7 +197,7 @@ impl InProcessServer {
             with_ca,
             policy.clone(),
             listener,
-            None,
+            &hooks,
         );
         let base_url = format!("https://127.0.0.1:{}", running.address().port());
         InProcessServer {
@@ -169,7 +210,7 @@ impl InProcessServer {
             dir,
             with_ca,
             policy,
-            recorded: None,
+            hooks,
         }
     }
 
@@ -177,13 +218,24 @@ impl InProcessServer {
     /// on, body and all (read whole before the API sees it, so not for tests of cut uploads).
     pub fn record_requests(&mut self) {
         self.stop();
-        self.recorded = Some(Arc::default());
+        self.hooks.recorded = Some(Arc::default());
         self.relaunch();
+    }
+
+    /// The next `count` requests to `path` (e.g. [`outpost_protocol::paths::REFRESH`]) are
+    /// served, but their answers never reach the client: the connection breaks instead.
+    pub fn lose_answers_to(&self, path: &str, count: usize) {
+        self.hooks
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_string(), count);
     }
 
     /// The requests received since [`Self::record_requests`], oldest first.
     pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
-        self.recorded
+        self.hooks
+            .recorded
             .as_ref()
             .map(|log| log.lock().unwrap_or_else(|p| p.into_inner()).clone())
             .unwrap_or_default()
@@ -197,7 +249,7 @@ impl InProcessServer {
         with_ca: bool,
         policy: Policy,
         listener: std::net::TcpListener,
-        recorded: Option<RequestLog>,
+        hooks: &TestHooks,
     ) -> (Arc<Service>, RunningServer, Vec<u8>) {
         runtime.block_on(async {
             let config = StorageConfig::in_dir(dir);
@@ -234,8 +286,10 @@ impl InProcessServer {
             let service = Arc::new(service);
             let files = embedded_pair(dir, &[], TEST_START).expect("TLS files");
             let tls = server_config(&files).expect("TLS configuration");
-            let mut app = crate::http::router(service.clone());
-            if let Some(log) = recorded {
+            let mut app = crate::http::router(service.clone()).layer(
+                axum::middleware::from_fn_with_state(hooks.lost.clone(), lose_answer),
+            );
+            if let Some(log) = hooks.recorded.clone() {
                 app = app.layer(axum::middleware::from_fn_with_state(log, record_request));
             }
             let running =
@@ -289,7 +343,7 @@ impl InProcessServer {
             self.with_ca,
             self.policy.clone(),
             listener,
-            self.recorded.clone(),
+            &self.hooks,
         );
         assert_eq!(
             ca_pem, self.ca_pem,

@@ -518,6 +518,57 @@ fn after_weeks_offline_the_user_signs_in_again_and_nothing_waiting_is_lost() {
 }
 
 #[test]
+fn a_renewal_whose_answer_is_lost_is_asked_again_without_a_new_sign_in() {
+    let server = InProcessServer::start();
+    let account = server.account("lidia", Role::Staff, None);
+    let pdf = common::sample(
+        SampleKind::OperationalReport,
+        Language::English,
+        1,
+        73,
+        Some("lostanswer"),
+    );
+    server.document(
+        "Shift report",
+        pdf.clone(),
+        AssignmentTarget::User {
+            username: "lidia".into(),
+        },
+    );
+    let (_dir, _workstation, session) =
+        common::connected(&server, &account, "sync-lost-answer", 74);
+    let never = AtomicBool::new(false);
+    session.sync_pull(&never, &mut |_| {}).expect("pull");
+    let document = document_with(&session, &common::sha256_hex(&pdf));
+    session
+        .create_annotation(&document, common::note_draft("written offline"))
+        .expect("annotate");
+
+    // The access token expired; the server renews the session, but its answer never arrives.
+    server
+        .clock
+        .advance(server.service.policy().access_token_seconds + 1);
+    server.lose_answers_to(outpost_protocol::paths::REFRESH, 1);
+    let error = session
+        .sync_push()
+        .expect_err("the renewal's answer was lost");
+    assert_ne!(error.code(), "sign_in_needed", "{error}");
+    assert_eq!(session.pending_operations().expect("pending"), 1);
+    // The next round renews again with the refresh token the workstation still holds: the server
+    // takes it back (the session it answered with was never used) and nobody signs in again.
+    let pushed = session.sync_push().expect("push after the lost answer");
+    assert_eq!(pushed.applied, 1);
+    assert_eq!(session.pending_operations().expect("pending"), 0);
+    session.sync_pull(&never, &mut |_| {}).expect("pull");
+    let audit = server
+        .block_on(server.service.audit_records(0, 1000))
+        .expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|e| e.record.action.as_str()).collect();
+    assert!(actions.contains(&"session.refresh_retried"), "{actions:?}");
+    assert!(!actions.contains(&"session.refresh_reused"), "{actions:?}");
+}
+
+#[test]
 fn a_200_mb_document_arrives_through_broken_connections_resuming_from_what_the_vault_kept() {
     let server = InProcessServer::start_accepting(220 << 20);
     let account = server.account("fyodor", Role::Staff, None);

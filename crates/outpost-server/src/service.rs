@@ -1004,9 +1004,12 @@ impl Service {
 
     /// Exchanges a refresh token, signed for by its device, for a new session. A refresh token
     /// presented twice ends the whole session (one of the two presenters had a copy) — unless
-    /// what it was exchanged for the first time was never used at all: then that answer never
-    /// reached the device (a connection that broke on the way back), so those tokens are ended
-    /// unused and a new session is issued, audited as `session.refresh_retried`.
+    /// what it was last exchanged for was never used (that refresh token unspent, that access
+    /// token never presented and not yet expired): then that answer never reached the device (a
+    /// connection that broke on the way back), so those tokens are ended unused and a new session
+    /// is issued, audited as `session.refresh_retried`. The claim, the new session and the link
+    /// to it are separate steps: a retry that arrives before the first exchange has linked its
+    /// answer finds nothing to take back and ends the session (it fails closed).
     pub async fn refresh(
         &self,
         request: &wire::RefreshRequest,
@@ -1037,7 +1040,9 @@ impl Service {
         }
         match self.store.claim_refresh_token(&hash).await? {
             RefreshClaim::Claimed => {}
-            RefreshClaim::AlreadyUsed if self.store.take_back_unused_successor(&hash).await? => {
+            RefreshClaim::AlreadyUsed
+                if self.store.take_back_unused_successor(&hash, now).await? =>
+            {
                 self.audit(
                     "-",
                     "session.refresh_retried",
@@ -1082,9 +1087,10 @@ impl Service {
             .access_token(&identity::hash_token(token))
             .await?
             .ok_or(ServiceError::Unauthenticated)?;
-        if !row.used {
-            // Its session reached the device: a retried refresh may no longer take it back.
-            self.store.mark_access_token_used(&row.token_hash).await?;
+        // Its session reached the device: a retried refresh may no longer take it back. A token
+        // taken back since it was read above is gone, and refused.
+        if !row.used && !self.store.mark_access_token_used(&row.token_hash).await? {
+            return Err(ServiceError::Unauthenticated);
         }
         let device = self
             .store

@@ -767,6 +767,28 @@ fn a_refresh_whose_answer_was_lost_is_asked_again_and_the_lost_session_never_wor
         "{actions:?}"
     );
     assert!(actions.contains(&"session.refresh_reused"), "{actions:?}");
+
+    // A retry may come only while the lost session's access token would still be valid: later,
+    // the spent token is a copy like any other and the login ends.
+    let late = server.login(&user, &key);
+    let refresh_late = || {
+        server.post_json(
+            wire::paths::REFRESH,
+            None,
+            &refresh_request(&late.device_id, &late.refresh_token, &key),
+        )
+    };
+    let _lost = as_session(&refresh_late());
+    server
+        .clock
+        .advance(server.service.policy().access_token_seconds + 1);
+    assert_refused(
+        &refresh_late(),
+        401,
+        wire::error_codes::INVALID_REFRESH,
+        &[],
+        "a retry after the lost session expired",
+    );
 }
 
 fn refresh_needs_the_device_key_and_a_reused_token_ends_the_session(backend: Backend) {

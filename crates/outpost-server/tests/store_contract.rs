@@ -281,8 +281,13 @@ async fn contract(store: Arc<dyn Store>) {
     store.insert_refresh_token(&linked("r3")).await.expect("r3");
     store.insert_access_token(&linked("a3")).await.expect("a3");
     store.link_refreshed("r1", "r3", "a3").await.expect("link");
+    // Not once a3 has expired (its lifetime bounds how late a retry may come).
+    assert!(!store
+        .take_back_unused_successor("r1", 1000)
+        .await
+        .expect("too late"));
     assert!(store
-        .take_back_unused_successor("r1")
+        .take_back_unused_successor("r1", 500)
         .await
         .expect("take back"));
     assert_eq!(
@@ -290,20 +295,25 @@ async fn contract(store: Arc<dyn Store>) {
         RefreshClaim::AlreadyUsed
     );
     assert_eq!(store.access_token("a3").await.expect("q"), None);
-    assert!(!store.take_back_unused_successor("r1").await.expect("again"));
+    // A request that read a3 before it was taken back is refused when it marks it used.
+    assert!(!store.mark_access_token_used("a3").await.expect("mark"));
+    assert!(!store
+        .take_back_unused_successor("r1", 500)
+        .await
+        .expect("again"));
     // Exchanged again for r4 + a4, and a4 was presented: the answer arrived, nothing is taken
     // back and nothing changes.
     store.insert_refresh_token(&linked("r4")).await.expect("r4");
     store.insert_access_token(&linked("a4")).await.expect("a4");
     store.link_refreshed("r1", "r4", "a4").await.expect("link");
-    store.mark_access_token_used("a4").await.expect("mark");
+    assert!(store.mark_access_token_used("a4").await.expect("mark"));
     assert!(store
         .access_token("a4")
         .await
         .expect("q")
         .is_some_and(|a| a.used));
     assert!(!store
-        .take_back_unused_successor("r1")
+        .take_back_unused_successor("r1", 500)
         .await
         .expect("take back"));
     assert_eq!(
@@ -316,14 +326,17 @@ async fn contract(store: Arc<dyn Store>) {
     store.link_refreshed("r1", "r5", "a5").await.expect("link");
     store.claim_refresh_token("r5").await.expect("claim");
     assert!(!store
-        .take_back_unused_successor("r1")
+        .take_back_unused_successor("r1", 500)
         .await
         .expect("take back"));
     assert!(store.access_token("a5").await.expect("q").is_some());
     // A token never exchanged has nothing to take back.
-    assert!(!store.take_back_unused_successor("r2").await.expect("r2"));
     assert!(!store
-        .take_back_unused_successor("nope")
+        .take_back_unused_successor("r2", 500)
+        .await
+        .expect("r2"));
+    assert!(!store
+        .take_back_unused_successor("nope", 500)
         .await
         .expect("nope"));
 

@@ -981,8 +981,9 @@ impl Session {
         Ok((account, client, key))
     }
 
-    /// Runs `request` with the account's access token; on `token_expired` renews the session
-    /// with the device key (storing the new tokens in the vault) and runs it once more.
+    /// Runs `request` with the account's access token; on `token_expired` (or `unauthenticated`)
+    /// renews the session with the device key (storing the new tokens in the vault) and runs it
+    /// once more.
     pub(crate) fn with_access<T>(
         &self,
         client: &ServerClient,
@@ -1013,7 +1014,13 @@ impl Session {
             return Err(WorkstationError::SignInNeeded);
         };
         match request(&token) {
-            Err(ServerError::Refused { code, .. }) if code == wire::error_codes::TOKEN_EXPIRED => {}
+            // Expired; or unknown to the server (a retried renewal on another presentation of
+            // this device's refresh token took it back, or the server lost it): renewing either
+            // recovers the session or ends it for whoever else holds it, and asks the user to
+            // sign in again.
+            Err(ServerError::Refused { code, .. })
+                if code == wire::error_codes::TOKEN_EXPIRED
+                    || code == wire::error_codes::UNAUTHENTICATED => {}
             other => return Ok(other?),
         }
         let renewed = {

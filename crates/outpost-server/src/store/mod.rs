@@ -499,8 +499,9 @@ pub trait Store: Send + Sync {
     async fn claim_refresh_token(&self, token_hash: &str) -> Result<RefreshClaim, StoreError>;
     /// Deletes every access token and spends every refresh token of a login session.
     async fn revoke_token_family(&self, family_id: &str) -> Result<(), StoreError>;
-    /// Notes that an access token was presented (its first use).
-    async fn mark_access_token_used(&self, token_hash: &str) -> Result<(), StoreError>;
+    /// Notes that an access token was presented (its first use). False if the token is gone (taken
+    /// back by [`Store::take_back_unused_successor`] since it was read): the request is refused.
+    async fn mark_access_token_used(&self, token_hash: &str) -> Result<bool, StoreError>;
     /// Notes that refresh token `spent` was exchanged for the refresh token `refresh` and the
     /// access token `access` (all three by hash).
     async fn link_refreshed(
@@ -509,12 +510,12 @@ pub trait Store: Send + Sync {
         refresh: &str,
         access: &str,
     ) -> Result<(), StoreError>;
-    /// For a spent refresh token presented again: if what it was last exchanged for
+    /// For a spent refresh token presented again at `now`: if what it was last exchanged for
     /// ([`Store::link_refreshed`]) was never used — its refresh token unspent, its access token
-    /// never presented — the answer carrying them never reached the device. Then, atomically,
-    /// spends that refresh token, deletes that access token, forgets the link and returns true;
-    /// otherwise changes nothing and returns false.
-    async fn take_back_unused_successor(&self, spent: &str) -> Result<bool, StoreError>;
+    /// never presented and not yet expired — the answer carrying them never reached the device.
+    /// Then, in one transaction, spends that refresh token, deletes that access token, forgets the
+    /// link and returns true; otherwise changes nothing and returns false.
+    async fn take_back_unused_successor(&self, spent: &str, now: i64) -> Result<bool, StoreError>;
 
     /// Registers a document (its blob is stored already).
     async fn create_document(&self, document: &DocumentRow) -> Result<(), StoreError>;

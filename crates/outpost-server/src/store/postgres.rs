@@ -660,13 +660,14 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn mark_access_token_used(&self, token_hash: &str) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE access_tokens SET used = TRUE WHERE token_hash = $1 AND NOT used",
-            &[&token_hash],
-        )
-        .await?;
-        Ok(())
+    async fn mark_access_token_used(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE access_tokens SET used = TRUE WHERE token_hash = $1",
+                &[&token_hash],
+            )
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn link_refreshed(
@@ -683,7 +684,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn take_back_unused_successor(&self, spent: &str) -> Result<bool, StoreError> {
+    async fn take_back_unused_successor(&self, spent: &str, now: i64) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await?;
         // The spent token's row is locked first, so two retries of it take turns.
@@ -702,8 +703,8 @@ impl Store for PostgresStore {
         };
         let access_unused = transaction
             .query_opt(
-                "SELECT NOT used FROM access_tokens WHERE token_hash = $1 FOR UPDATE",
-                &[&access],
+                "SELECT NOT used AND expires_at > $2 FROM access_tokens WHERE token_hash = $1 FOR UPDATE",
+                &[&access, &now],
             )
             .await?
             .map(|row| row.try_get::<_, bool>(0))

@@ -721,14 +721,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn mark_access_token_used(&self, token_hash: &str) -> Result<(), StoreError> {
+    async fn mark_access_token_used(&self, token_hash: &str) -> Result<bool, StoreError> {
         let token_hash = token_hash.to_string();
         self.run(move |c| {
-            c.execute(
-                "UPDATE access_tokens SET used = 1 WHERE token_hash = ?1 AND used = 0",
+            let changed = c.execute(
+                "UPDATE access_tokens SET used = 1 WHERE token_hash = ?1",
                 [&token_hash],
             )?;
-            Ok(())
+            Ok(changed == 1)
         })
         .await
     }
@@ -750,7 +750,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn take_back_unused_successor(&self, spent: &str) -> Result<bool, StoreError> {
+    async fn take_back_unused_successor(&self, spent: &str, now: i64) -> Result<bool, StoreError> {
         let spent = spent.to_string();
         self.run(move |c| {
             let transaction = c.transaction()?;
@@ -766,8 +766,8 @@ impl Store for SqliteStore {
             };
             let access_unused: Option<bool> = transaction
                 .query_row(
-                    "SELECT used = 0 FROM access_tokens WHERE token_hash = ?1",
-                    [&access],
+                    "SELECT used = 0 AND expires_at > ?2 FROM access_tokens WHERE token_hash = ?1",
+                    params![access, now],
                     |r| r.get(0),
                 )
                 .optional()?;

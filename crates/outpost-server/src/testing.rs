@@ -540,11 +540,18 @@ pub fn incremental_update(base: &[u8], marker: &str) -> Vec<u8> {
 /// A TCP proxy on loopback that injects faults, from a seeded schedule, between a client and a
 /// server: each new connection passes, is refused, is cut after some bytes in one direction, has
 /// its answer thrown away after the server got the whole request (the server acts, the client
-/// never hears), or is delayed. Turned on and off with [`FaultyProxy::set_faults`]. TLS passes
-/// through untouched.
+/// never hears), or is delayed; and one that starts well is cut after a few kilobytes more, so
+/// a client that keeps its connections open for more requests meets faults too. Turned on and
+/// off with [`FaultyProxy::set_faults`], which closes the connections open through the proxy: a
+/// client's kept connections are opened again under the new setting. TLS passes through
+/// untouched.
 pub struct FaultyProxy {
     address: std::net::SocketAddr,
     faults: Arc<std::sync::atomic::AtomicBool>,
+    /// Moved on at each [`FaultyProxy::set_faults`]: the connections opened before it close.
+    setting: tokio::sync::watch::Sender<u64>,
+    /// The connections open now (by number) and the setting each was opened under.
+    open: Arc<std::sync::Mutex<std::collections::BTreeMap<u64, u64>>>,
     connections: Arc<std::sync::atomic::AtomicU64>,
     cut_downloads: Arc<std::sync::atomic::AtomicU64>,
     cut_uploads: Arc<std::sync::atomic::AtomicU64>,
@@ -565,6 +572,9 @@ impl FaultyProxy {
             .expect("a loopback port for the proxy");
         let address = listener.local_addr().expect("the proxy's address");
         let faults = Arc::new(AtomicBool::new(false));
+        let (setting, setting_seen) = tokio::sync::watch::channel(0u64);
+        let open: Arc<std::sync::Mutex<std::collections::BTreeMap<u64, u64>>> = Arc::default();
+        let open_in_loop = Arc::clone(&open);
         let connections = Arc::new(AtomicU64::new(0));
         let cut_downloads = Arc::new(AtomicU64::new(0));
         let cut_uploads = Arc::new(AtomicU64::new(0));
@@ -579,6 +589,7 @@ impl FaultyProxy {
                     break;
                 };
                 let n = counter.fetch_add(1, Ordering::Relaxed);
+                let number = n;
                 // Faulty connections are numbered from when faults were turned on, so a schedule
                 // does not shift with how many clean connections the set-up happened to open.
                 let faulty = faults_flag.load(Ordering::Relaxed);
@@ -596,7 +607,19 @@ impl FaultyProxy {
                 // Cut points spread over the TLS handshake and the first request and answer.
                 let limit = u64::from(rng.next_u32() % 6_000);
                 let delay = Duration::from_millis(u64::from(rng.next_u32() % 150));
-                tokio::spawn(async move {
+                // A faulty connection that starts well is cut later, in one direction, after
+                // it carried a few requests.
+                let later = 4_000 + u64::from(rng.next_u32() % 8_192);
+                let (later_up, later_down) = match (faulty, rng.next_u32() % 2) {
+                    (false, _) => (None, None),
+                    (true, 0) => (Some(later), None),
+                    (true, _) => (None, Some(later)),
+                };
+                let mut closing = setting_seen.clone();
+                let opened_under = *closing.borrow_and_update();
+                lock_open(&open_in_loop).insert(number, opened_under);
+                let still_open = OpenConnection(number, Arc::clone(&open_in_loop));
+                let connection = async move {
                     let Ok(server) = tokio::net::TcpStream::connect(target).await else {
                         return;
                     };
@@ -611,22 +634,32 @@ impl FaultyProxy {
                         return relay(client, server, Some(at), None).await;
                     }
                     match plan {
-                        0..=34 => relay(client, server, None, None).await,
+                        0..=34 => relay(client, server, later_up, later_down).await,
                         35..=44 => drop((client, server)),
                         45..=59 => relay(client, server, Some(limit), None).await,
                         60..=74 => relay(client, server, None, Some(limit)).await,
                         75..=89 => lose_the_answer(client, server).await,
                         _ => {
                             tokio::time::sleep(delay).await;
-                            relay(client, server, None, None).await
+                            relay(client, server, later_up, later_down).await
                         }
                     }
+                };
+                tokio::spawn(async move {
+                    // Closed (both sockets dropped) when the setting changes.
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = closing.changed() => {}
+                    }
+                    drop(still_open);
                 });
             }
         });
         FaultyProxy {
             address,
             faults,
+            setting,
+            open,
             connections,
             cut_downloads: cut_setting,
             cut_uploads: cut_up_setting,
@@ -639,9 +672,22 @@ impl FaultyProxy {
         format!("https://127.0.0.1:{}", self.address.port())
     }
 
-    /// Turns fault injection on or off for connections opened from now on.
+    /// Turns fault injection on or off for connections opened from now on, and closes those open
+    /// now (waiting, up to five seconds, until they are): a client that keeps connections opens
+    /// new ones, under the new setting.
     pub fn set_faults(&self, on: bool) {
         self.faults.store(on, std::sync::atomic::Ordering::Relaxed);
+        let mut now = 0;
+        self.setting.send_modify(|setting| {
+            *setting += 1;
+            now = *setting;
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while lock_open(&self.open).values().any(|opened| *opened < now)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// From now on, cuts every new connection's answer at a random point within its first
@@ -667,6 +713,25 @@ impl FaultyProxy {
 impl Drop for FaultyProxy {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// The proxy's open connections, whatever a panicking holder left.
+fn lock_open(
+    open: &std::sync::Mutex<std::collections::BTreeMap<u64, u64>>,
+) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, u64>> {
+    open.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A connection through the proxy, forgotten when it ends.
+struct OpenConnection(
+    u64,
+    Arc<std::sync::Mutex<std::collections::BTreeMap<u64, u64>>>,
+);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        lock_open(&self.1).remove(&self.0);
     }
 }
 

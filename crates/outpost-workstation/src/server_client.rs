@@ -167,7 +167,9 @@ fn normalise_pem(text: &[u8]) -> Vec<u8> {
     }
 }
 
-/// An HTTPS client for one server, trusting only the pinned CA.
+/// An HTTPS client for one server, trusting only the pinned CA. Clones share its pool of open
+/// connections.
+#[derive(Clone)]
 pub struct ServerClient {
     base_url: String,
     agent: ureq::Agent,

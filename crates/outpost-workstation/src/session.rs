@@ -34,6 +34,9 @@ pub struct Session {
     pub(crate) practice: Option<Arc<dyn crate::PracticeServerHost>>,
     /// Held while the practice server is switched online or offline.
     pub(crate) practice_switching: Mutex<()>,
+    /// The client for the account's server, kept so that the requests of a sync round (and of
+    /// rounds close together) share its open connections (see [`crate::sync`]).
+    pub(crate) server_client: Mutex<Option<crate::sync::KeptClient>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -49,6 +52,7 @@ impl Session {
             sandbox,
             practice: None,
             practice_switching: Mutex::new(()),
+            server_client: Mutex::new(None),
             vault: Mutex::new(vault),
             pdf,
             rng,

@@ -20,6 +20,13 @@ use crate::{Session, WorkstationError};
 
 /// How long one request to the server may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The client a session keeps for its account's server, with what it was made for.
+pub(crate) struct KeptClient {
+    base_url: String,
+    ca_pem: String,
+    client: ServerClient,
+}
 /// Downloads up to this size are handed to pdfium from memory when they arrive in one attempt.
 const IN_MEMORY_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// A running pull round stores the documents that arrived once this many are waiting…
@@ -968,17 +975,38 @@ impl Session {
             .vault()
             .server_account()?
             .ok_or(outpost_vault::VaultError::NoServerAccount)?;
-        let client = ServerClient::new(
-            &account.base_url,
-            account.ca_pem.as_bytes(),
-            REQUEST_TIMEOUT,
-        )?;
+        let client = self.client_for(&account)?;
         let key = DeviceKey::from_secret_bytes(&account.device_key).ok_or_else(|| {
             WorkstationError::Sync(
                 "the stored device key is unreadable; connect to the server again".into(),
             )
         })?;
         Ok((account, client, key))
+    }
+
+    /// The client for `account`'s server: the one kept from the last call if it is for the same
+    /// server and CA (so its open connections are used again: one TLS handshake for a round's
+    /// push, pull and audit upload instead of one each, which on a slow link is most of a quiet
+    /// round's time), else a new one, kept in its place.
+    fn client_for(&self, account: &ServerAccount) -> Result<ServerClient, WorkstationError> {
+        let mut kept = self.server_client.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(kept) = kept
+            .as_ref()
+            .filter(|k| k.base_url == account.base_url && k.ca_pem == account.ca_pem)
+        {
+            return Ok(kept.client.clone());
+        }
+        let client = ServerClient::new(
+            &account.base_url,
+            account.ca_pem.as_bytes(),
+            REQUEST_TIMEOUT,
+        )?;
+        *kept = Some(KeptClient {
+            base_url: account.base_url.clone(),
+            ca_pem: account.ca_pem.clone(),
+            client: client.clone(),
+        });
+        Ok(client)
     }
 
     /// Runs `request` with the account's access token; on `token_expired` (or `unauthenticated`)

@@ -540,16 +540,16 @@ pub fn incremental_update(base: &[u8], marker: &str) -> Vec<u8> {
 /// A TCP proxy on loopback that injects faults, from a seeded schedule, between a client and a
 /// server: each new connection passes, is refused, is cut after some bytes in one direction, has
 /// its answer thrown away after the server got the whole request (the server acts, the client
-/// never hears), or is delayed; and one that starts well is cut after a few kilobytes more, so
-/// a client that keeps its connections open for more requests meets faults too. Turned on and
-/// off with [`FaultyProxy::set_faults`], which closes the connections open through the proxy: a
-/// client's kept connections are opened again under the new setting. TLS passes through
-/// untouched.
+/// never hears), or is delayed; and one that starts well is cut 4–12 kB into the connection
+/// (counted from its first byte, handshake included), so a client that keeps its connections
+/// open for more requests meets faults too. Turned on and off with [`FaultyProxy::set_faults`],
+/// which closes the connections open through the proxy: a client's kept connections are opened
+/// again under the new setting. TLS passes through untouched.
 pub struct FaultyProxy {
     address: std::net::SocketAddr,
-    faults: Arc<std::sync::atomic::AtomicBool>,
-    /// Moved on at each [`FaultyProxy::set_faults`]: the connections opened before it close.
-    setting: tokio::sync::watch::Sender<u64>,
+    /// (setting number, faults on), moved on at each [`FaultyProxy::set_faults`]: the
+    /// connections opened under an earlier number close.
+    setting: tokio::sync::watch::Sender<(u64, bool)>,
     /// The connections open now (by number) and the setting each was opened under.
     open: Arc<std::sync::Mutex<std::collections::BTreeMap<u64, u64>>>,
     connections: Arc<std::sync::atomic::AtomicU64>,
@@ -566,19 +566,18 @@ impl FaultyProxy {
         seed: u64,
     ) -> FaultyProxy {
         use rand_chacha::rand_core::{RngCore, SeedableRng};
-        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::atomic::{AtomicU64, Ordering};
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("a loopback port for the proxy");
         let address = listener.local_addr().expect("the proxy's address");
-        let faults = Arc::new(AtomicBool::new(false));
-        let (setting, setting_seen) = tokio::sync::watch::channel(0u64);
+        let (setting, setting_seen) = tokio::sync::watch::channel((0u64, false));
         let open: Arc<std::sync::Mutex<std::collections::BTreeMap<u64, u64>>> = Arc::default();
         let open_in_loop = Arc::clone(&open);
         let connections = Arc::new(AtomicU64::new(0));
         let cut_downloads = Arc::new(AtomicU64::new(0));
         let cut_uploads = Arc::new(AtomicU64::new(0));
-        let (faults_flag, counter) = (Arc::clone(&faults), Arc::clone(&connections));
+        let counter = Arc::clone(&connections);
         let faulty_connections = Arc::new(AtomicU64::new(0));
         let faulty_counter = Arc::clone(&faulty_connections);
         let cut_setting = Arc::clone(&cut_downloads);
@@ -592,7 +591,17 @@ impl FaultyProxy {
                 let number = n;
                 // Faulty connections are numbered from when faults were turned on, so a schedule
                 // does not shift with how many clean connections the set-up happened to open.
-                let faulty = faults_flag.load(Ordering::Relaxed);
+                // Registered under the setting it reads, both while the set of open connections
+                // is held: `set_faults` moves the setting on while holding it too, so it waits
+                // for every connection opened under an earlier setting.
+                let mut closing = setting_seen.clone();
+                let faulty = {
+                    let mut open = lock_open(&open_in_loop);
+                    let (opened_under, faulty) = *closing.borrow_and_update();
+                    open.insert(number, opened_under);
+                    faulty
+                };
+                let still_open = OpenConnection(number, Arc::clone(&open_in_loop));
                 let n = if faulty {
                     faulty_counter.fetch_add(1, Ordering::Relaxed)
                 } else {
@@ -607,18 +616,14 @@ impl FaultyProxy {
                 // Cut points spread over the TLS handshake and the first request and answer.
                 let limit = u64::from(rng.next_u32() % 6_000);
                 let delay = Duration::from_millis(u64::from(rng.next_u32() % 150));
-                // A faulty connection that starts well is cut later, in one direction, after
-                // it carried a few requests.
+                // A faulty connection that starts well is cut later, in one direction, 4–12 kB
+                // from its first byte: after a few requests at most.
                 let later = 4_000 + u64::from(rng.next_u32() % 8_192);
                 let (later_up, later_down) = match (faulty, rng.next_u32() % 2) {
                     (false, _) => (None, None),
                     (true, 0) => (Some(later), None),
                     (true, _) => (None, Some(later)),
                 };
-                let mut closing = setting_seen.clone();
-                let opened_under = *closing.borrow_and_update();
-                lock_open(&open_in_loop).insert(number, opened_under);
-                let still_open = OpenConnection(number, Arc::clone(&open_in_loop));
                 let connection = async move {
                     let Ok(server) = tokio::net::TcpStream::connect(target).await else {
                         return;
@@ -657,7 +662,6 @@ impl FaultyProxy {
         });
         FaultyProxy {
             address,
-            faults,
             setting,
             open,
             connections,
@@ -673,21 +677,32 @@ impl FaultyProxy {
     }
 
     /// Turns fault injection on or off for connections opened from now on, and closes those open
-    /// now (waiting, up to five seconds, until they are): a client that keeps connections opens
-    /// new ones, under the new setting.
+    /// now, waiting until they are: a client that keeps connections opens new ones, under the new
+    /// setting. Panics if they are not closed within five seconds.
     pub fn set_faults(&self, on: bool) {
-        self.faults.store(on, std::sync::atomic::Ordering::Relaxed);
-        let mut now = 0;
-        self.setting.send_modify(|setting| {
-            *setting += 1;
-            now = *setting;
-        });
+        let now = {
+            let _registering = lock_open(&self.open);
+            let mut now = 0;
+            self.setting.send_modify(|(setting, faulty)| {
+                *setting += 1;
+                *faulty = on;
+                now = *setting;
+            });
+            now
+        };
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while lock_open(&self.open).values().any(|opened| *opened < now)
-            && std::time::Instant::now() < deadline
-        {
+        while lock_open(&self.open).values().any(|opened| *opened < now) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the proxy's connections did not close within five seconds"
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// How many connections are open through the proxy now.
+    pub fn open_connections(&self) -> usize {
+        lock_open(&self.open).len()
     }
 
     /// From now on, cuts every new connection's answer at a random point within its first

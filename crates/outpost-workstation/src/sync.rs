@@ -1009,9 +1009,8 @@ impl Session {
         Ok(client)
     }
 
-    /// Runs `request` with the account's access token; on `token_expired` (or `unauthenticated`)
-    /// renews the session with the device key (storing the new tokens in the vault) and runs it
-    /// once more.
+    /// Runs `request` with the account's access token; on `token_expired` renews the session with
+    /// the device key (storing the new tokens in the vault) and runs it once more.
     pub(crate) fn with_access<T>(
         &self,
         client: &ServerClient,
@@ -1042,13 +1041,7 @@ impl Session {
             return Err(WorkstationError::SignInNeeded);
         };
         match request(&token) {
-            // Expired; or unknown to the server (a retried renewal on another presentation of
-            // this device's refresh token took it back, or the server lost it): renewing either
-            // recovers the session or ends it for whoever else holds it, and asks the user to
-            // sign in again.
-            Err(ServerError::Refused { code, .. })
-                if code == wire::error_codes::TOKEN_EXPIRED
-                    || code == wire::error_codes::UNAUTHENTICATED => {}
+            Err(ServerError::Refused { code, .. }) if code == wire::error_codes::TOKEN_EXPIRED => {}
             other => return Ok(other?),
         }
         let renewed = {
@@ -1064,8 +1057,9 @@ impl Session {
     /// Renews the session with the device key, stores the new tokens in the vault and in
     /// `account`, and returns the new access token. When the answer does not arrive (a broken
     /// connection) the held tokens stay as they were: the next attempt presents the same refresh
-    /// token, which the server takes again as long as the session it answered with was never used
-    /// (docs/protocol.md), so a lost answer does not cost the user a sign-in.
+    /// token, which the server takes again while the session it answered with was never used and
+    /// its access token has not expired (15 minutes, docs/protocol.md): a lost answer costs a
+    /// sign-in only when the next attempt comes later than that.
     fn renew_access(
         &self,
         client: &ServerClient,

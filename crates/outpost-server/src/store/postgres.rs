@@ -251,6 +251,20 @@ fn collect<T>(
     rows.iter().map(read).collect()
 }
 
+/// Locks every refresh token of login session `family_id`, in the order of their hashes.
+async fn lock_token_family(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    family_id: &str,
+) -> Result<(), StoreError> {
+    transaction
+        .query(
+            "SELECT 1 FROM refresh_tokens WHERE family_id = $1 ORDER BY token_hash FOR UPDATE",
+            &[&family_id],
+        )
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
@@ -687,7 +701,21 @@ impl Store for PostgresStore {
     async fn take_back_unused_successor(&self, spent: &str, now: i64) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await?;
-        // The spent token's row is locked first, so two retries of it take turns.
+        // The login's refresh tokens are locked first, in one order, as `revoke_token_family` locks
+        // them: so two retries of one token take turns, and a retry and a revocation of the same
+        // login cannot each hold a row the other waits for.
+        let family: Option<String> = transaction
+            .query_opt(
+                "SELECT family_id FROM refresh_tokens WHERE token_hash = $1",
+                &[&spent],
+            )
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()?;
+        let Some(family) = family else {
+            return Ok(false);
+        };
+        lock_token_family(&transaction, &family).await?;
         let link = transaction
             .query_opt(
                 "SELECT replaced_by, replaced_by_access FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
@@ -740,15 +768,17 @@ impl Store for PostgresStore {
     async fn revoke_token_family(&self, family_id: &str) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await?;
+        // Refresh tokens first, in one order, then access tokens: as a retried refresh takes them.
+        lock_token_family(&transaction, family_id).await?;
         transaction
             .execute(
-                "DELETE FROM access_tokens WHERE family_id = $1",
+                "UPDATE refresh_tokens SET used = TRUE WHERE family_id = $1",
                 &[&family_id],
             )
             .await?;
         transaction
             .execute(
-                "UPDATE refresh_tokens SET used = TRUE WHERE family_id = $1",
+                "DELETE FROM access_tokens WHERE family_id = $1",
                 &[&family_id],
             )
             .await?;

@@ -624,6 +624,9 @@ impl FaultyProxy {
                     (true, 0) => (Some(later), None),
                     (true, _) => (None, Some(later)),
                 };
+                // Which request on the connection has its answer lost (1 to 3: a kept
+                // connection's later requests lose answers too).
+                let nth_request = 1 + rng.next_u32() % 3;
                 let connection = async move {
                     let Ok(server) = tokio::net::TcpStream::connect(target).await else {
                         return;
@@ -643,7 +646,7 @@ impl FaultyProxy {
                         35..=44 => drop((client, server)),
                         45..=59 => relay(client, server, Some(limit), None).await,
                         60..=74 => relay(client, server, None, Some(limit)).await,
-                        75..=89 => lose_the_answer(client, server).await,
+                        75..=89 => lose_the_answer(client, server, nth_request).await,
                         _ => {
                             tokio::time::sleep(delay).await;
                             relay(client, server, later_up, later_down).await
@@ -750,10 +753,12 @@ impl Drop for OpenConnection {
     }
 }
 
-/// Delivers the client's first request to the server, then throws the server's answer away and
-/// closes: the server acts, the client never hears. The request is recognised in the TLS stream as
-/// the client's second encrypted record (the first is its handshake Finished).
-async fn lose_the_answer(client: tokio::net::TcpStream, server: tokio::net::TcpStream) {
+/// Relays the client's requests and their answers until its `nth` request (from 1) has reached
+/// the server, then throws that answer away and closes: the server acts, the client never hears.
+/// Requests are counted in the TLS stream as the client's encrypted records after the first (its
+/// handshake Finished); a request long enough to take several records is cut between them
+/// instead — a fault all the same.
+async fn lose_the_answer(client: tokio::net::TcpStream, server: tokio::net::TcpStream, nth: u32) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut client_read, mut client_write) = client.into_split();
@@ -779,7 +784,7 @@ async fn lose_the_answer(client: tokio::net::TcpStream, server: tokio::net::TcpS
                     let take = remaining.min(read - at);
                     remaining -= take;
                     at += take;
-                    if remaining == 0 && encrypted_records >= 2 {
+                    if remaining == 0 && encrypted_records > nth {
                         sent_flag.store(true, Ordering::SeqCst);
                     }
                     continue;

@@ -550,8 +550,7 @@ pub struct FaultyProxy {
     /// (setting number, faults on), moved on at each [`FaultyProxy::set_faults`]: the
     /// connections opened under an earlier number close.
     setting: tokio::sync::watch::Sender<(u64, bool)>,
-    /// The connections open now (by number) and the setting each was opened under.
-    open: Arc<std::sync::Mutex<std::collections::BTreeMap<u64, u64>>>,
+    open: OpenConnections,
     connections: Arc<std::sync::atomic::AtomicU64>,
     cut_downloads: Arc<std::sync::atomic::AtomicU64>,
     cut_uploads: Arc<std::sync::atomic::AtomicU64>,
@@ -572,7 +571,7 @@ impl FaultyProxy {
             .expect("a loopback port for the proxy");
         let address = listener.local_addr().expect("the proxy's address");
         let (setting, setting_seen) = tokio::sync::watch::channel((0u64, false));
-        let open: Arc<std::sync::Mutex<std::collections::BTreeMap<u64, u64>>> = Arc::default();
+        let open = OpenConnections::default();
         let open_in_loop = Arc::clone(&open);
         let connections = Arc::new(AtomicU64::new(0));
         let cut_downloads = Arc::new(AtomicU64::new(0));
@@ -587,8 +586,7 @@ impl FaultyProxy {
                 let Ok((client, _)) = listener.accept().await else {
                     break;
                 };
-                let n = counter.fetch_add(1, Ordering::Relaxed);
-                let number = n;
+                let number = counter.fetch_add(1, Ordering::Relaxed);
                 // Faulty connections are numbered from when faults were turned on, so a schedule
                 // does not shift with how many clean connections the set-up happened to open.
                 // Registered under the setting it reads, both while the set of open connections
@@ -605,7 +603,7 @@ impl FaultyProxy {
                 let n = if faulty {
                     faulty_counter.fetch_add(1, Ordering::Relaxed)
                 } else {
-                    n
+                    number
                 };
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
                     seed.wrapping_mul(1_000_003).wrapping_add(n),
@@ -693,19 +691,29 @@ impl FaultyProxy {
             });
             now
         };
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while lock_open(&self.open).values().any(|opened| *opened < now) {
+        self.wait_for_closes(now, Duration::from_secs(5));
+    }
+
+    /// Waits until every connection through the proxy has closed (its client or its server hung
+    /// up, or a fault ended it). Panics if some are still open after `within`.
+    pub fn wait_until_all_closed(&self, within: Duration) {
+        self.wait_for_closes(u64::MAX, within);
+    }
+
+    /// Waits until no connection opened under a setting before `setting` is open; panics if one
+    /// still is after `within`.
+    fn wait_for_closes(&self, setting: u64, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        while lock_open(&self.open)
+            .values()
+            .any(|opened| *opened < setting)
+        {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the proxy's connections did not close within five seconds"
+                "the proxy's connections did not close within {within:?}"
             );
             std::thread::sleep(Duration::from_millis(2));
         }
-    }
-
-    /// How many connections are open through the proxy now.
-    pub fn open_connections(&self) -> usize {
-        lock_open(&self.open).len()
     }
 
     /// From now on, cuts every new connection's answer at a random point within its first
@@ -734,18 +742,19 @@ impl Drop for FaultyProxy {
     }
 }
 
+/// The connections open through a [`FaultyProxy`] now (by number), each with the setting it was
+/// opened under.
+type OpenConnections = Arc<std::sync::Mutex<std::collections::BTreeMap<u64, u64>>>;
+
 /// The proxy's open connections, whatever a panicking holder left.
 fn lock_open(
-    open: &std::sync::Mutex<std::collections::BTreeMap<u64, u64>>,
+    open: &OpenConnections,
 ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, u64>> {
     open.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A connection through the proxy, forgotten when it ends.
-struct OpenConnection(
-    u64,
-    Arc<std::sync::Mutex<std::collections::BTreeMap<u64, u64>>>,
-);
+struct OpenConnection(u64, OpenConnections);
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {

@@ -1126,14 +1126,7 @@ fn the_requests_of_a_sync_round_share_one_connection() {
     server.start_again();
     // Once the closing has reached the workstation's side (a close still on its way when a kept
     // connection is taken fails that request: see ARCHITECTURE.md).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while proxy.open_connections() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the old connections stayed open"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    proxy.wait_until_all_closed(std::time::Duration::from_secs(10));
     session.sync_push().expect("push after the restart");
     session
         .sync_pull(&never, &mut |_| {})

@@ -8,8 +8,8 @@ use lopdf::{dictionary, Dictionary, Document, Object, Stream};
 use crate::burn_in::{open_for_update, start_update, write_update};
 use crate::form::{page_annots, set_page_annots, signature_fields};
 use crate::sign::{
-    add_to_form, catalog_id, existing_signatures, fill_in_signature, free_field_name, parse_error,
-    BYTE_RANGE_PLACEHOLDER,
+    add_to_form, catalog_id, contents_placeholder, existing_signatures, fill_in_signature,
+    free_field_name, parse_error, BYTE_RANGE_PLACEHOLDER,
 };
 use crate::PdfError;
 
@@ -152,7 +152,7 @@ pub fn add_document_timestamp(
             Object::Integer(BYTE_RANGE_PLACEHOLDER),
             Object::Integer(BYTE_RANGE_PLACEHOLDER),
         ],
-        "Contents" => Object::String(vec![0; reserved_bytes], lopdf::StringFormat::Hexadecimal),
+        "Contents" => contents_placeholder(reserved_bytes),
     });
     let field_id = new.add_object(dictionary! {
         "Type" => "Annot",

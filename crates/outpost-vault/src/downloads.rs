@@ -89,7 +89,6 @@ impl DownloadPart {
             sha256: self.sha256,
             start: self.start,
             size: bytes.len() as u64,
-            path: self.path,
             file_offset: self.file_offset,
             nonce: self.nonce,
         })
@@ -101,20 +100,8 @@ pub struct WrittenPart {
     sha256: String,
     start: u64,
     size: u64,
-    path: PathBuf,
     file_offset: u64,
     nonce: [u8; 12],
-}
-
-impl WrittenPart {
-    /// Waits until the download's file is on the disk. The vault does this itself before a
-    /// document is stored from the download; a caller that has just written the last part does
-    /// it first, without holding the vault, so that storing finds the file already flushed.
-    pub fn flush_file(&self) -> Result<(), VaultError> {
-        File::open(&self.path)
-            .and_then(|file| file.sync_all())
-            .map_err(|e| VaultError::io(&self.path, e))
-    }
 }
 
 impl PartRandomness {
@@ -290,29 +277,37 @@ impl Vault {
         self.paths.dir().join(PARTS_FOLDER)
     }
 
-    /// Waits until the download file of `sha256` (if it has one) is on the disk: called before
-    /// its parts become a document's bytes. A missing file has nothing to flush (reading it
-    /// reports [`VaultError::PartUnreadable`]).
-    pub(crate) fn flush_download_file(&self, sha256: &str) -> Result<(), VaultError> {
-        if let Some((name, _)) = download_file(&self.conn, sha256)? {
-            let path = self.parts_folder().join(name);
-            match File::open(&path).and_then(|file| file.sync_all()) {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => return Err(VaultError::io(&path, error)),
-            }
-        }
-        Ok(())
-    }
-
-    /// Waits until the parts folder's entries (new files) and the vault folder's entry for it are
-    /// on the disk: with [`Vault::flush_download_file`], before documents are stored from parts.
+    /// Waits until everything written to the parts folder — every download file and the
+    /// folder's entries — and the vault folder's entry for it are on the disk: called before
+    /// documents are stored from parts. One `syncfs` of the folder's filesystem rather than an
+    /// `fsync` per file: each `fsync` ends with its own flush of the disk's cache, and a first
+    /// sync stores documents a hundred at a time (rsync with `--fsync` takes about three times
+    /// as long as without on the benchmark machine, docs/benchmarks.md `sync-scale`). It also
+    /// writes out whatever else is waiting on that filesystem, which costs time, never safety.
     pub(crate) fn flush_parts_folder(&self) -> Result<(), VaultError> {
-        for folder in [self.parts_folder(), self.paths.dir().to_owned()] {
-            match File::open(&folder).and_then(|dir| dir.sync_all()) {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => return Err(VaultError::io(&folder, error)),
+        let parts = self.parts_folder();
+        let vault_folder = self.paths.dir().to_owned();
+        let opened = |path: &Path| match File::open(path) {
+            Ok(folder) => Ok(Some(folder)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(VaultError::io(path, error)),
+        };
+        let Some(parts_dir) = opened(&parts)? else {
+            return Ok(());
+        };
+        rustix::fs::syncfs(&parts_dir).map_err(|e| VaultError::io(&parts, e.into()))?;
+        // The parts folder's own entry lives in the vault folder: on the same filesystem it was
+        // written out above, on another (a mount point) it is flushed by itself.
+        if let Some(vault_dir) = opened(&vault_folder)? {
+            let device = |file: &File, path: &Path| {
+                file.metadata()
+                    .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
+                    .map_err(|e| VaultError::io(path, e))
+            };
+            if device(&vault_dir, &vault_folder)? != device(&parts_dir, &parts)? {
+                vault_dir
+                    .sync_all()
+                    .map_err(|e| VaultError::io(&vault_folder, e))?;
             }
         }
         Ok(())

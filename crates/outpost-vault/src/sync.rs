@@ -401,9 +401,6 @@ impl Vault {
     /// Waits until the downloaded bytes of `documents` are on the disk, before any document is
     /// stored from them.
     fn flush_pulled(&self, documents: &[PulledDocument]) -> Result<(), VaultError> {
-        for pulled in documents {
-            self.flush_download_file(&pulled.sha256)?;
-        }
         if !documents.is_empty() {
             self.flush_parts_folder()?;
         }

@@ -1,6 +1,6 @@
 //! Sync at the issue's scale, against rsync in the same run:
 //! - the first sync of N documents of about S bytes each (default 2,000 × 500 kB ≈ 1 GB), beside
-//!   an rsync daemon on loopback serving the same files;
+//!   an rsync daemon on loopback serving the same files (fetched plain, and with `--fsync`);
 //! - a sync round when nothing changed (push + pull) for a user with A assigned documents while
 //!   the server holds T in all (default A = 5,000 and T = 10,000, then 100,000): the round must
 //!   not grow with the server's total.
@@ -172,6 +172,7 @@ fn main() {
     // taking turns; the disk is flushed before each so neither pays for the other's writes.
     let daemon = RsyncDaemon::serve(&source);
     let (mut syncs, mut cpu_times, mut rsyncs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut durable_rsyncs = Vec::new();
     let mut rsync_bytes = 0;
     for _ in 0..args.repeats.max(1) {
         let root = tempfile::tempdir().expect("a temp dir");
@@ -190,11 +191,20 @@ fn main() {
         let (rsync_time, bytes) = daemon.fetch(&copy);
         rsyncs.push(rsync_time);
         rsync_bytes = bytes;
+        // rsync again with each written file fsynced (`--fsync`), as Outpost makes each document
+        // durable before it is stored; plain rsync leaves its writes to the kernel, to be done
+        // after its clock has stopped.
+        let _ = std::fs::remove_dir_all(&copy);
+        flush_the_disk();
+        durable_rsyncs.push(daemon.fetch_with(&copy, &["--fsync"]).0);
     }
-    eprintln!("first syncs {syncs:?} (CPU {cpu_times:?}), rsync {rsyncs:?}");
+    eprintln!(
+        "first syncs {syncs:?} (CPU {cpu_times:?}), rsync {rsyncs:?}, rsync --fsync {durable_rsyncs:?}"
+    );
     let (first_sync, _) = median_and_p95(syncs);
     let (first_sync_cpu, _) = median_and_p95(cpu_times);
     let (rsync_time, _) = median_and_p95(rsyncs);
+    let (durable_rsync_time, _) = median_and_p95(durable_rsyncs);
     drop((daemon, files, server));
 
     // Nothing changed, with A documents assigned while the server's total grows.
@@ -240,19 +250,22 @@ fn main() {
     }
 
     let ratio = first_sync.as_secs_f64() / rsync_time.as_secs_f64().max(f64::EPSILON);
+    let durable_ratio =
+        first_sync.as_secs_f64() / durable_rsync_time.as_secs_f64().max(f64::EPSILON);
     let body = format!(
         "## Sync at scale against an rsync daemon (crates/outpost-workstation/benches/sync_scale.rs)\n\n\
          {machine}. One workstation and an in-process server on loopback HTTPS; the peer is an rsync \
          daemon on loopback serving the same files in the same run (no TLS, no checks). Run: \
          `scripts/with-keyring.sh cargo bench -p outpost-workstation --bench sync_scale`.\n\n\
          | | Outpost | peer / goal |\n|---|---|---|\n\
-         | first sync of {docs} documents ({mb:.0} MB): downloaded {in_flight} at a time into the vault part by part, hash-checked, validated and indexed by pdfium, stored encrypted (sealed part files, keys in SQLCipher); median of {repeats} | {first} ({ratio:.1}× rsync; CPU {cpu}, workstation and server together) | rsync daemon: {rsync} ({rsync_mb:.0} MB received), median of {repeats}; goal ≤ 1.5× |\n\
+         | first sync of {docs} documents ({mb:.0} MB): downloaded {in_flight} at a time into the vault part by part, hash-checked, validated and indexed by pdfium, stored encrypted (sealed part files, keys in SQLCipher); median of {repeats} | {first} ({ratio:.1}× rsync; CPU {cpu}, workstation and server together) | rsync daemon: {rsync} ({rsync_mb:.0} MB received), median of {repeats}; goal ≤ 1.5× (judged against this plain run). With `--fsync` (each file made durable, as Outpost does): {durable_rsync}, Outpost {durable_ratio:.1}× that |\n\
          {rows}",
         machine = bench_report::machine(),
         docs = args.docs,
         mb = total_bytes as f64 / 1e6,
         first = ms(first_sync),
         rsync = ms(rsync_time),
+        durable_rsync = ms(durable_rsync_time),
         cpu = ms(first_sync_cpu),
         repeats = args.repeats.max(1),
         in_flight = outpost_workstation::DOWNLOADS_IN_FLIGHT,

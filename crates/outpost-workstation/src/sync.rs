@@ -889,12 +889,9 @@ impl Session {
                         .vault()
                         .plan_download_part(sha256, start, &sealing)
                         .map_err(|e| e.to_string())?;
+                    // Not flushed here: the vault writes out all the files of a batch of
+                    // documents at once before it stores them.
                     let written = part.write(bytes).map_err(|e| e.to_string())?;
-                    if start + bytes.len() as u64 == document.size {
-                        // The last part: the file goes to the disk now, not while the vault is
-                        // held to store the document.
-                        written.flush_file().map_err(|e| e.to_string())?;
-                    }
                     self.vault()
                         .record_download_part(&written)
                         .map_err(|e| e.to_string())?;

@@ -80,9 +80,15 @@ impl RsyncDaemon {
 
     /// Fetches the module into `to`: how long it took and the bytes the daemon sent.
     pub fn fetch(&self, to: &Path) -> (Duration, u64) {
+        self.fetch_with(to, &[])
+    }
+
+    /// [`RsyncDaemon::fetch`] with more options for the rsync client (`--fsync`, say).
+    pub fn fetch_with(&self, to: &Path, options: &[&str]) -> (Duration, u64) {
         let started = Instant::now();
         let output = Command::new("rsync")
             .args(["-a", "--stats"])
+            .args(options)
             .arg(format!("rsync://127.0.0.1:{}/docs/", self.port))
             .arg(to)
             .output()

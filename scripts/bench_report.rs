@@ -44,3 +44,20 @@ pub fn machine() -> String {
         .unwrap_or(0);
     format!("{cpu}, {cores} cores, {mem} RAM, Linux; release build")
 }
+
+/// CPU time the host took from this virtual machine so far (`steal` in /proc/stat), in seconds
+/// summed over the cores; 0 where the kernel does not say. A benchmark reports how much of it
+/// fell into its run, so a reader can tell a slow machine from slow code.
+#[allow(dead_code)] // Not every benchmark that includes this file reports it.
+pub fn stolen_seconds() -> f64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|stat| {
+            stat.lines()
+                .next()
+                .and_then(|cpu| cpu.split_whitespace().nth(8))
+                .and_then(|ticks| ticks.parse::<f64>().ok())
+        })
+        // USER_HZ: 100 ticks a second on Linux.
+        .map_or(0.0, |ticks| ticks / 100.0)
+}

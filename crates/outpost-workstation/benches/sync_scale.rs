@@ -154,6 +154,7 @@ fn unit(name: &str) -> AssignmentTarget {
 
 fn main() {
     let args = args();
+    let stolen_before = bench_report::stolen_seconds();
     let never = AtomicBool::new(false);
 
     // The first sync of a large assignment, beside an rsync daemon serving the same files.
@@ -259,7 +260,9 @@ fn main() {
          `scripts/with-keyring.sh cargo bench -p outpost-workstation --bench sync_scale`.\n\n\
          | | Outpost | peer / goal |\n|---|---|---|\n\
          | first sync of {docs} documents ({mb:.0} MB): downloaded {in_flight} at a time into the vault part by part, hash-checked, validated and indexed by pdfium, stored encrypted (sealed part files, keys in SQLCipher); median of {repeats} | {first} ({ratio:.1}× rsync; CPU {cpu}, workstation and server together) | rsync daemon: {rsync} ({rsync_mb:.0} MB received), median of {repeats}; goal ≤ 1.5× (judged against this plain run). With `--fsync` (each file made durable, as Outpost does): {durable_rsync}, Outpost {durable_ratio:.1}× that |\n\
-         {rows}",
+         {rows}\n\
+         During this run the host took {stolen:.0} s of this machine's CPU time (steal, over both \
+         cores): compare runs made with little of it.\n",
         machine = bench_report::machine(),
         docs = args.docs,
         mb = total_bytes as f64 / 1e6,
@@ -271,6 +274,7 @@ fn main() {
         in_flight = outpost_workstation::DOWNLOADS_IN_FLIGHT,
         rsync_mb = rsync_bytes as f64 / 1e6,
         rows = rows.concat(),
+        stolen = bench_report::stolen_seconds() - stolen_before,
     );
     print!("{body}");
     bench_report::write_section(&args.out, "sync-scale", &body).expect("write the report");

@@ -1,14 +1,18 @@
 //! Document bytes as content-addressed blobs: named by their SHA-256, stored through the
 //! `object_store` crate on the local filesystem (the default) or an S3-compatible service.
 
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload,
+};
 use sha2::{Digest, Sha256};
 
 /// Why a blob could not be stored or read.
@@ -45,6 +49,37 @@ pub enum BlobError {
         /// Why.
         source: object_store::Error,
     },
+}
+
+/// The most bytes of a blob a download reads into memory at a time.
+pub const STREAM_CHUNK_BYTES: u64 = 256 * 1024;
+
+/// A blob's bytes as they are read from its store.
+pub type BlobStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// Bytes `range` of `file`, [`STREAM_CHUNK_BYTES`] at a time, each read on a blocking task. A file
+/// shorter than the range ends the stream with an error.
+fn read_in_chunks(file: std::fs::File, range: std::ops::Range<u64>) -> BlobStream {
+    let file = Arc::new(file);
+    let end = range.end;
+    futures_util::stream::try_unfold(range.start, move |at| {
+        let file = Arc::clone(&file);
+        async move {
+            if at >= end {
+                return Ok(None);
+            }
+            let length = (end - at).min(STREAM_CHUNK_BYTES);
+            let chunk = tokio::task::spawn_blocking(move || {
+                let mut buffer = vec![0u8; usize::try_from(length).unwrap_or(0)];
+                file.read_exact_at(&mut buffer, at)
+                    .map(|()| Bytes::from(buffer))
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            Ok(Some((chunk, at + length)))
+        }
+    })
+    .boxed()
 }
 
 /// The blob store.
@@ -199,19 +234,39 @@ impl BlobStore {
         Ok(bytes)
     }
 
-    /// Bytes `range` of blob `name` (not hash-checked: a part cannot be; the reader checks the
-    /// whole).
-    pub async fn get_range(
+    /// Bytes `range` of blob `name` as they are read — from the local store at most
+    /// [`STREAM_CHUNK_BYTES`] at a time, from S3 as its HTTP client reads them (hyper: at most
+    /// ~408 KiB) — so a download holds a chunk or two in memory however large its range (not hash-checked:
+    /// a part cannot be; the reader checks the whole). A read that fails midway ends the stream
+    /// with the error; the reader then has a prefix and asks again from where it stopped.
+    pub async fn stream_range(
         &self,
         name: &str,
         range: std::ops::Range<u64>,
-    ) -> Result<Bytes, BlobError> {
+    ) -> Result<BlobStream, BlobError> {
         let location = Self::location(name)?;
-        match self.store.get_range(&location, range).await {
-            Ok(bytes) => Ok(bytes),
-            Err(object_store::Error::NotFound { .. }) => Err(BlobError::Missing(name.to_string())),
-            Err(error) => Err(self.store_error(error)),
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            ..GetOptions::default()
+        };
+        let result = match self.store.get_opts(&location, options).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(BlobError::Missing(name.to_string()))
+            }
+            Err(error) => return Err(self.store_error(error)),
+        };
+        // A store answers a range past the object's end with what there is: a blob shorter
+        // than its record says is damaged, and is said so before anything is sent.
+        if result.range != range {
+            return Err(BlobError::Damaged(name.to_string()));
         }
+        Ok(match result.payload {
+            // A file of the local store: read here, in larger chunks than object_store's own
+            // stream (8 KiB, a blocking task each).
+            GetResultPayload::File(file, _) => read_in_chunks(file, result.range),
+            GetResultPayload::Stream(stream) => stream.map_err(std::io::Error::other).boxed(),
+        })
     }
 
     /// The size of blob `name`.

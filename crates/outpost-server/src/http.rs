@@ -420,22 +420,22 @@ async fn document_content(
         .into());
     };
     match service.document_content_range(&caller, &id, range).await {
-        Ok((bytes, first, size)) => {
-            let last = first + bytes.len() as u64 - 1;
-            Ok((
-                StatusCode::PARTIAL_CONTENT,
-                [
-                    (header::CONTENT_TYPE, "application/pdf".to_string()),
-                    (
-                        header::CONTENT_RANGE,
-                        format!("bytes {first}-{last}/{size}"),
-                    ),
-                    (header::ACCEPT_RANGES, "bytes".to_string()),
-                ],
-                bytes,
-            )
-                .into_response())
-        }
+        // Streamed as it is read: the server holds a chunk or two of each download, not the
+        // range.
+        Ok((bytes, first, last, size)) => Ok((
+            StatusCode::PARTIAL_CONTENT,
+            [
+                (header::CONTENT_TYPE, "application/pdf".to_string()),
+                (
+                    header::CONTENT_RANGE,
+                    format!("bytes {first}-{last}/{size}"),
+                ),
+                (header::CONTENT_LENGTH, (last - first + 1).to_string()),
+                (header::ACCEPT_RANGES, "bytes".to_string()),
+            ],
+            axum::body::Body::from_stream(bytes),
+        )
+            .into_response()),
         Err(ServiceError::RangeNotSatisfiable { size }) => {
             let mut response =
                 ApiFailure(ServiceError::RangeNotSatisfiable { size }).into_response();

@@ -1978,7 +1978,7 @@ impl Service {
         caller: &Caller,
         document_id: &str,
         range: (u64, Option<u64>),
-    ) -> Result<(Bytes, u64, u64), ServiceError> {
+    ) -> Result<(crate::blobs::BlobStream, u64, u64, u64), ServiceError> {
         let document = self.document(caller, document_id).await?;
         let size = u64::try_from(document.size).unwrap_or(0);
         let (first, last) = (
@@ -1993,9 +1993,9 @@ impl Service {
         }
         let bytes = self
             .blobs
-            .get_range(&document.sha256, first..last + 1)
+            .stream_range(&document.sha256, first..last + 1)
             .await?;
-        Ok((bytes, first, size))
+        Ok((bytes, first, last, size))
     }
 
     /// The bytes of a document visible to the caller.

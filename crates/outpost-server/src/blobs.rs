@@ -236,9 +236,9 @@ impl BlobStore {
 
     /// Bytes `range` of blob `name` as they are read — from the local store at most
     /// [`STREAM_CHUNK_BYTES`] at a time, from S3 as its HTTP client reads them (hyper: at most
-    /// ~408 KiB) — so a download holds a chunk or two in memory however large its range (not hash-checked:
-    /// a part cannot be; the reader checks the whole). A read that fails midway ends the stream
-    /// with the error; the reader then has a prefix and asks again from where it stopped.
+    /// ~408 KiB) — so a download holds a chunk or two in memory however large its range. Not
+    /// hash-checked (a part cannot be; the reader checks the whole). A read that fails midway
+    /// ends the stream with the error; the reader then has a prefix and asks again from there.
     pub async fn stream_range(
         &self,
         name: &str,

@@ -342,15 +342,13 @@ impl Store for SqliteStore {
 
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
         let id = id.to_string();
+        // Every authenticated request asks this: its statement is kept prepared.
         self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-                [id],
-                user_from_row,
-            )
-            .optional()?
-            .map(finish_user)
-            .transpose()
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .query_row([id], user_from_row)
+                .optional()?
+                .map(finish_user)
+                .transpose()
         })
         .await
     }
@@ -496,13 +494,14 @@ impl Store for SqliteStore {
 
     async fn device_by_id(&self, id: &str) -> Result<Option<DeviceRow>, StoreError> {
         let id = id.to_string();
+        // Every authenticated request asks this: its statement is kept prepared.
         self.read(move |c| {
-            Ok(c.query_row(
-                "SELECT id, user_id, name, public_key, enrolled_at, revoked_at FROM devices WHERE id = ?1",
-                [id],
-                device_from_row,
-            )
-            .optional()?)
+            Ok(c
+                .prepare_cached(
+                    "SELECT id, user_id, name, public_key, enrolled_at, revoked_at FROM devices WHERE id = ?1",
+                )?
+                .query_row([id], device_from_row)
+                .optional()?)
         })
         .await
     }
@@ -638,14 +637,15 @@ impl Store for SqliteStore {
 
     async fn access_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
         let token_hash = token_hash.to_string();
+        // Every authenticated request asks this: its statement is kept prepared.
         self.read(move |c| {
-            Ok(c.query_row(
-                "SELECT token_hash, family_id, user_id, device_id, expires_at, used FROM access_tokens \
-                 WHERE token_hash = ?1",
-                [token_hash],
-                token_from_row,
-            )
-            .optional()?)
+            Ok(c
+                .prepare_cached(
+                    "SELECT token_hash, family_id, user_id, device_id, expires_at, used FROM access_tokens \
+                     WHERE token_hash = ?1",
+                )?
+                .query_row([token_hash], token_from_row)
+                .optional()?)
         })
         .await
     }
@@ -866,17 +866,16 @@ impl Store for SqliteStore {
     ) -> Result<Option<DocumentRow>, StoreError> {
         let (document_id, user_id) = (document_id.to_string(), user_id.to_string());
         let unit_id = unit_id.map(str::to_string);
+        // Every download request asks this: its statement is kept prepared.
         self.read(move |c| {
-            Ok(c.query_row(
-                &format!(
+            Ok(c
+                .prepare_cached(&format!(
                     "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = ?1 AND EXISTS ( \
                        SELECT 1 FROM assignments a WHERE a.document_id = d.id AND a.revoked_at IS NULL \
                        AND (a.user_id = ?2 OR (?3 IS NOT NULL AND a.unit_id = ?3)))"
-                ),
-                params![document_id, user_id, unit_id],
-                document_from_row,
-            )
-            .optional()?)
+                ))?
+                .query_row(params![document_id, user_id, unit_id], document_from_row)
+                .optional()?)
         })
         .await
     }

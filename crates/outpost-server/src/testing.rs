@@ -415,6 +415,17 @@ impl InProcessServer {
         document.id
     }
 
+    /// Registers a document and assigns it to the user `username` alone; returns its id.
+    pub fn document_for(&self, title: &str, bytes: Vec<u8>, username: &str) -> String {
+        self.document(
+            title,
+            bytes,
+            AssignmentTarget::User {
+                username: username.into(),
+            },
+        )
+    }
+
     /// Starts a stopped server again on the same data and address (as when the connection to it
     /// comes back); a running one is restarted.
     pub fn start_again(&mut self) {

@@ -115,13 +115,7 @@ fn a_document_downloaded_from_the_server_is_sealed_on_disk_and_reads_back_whole(
         Some(PHRASE),
     );
     let sha256 = sha256_hex(&pdf);
-    server.document(
-        "Сводка",
-        pdf.clone(),
-        outpost_protocol::AssignmentTarget::User {
-            username: "olga".into(),
-        },
-    );
+    server.document_for("Сводка", pdf.clone(), "olga");
     let root = tmp.path().join("data");
     let (ws, _clock) = workstation(&root, "rest-sync");
     let session = new_session(&ws, "olga", "пароль-Ольги", 21);

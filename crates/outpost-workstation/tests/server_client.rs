@@ -137,12 +137,10 @@ fn pulled_documents_download_resume_and_are_checked_against_their_hash() {
             name: "North".into(),
         },
     );
-    let small = server.document(
+    let small = server.document_for(
         "Memo",
         outpost_server::testing::sample_pdf("Memo", 0),
-        AssignmentTarget::User {
-            username: "oleg".into(),
-        },
+        "oleg",
     );
     let client = client(&server);
     let key = device_key(3);
@@ -290,13 +288,7 @@ fn a_200_mb_download_cut_twenty_times_resumes_each_time_and_ends_with_the_right_
     let server = InProcessServer::start_accepting(220 << 20);
     let account = server.account("boris", Role::Staff, None);
     let pdf = outpost_server::testing::sample_pdf("Huge", 200 << 20);
-    let id = server.document(
-        "Huge",
-        pdf.clone(),
-        AssignmentTarget::User {
-            username: "boris".into(),
-        },
-    );
+    let id = server.document_for("Huge", pdf.clone(), "boris");
     let direct = client(&server);
     let session = enrol(&server, &direct, &account, "Laptop", &device_key(9));
     let (changes, _) = direct

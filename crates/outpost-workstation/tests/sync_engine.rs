@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use outpost_protocol::{AssignmentTarget, Role};
+use outpost_protocol::Role;
 use outpost_server::service::Actor;
 use outpost_server::testing::InProcessServer;
 use outpost_workstation::{Language, SampleKind, Session, SyncEngine, SyncSchedule, SyncState};
@@ -82,13 +82,7 @@ fn the_engine_syncs_by_itself_and_when_asked() {
         41,
         Some("firstfile"),
     );
-    server.document(
-        "First",
-        first,
-        AssignmentTarget::User {
-            username: "galina".into(),
-        },
-    );
+    server.document_for("First", first, "galina");
     let schedule = SyncSchedule {
         interval: Duration::from_secs(3600),
         ..fast()
@@ -106,13 +100,7 @@ fn the_engine_syncs_by_itself_and_when_asked() {
         42,
         Some("secondfile"),
     );
-    server.document(
-        "Second",
-        second,
-        AssignmentTarget::User {
-            username: "galina".into(),
-        },
-    );
+    server.document_for("Second", second, "galina");
     let before = engine.state().attempts;
     engine.sync_now();
     wait_for(&engine, |s| {

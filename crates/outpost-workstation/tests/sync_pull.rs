@@ -46,13 +46,7 @@ fn two_devices_of_one_user_edit_the_same_annotation_offline_and_converge() {
         11,
         Some("договорнаяпометка"),
     );
-    server.document(
-        "Договор",
-        order.clone(),
-        AssignmentTarget::User {
-            username: "alla".into(),
-        },
-    );
+    server.document_for("Договор", order.clone(), "alla");
     let (_a_dir, _a_ws, desk) = common::connected(&server, &account, "sync-desk", 21);
     let (_b_dir, _b_ws, laptop) = common::connected(&server, &account, "sync-laptop", 22);
     let never = AtomicBool::new(false);
@@ -136,16 +130,10 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
             name: "North".into(),
         },
     );
-    server.document(
-        "Contract",
-        contract.clone(),
-        AssignmentTarget::User {
-            username: "olga".into(),
-        },
-    );
+    server.document_for("Contract", contract.clone(), "olga");
     // Someone else's document never arrives.
     server.account("pyotr", Role::Staff, None);
-    server.document(
+    server.document_for(
         "Not hers",
         common::sample(
             SampleKind::PersonnelRecord,
@@ -154,9 +142,7 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
             3,
             Some("forpyotr"),
         ),
-        AssignmentTarget::User {
-            username: "pyotr".into(),
-        },
+        "pyotr",
     );
 
     let dir = tempfile::tempdir().expect("dir");
@@ -343,13 +329,7 @@ fn a_revoked_device_and_an_unreachable_server_leave_the_vault_as_it_was() {
         4,
         Some("личноедело"),
     );
-    server.document(
-        "Личное дело",
-        doc,
-        AssignmentTarget::User {
-            username: "ivan".into(),
-        },
-    );
+    server.document_for("Личное дело", doc, "ivan");
     let dir = tempfile::tempdir().expect("dir");
     let (workstation, _clock) = common::workstation(dir.path(), "sync-revoked");
     let session = common::new_session(&workstation, "ivan", "local-password", 6);
@@ -418,13 +398,7 @@ fn signing_keys_get_certificates_from_the_server_ca_and_signatures_validate() {
         7,
         Some("toorder"),
     );
-    server.document(
-        "Order",
-        order,
-        AssignmentTarget::User {
-            username: "nadia".into(),
-        },
-    );
+    server.document_for("Order", order, "nadia");
     let dir = tempfile::tempdir().expect("dir");
     let (workstation, clock) = common::workstation(dir.path(), "sync-ca");
     // The workstation's clock agrees with the server's (certificates start at the server's now).
@@ -480,13 +454,7 @@ fn after_weeks_offline_the_user_signs_in_again_and_nothing_waiting_is_lost() {
         71,
         Some("longtrip"),
     );
-    server.document(
-        "Trip report",
-        pdf.clone(),
-        AssignmentTarget::User {
-            username: "roman".into(),
-        },
-    );
+    server.document_for("Trip report", pdf.clone(), "roman");
     let (_dir, _workstation, session) = common::connected(&server, &account, "sync-offline", 72);
     let never = AtomicBool::new(false);
     session.sync_pull(&never, &mut |_| {}).expect("pull");
@@ -528,13 +496,7 @@ fn a_renewal_whose_answer_is_lost_is_asked_again_without_a_new_sign_in() {
         73,
         Some("lostanswer"),
     );
-    server.document(
-        "Shift report",
-        pdf.clone(),
-        AssignmentTarget::User {
-            username: "lidia".into(),
-        },
-    );
+    server.document_for("Shift report", pdf.clone(), "lidia");
     let (_dir, _workstation, session) =
         common::connected(&server, &account, "sync-lost-answer", 74);
     let never = AtomicBool::new(false);
@@ -576,13 +538,7 @@ fn a_200_mb_document_arrives_through_broken_connections_resuming_from_what_the_v
     // scan below finds it.
     let pdf = outpost_server::testing::sample_pdf("Gigantic survey", 200 << 20);
     let filler = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-    server.document(
-        "Gigantic survey",
-        pdf.clone(),
-        AssignmentTarget::User {
-            username: "fyodor".into(),
-        },
-    );
+    server.document_for("Gigantic survey", pdf.clone(), "fyodor");
     let proxy = outpost_server::testing::FaultyProxy::start(&server.runtime, server.address(), 5);
     let dir = tempfile::tempdir().expect("dir");
     let (workstation, _clock) = common::workstation(dir.path(), "sync-large");
@@ -1089,13 +1045,7 @@ fn the_requests_of_a_sync_round_share_one_connection() {
         81,
         Some("oneconnection"),
     );
-    server.document(
-        "Duty log",
-        pdf.clone(),
-        AssignmentTarget::User {
-            username: "nina".into(),
-        },
-    );
+    server.document_for("Duty log", pdf.clone(), "nina");
     // Every connection goes through a proxy that counts them (it lets everything through).
     let proxy = outpost_server::testing::FaultyProxy::start(&server.runtime, server.address(), 3);
     let dir = tempfile::tempdir().expect("dir");

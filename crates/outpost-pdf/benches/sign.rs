@@ -35,11 +35,6 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
-/// Writes dirty pages out (the `sync` command), so a timed pass does not pay for earlier writes.
-fn flush_the_disk() {
-    let _ = Command::new("sync").status();
-}
-
 /// Runs `work(i)` for every document on `THREADS` threads; returns the wall time.
 fn on_both_cores(work: impl Fn(usize) + Sync) -> Duration {
     let next = AtomicUsize::new(0);
@@ -181,7 +176,7 @@ fn main() {
         // Outpost: read, sign, write each file (a new one), on both cores.
         let written = d.join(format!("ours-{round}"));
         std::fs::create_dir(&written).unwrap();
-        flush_the_disk();
+        bench_report::flush_the_disk();
         ours_runs.push(on_both_cores(|i| {
             let bytes = std::fs::read(&paths[i]).unwrap();
             let signed = sign_pdf(&bytes, &request, &signer, &font).unwrap();

@@ -143,11 +143,6 @@ fn profiler_control(command: &str) {
     }
 }
 
-/// Writes dirty pages out (the `sync` command), so a measurement does not pay for the last one's.
-fn flush_the_disk() {
-    let _ = std::process::Command::new("sync").status();
-}
-
 fn unit(name: &str) -> AssignmentTarget {
     AssignmentTarget::Unit { name: name.into() }
 }
@@ -178,7 +173,7 @@ fn main() {
     for _ in 0..args.repeats.max(1) {
         let root = tempfile::tempdir().expect("a temp dir");
         let (workstation, session) = connected_workstation(&server, &account, root.path());
-        flush_the_disk();
+        bench_report::flush_the_disk();
         profiler_control("enable");
         let (started, cpu_before) = (Instant::now(), process_cpu_time());
         let pulled = session.sync_pull(&never, &mut |_| {}).expect("pull");
@@ -188,7 +183,7 @@ fn main() {
         assert_eq!(pulled.stored.len(), args.docs);
         drop((session, workstation, root));
         let _ = std::fs::remove_dir_all(&copy);
-        flush_the_disk();
+        bench_report::flush_the_disk();
         let (rsync_time, bytes) = daemon.fetch(&copy);
         rsyncs.push(rsync_time);
         rsync_bytes = bytes;
@@ -196,7 +191,7 @@ fn main() {
         // durable before it is stored; plain rsync leaves its writes to the kernel, to be done
         // after its clock has stopped.
         let _ = std::fs::remove_dir_all(&copy);
-        flush_the_disk();
+        bench_report::flush_the_disk();
         durable_rsyncs.push(daemon.fetch_with(&copy, &["--fsync"]).0);
     }
     eprintln!(

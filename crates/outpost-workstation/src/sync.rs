@@ -21,12 +21,6 @@ use crate::{Session, WorkstationError};
 /// How long one request to the server may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The client a session keeps for its account's server, with what it was made for.
-pub(crate) struct KeptClient {
-    base_url: String,
-    ca_pem: String,
-    client: ServerClient,
-}
 /// Downloads up to this size are handed to pdfium from memory when they arrive in one attempt.
 const IN_MEMORY_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// A running pull round stores the documents that arrived once this many are waiting…
@@ -38,6 +32,13 @@ pub const STORE_EVERY: Duration = Duration::from_secs(2);
 pub const DOWNLOADS_IN_FLIGHT: usize = 3;
 /// Changes asked for per pull page.
 const PULL_PAGE: u32 = 200;
+
+/// The client a session keeps for its account's server, with what it was made for.
+pub(crate) struct KeptClient {
+    base_url: String,
+    ca_pem: String,
+    client: ServerClient,
+}
 
 /// Where a pull round is, for a progress bar.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -718,7 +718,7 @@ impl Store for PostgresStore {
         lock_token_family(&transaction, &family).await?;
         let link = transaction
             .query_opt(
-                "SELECT replaced_by, replaced_by_access FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+                "SELECT replaced_by, replaced_by_access FROM refresh_tokens WHERE token_hash = $1",
                 &[&spent],
             )
             .await?;

@@ -26,6 +26,12 @@ export function scrollFor(index: number, scrollTop: number, viewport: number, ro
   return scrollTop;
 }
 
+/** The drawn rows (by index) to take out of the page when the rows to draw become `range`,
+ * [first, end): those outside it, or all of them when `redraw` (the items' state changed). */
+export function rowsToDrop(drawnRows: Iterable<number>, range: [number, number], redraw: boolean): number[] {
+  return [...drawnRows].filter((index) => redraw || index < range[0] || index >= range[1]);
+}
+
 export interface VirtualList {
   /** The scrolled element to put in the page. */
   element: HTMLElement;
@@ -45,20 +51,35 @@ export function virtualList(
   const spacer = h("div", { class: "virtual-spacer", style: `height: ${count * rowHeight}px` }, list);
   const element = h("div", { class: "virtual-scroll" }, spacer);
   let drawn: [number, number] = [-1, -1];
+  // The rows in the page by index: scrolling keeps the ones still in range (the same elements,
+  // focus included) and makes only those coming into view, so a scroll frame creates a row or
+  // two instead of the whole window (whose discarded nodes the web view would otherwise hold
+  // until its next collection).
+  const rows = new Map<number, HTMLElement>();
   let pending = false;
   function draw(force: boolean): void {
     const range = visibleRows(element.scrollTop, element.clientHeight, rowHeight, count);
     if (!force && range[0] === drawn[0] && range[1] === drawn[1]) return;
     drawn = range;
     list.style.transform = `translateY(${range[0] * rowHeight}px)`;
-    const rows: HTMLElement[] = [];
+    for (const index of rowsToDrop([...rows.keys()], range, force)) {
+      rows.get(index)?.remove();
+      rows.delete(index);
+    }
+    // Kept rows are contiguous and in order: each new row goes before the next kept one.
+    let next = list.firstElementChild;
     for (let i = range[0]; i < range[1]; i += 1) {
+      const kept = rows.get(i);
+      if (kept) {
+        next = kept.nextElementSibling;
+        continue;
+      }
       const item = row(i);
       item.dataset.index = String(i);
       item.style.height = `${rowHeight}px`;
-      rows.push(item);
+      rows.set(i, item);
+      list.insertBefore(item, next);
     }
-    list.replaceChildren(...rows);
   }
   element.addEventListener("scroll", () => {
     if (pending) return;

@@ -62,7 +62,7 @@ export function virtualList(
     if (!force && range[0] === drawn[0] && range[1] === drawn[1]) return;
     drawn = range;
     list.style.transform = `translateY(${range[0] * rowHeight}px)`;
-    for (const index of rowsToDrop([...rows.keys()], range, force)) {
+    for (const index of rowsToDrop(rows.keys(), range, force)) {
       rows.get(index)?.remove();
       rows.delete(index);
     }

@@ -385,10 +385,11 @@ fn report(
     out.push_str("Measured by `benches/app_window.rs` (`scripts/with-keyring.sh cargo bench -p outpost --bench app_window`), which writes this section.\n\n");
     out.push_str(&format!("Machine: {}. The window runs under Xvfb (software rendering, no GPU), driven by tauri-driver and WebKitWebDriver; {launches} launches of each program, the first right after the vault was written (its files in the page cache).\n\n", bench_report::machine()));
     out.push_str(if cache_emptied {
-        "The kernel's page cache was emptied before the vault was written: the first launch read the libraries from disk, and every launch mapped them as a program does after a restart. (A library read whole beforehand, by a debugger say, stays cached in large folios, and mapping it then costs far more memory: 267 MB against 252 MB for the same build here.)\n\n"
+        "The kernel's page cache was emptied before the vault was written: the first launch read the libraries from disk, and every launch mapped them as a program does after a restart. "
     } else {
-        "The kernel's page cache could not be emptied (that needs root): libraries read whole earlier, by a debugger say, may be cached in large folios, and the memory below is then higher than after a restart (267 MB against 252 MB for the same build here).\n\n"
+        "The kernel's page cache could not be emptied (that needs root), so the memory below may be higher than after a restart. "
     });
+    out.push_str("A library read whole beforehand, by a debugger say, stays cached in large folios, and mapping it then costs far more memory: 267 MB against 252 MB for the same build here.\n\n");
     out.push_str(&format!("The vault: {DOCUMENTS} one-page documents and a {BIG_PAGES}-page one, its key wrapped with the Argon2id parameters every new vault gets (64 MiB, 3 passes).\n\n"));
     out.push_str("### Cold start to an interactive document list\n\n");
     out.push_str("Times come from the page's own performance marks (`outpost:unlock-ready` when the unlock screen is drawn and answers, `outpost:list-ready` when the list is drawn) against the moment the launch was asked for; the user's typing is not counted.\n\n");

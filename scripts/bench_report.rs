@@ -76,7 +76,7 @@ pub fn flush_the_disk() {
 /// folios, and every process that maps it then has far more of it resident — measured with
 /// benches/app_window.rs, the same build: 267 MB PSS with WebKit's library read that way against
 /// 252 MB after the cache was emptied. Needs root; returns whether the cache was emptied.
-#[allow(dead_code)] // Only the memory benchmarks empty it.
+#[allow(dead_code)] // Only the app-window benchmark empties it.
 pub fn empty_the_page_cache() -> bool {
     flush_the_disk();
     std::fs::write("/proc/sys/vm/drop_caches", "1").is_ok()

@@ -4,21 +4,28 @@
 //! parts become the document's bytes where they are (`document_bytes.parts_sha256`): a
 //! downloaded document is written once.
 //!
-//! Where the bytes live: each download has a file of its own in the vault's `parts/` folder, and
-//! each part is sealed there with AES-256-GCM (ring) under the file's random 256-bit key, with a random
-//! nonce and the part's place (document hash, first byte, size) as associated data. The key, the
-//! nonces and where each part starts in the file are kept only inside the encrypted database, so
-//! the files are unreadable without it; deleting a file's key row (secure delete is on) makes
-//! the file unreadable even before it is removed — once the key's old page has also left the
-//! write-ahead log at its next checkpoint. Large bytes go to files rather than into
-//! SQLCipher pages because a page-encrypted, write-ahead-logged database writes every byte twice
-//! with a CBC encryption and an HMAC per 4 kB page — several times the cost of one sealed write
-//! (docs/benchmarks.md, sync-scale). Parts kept by an earlier Outpost inside the database
-//! (`file_offset` NULL) are still read from there.
+//! Where the bytes live: in pack files in the vault's `parts/` folder. Each writer — a download
+//! thread — appends the parts of every document it fetches to a pack of its own ([`PartsPack`]),
+//! so a first sync of thousands of documents makes a handful of files, not one per document
+//! (making a file is the costly part on ext4: docs/benchmarks.md, sync-scale). Each part is
+//! sealed with AES-256-GCM (ring) under its download's own random 256-bit key, with a random
+//! nonce and the part's place (document hash, first byte, size) as associated data. The keys,
+//! the nonces and where each part lies are kept only inside the encrypted database, so the packs
+//! are unreadable without it; deleting a download's key row (secure delete is on) makes its
+//! bytes unreadable while the rest of the pack stays — once the key's old page has also left
+//! the write-ahead log at its next checkpoint — and the space of its parts is given back by
+//! punching holes in the pack. A pack goes when no part lies in it any more. Large bytes go to
+//! files rather than into SQLCipher pages because a page-encrypted, write-ahead-logged database
+//! writes every byte twice with a CBC encryption and an HMAC per 4 kB page — several times the
+//! cost of one sealed write (docs/benchmarks.md, sync-scale). Parts kept by an earlier Outpost
+//! inside the database (`file_offset` NULL) are still read from there, and those it kept in a
+//! file per download read as packs of one.
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use rusqlite::OptionalExtension;
@@ -27,41 +34,68 @@ use zeroize::Zeroizing;
 
 use crate::{Vault, VaultError};
 
-/// The AES-GCM tag that follows each sealed part in its file.
+/// The AES-GCM tag that follows each sealed part in its file (the schema's trigger that notes
+/// dropped ranges adds the same 16).
 const TAG_LEN: u64 = 16;
 
-/// A download file's AES-256-GCM key, wiped from memory when dropped.
+/// A download's AES-256-GCM key, wiped from memory when dropped.
 type FileKey = Zeroizing<[u8; 32]>;
 
-/// The folder (inside the vault's) holding the sealed download files.
+/// The folder (inside the vault's) holding the pack files.
 const PARTS_FOLDER: &str = "parts";
 
-/// Fresh randomness for keeping one part: the file's key and name (used when the download's file
-/// is made) and the part's nonce. Drawn by the caller from its RNG, so the vault needs none of its
-/// own and tests stay deterministic.
+/// The names of the packs being written in this process: their files are kept even while no
+/// recorded part names them yet, and no dropped range in them is punched (their writer may be
+/// reusing it).
+pub(crate) type LivePacks = Arc<Mutex<HashSet<String>>>;
+
+/// Fresh randomness for keeping one part: the download's key (used when its first part is kept)
+/// and the part's nonce. Drawn by the caller from its RNG, so the vault needs none of its own
+/// and tests stay deterministic.
 pub struct PartRandomness {
     file_key: Zeroizing<[u8; 32]>,
-    file_name: [u8; 16],
     nonce: [u8; 12],
 }
 
-/// One part of a download, planned by [`Vault::plan_download_part`]: the download's file, where
-/// in it the part goes, its key and nonce. Writing it needs no vault, so several downloads seal
-/// and write at once.
-pub struct DownloadPart {
+/// A pack file one writer appends the parts of its downloads to, one part after another: a
+/// download thread keeps one for all the documents it fetches, so a first sync of thousands of
+/// documents makes a few files rather than one per document. Made by
+/// [`Vault::begin_parts_pack`]; parts are planned into it with [`Vault::plan_download_part`],
+/// which borrows it mutably, so a pack never has two writers. Once dropped it is never written
+/// again (a download resumed later goes on in its new writer's pack).
+pub struct PartsPack {
+    name: String,
+    path: PathBuf,
+    file: Option<File>,
+    live: LivePacks,
+}
+
+impl Drop for PartsPack {
+    fn drop(&mut self) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&self.name);
+        }
+    }
+}
+
+/// One part of a download, planned by [`Vault::plan_download_part`]: the pack it goes to and
+/// where in it, its key and nonce. Writing it needs no vault, so several downloads seal and
+/// write at once.
+pub struct DownloadPart<'p> {
+    pack: &'p mut PartsPack,
     sha256: String,
     start: u64,
-    path: PathBuf,
     file_offset: u64,
     file_key: FileKey,
     nonce: [u8; 12],
 }
 
-impl DownloadPart {
+impl DownloadPart<'_> {
     /// Seals `bytes` (not empty; AES-256-GCM, bound to the part's place) and writes them to the
-    /// download's file, which is cut where the planned part begins. Not held until
-    /// [`Vault::record_download_part`] records the result. Takes the plan, so that its nonce seals
-    /// one part only: a write that failed is planned again, with fresh randomness.
+    /// pack, which is cut where the planned part begins (bytes after it were written for a part
+    /// that was never recorded). Not held until [`Vault::record_download_part`] records the
+    /// result. Takes the plan, so that its nonce seals one part only: a write that failed is
+    /// planned again, with fresh randomness.
     pub fn write(self, bytes: &[u8]) -> Result<WrittenPart, VaultError> {
         let mut sealed = Vec::with_capacity(bytes.len() + TAG_LEN as usize);
         sealed.extend_from_slice(bytes);
@@ -75,23 +109,94 @@ impl DownloadPart {
                 sha256: self.sha256.clone(),
                 reason: "it could not be sealed".into(),
             })?;
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&self.path)
-            .map_err(|e| VaultError::io(&self.path, e))?;
-        file.set_len(self.file_offset)
+        let path = &self.pack.path;
+        let file = match &mut self.pack.file {
+            Some(file) => file,
+            empty => empty.insert(
+                OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|e| VaultError::io(path, e))?,
+            ),
+        };
+        // Cut only when something is past the planned place: truncating a file to the length it
+        // has already still makes ext4 start writing it out when it is closed.
+        file.metadata()
+            .and_then(|m| match m.len() == self.file_offset {
+                true => Ok(()),
+                false => file.set_len(self.file_offset),
+            })
             .and_then(|()| file.write_all_at(&sealed, self.file_offset))
-            .map_err(|e| VaultError::io(&self.path, e))?;
+            .map_err(|e| VaultError::io(path, e))?;
         Ok(WrittenPart {
             sha256: self.sha256,
             start: self.start,
             size: bytes.len() as u64,
+            file_name: self.pack.name.clone(),
             file_offset: self.file_offset,
+            file_key: self.file_key,
             nonce: self.nonce,
         })
+    }
+}
+
+/// The vault's packs, to be written out to the disk without holding the vault (a flush waits for
+/// the disk, and download threads need the vault meanwhile): made by [`Vault::parts_flush`].
+#[derive(Debug, Clone)]
+pub struct PartsFlush {
+    parts: PathBuf,
+    vault_folder: PathBuf,
+}
+
+/// Proof that [`PartsFlush::run`] finished, taken by [`Vault::store_flushed_documents`]: the parts
+/// of every document whose last part was recorded before the run began are on the disk.
+#[derive(Debug)]
+pub struct FlushedParts(());
+
+impl FlushedParts {
+    /// For documents with nothing to flush (an empty batch).
+    pub(crate) fn without_parts() -> FlushedParts {
+        FlushedParts(())
+    }
+}
+
+impl PartsFlush {
+    /// Waits until everything written to the parts folder — every pack and the folder's entries —
+    /// and the vault folder's entry for it are on the disk: done before documents are stored
+    /// from parts. One `syncfs` of the folder's filesystem rather than an `fsync` per pack: each
+    /// `fsync` ends with its own flush of the disk's cache, and a first sync stores documents a
+    /// hundred at a time (rsync with `--fsync` takes about three times as long as without on the
+    /// benchmark machine, docs/benchmarks.md `sync-scale`). It also writes out whatever else is
+    /// waiting on that filesystem, which costs time, never safety.
+    pub fn run(&self) -> Result<FlushedParts, VaultError> {
+        let (parts, vault_folder) = (&self.parts, &self.vault_folder);
+        let opened = |path: &Path| match File::open(path) {
+            Ok(folder) => Ok(Some(folder)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(VaultError::io(path, error)),
+        };
+        let Some(parts_dir) = opened(parts)? else {
+            return Ok(FlushedParts(()));
+        };
+        rustix::fs::syncfs(&parts_dir).map_err(|e| VaultError::io(parts, e.into()))?;
+        // The parts folder's own entry lives in the vault folder: on the same filesystem it was
+        // written out above, on another (a mount point) it is flushed by itself.
+        if let Some(vault_dir) = opened(vault_folder)? {
+            let device = |file: &File, path: &Path| {
+                file.metadata()
+                    .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
+                    .map_err(|e| VaultError::io(path, e))
+            };
+            if device(&vault_dir, vault_folder)? != device(&parts_dir, parts)? {
+                vault_dir
+                    .sync_all()
+                    .map_err(|e| VaultError::io(vault_folder, e))?;
+            }
+        }
+        Ok(FlushedParts(()))
     }
 }
 
@@ -100,7 +205,9 @@ pub struct WrittenPart {
     sha256: String,
     start: u64,
     size: u64,
+    file_name: String,
     file_offset: u64,
+    file_key: FileKey,
     nonce: [u8; 12],
 }
 
@@ -109,11 +216,9 @@ impl PartRandomness {
     pub fn draw(rng: &mut dyn rand_core::CryptoRngCore) -> PartRandomness {
         let mut fresh = PartRandomness {
             file_key: Zeroizing::new([0; 32]),
-            file_name: [0; 16],
             nonce: [0; 12],
         };
         rng.fill_bytes(fresh.file_key.as_mut());
-        rng.fill_bytes(&mut fresh.file_name);
         rng.fill_bytes(&mut fresh.nonce);
         fresh
     }
@@ -125,96 +230,119 @@ impl Vault {
         held(&self.conn, sha256)
     }
 
+    /// Begins a pack file for one writer (its name drawn from `rng`; the file is made when the
+    /// first part is written). Kept while the returned value lives, even before any part in it is
+    /// recorded.
+    pub fn begin_parts_pack(&self, rng: &mut dyn rand_core::CryptoRngCore) -> PartsPack {
+        let mut name = [0u8; 16];
+        rng.fill_bytes(&mut name);
+        let name = hex::encode(name);
+        if let Ok(mut live) = self.live_packs.lock() {
+            live.insert(name.clone());
+        }
+        PartsPack {
+            path: self.parts_folder().join(&name),
+            name,
+            file: None,
+            live: self.live_packs.clone(),
+        }
+    }
+
     /// Keeps `bytes` of the download of `sha256`, which must start where the held bytes end
-    /// ([`VaultError::DownloadOutOfOrder`] otherwise, and nothing is written), sealed in the
-    /// download's file with `fresh`'s nonce: [`Vault::plan_download_part`], [`DownloadPart::write`]
-    /// and [`Vault::record_download_part`] in one call. A caller that downloads several documents
-    /// at once calls those three itself, so that sealing and writing (the slow part) happen
-    /// without holding the vault.
+    /// ([`VaultError::DownloadOutOfOrder`] otherwise, and nothing is written), sealed in `pack`
+    /// with `fresh`'s nonce: [`Vault::plan_download_part`], [`DownloadPart::write`] and
+    /// [`Vault::record_download_part`] in one call. A caller that downloads several documents at
+    /// once calls those three itself, so that sealing and writing (the slow part) happen without
+    /// holding the vault.
     pub fn keep_download_part(
         &self,
         sha256: &str,
         start: u64,
         bytes: &[u8],
+        pack: &mut PartsPack,
         fresh: &PartRandomness,
     ) -> Result<(), VaultError> {
         if bytes.is_empty() {
             return Ok(());
         }
-        let part = self.plan_download_part(sha256, start, fresh)?;
+        let part = self.plan_download_part(sha256, start, pack, fresh)?;
         let written = part.write(bytes)?;
         self.record_download_part(&written)
     }
 
-    /// Where and under which key the part of the download of `sha256` that starts at byte
-    /// `start` is to be written (with `fresh`'s nonce; a download's first part also takes
-    /// `fresh`'s file key and name). The part must start where the held bytes end
-    /// ([`VaultError::DownloadOutOfOrder`] otherwise). The download's file key is committed
-    /// before its file exists, so an opening of the vault meanwhile (which removes files the
-    /// database does not own) never takes a file being written.
-    pub fn plan_download_part(
+    /// Where in `pack` and under which key the part of the download of `sha256` that starts at
+    /// byte `start` is to be written (with `fresh`'s nonce; a download's first part also takes
+    /// `fresh`'s key). The part must start where the held bytes end
+    /// ([`VaultError::DownloadOutOfOrder`] otherwise). Writes nothing: the plan is only a place.
+    pub fn plan_download_part<'p>(
         &self,
         sha256: &str,
         start: u64,
+        pack: &'p mut PartsPack,
         fresh: &PartRandomness,
-    ) -> Result<DownloadPart, VaultError> {
+    ) -> Result<DownloadPart<'p>, VaultError> {
         self.check_next_part(sha256, start)?;
-        // Not waiting for the disk: after a power cut a file without its key row is removed at
-        // the next opening, and the download starts over.
-        let _unsynced = UnsyncedCommits::begin(&self.conn)?;
-        let (file_name, file_key) = match download_file(&self.conn, sha256)? {
-            Some(found) => found,
-            None => {
-                let name = hex::encode(fresh.file_name);
-                self.conn.execute(
-                    "INSERT INTO download_files (sha256, file_name, file_key) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![sha256, name, fresh.file_key.as_slice()],
-                )?;
-                (name, fresh.file_key.clone())
-            }
-        };
-        // The file ends where its last kept part ends: bytes after that were written for a part
-        // whose row never committed, and are overwritten.
-        let offset: i64 = self.conn.query_row(
-            "SELECT COALESCE(MAX(file_offset + size + ?2), 0) FROM download_parts
-              WHERE sha256 = ?1 AND file_offset IS NOT NULL",
-            rusqlite::params![sha256, TAG_LEN as i64],
-            |r| r.get(0),
-        )?;
-        let folder = self.parts_folder();
-        crate::vault::create_private_dir(&folder)?;
+        let file_key = download_key(&self.conn, sha256)?.unwrap_or_else(|| fresh.file_key.clone());
+        // The pack ends where its last recorded part ends: bytes after that were written for a
+        // part that was never recorded, and are overwritten (the pack has no other writer).
+        let offset: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT file_offset + size + ?2 FROM download_parts
+                  WHERE file_name = ?1 ORDER BY file_offset DESC LIMIT 1",
+            )?
+            .query_row(rusqlite::params![pack.name, TAG_LEN as i64], |r| r.get(0))
+            .optional()?;
+        crate::vault::create_private_dir(&self.parts_folder())?;
         Ok(DownloadPart {
+            pack,
             sha256: sha256.to_string(),
             start,
-            path: folder.join(file_name),
-            file_offset: u64::try_from(offset).unwrap_or(0),
+            file_offset: offset.and_then(|o| u64::try_from(o).ok()).unwrap_or(0),
             file_key,
             nonce: fresh.nonce,
         })
     }
 
-    /// Records a part [`DownloadPart::write`] wrote: from now on it is held. Its own small
-    /// transaction that does not wait for the disk: a part lost to a power cut reads back as
-    /// [`VaultError::PartUnreadable`], and the sync engine then discards the download and
-    /// fetches it anew; the file is flushed before its document is stored
-    /// ([`Vault::store_pulled_documents`], [`Vault::apply_pull_round`]). Refused with
-    /// [`VaultError::DownloadOutOfOrder`] if the held bytes changed since the part was planned
-    /// (another writer of the same download; its bytes are then unreadable, and fetched again).
+    /// Records a part [`DownloadPart::write`] wrote: from now on it is held (a download's first
+    /// part also records its key). Its own small transaction that does not wait for the disk: a
+    /// part lost to a power cut reads back as [`VaultError::PartUnreadable`], and the sync engine
+    /// then discards the download and fetches it anew; the packs are flushed before documents
+    /// are stored from them ([`Vault::store_pulled_documents`], [`Vault::apply_pull_round`]).
+    /// Refused with [`VaultError::DownloadOutOfOrder`] if the held bytes (or the download's key)
+    /// changed since the part was planned: another writer of the same download got there first.
     pub fn record_download_part(&self, part: &WrittenPart) -> Result<(), VaultError> {
         let _unsynced = UnsyncedCommits::begin(&self.conn)?;
         let tx = self.conn.unchecked_transaction()?;
         self.check_next_part(&part.sha256, part.start)?;
-        tx.execute(
-            "INSERT INTO download_parts (sha256, start_at, size, bytes, file_offset, nonce)
-             VALUES (?1, ?2, ?3, x'', ?4, ?5)",
-            rusqlite::params![
-                part.sha256,
-                to_sql_size(part.start),
-                to_sql_size(part.size),
-                to_sql_size(part.file_offset),
-                part.nonce.as_slice()
-            ],
-        )?;
+        match download_key(&tx, &part.sha256)? {
+            None => {
+                tx.execute(
+                    "INSERT INTO download_keys (sha256, file_key) VALUES (?1, ?2)",
+                    rusqlite::params![part.sha256, part.file_key.as_slice()],
+                )?;
+            }
+            Some(key) if *key == *part.file_key => {}
+            Some(_) => {
+                return Err(VaultError::DownloadOutOfOrder {
+                    sha256: part.sha256.clone(),
+                    held: held(&tx, &part.sha256)?,
+                    start: part.start,
+                })
+            }
+        }
+        tx.prepare_cached(
+            "INSERT INTO download_parts (sha256, start_at, size, bytes, file_name, file_offset, nonce)
+             VALUES (?1, ?2, ?3, x'', ?4, ?5, ?6)",
+        )?
+        .execute(rusqlite::params![
+            part.sha256,
+            to_sql_size(part.start),
+            to_sql_size(part.size),
+            part.file_name,
+            to_sql_size(part.file_offset),
+            part.nonce.as_slice()
+        ])?;
         tx.commit()?;
         Ok(())
     }
@@ -272,45 +400,17 @@ impl Vault {
         Ok(())
     }
 
-    /// The folder of the sealed download files.
+    /// The folder of the pack files.
     pub(crate) fn parts_folder(&self) -> PathBuf {
         self.paths.dir().join(PARTS_FOLDER)
     }
 
-    /// Waits until everything written to the parts folder — every download file and the
-    /// folder's entries — and the vault folder's entry for it are on the disk: called before
-    /// documents are stored from parts. One `syncfs` of the folder's filesystem rather than an
-    /// `fsync` per file: each `fsync` ends with its own flush of the disk's cache, and a first
-    /// sync stores documents a hundred at a time (rsync with `--fsync` takes about three times
-    /// as long as without on the benchmark machine, docs/benchmarks.md `sync-scale`). It also
-    /// writes out whatever else is waiting on that filesystem, which costs time, never safety.
-    pub(crate) fn flush_parts_folder(&self) -> Result<(), VaultError> {
-        let parts = self.parts_folder();
-        let vault_folder = self.paths.dir().to_owned();
-        let opened = |path: &Path| match File::open(path) {
-            Ok(folder) => Ok(Some(folder)),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(VaultError::io(path, error)),
-        };
-        let Some(parts_dir) = opened(&parts)? else {
-            return Ok(());
-        };
-        rustix::fs::syncfs(&parts_dir).map_err(|e| VaultError::io(&parts, e.into()))?;
-        // The parts folder's own entry lives in the vault folder: on the same filesystem it was
-        // written out above, on another (a mount point) it is flushed by itself.
-        if let Some(vault_dir) = opened(&vault_folder)? {
-            let device = |file: &File, path: &Path| {
-                file.metadata()
-                    .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
-                    .map_err(|e| VaultError::io(path, e))
-            };
-            if device(&vault_dir, &vault_folder)? != device(&parts_dir, &parts)? {
-                vault_dir
-                    .sync_all()
-                    .map_err(|e| VaultError::io(&vault_folder, e))?;
-            }
+    /// What [`PartsFlush::run`] needs to flush this vault's packs without holding the vault.
+    pub fn parts_flush(&self) -> PartsFlush {
+        PartsFlush {
+            parts: self.parts_folder(),
+            vault_folder: self.paths.dir().to_owned(),
         }
-        Ok(())
     }
 
     /// [`Vault::remove_unowned_part_files`] after a commit that already happened: a file it could
@@ -319,23 +419,31 @@ impl Vault {
         let _ = self.remove_unowned_part_files();
     }
 
-    /// Removes the files of downloads the database no longer keeps (their key rows are gone, so
-    /// they were unreadable already): called after a transaction that dropped parts committed,
-    /// and at opening for what a crash left between the two.
+    /// Gives back the space of dropped parts and removes the packs no part lives in any more:
+    /// called after a transaction that dropped parts committed, and at opening for what a crash
+    /// left between the two. A dropped part is unreadable already (its download's key row went
+    /// with its last part); this only returns its space. Packs being written in this process are
+    /// left alone (their writer may reuse a dropped range at their end); their dropped ranges are
+    /// punched later, unless a recorded part has come to lie in them since.
     pub(crate) fn remove_unowned_part_files(&self) -> Result<(), VaultError> {
         let folder = self.parts_folder();
+        let live: HashSet<String> = self
+            .live_packs
+            .lock()
+            .map(|live| live.clone())
+            .unwrap_or_default();
+        let mut in_use = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM download_parts WHERE file_name = ?1)")?;
         let entries = match std::fs::read_dir(&folder) {
             Ok(entries) => entries,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(error) => return Err(VaultError::io(&folder, error)),
         };
-        let mut owned = self
-            .conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM download_files WHERE file_name = ?1)")?;
         for entry in entries {
             let entry = entry.map_err(|e| VaultError::io(&folder, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !owned.query_row([&name], |r| r.get::<_, bool>(0))? {
+            if !live.contains(&name) && !in_use.query_row([&name], |r| r.get::<_, bool>(0))? {
                 let path = entry.path();
                 match std::fs::remove_file(&path) {
                     Ok(()) => {}
@@ -344,6 +452,68 @@ impl Vault {
                 }
             }
         }
+        self.punch_dropped_ranges(&live)
+    }
+
+    /// Punches holes where dropped parts lay in packs still in use (and not being written), so
+    /// the filesystem takes their blocks back; a range a recorded part now overlaps is left as
+    /// it is. A filesystem without hole punching keeps the space until the whole pack goes.
+    fn punch_dropped_ranges(&self, live: &HashSet<String>) -> Result<(), VaultError> {
+        let dropped: Vec<(i64, String, i64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT rowid, file_name, file_offset, length FROM dropped_part_ranges",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
+        if dropped.is_empty() {
+            return Ok(());
+        }
+        let folder = self.parts_folder();
+        let mut overlapped = self.conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM download_parts WHERE file_name = ?1
+                 AND file_offset < ?2 + ?3 AND file_offset + size + ?4 > ?2)",
+        )?;
+        let mut done = Vec::new();
+        for (rowid, name, offset, length) in dropped {
+            if live.contains(&name) {
+                continue;
+            }
+            done.push(rowid);
+            if overlapped.query_row(
+                rusqlite::params![name, offset, length, TAG_LEN as i64],
+                |r| r.get::<_, bool>(0),
+            )? {
+                continue;
+            }
+            let path = folder.join(&name);
+            let pack = match OpenOptions::new().write(true).open(&path) {
+                Ok(pack) => pack,
+                // The whole pack went.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(VaultError::io(&path, error)),
+            };
+            let (Ok(offset), Ok(length)) = (u64::try_from(offset), u64::try_from(length)) else {
+                continue;
+            };
+            let flags =
+                rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
+            match rustix::fs::fallocate(&pack, flags, offset, length) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::OPNOTSUPP) => {}
+                Err(error) => return Err(VaultError::io(&path, error.into())),
+            }
+        }
+        let _unsynced = UnsyncedCommits::begin(&self.conn)?;
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut forget =
+                tx.prepare_cached("DELETE FROM dropped_part_ranges WHERE rowid = ?1")?;
+            for rowid in done {
+                forget.execute([rowid])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 }
@@ -383,19 +553,13 @@ fn part_place(sha256: &str, start: u64, size: u64) -> String {
     format!("outpost download part\n{sha256}\n{start}\n{size}")
 }
 
-/// The file name and key of the download of `sha256`, if it has a file.
-fn download_file(
-    conn: &rusqlite::Connection,
-    sha256: &str,
-) -> Result<Option<(String, FileKey)>, VaultError> {
-    let found: Option<(String, Vec<u8>)> = conn
-        .query_row(
-            "SELECT file_name, file_key FROM download_files WHERE sha256 = ?1",
-            [sha256],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+/// The key of the download of `sha256`, if it has one (it has parts).
+fn download_key(conn: &rusqlite::Connection, sha256: &str) -> Result<Option<FileKey>, VaultError> {
+    let found: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT file_key FROM download_keys WHERE sha256 = ?1")?
+        .query_row([sha256], |r| r.get(0))
         .optional()?;
-    let Some((name, key)) = found else {
+    let Some(key) = found else {
         return Ok(None);
     };
     let key = Zeroizing::new(key);
@@ -404,9 +568,9 @@ fn download_file(
         .try_into()
         .map_err(|_| VaultError::PartUnreadable {
             sha256: sha256.to_string(),
-            reason: "its file key is not 256 bits".into(),
+            reason: "its key is not 256 bits".into(),
         })?;
-    Ok(Some((name, Zeroizing::new(key))))
+    Ok(Some(Zeroizing::new(key)))
 }
 
 pub(crate) fn held(conn: &rusqlite::Connection, sha256: &str) -> Result<u64, VaultError> {
@@ -419,8 +583,8 @@ pub(crate) fn held(conn: &rusqlite::Connection, sha256: &str) -> Result<u64, Vau
 }
 
 /// Calls `visit` with each held part of `sha256`, first byte first, one part in memory at a time:
-/// read from the download's file in `parts_folder` and opened (or, kept by an earlier Outpost,
-/// from the database itself).
+/// read from its pack in `parts_folder` and opened (or, kept by an earlier Outpost, from the
+/// database itself).
 pub(crate) fn for_each_part(
     conn: &rusqlite::Connection,
     parts_folder: &Path,
@@ -432,15 +596,18 @@ pub(crate) fn for_each_part(
         reason,
     };
     let mut statement = conn.prepare_cached(
-        "SELECT start_at, size, bytes, file_offset, nonce FROM download_parts
+        "SELECT start_at, size, bytes, file_offset, nonce, file_name FROM download_parts
           WHERE sha256 = ?1 ORDER BY start_at",
     )?;
     let mut rows = statement.query([sha256])?;
-    let mut sealed_in: Option<(File, LessSafeKey)> = None;
+    let mut key: Option<LessSafeKey> = None;
+    // The pack of the part before (a resumed download's parts lie in more than one).
+    let mut pack: Option<(String, File)> = None;
     let mut sealed = Zeroizing::new(Vec::new());
     while let Some(row) = rows.next()? {
         let file_offset: Option<i64> = row.get(3)?;
-        let Some(file_offset) = file_offset else {
+        let file_name: Option<String> = row.get(5)?;
+        let (Some(file_offset), Some(file_name)) = (file_offset, file_name) else {
             let bytes = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
             visit(bytes)?;
             continue;
@@ -449,15 +616,18 @@ pub(crate) fn for_each_part(
         let nonce: Vec<u8> = row.get(4)?;
         let nonce = Nonce::try_assume_unique_for_key(&nonce)
             .map_err(|_| unreadable("a part's nonce is not 96 bits".into()))?;
-        if sealed_in.is_none() {
-            let (name, key) = download_file(conn, sha256)?
-                .ok_or_else(|| unreadable("the database names no file for its parts".into()))?;
-            let path = parts_folder.join(name);
+        if key.is_none() {
+            let found = download_key(conn, sha256)?
+                .ok_or_else(|| unreadable("the database holds no key for its parts".into()))?;
+            key = Some(cipher(sha256, &found)?);
+        }
+        if pack.as_ref().is_none_or(|(name, _)| *name != file_name) {
+            let path = parts_folder.join(&file_name);
             let file = File::open(&path)
                 .map_err(|e| unreadable(format!("{} cannot be opened: {e}", path.display())))?;
-            sealed_in = Some((file, cipher(sha256, &key)?));
+            pack = Some((file_name, file));
         }
-        let Some((file, cipher)) = sealed_in.as_ref() else {
+        let (Some(cipher), Some((_, file))) = (key.as_ref(), pack.as_ref()) else {
             continue;
         };
         let (start, size) = (
@@ -466,7 +636,7 @@ pub(crate) fn for_each_part(
         );
         sealed.resize(usize::try_from(size + TAG_LEN).unwrap_or(0), 0);
         file.read_exact_at(&mut sealed, u64::try_from(file_offset).unwrap_or(0))
-            .map_err(|e| unreadable(format!("its file is shorter than its parts: {e}")))?;
+            .map_err(|e| unreadable(format!("its pack is shorter than its parts: {e}")))?;
         let opened = cipher
             .open_in_place(
                 nonce,
@@ -474,7 +644,7 @@ pub(crate) fn for_each_part(
                 &mut sealed,
             )
             .map_err(|_| {
-                unreadable("a part does not open with its key (the file was changed)".into())
+                unreadable("a part does not open with its key (the pack was changed)".into())
             })?;
         visit(opened)?;
     }

@@ -33,7 +33,9 @@ pub use documents::{
     DocumentId, DocumentMarks, DocumentSummary, IntakeClaimRecord, IntakeOutcome, NewDocument,
     StoredImport,
 };
-pub use downloads::{DownloadPart, PartRandomness, WrittenPart};
+pub use downloads::{
+    DownloadPart, FlushedParts, PartRandomness, PartsFlush, PartsPack, WrittenPart,
+};
 pub use error::{SearchQueryError, VaultError};
 pub use keys::{DeviceSecretStore, KdfParams, KeyFile, KeyringError, OsKeyring, DATABASE_KEY_LEN};
 pub use revision_sync::{

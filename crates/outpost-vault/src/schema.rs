@@ -287,6 +287,46 @@ BEGIN
     DELETE FROM download_files WHERE sha256 = OLD.sha256;
 END;
 "#,
+    // 12: downloads share pack files: each writer (a download thread) appends the parts of the
+    // documents it downloads to a pack of its own, so a first sync makes a few files instead of
+    // one per document (see downloads.rs). Each part names its file; each download keeps its own
+    // key, so deleting a document's key row still makes its bytes unreadable while the rest of
+    // its pack is kept. The byte ranges of dropped parts are noted so their space is given back
+    // (a hole punched in the pack).
+    r#"
+CREATE TABLE download_keys (
+    sha256    TEXT PRIMARY KEY,
+    file_key  BLOB NOT NULL CHECK (length(file_key) = 32)
+) STRICT;
+-- Only downloads with parts keep a key (schema 11 could leave a key row whose first part never
+-- was recorded).
+INSERT INTO download_keys (sha256, file_key)
+    SELECT sha256, file_key FROM download_files
+     WHERE sha256 IN (SELECT sha256 FROM download_parts);
+ALTER TABLE download_parts ADD COLUMN file_name TEXT;
+UPDATE download_parts
+   SET file_name = (SELECT f.file_name FROM download_files f WHERE f.sha256 = download_parts.sha256)
+ WHERE file_offset IS NOT NULL;
+CREATE INDEX download_parts_by_file ON download_parts (file_name, file_offset) WHERE file_name IS NOT NULL;
+DROP TRIGGER download_files_follow_parts;
+DROP TABLE download_files;
+
+CREATE TABLE dropped_part_ranges (
+    file_name    TEXT NOT NULL,
+    file_offset  INTEGER NOT NULL CHECK (file_offset >= 0),
+    length       INTEGER NOT NULL CHECK (length > 0)
+) STRICT;
+-- 16: the AES-GCM tag after each sealed part.
+CREATE TRIGGER download_keys_follow_parts AFTER DELETE ON download_parts
+BEGIN
+    INSERT INTO dropped_part_ranges (file_name, file_offset, length)
+        SELECT OLD.file_name, OLD.file_offset, OLD.size + 16
+         WHERE OLD.file_name IS NOT NULL AND OLD.file_offset IS NOT NULL;
+    DELETE FROM download_keys
+     WHERE sha256 = OLD.sha256
+       AND NOT EXISTS (SELECT 1 FROM download_parts WHERE sha256 = OLD.sha256);
+END;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

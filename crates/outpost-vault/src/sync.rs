@@ -384,8 +384,19 @@ impl Vault {
         &mut self,
         documents: &[PulledDocument],
     ) -> Result<Vec<DocumentId>, VaultError> {
+        let flushed = self.flush_pulled(documents)?;
+        self.store_flushed_documents(documents, flushed)
+    }
+
+    /// [`Vault::store_pulled_documents`] after the packs were flushed by the caller, without
+    /// holding the vault ([`Vault::parts_flush`]), after the last part of each of `documents`
+    /// was recorded.
+    pub fn store_flushed_documents(
+        &mut self,
+        documents: &[PulledDocument],
+        _flushed: crate::downloads::FlushedParts,
+    ) -> Result<Vec<DocumentId>, VaultError> {
         let now = self.clock.now_ms();
-        self.flush_pulled(documents)?;
         let tx = self.conn.transaction()?;
         let mut stored = Vec::new();
         for pulled in documents {
@@ -400,11 +411,14 @@ impl Vault {
 
     /// Waits until the downloaded bytes of `documents` are on the disk, before any document is
     /// stored from them.
-    fn flush_pulled(&self, documents: &[PulledDocument]) -> Result<(), VaultError> {
-        if !documents.is_empty() {
-            self.flush_parts_folder()?;
+    fn flush_pulled(
+        &self,
+        documents: &[PulledDocument],
+    ) -> Result<crate::downloads::FlushedParts, VaultError> {
+        match documents.is_empty() {
+            true => Ok(crate::downloads::FlushedParts::without_parts()),
+            false => self.parts_flush().run(),
         }
-        Ok(())
     }
 
     /// Applies a pull round in one transaction: stores (or links, when the same bytes are already
@@ -413,7 +427,7 @@ impl Vault {
     pub fn apply_pull_round(&mut self, round: &PullRound) -> Result<AppliedPull, VaultError> {
         let now = self.clock.now_ms();
         let origin = self.vault_id().to_string();
-        self.flush_pulled(&round.visible)?;
+        let _flushed = self.flush_pulled(&round.visible)?;
         let tx = self.conn.transaction()?;
         if tx.query_row("SELECT COUNT(*) FROM server_account", [], |r| {
             r.get::<_, i64>(0)

@@ -1,13 +1,13 @@
-//! A download is kept part by part, sealed in a file of its own, resumes where it stopped, becomes
+//! A download is kept part by part, sealed in its writer's pack, resumes where it stopped, becomes
 //! the document's bytes without a second copy when its round is applied, and goes with the
-//! document when it is purged — its file too.
+//! document when it is purged — its space in the pack too, and the pack with its last document.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use outpost_vault::{
-    DocumentId, KdfParams, ManualClock, OsKeyring, PartRandomness, PullRound, PulledDocument,
-    ServerAccount, Vault, VaultError, VaultPaths,
+    DocumentId, KdfParams, ManualClock, OsKeyring, PartRandomness, PartsPack, PullRound,
+    PulledDocument, ServerAccount, Vault, VaultError, VaultPaths,
 };
 use rand::SeedableRng;
 use sha2::Digest;
@@ -45,11 +45,20 @@ fn connected_vault() -> (tempfile::TempDir, Vault) {
     (dir, vault)
 }
 
-/// Randomness for one kept part (the vault draws none of its own): seeded, a new seed each call.
-fn fresh() -> PartRandomness {
+/// A seeded RNG, a new seed each call (the vault draws no randomness of its own).
+fn seeded() -> rand_chacha::ChaCha20Rng {
     static DRAWS: AtomicU64 = AtomicU64::new(0);
-    let seed = DRAWS.fetch_add(1, Ordering::Relaxed);
-    PartRandomness::draw(&mut rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+    rand_chacha::ChaCha20Rng::seed_from_u64(DRAWS.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Randomness for one kept part.
+fn fresh() -> PartRandomness {
+    PartRandomness::draw(&mut seeded())
+}
+
+/// A pack for one writer.
+fn pack(vault: &Vault) -> PartsPack {
+    vault.begin_parts_pack(&mut seeded())
 }
 
 /// The files in the vault's parts folder.
@@ -80,12 +89,14 @@ fn parts_become_the_document_and_leave_with_it() {
     let (dir, mut vault) = connected_vault();
     let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    let mut pack = pack(&vault);
 
     // Parts arrive in order; one out of order is refused and changes nothing.
     vault
-        .keep_download_part(&sha256, 0, &bytes[..1_000_000], &fresh())
+        .keep_download_part(&sha256, 0, &bytes[..1_000_000], &mut pack, &fresh())
         .unwrap();
-    let refused = vault.keep_download_part(&sha256, 2_000_000, &bytes[2_000_000..], &fresh());
+    let refused =
+        vault.keep_download_part(&sha256, 2_000_000, &bytes[2_000_000..], &mut pack, &fresh());
     assert!(matches!(
         refused,
         Err(VaultError::DownloadOutOfOrder {
@@ -95,7 +106,7 @@ fn parts_become_the_document_and_leave_with_it() {
     ));
     assert_eq!(vault.download_held(&sha256).unwrap(), 1_000_000);
     vault
-        .keep_download_part(&sha256, 1_000_000, &bytes[1_000_000..], &fresh())
+        .keep_download_part(&sha256, 1_000_000, &bytes[1_000_000..], &mut pack, &fresh())
         .unwrap();
     assert_eq!(
         vault.download_digest(&sha256).unwrap(),
@@ -104,7 +115,7 @@ fn parts_become_the_document_and_leave_with_it() {
 
     // Applied: the document's bytes are the parts, byte for byte; a stray download goes.
     vault
-        .keep_download_part("ab".repeat(32).as_str(), 0, b"stray", &fresh())
+        .keep_download_part("ab".repeat(32).as_str(), 0, b"stray", &mut pack, &fresh())
         .unwrap();
     let id = DocumentId("doc-1".into());
     vault
@@ -127,10 +138,12 @@ fn parts_become_the_document_and_leave_with_it() {
     assert_eq!(vault.download_held(&"ab".repeat(32)).unwrap(), 0);
     // They are no download any more: nothing can be added to them, discarding leaves them.
     assert!(vault
-        .keep_download_part(&sha256, bytes.len() as u64, b"more", &fresh())
+        .keep_download_part(&sha256, bytes.len() as u64, b"more", &mut pack, &fresh())
         .is_err());
     vault.discard_download(&sha256).unwrap();
     assert!(vault.document_bytes(&id).unwrap() == bytes);
+    // Its writer is done with the pack.
+    drop(pack);
 
     // Purged with its assignment: its bytes are gone from the vault.
     vault
@@ -146,12 +159,20 @@ fn parts_are_sealed_on_the_disk_and_a_changed_file_is_refused_not_misread() {
     let (dir, vault) = connected_vault();
     let bytes = marked_bytes(2_500_000);
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    let mut pack = pack(&vault);
     for start in (0..bytes.len()).step_by(1_000_000) {
         let end = (start + 1_000_000).min(bytes.len());
         vault
-            .keep_download_part(&sha256, start as u64, &bytes[start..end], &fresh())
+            .keep_download_part(
+                &sha256,
+                start as u64,
+                &bytes[start..end],
+                &mut pack,
+                &fresh(),
+            )
             .unwrap();
     }
+    drop(pack);
     assert!(vault.download_bytes(&sha256).unwrap() == bytes);
 
     // One file for the download, in a folder only the user can enter, and no plaintext in it
@@ -192,8 +213,9 @@ fn a_part_written_without_its_row_is_overwritten_and_a_file_without_a_download_g
     let (dir, vault) = connected_vault();
     let bytes = marked_bytes(1_500_000);
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    let mut pack = pack(&vault);
     vault
-        .keep_download_part(&sha256, 0, &bytes[..1_000_000], &fresh())
+        .keep_download_part(&sha256, 0, &bytes[..1_000_000], &mut pack, &fresh())
         .unwrap();
     // A crash after a part reached the file but before its row committed leaves bytes behind.
     let file = part_files(&dir).remove(0);
@@ -205,8 +227,9 @@ fn a_part_written_without_its_row_is_overwritten_and_a_file_without_a_download_g
     std::io::Write::write_all(&mut tail, &[7u8; 700_000]).unwrap();
     drop(tail);
     vault
-        .keep_download_part(&sha256, 1_000_000, &bytes[1_000_000..], &fresh())
+        .keep_download_part(&sha256, 1_000_000, &bytes[1_000_000..], &mut pack, &fresh())
         .unwrap();
+    drop(pack);
     // Two sealed records (bytes and a 16-byte tag each), nothing after them.
     assert_eq!(
         std::fs::metadata(&file).unwrap().len(),
@@ -236,29 +259,34 @@ fn a_part_written_without_its_row_is_overwritten_and_a_file_without_a_download_g
 }
 
 #[test]
-fn parts_written_outside_the_vault_are_held_only_once_recorded_and_two_writers_of_one_part_are_refused_not_misread(
+fn parts_written_outside_the_vault_are_held_only_once_recorded_and_a_second_writer_of_one_part_is_refused(
 ) {
     let (_dir, vault) = connected_vault();
     let bytes = marked_bytes(300_000);
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    let (mut one_pack, mut other_pack) = (pack(&vault), pack(&vault));
 
     // Planned and written, not yet recorded: nothing is held, and a resumed download starts at 0.
-    let first = vault.plan_download_part(&sha256, 0, &fresh()).unwrap();
+    let first = vault
+        .plan_download_part(&sha256, 0, &mut one_pack, &fresh())
+        .unwrap();
     let written = first.write(&bytes[..100_000]).unwrap();
     assert_eq!(vault.download_held(&sha256).unwrap(), 0);
     vault.record_download_part(&written).unwrap();
     assert_eq!(vault.download_held(&sha256).unwrap(), 100_000);
 
-    // Two writers plan the same next part: the first recorded is held; the second is refused,
-    // and the bytes it wrote over the first's in the file are found out when read, not taken.
+    // Two writers (each with its own pack) plan the same next part: the first recorded is held,
+    // the second is refused, and what is held reads back intact.
     let one = vault
-        .plan_download_part(&sha256, 100_000, &fresh())
+        .plan_download_part(&sha256, 100_000, &mut one_pack, &fresh())
+        .unwrap()
+        .write(&bytes[100_000..200_000])
         .unwrap();
     let other = vault
-        .plan_download_part(&sha256, 100_000, &fresh())
+        .plan_download_part(&sha256, 100_000, &mut other_pack, &fresh())
+        .unwrap()
+        .write(&bytes[100_000..200_000])
         .unwrap();
-    let one = one.write(&bytes[100_000..200_000]).unwrap();
-    let other = other.write(&bytes[100_000..200_000]).unwrap();
     vault.record_download_part(&one).unwrap();
     match vault.record_download_part(&other) {
         Err(VaultError::DownloadOutOfOrder { held, start, .. }) => {
@@ -266,22 +294,156 @@ fn parts_written_outside_the_vault_are_held_only_once_recorded_and_two_writers_o
         }
         other => panic!("the second writer's part was taken: {:?}", other.err()),
     }
-    match vault.download_digest(&sha256) {
-        Err(VaultError::PartUnreadable { sha256: named, .. }) => assert_eq!(named, sha256),
-        Ok(_) => panic!("a part overwritten by another writer was read as if intact"),
-        Err(other) => panic!("unexpected: {other}"),
-    }
-    // Discarded, the download starts over and completes.
-    vault.discard_download(&sha256).unwrap();
-    assert_eq!(vault.download_held(&sha256).unwrap(), 0);
-    for (start, end) in [(0, 150_000), (150_000, 300_000)] {
-        let part = vault
-            .plan_download_part(&sha256, start as u64, &fresh())
-            .unwrap();
-        let written = part.write(&bytes[start..end]).unwrap();
-        vault.record_download_part(&written).unwrap();
-    }
+    // The download goes on in the other writer's pack (as a resumed one does).
+    let last = vault
+        .plan_download_part(&sha256, 200_000, &mut other_pack, &fresh())
+        .unwrap()
+        .write(&bytes[200_000..])
+        .unwrap();
+    vault.record_download_part(&last).unwrap();
     assert!(vault.download_bytes(&sha256).unwrap() == bytes);
+
+    // Two first parts of a new download, planned before either is recorded: each was sealed
+    // under a key of its own drawing, and only the first recorded sets the download's key.
+    let new_bytes = marked_bytes(50_000);
+    let new_sha256 = hex::encode(sha2::Sha256::digest(&new_bytes));
+    let one = vault
+        .plan_download_part(&new_sha256, 0, &mut one_pack, &fresh())
+        .unwrap()
+        .write(&new_bytes)
+        .unwrap();
+    let other = vault
+        .plan_download_part(&new_sha256, 0, &mut other_pack, &fresh())
+        .unwrap()
+        .write(&new_bytes)
+        .unwrap();
+    vault.record_download_part(&other).unwrap();
+    assert!(matches!(
+        vault.record_download_part(&one),
+        Err(VaultError::DownloadOutOfOrder { .. })
+    ));
+    assert!(vault.download_bytes(&new_sha256).unwrap() == new_bytes);
+}
+
+/// Pulls `documents` (hash and bytes) in one round with `cursor`, as server documents `s-N`.
+fn pulled(documents: &[(String, &[u8])]) -> Vec<PulledDocument> {
+    documents
+        .iter()
+        .enumerate()
+        .map(|(n, (sha256, _))| PulledDocument {
+            server_id: format!("s-{n}"),
+            position: n as i64 + 1,
+            id: DocumentId(format!("doc-{n}")),
+            sha256: sha256.clone(),
+            title: format!("Document {n}"),
+            page_texts: vec!["text".into()],
+            source_name: format!("server document s-{n}"),
+        })
+        .collect()
+}
+
+/// Blocks the filesystem has given `path` (holes take none).
+fn allocated(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[test]
+fn the_documents_one_writer_fetched_share_its_pack_and_a_purged_ones_bytes_leave_the_disk() {
+    let (dir, mut vault) = connected_vault();
+    let contents: Vec<Vec<u8>> = (0..3u8)
+        .map(|n| {
+            let mut bytes = marked_bytes(1_200_000);
+            bytes[0] = n;
+            bytes
+        })
+        .collect();
+    let documents: Vec<(String, &[u8])> = contents
+        .iter()
+        .map(|bytes| (hex::encode(sha2::Sha256::digest(bytes)), bytes.as_slice()))
+        .collect();
+    let mut writer = pack(&vault);
+    for (sha256, bytes) in &documents {
+        for start in (0..bytes.len()).step_by(500_000) {
+            let end = (start + 500_000).min(bytes.len());
+            vault
+                .keep_download_part(
+                    sha256,
+                    start as u64,
+                    &bytes[start..end],
+                    &mut writer,
+                    &fresh(),
+                )
+                .unwrap();
+        }
+    }
+    drop(writer);
+    vault
+        .apply_pull_round(&round(pulled(&documents), Vec::new(), 1))
+        .unwrap();
+    // Three documents, one file.
+    let files = part_files(&dir);
+    assert_eq!(files.len(), 1);
+    let pack_file = files[0].clone();
+    let sealed_size = 3 * (1_200_000 + 3 * 16);
+    assert_eq!(std::fs::metadata(&pack_file).unwrap().len(), sealed_size);
+    let before = allocated(&pack_file);
+
+    // The middle one's assignment ends: the others read back as they were, and the middle one's
+    // sealed bytes are gone from the pack (a hole), not only unreadable.
+    vault
+        .apply_pull_round(&round(Vec::new(), vec!["s-1".into()], 2))
+        .unwrap();
+    assert!(vault.document(&DocumentId("doc-1".into())).is_err());
+    for n in [0, 2] {
+        let id = DocumentId(format!("doc-{n}"));
+        assert!(vault.document_bytes(&id).unwrap() == contents[n]);
+    }
+    assert_eq!(part_files(&dir), vec![pack_file.clone()]);
+    let on_disk = std::fs::read(&pack_file).unwrap();
+    let middle = 1_200_000 + 3 * 16..2 * (1_200_000 + 3 * 16);
+    assert!(
+        on_disk[middle].iter().all(|&b| b == 0),
+        "the purged document's sealed bytes are still in the pack"
+    );
+    assert!(
+        allocated(&pack_file) + 1_100_000 <= before,
+        "its space was not given back: {} of {before} bytes still allocated",
+        allocated(&pack_file)
+    );
+
+    // The last two go: so does the pack.
+    vault
+        .apply_pull_round(&round(Vec::new(), vec!["s-0".into(), "s-2".into()], 3))
+        .unwrap();
+    assert!(part_files(&dir).is_empty());
+}
+
+#[test]
+fn a_dropped_range_its_writer_fills_again_is_not_punched() {
+    let (dir, vault) = connected_vault();
+    let dropped = marked_bytes(400_000);
+    let dropped_sha256 = hex::encode(sha2::Sha256::digest(&dropped));
+    let kept = marked_bytes(300_000);
+    let kept_sha256 = hex::encode(sha2::Sha256::digest(&kept));
+    let mut writer = pack(&vault);
+    vault
+        .keep_download_part(&dropped_sha256, 0, &dropped, &mut writer, &fresh())
+        .unwrap();
+    // Discarded while the pack is still being written: its writer takes the place again.
+    vault.discard_download(&dropped_sha256).unwrap();
+    vault
+        .keep_download_part(&kept_sha256, 0, &kept, &mut writer, &fresh())
+        .unwrap();
+    drop(writer);
+    assert_eq!(
+        std::fs::metadata(&part_files(&dir)[0]).unwrap().len(),
+        300_000 + 16
+    );
+    // The dropped range is looked at once the writer is done (at the next drop of parts, or
+    // opening): the part that lies in it now is left whole.
+    vault.discard_download(&"cd".repeat(32)).unwrap();
+    assert!(vault.download_bytes(&kept_sha256).unwrap() == kept);
 }
 
 /// Every file under `dir`.

@@ -42,6 +42,16 @@ fn make_vault(root: &Path, keyring: &OsKeyring) -> VaultPaths {
     paths
 }
 
+/// Opens the vault at `paths` with its password, as the app does.
+fn open_vault(paths: &VaultPaths, keyring: &OsKeyring) -> Result<Vault, VaultError> {
+    Vault::open(
+        paths,
+        "pw-zoya",
+        keyring,
+        Arc::new(ManualClock::new(1_700_000_000_000)),
+    )
+}
+
 /// The raw SQLCipher key, unwrapped as a recovery tool would.
 fn raw_key_hex(paths: &VaultPaths, keyring: &OsKeyring) -> String {
     let key = KeyFile::read(&paths.key_file())
@@ -163,19 +173,13 @@ fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
         hash(paths.database()),
         hash(paths.database().with_extension("db-wal")),
     );
-    let err = Vault::open(
-        &paths,
-        "pw-zoya",
-        &keyring,
-        Arc::new(ManualClock::new(1_700_000_000_000)),
-    )
-    .unwrap_err();
+    let err = open_vault(&paths, &keyring).unwrap_err();
     assert!(
         matches!(
             err,
             VaultError::NewerSchema {
                 found: 99,
-                supported: 11
+                supported: 12
             }
         ),
         "{err}"
@@ -199,7 +203,7 @@ fn a_vault_from_the_previous_schema_is_migrated_at_open_and_keeps_its_records() 
         &keyring,
         "DROP TABLE annotation_pushes; DROP TABLE annotations; DROP TABLE document_updates; DROP TABLE signing_keys;
          DROP TABLE trust_anchors; DROP TABLE signing_batch_items; DROP TABLE signing_batches;
-         DROP TABLE resign_requests; DROP TABLE refused_revisions; DROP TABLE download_files; DROP TABLE download_parts; DROP TABLE revocation_list; DROP TABLE document_reads;
+         DROP TABLE resign_requests; DROP TABLE refused_revisions; DROP TABLE download_keys; DROP TABLE dropped_part_ranges; DROP TABLE download_parts; DROP TABLE revocation_list; DROP TABLE document_reads;
          DROP TABLE tutorial_steps; DROP TABLE tutorial_lessons; DROP TABLE training_outbox; DROP TABLE training_sent;
          DROP INDEX document_bytes_parts; ALTER TABLE document_bytes DROP COLUMN parts_sha256;
          DROP TABLE server_documents;
@@ -266,17 +270,102 @@ fn download_parts_kept_in_the_database_by_schema_10_are_still_read() {
                ('{sha256}', 12, 11, CAST('second part' AS BLOB));"
         ),
     );
-    let vault = Vault::open(
-        &paths,
-        "pw-zoya",
-        &keyring,
-        Arc::new(ManualClock::new(1_700_000_000_000)),
-    )
-    .unwrap();
+    let vault = open_vault(&paths, &keyring).unwrap();
     assert_eq!(vault.download_held(&sha256).unwrap(), 23);
     assert_eq!(
         vault.download_bytes(&sha256).unwrap(),
         b"first part, second part"
     );
     assert_eq!(vault.download_digest(&sha256).unwrap(), (23, sha256));
+}
+
+#[test]
+fn a_download_kept_in_a_file_of_its_own_by_schema_11_is_read_as_a_pack_of_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = keyring();
+    let paths = make_vault(dir.path(), &keyring);
+    let bytes = b"first part, second part";
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    // Schema 11 sealed each part under a key of the download's file, named by download_files.
+    let key = [7u8; 32];
+    let sealing = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &key).unwrap(),
+    );
+    let mut file = Vec::new();
+    let mut rows = Vec::new();
+    for (n, (start, part)) in [(0usize, &bytes[..12]), (12, &bytes[12..])]
+        .into_iter()
+        .enumerate()
+    {
+        let nonce = [n as u8 + 1; 12];
+        let mut sealed = part.to_vec();
+        let place = format!("outpost download part\n{sha256}\n{start}\n{}", part.len());
+        sealing
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(place.as_bytes()),
+                &mut sealed,
+            )
+            .unwrap();
+        rows.push(format!(
+            "('{sha256}', {start}, {}, x'', {}, x'{}')",
+            part.len(),
+            file.len(),
+            hex::encode(nonce)
+        ));
+        file.extend_from_slice(&sealed);
+    }
+    let parts_folder = paths.database().parent().unwrap().join("parts");
+    std::fs::create_dir_all(&parts_folder).unwrap();
+    std::fs::write(parts_folder.join("00112233445566778899aabbccddeeff"), &file).unwrap();
+    run_sql_with_raw_key(
+        &paths,
+        &keyring,
+        &format!(
+            "DROP TRIGGER download_keys_follow_parts; DROP TABLE dropped_part_ranges;
+             DROP TABLE download_keys; DROP INDEX download_parts_by_file;
+             ALTER TABLE download_parts DROP COLUMN file_name;
+             CREATE TABLE download_files (
+                 sha256 TEXT PRIMARY KEY, file_name TEXT NOT NULL UNIQUE,
+                 file_key BLOB NOT NULL CHECK (length(file_key) = 32)) STRICT;
+             CREATE TRIGGER download_files_follow_parts AFTER DELETE ON download_parts
+             WHEN NOT EXISTS (SELECT 1 FROM download_parts WHERE sha256 = OLD.sha256)
+             BEGIN DELETE FROM download_files WHERE sha256 = OLD.sha256; END;
+             INSERT INTO download_files VALUES
+                 ('{sha256}', '00112233445566778899aabbccddeeff', x'{}'),
+                 ('{}', 'ffeeddccbbaa99887766554433221100', x'{}');
+             INSERT INTO download_parts (sha256, start_at, size, bytes, file_offset, nonce)
+                 VALUES {};
+             PRAGMA user_version = 11;",
+            hex::encode(key),
+            "ef".repeat(32),
+            hex::encode([9u8; 32]),
+            rows.join(", ")
+        ),
+    );
+    let vault = open_vault(&paths, &keyring).unwrap();
+    assert_eq!(vault.download_bytes(&sha256).unwrap(), bytes);
+    assert_eq!(
+        vault.download_digest(&sha256).unwrap(),
+        (23, sha256.clone())
+    );
+    // It goes on in a pack like any download, and its old file goes with it.
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+    let mut pack = vault.begin_parts_pack(&mut rng);
+    vault
+        .keep_download_part(
+            &sha256,
+            23,
+            b", third",
+            &mut pack,
+            &outpost_vault::PartRandomness::draw(&mut rng),
+        )
+        .unwrap();
+    drop(pack);
+    assert_eq!(
+        vault.download_bytes(&sha256).unwrap(),
+        b"first part, second part, third"
+    );
+    vault.discard_download(&sha256).unwrap();
+    assert_eq!(std::fs::read_dir(&parts_folder).unwrap().count(), 0);
 }

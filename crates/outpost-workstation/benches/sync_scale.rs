@@ -254,7 +254,7 @@ fn main() {
          daemon on loopback serving the same files in the same run (no TLS, no checks). Run: \
          `scripts/with-keyring.sh cargo bench -p outpost-workstation --bench sync_scale`.\n\n\
          | | Outpost | peer / goal |\n|---|---|---|\n\
-         | first sync of {docs} documents ({mb:.0} MB): downloaded {in_flight} at a time into the vault part by part, hash-checked, validated and indexed by pdfium, stored encrypted (sealed part files, keys in SQLCipher); median of {repeats} | {first} ({ratio:.1}× rsync; CPU {cpu}, workstation and server together) | rsync daemon: {rsync} ({rsync_mb:.0} MB received), median of {repeats}; goal ≤ 1.5× (judged against this plain run). With `--fsync` (each file made durable, as Outpost does): {durable_rsync}, Outpost {durable_ratio:.1}× that |\n\
+         | first sync of {docs} documents ({mb:.0} MB): downloaded {in_flight} at a time into the vault part by part, hash-checked, validated and indexed by pdfium, stored encrypted (sealed in a pack file per download thread, keys in SQLCipher); median of {repeats} | {first} ({ratio:.1}× rsync; CPU {cpu}, workstation and server together) | rsync daemon: {rsync} ({rsync_mb:.0} MB received), median of {repeats}; goal ≤ 1.5× (judged against this plain run). With `--fsync` (each file made durable, as Outpost does): {durable_rsync}, Outpost {durable_ratio:.1}× that |\n\
          {rows}\n\
          During this run the host took {stolen:.0} s of this machine's CPU time (steal, over both \
          cores): compare runs made with little of it.\n",

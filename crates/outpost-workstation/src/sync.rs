@@ -722,6 +722,7 @@ impl Session {
         let mut ready: Vec<usize> = Vec::new();
         let mut stored: Vec<DocumentId> = Vec::new();
         let mut last_stored = std::time::Instant::now();
+        let parts_flush = self.vault().parts_flush();
         let pulled = |index: usize, page_texts: Vec<String>| {
             let (position, document) = &downloads[index];
             PulledDocument {
@@ -747,7 +748,11 @@ impl Session {
                                page_texts: &mut Vec<Option<Vec<String>>>|
          -> Result<usize, WorkstationError> {
             let documents = take_ready(ready, page_texts);
-            stored.extend(self.vault().store_pulled_documents(&documents)?);
+            if !documents.is_empty() {
+                // Flushed without holding the vault: the downloads in flight go on meanwhile.
+                let flushed = parts_flush.run()?;
+                stored.extend(self.vault().store_flushed_documents(&documents, flushed)?);
+            }
             Ok(stored.len())
         };
         std::thread::scope(|scope| {
@@ -756,39 +761,44 @@ impl Session {
                 let events = events.clone();
                 let (next, halt, downloads) = (&next, &halt, &downloads);
                 let first_with_bytes = &first_with_bytes;
-                scope.spawn(move || loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((_, document)) = downloads.get(index) else {
-                        break;
-                    };
-                    if halt.load(Ordering::Relaxed) {
-                        break;
+                scope.spawn(move || {
+                    // This thread's pack: the parts of every document it fetches go into it.
+                    let mut pack = self.vault().begin_parts_pack(&mut **self.rng());
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((_, document)) = downloads.get(index) else {
+                            break;
+                        };
+                        if halt.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        if first_with_bytes[index] != index {
+                            continue;
+                        }
+                        let mut report = |step| {
+                            let _ = events.send(Event::Progress(step));
+                        };
+                        let here = self.vault().document_by_sha256(&document.sha256);
+                        let outcome = match here {
+                            // The same bytes are here already (imported, or another server document).
+                            Ok(Some(_)) => Ok(Vec::new()),
+                            Ok(None) => self.download_into_vault(
+                                (client, key, account),
+                                &mut pack,
+                                document,
+                                &mut report,
+                                halt,
+                            ),
+                            Err(error) => Err(error.into()),
+                        };
+                        if outcome.is_ok() {
+                            report(PullProgress::Arrived {
+                                title: document.title.clone(),
+                                bytes: document.size,
+                            });
+                        }
+                        let _ = events.send(Event::Done(index, outcome));
                     }
-                    if first_with_bytes[index] != index {
-                        continue;
-                    }
-                    let mut report = |step| {
-                        let _ = events.send(Event::Progress(step));
-                    };
-                    let here = self.vault().document_by_sha256(&document.sha256);
-                    let outcome = match here {
-                        // The same bytes are here already (imported, or another server document).
-                        Ok(Some(_)) => Ok(Vec::new()),
-                        Ok(None) => self.download_into_vault(
-                            (client, key, account),
-                            document,
-                            &mut report,
-                            halt,
-                        ),
-                        Err(error) => Err(error.into()),
-                    };
-                    if outcome.is_ok() {
-                        report(PullProgress::Arrived {
-                            title: document.title.clone(),
-                            bytes: document.size,
-                        });
-                    }
-                    let _ = events.send(Event::Done(index, outcome));
                 });
             }
             drop(events);
@@ -863,6 +873,7 @@ impl Session {
     fn download_into_vault(
         &self,
         (client, key, account): (&ServerClient, &DeviceKey, &Mutex<ServerAccount>),
+        pack: &mut outpost_vault::PartsPack,
         document: &wire::DocumentInfo,
         progress: &mut dyn FnMut(PullProgress),
         cancel: &AtomicBool,
@@ -888,10 +899,10 @@ impl Session {
                     // flight and the storing of those that arrived do not wait for one another.
                     let part = self
                         .vault()
-                        .plan_download_part(sha256, start, &sealing)
+                        .plan_download_part(sha256, start, pack, &sealing)
                         .map_err(|e| e.to_string())?;
-                    // Not flushed here: the vault writes out all the files of a batch of
-                    // documents at once before it stores them.
+                    // Not flushed here: the vault writes out its packs at once before it
+                    // stores a batch of documents.
                     let written = part.write(bytes).map_err(|e| e.to_string())?;
                     self.vault()
                         .record_download_part(&written)

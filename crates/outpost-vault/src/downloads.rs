@@ -7,25 +7,25 @@
 //! Where the bytes live: in pack files in the vault's `parts/` folder. Each writer — a download
 //! thread — appends the parts of every document it fetches to a pack of its own ([`PartsPack`]),
 //! so a first sync of thousands of documents makes a handful of files, not one per document
-//! (making a file is the costly part on ext4: docs/benchmarks.md, sync-scale). Each part is
-//! sealed with AES-256-GCM (ring) under its download's own random 256-bit key, with a random
-//! nonce and the part's place (document hash, first byte, size) as associated data. The keys,
-//! the nonces and where each part lies are kept only inside the encrypted database, so the packs
-//! are unreadable without it; deleting a download's key row (secure delete is on) makes its
-//! bytes unreadable while the rest of the pack stays — once the key's old page has also left
-//! the write-ahead log at its next checkpoint — and the space of its parts is given back by
-//! punching holes in the pack. A pack goes when no part lies in it any more. Large bytes go to
-//! files rather than into SQLCipher pages because a page-encrypted, write-ahead-logged database
-//! writes every byte twice with a CBC encryption and an HMAC per 4 kB page — several times the
-//! cost of one sealed write (docs/benchmarks.md, sync-scale). Parts kept by an earlier Outpost
-//! inside the database (`file_offset` NULL) are still read from there, and those it kept in a
-//! file per download read as packs of one.
+//! (making 2,000 files took ~1.4 s of CPU in a profile of the first sync on an ext4 without a
+//! journal). Each part is sealed with AES-256-GCM (ring) under its download's own random 256-bit
+//! key, with a random nonce and the part's place (document hash, first byte, size) as
+//! associated data. The keys, the nonces and where each part lies are kept only inside the
+//! encrypted database, so the packs are unreadable without it; deleting a download's key row
+//! (secure delete is on) makes its bytes unreadable while the rest of the pack stays — once the
+//! key's old page has also left the write-ahead log at its next checkpoint — and the space of
+//! its parts is given back by punching holes in the pack. A pack goes when no part lies in it
+//! any more. Large bytes go to files rather than into SQLCipher pages because a page-encrypted,
+//! write-ahead-logged database writes every byte twice with a CBC encryption and an HMAC per
+//! 4 kB page — several times the cost of one sealed write (3.5 s against ~0.3 s for 500 MB when
+//! measured; ARCHITECTURE.md).
+//! Parts kept by an earlier Outpost inside the database (`file_offset` NULL) are still read from
+//! there, and those it kept in a file per download read as packs of one.
 
-use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::marker::PhantomData;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use rusqlite::OptionalExtension;
@@ -44,11 +44,6 @@ type FileKey = Zeroizing<[u8; 32]>;
 /// The folder (inside the vault's) holding the pack files.
 const PARTS_FOLDER: &str = "parts";
 
-/// The names of the packs being written in this process: their files are kept even while no
-/// recorded part names them yet, and no dropped range in them is punched (their writer may be
-/// reusing it).
-pub(crate) type LivePacks = Arc<Mutex<HashSet<String>>>;
-
 /// Fresh randomness for keeping one part: the download's key (used when its first part is kept)
 /// and the part's nonce. Drawn by the caller from its RNG, so the vault needs none of its own
 /// and tests stay deterministic.
@@ -61,21 +56,16 @@ pub struct PartRandomness {
 /// download thread keeps one for all the documents it fetches, so a first sync of thousands of
 /// documents makes a few files rather than one per document. Made by
 /// [`Vault::begin_parts_pack`]; parts are planned into it with [`Vault::plan_download_part`],
-/// which borrows it mutably, so a pack never has two writers. Once dropped it is never written
-/// again (a download resumed later goes on in its new writer's pack).
+/// which borrows it mutably until the part is recorded, so a pack never has two writers. While
+/// it lives its file is locked (`flock`), and any opening of the vault — this one or another —
+/// leaves a locked pack alone: it is neither removed nor punched while no recorded part names
+/// it yet, or while its writer may be filling a dropped range again. Once dropped it is never
+/// written again (a download resumed later goes on in its new writer's pack).
 pub struct PartsPack {
     name: String,
     path: PathBuf,
-    file: Option<File>,
-    live: LivePacks,
-}
-
-impl Drop for PartsPack {
-    fn drop(&mut self) {
-        if let Ok(mut live) = self.live.lock() {
-            live.remove(&self.name);
-        }
-    }
+    /// Open and locked for as long as the pack lives.
+    file: File,
 }
 
 /// One part of a download, planned by [`Vault::plan_download_part`]: the pack it goes to and
@@ -90,13 +80,13 @@ pub struct DownloadPart<'p> {
     nonce: [u8; 12],
 }
 
-impl DownloadPart<'_> {
+impl<'p> DownloadPart<'p> {
     /// Seals `bytes` (not empty; AES-256-GCM, bound to the part's place) and writes them to the
     /// pack, which is cut where the planned part begins (bytes after it were written for a part
     /// that was never recorded). Not held until [`Vault::record_download_part`] records the
     /// result. Takes the plan, so that its nonce seals one part only: a write that failed is
     /// planned again, with fresh randomness.
-    pub fn write(self, bytes: &[u8]) -> Result<WrittenPart, VaultError> {
+    pub fn write(self, bytes: &[u8]) -> Result<WrittenPart<'p>, VaultError> {
         let mut sealed = Vec::with_capacity(bytes.len() + TAG_LEN as usize);
         sealed.extend_from_slice(bytes);
         cipher(&self.sha256, &self.file_key)?
@@ -109,19 +99,7 @@ impl DownloadPart<'_> {
                 sha256: self.sha256.clone(),
                 reason: "it could not be sealed".into(),
             })?;
-        let path = &self.pack.path;
-        let file = match &mut self.pack.file {
-            Some(file) => file,
-            empty => empty.insert(
-                OpenOptions::new()
-                    .create(true)
-                    .write(true)
-                    .truncate(false)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(|e| VaultError::io(path, e))?,
-            ),
-        };
+        let (path, file) = (&self.pack.path, &self.pack.file);
         // Cut only when something is past the planned place: truncating a file to the length it
         // has already still makes ext4 start writing it out when it is closed.
         file.metadata()
@@ -139,6 +117,7 @@ impl DownloadPart<'_> {
             file_offset: self.file_offset,
             file_key: self.file_key,
             nonce: self.nonce,
+            _pack: PhantomData,
         })
     }
 }
@@ -200,8 +179,9 @@ impl PartsFlush {
     }
 }
 
-/// A part [`DownloadPart::write`] wrote, to be recorded by [`Vault::record_download_part`].
-pub struct WrittenPart {
+/// A part [`DownloadPart::write`] wrote, to be recorded by [`Vault::record_download_part`]
+/// while its pack still lives (and is still locked).
+pub struct WrittenPart<'p> {
     sha256: String,
     start: u64,
     size: u64,
@@ -209,6 +189,7 @@ pub struct WrittenPart {
     file_offset: u64,
     file_key: FileKey,
     nonce: [u8; 12],
+    _pack: PhantomData<&'p mut PartsPack>,
 }
 
 impl PartRandomness {
@@ -230,21 +211,41 @@ impl Vault {
         held(&self.conn, sha256)
     }
 
-    /// Begins a pack file for one writer (its name drawn from `rng`; the file is made when the
-    /// first part is written). Kept while the returned value lives, even before any part in it is
-    /// recorded.
-    pub fn begin_parts_pack(&self, rng: &mut dyn rand_core::CryptoRngCore) -> PartsPack {
-        let mut name = [0u8; 16];
-        rng.fill_bytes(&mut name);
-        let name = hex::encode(name);
-        if let Ok(mut live) = self.live_packs.lock() {
-            live.insert(name.clone());
-        }
-        PartsPack {
-            path: self.parts_folder().join(&name),
-            name,
-            file: None,
-            live: self.live_packs.clone(),
+    /// Begins a pack file for one writer: made (its name drawn from `rng`) and locked, so that
+    /// no opening of the vault takes it while it is being written.
+    pub fn begin_parts_pack(
+        &self,
+        rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> Result<PartsPack, VaultError> {
+        let folder = self.parts_folder();
+        crate::vault::create_private_dir(&folder)?;
+        loop {
+            let mut name = [0u8; 16];
+            rng.fill_bytes(&mut name);
+            let name = hex::encode(name);
+            let path = folder.join(&name);
+            let file = match OpenOptions::new()
+                .create_new(true)
+                .read(true)
+                .write(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(file) => file,
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(error) => return Err(VaultError::io(&path, error)),
+            };
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+                .map_err(|e| VaultError::io(&path, e.into()))?;
+            // Another opening may have taken the new, empty file for an unused one between its
+            // making and its lock: then it is gone, and another name is drawn.
+            let linked = file
+                .metadata()
+                .map(|m| m.nlink() > 0)
+                .map_err(|e| VaultError::io(&path, e))?;
+            if linked {
+                return Ok(PartsPack { name, path, file });
+            }
         }
     }
 
@@ -260,7 +261,7 @@ impl Vault {
         start: u64,
         bytes: &[u8],
         pack: &mut PartsPack,
-        fresh: &PartRandomness,
+        fresh: PartRandomness,
     ) -> Result<(), VaultError> {
         if bytes.is_empty() {
             return Ok(());
@@ -279,10 +280,13 @@ impl Vault {
         sha256: &str,
         start: u64,
         pack: &'p mut PartsPack,
-        fresh: &PartRandomness,
+        fresh: PartRandomness,
     ) -> Result<DownloadPart<'p>, VaultError> {
         self.check_next_part(sha256, start)?;
-        let file_key = download_key(&self.conn, sha256)?.unwrap_or_else(|| fresh.file_key.clone());
+        let file_key = match download_key(&self.conn, sha256)? {
+            Some(key) => key,
+            None => fresh.file_key,
+        };
         // The pack ends where its last recorded part ends: bytes after that were written for a
         // part that was never recorded, and are overwritten (the pack has no other writer).
         let offset: Option<i64> = self
@@ -293,7 +297,6 @@ impl Vault {
             )?
             .query_row(rusqlite::params![pack.name, TAG_LEN as i64], |r| r.get(0))
             .optional()?;
-        crate::vault::create_private_dir(&self.parts_folder())?;
         Ok(DownloadPart {
             pack,
             sha256: sha256.to_string(),
@@ -311,7 +314,7 @@ impl Vault {
     /// are stored from them ([`Vault::store_pulled_documents`], [`Vault::apply_pull_round`]).
     /// Refused with [`VaultError::DownloadOutOfOrder`] if the held bytes (or the download's key)
     /// changed since the part was planned: another writer of the same download got there first.
-    pub fn record_download_part(&self, part: &WrittenPart) -> Result<(), VaultError> {
+    pub fn record_download_part(&self, part: &WrittenPart<'_>) -> Result<(), VaultError> {
         let _unsynced = UnsyncedCommits::begin(&self.conn)?;
         let tx = self.conn.unchecked_transaction()?;
         self.check_next_part(&part.sha256, part.start)?;
@@ -422,16 +425,12 @@ impl Vault {
     /// Gives back the space of dropped parts and removes the packs no part lives in any more:
     /// called after a transaction that dropped parts committed, and at opening for what a crash
     /// left between the two. A dropped part is unreadable already (its download's key row went
-    /// with its last part); this only returns its space. Packs being written in this process are
-    /// left alone (their writer may reuse a dropped range at their end); their dropped ranges are
-    /// punched later, unless a recorded part has come to lie in them since.
+    /// with its last part); this only returns its space. A pack whose writer still holds its
+    /// lock — in this opening of the vault or in another — is left alone (its first part may not
+    /// be recorded yet, and its writer may be filling a dropped range at its end again); its
+    /// dropped ranges are punched later, unless a recorded part has come to lie in them since.
     pub(crate) fn remove_unowned_part_files(&self) -> Result<(), VaultError> {
         let folder = self.parts_folder();
-        let live: HashSet<String> = self
-            .live_packs
-            .lock()
-            .map(|live| live.clone())
-            .unwrap_or_default();
         let mut in_use = self
             .conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM download_parts WHERE file_name = ?1)")?;
@@ -442,9 +441,13 @@ impl Vault {
         };
         for entry in entries {
             let entry = entry.map_err(|e| VaultError::io(&folder, e))?;
+            let path = entry.path();
+            // Locked first, then looked up: a writer records its parts before it lets go.
+            let PackState::Idle(_locked) = pack_state(&path)? else {
+                continue;
+            };
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !live.contains(&name) && !in_use.query_row([&name], |r| r.get::<_, bool>(0))? {
-                let path = entry.path();
+            if !in_use.query_row([&name], |r| r.get::<_, bool>(0))? {
                 match std::fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -452,13 +455,13 @@ impl Vault {
                 }
             }
         }
-        self.punch_dropped_ranges(&live)
+        self.punch_dropped_ranges()
     }
 
-    /// Punches holes where dropped parts lay in packs still in use (and not being written), so
-    /// the filesystem takes their blocks back; a range a recorded part now overlaps is left as
-    /// it is. A filesystem without hole punching keeps the space until the whole pack goes.
-    fn punch_dropped_ranges(&self, live: &HashSet<String>) -> Result<(), VaultError> {
+    /// Punches holes where dropped parts lay in packs no writer holds, so the filesystem takes
+    /// their blocks back; a range a recorded part now overlaps is left as it is. A filesystem
+    /// without hole punching keeps the space until the whole pack goes.
+    fn punch_dropped_ranges(&self) -> Result<(), VaultError> {
         let dropped: Vec<(i64, String, i64, i64)> = self
             .conn
             .prepare_cached(
@@ -476,9 +479,15 @@ impl Vault {
         )?;
         let mut done = Vec::new();
         for (rowid, name, offset, length) in dropped {
-            if live.contains(&name) {
-                continue;
-            }
+            let path = folder.join(&name);
+            let pack = match pack_state(&path)? {
+                PackState::Gone => {
+                    done.push(rowid);
+                    continue;
+                }
+                PackState::Written => continue,
+                PackState::Idle(pack) => pack,
+            };
             done.push(rowid);
             if overlapped.query_row(
                 rusqlite::params![name, offset, length, TAG_LEN as i64],
@@ -486,13 +495,6 @@ impl Vault {
             )? {
                 continue;
             }
-            let path = folder.join(&name);
-            let pack = match OpenOptions::new().write(true).open(&path) {
-                Ok(pack) => pack,
-                // The whole pack went.
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(error) => return Err(VaultError::io(&path, error)),
-            };
             let (Ok(offset), Ok(length)) = (u64::try_from(offset), u64::try_from(length)) else {
                 continue;
             };
@@ -515,6 +517,29 @@ impl Vault {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// Whether a pack file is there and whether a writer holds it.
+enum PackState {
+    /// No such file.
+    Gone,
+    /// A [`PartsPack`] holds its lock: it is being written.
+    Written,
+    /// No writer: opened for writing with its lock taken, held until dropped.
+    Idle(File),
+}
+
+fn pack_state(path: &Path) -> Result<PackState, VaultError> {
+    let file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(PackState::Gone),
+        Err(error) => return Err(VaultError::io(path, error)),
+    };
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(PackState::Idle(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(PackState::Written),
+        Err(error) => Err(VaultError::io(path, error.into())),
     }
 }
 

@@ -154,8 +154,6 @@ pub struct Vault {
     vault_id: Uuid,
     /// Documents indexed since the search indexes were last merged (this opening).
     pub(crate) indexed_since_merge: std::cell::Cell<usize>,
-    /// The pack files being written through this opening (see downloads.rs).
-    pub(crate) live_packs: crate::downloads::LivePacks,
 }
 
 impl std::fmt::Debug for Vault {
@@ -385,7 +383,6 @@ impl Vault {
             paths: paths.clone(),
             vault_id,
             indexed_since_merge: std::cell::Cell::new(0),
-            live_packs: Default::default(),
         };
         // What a crash left between a commit that dropped parts and the removal of their files.
         vault.forget_unowned_part_files();

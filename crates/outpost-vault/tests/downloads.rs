@@ -58,7 +58,7 @@ fn fresh() -> PartRandomness {
 
 /// A pack for one writer.
 fn pack(vault: &Vault) -> PartsPack {
-    vault.begin_parts_pack(&mut seeded())
+    vault.begin_parts_pack(&mut seeded()).unwrap()
 }
 
 /// The files in the vault's parts folder.
@@ -93,10 +93,10 @@ fn parts_become_the_document_and_leave_with_it() {
 
     // Parts arrive in order; one out of order is refused and changes nothing.
     vault
-        .keep_download_part(&sha256, 0, &bytes[..1_000_000], &mut pack, &fresh())
+        .keep_download_part(&sha256, 0, &bytes[..1_000_000], &mut pack, fresh())
         .unwrap();
     let refused =
-        vault.keep_download_part(&sha256, 2_000_000, &bytes[2_000_000..], &mut pack, &fresh());
+        vault.keep_download_part(&sha256, 2_000_000, &bytes[2_000_000..], &mut pack, fresh());
     assert!(matches!(
         refused,
         Err(VaultError::DownloadOutOfOrder {
@@ -106,7 +106,7 @@ fn parts_become_the_document_and_leave_with_it() {
     ));
     assert_eq!(vault.download_held(&sha256).unwrap(), 1_000_000);
     vault
-        .keep_download_part(&sha256, 1_000_000, &bytes[1_000_000..], &mut pack, &fresh())
+        .keep_download_part(&sha256, 1_000_000, &bytes[1_000_000..], &mut pack, fresh())
         .unwrap();
     assert_eq!(
         vault.download_digest(&sha256).unwrap(),
@@ -115,7 +115,7 @@ fn parts_become_the_document_and_leave_with_it() {
 
     // Applied: the document's bytes are the parts, byte for byte; a stray download goes.
     vault
-        .keep_download_part("ab".repeat(32).as_str(), 0, b"stray", &mut pack, &fresh())
+        .keep_download_part("ab".repeat(32).as_str(), 0, b"stray", &mut pack, fresh())
         .unwrap();
     let id = DocumentId("doc-1".into());
     vault
@@ -138,7 +138,7 @@ fn parts_become_the_document_and_leave_with_it() {
     assert_eq!(vault.download_held(&"ab".repeat(32)).unwrap(), 0);
     // They are no download any more: nothing can be added to them, discarding leaves them.
     assert!(vault
-        .keep_download_part(&sha256, bytes.len() as u64, b"more", &mut pack, &fresh())
+        .keep_download_part(&sha256, bytes.len() as u64, b"more", &mut pack, fresh())
         .is_err());
     vault.discard_download(&sha256).unwrap();
     assert!(vault.document_bytes(&id).unwrap() == bytes);
@@ -168,7 +168,7 @@ fn parts_are_sealed_on_the_disk_and_a_changed_file_is_refused_not_misread() {
                 start as u64,
                 &bytes[start..end],
                 &mut pack,
-                &fresh(),
+                fresh(),
             )
             .unwrap();
     }
@@ -215,7 +215,7 @@ fn a_part_written_without_its_row_is_overwritten_and_a_file_without_a_download_g
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
     let mut pack = pack(&vault);
     vault
-        .keep_download_part(&sha256, 0, &bytes[..1_000_000], &mut pack, &fresh())
+        .keep_download_part(&sha256, 0, &bytes[..1_000_000], &mut pack, fresh())
         .unwrap();
     // A crash after a part reached the file but before its row committed leaves bytes behind.
     let file = part_files(&dir).remove(0);
@@ -227,7 +227,7 @@ fn a_part_written_without_its_row_is_overwritten_and_a_file_without_a_download_g
     std::io::Write::write_all(&mut tail, &[7u8; 700_000]).unwrap();
     drop(tail);
     vault
-        .keep_download_part(&sha256, 1_000_000, &bytes[1_000_000..], &mut pack, &fresh())
+        .keep_download_part(&sha256, 1_000_000, &bytes[1_000_000..], &mut pack, fresh())
         .unwrap();
     drop(pack);
     // Two sealed records (bytes and a 16-byte tag each), nothing after them.
@@ -268,7 +268,7 @@ fn parts_written_outside_the_vault_are_held_only_once_recorded_and_a_second_writ
 
     // Planned and written, not yet recorded: nothing is held, and a resumed download starts at 0.
     let first = vault
-        .plan_download_part(&sha256, 0, &mut one_pack, &fresh())
+        .plan_download_part(&sha256, 0, &mut one_pack, fresh())
         .unwrap();
     let written = first.write(&bytes[..100_000]).unwrap();
     assert_eq!(vault.download_held(&sha256).unwrap(), 0);
@@ -278,12 +278,12 @@ fn parts_written_outside_the_vault_are_held_only_once_recorded_and_a_second_writ
     // Two writers (each with its own pack) plan the same next part: the first recorded is held,
     // the second is refused, and what is held reads back intact.
     let one = vault
-        .plan_download_part(&sha256, 100_000, &mut one_pack, &fresh())
+        .plan_download_part(&sha256, 100_000, &mut one_pack, fresh())
         .unwrap()
         .write(&bytes[100_000..200_000])
         .unwrap();
     let other = vault
-        .plan_download_part(&sha256, 100_000, &mut other_pack, &fresh())
+        .plan_download_part(&sha256, 100_000, &mut other_pack, fresh())
         .unwrap()
         .write(&bytes[100_000..200_000])
         .unwrap();
@@ -296,7 +296,7 @@ fn parts_written_outside_the_vault_are_held_only_once_recorded_and_a_second_writ
     }
     // The download goes on in the other writer's pack (as a resumed one does).
     let last = vault
-        .plan_download_part(&sha256, 200_000, &mut other_pack, &fresh())
+        .plan_download_part(&sha256, 200_000, &mut other_pack, fresh())
         .unwrap()
         .write(&bytes[200_000..])
         .unwrap();
@@ -308,18 +308,35 @@ fn parts_written_outside_the_vault_are_held_only_once_recorded_and_a_second_writ
     let new_bytes = marked_bytes(50_000);
     let new_sha256 = hex::encode(sha2::Sha256::digest(&new_bytes));
     let one = vault
-        .plan_download_part(&new_sha256, 0, &mut one_pack, &fresh())
+        .plan_download_part(&new_sha256, 0, &mut one_pack, fresh())
         .unwrap()
         .write(&new_bytes)
         .unwrap();
     let other = vault
-        .plan_download_part(&new_sha256, 0, &mut other_pack, &fresh())
+        .plan_download_part(&new_sha256, 0, &mut other_pack, fresh())
         .unwrap()
         .write(&new_bytes)
         .unwrap();
     vault.record_download_part(&other).unwrap();
     assert!(matches!(
         vault.record_download_part(&one),
+        Err(VaultError::DownloadOutOfOrder { .. })
+    ));
+    assert!(vault.download_bytes(&new_sha256).unwrap() == new_bytes);
+
+    // A part planned under the download's key, then the download discarded and fetched again to
+    // the same length under a new key: the old part is refused, not recorded under the new key.
+    let stale = vault
+        .plan_download_part(&new_sha256, 50_000, &mut one_pack, fresh())
+        .unwrap()
+        .write(b"more")
+        .unwrap();
+    vault.discard_download(&new_sha256).unwrap();
+    vault
+        .keep_download_part(&new_sha256, 0, &new_bytes, &mut other_pack, fresh())
+        .unwrap();
+    assert!(matches!(
+        vault.record_download_part(&stale),
         Err(VaultError::DownloadOutOfOrder { .. })
     ));
     assert!(vault.download_bytes(&new_sha256).unwrap() == new_bytes);
@@ -349,7 +366,7 @@ fn allocated(path: &std::path::Path) -> u64 {
 }
 
 #[test]
-fn the_documents_one_writer_fetched_share_its_pack_and_a_purged_ones_bytes_leave_the_disk() {
+fn the_documents_one_writer_fetched_share_its_pack_and_a_purged_ones_range_is_punched_out() {
     let (dir, mut vault) = connected_vault();
     let contents: Vec<Vec<u8>> = (0..3u8)
         .map(|n| {
@@ -372,7 +389,7 @@ fn the_documents_one_writer_fetched_share_its_pack_and_a_purged_ones_bytes_leave
                     start as u64,
                     &bytes[start..end],
                     &mut writer,
-                    &fresh(),
+                    fresh(),
                 )
                 .unwrap();
         }
@@ -420,7 +437,7 @@ fn the_documents_one_writer_fetched_share_its_pack_and_a_purged_ones_bytes_leave
 }
 
 #[test]
-fn a_dropped_range_its_writer_fills_again_is_not_punched() {
+fn a_dropped_range_its_writer_is_filling_again_is_not_punched() {
     let (dir, vault) = connected_vault();
     let dropped = marked_bytes(400_000);
     let dropped_sha256 = hex::encode(sha2::Sha256::digest(&dropped));
@@ -428,22 +445,61 @@ fn a_dropped_range_its_writer_fills_again_is_not_punched() {
     let kept_sha256 = hex::encode(sha2::Sha256::digest(&kept));
     let mut writer = pack(&vault);
     vault
-        .keep_download_part(&dropped_sha256, 0, &dropped, &mut writer, &fresh())
+        .keep_download_part(&dropped_sha256, 0, &dropped, &mut writer, fresh())
         .unwrap();
-    // Discarded while the pack is still being written: its writer takes the place again.
+    // Discarded while the pack is being written: its writer takes the place again…
     vault.discard_download(&dropped_sha256).unwrap();
-    vault
-        .keep_download_part(&kept_sha256, 0, &kept, &mut writer, &fresh())
+    let refilling = vault
+        .plan_download_part(&kept_sha256, 0, &mut writer, fresh())
+        .unwrap()
+        .write(&kept)
         .unwrap();
+    // …and parts are dropped elsewhere before that part is recorded: the dropped range is not
+    // punched under it.
+    vault.discard_download(&"cd".repeat(32)).unwrap();
+    vault.record_download_part(&refilling).unwrap();
     drop(writer);
     assert_eq!(
         std::fs::metadata(&part_files(&dir)[0]).unwrap().len(),
         300_000 + 16
     );
-    // The dropped range is looked at once the writer is done (at the next drop of parts, or
-    // opening): the part that lies in it now is left whole.
+    assert!(vault.download_bytes(&kept_sha256).unwrap() == kept);
+    // Once the writer is done, the range is looked at again and left whole (a part lies in it).
     vault.discard_download(&"cd".repeat(32)).unwrap();
     assert!(vault.download_bytes(&kept_sha256).unwrap() == kept);
+}
+
+#[test]
+fn another_opening_of_the_vault_leaves_a_pack_being_written_alone() {
+    let (dir, vault) = connected_vault();
+    let bytes = marked_bytes(200_000);
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    let mut writer = pack(&vault);
+    let written = vault
+        .plan_download_part(&sha256, 0, &mut writer, fresh())
+        .unwrap()
+        .write(&bytes)
+        .unwrap();
+    // The vault is opened again (the tutorial, another window) before the part is recorded: the
+    // pack no recorded part names yet stays, because its writer holds it.
+    let keyring = KEYRING.with(|k| k.clone());
+    let other = Vault::open(
+        &VaultPaths::new(dir.path(), "petr").unwrap(),
+        "pw-petr",
+        &keyring,
+        Arc::new(ManualClock::new(1_700_000_000_000)),
+    )
+    .unwrap();
+    assert_eq!(part_files(&dir).len(), 1);
+    vault.record_download_part(&written).unwrap();
+    drop(writer);
+    assert!(vault.download_bytes(&sha256).unwrap() == bytes);
+    assert!(other.download_bytes(&sha256).unwrap() == bytes);
+    // An empty pack nobody writes any more goes at the next look.
+    let abandoned = pack(&vault);
+    drop(abandoned);
+    other.discard_download(&"cd".repeat(32)).unwrap();
+    assert_eq!(part_files(&dir).len(), 1);
 }
 
 /// Every file under `dir`.

@@ -351,15 +351,10 @@ fn a_download_kept_in_a_file_of_its_own_by_schema_11_is_read_as_a_pack_of_one() 
     );
     // It goes on in a pack like any download, and its old file goes with it.
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
-    let mut pack = vault.begin_parts_pack(&mut rng);
+    let mut pack = vault.begin_parts_pack(&mut rng).unwrap();
+    let fresh = outpost_vault::PartRandomness::draw(&mut rng);
     vault
-        .keep_download_part(
-            &sha256,
-            23,
-            b", third",
-            &mut pack,
-            &outpost_vault::PartRandomness::draw(&mut rng),
-        )
+        .keep_download_part(&sha256, 23, b", third", &mut pack, fresh)
         .unwrap();
     drop(pack);
     assert_eq!(

@@ -700,6 +700,8 @@ impl Session {
         enum Event {
             Progress(PullProgress),
             Done(usize, Result<Vec<String>, WorkstationError>),
+            /// A download thread could not begin (its pack could not be made).
+            Failed(WorkstationError),
         }
         // Documents with the same bytes (the server keeps them once) are downloaded once: the
         // first of them goes, the others take its page texts.
@@ -763,7 +765,14 @@ impl Session {
                 let first_with_bytes = &first_with_bytes;
                 scope.spawn(move || {
                     // This thread's pack: the parts of every document it fetches go into it.
-                    let mut pack = self.vault().begin_parts_pack(&mut **self.rng());
+                    let made = self.vault().begin_parts_pack(&mut **self.rng());
+                    let mut pack = match made {
+                        Ok(pack) => pack,
+                        Err(error) => {
+                            let _ = events.send(Event::Failed(error.into()));
+                            return;
+                        }
+                    };
                     loop {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some((_, document)) = downloads.get(index) else {
@@ -823,7 +832,7 @@ impl Session {
                         ready.push(index);
                         ready.append(&mut twins);
                     }
-                    Ok(Event::Done(_, Err(error))) => {
+                    Ok(Event::Done(_, Err(error)) | Event::Failed(error)) => {
                         halt.store(true, Ordering::Relaxed);
                         // The first failure is the cause; the others only stopped because of it.
                         failure.get_or_insert(error);
@@ -899,7 +908,7 @@ impl Session {
                     // flight and the storing of those that arrived do not wait for one another.
                     let part = self
                         .vault()
-                        .plan_download_part(sha256, start, pack, &sealing)
+                        .plan_download_part(sha256, start, pack, sealing)
                         .map_err(|e| e.to_string())?;
                     // Not flushed here: the vault writes out its packs at once before it
                     // stores a batch of documents.

@@ -127,6 +127,43 @@ pub(crate) fn write_update(
     Ok(out)
 }
 
+/// Only the update: the bytes [`write_update`] would write after the original's `original_len`
+/// bytes (the writer still counts them, so offsets in the update are those of the whole file).
+/// Spares a copy of the whole document when the caller keeps the original where it is.
+pub(crate) fn write_appended(
+    incremental: &mut IncrementalDocument,
+    original_len: usize,
+    capacity: usize,
+) -> Result<Vec<u8>, PdfError> {
+    let mut sink = AfterOriginal {
+        skip: original_len,
+        appended: Vec::with_capacity(capacity),
+    };
+    incremental
+        .save_to(&mut sink)
+        .map_err(|e| PdfError::Engine(format!("writing the update failed: {e}")))?;
+    Ok(sink.appended)
+}
+
+/// A writer that passes over the first `skip` bytes written to it and keeps the rest.
+struct AfterOriginal {
+    skip: usize,
+    appended: Vec<u8>,
+}
+
+impl std::io::Write for AfterOriginal {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let skipped = bytes.len().min(self.skip);
+        self.skip -= skipped;
+        self.appended.extend_from_slice(&bytes[skipped..]);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// An update's trailer carries only what identifies the document; sizes, `/Prev` and xref stream
 /// keys are the writer's business, and `/XRefStm` of a hybrid file must not be repeated.
 fn keep_only_update_trailer_keys(trailer: &mut Dictionary) {

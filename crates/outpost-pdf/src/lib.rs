@@ -39,7 +39,8 @@ pub use sample::{
     demo_samples, sample_font_path, Language, SampleKind, SampleSpec, SAMPLE_FONT_ENV,
 };
 pub use sign::{
-    sign_pdf, DocMdpPermission, SignatureMark, SignatureRequest, DEFAULT_RESERVED_BYTES,
+    sign_pdf, sign_pdf_update, DocMdpPermission, SignatureMark, SignatureRequest, SignedUpdate,
+    DEFAULT_RESERVED_BYTES,
 };
 pub use text_layer::{PageText, TextWord};
 pub use training::{

@@ -15,7 +15,7 @@ use lopdf::{dictionary, Dictionary, Document, IncrementalDocument, Object, Objec
 use sha2::{Digest, Sha256};
 
 use crate::annotation::Rect;
-use crate::burn_in::{fmt, open_for_update, pdf_date, start_update, text_string, write_update};
+use crate::burn_in::{fmt, open_for_update, pdf_date, start_update, text_string, write_appended};
 use crate::cms::{detached_signature, PdfSigner};
 use crate::font::EmbeddedFont;
 use crate::form::{docmdp_reference, page_annots, set_page_annots, signature_fields};
@@ -102,16 +102,43 @@ pub(crate) fn catalog_id(
         .map_err(parse_error)
 }
 
-/// Signs `original` as one incremental update and returns the signed file.
-///
-/// `font` draws the visible mark's text (DejaVu Sans covers Russian and English). Pending
-/// annotations must be burned in before: the signature covers exactly the bytes it is given.
+/// A signature written as one incremental update: what is appended to the original, and the
+/// SHA-256 of the whole signed file (original and update), computed while signing.
+#[derive(Debug, Clone)]
+pub struct SignedUpdate {
+    /// The bytes to append to the original: the signed file is the original followed by these.
+    pub appended: Vec<u8>,
+    /// The SHA-256 of the whole signed file.
+    pub sha256_after: [u8; 32],
+}
+
+/// Signs `original` as one incremental update and returns the signed file ([`sign_pdf_update`]
+/// appended to a copy of `original`).
 pub fn sign_pdf(
     original: &[u8],
     request: &SignatureRequest,
     signer: &dyn PdfSigner,
     font: &Path,
 ) -> Result<Vec<u8>, PdfError> {
+    let update = sign_pdf_update(original, request, signer, font)?;
+    let mut signed = Vec::with_capacity(original.len() + update.appended.len());
+    signed.extend_from_slice(original);
+    signed.extend_from_slice(&update.appended);
+    Ok(signed)
+}
+
+/// Signs `original` as one incremental update and returns only the update, with the hash of
+/// the whole signed file: for a caller that keeps revisions as updates (the vault) or copies the
+/// original within the filesystem, this spares copying and hashing the whole document again.
+///
+/// `font` draws the visible mark's text (DejaVu Sans covers Russian and English). Pending
+/// annotations must be burned in before: the signature covers exactly the bytes it is given.
+pub fn sign_pdf_update(
+    original: &[u8],
+    request: &SignatureRequest,
+    signer: &dyn PdfSigner,
+    font: &Path,
+) -> Result<SignedUpdate, PdfError> {
     crate::engine::precheck(original)?;
     let document = open_for_update(original, parse_error)?;
     let pages = document.get_pages();
@@ -223,14 +250,19 @@ pub fn sign_pdf(
         request.certify.map(|_| signature_id),
     )?;
 
-    let mut out = write_update(
+    let mut appended = write_appended(
         &mut incremental,
-        original.len() + request.reserved_bytes * 2 + 16 * 1024,
+        original.len(),
+        request.reserved_bytes * 2 + 16 * 1024,
     )?;
-    fill_in_signature(&mut out, original.len(), request.reserved_bytes, |digest| {
-        detached_signature(digest, signer)
-    })?;
-    Ok(out)
+    let sha256_after =
+        fill_in_appended_signature(original, &mut appended, request.reserved_bytes, |digest| {
+            detached_signature(digest, signer)
+        })?;
+    Ok(SignedUpdate {
+        appended,
+        sha256_after,
+    })
 }
 
 /// Adds the field to the catalog's `/AcroForm` (made an indirect object if it is new or direct)
@@ -313,32 +345,49 @@ pub(crate) fn fill_in_signature(
     reserved: usize,
     make_contents: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, PdfError>,
 ) -> Result<(), PdfError> {
-    let appended = &out[original_len..];
+    let (original, appended) = out.split_at_mut(original_len);
+    fill_in_appended_signature(original, appended, reserved, make_contents).map(|_| ())
+}
+
+/// [`fill_in_signature`] for an update kept apart from its original (`appended` follows
+/// `original` in the signed file); returns the SHA-256 of the whole signed file, the original's
+/// share hashed once for both digests.
+pub(crate) fn fill_in_appended_signature(
+    original: &[u8],
+    appended: &mut [u8],
+    reserved: usize,
+    make_contents: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, PdfError>,
+) -> Result<[u8; 32], PdfError> {
     let zeros = "0".repeat(reserved * 2);
+    // Offsets within `appended`; the file's are `original.len()` further on.
     let contents_at = find(appended, format!("({zeros})").as_bytes())
-        .map(|i| i + original_len)
         .ok_or_else(|| PdfError::Signing("the reserved /Contents was not found".into()))?;
     let placeholder =
         format!("{BYTE_RANGE_PLACEHOLDER} {BYTE_RANGE_PLACEHOLDER} {BYTE_RANGE_PLACEHOLDER}");
     let numbers_at = find(appended, placeholder.as_bytes())
-        .map(|i| i + original_len)
         .ok_or_else(|| PdfError::Signing("the reserved /ByteRange was not found".into()))?;
     let contents_end = contents_at + reserved * 2 + 2;
-    out[contents_at] = b'<';
-    out[contents_end - 1] = b'>';
-    let after = out.len() - contents_end;
-    let mut numbers = format!("{contents_at} {contents_end} {after}");
+    appended[contents_at] = b'<';
+    appended[contents_end - 1] = b'>';
+    let after = appended.len() - contents_end;
+    let mut numbers = format!(
+        "{} {} {after}",
+        original.len() + contents_at,
+        original.len() + contents_end
+    );
     if numbers.len() > placeholder.len() {
         return Err(PdfError::Signing("the file is too large to sign".into()));
     }
     while numbers.len() < placeholder.len() {
         numbers.push(' ');
     }
-    out[numbers_at..numbers_at + placeholder.len()].copy_from_slice(numbers.as_bytes());
+    appended[numbers_at..numbers_at + placeholder.len()].copy_from_slice(numbers.as_bytes());
 
     let mut hasher = Sha256::new();
-    hasher.update(&out[..contents_at]);
-    hasher.update(&out[contents_end..]);
+    hasher.update(original);
+    let mut whole_file = hasher.clone();
+    hasher.update(&appended[..contents_at]);
+    hasher.update(&appended[contents_end..]);
     let digest: [u8; 32] = hasher.finalize().into();
     let cms = make_contents(&digest)?;
     if cms.len() > reserved {
@@ -348,8 +397,9 @@ pub(crate) fn fill_in_signature(
         )));
     }
     let hex = hex::encode_upper(&cms);
-    out[contents_at + 1..contents_at + 1 + hex.len()].copy_from_slice(hex.as_bytes());
-    Ok(())
+    appended[contents_at + 1..contents_at + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    whole_file.update(&*appended);
+    Ok(whole_file.finalize().into())
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

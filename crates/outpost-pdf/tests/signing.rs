@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use outpost_pdf::{
-    sign_pdf, DocMdpPermission, Language, PdfError, PdfSigner, SignatureMark, SignatureRequest,
-    DEFAULT_RESERVED_BYTES,
+    sign_pdf, sign_pdf_update, DocMdpPermission, Language, PdfError, PdfSigner, SignatureMark,
+    SignatureRequest, DEFAULT_RESERVED_BYTES,
 };
 
 fn request(visible: bool, certify: Option<DocMdpPermission>) -> SignatureRequest {
@@ -171,6 +171,29 @@ fn a_visible_countersignature_on_an_uncertified_document_keeps_both_valid() {
     assert!(both.starts_with(&first));
     let path = write(dir.path(), "two-signatures.pdf", &both);
     assert_all_judges_accept(&pki, &path, 2);
+}
+
+#[test]
+fn an_update_signed_apart_from_its_original_makes_the_same_file_and_names_its_hash() {
+    use sha2::Digest;
+    let pki = TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let signer = pki.software_signer("apart", "/CN=Signed Apart", KeyKind::EcP256);
+    let original = sample(Language::Russian, 2);
+    let update = sign_pdf_update(&original, &request(true, None), &signer, &font()).unwrap();
+    let joined = [original.as_slice(), update.appended.as_slice()].concat();
+    // The same bytes as signing the whole file (ECDSA here is deterministic, RFC 6979)…
+    let whole = sign_pdf(&original, &request(true, None), &signer, &font()).unwrap();
+    assert!(
+        joined == whole,
+        "the update differs from the whole file's tail"
+    );
+    // …its hash is the whole file's, and the judges accept it.
+    assert_eq!(
+        update.sha256_after,
+        <[u8; 32]>::from(sha2::Sha256::digest(&joined))
+    );
+    assert_all_judges_accept(&pki, &write(dir.path(), "apart.pdf", &joined), 1);
 }
 
 #[test]

@@ -8,9 +8,9 @@ use std::str::FromStr;
 use base64ct::Encoding;
 use der::{Decode, Encode, EncodePem};
 use outpost_pdf::{
-    burn_in, certificate_from_der, sign_pdf, validate_signatures_against, Annotation, Certificate,
-    DocMdpPermission, PdfSigner, SignatureMark, SignatureReport, SignatureRequest, SoftwareSigner,
-    ViewRect, DEFAULT_RESERVED_BYTES,
+    burn_in, certificate_from_der, sign_pdf_update, validate_signatures_against, Annotation,
+    Certificate, DocMdpPermission, PdfSigner, SignatureMark, SignatureReport, SignatureRequest,
+    SoftwareSigner, ViewRect, DEFAULT_RESERVED_BYTES,
 };
 use outpost_vault::{AuditAction, AuditEvent, AuditOutcome, DocumentUpdate, NewSigningKey};
 use serde::{Deserialize, Serialize};
@@ -448,7 +448,7 @@ impl Session {
                 )))
             }
         };
-        let signed = sign_pdf(
+        let signed = sign_pdf_update(
             &with_annotations,
             &SignatureRequest {
                 page: options.page,
@@ -464,12 +464,20 @@ impl Session {
             &font,
         )
         .map_err(WorkstationError::Engine)?;
-        let sha256_after = hex::encode(Sha256::digest(&signed));
+        let sha256_after = hex::encode(signed.sha256_after);
+        // The new revision is the head plus what was appended to it: the annotations burned in
+        // (if any), then the signature.
+        let appended: std::borrow::Cow<'_, [u8]> = match &with_annotations {
+            std::borrow::Cow::Borrowed(_) => std::borrow::Cow::Borrowed(&signed.appended),
+            std::borrow::Cow::Owned(burned) => std::borrow::Cow::Owned(
+                [&burned[head.bytes.len()..], signed.appended.as_slice()].concat(),
+            ),
+        };
         let burned: Vec<String> = pending.iter().map(|(id, _)| id.clone()).collect();
         let revision = self.vault().append_document_update(&DocumentUpdate {
             document_id: document,
             base_revision,
-            appended: &signed[head.bytes.len()..],
+            appended: &appended,
             sha256_after: &sha256_after,
             cause: "signed",
             burned_annotations: &burned,

@@ -197,7 +197,7 @@ fn main() {
         }));
         // The signed files stay until the run ends (the temporary folder goes then): on an ext4
         // without a journal (as on the benchmark machine) every new file's inode search steps
-        // over each inode deleted in the last minute (five, while its inode table block is not
+        // over each inode deleted in the last minute (six, while its inode table block is not
         // yet written out), so deleting a round's 500 files would make the next pass — ours or
         // pyHanko's — pay for it.
 
@@ -252,7 +252,7 @@ fn main() {
         .trim()
         .parse()
         .expect("pyHanko's time");
-    // Both sides' files signed in place are whole, signed PDFs.
+    // A file of each side, signed in place, is a whole, validly signed PDF.
     for signed in [d.join("ours-0/0.pdf"), out.join("py-0.pdf")] {
         let report = Command::new("pdfsig")
             .arg(&signed)
@@ -278,7 +278,7 @@ fn main() {
 Measured by `crates/outpost-pdf/benches/sign.rs` (`cargo bench -p outpost-pdf --bench sign`), which \
 writes this section.\n\n\
 Machine: {machine}.\n\n\
-{DOCUMENTS} generated PDFs (scanned pages; mean {mean_mb:.2} MB), each read from disk, signed with \
+{DOCUMENTS} generated PDFs (scanned pages; mean {mean_mb:.2} MB), each read from its file, signed with \
 ECDSA P-256 (PAdES B-B, invisible, 16 KiB reserved) and written back in place (the update \
 appended; each side signs its own copies, made before its clock starts). Outpost signs on {THREADS} \
 threads with its engine (`sign_pdf_update`, no vault; in memory the update is kept alone, as the \

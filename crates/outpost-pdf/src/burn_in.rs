@@ -127,21 +127,25 @@ pub(crate) fn write_update(
     Ok(out)
 }
 
-/// Only the update: the bytes [`write_update`] would write after the original's `original_len`
-/// bytes (the writer still counts them, so offsets in the update are those of the whole file).
-/// Spares a copy of the whole document when the caller keeps the original where it is.
+/// Only the update: the bytes [`write_update`] would write after the original's (the writer
+/// still counts those, so offsets in the update are those of the whole file). Spares the copy
+/// of the whole document into the output when the caller keeps the original where it is.
 pub(crate) fn write_appended(
     incremental: &mut IncrementalDocument,
-    original_len: usize,
     capacity: usize,
 ) -> Result<Vec<u8>, PdfError> {
     let mut sink = AfterOriginal {
-        skip: original_len,
+        skip: incremental.get_prev_documents_bytes().len(),
         appended: Vec::with_capacity(capacity),
     };
     incremental
         .save_to(&mut sink)
         .map_err(|e| PdfError::Engine(format!("writing the update failed: {e}")))?;
+    if sink.skip != 0 {
+        return Err(PdfError::Engine(
+            "writing the update failed: the original's bytes were not all written before it".into(),
+        ));
+    }
     Ok(sink.appended)
 }
 
@@ -598,6 +602,64 @@ pub fn burned_annotation_ids(bytes: &[u8]) -> Result<HashMap<u32, Vec<String>>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A one-page PDF, ending in a newline or not.
+    fn one_page(ending_in_newline: bool) -> Vec<u8> {
+        let mut document = Document::with_version("1.7");
+        let pages_id = document.new_object_id();
+        let page_id = document.add_object(lopdf::dictionary! {
+            "Type" => "Page",
+            "Parent" => pages_id,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        });
+        document.objects.insert(
+            pages_id,
+            Object::Dictionary(lopdf::dictionary! {
+                "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+            }),
+        );
+        let catalog_id =
+            document.add_object(lopdf::dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+        document.trailer.set("Root", catalog_id);
+        let mut bytes = Vec::new();
+        document.save_to(&mut bytes).unwrap();
+        while !ending_in_newline && bytes.last() == Some(&b'\n') {
+            bytes.pop();
+        }
+        if ending_in_newline && bytes.last() != Some(&b'\n') {
+            bytes.push(b'\n');
+        }
+        bytes
+    }
+
+    /// The same update on top of `original`: one new object.
+    fn an_update(original: &[u8]) -> IncrementalDocument {
+        let mut incremental = start_update(
+            original,
+            open_for_update(original, |e| PdfError::Engine(e.to_string())).unwrap(),
+        );
+        incremental
+            .new_document
+            .add_object(Object::string_literal("appended"));
+        incremental
+    }
+
+    #[test]
+    fn the_update_alone_is_the_whole_files_bytes_after_the_original() {
+        for ending_in_newline in [true, false] {
+            let original = one_page(ending_in_newline);
+            assert_eq!(original.last() == Some(&b'\n'), ending_in_newline);
+            let whole = write_update(&mut an_update(&original), 0).unwrap();
+            let appended = write_appended(&mut an_update(&original), 0).unwrap();
+            assert_eq!(&whole[..original.len()], original.as_slice());
+            assert_eq!(
+                &whole[original.len()..],
+                appended.as_slice(),
+                "ending in a newline: {ending_in_newline}"
+            );
+            assert!(!appended.is_empty());
+        }
+    }
 
     #[test]
     fn numbers_are_written_without_exponents_or_trailing_zeros() {

@@ -128,8 +128,9 @@ pub fn sign_pdf(
 }
 
 /// Signs `original` as one incremental update and returns only the update, with the hash of
-/// the whole signed file: for a caller that keeps revisions as updates (the vault) or copies the
-/// original within the filesystem, this spares copying and hashing the whole document again.
+/// the whole signed file: for a caller that keeps revisions as updates (the vault) or appends
+/// the update to the original's file, this spares one copy of the whole document and a second
+/// hashing of it.
 ///
 /// `font` draws the visible mark's text (DejaVu Sans covers Russian and English). Pending
 /// annotations must be burned in before: the signature covers exactly the bytes it is given.
@@ -250,11 +251,7 @@ pub fn sign_pdf_update(
         request.certify.map(|_| signature_id),
     )?;
 
-    let mut appended = write_appended(
-        &mut incremental,
-        original.len(),
-        request.reserved_bytes * 2 + 16 * 1024,
-    )?;
+    let mut appended = write_appended(&mut incremental, request.reserved_bytes * 2 + 16 * 1024)?;
     let sha256_after =
         fill_in_appended_signature(original, &mut appended, request.reserved_bytes, |digest| {
             detached_signature(digest, signer)

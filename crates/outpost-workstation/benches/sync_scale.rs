@@ -8,7 +8,9 @@
 //! Writes the `sync-scale` section of docs/benchmarks.md.
 //! Run: `scripts/with-keyring.sh cargo bench -p outpost-workstation --bench sync_scale`
 //! Options: `--docs N`, `--doc-bytes S`, `--assigned A`, `--totals T1,T2`, `--rounds R`,
-//! `--repeats K` (first syncs and rsync runs, taking turns; medians reported), `--out FILE`.
+//! `--repeats K` (first syncs and rsync runs, taking turns; medians reported; each repeat's vault
+//! and copies are kept until the first syncs end — about 3 GB per repeat at the default sizes),
+//! `--out FILE`.
 //! Profiling only the first syncs: `mkfifo CTL ACK; OUTPOST_BENCH_PERF_CONTROL=CTL,ACK perf record
 //! -D -1 --control fifo:CTL,ACK -- BENCH_BINARY ...`. On a shared virtual machine, compare runs
 //! only when little CPU time was stolen (`/proc/stat`): here one run in three lost tens of seconds.
@@ -167,7 +169,7 @@ fn main() {
     // Each first sync goes into a new vault (a new device), each rsync into a new folder, taking
     // turns; the disk is flushed before each so neither pays for the other's writes. Nothing is
     // deleted until the end: on an ext4 without a journal (as on the benchmark machine) every
-    // new file's inode search steps over each inode deleted in the last minute (five, while its
+    // new file's inode search steps over each inode deleted in the last minute (six, while its
     // inode table block is not yet written out), so deleting one run's 2,000 files would make
     // the next run pay for them.
     let daemon = RsyncDaemon::serve(&source);

@@ -32,7 +32,7 @@ use rusqlite::OptionalExtension;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::{Vault, VaultError};
+use crate::{PulledDocument, Vault, VaultError};
 
 /// The AES-GCM tag that follows each sealed part in its file (the schema's trigger that notes
 /// dropped ranges adds the same 16).
@@ -130,19 +130,25 @@ pub struct PartsFlush {
     vault_folder: PathBuf,
 }
 
-/// Proof that [`PartsFlush::run`] finished, taken by [`Vault::store_flushed_documents`]: the parts
-/// of every document whose last part was recorded before the run began are on the disk.
+/// Proof that [`PartsFlush::run_before_storing`] finished, taken by
+/// [`Vault::store_flushed_documents`]: the parts of every document whose last part was recorded
+/// before the run began are on the disk.
 #[derive(Debug)]
 pub struct FlushedParts(());
 
-impl FlushedParts {
-    /// For documents with nothing to flush (an empty batch).
-    pub(crate) fn without_parts() -> FlushedParts {
-        FlushedParts(())
-    }
-}
-
 impl PartsFlush {
+    /// [`PartsFlush::run`] before `documents` are stored from their parts; with none to store
+    /// there is nothing to wait for.
+    pub fn run_before_storing(
+        &self,
+        documents: &[PulledDocument],
+    ) -> Result<FlushedParts, VaultError> {
+        match documents.is_empty() {
+            true => Ok(FlushedParts(())),
+            false => self.run(),
+        }
+    }
+
     /// Waits until everything written to the parts folder — every pack and the folder's entries —
     /// and the vault folder's entry for it are on the disk: done before documents are stored
     /// from parts. One `syncfs` of the folder's filesystem rather than an `fsync` per pack: each
@@ -150,7 +156,7 @@ impl PartsFlush {
     /// hundred at a time (rsync with `--fsync` takes about three times as long as without on the
     /// benchmark machine, docs/benchmarks.md `sync-scale`). It also writes out whatever else is
     /// waiting on that filesystem, which costs time, never safety.
-    pub fn run(&self) -> Result<FlushedParts, VaultError> {
+    fn run(&self) -> Result<FlushedParts, VaultError> {
         let (parts, vault_folder) = (&self.parts, &self.vault_folder);
         let opened = |path: &Path| match File::open(path) {
             Ok(folder) => Ok(Some(folder)),
@@ -166,7 +172,7 @@ impl PartsFlush {
         if let Some(vault_dir) = opened(vault_folder)? {
             let device = |file: &File, path: &Path| {
                 file.metadata()
-                    .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
+                    .map(|m| m.dev())
                     .map_err(|e| VaultError::io(path, e))
             };
             if device(&vault_dir, vault_folder)? != device(&parts_dir, parts)? {
@@ -408,7 +414,8 @@ impl Vault {
         self.paths.dir().join(PARTS_FOLDER)
     }
 
-    /// What [`PartsFlush::run`] needs to flush this vault's packs without holding the vault.
+    /// What [`PartsFlush::run_before_storing`] needs to flush this vault's packs without holding
+    /// the vault.
     pub fn parts_flush(&self) -> PartsFlush {
         PartsFlush {
             parts: self.parts_folder(),
@@ -465,7 +472,8 @@ impl Vault {
         let dropped: Vec<(i64, String, i64, i64)> = self
             .conn
             .prepare_cached(
-                "SELECT rowid, file_name, file_offset, length FROM dropped_part_ranges",
+                "SELECT rowid, file_name, file_offset, length FROM dropped_part_ranges
+                  ORDER BY file_name",
             )?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<Result<_, _>>()?;
@@ -478,15 +486,20 @@ impl Vault {
                  AND file_offset < ?2 + ?3 AND file_offset + size + ?4 > ?2)",
         )?;
         let mut done = Vec::new();
+        // The pack of the range before, opened (and locked) once for all its ranges.
+        let mut opened: Option<(String, PackState)> = None;
         for (rowid, name, offset, length) in dropped {
             let path = folder.join(&name);
-            let pack = match pack_state(&path)? {
-                PackState::Gone => {
+            if opened.as_ref().is_none_or(|(last, _)| *last != name) {
+                opened = Some((name.clone(), pack_state(&path)?));
+            }
+            let pack = match opened.as_ref().map(|(_, state)| state) {
+                Some(PackState::Idle(pack)) => pack,
+                Some(PackState::Written) => continue,
+                Some(PackState::Gone) | None => {
                     done.push(rowid);
                     continue;
                 }
-                PackState::Written => continue,
-                PackState::Idle(pack) => pack,
             };
             done.push(rowid);
             if overlapped.query_row(
@@ -500,7 +513,7 @@ impl Vault {
             };
             let flags =
                 rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
-            match rustix::fs::fallocate(&pack, flags, offset, length) {
+            match rustix::fs::fallocate(pack, flags, offset, length) {
                 Ok(()) => {}
                 Err(rustix::io::Errno::OPNOTSUPP) => {}
                 Err(error) => return Err(VaultError::io(&path, error.into())),

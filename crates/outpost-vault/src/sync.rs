@@ -384,7 +384,7 @@ impl Vault {
         &mut self,
         documents: &[PulledDocument],
     ) -> Result<Vec<DocumentId>, VaultError> {
-        let flushed = self.flush_pulled(documents)?;
+        let flushed = self.parts_flush().run_before_storing(documents)?;
         self.store_flushed_documents(documents, flushed)
     }
 
@@ -409,25 +409,14 @@ impl Vault {
         Ok(stored)
     }
 
-    /// Waits until the downloaded bytes of `documents` are on the disk, before any document is
-    /// stored from them.
-    fn flush_pulled(
-        &self,
-        documents: &[PulledDocument],
-    ) -> Result<crate::downloads::FlushedParts, VaultError> {
-        match documents.is_empty() {
-            true => Ok(crate::downloads::FlushedParts::without_parts()),
-            false => self.parts_flush().run(),
-        }
-    }
-
     /// Applies a pull round in one transaction: stores (or links, when the same bytes are already
     /// here) each visible document, purges each removed one, and stores the new cursor — with an
     /// audit entry for each. Applying the same round twice changes nothing more.
     pub fn apply_pull_round(&mut self, round: &PullRound) -> Result<AppliedPull, VaultError> {
         let now = self.clock.now_ms();
         let origin = self.vault_id().to_string();
-        let _flushed = self.flush_pulled(&round.visible)?;
+        // The downloaded bytes of the visible documents are on the disk before any is stored.
+        let _flushed = self.parts_flush().run_before_storing(&round.visible)?;
         let tx = self.conn.transaction()?;
         if tx.query_row("SELECT COUNT(*) FROM server_account", [], |r| {
             r.get::<_, i64>(0)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use outpost_vault::{
     DocumentId, KdfParams, ManualClock, OsKeyring, PartRandomness, PartsPack, PullRound,
-    PulledDocument, ServerAccount, Vault, VaultError, VaultPaths,
+    PulledDocument, ServerAccount, Vault, VaultError, VaultPaths, WrittenPart,
 };
 use rand::SeedableRng;
 use sha2::Digest;
@@ -54,6 +54,22 @@ fn seeded() -> rand_chacha::ChaCha20Rng {
 /// Randomness for one kept part.
 fn fresh() -> PartRandomness {
     PartRandomness::draw(&mut seeded())
+}
+
+/// The part of the download of `sha256` starting at `start`, planned into `pack` and written
+/// there, not yet recorded.
+fn written<'p>(
+    vault: &Vault,
+    sha256: &str,
+    start: u64,
+    pack: &'p mut PartsPack,
+    bytes: &[u8],
+) -> WrittenPart<'p> {
+    vault
+        .plan_download_part(sha256, start, pack, fresh())
+        .unwrap()
+        .write(bytes)
+        .unwrap()
 }
 
 /// A pack for one writer.
@@ -267,26 +283,27 @@ fn parts_written_outside_the_vault_are_held_only_once_recorded_and_a_second_writ
     let (mut one_pack, mut other_pack) = (pack(&vault), pack(&vault));
 
     // Planned and written, not yet recorded: nothing is held, and a resumed download starts at 0.
-    let first = vault
-        .plan_download_part(&sha256, 0, &mut one_pack, fresh())
-        .unwrap();
-    let written = first.write(&bytes[..100_000]).unwrap();
+    let first = written(&vault, &sha256, 0, &mut one_pack, &bytes[..100_000]);
     assert_eq!(vault.download_held(&sha256).unwrap(), 0);
-    vault.record_download_part(&written).unwrap();
+    vault.record_download_part(&first).unwrap();
     assert_eq!(vault.download_held(&sha256).unwrap(), 100_000);
 
     // Two writers (each with its own pack) plan the same next part: the first recorded is held,
     // the second is refused, and what is held reads back intact.
-    let one = vault
-        .plan_download_part(&sha256, 100_000, &mut one_pack, fresh())
-        .unwrap()
-        .write(&bytes[100_000..200_000])
-        .unwrap();
-    let other = vault
-        .plan_download_part(&sha256, 100_000, &mut other_pack, fresh())
-        .unwrap()
-        .write(&bytes[100_000..200_000])
-        .unwrap();
+    let one = written(
+        &vault,
+        &sha256,
+        100_000,
+        &mut one_pack,
+        &bytes[100_000..200_000],
+    );
+    let other = written(
+        &vault,
+        &sha256,
+        100_000,
+        &mut other_pack,
+        &bytes[100_000..200_000],
+    );
     vault.record_download_part(&one).unwrap();
     match vault.record_download_part(&other) {
         Err(VaultError::DownloadOutOfOrder { held, start, .. }) => {
@@ -295,11 +312,7 @@ fn parts_written_outside_the_vault_are_held_only_once_recorded_and_a_second_writ
         other => panic!("the second writer's part was taken: {:?}", other.err()),
     }
     // The download goes on in the other writer's pack (as a resumed one does).
-    let last = vault
-        .plan_download_part(&sha256, 200_000, &mut other_pack, fresh())
-        .unwrap()
-        .write(&bytes[200_000..])
-        .unwrap();
+    let last = written(&vault, &sha256, 200_000, &mut other_pack, &bytes[200_000..]);
     vault.record_download_part(&last).unwrap();
     assert!(vault.download_bytes(&sha256).unwrap() == bytes);
 
@@ -307,16 +320,8 @@ fn parts_written_outside_the_vault_are_held_only_once_recorded_and_a_second_writ
     // under a key of its own drawing, and only the first recorded sets the download's key.
     let new_bytes = marked_bytes(50_000);
     let new_sha256 = hex::encode(sha2::Sha256::digest(&new_bytes));
-    let one = vault
-        .plan_download_part(&new_sha256, 0, &mut one_pack, fresh())
-        .unwrap()
-        .write(&new_bytes)
-        .unwrap();
-    let other = vault
-        .plan_download_part(&new_sha256, 0, &mut other_pack, fresh())
-        .unwrap()
-        .write(&new_bytes)
-        .unwrap();
+    let one = written(&vault, &new_sha256, 0, &mut one_pack, &new_bytes);
+    let other = written(&vault, &new_sha256, 0, &mut other_pack, &new_bytes);
     vault.record_download_part(&other).unwrap();
     assert!(matches!(
         vault.record_download_part(&one),
@@ -326,11 +331,7 @@ fn parts_written_outside_the_vault_are_held_only_once_recorded_and_a_second_writ
 
     // A part planned under the download's key, then the download discarded and fetched again to
     // the same length under a new key: the old part is refused, not recorded under the new key.
-    let stale = vault
-        .plan_download_part(&new_sha256, 50_000, &mut one_pack, fresh())
-        .unwrap()
-        .write(b"more")
-        .unwrap();
+    let stale = written(&vault, &new_sha256, 50_000, &mut one_pack, b"more");
     vault.discard_download(&new_sha256).unwrap();
     vault
         .keep_download_part(&new_sha256, 0, &new_bytes, &mut other_pack, fresh())
@@ -449,11 +450,7 @@ fn a_dropped_range_its_writer_is_filling_again_is_not_punched() {
         .unwrap();
     // Discarded while the pack is being written: its writer takes the place again…
     vault.discard_download(&dropped_sha256).unwrap();
-    let refilling = vault
-        .plan_download_part(&kept_sha256, 0, &mut writer, fresh())
-        .unwrap()
-        .write(&kept)
-        .unwrap();
+    let refilling = written(&vault, &kept_sha256, 0, &mut writer, &kept);
     // …and parts are dropped elsewhere before that part is recorded: the dropped range is not
     // punched under it.
     vault.discard_download(&"cd".repeat(32)).unwrap();
@@ -475,11 +472,7 @@ fn another_opening_of_the_vault_leaves_a_pack_being_written_alone() {
     let bytes = marked_bytes(200_000);
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
     let mut writer = pack(&vault);
-    let written = vault
-        .plan_download_part(&sha256, 0, &mut writer, fresh())
-        .unwrap()
-        .write(&bytes)
-        .unwrap();
+    let unrecorded = written(&vault, &sha256, 0, &mut writer, &bytes);
     // The vault is opened again (the tutorial, another window) before the part is recorded: the
     // pack no recorded part names yet stays, because its writer holds it.
     let keyring = KEYRING.with(|k| k.clone());
@@ -491,7 +484,7 @@ fn another_opening_of_the_vault_leaves_a_pack_being_written_alone() {
     )
     .unwrap();
     assert_eq!(part_files(&dir).len(), 1);
-    vault.record_download_part(&written).unwrap();
+    vault.record_download_part(&unrecorded).unwrap();
     drop(writer);
     assert!(vault.download_bytes(&sha256).unwrap() == bytes);
     assert!(other.download_bytes(&sha256).unwrap() == bytes);

@@ -469,8 +469,8 @@ impl Session {
         // (if any), then the signature.
         let appended: std::borrow::Cow<'_, [u8]> = match &with_annotations {
             std::borrow::Cow::Borrowed(_) => std::borrow::Cow::Borrowed(&signed.appended),
-            std::borrow::Cow::Owned(burned) => std::borrow::Cow::Owned(
-                [&burned[head.bytes.len()..], signed.appended.as_slice()].concat(),
+            std::borrow::Cow::Owned(annotated) => std::borrow::Cow::Owned(
+                [&annotated[head.bytes.len()..], signed.appended.as_slice()].concat(),
             ),
         };
         let burned: Vec<String> = pending.iter().map(|(id, _)| id.clone()).collect();

@@ -750,11 +750,9 @@ impl Session {
                                page_texts: &mut Vec<Option<Vec<String>>>|
          -> Result<usize, WorkstationError> {
             let documents = take_ready(ready, page_texts);
-            if !documents.is_empty() {
-                // Flushed without holding the vault: the downloads in flight go on meanwhile.
-                let flushed = parts_flush.run()?;
-                stored.extend(self.vault().store_flushed_documents(&documents, flushed)?);
-            }
+            // Flushed without holding the vault: the downloads in flight go on meanwhile.
+            let flushed = parts_flush.run_before_storing(&documents)?;
+            stored.extend(self.vault().store_flushed_documents(&documents, flushed)?);
             Ok(stored.len())
         };
         std::thread::scope(|scope| {

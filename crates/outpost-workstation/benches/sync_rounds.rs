@@ -81,7 +81,8 @@ fn main() {
     let first_sync = started.elapsed();
     assert_eq!(pulled.stored.len(), args.docs);
     let daemon = RsyncDaemon::serve(&source);
-    let (first_rsync, first_rsync_bytes) = daemon.fetch(&copy);
+    let first = daemon.fetch(&copy);
+    let (first_rsync, first_rsync_bytes) = (first.elapsed, first.bytes);
 
     // Nothing changed: whole rounds, and rsync re-checking the copy.
     let mut ours = Vec::new();
@@ -92,7 +93,7 @@ fn main() {
         session.sync_pull(&never, &mut |_| {}).expect("pull");
         session.sync_audit().expect("audit");
         ours.push(started.elapsed());
-        theirs.push(daemon.fetch(&copy).0);
+        theirs.push(daemon.fetch(&copy).elapsed);
     }
     let (noop_median, noop_p95) = median_and_p95(ours);
     let (rsync_noop_median, rsync_noop_p95) = median_and_p95(theirs);
@@ -147,7 +148,8 @@ fn main() {
     );
     let appended = signed.len() - before.len();
     std::fs::write(&original, &signed).expect("write");
-    let (rsync_change, rsync_change_bytes) = daemon.fetch(&copy);
+    let change = daemon.fetch(&copy);
+    let (rsync_change, rsync_change_bytes) = (change.elapsed, change.bytes);
 
     let body = format!(
         "## Sync rounds against rsync (crates/outpost-workstation/benches/sync_rounds.rs)\n\n\

@@ -78,13 +78,15 @@ impl RsyncDaemon {
         }
     }
 
-    /// Fetches the module into `to`: how long it took and the bytes the daemon sent.
-    pub fn fetch(&self, to: &Path) -> (Duration, u64) {
+    /// Fetches the module into `to`.
+    pub fn fetch(&self, to: &Path) -> Fetched {
         self.fetch_with(to, &[])
     }
 
     /// [`RsyncDaemon::fetch`] with more options for the rsync client (`--fsync`, say).
-    pub fn fetch_with(&self, to: &Path, options: &[&str]) -> (Duration, u64) {
+    pub fn fetch_with(&self, to: &Path, options: &[&str]) -> Fetched {
+        let daemon = self.child.id().to_string();
+        let cpu_before = cpu_times("self").waited_children + cpu_times(&daemon).total();
         let started = Instant::now();
         let output = Command::new("rsync")
             .args(["-a", "--stats"])
@@ -99,7 +101,71 @@ impl RsyncDaemon {
             "rsync failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        (elapsed, stat(&output.stdout, "Total bytes received: "))
+        // The daemon's process for this connection counts once the daemon has waited for it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read_to_string(format!("/proc/{daemon}/task/{daemon}/children"))
+            .unwrap_or_default()
+            .trim()
+            .is_empty()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let cpu_after = cpu_times("self").waited_children + cpu_times(&daemon).total();
+        Fetched {
+            elapsed,
+            bytes: stat(&output.stdout, "Total bytes received: "),
+            cpu: cpu_after.saturating_sub(cpu_before),
+        }
+    }
+}
+
+/// One rsync fetch.
+pub struct Fetched {
+    /// How long the client took, start to exit.
+    pub elapsed: Duration,
+    /// The bytes the client received.
+    pub bytes: u64,
+    /// The CPU time (user + system) of the client and of the daemon's process for the connection.
+    #[allow(dead_code)] // Only the sync-scale benchmark weighs rsync's CPU.
+    pub cpu: Duration,
+}
+
+/// A process's CPU time (user + system), from `/proc/PROCESS/stat` (`PROCESS`: a pid or `self`).
+pub struct CpuTimes {
+    /// Its own.
+    pub own: Duration,
+    /// That of its children it has waited for.
+    pub waited_children: Duration,
+}
+
+impl CpuTimes {
+    /// Its own and its waited-for children's together.
+    pub fn total(&self) -> Duration {
+        self.own + self.waited_children
+    }
+}
+
+/// The CPU times of `process` (a pid or `self`); zero when it cannot be read.
+pub fn cpu_times(process: &str) -> CpuTimes {
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')': utime,
+    // stime, cutime and cstime are the 12th to 15th of them.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |at: &[usize]| -> Duration {
+        let ticks: u64 = at
+            .iter()
+            .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
+            .sum();
+        // The kernel's USER_HZ is 100 on Linux.
+        Duration::from_millis(ticks * 10)
+    };
+    CpuTimes {
+        own: ticks(&[11, 12]),
+        waited_children: ticks(&[13, 14]),
     }
 }
 

@@ -3,7 +3,7 @@
 //! time, and what the file gained after the signed revision — later signatures only, later
 //! annotations, or changed content — judged against a certification's `/DocMDP` permission.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use der::{Decode, Encode, Reader, SliceReader};
 use lopdf::{Dictionary, Document, Object, ObjectId};
@@ -926,6 +926,7 @@ fn later_changes(signed: &[u8], full: &Document) -> LaterChanges {
         .get(b"Root")
         .and_then(Object::as_reference)
         .ok();
+    let lists = lists_that_may_change(full);
     for (id, object) in &full.objects {
         let old = before.objects.get(id);
         if old == Some(object) {
@@ -957,27 +958,76 @@ fn later_changes(signed: &[u8], full: &Document) -> LaterChanges {
             {
                 LaterChanges::Annotations
             }
-            (Some(Object::Array(_)), Object::Array(_)) => LaterChanges::ValidationData,
+            // What an annotation list gains or loses is judged below; a field list or the
+            // validation data's lists only gain signatures and validation data. Any other list —
+            // a page's content streams, say — is the document itself.
+            (Some(Object::Array(_)), Object::Array(_)) if lists.contains(id) => {
+                LaterChanges::ValidationData
+            }
             _ => LaterChanges::ContentChanged,
         };
         worst = worst.max(level);
     }
-    // New annotations reach pages through /Annots; count them as annotations.
+    // New annotations reach pages through /Annots; count them as annotations. Taking away a
+    // markup annotation is annotating too; taking away anything else (a signature's widget, a
+    // link) changes the document.
     for id in before.page_iter() {
         let old = page_annots(&before, id);
         let new = page_annots(full, id);
-        for added in new.iter().filter(|a| !old.contains(a)) {
-            let is_markup = full
-                .dereference(added)
+        let is_markup = |document: &Document, annotation: &Object| {
+            document
+                .dereference(annotation)
                 .ok()
                 .and_then(|(_, o)| o.as_dict().ok().map(is_markup_annotation))
-                .unwrap_or(false);
-            if is_markup {
+                .unwrap_or(false)
+        };
+        for added in new.iter().filter(|a| !old.contains(a)) {
+            if is_markup(full, added) {
                 worst = worst.max(LaterChanges::Annotations);
             }
         }
+        for removed in old.iter().filter(|a| !new.contains(a)) {
+            worst = worst.max(if is_markup(&before, removed) {
+                LaterChanges::Annotations
+            } else {
+                LaterChanges::ContentChanged
+            });
+        }
     }
     worst
+}
+
+/// The lists (array objects) of `document` that a later update may change without changing the
+/// document: each page's annotation list, the form's field list and the `/DSS`'s lists of
+/// certificates, CRLs and OCSP answers.
+fn lists_that_may_change(document: &Document) -> BTreeSet<ObjectId> {
+    let reference = |d: &Dictionary, key: &[u8]| d.get(key).and_then(Object::as_reference).ok();
+    fn dictionary_at<'d>(
+        document: &'d Document,
+        d: &'d Dictionary,
+        key: &[u8],
+    ) -> Option<&'d Dictionary> {
+        d.get(key)
+            .ok()
+            .and_then(|o| document.dereference(o).ok())
+            .and_then(|(_, o)| o.as_dict().ok())
+    }
+    let mut lists: BTreeSet<ObjectId> = document
+        .page_iter()
+        .filter_map(|page| document.get_dictionary(page).ok())
+        .filter_map(|page| reference(page, b"Annots"))
+        .collect();
+    if let Ok(catalog) = document.catalog() {
+        if let Some(form) = dictionary_at(document, catalog, b"AcroForm") {
+            lists.extend(reference(form, b"Fields"));
+        }
+        if let Some(dss) = dictionary_at(document, catalog, b"DSS") {
+            for key in [&b"Certs"[..], b"CRLs", b"OCSPs"] {
+                lists.extend(reference(dss, key));
+            }
+        }
+    }
+    lists
 }
 
 fn is_markup_annotation(d: &Dictionary) -> bool {

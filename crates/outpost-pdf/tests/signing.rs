@@ -155,6 +155,18 @@ fn a_certified_document_countersigned_keeps_both_signatures_valid() {
         &font(),
     );
     assert!(matches!(again, Err(PdfError::Signing(_))));
+
+    // Certified allowing annotations as well (P=3), visibly: judged the same way.
+    let for_annotations = sign_pdf(
+        &original,
+        &request(true, Some(DocMdpPermission::Annotations)),
+        &second_signer,
+        &font(),
+    )
+    .unwrap();
+    let path = write(dir.path(), "certified-p3.pdf", &for_annotations);
+    assert_all_judges_accept(&pki, &path, 1);
+    assert_eq!(signature_facts(&path)[0]["docmdp"], 3);
 }
 
 #[test]

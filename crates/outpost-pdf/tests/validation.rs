@@ -206,6 +206,66 @@ fn a_changed_page_in_a_later_update_is_reported_as_content_changed() {
 }
 
 #[test]
+fn content_added_through_a_pages_list_of_content_streams_is_reported_as_content_changed() {
+    let pki = TestPki::new();
+    let signer = pki.software_signer("list", "/CN=Content List", KeyKind::EcP256);
+    let roots = anchors(&pki);
+    // An original whose page keeps its content streams in a list object of their own, as many
+    // producers write them.
+    let mut original = lopdf::Document::load_mem(&sample(Language::English, 1)).unwrap();
+    let page = *original.get_pages().get(&1).unwrap();
+    let contents = original
+        .get_dictionary(page)
+        .unwrap()
+        .get(b"Contents")
+        .unwrap()
+        .clone();
+    let streams = match contents {
+        lopdf::Object::Array(streams) => streams,
+        reference => vec![reference],
+    };
+    let list = original.add_object(lopdf::Object::Array(streams));
+    original
+        .get_object_mut(page)
+        .and_then(lopdf::Object::as_dict_mut)
+        .unwrap()
+        .set("Contents", list);
+    let mut with_list = Vec::new();
+    original.save_to(&mut with_list).unwrap();
+    let signed = sign_pdf(&with_list, &request(None, now_ms()), &signer, &font()).unwrap();
+    assert_eq!(
+        statuses(&signed, &roots),
+        vec![SignatureStatus::Valid],
+        "signed as written"
+    );
+
+    // Another tool appends an update that leaves the page alone and adds a stream to its list.
+    let document = lopdf::Document::load_mem(&signed).unwrap();
+    let mut update = lopdf::IncrementalDocument::create_from(signed.clone(), document);
+    let forged_text = update.new_document.add_object(lopdf::Stream::new(
+        lopdf::Dictionary::new(),
+        b"BT /F1 24 Tf 72 720 Td (Forged) Tj ET".to_vec(),
+    ));
+    update.opt_clone_object_to_new_document(list).unwrap();
+    update
+        .new_document
+        .get_object_mut(list)
+        .and_then(lopdf::Object::as_array_mut)
+        .unwrap()
+        .push(forged_text.into());
+    let mut forged = Vec::new();
+    update.save_to(&mut forged).unwrap();
+    assert!(forged.starts_with(&signed));
+    let report = &validate_signatures(&forged, &roots).unwrap()[0];
+    assert!(
+        report.digest_matches && report.signature_verifies,
+        "the bytes it signed are intact"
+    );
+    assert_eq!(report.later_changes, LaterChanges::ContentChanged);
+    assert!(matches!(report.status, SignatureStatus::Invalid(_)));
+}
+
+#[test]
 fn a_pyhanko_signature_validates_in_ours_before_and_after_our_burn_in() {
     let pki = TestPki::new();
     let roots = anchors(&pki);

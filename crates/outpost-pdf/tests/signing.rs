@@ -123,16 +123,20 @@ fn a_certified_document_countersigned_keeps_both_signatures_valid() {
     let first_signer = pki.software_signer("first", "/CN=First Signer", KeyKind::EcP256);
     let second_signer = pki.software_signer("second", "/CN=Second Signer", KeyKind::Rsa3072);
     let original = sample(Language::English, 1);
-    let certified = sign_pdf(
-        &original,
-        &request(true, Some(DocMdpPermission::FormFillingAndSignatures)),
-        &first_signer,
-        &font(),
-    )
-    .unwrap();
-    let path = write(dir.path(), "certified.pdf", &certified);
-    assert_all_judges_accept(&pki, &path, 1);
-    assert_eq!(signature_facts(&path)[0]["docmdp"], 2);
+    // Certifies `original` visibly with `permission`; every judge accepts it and reads the level.
+    let certify = |permission: DocMdpPermission, signer: &dyn PdfSigner| {
+        let certified =
+            sign_pdf(&original, &request(true, Some(permission)), signer, &font()).unwrap();
+        let path = write(
+            dir.path(),
+            &format!("certified-{}.pdf", permission as u8),
+            &certified,
+        );
+        assert_all_judges_accept(&pki, &path, 1);
+        assert_eq!(signature_facts(&path)[0]["docmdp"], permission as u8);
+        certified
+    };
+    let certified = certify(DocMdpPermission::FormFillingAndSignatures, &first_signer);
 
     // After certification a new visible field would change the page: refused, and the
     // countersignature goes in invisibly.
@@ -156,17 +160,8 @@ fn a_certified_document_countersigned_keeps_both_signatures_valid() {
     );
     assert!(matches!(again, Err(PdfError::Signing(_))));
 
-    // Certified allowing annotations as well (P=3), visibly: judged the same way.
-    let for_annotations = sign_pdf(
-        &original,
-        &request(true, Some(DocMdpPermission::Annotations)),
-        &second_signer,
-        &font(),
-    )
-    .unwrap();
-    let path = write(dir.path(), "certified-p3.pdf", &for_annotations);
-    assert_all_judges_accept(&pki, &path, 1);
-    assert_eq!(signature_facts(&path)[0]["docmdp"], 3);
+    // Certified allowing annotations as well (P=3): judged the same way.
+    certify(DocMdpPermission::Annotations, &second_signer);
 }
 
 #[test]

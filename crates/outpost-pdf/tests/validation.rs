@@ -166,6 +166,33 @@ fn a_certification_decides_whether_later_annotations_are_allowed() {
     }
 }
 
+/// Appends to `signed` an update made by `change` (given the update and a new content stream
+/// that writes "Forged"), and checks that our validator keeps the signed bytes intact but reports
+/// the content changed.
+fn assert_forged_content_is_caught(
+    signed: &[u8],
+    roots: &[Certificate],
+    change: impl FnOnce(&mut lopdf::IncrementalDocument, lopdf::ObjectId),
+) {
+    let document = lopdf::Document::load_mem(signed).unwrap();
+    let mut update = lopdf::IncrementalDocument::create_from(signed.to_vec(), document);
+    let forged_text = update.new_document.add_object(lopdf::Stream::new(
+        lopdf::Dictionary::new(),
+        b"BT /F1 24 Tf 72 720 Td (Forged) Tj ET".to_vec(),
+    ));
+    change(&mut update, forged_text);
+    let mut forged = Vec::new();
+    update.save_to(&mut forged).unwrap();
+    assert!(forged.starts_with(signed));
+    let report = &validate_signatures(&forged, roots).unwrap()[0];
+    assert!(
+        report.digest_matches && report.signature_verifies,
+        "the bytes it signed are intact"
+    );
+    assert_eq!(report.later_changes, LaterChanges::ContentChanged);
+    assert!(matches!(report.status, SignatureStatus::Invalid(_)));
+}
+
 #[test]
 fn a_changed_page_in_a_later_update_is_reported_as_content_changed() {
     let pki = TestPki::new();
@@ -179,30 +206,20 @@ fn a_changed_page_in_a_later_update_is_reported_as_content_changed() {
     )
     .unwrap();
     // Another tool appends an update that replaces the page's content stream.
-    let document = lopdf::Document::load_mem(&signed).unwrap();
-    let page = *document.get_pages().get(&1).unwrap();
-    let mut update = lopdf::IncrementalDocument::create_from(signed.clone(), document);
-    let content = update.new_document.add_object(lopdf::Stream::new(
-        lopdf::Dictionary::new(),
-        b"BT /F1 24 Tf 72 720 Td (Forged) Tj ET".to_vec(),
-    ));
-    update.opt_clone_object_to_new_document(page).unwrap();
-    update
-        .new_document
-        .get_object_mut(page)
-        .and_then(lopdf::Object::as_dict_mut)
+    let page = *lopdf::Document::load_mem(&signed)
         .unwrap()
-        .set("Contents", content);
-    let mut forged = Vec::new();
-    update.save_to(&mut forged).unwrap();
-    assert!(forged.starts_with(&signed));
-    let report = &validate_signatures(&forged, &roots).unwrap()[0];
-    assert!(
-        report.digest_matches && report.signature_verifies,
-        "the bytes it signed are intact"
-    );
-    assert_eq!(report.later_changes, LaterChanges::ContentChanged);
-    assert!(matches!(report.status, SignatureStatus::Invalid(_)));
+        .get_pages()
+        .get(&1)
+        .unwrap();
+    assert_forged_content_is_caught(&signed, &roots, |update, forged_text| {
+        update.opt_clone_object_to_new_document(page).unwrap();
+        update
+            .new_document
+            .get_object_mut(page)
+            .and_then(lopdf::Object::as_dict_mut)
+            .unwrap()
+            .set("Contents", forged_text);
+    });
 }
 
 #[test]
@@ -240,29 +257,15 @@ fn content_added_through_a_pages_list_of_content_streams_is_reported_as_content_
     );
 
     // Another tool appends an update that leaves the page alone and adds a stream to its list.
-    let document = lopdf::Document::load_mem(&signed).unwrap();
-    let mut update = lopdf::IncrementalDocument::create_from(signed.clone(), document);
-    let forged_text = update.new_document.add_object(lopdf::Stream::new(
-        lopdf::Dictionary::new(),
-        b"BT /F1 24 Tf 72 720 Td (Forged) Tj ET".to_vec(),
-    ));
-    update.opt_clone_object_to_new_document(list).unwrap();
-    update
-        .new_document
-        .get_object_mut(list)
-        .and_then(lopdf::Object::as_array_mut)
-        .unwrap()
-        .push(forged_text.into());
-    let mut forged = Vec::new();
-    update.save_to(&mut forged).unwrap();
-    assert!(forged.starts_with(&signed));
-    let report = &validate_signatures(&forged, &roots).unwrap()[0];
-    assert!(
-        report.digest_matches && report.signature_verifies,
-        "the bytes it signed are intact"
-    );
-    assert_eq!(report.later_changes, LaterChanges::ContentChanged);
-    assert!(matches!(report.status, SignatureStatus::Invalid(_)));
+    assert_forged_content_is_caught(&signed, &roots, |update, forged_text| {
+        update.opt_clone_object_to_new_document(list).unwrap();
+        update
+            .new_document
+            .get_object_mut(list)
+            .and_then(lopdf::Object::as_array_mut)
+            .unwrap()
+            .push(forged_text.into());
+    });
 }
 
 #[test]

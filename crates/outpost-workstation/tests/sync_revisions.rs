@@ -126,8 +126,17 @@ fn is_valid(status: &SignatureStatus) -> bool {
 
 #[test]
 fn offline_signatures_meet_on_the_server_and_the_loser_signs_again() {
+    // Both orders: whoever reaches the server first wins.
+    offline_signatures_meet(("ivan", 11), ("olga", 12));
+    offline_signatures_meet(("olga", 21), ("ivan", 22));
+}
+
+/// Two supervisors sign the same head offline; `winner` pushes first.
+fn offline_signatures_meet(winner: (&str, u64), loser: (&str, u64)) {
     // The revision protocol alone: the server leaves signed revisions as pushed.
     let mut server = InProcessServer::start_with_ca_without_long_term();
+    // pdfsig and pyHanko judge the certificates' validity at the real time.
+    server.move_clock_to_system_time();
     server.unit("North");
     let contract = common::sample(
         SampleKind::ProcurementContract,
@@ -144,66 +153,75 @@ fn offline_signatures_meet_on_the_server_and_the_loser_signs_again() {
             name: "North".into(),
         },
     );
-    let ivan = desk(&server, "ivan", 11);
-    let olga = desk(&server, "olga", 12);
-    let at_ivan = only_document(&ivan.session);
-    let at_olga = only_document(&olga.session);
+    let first = desk(&server, winner.0, winner.1);
+    let second = desk(&server, loser.0, loser.1);
+    let (first_reason, second_reason) = (
+        format!("Approved by {}", winner.0),
+        format!("Approved by {}", loser.0),
+    );
+    let at_first = only_document(&first.session);
+    let at_second = only_document(&second.session);
 
     // Both sign offline, on the same head.
-    sign(&ivan, &at_ivan, "Approved by Ivan");
-    sign(&olga, &at_olga, "Approved by Olga");
-    let olga_signed = head_sha256(&olga.session, &at_olga);
-    assert_eq!(olga.session.pending_operations().expect("pending"), 1);
+    sign(&first, &at_first, &first_reason);
+    sign(&second, &at_second, &second_reason);
+    let second_signed = head_sha256(&second.session, &at_second);
+    assert_eq!(second.session.pending_operations().expect("pending"), 1);
 
-    // Ivan's reaches the server first and becomes the head.
-    let pushed = ivan.session.sync_push().expect("push");
+    // The winner's revision reaches the server first and becomes the head.
+    let pushed = first.session.sync_push().expect("push");
     assert_eq!((pushed.applied, pushed.resign_needed.len()), (1, 0));
-    assert_eq!(ivan.session.pending_operations().expect("pending"), 0);
-    let ivan_signed = head_sha256(&ivan.session, &at_ivan);
+    assert_eq!(first.session.pending_operations().expect("pending"), 0);
+    let first_signed = head_sha256(&first.session, &at_first);
     let on_server = server
         .block_on(server.service.store().document_by_id(&server_id))
         .expect("lookup")
         .expect("the document");
-    assert_eq!(on_server.sha256, ivan_signed);
+    assert_eq!(on_server.sha256, first_signed);
 
-    // Olga's loses: kept on the server as a conflict branch; her workstation now holds Ivan's
-    // head, with his valid signature, and asks her to sign again.
-    let pushed = olga.session.sync_push().expect("push");
-    assert_eq!(pushed.resign_needed, vec![at_olga.clone()]);
+    // The other one loses: kept on the server as a conflict branch; the loser's workstation now
+    // holds the winner's head, with its valid signature, and asks for the document to be signed
+    // again.
+    let pushed = second.session.sync_push().expect("push");
+    assert_eq!(pushed.resign_needed, vec![at_second.clone()]);
     assert_eq!(pushed.applied, 0);
     assert!(server
-        .block_on(server.service.blobs().contains(&olga_signed))
+        .block_on(server.service.blobs().contains(&second_signed))
         .expect("lookup"));
-    assert_eq!(head_sha256(&olga.session, &at_olga), ivan_signed);
+    assert_eq!(head_sha256(&second.session, &at_second), first_signed);
     assert_eq!(
-        statuses(&olga.session, &at_olga),
+        statuses(&second.session, &at_second),
         vec![SignatureStatus::Valid]
     );
-    let requests = olga.session.resign_requests().expect("requests");
+    let requests = second.session.resign_requests().expect("requests");
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].document_id, at_olga.0);
-    assert_eq!(requests[0].server_sha256, ivan_signed);
+    assert_eq!(requests[0].document_id, at_second.0);
+    assert_eq!(requests[0].server_sha256, first_signed);
     assert!(
-        requests[0].discarded[0].contains(&olga_signed),
+        requests[0].discarded[0].contains(&second_signed),
         "{requests:?}"
     );
-    assert_eq!(olga.session.pending_operations().expect("pending"), 0);
-    let audit = olga.session.audit_entries(0, 1000).expect("audit");
+    assert_eq!(second.session.pending_operations().expect("pending"), 0);
+    let audit = second.session.audit_entries(0, 1000).expect("audit");
     assert!(audit
         .iter()
         .any(|e| e.action == "sync_revision" && e.detail.contains("sign the document again")));
 
-    // She signs again on the new head: the request is answered and her revision applies.
-    sign(&olga, &at_olga, "Approved by Olga");
-    assert!(olga.session.resign_requests().expect("requests").is_empty());
-    let pushed = olga.session.sync_push().expect("push");
+    // The loser signs again on the new head: the request is answered and the revision applies.
+    sign(&second, &at_second, &second_reason);
+    assert!(second
+        .session
+        .resign_requests()
+        .expect("requests")
+        .is_empty());
+    let pushed = second.session.sync_push().expect("push");
     assert_eq!((pushed.applied, pushed.resign_needed.len()), (1, 0));
-    let both = head_sha256(&olga.session, &at_olga);
+    let both = head_sha256(&second.session, &at_second);
 
-    // Ivan pulls Olga's countersignature: the same bytes, both signatures valid. Only what she
-    // appended to his revision is fetched (a range request from where his revision ends).
+    // The winner pulls the countersignature: the same bytes, both signatures valid. Only what
+    // was appended to the winner's revision is fetched (a range request from where it ends).
     server.record_requests();
-    let pulled = ivan
+    let pulled = first
         .session
         .sync_pull(&AtomicBool::new(false), &mut |_| {})
         .expect("pull");
@@ -224,20 +242,124 @@ fn offline_signatures_meet_on_the_server_and_the_loser_signs_again() {
         from > contract_size,
         "{from} vs the original {contract_size}"
     );
-    assert_eq!(pulled.updated, vec![at_ivan.clone()]);
+    assert_eq!(pulled.updated, vec![at_first.clone()]);
     assert!(pulled.deferred.is_empty());
-    assert_eq!(head_sha256(&ivan.session, &at_ivan), both);
+    assert_eq!(head_sha256(&first.session, &at_first), both);
     assert_eq!(
-        statuses(&ivan.session, &at_ivan),
+        statuses(&first.session, &at_first),
         vec![SignatureStatus::ValidLaterSigned, SignatureStatus::Valid]
     );
     // Nothing waits anywhere, and pulling again changes nothing.
-    assert_eq!(ivan.session.pending_operations().expect("pending"), 0);
-    let again = ivan
+    assert_eq!(first.session.pending_operations().expect("pending"), 0);
+    let again = first
         .session
         .sync_pull(&AtomicBool::new(false), &mut |_| {})
         .expect("pull");
     assert!(again.updated.is_empty() && again.deferred.is_empty());
+
+    // Every PDF the server keeps of the document — the winner's revision, the conflict branch
+    // and the main line's head with both signatures — satisfies qpdf, pdfsig and pyHanko.
+    let judges = ServerCaJudges::new(&server);
+    judges.assert_accepted(&server, &first_signed, 1);
+    judges.assert_accepted(&server, &second_signed, 1);
+    judges.assert_accepted(&server, &both, 2);
+}
+
+/// pdfsig (with an NSS database trusting the server's CA), pyHanko (trusting only that CA, its
+/// diff analysis on) and qpdf, for the PDFs a server keeps.
+struct ServerCaJudges {
+    dir: tempfile::TempDir,
+}
+
+impl ServerCaJudges {
+    fn new(server: &InProcessServer) -> ServerCaJudges {
+        let dir = tempfile::tempdir().expect("dir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, server.service.ca_certificate().expect("the CA")).expect("write");
+        let nss = format!("sql:{}", dir.path().display());
+        for args in [
+            vec!["-N", "-d", &nss, "--empty-password"],
+            vec![
+                "-A",
+                "-d",
+                &nss,
+                "-n",
+                "outpost-ca",
+                "-t",
+                "CT,C,C",
+                "-i",
+                ca.to_str().expect("a UTF-8 path"),
+            ],
+        ] {
+            let out = std::process::Command::new("certutil")
+                .args(&args)
+                .output()
+                .expect("certutil (libnss3-tools)");
+            assert!(out.status.success(), "certutil {args:?}: {out:?}");
+        }
+        ServerCaJudges { dir }
+    }
+
+    /// The server's bytes of `sha256` carry `signatures` signatures, and every judge accepts
+    /// each of them.
+    fn assert_accepted(&self, server: &InProcessServer, sha256: &str, signatures: usize) {
+        let bytes = server
+            .block_on(server.service.blobs().get(sha256))
+            .expect("the server keeps the revision");
+        let pdf = self.dir.path().join(format!("{sha256}.pdf"));
+        std::fs::write(&pdf, &bytes).expect("write");
+        let run = |program: &str, args: &[&std::ffi::OsStr]| {
+            let out = std::process::Command::new(program)
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out.status.success(), text)
+        };
+        let (clean, qpdf) = run("qpdf", &["--check".as_ref(), pdf.as_os_str()]);
+        assert!(clean, "qpdf: {qpdf}");
+        let nss = format!("sql:{}", self.dir.path().display());
+        let (_, pdfsig) = run(
+            "pdfsig",
+            &["-nssdir".as_ref(), nss.as_ref(), pdf.as_os_str()],
+        );
+        for verdict in [
+            "Signature Validation: Signature is Valid.",
+            "Certificate Validation: Certificate is Trusted.",
+        ] {
+            assert_eq!(
+                pdfsig.matches(verdict).count(),
+                signatures,
+                "pdfsig: {pdfsig}"
+            );
+        }
+        let python = std::env::var("OUTPOST_TEST_PYTHON").expect("OUTPOST_TEST_PYTHON");
+        let pyhanko = std::path::Path::new(&python).with_file_name("pyhanko");
+        let ca = self.dir.path().join("ca.pem");
+        let (valid, report) = run(
+            pyhanko.to_str().expect("a UTF-8 path"),
+            &[
+                "sign".as_ref(),
+                "validate".as_ref(),
+                "--pretty-print".as_ref(),
+                "--trust".as_ref(),
+                ca.as_os_str(),
+                "--trust-replace".as_ref(),
+                "--no-revocation-check".as_ref(),
+                pdf.as_os_str(),
+            ],
+        );
+        assert!(valid, "pyHanko: {report}");
+        assert_eq!(
+            report.matches("The signature is judged VALID.").count(),
+            signatures,
+            "pyHanko: {report}"
+        );
+    }
 }
 
 #[test]

@@ -105,11 +105,18 @@ impl Session {
         if request.token.is_some() {
             self.refuse_tokens_in_tutorial()?;
         }
-        let signer: Box<dyn PdfSigner> = match &request.token {
-            Some(token) => Box::new(TokenSigner::open(token)?.with_issuer_from(&self.anchors()?)),
-            None => Box::new(self.software_signer(&request.options.key_id)?),
+        let token_signer = match &request.token {
+            Some(token) => Some(TokenSigner::open(token)?.with_issuer_from(&self.anchors()?)),
+            None => None,
         };
-        let signer = signer.as_ref();
+        let software_signer;
+        let signer: &dyn PdfSigner = match &token_signer {
+            Some(token_signer) => token_signer,
+            None => {
+                software_signer = self.software_signer(&request.options.key_id)?;
+                &software_signer
+            }
+        };
         self.check_certificate_side(signer.certificate())?;
         // A document listed twice is signed once.
         let mut seen = std::collections::HashSet::new();
@@ -147,7 +154,11 @@ impl Session {
                 let Some(&document) = documents.get(index) else {
                     break;
                 };
-                let result = self.sign_batch_item(request, document, signer);
+                let result =
+                    self.sign_batch_item(request, document, signer, |e| match &token_signer {
+                        Some(token_signer) => token_signer.explain(e),
+                        None => e,
+                    });
                 let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
                 progress(BatchProgress {
                     done: finished,
@@ -198,6 +209,7 @@ impl Session {
         request: &BatchRequest,
         document: &DocumentId,
         signer: &dyn PdfSigner,
+        explain: impl Fn(WorkstationError) -> WorkstationError,
     ) -> BatchItemResult {
         let failed = |e: WorkstationError| BatchItemResult::Failed {
             code: e.code().to_owned(),
@@ -210,7 +222,7 @@ impl Session {
         }
         match self.sign_with(document, &request.options, signer, Some(&request.batch_id)) {
             Ok(SignOutcome { revision, .. }) => BatchItemResult::Signed { revision },
-            Err(e) => failed(e),
+            Err(e) => failed(explain(e)),
         }
     }
 }

@@ -79,7 +79,7 @@ pub enum WorkstationError {
     /// The token's PIN is locked.
     #[error("the token's PIN is locked after too many wrong tries; unlock it with its administrator PIN (SO PIN). Nothing was signed")]
     TokenLocked,
-    /// The token is not there (removed, or the slot is gone).
+    /// The token is not there (removed, or the slot is gone), or the key on it is gone.
     #[error(
         "the token is not present: insert it (or choose it again) and retry. Nothing was signed"
     )]

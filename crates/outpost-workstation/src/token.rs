@@ -109,7 +109,11 @@ fn token_error(e: Pkcs11Error) -> WorkstationError {
             | RvError::SlotIdInvalid
             | RvError::TokenNotRecognized
             | RvError::SessionHandleInvalid
-            | RvError::SessionClosed,
+            | RvError::SessionClosed
+            // The key found at login is gone: the token was taken out (SoftHSM2 says so when its
+            // storage goes away) or the key deleted.
+            | RvError::ObjectHandleInvalid
+            | RvError::KeyHandleInvalid,
             _,
         ) => WorkstationError::TokenRemoved,
         Pkcs11Error::LibraryLoading(e) => WorkstationError::TokenModule(e.to_string()),
@@ -232,6 +236,36 @@ pub struct TokenSigner {
     certificate: Certificate,
     chain: Vec<Certificate>,
     algorithm: SignatureAlgorithm,
+    /// Why the token last refused to sign, when it was the token (removed, locked, a PIN no
+    /// longer accepted): the PDF signer reports a refusal only as text.
+    refusal: Mutex<Option<TokenRefusal>>,
+}
+
+/// A token's refusal that has an error of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenRefusal {
+    WrongPin,
+    Locked,
+    Removed,
+}
+
+impl TokenRefusal {
+    fn of(error: &WorkstationError) -> Option<TokenRefusal> {
+        match error {
+            WorkstationError::TokenWrongPin => Some(TokenRefusal::WrongPin),
+            WorkstationError::TokenLocked => Some(TokenRefusal::Locked),
+            WorkstationError::TokenRemoved => Some(TokenRefusal::Removed),
+            _ => None,
+        }
+    }
+
+    fn error(self) -> WorkstationError {
+        match self {
+            TokenRefusal::WrongPin => WorkstationError::TokenWrongPin,
+            TokenRefusal::Locked => WorkstationError::TokenLocked,
+            TokenRefusal::Removed => WorkstationError::TokenRemoved,
+        }
+    }
 }
 
 impl TokenSigner {
@@ -285,7 +319,30 @@ impl TokenSigner {
             certificate,
             chain: Vec::new(),
             algorithm,
+            refusal: Mutex::new(None),
         })
+    }
+
+    /// The error for a signing that failed because the token refused (its own error: removed,
+    /// locked), else `error` as it is.
+    pub(crate) fn explain(&self, error: WorkstationError) -> WorkstationError {
+        let refusal = *self.refusal.lock().unwrap_or_else(|p| p.into_inner());
+        match (refusal, error) {
+            (Some(refusal), WorkstationError::Engine(PdfError::Signing(_))) => refusal.error(),
+            (_, error) => error,
+        }
+    }
+
+    /// Forgets an earlier refusal: the token signs again.
+    fn signed(&self) {
+        *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Notes why the token refused to sign and says so as the PDF signer's error.
+    fn refused(&self, e: Pkcs11Error) -> PdfError {
+        let error = token_error(e);
+        *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = TokenRefusal::of(&error);
+        PdfError::Signing(format!("the token did not sign: {error}"))
     }
 
     /// Embeds, from `candidates` (the vault's trust anchors), the certificate that issued the
@@ -321,9 +378,8 @@ impl PdfSigner for TokenSigner {
                 let digest = Sha256::digest(message);
                 let raw = session
                     .sign(&Mechanism::Ecdsa, self.key, &digest)
-                    .map_err(|e| {
-                        PdfError::Signing(format!("the token did not sign: {}", token_error(e)))
-                    })?;
+                    .map_err(|e| self.refused(e))?;
+                self.signed();
                 let signature = p256::ecdsa::Signature::from_slice(&raw).map_err(|e| {
                     PdfError::Signing(format!("the token's signature is malformed: {e}"))
                 })?;
@@ -331,9 +387,8 @@ impl PdfSigner for TokenSigner {
             }
             SignatureAlgorithm::RsaSha256 => session
                 .sign(&Mechanism::Sha256RsaPkcs, self.key, message)
-                .map_err(|e| {
-                    PdfError::Signing(format!("the token did not sign: {}", token_error(e)))
-                }),
+                .map_err(|e| self.refused(e))
+                .inspect(|_| self.signed()),
         }
     }
 }
@@ -350,5 +405,30 @@ impl Session {
         self.refuse_tokens_in_tutorial()?;
         let signer = TokenSigner::open(token)?.with_issuer_from(&self.anchors()?);
         self.sign_with(document, options, &signer, None)
+            .map_err(|e| signer.explain(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptoki::context::Function;
+
+    #[test]
+    fn a_tokens_refusals_have_errors_of_their_own() {
+        let refused = |rv| token_error(Pkcs11Error::Pkcs11(rv, Function::Sign));
+        assert_eq!(refused(RvError::PinIncorrect).code(), "token_wrong_pin");
+        assert_eq!(refused(RvError::PinLocked).code(), "token_locked");
+        for removed in [
+            RvError::TokenNotPresent,
+            RvError::DeviceRemoved,
+            RvError::SessionHandleInvalid,
+            RvError::ObjectHandleInvalid,
+        ] {
+            assert_eq!(refused(removed).code(), "token_removed");
+        }
+        assert_eq!(refused(RvError::GeneralError).code(), "token_error");
+        // Each says what to do.
+        assert!(refused(RvError::PinLocked).to_string().contains("SO PIN"));
     }
 }

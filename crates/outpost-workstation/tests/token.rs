@@ -16,6 +16,26 @@ use outpost_workstation::{
 
 const PIN: &str = "1234";
 
+/// qpdf finds the file sound; pdfsig and pyHanko (its diff analysis on) find its one signature
+/// valid and its signer trusted.
+fn assert_judges_accept(pki: &judges::TestPki, pdf: &Path) {
+    judges::assert_qpdf_clean(pdf);
+    let pdfsig = pki.pdfsig(pdf);
+    for verdict in [
+        "Signature Validation: Signature is Valid.",
+        "Certificate Validation: Certificate is Trusted.",
+    ] {
+        assert_eq!(pdfsig.matches(verdict).count(), 1, "{pdfsig}");
+    }
+    let (valid, verdict) = pki.pyhanko_validate(pdf, true);
+    assert!(valid, "{verdict}");
+    assert_eq!(
+        verdict.matches("The signature is judged VALID.").count(),
+        1,
+        "{verdict}"
+    );
+}
+
 #[test]
 fn a_token_key_signs_and_a_wrong_pin_or_missing_token_leaves_the_document_untouched() {
     let tmp = tempfile::tempdir().unwrap();
@@ -77,13 +97,7 @@ fn a_token_key_signs_and_a_wrong_pin_or_missing_token_leaves_the_document_untouc
     assert_one_valid_signature(&session, &doc);
     let copy = tmp.path().join("signed-with-token.pdf");
     session.export_with_annotations(&doc, &copy).unwrap();
-    let pdfsig = pki.pdfsig(&copy);
-    assert!(
-        pdfsig.contains("Signature Validation: Signature is Valid."),
-        "{pdfsig}"
-    );
-    let (valid, verdict) = pki.pyhanko_validate(&copy, true);
-    assert!(valid, "{verdict}");
+    assert_judges_accept(&pki, &copy);
     let facts = judges::signature_facts(&copy);
     assert_eq!(
         facts[0]["certificates"], 2,
@@ -134,8 +148,11 @@ fn a_token_key_signs_and_a_wrong_pin_or_missing_token_leaves_the_document_untouc
         .sign_batch(&batch("token-batch", PIN), &|_| {}, &never)
         .unwrap();
     assert_eq!((report.signed, report.failed.len()), (3, 0), "{report:?}");
-    for document in &batch_documents {
+    for (n, document) in batch_documents.iter().enumerate() {
         assert_one_valid_signature(&session, document);
+        let copy = tmp.path().join(format!("batch-{n}.pdf"));
+        session.export_with_annotations(document, &copy).unwrap();
+        assert_judges_accept(&pki, &copy);
     }
     let recorded = session.signing_batch("token-batch").unwrap().unwrap();
     assert_eq!(
@@ -147,6 +164,53 @@ fn a_token_key_signs_and_a_wrong_pin_or_missing_token_leaves_the_document_untouc
         (recorded.total, recorded.reason.as_str()),
         (3, "Batch on the token")
     );
+
+    // The token is pulled out after the batch's first document (SoftHSM2's storage goes away;
+    // it then answers that the key's handle is invalid): that one stays signed, every other
+    // fails as "token removed" (not as a signing failure) and stays untouched.
+    let later: Vec<_> = (5..8)
+        .map(|n| {
+            session
+                .import_bytes(
+                    sample(SampleKind::OperationalReport, Language::English, 1, n, None),
+                    &format!("report-{n}.pdf"),
+                )
+                .unwrap()
+                .document()
+                .id
+                .clone()
+        })
+        .collect();
+    let pulled_out = outpost_workstation::BatchRequest {
+        batch_id: "token-pulled-out".into(),
+        documents: later.clone(),
+        options: SignOptions::invisible(String::new(), "Batch on the token"),
+        parallelism: 1,
+        token: Some(choice(PIN, token.slot)),
+    };
+    let tokens = tmp.path().join("tokens");
+    let codes = std::sync::Mutex::new(Vec::new());
+    let report = session
+        .sign_batch(
+            &pulled_out,
+            &|progress| {
+                if progress.done == 1 {
+                    std::fs::remove_dir_all(&tokens).unwrap();
+                }
+                if let outpost_workstation::BatchItemResult::Failed { code, .. } = progress.result {
+                    codes.lock().unwrap().push(code);
+                }
+            },
+            &never,
+        )
+        .unwrap();
+    assert_eq!((report.signed, report.failed.len()), (1, 2), "{report:?}");
+    assert_eq!(codes.into_inner().unwrap(), ["token_removed"; 2]);
+    assert_one_valid_signature(&session, &later[0]);
+    for (document, reason) in &report.failed {
+        assert!(reason.starts_with("the token is not present"), "{reason}");
+        assert!(session.validate_document(document).unwrap().is_empty());
+    }
 
     let no_module =
         outpost_workstation::list_tokens(Path::new("/nonexistent/libpkcs11.so")).unwrap_err();

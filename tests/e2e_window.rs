@@ -618,6 +618,10 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
         2,
         "offline: {offline}"
     );
+    // And says why, in the user's language, under the indicator.
+    text_when(driver, "#sync-problem", "why the sync failed", |t| {
+        t.contains("The server cannot be reached") || t.contains("Сервер недоступен")
+    });
     screenshot(&running.display, &shots_dir.join("e2e-offline.png"));
 
     // The server comes back (same address, same data): "sync now" finds it online again.
@@ -629,7 +633,10 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
         Duration::from_secs(30),
         || {
             let text = driver.text(&driver.wait_for("#sync-text"));
-            (text.contains("Online") || text.contains("В сети")).then_some(())
+            // The failure's reason goes once a round succeeds.
+            let problem = driver.text(&driver.wait_for("#sync-problem"));
+            ((text.contains("Online") || text.contains("В сети")) && problem.is_empty())
+                .then_some(())
         },
     );
 

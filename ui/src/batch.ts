@@ -2,6 +2,7 @@
 // and a result for each. Presentation only: the engine signs, two at a time, atomically each.
 import { api, type BatchProgress, type DocumentSummary } from "./api";
 import { h } from "./dom";
+import { errorText } from "./errors";
 import { t } from "./i18n";
 import { signerPicker } from "./tokenpicker";
 
@@ -43,7 +44,9 @@ export async function showBatch(
     const meta = item.querySelector(".meta");
     if (meta) {
       meta.textContent =
-        p.result.result === "failed" ? t("batch.failed", { reason: p.result.message }) : t(`batch.${p.result.result}`);
+        p.result.result === "failed"
+          ? t("batch.failed", { reason: errorText({ code: p.result.code, message: p.result.message }) })
+          : t(`batch.${p.result.result}`);
     }
   }
 

@@ -13,7 +13,8 @@ import {
 } from "./api";
 import { h } from "./dom";
 import { formatSize } from "./format";
-import { initialLocale, isMessageKey, locale, setLocale, t, type Locale, type MessageKey } from "./i18n";
+import { initialLocale, locale, setLocale, t, type Locale, type MessageKey } from "./i18n";
+import { errorText } from "./errors";
 import { arrange, FILTERS, SORTS, type Filter, type Sort } from "./arrange";
 import { showBatch } from "./batch";
 import { showKeys } from "./keys";
@@ -52,12 +53,6 @@ function intakeText(notice: IntakeNotice): string {
     case "deferred":
       return t("inbox.deferred", { source: e.source, error: e.error });
   }
-}
-
-function errorText(error: unknown): string {
-  const e = asCommandError(error);
-  const key = `error.${e.code}`;
-  return isMessageKey(key) ? t(key, { message: e.message }) : t("error.generic", { message: e.message });
 }
 
 // Where the list's order and filter are kept on this workstation.

@@ -5,7 +5,7 @@ vi.mock("@tauri-apps/api/event", () => ({ listen: vi.fn() }));
 
 import { setLocale } from "./i18n";
 import type { SyncState } from "./api";
-import { documentBadges, syncSummary, syncTone } from "./syncstatus";
+import { documentBadges, syncProblem, syncSummary, syncTone } from "./syncstatus";
 
 const base: SyncState = {
   online: true,
@@ -47,6 +47,22 @@ describe("the sync indicator", () => {
     );
     setLocale("ru");
     expect(syncSummary({ ...base, running: true, transfer }, at)).toMatch(/^Получение документов: 3 из 40 \(1.2 МБ из 16 МБ\)/);
+  });
+
+  it("says why the last attempt failed, in the user's language, until a round succeeds", () => {
+    const unreachable = { code: "server_unreachable", message: "connection refused" };
+    setLocale("en");
+    expect(syncProblem({ ...base, online: false, last_error: unreachable })).toBe(
+      "The last attempt failed — The server cannot be reached: check the address and the connection. Your work stays here and is sent later. (connection refused)",
+    );
+    setLocale("ru");
+    expect(syncProblem({ ...base, online: false, last_error: unreachable })).toMatch(/^Последняя попытка не удалась — .*\(connection refused\)$/);
+    // A code the catalogue does not know still shows the engine's words.
+    expect(syncProblem({ ...base, last_error: { code: "something_new", message: "odd reply" } })).toMatch(/odd reply/);
+    expect(syncProblem(base)).toBeNull();
+    expect(syncProblem(null)).toBeNull();
+    // Sign-in and revocation are said by the indicator itself.
+    expect(syncProblem({ ...base, needs_sign_in: true, last_error: { code: "sign_in_needed", message: "" } })).toBeNull();
   });
 
   it("puts sign-in and revocation before everything else", () => {

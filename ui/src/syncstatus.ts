@@ -1,6 +1,7 @@
 // The always-visible sync indicator: online or offline, changes waiting, the last sync.
 import { api, onSyncState, type DocumentSyncState, type SyncState } from "./api";
 import { h } from "./dom";
+import { errorText } from "./errors";
 import { formatSize } from "./format";
 import { locale, t } from "./i18n";
 
@@ -29,6 +30,13 @@ export function syncSummary(state: SyncState | null, formatTime: (ms: number) =>
   parts.push(state.pending_operations > 0 ? t("sync.pending", { count: state.pending_operations }) : t("sync.nothingPending"));
   parts.push(state.last_success_ms === null ? t("sync.never") : t("sync.last", { time: formatTime(state.last_success_ms) }));
   return parts.join(" · ");
+}
+
+/** Why the last round failed, as the user reads it (null: it did not, or the indicator already
+ * says why — sign in again, revoked). */
+export function syncProblem(state: SyncState | null): string | null {
+  if (state === null || state.last_error === null || state.needs_sign_in || state.device_revoked) return null;
+  return t("sync.problem", { reason: errorText(state.last_error) });
 }
 
 /** Which look the indicator has. */
@@ -60,10 +68,14 @@ export function syncIndicator(
   });
   const connect = h("button", { id: "connect-open", type: "button", hidden: true }, t("connect.open"));
   connect.addEventListener("click", onConnect);
-  const element = h("div", { id: "sync-status", class: "sync", role: "status", "aria-live": "polite" }, text, stop, button, connect);
+  const problem = h("span", { id: "sync-problem", class: "sync-problem", hidden: true });
+  const element = h("div", { id: "sync-status", class: "sync", role: "status", "aria-live": "polite" }, text, stop, button, connect, problem);
   const time = (ms: number) => new Date(ms).toLocaleTimeString();
   const show = (state: SyncState | null) => {
     text.textContent = syncSummary(state, time);
+    const why = syncProblem(state);
+    problem.textContent = why ?? "";
+    problem.hidden = why === null;
     element.dataset.tone = syncTone(state);
     button.hidden = state === null || state.device_revoked;
     stop.hidden = !state?.running || !state.transfer;

@@ -41,6 +41,8 @@ fn main() {
         "sync_now",
         "cancel_sync",
         "document_sync_states",
+        "purge_notices",
+        "dismiss_purge_notices",
         "offer_refused_revision_again",
         "take_server_copy",
         "connect_server",

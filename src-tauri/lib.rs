@@ -192,6 +192,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, state: AppState) ->
             commands::sync::sync_now,
             commands::sync::cancel_sync,
             commands::sync::document_sync_states,
+            commands::sync::purge_notices,
+            commands::sync::dismiss_purge_notices,
             commands::sync::offer_refused_revision_again,
             commands::sync::take_server_copy,
             commands::sync::connect_server,

@@ -640,6 +640,38 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
         },
     );
 
+    // The unit's assignment of the document not signed here ends: at the next sync the document
+    // leaves the list, and a notice says so until the user dismisses it.
+    let unsigned = server
+        .block_on(server.service.all_documents())
+        .unwrap()
+        .into_iter()
+        .find(|d| heads_before.contains(&d.sha256))
+        .expect("the document not signed here");
+    server
+        .block_on(server.service.revoke_assignment(
+            outpost_server::service::Actor::Cli,
+            &unsigned.id,
+            &outpost_protocol::AssignmentTarget::Unit {
+                name: outpost_server::demo::DEMO_UNIT.into(),
+            },
+        ))
+        .unwrap();
+    driver.click(&driver.wait_for("#sync-now"));
+    text_when(driver, "#purge-notices", "the notice of the purge", |t| {
+        t.contains("was taken back by the server") || t.contains("Сервер отозвал документ")
+    });
+    wait_until("one document left", Duration::from_secs(30), || {
+        (driver.find_all("#doc-list li").len() == 1).then_some(())
+    });
+    driver.click(&driver.wait_for("#purge-notices-dismiss"));
+    text_when(
+        driver,
+        "#purge-notices",
+        "the notice dismissed",
+        str::is_empty,
+    );
+
     // An administrator revokes the workstation: at its next sync the app erases the vault and
     // says so on the unlock screen.
     let vault_dir = data.path().join("vaults").join("demo");

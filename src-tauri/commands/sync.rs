@@ -176,6 +176,23 @@ pub async fn document_sync_states(
     super::blocking(move || Ok(session.document_sync_states()?)).await
 }
 
+/// The documents the server took back and this workstation purged, with what went with them,
+/// until the user dismisses them.
+#[tauri::command]
+pub async fn purge_notices(
+    state: State<'_, AppState>,
+) -> CommandResult<Vec<outpost_workstation::PurgeNotice>> {
+    let session = super::session(&state)?;
+    super::blocking(move || Ok(session.purge_notices()?)).await
+}
+
+/// Dismisses the purge notices up to `up_to` (by id).
+#[tauri::command]
+pub async fn dismiss_purge_notices(state: State<'_, AppState>, up_to: i64) -> CommandResult<()> {
+    let session = super::session(&state)?;
+    super::blocking(move || Ok(session.dismiss_purge_notices(up_to)?)).await
+}
+
 /// Offers a revision the server refused to it again at the next sync round (the cause was dealt
 /// with); `false` if the server refused nothing of the document.
 #[tauri::command]

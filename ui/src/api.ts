@@ -230,6 +230,19 @@ export interface DocumentSyncState {
   refused: string | null;
 }
 
+/** A document the server took back (its assignment ended), purged here; kept until dismissed. */
+export interface PurgeNotice {
+  id: number;
+  at_ms: number;
+  title: string;
+  /** Annotation changes made here that the server never got, discarded with it. */
+  discarded_annotations: number;
+  /** Signed revisions made here that the server never took, discarded with it. */
+  discarded_revisions: number;
+  /** The server's reason, when it refused such a revision. */
+  refused: string | null;
+}
+
 export interface SignatureReport {
   field: string;
   /** A person's signature, or the server's document time-stamp that seals validation data. */
@@ -416,6 +429,8 @@ export const api = {
   syncNow: () => invoke<void>("sync_now"),
   cancelSync: () => invoke<void>("cancel_sync"),
   documentSyncStates: () => invoke<DocumentSyncState[]>("document_sync_states"),
+  purgeNotices: () => invoke<PurgeNotice[]>("purge_notices"),
+  dismissPurgeNotices: (upTo: number) => invoke<void>("dismiss_purge_notices", { upTo }),
   offerRefusedRevisionAgain: (id: string) => invoke<boolean>("offer_refused_revision_again", { id }),
   takeServerCopy: (id: string) => invoke<string[]>("take_server_copy", { id }),
   listDocuments: () => invoke<DocumentSummary[]>("list_documents"),

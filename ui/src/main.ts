@@ -18,7 +18,7 @@ import { errorText } from "./errors";
 import { arrange, FILTERS, SORTS, type Filter, type Sort } from "./arrange";
 import { showBatch } from "./batch";
 import { showKeys } from "./keys";
-import { documentBadges, syncIndicator } from "./syncstatus";
+import { documentBadges, purgeNotices, syncIndicator } from "./syncstatus";
 import { showConnect } from "./connect";
 import { showSettings } from "./settings";
 import { autolockSeconds, setAutolockMinutes, startAutolock } from "./autolock";
@@ -596,6 +596,9 @@ async function showMain(): Promise<void> {
   // during a long one, each time it stored what arrived so far.
   let lastRounds = -1;
   let lastStored = 0;
+  const notices = purgeNotices((e) => {
+    status.textContent = errorText(e);
+  });
   const sync = syncIndicator(
     (state) => {
       // Only a vault that syncs can ask the server about trainees.
@@ -610,7 +613,10 @@ async function showMain(): Promise<void> {
         return;
       }
       lastStored = storedNow;
-      if (state.running || state.attempts === lastRounds || searchInput.value.trim()) return;
+      if (state.running || state.attempts === lastRounds) return;
+      // A round ended: documents it took back are said (also while search hits are shown).
+      void notices.refresh();
+      if (searchInput.value.trim()) return;
       lastRounds = state.attempts;
       void loadDocuments().then(renderList);
     },
@@ -651,11 +657,14 @@ async function showMain(): Promise<void> {
     ),
     ...(sandbox ? [h("p", { id: "training-banner", role: "note" }, t("tutorial.banner"))] : []),
     sync.element,
+    notices.element,
     status,
     h("main", { class: "split" }, listPane, viewer),
     ...(tutorial ? [tutorial.element] : []),
     activity,
   );
+  // Documents taken back by rounds before this screen (another session, before a restart).
+  void notices.refresh();
   stopListening?.();
   const unlisten = await onIntake(async (notice) => {
     activity.textContent = intakeText(notice);

@@ -5,7 +5,7 @@ vi.mock("@tauri-apps/api/event", () => ({ listen: vi.fn() }));
 
 import { setLocale } from "./i18n";
 import type { SyncState } from "./api";
-import { documentBadges, syncProblem, syncSummary, syncTone } from "./syncstatus";
+import { documentBadges, purgeNoticeText, syncProblem, syncSummary, syncTone } from "./syncstatus";
 
 const base: SyncState = {
   online: true,
@@ -89,5 +89,25 @@ describe("a document's sync badges", () => {
     expect(refused[1]?.text).toBe("Refused by the server: not visible to you");
     setLocale("ru");
     expect(documentBadges({ ...linked, sign_again: true })[0]?.text).toBe("Требуется подписать заново");
+  });
+});
+
+describe("the notice of a document the server took back", () => {
+  const notice = { id: 3, at_ms: 5, title: "Report 7", discarded_annotations: 0, discarded_revisions: 0, refused: null };
+  it("names the document, and what went with it only when something did", () => {
+    setLocale("en");
+    expect(purgeNoticeText(notice)).toBe(
+      "“Report 7” was taken back by the server (its assignment ended) and removed from this workstation.",
+    );
+    expect(purgeNoticeText({ ...notice, discarded_annotations: 2, discarded_revisions: 1, refused: "not assigned to you" })).toBe(
+      "“Report 7” was taken back by the server (its assignment ended) and removed from this workstation. " +
+        "Discarded with it — annotation changes not yet sent: 2; signed revisions the server did not take: 1. " +
+        "The server's reason: not assigned to you.",
+    );
+    setLocale("ru");
+    expect(purgeNoticeText({ ...notice, discarded_revisions: 1 })).toBe(
+      "Сервер отозвал документ «Report 7» (его назначение закончилось), и он удалён с этого рабочего места. " +
+        "Вместе с ним удалены — неотправленные изменения пометок: 0; подписанные версии, не принятые сервером: 1.",
+    );
   });
 });

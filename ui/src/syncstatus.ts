@@ -1,5 +1,5 @@
 // The always-visible sync indicator: online or offline, changes waiting, the last sync.
-import { api, onSyncState, type DocumentSyncState, type SyncState } from "./api";
+import { api, onSyncState, type DocumentSyncState, type PurgeNotice, type SyncState } from "./api";
 import { h } from "./dom";
 import { errorText } from "./errors";
 import { formatSize } from "./format";
@@ -122,4 +122,40 @@ export function documentBadges(state: DocumentSyncState | undefined): DocumentBa
   const waiting = state.pending_revisions + state.pending_annotations;
   if (waiting > 0) badges.push({ kind: "pending", text: t("docs.pending", { count: waiting }) });
   return badges;
+}
+
+/** What the user is told of a document the server took back, and of the changes that went with it. */
+export function purgeNoticeText(notice: PurgeNotice): string {
+  const parts = [t("notice.purged", { title: notice.title })];
+  if (notice.discarded_annotations > 0 || notice.discarded_revisions > 0) {
+    parts.push(t("notice.discarded", { annotations: notice.discarded_annotations, revisions: notice.discarded_revisions }));
+  }
+  if (notice.refused) parts.push(t("notice.refused", { reason: notice.refused }));
+  return parts.join(" ");
+}
+
+/** The notices of documents the server took back, until the user dismisses them; `refresh`
+ * reads them again (after each sync round). */
+export function purgeNotices(showError: (e: unknown) => void): { element: HTMLElement; refresh: () => Promise<void> } {
+  const element = h("div", { id: "purge-notices", class: "notice", role: "region", hidden: true });
+  const refresh = async () => {
+    let notices: PurgeNotice[];
+    try {
+      notices = await api.purgeNotices();
+    } catch (e) {
+      return showError(e);
+    }
+    element.hidden = notices.length === 0;
+    if (notices.length === 0) return element.replaceChildren();
+    const upTo = Math.max(...notices.map((n) => n.id));
+    const dismiss = h("button", { id: "purge-notices-dismiss", type: "button" }, t("notice.dismiss"));
+    dismiss.addEventListener("click", () => {
+      void api
+        .dismissPurgeNotices(upTo)
+        .then(refresh)
+        .catch(showError);
+    });
+    element.replaceChildren(...notices.map((n) => h("p", { "data-notice-id": String(n.id) }, purgeNoticeText(n))), dismiss);
+  };
+  return { element, refresh };
 }

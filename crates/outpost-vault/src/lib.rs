@@ -46,8 +46,8 @@ pub use revisions::{DocumentRevision, DocumentUpdate, SigningBatch};
 pub use search::{SearchHit, SearchRequest, SnippetPart};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};
 pub use sync::{
-    AppliedPull, PendingAnnotation, PullRound, PulledDocument, RemoteAnnotation, ServerAccount,
-    ServerDocumentLink,
+    AppliedPull, PendingAnnotation, PullRound, PulledDocument, PurgeNotice, RemoteAnnotation,
+    ServerAccount, ServerDocumentLink,
 };
 pub use tutorial::LessonRecord;
 pub use vault::{valid_user_name, Vault, VaultKind, VaultPaths};

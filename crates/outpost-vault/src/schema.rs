@@ -327,6 +327,18 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM download_parts WHERE sha256 = OLD.sha256);
 END;
 "#,
+    // 13: what the user must be told about a document the server took back (its assignment
+    // ended): its title, and the changes made here that went with it; kept until read.
+    r#"
+CREATE TABLE purge_notices (
+    id                     INTEGER PRIMARY KEY,
+    at_ms                  INTEGER NOT NULL,
+    title                  TEXT NOT NULL,
+    discarded_annotations  INTEGER NOT NULL CHECK (discarded_annotations >= 0),
+    discarded_revisions    INTEGER NOT NULL CHECK (discarded_revisions >= 0),
+    refused                TEXT
+) STRICT;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

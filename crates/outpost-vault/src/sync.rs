@@ -44,6 +44,24 @@ impl std::fmt::Debug for ServerAccount {
     }
 }
 
+/// A document the server took back (its assignment ended) and that was purged here, as the user
+/// is told about it; kept until the user has read it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PurgeNotice {
+    /// Orders the notices; [`Vault::dismiss_purge_notices`] takes it.
+    pub id: i64,
+    /// When it was purged (this workstation's clock; shown, never used to order).
+    pub at_ms: i64,
+    /// The document's title.
+    pub title: String,
+    /// Annotation changes made here that the server never got, discarded with it.
+    pub discarded_annotations: i64,
+    /// Revisions made here (signatures) that the server never took, discarded with it.
+    pub discarded_revisions: i64,
+    /// The server's reason, when it refused such a revision.
+    pub refused: Option<String>,
+}
+
 /// A local document linked to a server document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerDocumentLink {
@@ -361,6 +379,33 @@ impl Vault {
         Ok(())
     }
 
+    /// The notices of purged documents the user has not dismissed, oldest first.
+    pub fn purge_notices(&self) -> Result<Vec<PurgeNotice>, VaultError> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, at_ms, title, discarded_annotations, discarded_revisions, refused
+               FROM purge_notices ORDER BY id",
+        )?;
+        let rows = statement.query_map([], |r| {
+            Ok(PurgeNotice {
+                id: r.get(0)?,
+                at_ms: r.get(1)?,
+                title: r.get(2)?,
+                discarded_annotations: r.get(3)?,
+                discarded_revisions: r.get(4)?,
+                refused: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets the notices up to `up_to` (by id), once the user has read them; a notice added
+    /// meanwhile stays.
+    pub fn dismiss_purge_notices(&mut self, up_to: i64) -> Result<(), VaultError> {
+        self.conn
+            .execute("DELETE FROM purge_notices WHERE id <= ?1", [up_to])?;
+        Ok(())
+    }
+
     /// The local documents linked to server documents.
     pub fn server_document_links(&self) -> Result<Vec<ServerDocumentLink>, VaultError> {
         let mut statement = self
@@ -514,6 +559,7 @@ impl Vault {
                 let rows = statement.query_map(rusqlite::params![local.0, origin], |r| r.get(0))?;
                 rows.collect::<Result<_, _>>()?
             };
+            let discarded_annotations = unsent.len() as i64;
             if !unsent.is_empty() {
                 audit::append(
                     &tx,
@@ -529,7 +575,29 @@ impl Vault {
                 )?;
                 applied.discarded_annotations.extend(unsent);
             }
-            purge_in(&tx, &local)?;
+            // Signed revisions made here that the server never took (it refused them, or
+            // never saw them) go with the document too.
+            let (unsent_revisions, refused): (i64, Option<String>) = tx.query_row(
+                "SELECT (SELECT COUNT(*) FROM document_updates u
+                          WHERE u.document_id = s.document_id AND u.revision > s.synced_revision),
+                        (SELECT f.reason FROM refused_revisions f WHERE f.document_id = s.document_id)
+                   FROM server_documents s WHERE s.document_id = ?1",
+                [&local.0],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let purged = purge_in(&tx, &local)?;
+            tx.execute(
+                "INSERT INTO purge_notices
+                   (at_ms, title, discarded_annotations, discarded_revisions, refused)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    now,
+                    purged.title,
+                    discarded_annotations,
+                    unsent_revisions,
+                    refused
+                ],
+            )?;
             audit::append(
                 &tx,
                 now,

@@ -179,7 +179,7 @@ fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
             err,
             VaultError::NewerSchema {
                 found: 99,
-                supported: 12
+                supported: 13
             }
         ),
         "{err}"
@@ -207,7 +207,7 @@ fn a_vault_from_the_previous_schema_is_migrated_at_open_and_keeps_its_records() 
          DROP TABLE tutorial_steps; DROP TABLE tutorial_lessons; DROP TABLE training_outbox; DROP TABLE training_sent;
          DROP INDEX document_bytes_parts; ALTER TABLE document_bytes DROP COLUMN parts_sha256;
          DROP TABLE server_documents;
-         DROP TABLE server_account;
+         DROP TABLE server_account; DROP TABLE purge_notices;
          PRAGMA user_version = 1;",
     );
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
@@ -322,7 +322,8 @@ fn a_download_kept_in_a_file_of_its_own_by_schema_11_is_read_as_a_pack_of_one() 
         &paths,
         &keyring,
         &format!(
-            "DROP TRIGGER download_keys_follow_parts; DROP TABLE dropped_part_ranges;
+            "DROP TABLE purge_notices;
+             DROP TRIGGER download_keys_follow_parts; DROP TABLE dropped_part_ranges;
              DROP TABLE download_keys; DROP INDEX download_parts_by_file;
              ALTER TABLE download_parts DROP COLUMN file_name;
              CREATE TABLE download_files (

@@ -59,6 +59,7 @@ pub use outpost_protocol::{
 };
 pub use outpost_vault::{
     AuditEntry, AuditVerification, Clock, DocumentId, DocumentMarks, DocumentRevision,
-    DocumentSummary, DocumentSyncState, KdfParams, ManualClock, OsKeyring, ResignRequest,
-    SearchHit, SearchRequest, SigningBatch, SnippetPart, StoredImport, SystemClock, VaultError,
+    DocumentSummary, DocumentSyncState, KdfParams, ManualClock, OsKeyring, PurgeNotice,
+    ResignRequest, SearchHit, SearchRequest, SigningBatch, SnippetPart, StoredImport, SystemClock,
+    VaultError,
 };

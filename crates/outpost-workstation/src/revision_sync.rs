@@ -381,6 +381,17 @@ impl Session {
         Ok(self.vault().document_sync_states()?)
     }
 
+    /// The documents the server took back (their assignment ended) and that were purged here,
+    /// with the changes made here that went with them, until the user dismisses them.
+    pub fn purge_notices(&self) -> Result<Vec<outpost_vault::PurgeNotice>, WorkstationError> {
+        Ok(self.vault().purge_notices()?)
+    }
+
+    /// Dismisses the purge notices up to `up_to` (by id): the user has read them.
+    pub fn dismiss_purge_notices(&self, up_to: i64) -> Result<(), WorkstationError> {
+        Ok(self.vault().dismiss_purge_notices(up_to)?)
+    }
+
     /// The documents that hold the server's head after their signed revision lost a conflict:
     /// "needs your signature again". Signing such a document clears it.
     pub fn resign_requests(&self) -> Result<Vec<outpost_vault::ResignRequest>, WorkstationError> {

@@ -283,6 +283,16 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
         third.discarded_annotations,
         vec![unsent.annotation.id.to_string()]
     );
+    let notices = session.purge_notices().expect("notices");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(
+        (
+            notices[0].discarded_annotations,
+            notices[0].discarded_revisions
+        ),
+        (1, 0)
+    );
+    assert!(notices[0].refused.is_none());
     assert!(third.cursor > first.cursor);
     assert_eq!(session.documents().expect("documents").len(), 1);
     assert_eq!(found(&session, "сводкаальфа"), 0);

@@ -790,6 +790,14 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
         "{refused:?}"
     );
     assert_eq!(refused.pending_revisions, 1, "still held, not lost");
+    let title = olga
+        .session
+        .documents()
+        .expect("documents")
+        .into_iter()
+        .find(|d| d.id == at_olga[1])
+        .expect("still here")
+        .title;
     olga.session
         .sync_pull(&AtomicBool::new(false), &mut |_| {})
         .expect("pull");
@@ -799,6 +807,24 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
         .expect("states")
         .iter()
         .all(|s| s.document_id != at_olga[1]));
+    // The badge went with the document; the notice of its purge says what went with it and why,
+    // until she dismisses it.
+    let notices = olga.session.purge_notices().expect("notices");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].title, title);
+    assert_eq!(
+        (
+            notices[0].discarded_revisions,
+            notices[0].discarded_annotations
+        ),
+        (1, 0)
+    );
+    assert_eq!(notices[0].refused, refused.refused);
+    olga.session
+        .dismiss_purge_notices(notices[0].id)
+        .expect("dismiss");
+    assert!(olga.session.purge_notices().expect("notices").is_empty());
+    assert!(ivan.session.purge_notices().expect("notices").is_empty());
 }
 
 #[test]

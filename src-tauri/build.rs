@@ -33,6 +33,8 @@ fn main() {
         "validate_document",
         "sign_batch",
         "cancel_batch",
+        "unfinished_batches",
+        "let_batch_go",
         "awaiting_signature",
         "list_tokens",
         "token_keys",

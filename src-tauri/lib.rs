@@ -184,6 +184,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, state: AppState) ->
             commands::signing::validate_document,
             commands::signing::sign_batch,
             commands::signing::cancel_batch,
+            commands::signing::unfinished_batches,
+            commands::signing::let_batch_go,
             commands::signing::awaiting_signature,
             commands::signing::list_tokens,
             commands::signing::token_keys,

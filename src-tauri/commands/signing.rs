@@ -123,6 +123,23 @@ pub fn cancel_batch(state: State<'_, AppState>) {
     state.batch_cancel.store(true, Ordering::SeqCst);
 }
 
+/// The batches started and not ended (the app stopped during one, or the user stopped it), each
+/// with the documents it has left.
+#[tauri::command]
+pub async fn unfinished_batches(
+    state: State<'_, AppState>,
+) -> CommandResult<Vec<outpost_workstation::UnfinishedBatch>> {
+    let session = session(&state)?;
+    blocking(move || Ok(session.unfinished_batches()?)).await
+}
+
+/// Ends an unfinished batch without signing the rest.
+#[tauri::command]
+pub async fn let_batch_go(state: State<'_, AppState>, batch_id: String) -> CommandResult<()> {
+    let session = session(&state)?;
+    blocking(move || Ok(session.let_batch_go(&batch_id)?)).await
+}
+
 /// The hardware tokens present (through `$OUTPOST_PKCS11_MODULE`, else SoftHSM2's module).
 #[tauri::command]
 pub async fn list_tokens() -> CommandResult<Vec<TokenInfo>> {

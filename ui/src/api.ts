@@ -287,6 +287,17 @@ export type BatchItemResult =
   | { result: "already_signed"; revision: number }
   | { result: "failed"; code: string; message: string };
 
+/** A signing batch that was started and not ended (the app stopped, or the user stopped it). */
+export interface UnfinishedBatch {
+  id: string;
+  key: string;
+  reason: string;
+  total: number;
+  started_at_ms: number;
+  /** Its documents still here that it has not signed, in the batch's order. */
+  documents_left: string[];
+}
+
 /** One finished document of a signing batch. */
 export interface BatchProgress {
   done: number;
@@ -484,6 +495,8 @@ export const api = {
   signWithToken: (id: string, token: TokenChoice, options: SignOptions) =>
     invoke<SignOutcome>("sign_with_token", { id, slot: token.slot, key: token.key, pin: token.pin, options }),
   cancelBatch: () => invoke<void>("cancel_batch"),
+  unfinishedBatches: () => invoke<UnfinishedBatch[]>("unfinished_batches"),
+  letBatchGo: (batchId: string) => invoke<void>("let_batch_go", { batchId }),
   awaitingSignature: () => invoke<string[]>("awaiting_signature"),
 };
 

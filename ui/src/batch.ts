@@ -1,19 +1,22 @@
 // Batch signing: the selected documents, one key, one reason; progress per document, cancel,
 // and a result for each. Presentation only: the engine signs, two at a time, atomically each.
-import { api, type BatchProgress, type DocumentSummary } from "./api";
-import { h } from "./dom";
+import { api, type BatchProgress, type DocumentSummary, type UnfinishedBatch } from "./api";
+import { h, noticeBox } from "./dom";
 import { errorText } from "./errors";
 import { t } from "./i18n";
 import { signerPicker } from "./tokenpicker";
 
+/** Signs `documents` in a new batch, or — `resume` — finishes an interrupted one under its id and
+ * reason (what it signed before is not signed again). */
 export async function showBatch(
   container: HTMLElement,
   documents: DocumentSummary[],
   showError: (e: unknown) => void,
   onFinished: () => void,
+  resume?: { batchId: string; reason: string },
 ): Promise<void> {
   const picker = await signerPicker("batch", showError);
-  const reason = h("input", { id: "batch-reason", type: "text", value: t("sign.defaultReason") });
+  const reason = h("input", { id: "batch-reason", type: "text", value: resume?.reason ?? t("sign.defaultReason"), readOnly: resume !== undefined });
   const start = h("button", { type: "submit", id: "batch-start" }, t("batch.start", { count: documents.length }));
   const cancel = h("button", { type: "button", id: "batch-cancel", disabled: true }, t("batch.cancel"));
   const bar = h("progress", { id: "batch-progress", max: documents.length, value: 0 });
@@ -57,7 +60,7 @@ export async function showBatch(
     if (!keyId && !token) return showError({ code: "signing_error", message: t("sign.noKeys") });
     start.disabled = true;
     cancel.disabled = false;
-    const batchId = `batch-${Date.now()}`;
+    const batchId = resume?.batchId ?? `batch-${Date.now()}`;
     try {
       const report = await api.signBatch(
         batchId,
@@ -80,6 +83,38 @@ export async function showBatch(
     }
   });
 
-  container.replaceChildren(h("h2", {}, t("batch.heading", { count: documents.length })), form, bar, current, summary, results);
+  const heading = resume ? t("batch.resumeHeading", { count: documents.length }) : t("batch.heading", { count: documents.length });
+  container.replaceChildren(h("h2", {}, heading), form, bar, current, summary, results);
   if (!picker.vaultKey()) summary.textContent = t("sign.noKeys");
+}
+
+/** What the user is told of a batch that stopped before its end. */
+export function unfinishedBatchText(batch: UnfinishedBatch): string {
+  return t("batch.interrupted", { left: batch.documents_left.length, total: batch.total, reason: batch.reason });
+}
+
+/** The batches that stopped before their end, each offered to be finished (`onContinue`) or let
+ * go; `refresh` reads them again. */
+export function unfinishedBatches(
+  onContinue: (batch: UnfinishedBatch) => void,
+  showError: (e: unknown) => void,
+): { element: HTMLElement; refresh: () => Promise<void> } {
+  return noticeBox(
+    "unfinished-batches",
+    api.unfinishedBatches,
+    (batches, refresh) =>
+      batches.map((batch) => {
+        const go = h("button", { type: "button", class: "batch-continue" }, t("batch.continue"));
+        go.addEventListener("click", () => onContinue(batch));
+        const drop = h("button", { type: "button", class: "batch-let-go" }, t("batch.letGo"));
+        drop.addEventListener("click", () => {
+          void api
+            .letBatchGo(batch.id)
+            .then(refresh)
+            .catch(showError);
+        });
+        return h("p", { "data-batch-id": batch.id }, unfinishedBatchText(batch), " ", go, drop);
+      }),
+    showError,
+  );
 }

@@ -25,3 +25,25 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   }
   return el;
 }
+
+/** A notice box (`#id`) showing what `load` gives, drawn by `draw` (which is handed `refresh`
+ * for its buttons); hidden while there is nothing. `refresh` loads again. */
+export function noticeBox<T>(
+  id: string,
+  load: () => Promise<T[]>,
+  draw: (items: T[], refresh: () => Promise<void>) => Node[],
+  showError: (e: unknown) => void,
+): { element: HTMLElement; refresh: () => Promise<void> } {
+  const element = h("div", { id, class: "notice", role: "region", hidden: true });
+  const refresh = async (): Promise<void> => {
+    let items: T[];
+    try {
+      items = await load();
+    } catch (e) {
+      return showError(e);
+    }
+    element.hidden = items.length === 0;
+    element.replaceChildren(...(items.length === 0 ? [] : draw(items, refresh)));
+  };
+  return { element, refresh };
+}

@@ -16,7 +16,7 @@ import { formatSize } from "./format";
 import { initialLocale, locale, setLocale, t, type Locale, type MessageKey } from "./i18n";
 import { errorText } from "./errors";
 import { arrange, FILTERS, SORTS, type Filter, type Sort } from "./arrange";
-import { showBatch } from "./batch";
+import { showBatch, unfinishedBatches } from "./batch";
 import { showKeys } from "./keys";
 import { documentBadges, purgeNotices, syncIndicator } from "./syncstatus";
 import { showConnect } from "./connect";
@@ -458,20 +458,7 @@ async function showMain(): Promise<void> {
         status.textContent = t("batch.nothingSelected");
         return;
       }
-      closeViewer?.();
-      closeViewer = null;
-      void showBatch(viewer, chosen, (e) => {
-        status.textContent = errorText(e);
-      }, () => {
-        // Signed now: the rows say so (and what waits for the server), and nothing stays
-        // selected for another batch by mistake.
-        selected.clear();
-        void loadDocuments()
-          .then(renderList)
-          .catch((e) => {
-            status.textContent = errorText(e);
-          });
-      });
+      openBatch(chosen);
     });
     shown = arrange(documents, sort, filter, { marks, syncStates });
     // A new order or filter starts the list from its top.
@@ -594,6 +581,43 @@ async function showMain(): Promise<void> {
 
   // After each finished sync round the list may have changed (documents arrived or were purged);
   // during a long one, each time it stored what arrived so far.
+  /** The batch panel for `chosen` (a new batch, or the rest of an interrupted one). */
+  function openBatch(chosen: DocumentSummary[], resume?: { batchId: string; reason: string }): void {
+    closeViewer?.();
+    closeViewer = null;
+    void showBatch(
+      viewer,
+      chosen,
+      (e) => {
+        status.textContent = errorText(e);
+      },
+      () => {
+        // Signed now: the rows say so (and what waits for the server), and nothing stays
+        // selected for another batch by mistake.
+        selected.clear();
+        void batches.refresh();
+        void loadDocuments()
+          .then(renderList)
+          .catch((e) => {
+            status.textContent = errorText(e);
+          });
+      },
+      resume,
+    );
+  }
+  const batches = unfinishedBatches(
+    (batch) => {
+      const left = new Set(batch.documents_left);
+      openBatch(
+        documents.filter((d) => left.has(d.id)),
+        { batchId: batch.id, reason: batch.reason },
+      );
+    },
+    (e) => {
+      status.textContent = errorText(e);
+    },
+  );
+
   let lastRounds = -1;
   let lastStored = 0;
   const notices = purgeNotices((e) => {
@@ -658,13 +682,16 @@ async function showMain(): Promise<void> {
     ...(sandbox ? [h("p", { id: "training-banner", role: "note" }, t("tutorial.banner"))] : []),
     sync.element,
     notices.element,
+    batches.element,
     status,
     h("main", { class: "split" }, listPane, viewer),
     ...(tutorial ? [tutorial.element] : []),
     activity,
   );
-  // Documents taken back by rounds before this screen (another session, before a restart).
+  // Documents taken back by rounds before this screen (another session, before a restart), and
+  // batches the app stopped in.
   void notices.refresh();
+  void batches.refresh();
   stopListening?.();
   const unlisten = await onIntake(async (notice) => {
     activity.textContent = intakeText(notice);

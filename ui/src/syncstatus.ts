@@ -1,6 +1,6 @@
 // The always-visible sync indicator: online or offline, changes waiting, the last sync.
 import { api, onSyncState, type DocumentSyncState, type PurgeNotice, type SyncState } from "./api";
-import { h } from "./dom";
+import { h, noticeBox } from "./dom";
 import { errorText } from "./errors";
 import { formatSize } from "./format";
 import { locale, t } from "./i18n";
@@ -137,25 +137,20 @@ export function purgeNoticeText(notice: PurgeNotice): string {
 /** The notices of documents the server took back, until the user dismisses them; `refresh`
  * reads them again (after each sync round). */
 export function purgeNotices(showError: (e: unknown) => void): { element: HTMLElement; refresh: () => Promise<void> } {
-  const element = h("div", { id: "purge-notices", class: "notice", role: "region", hidden: true });
-  const refresh = async () => {
-    let notices: PurgeNotice[];
-    try {
-      notices = await api.purgeNotices();
-    } catch (e) {
-      return showError(e);
-    }
-    element.hidden = notices.length === 0;
-    if (notices.length === 0) return element.replaceChildren();
-    const upTo = Math.max(...notices.map((n) => n.id));
-    const dismiss = h("button", { id: "purge-notices-dismiss", type: "button" }, t("notice.dismiss"));
-    dismiss.addEventListener("click", () => {
-      void api
-        .dismissPurgeNotices(upTo)
-        .then(refresh)
-        .catch(showError);
-    });
-    element.replaceChildren(...notices.map((n) => h("p", { "data-notice-id": String(n.id) }, purgeNoticeText(n))), dismiss);
-  };
-  return { element, refresh };
+  return noticeBox(
+    "purge-notices",
+    api.purgeNotices,
+    (notices, refresh) => {
+      const upTo = Math.max(...notices.map((n) => n.id));
+      const dismiss = h("button", { id: "purge-notices-dismiss", type: "button" }, t("notice.dismiss"));
+      dismiss.addEventListener("click", () => {
+        void api
+          .dismissPurgeNotices(upTo)
+          .then(refresh)
+          .catch(showError);
+      });
+      return [...notices.map((n) => h("p", { "data-notice-id": String(n.id) }, purgeNoticeText(n))), dismiss];
+    },
+    showError,
+  );
 }

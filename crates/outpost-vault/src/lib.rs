@@ -42,7 +42,7 @@ pub use revision_sync::{
     AdoptedHead, DocumentSyncState, PendingRevision, ResignRequest, RevisionPrefix, ServerHead,
     SIGN_AGAIN,
 };
-pub use revisions::{DocumentRevision, DocumentUpdate, SigningBatch};
+pub use revisions::{DocumentRevision, DocumentUpdate, SigningBatch, UnfinishedBatch};
 pub use search::{SearchHit, SearchRequest, SnippetPart};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};
 pub use sync::{

@@ -165,15 +165,15 @@ impl Vault {
 }
 
 impl Vault {
-    /// Records a signing batch (signed with `key`: a vault key's id or a token key's PKCS #11
-    /// URI) and its one audit entry, unless it was started before (a rerun). Returns whether it
-    /// is new.
+    /// Records a signing batch of `documents` (signed with `key`: a vault key's id or a token
+    /// key's PKCS #11 URI) and its one audit entry, unless it was started before (a rerun).
+    /// Returns whether it is new.
     pub fn start_signing_batch(
         &mut self,
         id: &str,
         key: &str,
         reason: &str,
-        total: usize,
+        documents: &[&DocumentId],
         audit: &AuditEvent,
     ) -> Result<bool, VaultError> {
         let now = self.clock.now_ms();
@@ -181,13 +181,65 @@ impl Vault {
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO signing_batches (id, key_id, reason, total, created_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![id, key, reason, total as i64, now],
+            rusqlite::params![id, key, reason, documents.len() as i64, now],
         )?;
         if inserted == 1 {
+            // A document that is not here is not kept (its signing fails alone).
+            let mut add = tx.prepare(
+                "INSERT OR IGNORE INTO signing_batch_documents (batch_id, document_id, position)
+                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?2)",
+            )?;
+            for (position, document) in documents.iter().enumerate() {
+                add.execute(rusqlite::params![id, document.0, position as i64])?;
+            }
+            drop(add);
             audit::append(&tx, now, &self.user, audit)?;
         }
         tx.commit()?;
         Ok(inserted == 1)
+    }
+
+    /// Ends batch `id`: a run tried every document, or the user let the rest go. It is not
+    /// offered again.
+    pub fn end_signing_batch(&mut self, id: &str) -> Result<(), VaultError> {
+        let now = self.clock.now_ms();
+        self.conn.execute(
+            "UPDATE signing_batches SET ended_at_ms = ?2 WHERE id = ?1 AND ended_at_ms IS NULL",
+            rusqlite::params![id, now],
+        )?;
+        Ok(())
+    }
+
+    /// The batches that were started and not ended (the process died, or the user stopped one)
+    /// and have documents left — still here, not signed by the batch — oldest first.
+    pub fn unfinished_signing_batches(&self) -> Result<Vec<UnfinishedBatch>, VaultError> {
+        let mut batches = self.conn.prepare(
+            "SELECT id, key_id, reason, total, created_at_ms FROM signing_batches
+              WHERE ended_at_ms IS NULL ORDER BY created_at_ms, id",
+        )?;
+        let mut left = self.conn.prepare(
+            "SELECT d.document_id FROM signing_batch_documents d
+              WHERE d.batch_id = ?1 AND NOT EXISTS (SELECT 1 FROM signing_batch_items i
+                     WHERE i.batch_id = d.batch_id AND i.document_id = d.document_id)
+              ORDER BY d.position",
+        )?;
+        let started = batches
+            .query_map([], signing_batch_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut unfinished = Vec::with_capacity(started.len());
+        for batch in started {
+            let documents_left = left
+                .query_map([&batch.id], |r| Ok(DocumentId(r.get(0)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            // One that died after its last document has nothing to offer.
+            if !documents_left.is_empty() {
+                unfinished.push(UnfinishedBatch {
+                    batch,
+                    documents_left,
+                });
+            }
+        }
+        Ok(unfinished)
     }
 
     /// Batch `id` as it was started, if it was.
@@ -197,15 +249,7 @@ impl Vault {
             .query_row(
                 "SELECT id, key_id, reason, total, created_at_ms FROM signing_batches WHERE id = ?1",
                 [id],
-                |r| {
-                    Ok(SigningBatch {
-                        id: r.get(0)?,
-                        key: r.get(1)?,
-                        reason: r.get(2)?,
-                        total: r.get(3)?,
-                        started_at_ms: r.get(4)?,
-                    })
-                },
+                signing_batch_from_row,
             )
             .optional()?)
     }
@@ -227,8 +271,28 @@ impl Vault {
     }
 }
 
+fn signing_batch_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SigningBatch> {
+    Ok(SigningBatch {
+        id: r.get(0)?,
+        key: r.get(1)?,
+        reason: r.get(2)?,
+        total: r.get(3)?,
+        started_at_ms: r.get(4)?,
+    })
+}
+
+/// A batch that was started and not ended, with what it has left to sign.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnfinishedBatch {
+    /// The batch as it was started.
+    #[serde(flatten)]
+    pub batch: SigningBatch,
+    /// Its documents still here that it has not signed, in the batch's order.
+    pub documents_left: Vec<DocumentId>,
+}
+
 /// A batch signing run as it was started (its documents are recorded as each is signed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SigningBatch {
     /// The batch's id.
     pub id: String,

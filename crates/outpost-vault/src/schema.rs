@@ -339,6 +339,20 @@ CREATE TABLE purge_notices (
     refused                TEXT
 ) STRICT;
 "#,
+    // 14: a signing batch keeps the documents it was started with, so an interrupted one (the
+    // process died, or the user stopped it) can be offered again and finished; it is ended once
+    // a run has tried every document, or the user lets it go.
+    r#"
+CREATE TABLE signing_batch_documents (
+    batch_id     TEXT NOT NULL REFERENCES signing_batches (id),
+    document_id  TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    position     INTEGER NOT NULL,
+    PRIMARY KEY (batch_id, document_id)
+) STRICT;
+ALTER TABLE signing_batches ADD COLUMN ended_at_ms INTEGER;
+-- Batches of earlier versions do not know their documents: none is offered again.
+UPDATE signing_batches SET ended_at_ms = created_at_ms;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

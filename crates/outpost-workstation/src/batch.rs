@@ -134,7 +134,7 @@ impl Session {
             &request.batch_id,
             &key,
             &request.options.reason,
-            total,
+            &documents,
             &AuditEvent::new(AuditAction::SignBatch, AuditOutcome::Success).detail(format!(
                 "batch {}: {total} documents to sign with {}, reason '{}'",
                 request.batch_id,
@@ -178,6 +178,11 @@ impl Session {
             }
         });
         let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+        if results.len() == total {
+            // Every document was tried: the batch is not offered again (a failed one is signed
+            // in a new batch, once its cause is dealt with).
+            self.vault().end_signing_batch(&request.batch_id)?;
+        }
         let mut report = BatchReport {
             batch_id: request.batch_id.clone(),
             total,
@@ -194,6 +199,20 @@ impl Session {
             }
         }
         Ok(report)
+    }
+
+    /// The batches that were started and not ended — the process died during one, or the user
+    /// stopped it — with the documents each has left: offered to be finished (a run with the
+    /// same batch id and those documents) or let go ([`Session::let_batch_go`]).
+    pub fn unfinished_batches(
+        &self,
+    ) -> Result<Vec<outpost_vault::UnfinishedBatch>, WorkstationError> {
+        Ok(self.vault().unfinished_signing_batches()?)
+    }
+
+    /// Ends an unfinished batch without signing the rest: it is not offered again.
+    pub fn let_batch_go(&self, batch_id: &str) -> Result<(), WorkstationError> {
+        Ok(self.vault().end_signing_batch(batch_id)?)
     }
 
     /// Batch `batch_id` as it was started (its key, reason and size), if it was.

@@ -61,5 +61,5 @@ pub use outpost_vault::{
     AuditEntry, AuditVerification, Clock, DocumentId, DocumentMarks, DocumentRevision,
     DocumentSummary, DocumentSyncState, KdfParams, ManualClock, OsKeyring, PurgeNotice,
     ResignRequest, SearchHit, SearchRequest, SigningBatch, SnippetPart, StoredImport, SystemClock,
-    VaultError,
+    UnfinishedBatch, VaultError,
 };

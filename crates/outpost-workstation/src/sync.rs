@@ -527,9 +527,15 @@ impl Session {
                 wire::OpOutcome::Applied => report.applied += 1,
                 wire::OpOutcome::AlreadyApplied => report.already_applied += 1,
                 wire::OpOutcome::Conflict { .. } => report.superseded += 1,
-                wire::OpOutcome::Rejected { reason, .. } => {
+                wire::OpOutcome::Rejected { code, reason } => {
                     report.refused.push((id.clone(), reason.clone()));
-                    refused.push((id, clock, reason));
+                    // The document is not the user's now: the change waits for the pull, which
+                    // purges the document (the change goes with it, and the user is told) or
+                    // finds it theirs again (the change is offered again). Any other refusal is
+                    // final.
+                    if code != wire::error_codes::NOT_FOUND {
+                        refused.push((id, clock, reason));
+                    }
                     continue;
                 }
             }

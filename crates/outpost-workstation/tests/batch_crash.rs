@@ -68,15 +68,30 @@ fn batch_child_process() {
     session.lock().unwrap();
 }
 
-/// For every document: how many signed revisions it has, and whether the batch recorded it.
-fn state(root: &Path, service: &str) -> Vec<(usize, bool)> {
-    let vault = Vault::open(
+fn open_vault(root: &Path, service: &str) -> Vault {
+    Vault::open(
         &VaultPaths::new(root, USER).unwrap(),
         PASSWORD,
         &OsKeyring::new(service),
         Arc::new(ManualClock::new(real_now_ms())),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// How many documents the batch has left as the vault offers it to be finished (`None`: it is
+/// not offered).
+fn offered_to_finish(root: &Path, service: &str) -> Option<usize> {
+    open_vault(root, service)
+        .unfinished_signing_batches()
+        .unwrap()
+        .into_iter()
+        .find(|b| b.batch.id == BATCH)
+        .map(|b| b.documents_left.len())
+}
+
+/// For every document: how many signed revisions it has, and whether the batch recorded it.
+fn state(root: &Path, service: &str) -> Vec<(usize, bool)> {
+    let vault = open_vault(root, service);
     vault
         .documents()
         .unwrap()
@@ -172,6 +187,12 @@ fn a_batch_killed_mid_way_is_finished_by_a_rerun_without_signing_anything_twice(
         eprintln!("kill {kill} at {delay} ms: {done} of {DOCUMENTS} signed");
         if done < DOCUMENTS {
             interrupted += 1;
+            // Once started, the batch is offered to be finished with exactly what it has left.
+            if let Some(left) = offered_to_finish(&root, &service) {
+                assert_eq!(left, DOCUMENTS - done, "after kill {kill}");
+            } else {
+                assert_eq!(done, 0, "after kill {kill}: a started batch is not offered");
+            }
         }
     }
     assert!(
@@ -187,6 +208,7 @@ fn a_batch_killed_mid_way_is_finished_by_a_rerun_without_signing_anything_twice(
     assert!(last
         .iter()
         .all(|&(signed, recorded)| signed == 1 && recorded));
+    assert_eq!(offered_to_finish(&root, &service), None, "finished");
 
     let session = ws.unlock(USER, PASSWORD, rng(83)).unwrap();
     let entries = session.audit_entries(0, 100_000).unwrap();

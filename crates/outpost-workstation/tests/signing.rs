@@ -391,6 +391,21 @@ fn a_batch_reports_progress_stops_when_cancelled_and_a_rerun_signs_only_the_rest
     let progress = seen.into_inner().unwrap();
     assert_eq!(progress[0], (1, 6));
     assert!(progress.iter().all(|&(_, total)| total == 6));
+    // The stopped batch is offered to be finished, with what it has left, in its order.
+    let unfinished = session.unfinished_batches().unwrap();
+    assert_eq!(unfinished.len(), 1, "{unfinished:?}");
+    assert_eq!(
+        (unfinished[0].batch.id.as_str(), unfinished[0].batch.total),
+        ("batch-1", 6)
+    );
+    let left: Vec<&DocumentId> = documents
+        .iter()
+        .filter(|d| session.validate_document(d).unwrap().is_empty())
+        .collect();
+    assert_eq!(
+        unfinished[0].documents_left.iter().collect::<Vec<_>>(),
+        left
+    );
 
     // Running the same batch again signs only what is left.
     let first_run = report.signed;
@@ -401,6 +416,7 @@ fn a_batch_reports_progress_stops_when_cancelled_and_a_rerun_signs_only_the_rest
     assert_eq!(rerun.already_signed, first_run);
     assert_eq!(rerun.signed, 6 - first_run);
     assert!(rerun.failed.is_empty());
+    assert!(session.unfinished_batches().unwrap().is_empty());
     for document in &documents {
         assert_one_valid_signature(&session, document);
     }
@@ -418,5 +434,24 @@ fn a_batch_reports_progress_stops_when_cancelled_and_a_rerun_signs_only_the_rest
         .sign_batch(&bad, &|_| {}, &AtomicBool::new(false))
         .unwrap();
     assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0, DocumentId("no-such-document".into()));
+    assert!(
+        report.failed[0].1.contains("no-such-document"),
+        "{report:?}"
+    );
     assert_eq!(report.signed, 1, "the good document is countersigned");
+    // Every document was tried: the batch is ended, not offered again.
+    assert!(session.unfinished_batches().unwrap().is_empty());
+
+    // A batch stopped at once can be let go instead of finished.
+    let mut stopped = request.clone();
+    stopped.batch_id = "batch-3".into();
+    let stop_now = AtomicBool::new(true);
+    let report = session.sign_batch(&stopped, &|_| {}, &stop_now).unwrap();
+    assert_eq!((report.signed, report.cancelled), (0, true));
+    let unfinished = session.unfinished_batches().unwrap();
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(unfinished[0].documents_left.len(), 6);
+    session.let_batch_go("batch-3").unwrap();
+    assert!(session.unfinished_batches().unwrap().is_empty());
 }

@@ -1,15 +1,18 @@
 //! Five workstations — three supervisors who sign and two staff who annotate — work on the same
-//! documents offline and sync through fault-injecting proxies, in an order a seeded RNG draws.
-//! When the faults stop and everyone has synced (signing again where their signature lost), all
+//! documents offline and sync through fault-injecting proxies, in an order a seeded RNG draws,
+//! while an administrator moves documents between the unit and a single person (the others'
+//! copies are purged, with what they had not sent) and back. When the faults stop, every document
+//! is the unit's again and everyone has synced (signing again where their signature lost), all
 //! five hold exactly the server's documents and the same annotations, every note says what its
-//! author last wrote, and every signature is valid and sealed for the long term.
+//! author last wrote (unless its change went with a purge), and every signature made is valid
+//! and sealed for the long term, kept as a conflict branch, or told as discarded by a purge.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 
-use outpost_protocol::Role;
+use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::testing::{FaultyProxy, InProcessServer};
 use outpost_workstation::{
     AnnotationEdit, DocumentId, Language, PadesLevel, SampleKind, Session, SignOptions,
@@ -51,10 +54,16 @@ impl Replica {
             .collect()
     }
 
-    /// One sync round (push, then pull); false when the network failed it.
-    fn sync(&self) -> bool {
+    /// One sync round (push, then pull); false when the network failed it. A note change that
+    /// went with a purged document is no longer expected anywhere.
+    fn sync(&mut self) -> bool {
         let pushed = self.session.sync_push();
         let pulled = self.session.sync_pull(&AtomicBool::new(false), &mut |_| {});
+        if let Ok(pulled) = &pulled {
+            for id in &pulled.discarded_annotations {
+                self.notes.remove(id);
+            }
+        }
         pushed.is_ok() && pulled.is_ok()
     }
 }
@@ -121,7 +130,7 @@ fn lost_for_good(server: &InProcessServer) -> usize {
 fn five_workstations_converge_through_a_faulty_network_in_a_seeded_order() {
     let server = InProcessServer::start_with_ca();
     server.unit("North");
-    common::unit_documents(
+    let server_ids = common::unit_documents(
         &server,
         "Document",
         SampleKind::PersonnelRecord,
@@ -150,13 +159,54 @@ fn five_workstations_converge_through_a_faulty_network_in_a_seeded_order() {
         proxy.set_faults(true);
     }
 
+    // Who each document is assigned to: the unit (None) or one person.
+    let mut holder: Vec<Option<usize>> = vec![None; DOCUMENTS];
+    let unit = AssignmentTarget::Unit {
+        name: "North".into(),
+    };
+    let person = |n: usize| AssignmentTarget::User {
+        username: people[n].0.into(),
+    };
+    let reassign = |document: usize, from: &AssignmentTarget, to: &AssignmentTarget| {
+        use outpost_server::service::Actor;
+        let id = &server_ids[document];
+        server
+            .block_on(server.service.assign(Actor::Cli, id, to))
+            .expect("assign");
+        server
+            .block_on(server.service.revoke_assignment(Actor::Cli, id, from))
+            .expect("revoke");
+    };
+
     let mut random = rand_chacha::ChaCha20Rng::seed_from_u64(420);
-    let (mut signed, mut failed_rounds) = (0, 0);
+    let (mut signed, mut failed_rounds, mut moved) = (0, 0, 0);
     for step in 0..STEPS {
         let who = random.gen_range(0..replicas.len());
-        let document = replicas[who].documents()[random.gen_range(0..DOCUMENTS)].clone();
+        let action = random.gen_range(0..11);
+        let pick = random.gen_range(0..DOCUMENTS);
+        if action == 10 {
+            // The administrator gives a document to one person only, or back to the unit.
+            match holder[pick] {
+                None => reassign(pick, &unit, &person(who)),
+                Some(only) => reassign(pick, &person(only), &unit),
+            }
+            holder[pick] = match holder[pick] {
+                None => Some(who),
+                Some(_) => None,
+            };
+            moved += 1;
+            continue;
+        }
+        let held = replicas[who].documents();
         let replica = &mut replicas[who];
-        match random.gen_range(0..10) {
+        let Some(document) = held.get(pick % held.len().max(1)).cloned() else {
+            // Nothing assigned to this person now: they sync.
+            if !replica.sync() {
+                failed_rounds += 1;
+            }
+            continue;
+        };
+        match action {
             0..=3 => {
                 let text = format!("{} step {step}", people[who].0);
                 let note = replica
@@ -211,16 +261,32 @@ fn five_workstations_converge_through_a_faulty_network_in_a_seeded_order() {
     }
     assert!(signed >= 3, "the seed must make signatures ({signed})");
     assert!(failed_rounds >= 1, "the faults must hit ({failed_rounds})");
+    assert!(moved >= 2, "the seed must move documents ({moved})");
 
-    // The network heals: everyone syncs until nothing waits and nothing moves; whoever lost a
-    // signature signs again.
+    // The network heals and every document is the unit's again: everyone syncs until nothing
+    // waits and nothing moves; whoever lost a signature signs again, and a signature the server
+    // refused while its document was someone else's is offered again.
     for proxy in &proxies {
         proxy.set_faults(false);
     }
+    for (document, only) in holder.iter().enumerate() {
+        if let Some(only) = only {
+            reassign(document, &person(*only), &unit);
+        }
+    }
     let mut signed_again = 0;
     for _ in 0..8 {
-        for replica in &replicas {
+        for replica in &mut replicas {
             assert!(replica.sync(), "a round failed with the faults off");
+            for state in replica.session.document_sync_states().expect("states") {
+                if state.refused.is_some() {
+                    replica
+                        .session
+                        .offer_refused_revision_again(&state.document_id)
+                        .expect("offer again");
+                    assert!(replica.sync(), "a round failed with the faults off");
+                }
+            }
             for request in replica.session.resign_requests().expect("requests") {
                 let document = DocumentId(request.document_id.clone());
                 replica.sign(&document, "signed again");
@@ -293,13 +359,21 @@ fn five_workstations_converge_through_a_faulty_network_in_a_seeded_order() {
         }
     }
     assert!(signatures >= 1);
+    // What each workstation was told it lost with a purged document.
+    let discarded: i64 = replicas
+        .iter()
+        .flat_map(|r| r.session.purge_notices().expect("notices"))
+        .map(|n| n.discarded_revisions)
+        .sum();
     assert_eq!(
-        signatures,
-        signed + signed_again - lost_for_good(&server),
-        "every signature made is on a head, or was kept as a conflict branch and made again"
+        signatures as i64,
+        (signed + signed_again - lost_for_good(&server)) as i64 - discarded,
+        "every signature made is on a head, was kept as a conflict branch, or its document's \
+         purge said it was discarded"
     );
     eprintln!(
         "{signed} signatures made, {signed_again} made again after a conflict, \
-         {signatures} on the server's heads, {failed_rounds} rounds failed"
+         {signatures} on the server's heads, {discarded} discarded with a purge, {moved} moves, \
+         {failed_rounds} rounds failed"
     );
 }

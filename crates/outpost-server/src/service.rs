@@ -1393,6 +1393,20 @@ impl Service {
             let outcome = match self.push_one(caller, op).await {
                 Ok(outcome) => outcome,
                 Err(error @ (ServiceError::Store(_) | ServiceError::Blob(_))) => return Err(error),
+                // The document is not the caller's now, but this very op was applied for them
+                // before (its answer was lost): it is answered as applied, so their workstation
+                // does not count it lost when the document is purged there.
+                Err(ServiceError::NotFound(_))
+                    if matches!(
+                        self.store
+                            .applied_op_outcome(&op.op_id, &caller.user.id)
+                            .await?
+                            .as_deref(),
+                        Some("applied" | "superseded")
+                    ) =>
+                {
+                    wire::OpOutcome::AlreadyApplied
+                }
                 Err(error) => wire::OpOutcome::Rejected {
                     code: error.code().to_string(),
                     reason: error.to_string(),

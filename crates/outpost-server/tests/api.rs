@@ -1737,6 +1737,40 @@ fn pushed_annotations_apply_once_merge_by_clock_and_reach_others_by_pull(backend
             .all(|a| a.document_id == plan),
         "nothing of other documents"
     );
+    // Once the document is not Alice's any more, her op applied before is still answered as
+    // applied (its first answer may have been lost), a new change is refused as not found, and
+    // her op id pushed by someone else is not taken as theirs.
+    server
+        .block_on(server.service.revoke_assignment(
+            Actor::Cli,
+            &order,
+            &AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        ))
+        .expect("revoke");
+    let outcomes = push(
+        &server,
+        &alice_token,
+        vec![
+            (op(3), annotation(note, &order, "alice", 7, true)),
+            (op(10), annotation(note, &order, "alice", 11, false)),
+        ],
+    );
+    assert_eq!(outcomes[0], wire::OpOutcome::AlreadyApplied, "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[1], wire::OpOutcome::Rejected { code, .. } if code == "not_found"),
+        "{outcomes:?}"
+    );
+    let borrowed = push(
+        &server,
+        &carol_token,
+        vec![(op(3), annotation(note, &order, "alice", 7, true))],
+    );
+    assert!(
+        matches!(&borrowed[0], wire::OpOutcome::Rejected { code, .. } if code == "not_found"),
+        "{borrowed:?}"
+    );
 }
 
 fn audit_entry(seq: i64, prev_hash: &str, detail: &str) -> wire::AuditEntryUpload {

@@ -828,6 +828,63 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
 }
 
 #[test]
+fn a_signature_the_server_took_before_its_document_was_taken_back_is_not_told_as_lost() {
+    let server = InProcessServer::start_with_ca_without_long_term();
+    server.unit("North");
+    let server_ids = common::unit_documents(
+        &server,
+        "Memo",
+        SampleKind::OperationalReport,
+        Language::English,
+        130..131,
+        "lost-answer",
+    );
+    let ivan = desk(&server, "ivan", 81);
+    let at_ivan = titled(&ivan);
+    sign(&ivan, &at_ivan[0], "Ivan");
+    let signed = head_sha256(&ivan.session, &at_ivan[0]);
+
+    // The server takes his signature, but its answer never arrives; then the document is taken
+    // away from the unit.
+    server.lose_answers_to(outpost_protocol::paths::SYNC_PUSH, 1);
+    ivan.session
+        .sync_push()
+        .expect_err("the push's answer was lost");
+    assert_eq!(server_head_of(&server, &server_ids[0]), signed);
+    server
+        .block_on(server.service.revoke_assignment(
+            outpost_server::service::Actor::Cli,
+            &server_ids[0],
+            &AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        ))
+        .expect("revoke");
+
+    // Pushed again, it is answered as applied before (not refused for the document he can no
+    // longer see), and the purge tells nothing of his as lost.
+    let pushed = ivan.session.sync_push().expect("push");
+    assert_eq!(
+        (pushed.already_applied, pushed.refused.len()),
+        (1, 0),
+        "{pushed:?}"
+    );
+    ivan.session
+        .sync_pull(&AtomicBool::new(false), &mut |_| {})
+        .expect("pull");
+    assert!(ivan.session.documents().expect("documents").is_empty());
+    let notices = ivan.session.purge_notices().expect("notices");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(
+        (
+            notices[0].discarded_revisions,
+            notices[0].refused.as_deref()
+        ),
+        (0, None)
+    );
+}
+
+#[test]
 fn a_revoked_signer_stays_valid_where_a_seal_came_first_and_is_revoked_elsewhere() {
     let server = InProcessServer::start_with_ca();
     server.unit("North");

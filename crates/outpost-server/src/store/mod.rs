@@ -564,6 +564,14 @@ pub trait Store: Send + Sync {
     /// answer again ([`RevisionApplied::Conflict`] stays a conflict).
     async fn apply_revision_op(&self, op: &RevisionOp) -> Result<RevisionApplied, StoreError>;
 
+    /// What became of op `op_id` when `user_id` pushed it (`applied`, `superseded`, `conflict`),
+    /// if it was applied for that user.
+    async fn applied_op_outcome(
+        &self,
+        op_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+
     /// Applies a pushed tutorial progress record exactly once: records the op id and keeps the
     /// record unless the device's stored one has a higher sequence
     /// ([`OpApplied::Superseded`]).

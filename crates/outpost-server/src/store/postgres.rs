@@ -1062,6 +1062,20 @@ impl Store for PostgresStore {
         Ok(outcome)
     }
 
+    async fn applied_op_outcome(
+        &self,
+        op_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT outcome FROM applied_ops WHERE op_id = $1 AND user_id = $2",
+                &[&op_id, &user_id],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     async fn apply_training_op(&self, op: &TrainingOp) -> Result<OpApplied, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await?;

@@ -1041,6 +1041,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn applied_op_outcome(
+        &self,
+        op_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (op_id, user_id) = (op_id.to_string(), user_id.to_string());
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT outcome FROM applied_ops WHERE op_id = ?1 AND user_id = ?2",
+                [op_id, user_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
     async fn apply_training_op(&self, op: &TrainingOp) -> Result<OpApplied, StoreError> {
         let op = op.clone();
         self.run(move |c| {

@@ -926,7 +926,13 @@ fn later_changes(signed: &[u8], full: &Document) -> LaterChanges {
         .get(b"Root")
         .and_then(Object::as_reference)
         .ok();
-    let lists = lists_that_may_change(full);
+    // A list may change only where it had that role in the signed revision and still has it: an
+    // update cannot point the /DSS or a form at the page's list of content streams to make its
+    // change look like validation data.
+    let lists: BTreeSet<ObjectId> = lists_that_may_change(&before)
+        .intersection(&lists_that_may_change(full))
+        .copied()
+        .collect();
     for (id, object) in &full.objects {
         let old = before.objects.get(id);
         if old == Some(object) {
@@ -999,7 +1005,7 @@ fn later_changes(signed: &[u8], full: &Document) -> LaterChanges {
 
 /// The lists (array objects) of `document` that a later update may change without changing the
 /// document: each page's annotation list, the form's field list and the `/DSS`'s lists of
-/// certificates, CRLs and OCSP answers.
+/// certificates, CRLs and OCSP answers (its own and those of each `/VRI` entry).
 fn lists_that_may_change(document: &Document) -> BTreeSet<ObjectId> {
     let reference = |d: &Dictionary, key: &[u8]| d.get(key).and_then(Object::as_reference).ok();
     fn dictionary_at<'d>(
@@ -1025,14 +1031,52 @@ fn lists_that_may_change(document: &Document) -> BTreeSet<ObjectId> {
             for key in [&b"Certs"[..], b"CRLs", b"OCSPs"] {
                 lists.extend(reference(dss, key));
             }
+            if let Some(vri) = dictionary_at(document, dss, b"VRI") {
+                for (_, entry) in vri.iter() {
+                    let Some(entry) = document
+                        .dereference(entry)
+                        .ok()
+                        .and_then(|(_, o)| o.as_dict().ok())
+                    else {
+                        continue;
+                    };
+                    for key in [&b"Cert"[..], b"CRL", b"OCSP"] {
+                        lists.extend(reference(entry, key));
+                    }
+                }
+            }
         }
     }
     lists
 }
 
+/// A markup annotation (ISO 32000-2, 12.5.6.2), or the pop-up that shows one's text: what
+/// annotating adds. Links, widgets and other interactive annotations are not.
 fn is_markup_annotation(d: &Dictionary) -> bool {
+    const MARKUP: &[&[u8]] = &[
+        b"Text",
+        b"FreeText",
+        b"Line",
+        b"Square",
+        b"Circle",
+        b"Polygon",
+        b"PolyLine",
+        b"Highlight",
+        b"Underline",
+        b"Squiggly",
+        b"StrikeOut",
+        b"Caret",
+        b"Stamp",
+        b"Ink",
+        b"FileAttachment",
+        b"Sound",
+        b"Redact",
+        b"Popup",
+    ];
     d.get(b"Type").and_then(Object::as_name).ok() == Some(b"Annot")
-        && d.get(b"Subtype").and_then(Object::as_name).ok() != Some(b"Widget")
+        && d.get(b"Subtype")
+            .and_then(Object::as_name)
+            .is_ok_and(|subtype| MARKUP.contains(&subtype))
 }
 
 fn same_except(a: &Dictionary, b: &Dictionary, ignored: &[&[u8]]) -> bool {

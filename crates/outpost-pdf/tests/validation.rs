@@ -257,7 +257,7 @@ fn content_added_through_a_pages_list_of_content_streams_is_reported_as_content_
     );
 
     // Another tool appends an update that leaves the page alone and adds a stream to its list.
-    assert_forged_content_is_caught(&signed, &roots, |update, forged_text| {
+    let add_to_list = |update: &mut lopdf::IncrementalDocument, forged_text: lopdf::ObjectId| {
         update.opt_clone_object_to_new_document(list).unwrap();
         update
             .new_document
@@ -265,6 +265,27 @@ fn content_added_through_a_pages_list_of_content_streams_is_reported_as_content_
             .and_then(lopdf::Object::as_array_mut)
             .unwrap()
             .push(forged_text.into());
+    };
+    assert_forged_content_is_caught(&signed, &roots, add_to_list);
+    // The same, with the list passed off as the certificates of a /DSS added by the update.
+    assert_forged_content_is_caught(&signed, &roots, |update, forged_text| {
+        let catalog = update
+            .get_prev_documents()
+            .trailer
+            .get(b"Root")
+            .and_then(lopdf::Object::as_reference)
+            .unwrap();
+        update.opt_clone_object_to_new_document(catalog).unwrap();
+        update
+            .new_document
+            .get_object_mut(catalog)
+            .and_then(lopdf::Object::as_dict_mut)
+            .unwrap()
+            .set(
+                "DSS",
+                lopdf::dictionary! { "Type" => "DSS", "Certs" => list },
+            );
+        add_to_list(update, forged_text);
     });
 }
 

@@ -353,6 +353,15 @@ ALTER TABLE signing_batches ADD COLUMN ended_at_ms INTEGER;
 -- Batches of earlier versions do not know their documents: none is offered again.
 UPDATE signing_batches SET ended_at_ms = created_at_ms;
 "#,
+    // 15: annotation changes the server refused because their document was no longer the user's:
+    // held (not offered again, so they do not hold up the outbox) until a pull shows the document
+    // the user's again — then offered again — or purges it — then told as discarded.
+    r#"
+CREATE TABLE held_annotation_changes (
+    annotation_id  TEXT PRIMARY KEY REFERENCES annotations (id) ON DELETE CASCADE,
+    logical_clock  INTEGER NOT NULL
+) STRICT;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

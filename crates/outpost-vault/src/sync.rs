@@ -140,6 +140,9 @@ pub struct PullRound {
     pub annotations: Vec<RemoteAnnotation>,
     /// Server documents the user may no longer see.
     pub removed: Vec<String>,
+    /// Server documents the round shows as the user's (downloaded or not): annotation changes
+    /// held for them are offered again.
+    pub seen: Vec<String>,
     /// The cursor to store.
     pub cursor: i64,
 }
@@ -195,13 +198,16 @@ impl Vault {
         &mut self,
         synced: &[(String, i64)],
         refused: &[(String, i64, String)],
+        held: &[(String, i64, String)],
     ) -> Result<(), VaultError> {
         let now = self.clock.now_ms();
         let tx = self.conn.transaction()?;
-        let all = synced
-            .iter()
-            .map(|(id, clock)| (id, *clock))
-            .chain(refused.iter().map(|(id, clock, _)| (id, *clock)));
+        let all = synced.iter().map(|(id, clock)| (id, *clock)).chain(
+            refused
+                .iter()
+                .chain(held)
+                .map(|(id, clock, _)| (id, *clock)),
+        );
         for (id, clock) in all {
             tx.execute(
                 "INSERT INTO annotation_pushes (annotation_id, synced_clock) VALUES (?1, ?2)
@@ -223,6 +229,14 @@ impl Vault {
                 event = event.document(document);
             }
             audit::append(&tx, now, &self.user, &event)?;
+        }
+        for (id, clock, _) in held {
+            tx.execute(
+                "INSERT INTO held_annotation_changes (annotation_id, logical_clock)
+                 SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM annotations WHERE id = ?1)
+                 ON CONFLICT (annotation_id) DO UPDATE SET logical_clock = MAX(logical_clock, ?2)",
+                rusqlite::params![id, clock],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -539,6 +553,23 @@ impl Vault {
                 rusqlite::params![remote.id, remote.logical_clock],
             )?;
         }
+        // The documents the round shows as the user's: their held changes are offered again.
+        for server_id in &round.seen {
+            let held_here = "SELECT h.annotation_id FROM held_annotation_changes h
+                               JOIN annotations a ON a.id = h.annotation_id
+                               JOIN server_documents s ON s.document_id = a.document_id
+                              WHERE s.server_id = ?1";
+            tx.execute(
+                &format!("DELETE FROM annotation_pushes WHERE annotation_id IN ({held_here})"),
+                [server_id],
+            )?;
+            tx.execute(
+                &format!(
+                    "DELETE FROM held_annotation_changes WHERE annotation_id IN ({held_here})"
+                ),
+                [server_id],
+            )?;
+        }
         for server_id in &round.removed {
             let local: Option<String> = tx
                 .query_row(
@@ -553,7 +584,9 @@ impl Vault {
             let unsent: Vec<String> = {
                 let mut statement = tx.prepare(&format!(
                     "SELECT a.id FROM annotations a LEFT JOIN annotation_pushes p ON p.annotation_id = a.id
-                     WHERE a.document_id = ?1 AND a.origin = ?2 AND {NOT_YET_PUSHED}
+                     WHERE a.document_id = ?1 AND a.origin = ?2
+                       AND ({NOT_YET_PUSHED}
+                            OR a.id IN (SELECT annotation_id FROM held_annotation_changes))
                      ORDER BY a.logical_clock"
                 ))?;
                 let rows = statement.query_map(rusqlite::params![local.0, origin], |r| r.get(0))?;

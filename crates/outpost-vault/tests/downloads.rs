@@ -96,6 +96,7 @@ fn round(visible: Vec<PulledDocument>, removed: Vec<String>, cursor: i64) -> Pul
         visible,
         annotations: Vec::new(),
         removed,
+        seen: Vec::new(),
         cursor,
     }
 }

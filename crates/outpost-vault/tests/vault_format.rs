@@ -179,7 +179,7 @@ fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
             err,
             VaultError::NewerSchema {
                 found: 99,
-                supported: 14
+                supported: 15
             }
         ),
         "{err}"
@@ -201,7 +201,7 @@ fn a_vault_from_the_previous_schema_is_migrated_at_open_and_keeps_its_records() 
     run_sql_with_raw_key(
         &paths,
         &keyring,
-        "DROP TABLE annotation_pushes; DROP TABLE annotations; DROP TABLE document_updates; DROP TABLE signing_keys;
+        "DROP TABLE held_annotation_changes; DROP TABLE annotation_pushes; DROP TABLE annotations; DROP TABLE document_updates; DROP TABLE signing_keys;
          DROP TABLE trust_anchors; DROP TABLE signing_batch_items; DROP TABLE signing_batch_documents;
          DROP TABLE signing_batches;
          DROP TABLE resign_requests; DROP TABLE refused_revisions; DROP TABLE download_keys; DROP TABLE dropped_part_ranges; DROP TABLE download_parts; DROP TABLE revocation_list; DROP TABLE document_reads;
@@ -323,7 +323,8 @@ fn a_download_kept_in_a_file_of_its_own_by_schema_11_is_read_as_a_pack_of_one() 
         &paths,
         &keyring,
         &format!(
-            "DROP TABLE purge_notices; DROP TABLE signing_batch_documents;
+            "DROP TABLE held_annotation_changes; DROP TABLE purge_notices;
+             DROP TABLE signing_batch_documents;
              ALTER TABLE signing_batches DROP COLUMN ended_at_ms;
              DROP TRIGGER download_keys_follow_parts; DROP TABLE dropped_part_ranges;
              DROP TABLE download_keys; DROP INDEX download_parts_by_file;

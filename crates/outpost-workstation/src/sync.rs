@@ -320,9 +320,11 @@ impl Session {
         let mut updated = Vec::new();
         let mut remote_annotations = Vec::new();
         let mut unreadable_annotations = Vec::new();
+        let mut seen = Vec::new();
         for change in changes {
             match change {
                 wire::DocumentChange::Visible { position, document } => {
+                    seen.push(document.id.clone());
                     match links.iter().find(|link| link.server_id == document.id) {
                         Some(link) if link.head_sha256 == document.sha256 => {}
                         Some(link) => moved.push((link.clone(), document)),
@@ -410,6 +412,7 @@ impl Session {
             visible,
             annotations: remote_annotations,
             removed,
+            seen,
             cursor,
         };
         let AppliedPull {
@@ -442,7 +445,9 @@ impl Session {
     /// Pushes this vault's annotation changes on server documents (up to 500 per call), each as an
     /// operation whose id is derived from the vault, the annotation and its clock — so a retry after
     /// a lost answer carries the same id and the server applies it once. Refused operations are
-    /// audited with the server's reason.
+    /// audited with the server's reason — except those refused because the document is not the
+    /// user's now: held until a pull shows it theirs again (offered again) or purges it (told as
+    /// discarded in the purge's notice and audit entry).
     pub fn sync_push(&self) -> Result<PushReport, WorkstationError> {
         self.sync_push_cancellable(&AtomicBool::new(false))
     }
@@ -520,6 +525,7 @@ impl Session {
         }
         let mut synced = Vec::new();
         let mut refused = Vec::new();
+        let mut held = Vec::new();
         for (p, result) in pending.iter().zip(response.results) {
             let id = p.record.id.clone();
             let clock = p.record.logical_clock;
@@ -529,11 +535,12 @@ impl Session {
                 wire::OpOutcome::Conflict { .. } => report.superseded += 1,
                 wire::OpOutcome::Rejected { code, reason } => {
                     report.refused.push((id.clone(), reason.clone()));
-                    // The document is not the user's now: the change waits for the pull, which
-                    // purges the document (the change goes with it, and the user is told) or
-                    // finds it theirs again (the change is offered again). Any other refusal is
-                    // final.
-                    if code != wire::error_codes::NOT_FOUND {
+                    // The document is not the user's now: the change is held until a pull purges
+                    // the document (the change goes with it, and the user is told) or shows it
+                    // theirs again (the change is offered again). Any other refusal is final.
+                    if code == wire::error_codes::NOT_FOUND {
+                        held.push((id, clock, reason));
+                    } else {
                         refused.push((id, clock, reason));
                     }
                     continue;
@@ -541,7 +548,8 @@ impl Session {
             }
             synced.push((id, clock));
         }
-        self.vault().record_annotation_pushes(&synced, &refused)?;
+        self.vault()
+            .record_annotation_pushes(&synced, &refused, &held)?;
         Ok(report)
     }
 

@@ -885,6 +885,75 @@ fn a_signature_the_server_took_before_its_document_was_taken_back_is_not_told_as
 }
 
 #[test]
+fn a_note_refused_while_its_document_was_elsewhere_is_sent_when_it_comes_back_or_told_lost() {
+    let server = InProcessServer::start_with_ca_without_long_term();
+    server.unit("North");
+    let server_ids = common::unit_documents(
+        &server,
+        "Brief",
+        SampleKind::OperationalReport,
+        Language::English,
+        140..142,
+        "held-note",
+    );
+    let olga = desk(&server, "olga", 91);
+    let ivan = desk(&server, "ivan", 92);
+    let (at_olga, at_ivan) = (titled(&olga), titled(&ivan));
+    let never = AtomicBool::new(false);
+    let north = AssignmentTarget::Unit {
+        name: "North".into(),
+    };
+    let take_away = |n: usize| {
+        server
+            .block_on(server.service.revoke_assignment(
+                outpost_server::service::Actor::Cli,
+                &server_ids[n],
+                &north,
+            ))
+            .expect("revoke")
+    };
+    let give_back = |n: usize| {
+        server
+            .block_on(server.service.assign(
+                outpost_server::service::Actor::Cli,
+                &server_ids[n],
+                &north,
+            ))
+            .expect("assign")
+    };
+    // A note on each document, written offline; both documents are taken from the unit before
+    // she pushes: both changes are refused, and held — they do not keep the outbox busy.
+    for document in &at_olga {
+        olga.session
+            .create_annotation(document, common::note_draft("held"))
+            .expect("note");
+    }
+    take_away(0);
+    take_away(1);
+    let pushed = olga.session.sync_push().expect("push");
+    assert_eq!(pushed.refused.len(), 2, "{pushed:?}");
+    assert_eq!(olga.session.pending_operations().expect("pending"), 0);
+
+    // The first comes back before she pulls; the second stays away.
+    give_back(0);
+    let pulled = olga.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    assert_eq!(pulled.purged, vec![at_olga[1].clone()]);
+    assert_eq!(pulled.discarded_annotations.len(), 1, "{pulled:?}");
+    // The note on the document that came back is offered again and reaches the server.
+    assert_eq!(olga.session.pending_operations().expect("pending"), 1);
+    let pushed = olga.session.sync_push().expect("push");
+    assert_eq!((pushed.applied, pushed.refused.len()), (1, 0), "{pushed:?}");
+    ivan.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    let seen = ivan.session.annotations(&at_ivan[0]).expect("annotations");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].annotation.contents, "held");
+    // The one that went with the purged document is told.
+    let notices = olga.session.purge_notices().expect("notices");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].discarded_annotations, 1);
+}
+
+#[test]
 fn a_revoked_signer_stays_valid_where_a_seal_came_first_and_is_revoked_elsewhere() {
     let server = InProcessServer::start_with_ca();
     server.unit("North");

@@ -659,7 +659,8 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
         .unwrap();
     driver.click(&driver.wait_for("#sync-now"));
     text_when(driver, "#purge-notices", "the notice of the purge", |t| {
-        t.contains("was taken back by the server") || t.contains("Сервер отозвал документ")
+        (t.contains("was taken back by the server") || t.contains("Сервер отозвал документ"))
+            && t.contains(&unsigned.title)
     });
     wait_until("one document left", Duration::from_secs(30), || {
         (driver.find_all("#doc-list li").len() == 1).then_some(())

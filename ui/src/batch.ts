@@ -10,7 +10,7 @@ import { signerPicker } from "./tokenpicker";
  * reason (what it signed before is not signed again). */
 export async function showBatch(
   container: HTMLElement,
-  documents: DocumentSummary[],
+  documents: Pick<DocumentSummary, "id" | "title">[],
   showError: (e: unknown) => void,
   onFinished: () => void,
   resume?: { batchId: string; reason: string },

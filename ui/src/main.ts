@@ -579,10 +579,8 @@ async function showMain(): Promise<void> {
     }
   });
 
-  // After each finished sync round the list may have changed (documents arrived or were purged);
-  // during a long one, each time it stored what arrived so far.
   /** The batch panel for `chosen` (a new batch, or the rest of an interrupted one). */
-  function openBatch(chosen: DocumentSummary[], resume?: { batchId: string; reason: string }): void {
+  function openBatch(chosen: Pick<DocumentSummary, "id" | "title">[], resume?: { batchId: string; reason: string }): void {
     closeViewer?.();
     closeViewer = null;
     void showBatch(
@@ -607,9 +605,12 @@ async function showMain(): Promise<void> {
   }
   const batches = unfinishedBatches(
     (batch) => {
-      const left = new Set(batch.documents_left);
+      // Exactly what the batch has left, in its order (a document the list does not show now is
+      // named by its id); the offer is hidden while its panel is open.
+      const titles = new Map(documents.map((d) => [d.id, d.title]));
+      batches.element.hidden = true;
       openBatch(
-        documents.filter((d) => left.has(d.id)),
+        batch.documents_left.map((id) => ({ id, title: titles.get(id) ?? id })),
         { batchId: batch.id, reason: batch.reason },
       );
     },
@@ -618,7 +619,10 @@ async function showMain(): Promise<void> {
     },
   );
 
+  // After each finished sync round the list may have changed (documents arrived or were purged);
+  // during a long one, each time it stored what arrived so far.
   let lastRounds = -1;
+  let noticedRounds = -1;
   let lastStored = 0;
   const notices = purgeNotices((e) => {
     status.textContent = errorText(e);
@@ -637,10 +641,13 @@ async function showMain(): Promise<void> {
         return;
       }
       lastStored = storedNow;
-      if (state.running || state.attempts === lastRounds) return;
-      // A round ended: documents it took back are said (also while search hits are shown).
-      void notices.refresh();
-      if (searchInput.value.trim()) return;
+      if (state.running) return;
+      if (state.attempts !== noticedRounds) {
+        // A round ended: documents it took back are said (also while search hits are shown).
+        noticedRounds = state.attempts;
+        void notices.refresh();
+      }
+      if (state.attempts === lastRounds || searchInput.value.trim()) return;
       lastRounds = state.attempts;
       void loadDocuments().then(renderList);
     },

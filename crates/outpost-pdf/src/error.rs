@@ -59,6 +59,15 @@ pub enum PdfError {
     /// Building or applying a signature failed.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// The signer (a hardware token, say) refused to sign, for a reason with a code of its own
+    /// that the caller can tell the user (`token_removed`, `token_locked`, …).
+    #[error("{message}")]
+    SignerRefused {
+        /// The signer's code for the reason.
+        code: &'static str,
+        /// What to tell the user.
+        message: String,
+    },
     /// The worker thread that owns pdfium has stopped.
     #[error("the PDF engine has stopped; restart Outpost")]
     EngineStopped,

@@ -186,8 +186,11 @@ impl Vault {
         if inserted == 1 {
             // A document that is not here is not kept (its signing fails alone).
             let mut add = tx.prepare(
-                "INSERT OR IGNORE INTO signing_batch_documents (batch_id, document_id, position)
-                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?2)",
+                "INSERT OR IGNORE INTO signing_batch_documents
+                   (batch_id, document_id, position, revision_at_start)
+                 SELECT ?1, ?2, ?3, (SELECT COALESCE(MAX(revision), 0) FROM document_updates
+                                      WHERE document_id = ?2)
+                  WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?2)",
             )?;
             for (position, document) in documents.iter().enumerate() {
                 add.execute(rusqlite::params![id, document.0, position as i64])?;
@@ -217,20 +220,12 @@ impl Vault {
             "SELECT id, key_id, reason, total, created_at_ms FROM signing_batches
               WHERE ended_at_ms IS NULL ORDER BY created_at_ms, id",
         )?;
-        let mut left = self.conn.prepare(
-            "SELECT d.document_id FROM signing_batch_documents d
-              WHERE d.batch_id = ?1 AND NOT EXISTS (SELECT 1 FROM signing_batch_items i
-                     WHERE i.batch_id = d.batch_id AND i.document_id = d.document_id)
-              ORDER BY d.position",
-        )?;
         let started = batches
             .query_map([], signing_batch_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         let mut unfinished = Vec::with_capacity(started.len());
         for batch in started {
-            let documents_left = left
-                .query_map([&batch.id], |r| Ok(DocumentId(r.get(0)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
+            let documents_left = self.signing_batch_documents_left(&batch.id)?;
             // One that died after its last document has nothing to offer.
             if !documents_left.is_empty() {
                 unfinished.push(UnfinishedBatch {
@@ -240,6 +235,23 @@ impl Vault {
             }
         }
         Ok(unfinished)
+    }
+
+    /// The documents of batch `id` still here that it has not signed and that were not signed
+    /// otherwise since it started, in the batch's order.
+    pub fn signing_batch_documents_left(&self, id: &str) -> Result<Vec<DocumentId>, VaultError> {
+        let mut left = self.conn.prepare_cached(
+            "SELECT d.document_id FROM signing_batch_documents d
+              WHERE d.batch_id = ?1
+                AND NOT EXISTS (SELECT 1 FROM signing_batch_items i
+                                 WHERE i.batch_id = d.batch_id AND i.document_id = d.document_id)
+                AND NOT EXISTS (SELECT 1 FROM document_updates u
+                                 WHERE u.document_id = d.document_id AND u.cause = 'signed'
+                                   AND u.revision > d.revision_at_start)
+              ORDER BY d.position",
+        )?;
+        let rows = left.query_map([id], |r| Ok(DocumentId(r.get(0)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Batch `id` as it was started, if it was.

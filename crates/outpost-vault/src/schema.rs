@@ -343,10 +343,13 @@ CREATE TABLE purge_notices (
     // process died, or the user stopped it) can be offered again and finished; it is ended once
     // a run has tried every document, or the user lets it go.
     r#"
+-- revision_at_start: the document's newest revision when the batch started; one signed after it
+-- outside the batch is not offered again.
 CREATE TABLE signing_batch_documents (
-    batch_id     TEXT NOT NULL REFERENCES signing_batches (id),
-    document_id  TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
-    position     INTEGER NOT NULL,
+    batch_id           TEXT NOT NULL REFERENCES signing_batches (id),
+    document_id        TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    position           INTEGER NOT NULL,
+    revision_at_start  INTEGER NOT NULL,
     PRIMARY KEY (batch_id, document_id)
 ) STRICT;
 ALTER TABLE signing_batches ADD COLUMN ended_at_ms INTEGER;

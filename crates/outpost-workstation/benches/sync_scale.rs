@@ -316,7 +316,7 @@ fn main() {
          `scripts/with-keyring.sh cargo bench -p outpost-workstation --bench sync_scale`.\n\n\
          | | Outpost | peer / goal |\n|---|---|---|\n\
          | first sync of {docs} documents ({mb:.0} MB): downloaded {in_flight} at a time into the vault part by part, hash-checked, validated and indexed by pdfium, stored encrypted (sealed in a pack file per download thread, keys in SQLCipher); median of {repeats} | {first} ({ratio:.1}× rsync; CPU {cpu}, workstation and server together) | rsync daemon: {rsync} ({rsync_mb:.0} MB received), median of {repeats}; goal ≤ 1.5× (judged against this plain run). With `--fsync` (each file made durable, as Outpost does): {durable_rsync}, Outpost {durable_ratio:.1}× that |\n\
-         | floor on this machine: rsync's own CPU ({rsync_cpu}, client and daemon) plus the work Outpost cannot skip, each part measured alone over the same files — the SHA-256 check {sha256}, AES-256-GCM three times (TLS at the server and at the workstation, the vault's seal) {aes_gcm}, pdfium's check and page text {pdfium} — spread over {cores} cores without loss | {floor} ({floor_ratio:.1}× rsync; Outpost {of_floor:.1}× this floor) | a lower bound for any first sync that does this work here: {verdict} |\n\
+         | floor on this machine: rsync's own CPU ({rsync_cpu}, client and daemon) plus the work Outpost cannot skip, each part measured alone over the same files — the SHA-256 check {sha256}, AES-256-GCM three times (TLS at the server and at the workstation, the vault's seal) {aes_gcm}, pdfium's check and page text {pdfium} — spread over {cores} cores without loss | {floor} ({floor_ratio:.1}× rsync; Outpost {of_floor:.1}× this floor) | an estimate of the least a first sync doing this work can take here (rsync's CPU includes its own protocol and checksums, which Outpost does not do; the work is assumed spread perfectly): {verdict} |\n\
          {rows}\n\
          During this run the host took {stolen:.0} s of this machine's CPU time (steal, over both \
          cores): compare runs made with little of it.\n",
@@ -337,9 +337,9 @@ fn main() {
         floor = ms(floor),
         of_floor = first_sync.as_secs_f64() / floor.as_secs_f64().max(f64::EPSILON),
         verdict = if floor_ratio > 1.5 {
-            "the goal of 1.5× rsync is out of reach on this machine"
+            "by this estimate the goal of 1.5× rsync is out of reach on this machine"
         } else {
-            "the goal of 1.5× rsync is not ruled out by the floor"
+            "this estimate does not rule out the goal of 1.5× rsync"
         },
         rows = rows.concat(),
         stolen = bench_report::stolen_seconds() - stolen_before,

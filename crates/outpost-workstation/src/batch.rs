@@ -130,7 +130,7 @@ impl Session {
             Some(token) => token.key_uri(),
             None => request.options.key_id.clone(),
         };
-        self.vault().start_signing_batch(
+        let rerun = !self.vault().start_signing_batch(
             &request.batch_id,
             &key,
             &request.options.reason,
@@ -145,6 +145,18 @@ impl Session {
                 request.options.reason
             )),
         )?;
+        if rerun {
+            // A batch is finished with the key it was started with: its record and audit entry
+            // name that key.
+            if let Some(started) = self.vault().signing_batch(&request.batch_id)? {
+                if started.key != key {
+                    return Err(WorkstationError::Signing(format!(
+                        "batch {} was started with {}; finish it with that key",
+                        request.batch_id, started.key
+                    )));
+                }
+            }
+        }
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
         let results: Mutex<Vec<(DocumentId, BatchItemResult)>> = Mutex::new(Vec::new());
@@ -154,11 +166,7 @@ impl Session {
                 let Some(&document) = documents.get(index) else {
                     break;
                 };
-                let result =
-                    self.sign_batch_item(request, document, signer, |e| match &token_signer {
-                        Some(token_signer) => token_signer.explain(e),
-                        None => e,
-                    });
+                let result = self.sign_batch_item(request, document, signer);
                 let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
                 progress(BatchProgress {
                     done: finished,
@@ -178,10 +186,26 @@ impl Session {
             }
         });
         let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-        if results.len() == total {
-            // Every document was tried: the batch is not offered again (a failed one is signed
-            // in a new batch, once its cause is dealt with).
-            self.vault().end_signing_batch(&request.batch_id)?;
+        let failed: std::collections::HashSet<&DocumentId> = results
+            .iter()
+            .filter(|(_, result)| matches!(result, BatchItemResult::Failed { .. }))
+            .map(|(document, _)| document)
+            .collect();
+        let untried = self
+            .vault()
+            .signing_batch_documents_left(&request.batch_id)
+            .map(|left| left.iter().filter(|d| !failed.contains(d)).count());
+        match untried {
+            // Every document of the batch was tried: it is not offered again (a failed one is
+            // signed in a new batch, once its cause is dealt with).
+            Ok(0) => {
+                if let Err(error) = self.vault().end_signing_batch(&request.batch_id) {
+                    tracing::warn!(%error, "the finished batch could not be marked ended");
+                }
+            }
+            Ok(_) => {}
+            // What was signed stands; the batch is offered again.
+            Err(error) => tracing::warn!(%error, "the batch's documents left were not read"),
         }
         let mut report = BatchReport {
             batch_id: request.batch_id.clone(),
@@ -228,7 +252,6 @@ impl Session {
         request: &BatchRequest,
         document: &DocumentId,
         signer: &dyn PdfSigner,
-        explain: impl Fn(WorkstationError) -> WorkstationError,
     ) -> BatchItemResult {
         let failed = |e: WorkstationError| BatchItemResult::Failed {
             code: e.code().to_owned(),
@@ -241,7 +264,7 @@ impl Session {
         }
         match self.sign_with(document, &request.options, signer, Some(&request.batch_id)) {
             Ok(SignOutcome { revision, .. }) => BatchItemResult::Signed { revision },
-            Err(e) => failed(explain(e)),
+            Err(e) => failed(e),
         }
     }
 }

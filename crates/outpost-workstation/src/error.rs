@@ -151,6 +151,8 @@ impl WorkstationError {
             Self::Engine(PdfError::PageOutOfRange { .. }) => "page_out_of_range",
             Self::Engine(PdfError::InvalidAnnotation(_)) => "invalid_annotation",
             Self::Engine(PdfError::NoLongerWanted) => "no_longer_wanted",
+            // A token that refused while signing: its own reason (taken out, locked).
+            Self::Engine(PdfError::SignerRefused { code, .. }) => code,
             Self::AnnotationNotFound(_) => "annotation_not_found",
             Self::NotYourAnnotation { .. } => "not_your_annotation",
             Self::CorruptAnnotation { .. } => "corrupt_annotation",

@@ -236,36 +236,6 @@ pub struct TokenSigner {
     certificate: Certificate,
     chain: Vec<Certificate>,
     algorithm: SignatureAlgorithm,
-    /// Why the token last refused to sign, when it was the token (removed, locked, a PIN no
-    /// longer accepted): the PDF signer reports a refusal only as text.
-    refusal: Mutex<Option<TokenRefusal>>,
-}
-
-/// A token's refusal that has an error of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TokenRefusal {
-    WrongPin,
-    Locked,
-    Removed,
-}
-
-impl TokenRefusal {
-    fn of(error: &WorkstationError) -> Option<TokenRefusal> {
-        match error {
-            WorkstationError::TokenWrongPin => Some(TokenRefusal::WrongPin),
-            WorkstationError::TokenLocked => Some(TokenRefusal::Locked),
-            WorkstationError::TokenRemoved => Some(TokenRefusal::Removed),
-            _ => None,
-        }
-    }
-
-    fn error(self) -> WorkstationError {
-        match self {
-            TokenRefusal::WrongPin => WorkstationError::TokenWrongPin,
-            TokenRefusal::Locked => WorkstationError::TokenLocked,
-            TokenRefusal::Removed => WorkstationError::TokenRemoved,
-        }
-    }
 }
 
 impl TokenSigner {
@@ -319,30 +289,22 @@ impl TokenSigner {
             certificate,
             chain: Vec::new(),
             algorithm,
-            refusal: Mutex::new(None),
         })
     }
 
-    /// The error for a signing that failed because the token refused (its own error: removed,
-    /// locked), else `error` as it is.
-    pub(crate) fn explain(&self, error: WorkstationError) -> WorkstationError {
-        let refusal = *self.refusal.lock().unwrap_or_else(|p| p.into_inner());
-        match (refusal, error) {
-            (Some(refusal), WorkstationError::Engine(PdfError::Signing(_))) => refusal.error(),
-            (_, error) => error,
-        }
-    }
-
-    /// Forgets an earlier refusal: the token signs again.
-    fn signed(&self) {
-        *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-
-    /// Notes why the token refused to sign and says so as the PDF signer's error.
-    fn refused(&self, e: Pkcs11Error) -> PdfError {
+    /// The PDF signer's error for the token's refusal: one with a code of its own (taken out,
+    /// locked, PIN no longer accepted), which the workstation tells as such.
+    fn refused(e: Pkcs11Error) -> PdfError {
         let error = token_error(e);
-        *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = TokenRefusal::of(&error);
-        PdfError::Signing(format!("the token did not sign: {error}"))
+        match error {
+            WorkstationError::TokenWrongPin
+            | WorkstationError::TokenLocked
+            | WorkstationError::TokenRemoved => PdfError::SignerRefused {
+                code: error.code(),
+                message: error.to_string(),
+            },
+            other => PdfError::Signing(format!("the token did not sign: {other}")),
+        }
     }
 
     /// Embeds, from `candidates` (the vault's trust anchors), the certificate that issued the
@@ -378,8 +340,7 @@ impl PdfSigner for TokenSigner {
                 let digest = Sha256::digest(message);
                 let raw = session
                     .sign(&Mechanism::Ecdsa, self.key, &digest)
-                    .map_err(|e| self.refused(e))?;
-                self.signed();
+                    .map_err(Self::refused)?;
                 let signature = p256::ecdsa::Signature::from_slice(&raw).map_err(|e| {
                     PdfError::Signing(format!("the token's signature is malformed: {e}"))
                 })?;
@@ -387,8 +348,7 @@ impl PdfSigner for TokenSigner {
             }
             SignatureAlgorithm::RsaSha256 => session
                 .sign(&Mechanism::Sha256RsaPkcs, self.key, message)
-                .map_err(|e| self.refused(e))
-                .inspect(|_| self.signed()),
+                .map_err(Self::refused),
         }
     }
 }
@@ -405,7 +365,6 @@ impl Session {
         self.refuse_tokens_in_tutorial()?;
         let signer = TokenSigner::open(token)?.with_issuer_from(&self.anchors()?);
         self.sign_with(document, options, &signer, None)
-            .map_err(|e| signer.explain(e))
     }
 }
 
@@ -424,11 +383,29 @@ mod tests {
             RvError::DeviceRemoved,
             RvError::SessionHandleInvalid,
             RvError::ObjectHandleInvalid,
+            RvError::KeyHandleInvalid,
         ] {
             assert_eq!(refused(removed).code(), "token_removed");
         }
         assert_eq!(refused(RvError::GeneralError).code(), "token_error");
         // Each says what to do.
         assert!(refused(RvError::PinLocked).to_string().contains("SO PIN"));
+        // Met while signing, a refusal reaches the workstation with its code; another failure
+        // is a signing failure.
+        let while_signing = |rv| {
+            WorkstationError::Engine(TokenSigner::refused(Pkcs11Error::Pkcs11(
+                rv,
+                Function::Sign,
+            )))
+        };
+        assert_eq!(while_signing(RvError::PinLocked).code(), "token_locked");
+        assert_eq!(
+            while_signing(RvError::DeviceRemoved).code(),
+            "token_removed"
+        );
+        assert_eq!(
+            while_signing(RvError::GeneralError).code(),
+            "pdf_engine_error"
+        );
     }
 }

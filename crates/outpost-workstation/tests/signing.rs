@@ -454,4 +454,39 @@ fn a_batch_reports_progress_stops_when_cancelled_and_a_rerun_signs_only_the_rest
     assert_eq!(unfinished[0].documents_left.len(), 6);
     session.let_batch_go("batch-3").unwrap();
     assert!(session.unfinished_batches().unwrap().is_empty());
+
+    // A stopped batch is finished with its own key only, and a document signed outside it since
+    // it stopped is not offered again (it would be signed twice).
+    let mut fourth = request.clone();
+    fourth.batch_id = "batch-4".into();
+    fourth.options.mark = None;
+    let report = session.sign_batch(&fourth, &|_| {}, &stop_now).unwrap();
+    assert_eq!(report.signed, 0);
+    session
+        .sign_document(&documents[2], &options(&key, false))
+        .unwrap();
+    let left = session.unfinished_batches().unwrap()[0]
+        .documents_left
+        .clone();
+    assert_eq!(left.len(), 5);
+    assert!(!left.contains(&documents[2]), "{left:?}");
+    let other_key = certified_key(&session, &pki, KeyAlgorithm::EcdsaP256, "Deputy");
+    let mut with_other_key = fourth.clone();
+    with_other_key.documents = left.clone();
+    with_other_key.options.key_id = other_key;
+    let refused = session
+        .sign_batch(&with_other_key, &|_| {}, &AtomicBool::new(false))
+        .unwrap_err();
+    assert_eq!(refused.code(), "signing_error");
+    assert!(
+        refused.to_string().contains("finish it with that key"),
+        "{refused}"
+    );
+    let mut rest = fourth.clone();
+    rest.documents = left;
+    let report = session
+        .sign_batch(&rest, &|_| {}, &AtomicBool::new(false))
+        .unwrap();
+    assert_eq!((report.signed, report.failed.len()), (5, 0), "{report:?}");
+    assert!(session.unfinished_batches().unwrap().is_empty());
 }

@@ -699,6 +699,25 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
     assert!(!vault_dir.exists(), "the vault folder is still there");
 }
 
+/// Opens the viewer's sign form and waits for its keys. A click can come before the viewer
+/// listens, or the viewer can be drawn afresh meanwhile (the list is drawn again after each sync
+/// round): the form is then still, or again, closed, and is opened again.
+fn open_the_sign_form(driver: &WebDriver) {
+    wait_until("the sign form's keys", Duration::from_secs(90), || {
+        if !driver.find_all("#sign-key option").is_empty() {
+            return Some(());
+        }
+        let closed = driver.script(
+            "const form = document.getElementById('sign-form'); return !form || form.hidden;",
+        );
+        if closed == json!(true) {
+            driver.click_fresh("#sign-open");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        None
+    })
+}
+
 /// Unlocks the demo vault and waits for its six sample documents.
 fn unlock_demo_and_wait_for_its_documents(driver: &WebDriver) {
     unlock_demo(driver);
@@ -1501,8 +1520,7 @@ fn the_trainee_works_offline_syncs_and_resolves_a_signature_conflict_against_the
     let step = |id: &str| driver.wait_for(&format!("#tutorial-step [data-step={id}]"));
     let completed = |lesson: &str| lesson_completed(driver, lesson);
     let sign_open_document = || {
-        driver.click_fresh("#sign-open");
-        driver.wait_for("#sign-key option");
+        open_the_sign_form(driver);
         driver.click_fresh("#sign-submit");
         driver.click_visible_part(&driver.wait_for(".page-frame svg.overlay"));
     };
@@ -1932,8 +1950,7 @@ fn certify_a_key_on_the_server(driver: &WebDriver, name: &str) {
 /// Signs the open document with the first key, the visible mark placed by a click on the page,
 /// and waits for the signature to show valid.
 fn sign_the_open_document(driver: &WebDriver) {
-    driver.click_fresh("#sign-open");
-    driver.wait_for("#sign-key option");
+    open_the_sign_form(driver);
     driver.click_fresh("#sign-submit");
     driver.click_fresh(".page-frame svg.overlay");
     wait_until("a valid signature", Duration::from_secs(60), || {

@@ -260,7 +260,20 @@ export interface SignatureReport {
   certification: number | null;
   revocation: Revocation;
   status: SignatureStatus;
+  /** Why the verdict is not valid, as a code (null when valid). */
+  status_reason: StatusReason | null;
 }
+
+/** Why a signature is not valid. */
+export type StatusReason =
+  | "unreadable"
+  | "bytes_changed"
+  | "signature_does_not_verify"
+  | "content_changed"
+  | "certification_forbids"
+  | "not_trusted"
+  | "not_valid_at_signing_time"
+  | "revoked";
 
 export interface TokenInfo {
   slot: number;

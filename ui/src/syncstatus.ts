@@ -75,6 +75,7 @@ export function syncIndicator(
     text.textContent = syncSummary(state, time);
     const why = syncProblem(state);
     problem.textContent = why ?? "";
+    problem.title = why ?? "";
     problem.hidden = why === null;
     element.dataset.tone = syncTone(state);
     button.hidden = state === null || state.device_revoked;

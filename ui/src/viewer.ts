@@ -16,6 +16,7 @@ import { h } from "./dom";
 import { formatDate, formatPdfDate } from "./format";
 import { locale, t, type MessageKey } from "./i18n";
 import { signerPicker, type SignerPicker } from "./tokenpicker";
+import { signatureVerdict } from "./verdict";
 import { clampScale, farFromView, fitWidthScale, rectBetween, selectedText, THUMBNAILS_KEPT_AROUND_VIEW, visibleRange, wordAt } from "./pagegeometry";
 
 type Tool = "select" | "note" | "free_text" | "rectangle" | "ellipse" | "ink";
@@ -405,10 +406,7 @@ export async function openViewer(options: ViewerOptions): Promise<() => void> {
     signatureList.replaceChildren(
       ...reports.map((r) => {
         const s = r.status;
-        const verdict =
-          s.status === "invalid" || s.status === "untrusted"
-            ? t(`status.${s.status}`, { reason: s.reason })
-            : t(`status.${s.status}`);
+        const verdict = signatureVerdict(r);
         const when = (date: string) => formatPdfDate(date, locale());
         const v = r.revocation;
         const revocation =

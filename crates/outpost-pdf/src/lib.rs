@@ -49,6 +49,6 @@ pub use training::{
 };
 pub use validate::{
     certificate_from_der, validate_signatures, validate_signatures_against, LaterChanges,
-    PadesLevel, Revocation, SignatureKind, SignatureReport, SignatureStatus,
+    PadesLevel, Revocation, SignatureKind, SignatureReport, SignatureStatus, StatusReason,
 };
 pub use x509_cert::Certificate;

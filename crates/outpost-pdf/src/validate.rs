@@ -42,6 +42,30 @@ pub enum LaterChanges {
     ContentChanged,
 }
 
+/// Why a signature is not valid, as a code the app tells in the user's language (the status's
+/// reason says the same in English).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusReason {
+    /// The signature cannot be read (no byte range, no contents, an unreadable CMS, a
+    /// time-stamp without a time-stamping certificate).
+    Unreadable,
+    /// The bytes it signed were changed.
+    BytesChanged,
+    /// The signature does not verify with the signer's certificate.
+    SignatureDoesNotVerify,
+    /// The document's content was changed after signing.
+    ContentChanged,
+    /// The changes after it are more than its certification allows.
+    CertificationForbids,
+    /// The signer's certificate does not lead to a trusted root.
+    NotTrusted,
+    /// A certificate of the chain was not valid at the signing time.
+    NotValidAtSigningTime,
+    /// The certificate was revoked, and no time-stamp proves the signature came before.
+    Revoked,
+}
+
 /// The verdict shown for a signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", content = "reason", rename_all = "snake_case")]
@@ -161,6 +185,8 @@ pub struct SignatureReport {
     pub revocation: Revocation,
     /// The verdict.
     pub status: SignatureStatus,
+    /// Why the verdict is not valid, as a code (none when it is valid).
+    pub status_reason: Option<StatusReason>,
 }
 
 fn damaged(e: lopdf::Error) -> PdfError {
@@ -301,19 +327,21 @@ pub fn validate_signatures_against(
         .zip(levels)
         .zip(revocations)
         .map(|((c, level), revocation)| {
-            let status = match (&revocation, c.report.status) {
-                (Revocation::Revoked { revoked_at }, status) if status.is_valid() || matches!(status, SignatureStatus::Untrusted(_)) => {
+            let (status, status_reason) = match (&revocation, c.report.status) {
+                (Revocation::Revoked { revoked_at }, status) if status.is_valid() || matches!(status, SignatureStatus::Untrusted(_)) => (
                     SignatureStatus::Revoked(format!(
                         "the certificate was revoked on {}, and no time-stamp proves the signature was made before",
                         readable_date(revoked_at)
-                    ))
-                }
-                (_, status) => status,
+                    )),
+                    Some(StatusReason::Revoked),
+                ),
+                (_, status) => (status, c.report.status_reason),
             };
             SignatureReport {
                 level,
                 revocation,
                 status,
+                status_reason,
                 ..c.report
             }
         })
@@ -562,9 +590,11 @@ fn check_report(
         certification: found.certification,
         revocation: Revocation::Unknown,
         status: SignatureStatus::Invalid(String::new()),
+        status_reason: Some(StatusReason::Unreadable),
     };
     let invalid = |mut report: SignatureReport, why: &str| {
         report.status = SignatureStatus::Invalid(why.to_owned());
+        report.status_reason = Some(StatusReason::Unreadable);
         report
     };
     let ranges: Vec<i64> = match d.get(b"ByteRange").and_then(Object::as_array) {
@@ -625,31 +655,52 @@ fn check_report(
         SignatureKind::Signature => "signer",
         SignatureKind::DocumentTimeStamp => "time-stamping authority",
     };
-    report.status = if !report.digest_matches {
-        SignatureStatus::Invalid("the signed bytes were changed".into())
+    let (status, reason) = if !report.digest_matches {
+        (
+            SignatureStatus::Invalid("the signed bytes were changed".into()),
+            Some(StatusReason::BytesChanged),
+        )
     } else if !report.signature_verifies {
-        SignatureStatus::Invalid(
-            "the signature does not verify with the signer's certificate".into(),
+        (
+            SignatureStatus::Invalid(
+                "the signature does not verify with the signer's certificate".into(),
+            ),
+            Some(StatusReason::SignatureDoesNotVerify),
         )
     } else if report.later_changes == LaterChanges::ContentChanged {
-        SignatureStatus::Invalid("the document's content was changed after signing".into())
+        (
+            SignatureStatus::Invalid("the document's content was changed after signing".into()),
+            Some(StatusReason::ContentChanged),
+        )
     } else if let Some(why) = docmdp_violation(found.certification, report.later_changes) {
-        SignatureStatus::Invalid(why)
+        (
+            SignatureStatus::Invalid(why),
+            Some(StatusReason::CertificationForbids),
+        )
     } else if !report.chain_trusted {
-        SignatureStatus::Untrusted(format!(
-            "the {what}'s certificate does not lead to a trusted root"
-        ))
+        (
+            SignatureStatus::Untrusted(format!(
+                "the {what}'s certificate does not lead to a trusted root"
+            )),
+            Some(StatusReason::NotTrusted),
+        )
     } else if !report.valid_at_signing_time {
-        SignatureStatus::Untrusted(
-            "a certificate of the chain was not valid at the signing time".into(),
+        (
+            SignatureStatus::Untrusted(
+                "a certificate of the chain was not valid at the signing time".into(),
+            ),
+            Some(StatusReason::NotValidAtSigningTime),
         )
     } else {
-        match report.later_changes {
+        let status = match report.later_changes {
             LaterChanges::None | LaterChanges::ValidationData => SignatureStatus::Valid,
             LaterChanges::SignaturesOnly => SignatureStatus::ValidLaterSigned,
             _ => SignatureStatus::ValidLaterAnnotated,
-        }
+        };
+        (status, None)
     };
+    report.status = status;
+    report.status_reason = reason;
     report
 }
 

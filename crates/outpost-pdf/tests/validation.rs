@@ -9,7 +9,7 @@ use common::*;
 use outpost_pdf::{
     burn_in, certificate_from_der, sign_pdf, validate_signatures, AnnotationKind, Certificate,
     DocMdpPermission, Geometry, Language, LaterChanges, Point, SignatureRequest, SignatureStatus,
-    DEFAULT_RESERVED_BYTES,
+    StatusReason, DEFAULT_RESERVED_BYTES,
 };
 
 fn request(certify: Option<DocMdpPermission>, signing_time_ms: i64) -> SignatureRequest {
@@ -73,10 +73,9 @@ fn our_signatures_validate_and_an_unknown_root_is_untrusted() {
             report.signer.as_deref().unwrap_or("").contains("Our"),
             "{report:?}"
         );
-        assert!(matches!(
-            statuses(&signed, &[])[0],
-            SignatureStatus::Untrusted(_)
-        ));
+        let untrusted = &validate_signatures(&signed, &[]).unwrap()[0];
+        assert!(matches!(untrusted.status, SignatureStatus::Untrusted(_)));
+        assert_eq!(untrusted.status_reason, Some(StatusReason::NotTrusted));
     }
     // A signing time outside the certificate's 30 days of validity.
     let late = sign_pdf(
@@ -89,6 +88,10 @@ fn our_signatures_validate_and_an_unknown_root_is_untrusted() {
     let report = &validate_signatures(&late, &roots).unwrap()[0];
     assert!(!report.valid_at_signing_time);
     assert!(matches!(report.status, SignatureStatus::Untrusted(_)));
+    assert_eq!(
+        report.status_reason,
+        Some(StatusReason::NotValidAtSigningTime)
+    );
 }
 
 #[test]
@@ -124,9 +127,17 @@ fn countersigning_and_annotating_after_a_signature_are_told_apart_from_tampering
     // One flipped byte inside the first signed range breaks both signatures.
     let mut tampered = annotated.clone();
     tampered[original.len() / 3] ^= 0x20;
-    for status in statuses(&tampered, &roots) {
-        assert!(matches!(status, SignatureStatus::Invalid(_)), "{status:?}");
+    for report in validate_signatures(&tampered, &roots).unwrap() {
+        assert!(
+            matches!(report.status, SignatureStatus::Invalid(_)),
+            "{report:?}"
+        );
+        assert_eq!(report.status_reason, Some(StatusReason::BytesChanged));
     }
+    assert!(validate_signatures(&countersigned, &roots)
+        .unwrap()
+        .iter()
+        .all(|r| r.status_reason.is_none()));
 }
 
 #[test]
@@ -191,6 +202,7 @@ fn assert_forged_content_is_caught(
     );
     assert_eq!(report.later_changes, LaterChanges::ContentChanged);
     assert!(matches!(report.status, SignatureStatus::Invalid(_)));
+    assert_eq!(report.status_reason, Some(StatusReason::ContentChanged));
 }
 
 #[test]

@@ -618,9 +618,12 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
         2,
         "offline: {offline}"
     );
-    // And says why, in the user's language, under the indicator.
-    text_when(driver, "#sync-problem", "why the sync failed", |t| {
-        t.contains("The server cannot be reached") || t.contains("Сервер недоступен")
+    // And says why, in the user's language, beside the indicator (on one line, cut to fit: read
+    // whole).
+    wait_until("why the sync failed", Duration::from_secs(30), || {
+        let why = sync_problem(driver);
+        (why.contains("The server cannot be reached") || why.contains("Сервер недоступен"))
+            .then_some(())
     });
     screenshot(&running.display, &shots_dir.join("e2e-offline.png"));
 
@@ -634,9 +637,9 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
         || {
             let text = driver.text(&driver.wait_for("#sync-text"));
             // The failure's reason goes once a round succeeds.
-            let problem = driver.text(&driver.wait_for("#sync-problem"));
-            ((text.contains("Online") || text.contains("В сети")) && problem.is_empty())
-                .then_some(())
+            ((text.contains("Online") || text.contains("В сети"))
+                && sync_problem(driver).is_empty())
+            .then_some(())
         },
     );
 
@@ -697,6 +700,18 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
         "{notice}"
     );
     assert!(!vault_dir.exists(), "the vault folder is still there");
+}
+
+/// The sync failure's reason as shown beside the indicator, whole ("" while none is shown).
+fn sync_problem(driver: &WebDriver) -> String {
+    driver
+        .script(
+            "const p = document.getElementById('sync-problem'); \
+             return p && !p.hidden ? p.textContent : '';",
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Opens the viewer's sign form and waits for its keys. A click can come before the viewer

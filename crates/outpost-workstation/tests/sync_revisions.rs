@@ -117,6 +117,24 @@ fn sync_state(session: &Session, document: &DocumentId) -> outpost_workstation::
         .expect("a linked document")
 }
 
+/// The unit North, as an assignment's target.
+fn north() -> AssignmentTarget {
+    AssignmentTarget::Unit {
+        name: "North".into(),
+    }
+}
+
+/// Ends the unit North's assignment of server document `id`.
+fn take_from_north(server: &InProcessServer, id: &str) {
+    server
+        .block_on(server.service.revoke_assignment(
+            outpost_server::service::Actor::Cli,
+            id,
+            &north(),
+        ))
+        .expect("revoke");
+}
+
 fn is_valid(status: &SignatureStatus) -> bool {
     matches!(
         status,
@@ -773,15 +791,7 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
     // The second document is taken away from the unit while Olga signs it offline: the server
     // refuses her revision and the document says why, until the pull purges it.
     sign(&olga, &at_olga[1], "Olga");
-    server
-        .block_on(server.service.revoke_assignment(
-            outpost_server::service::Actor::Cli,
-            &server_ids[1],
-            &AssignmentTarget::Unit {
-                name: "North".into(),
-            },
-        ))
-        .expect("revoke");
+    take_from_north(&server, &server_ids[1]);
     let pushed = olga.session.sync_push().expect("push");
     assert_eq!(pushed.refused.len(), 1, "{pushed:?}");
     let refused = state_of(&olga, &at_olga[1]);
@@ -851,15 +861,7 @@ fn a_signature_the_server_took_before_its_document_was_taken_back_is_not_told_as
         .sync_push()
         .expect_err("the push's answer was lost");
     assert_eq!(server_head_of(&server, &server_ids[0]), signed);
-    server
-        .block_on(server.service.revoke_assignment(
-            outpost_server::service::Actor::Cli,
-            &server_ids[0],
-            &AssignmentTarget::Unit {
-                name: "North".into(),
-            },
-        ))
-        .expect("revoke");
+    take_from_north(&server, &server_ids[0]);
 
     // Pushed again, it is answered as applied before (not refused for the document he can no
     // longer see), and the purge tells nothing of his as lost.
@@ -900,27 +902,6 @@ fn a_note_refused_while_its_document_was_elsewhere_is_sent_when_it_comes_back_or
     let ivan = desk(&server, "ivan", 92);
     let (at_olga, at_ivan) = (titled(&olga), titled(&ivan));
     let never = AtomicBool::new(false);
-    let north = AssignmentTarget::Unit {
-        name: "North".into(),
-    };
-    let take_away = |n: usize| {
-        server
-            .block_on(server.service.revoke_assignment(
-                outpost_server::service::Actor::Cli,
-                &server_ids[n],
-                &north,
-            ))
-            .expect("revoke")
-    };
-    let give_back = |n: usize| {
-        server
-            .block_on(server.service.assign(
-                outpost_server::service::Actor::Cli,
-                &server_ids[n],
-                &north,
-            ))
-            .expect("assign")
-    };
     // A note on each document, written offline; both documents are taken from the unit before
     // she pushes: both changes are refused, and held — they do not keep the outbox busy.
     for document in &at_olga {
@@ -928,14 +909,20 @@ fn a_note_refused_while_its_document_was_elsewhere_is_sent_when_it_comes_back_or
             .create_annotation(document, common::note_draft("held"))
             .expect("note");
     }
-    take_away(0);
-    take_away(1);
+    take_from_north(&server, &server_ids[0]);
+    take_from_north(&server, &server_ids[1]);
     let pushed = olga.session.sync_push().expect("push");
     assert_eq!(pushed.refused.len(), 2, "{pushed:?}");
     assert_eq!(olga.session.pending_operations().expect("pending"), 0);
 
     // The first comes back before she pulls; the second stays away.
-    give_back(0);
+    server
+        .block_on(server.service.assign(
+            outpost_server::service::Actor::Cli,
+            &server_ids[0],
+            &north(),
+        ))
+        .expect("assign");
     let pulled = olga.session.sync_pull(&never, &mut |_| {}).expect("pull");
     assert_eq!(pulled.purged, vec![at_olga[1].clone()]);
     assert_eq!(pulled.discarded_annotations.len(), 1, "{pulled:?}");
@@ -1067,9 +1054,6 @@ fn a_refused_revision_waits_for_the_user_to_offer_it_again_or_take_the_servers_c
     let olga = desk(&server, "olga", 81);
     let at_olga = titled(&olga);
     let never = AtomicBool::new(false);
-    let north = AssignmentTarget::Unit {
-        name: "North".into(),
-    };
     let audited = |text: &str| {
         olga.session
             .audit_entries(0, 1_000)
@@ -1085,13 +1069,7 @@ fn a_refused_revision_waits_for_the_user_to_offer_it_again_or_take_the_servers_c
     sign(&olga, &at_olga[0], "Olga");
     sign(&olga, &at_olga[1], "Olga");
     for id in &server_ids {
-        server
-            .block_on(server.service.revoke_assignment(
-                outpost_server::service::Actor::Cli,
-                id,
-                &north,
-            ))
-            .expect("revoke");
+        take_from_north(&server, id);
     }
     assert_eq!(olga.session.sync_push().expect("push").refused.len(), 2);
     // Later rounds do not offer them again (no refusal after refusal in the audit chain), and
@@ -1113,7 +1091,7 @@ fn a_refused_revision_waits_for_the_user_to_offer_it_again_or_take_the_servers_c
             .block_on(
                 server
                     .service
-                    .assign(outpost_server::service::Actor::Cli, id, &north),
+                    .assign(outpost_server::service::Actor::Cli, id, &north()),
             )
             .expect("assign");
     }

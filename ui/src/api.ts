@@ -157,6 +157,10 @@ export interface SigningKeyInfo {
   not_after_ms: number | null;
   /** The certificate followed by its chain (PEM), once imported. */
   certificate_pem: string | null;
+  /** Its certificate request waits to be sent to the organisation's CA with the next sync. */
+  certificate_requested: boolean;
+  /** Why the organisation's CA refused its certificate request, if it did. */
+  certificate_refusal: string | null;
 }
 
 export interface SignOptions {

@@ -27,8 +27,8 @@ export async function showKeys(container: HTMLElement, showError: (e: unknown) =
     requestButton.addEventListener("click", async () => {
       try {
         message.textContent = t("keys.working");
-        await api.requestCertificate(key.id);
-        message.textContent = t("keys.imported");
+        const requested = await api.requestCertificate(key.id);
+        message.textContent = requested.subject ? t("keys.imported") : t("keys.requestWaits");
         await refresh();
       } catch (e) {
         showError(e);
@@ -48,6 +48,10 @@ export async function showKeys(container: HTMLElement, showError: (e: unknown) =
             "div",
             { class: "awaiting" },
             h("span", { class: "meta" }, t("keys.awaiting")),
+            key.certificate_requested ? h("span", { class: "meta request-waits" }, t("keys.requestWaits")) : null,
+            key.certificate_refusal
+              ? h("span", { class: "meta request-refused" }, t("keys.requestRefused", { reason: key.certificate_refusal }))
+              : null,
             requestButton,
             h("textarea", { class: "request-pem", rows: 6, readonly: true }, key.request_pem),
             certificate,

@@ -11,7 +11,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload,
+    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
 };
 use sha2::{Digest, Sha256};
 
@@ -53,6 +53,29 @@ pub enum BlobError {
 
 /// The most bytes of a blob a download reads into memory at a time.
 pub const STREAM_CHUNK_BYTES: u64 = 256 * 1024;
+
+/// The bytes a streamed write hands to the store at a time (S3's smallest multipart part).
+pub const WRITE_CHUNK_BYTES: usize = 5 * 1024 * 1024;
+
+/// How many chunks of a streamed write may be on their way to the store at once: with the one
+/// being filled, a write holds at most this many plus one chunks in memory.
+const WRITES_IN_FLIGHT: usize = 2;
+
+/// What became of the bytes of one upload request ([`BlobStore::stage_stream`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Staged {
+    /// The whole body was kept: this many bytes.
+    Whole(u64),
+    /// The body broke off (`why`); the `kept` bytes that arrived before are kept.
+    BrokenOff {
+        /// Bytes kept.
+        kept: u64,
+        /// The body's error.
+        why: String,
+    },
+    /// The body went past the room it had; nothing of it was kept.
+    TooLong,
+}
 
 /// A blob's bytes as they are read from its store.
 pub type BlobStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
@@ -360,41 +383,176 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Keeps the bytes of `body` as a part of an upload by `owner` under `name` that starts at
+    /// `offset`, written to the store as they arrive — at most a few [`WRITE_CHUNK_BYTES`] in
+    /// memory, however long the body — and never more than `room` bytes. What arrived before the
+    /// body broke off is kept; a body longer than `room` is not kept at all.
+    pub async fn stage_stream<S, E>(
+        &self,
+        owner: &str,
+        name: &str,
+        offset: u64,
+        mut body: S,
+        room: u64,
+    ) -> Result<Staged, BlobError>
+    where
+        S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let prefix = Self::staging_prefix(owner, name)?;
+        let location = ObjectPath::from(format!("{prefix}/{offset:020}"));
+        let mut write = self.streamed_write(&location).await?;
+        let mut kept = 0u64;
+        let mut broken = None;
+        while let Some(next) = body.next().await {
+            match next {
+                Ok(bytes) => {
+                    if kept + bytes.len() as u64 > room {
+                        let _ = write.abort().await;
+                        return Ok(Staged::TooLong);
+                    }
+                    kept += bytes.len() as u64;
+                    self.write_chunk(&mut write, bytes).await?;
+                }
+                Err(error) => {
+                    broken = Some(error.to_string());
+                    break;
+                }
+            }
+        }
+        if kept == 0 {
+            let _ = write.abort().await;
+        } else {
+            write.finish().await.map_err(|e| self.store_error(e))?;
+        }
+        Ok(match broken {
+            Some(why) => Staged::BrokenOff { kept, why },
+            None => Staged::Whole(kept),
+        })
+    }
+
     /// Joins an upload's first `size` bytes, checks their hash against `name` and stores them as
-    /// blob `name`; the parts are removed either way. Bytes that do not match are discarded with
-    /// [`BlobError::UploadMismatch`].
+    /// blob `name`, streaming: the parts are read and written a chunk at a time, and the blob
+    /// appears in the store only once its hash matched. The parts are removed either way. Bytes
+    /// that do not match are discarded with [`BlobError::UploadMismatch`].
     pub async fn finish_upload(&self, owner: &str, name: &str, size: u64) -> Result<(), BlobError> {
         let parts = self.staged_parts(owner, name).await?;
-        let mut joined = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        for (offset, meta) in &parts {
-            let reach = joined.len() as u64;
-            if *offset > reach || reach >= size {
-                break;
-            }
-            if offset + meta.size <= reach {
-                continue;
-            }
-            let bytes = self
-                .store
-                .get(&meta.location)
-                .await
-                .map_err(|e| self.store_error(e))?
-                .bytes()
-                .await
-                .map_err(|e| self.store_error(e))?;
-            let skip = usize::try_from(reach - offset).unwrap_or(usize::MAX);
-            joined.extend_from_slice(bytes.get(skip..).unwrap_or_default());
-        }
-        joined.truncate(usize::try_from(size).unwrap_or(usize::MAX));
-        let outcome = if sha256_hex(&joined) == name {
-            self.put(Bytes::from(joined)).await.map(|_| ())
+        let outcome = if self.contains(name).await? {
+            Ok(())
         } else {
-            Err(BlobError::UploadMismatch(name.to_string()))
+            self.join_parts(&parts, name, size).await
         };
         for (_, meta) in parts {
             // A part left behind only costs space; the blob (or the refusal) stands.
             let _ = self.store.delete(&meta.location).await;
         }
         outcome
+    }
+
+    /// Writes the first `size` bytes of `parts` (sorted by offset, possibly overlapping) as blob
+    /// `name` if they hash to it.
+    async fn join_parts(
+        &self,
+        parts: &[(u64, object_store::ObjectMeta)],
+        name: &str,
+        size: u64,
+    ) -> Result<(), BlobError> {
+        let location = Self::location(name)?;
+        let mut write = self.streamed_write(&location).await?;
+        let mut hasher = Sha256::new();
+        let mut reach = 0u64;
+        for (offset, meta) in parts {
+            if *offset > reach || reach >= size {
+                break;
+            }
+            if offset + meta.size <= reach {
+                continue;
+            }
+            let mut chunks = match self.read_object(&meta.location, meta.size).await {
+                Ok(chunks) => chunks,
+                Err(error) => {
+                    let _ = write.abort().await;
+                    return Err(error);
+                }
+            };
+            let mut at = *offset;
+            while let Some(chunk) = chunks.next().await {
+                let mut chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    Err(error) => {
+                        let _ = write.abort().await;
+                        return Err(self.store_error(object_store::Error::Generic {
+                            store: "blob parts",
+                            source: Box::new(error),
+                        }));
+                    }
+                };
+                let end = at + chunk.len() as u64;
+                if end <= reach {
+                    at = end;
+                    continue;
+                }
+                if at < reach {
+                    chunk = chunk.slice(usize::try_from(reach - at).unwrap_or(0)..);
+                    at = reach;
+                }
+                if at + chunk.len() as u64 > size {
+                    chunk.truncate(usize::try_from(size - at).unwrap_or(0));
+                }
+                if chunk.is_empty() {
+                    break;
+                }
+                hasher.update(&chunk);
+                at += chunk.len() as u64;
+                reach = at;
+                self.write_chunk(&mut write, chunk).await?;
+            }
+        }
+        if reach != size || hex::encode(hasher.finalize()) != name {
+            let _ = write.abort().await;
+            return Err(BlobError::UploadMismatch(name.to_string()));
+        }
+        write
+            .finish()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.store_error(e))
+    }
+
+    /// A write of `location` that becomes visible only when finished (the local store writes a
+    /// temporary file and renames it; S3 completes a multipart upload).
+    async fn streamed_write(&self, location: &ObjectPath) -> Result<WriteMultipart, BlobError> {
+        let upload = self
+            .store
+            .put_multipart(location)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        Ok(WriteMultipart::new_with_chunk_size(
+            upload,
+            WRITE_CHUNK_BYTES,
+        ))
+    }
+
+    /// Hands `chunk` to `write` once fewer than [`WRITES_IN_FLIGHT`] chunks are on their way.
+    async fn write_chunk(&self, write: &mut WriteMultipart, chunk: Bytes) -> Result<(), BlobError> {
+        write
+            .wait_for_capacity(WRITES_IN_FLIGHT)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        write.put(chunk);
+        Ok(())
+    }
+
+    /// The `size` bytes of the object at `location`, as they are read.
+    async fn read_object(&self, location: &ObjectPath, size: u64) -> Result<BlobStream, BlobError> {
+        let result = self
+            .store
+            .get(location)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        Ok(match result.payload {
+            GetResultPayload::File(file, _) => read_in_chunks(file, 0..size),
+            GetResultPayload::Stream(stream) => stream.map_err(std::io::Error::other).boxed(),
+        })
     }
 }

@@ -480,6 +480,26 @@ fn self_signed(
     Ok(params.self_signed(key).map_err(signing)?.pem())
 }
 
+/// The SubjectPublicKeyInfo (DER) a certificate signing request asks a certificate for, once
+/// the request's signature shows it was made with that key (as [`CertificateAuthority::issue`]
+/// checks).
+pub fn request_public_key(csr_der: &[u8]) -> Result<Vec<u8>, CaError> {
+    use x509_parser::certification_request::X509CertificationRequest;
+    use x509_parser::prelude::FromDer;
+    CertificateSigningRequestParams::from_der(&CertificateSigningRequestDer::from(csr_der))
+        .map_err(|error| CaError::BadRequest(error.to_string()))?;
+    let (_, request) = X509CertificationRequest::from_der(csr_der)
+        .map_err(|error| CaError::BadRequest(error.to_string()))?;
+    Ok(request.certification_request_info.subject_pki.raw.to_vec())
+}
+
+/// The SubjectPublicKeyInfo (DER) of a certificate, if it parses.
+pub fn certificate_public_key(der: &[u8]) -> Option<Vec<u8>> {
+    x509_parser::parse_x509_certificate(der)
+        .ok()
+        .map(|(_, certificate)| certificate.public_key().raw.to_vec())
+}
+
 /// The subject public key bits of a certificate (the uncompressed point for EC keys).
 fn certificate_public_point(der: &[u8]) -> Vec<u8> {
     x509_parser::parse_x509_certificate(der)

@@ -13,7 +13,7 @@ use p256::ecdsa::signature::Verifier;
 use p256::pkcs8::DecodePublicKey;
 use zeroize::Zeroizing;
 
-use crate::blobs::{is_blob_name, sha256_hex, BlobError, BlobStore};
+use crate::blobs::{is_blob_name, sha256_hex, BlobError, BlobStore, Staged};
 use crate::ca::{CaError, CertificateAuthority, SignerSubject};
 use crate::clock::{new_id, new_token, Clock, Entropy};
 use crate::identity::{self, IdentityError, SecondFactorEnrolment};
@@ -1589,10 +1589,11 @@ impl Service {
                 cause: cause.to_string(),
             })
             .await?;
+        let kept_now = matches!(applied, RevisionApplied::Conflict { first: true, .. });
         let outcome = match applied {
             RevisionApplied::Applied => wire::OpOutcome::Applied,
             RevisionApplied::AlreadyApplied => wire::OpOutcome::AlreadyApplied,
-            RevisionApplied::Conflict { head_sha256 } => wire::OpOutcome::Conflict {
+            RevisionApplied::Conflict { head_sha256, .. } => wire::OpOutcome::Conflict {
                 reason: "another revision of this document reached the server first; yours is kept there as a conflict branch — sign the new head again".into(),
                 head_sha256: Some(head_sha256),
             },
@@ -1636,7 +1637,8 @@ impl Service {
                     tracing::warn!(document = %document.id, %error, "the signatures were not extended for the long term");
                 }
             }
-        } else if matches!(outcome, wire::OpOutcome::Conflict { .. }) {
+        } else if kept_now {
+            // Audited when kept: the same push again (its answer lost) is the same conflict.
             self.audit(
                 &caller.user.username,
                 "document.revision_conflict",
@@ -1832,7 +1834,6 @@ impl Service {
         offset: u64,
         body: axum::body::Body,
     ) -> Result<wire::UploadStatus, ServiceError> {
-        use http_body_util::BodyExt;
         Self::require_documents(caller)?;
         Self::check_upload(sha256, size, self.policy.max_document_bytes)?;
         if self.blobs.contains(sha256).await? {
@@ -1844,37 +1845,30 @@ impl Service {
                 "the upload continues at byte {held}, not {offset}"
             )));
         }
-        let room = usize::try_from(size - offset).unwrap_or(usize::MAX);
-        let mut body = body;
-        let mut received = Vec::new();
-        let mut broken = None;
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(frame) => {
-                    if let Some(data) = frame.data_ref() {
-                        if received.len() + data.len() > room {
-                            return Err(ServiceError::BadRequest(format!(
-                                "the upload is {size} bytes; this part goes past its end"
-                            )));
-                        }
-                        received.extend_from_slice(data);
-                    }
-                }
-                Err(error) => {
-                    broken = Some(error.to_string());
-                    break;
-                }
+        // Written to the store as it arrives: a part holds a few chunks in memory, not itself.
+        let received_len = match self
+            .blobs
+            .stage_stream(
+                &caller.user.id,
+                sha256,
+                offset,
+                body.into_data_stream(),
+                size - offset,
+            )
+            .await?
+        {
+            Staged::Whole(kept) => kept,
+            Staged::BrokenOff { why, .. } => {
+                return Err(ServiceError::BadRequest(format!(
+                    "the upload broke off ({why}); what arrived is kept, continue from the status"
+                )))
             }
-        }
-        let received_len = received.len() as u64;
-        self.blobs
-            .stage(&caller.user.id, sha256, offset, Bytes::from(received))
-            .await?;
-        if let Some(why) = broken {
-            return Err(ServiceError::BadRequest(format!(
-                "the upload broke off ({why}); what arrived is kept, continue from the status"
-            )));
-        }
+            Staged::TooLong => {
+                return Err(ServiceError::BadRequest(format!(
+                    "the upload is {size} bytes; this part goes past its end"
+                )))
+            }
+        };
         // The new part starts within what was held, so the held prefix now reaches its end.
         let held = held.max(offset + received_len).min(size);
         if held >= size {
@@ -2048,6 +2042,30 @@ impl Service {
                 "the certificate request is empty or too large".into(),
             ));
         }
+        let encode = |der: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(der);
+        // One certificate per key: a request sent again (its answer lost on the way) gets the
+        // certificate already issued for that key, while it is valid and not revoked.
+        let public_key = crate::ca::request_public_key(csr_der)?;
+        let now = self.clock.now();
+        if let Some(issued) = self
+            .store
+            .certificates_of_user(&caller.user.id)
+            .await?
+            .into_iter()
+            .find(|c| {
+                c.revoked_at.is_none()
+                    && c.not_after > now
+                    && crate::ca::certificate_public_key(&c.der).as_deref()
+                        == Some(public_key.as_slice())
+            })
+        {
+            return Ok(wire::CertificateIssued {
+                serial: issued.serial,
+                certificate: encode(&issued.der),
+                chain: vec![encode(ca.certificate_der())],
+                not_after: issued.not_after,
+            });
+        }
         let unit = match &caller.user.unit_id {
             Some(id) => self.store.unit_by_id(id).await?.map(|unit| unit.name),
             None => None,
@@ -2083,7 +2101,6 @@ impl Service {
             format!("serial {}, device {}", issued.serial, caller.device_id),
         )
         .await?;
-        let encode = |der: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(der);
         Ok(wire::CertificateIssued {
             serial: issued.serial,
             certificate: encode(&issued.der),

@@ -48,11 +48,105 @@ pub struct InProcessServer {
     hooks: TestHooks,
 }
 
-/// What a test adds in front of the API: a log of requests, answers to lose.
+/// What a test adds in front of the API: a log of requests, answers to lose, requests to hold.
 #[derive(Clone, Default)]
 struct TestHooks {
     recorded: Option<RequestLog>,
     lost: LostAnswers,
+    held: HeldRequests,
+}
+
+/// Where [`InProcessServer::hold_request`] stops a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldPoint {
+    /// Before the API sees it: the server has not acted on it. Once released, it is answered
+    /// 503 without being handled.
+    BeforeHandling,
+    /// After the API has done its work (and committed it), before the answer leaves. Once
+    /// released, the answer goes out.
+    BeforeAnswering,
+}
+
+/// The state one held request shares between the server and the test.
+struct HoldState {
+    point: HoldPoint,
+    reached: std::sync::Mutex<bool>,
+    arrival: std::sync::Condvar,
+    release: tokio::sync::Semaphore,
+}
+
+/// A request the server holds at a [`HoldPoint`] until the test releases it (or drops this).
+pub struct HeldRequest(Arc<HoldState>);
+
+impl HeldRequest {
+    /// Waits at most `within` for the request to reach its hold point; whether it did.
+    pub fn wait_until_reached(&self, within: Duration) -> bool {
+        let reached = self.0.reached.lock().unwrap_or_else(|p| p.into_inner());
+        let (reached, _) = self
+            .0
+            .arrival
+            .wait_timeout_while(reached, within, |reached| !*reached)
+            .unwrap_or_else(|p| p.into_inner());
+        *reached
+    }
+
+    /// Lets the request go on.
+    pub fn release(&self) {
+        if self.0.release.available_permits() == 0 {
+            self.0.release.add_permits(1);
+        }
+    }
+}
+
+impl Drop for HeldRequest {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Requests to hold: for each, the path it starts with, how many such requests pass first, and
+/// its state.
+type HeldRequests = Arc<std::sync::Mutex<Vec<(String, usize, Arc<HoldState>)>>>;
+
+/// Holds the request [`InProcessServer::hold_request`] armed for, at its [`HoldPoint`].
+async fn hold_request(
+    axum::extract::State(held): axum::extract::State<HeldRequests>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let hold = {
+        let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+        let path = request.uri().path();
+        match held
+            .iter()
+            .position(|(prefix, _, _)| path.starts_with(prefix.as_str()))
+        {
+            Some(at) if held[at].1 > 0 => {
+                held[at].1 -= 1;
+                None
+            }
+            Some(at) => Some(held.remove(at).2),
+            None => None,
+        }
+    };
+    let Some(hold) = hold else {
+        return next.run(request).await;
+    };
+    let response = match hold.point {
+        HoldPoint::BeforeHandling => None,
+        HoldPoint::BeforeAnswering => Some(next.run(request).await),
+    };
+    *hold.reached.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    hold.arrival.notify_all();
+    let _ = hold.release.acquire().await;
+    response.unwrap_or_else(|| {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "held by the test, not handled",
+        )
+            .into_response()
+    })
 }
 
 /// A request as the server received it.
@@ -232,6 +326,25 @@ impl InProcessServer {
             .insert(path.to_string(), count);
     }
 
+    /// Holds a coming request whose path starts with `path`, after letting `pass` such requests
+    /// through, at `point` until the returned handle releases it: a test can act (stop the
+    /// client) while the server has not yet seen the request, or has done its work but not
+    /// answered.
+    pub fn hold_request(&self, path: &str, pass: usize, point: HoldPoint) -> HeldRequest {
+        let state = Arc::new(HoldState {
+            point,
+            reached: std::sync::Mutex::new(false),
+            arrival: std::sync::Condvar::new(),
+            release: tokio::sync::Semaphore::new(0),
+        });
+        self.hooks
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((path.to_string(), pass, state.clone()));
+        HeldRequest(state)
+    }
+
     /// The requests received since [`Self::record_requests`], oldest first.
     pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
         self.hooks
@@ -286,9 +399,15 @@ impl InProcessServer {
             let service = Arc::new(service);
             let files = embedded_pair(dir, &[], TEST_START).expect("TLS files");
             let tls = server_config(&files).expect("TLS configuration");
-            let mut app = crate::http::router(service.clone()).layer(
-                axum::middleware::from_fn_with_state(hooks.lost.clone(), lose_answer),
-            );
+            let mut app = crate::http::router(service.clone())
+                .layer(axum::middleware::from_fn_with_state(
+                    hooks.lost.clone(),
+                    lose_answer,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    hooks.held.clone(),
+                    hold_request,
+                ));
             if let Some(log) = hooks.recorded.clone() {
                 app = app.layer(axum::middleware::from_fn_with_state(log, record_request));
             }

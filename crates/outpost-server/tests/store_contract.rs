@@ -640,7 +640,16 @@ async fn long_term_extensions_give_way(store: Arc<dyn Store>) {
     assert_eq!(
         apply(op("o4", &signed, &late, "signature")).await,
         RevisionApplied::Conflict {
-            head_sha256: countersigned.clone()
+            head_sha256: countersigned.clone(),
+            first: true,
+        }
+    );
+    // Pushed again (its answer was lost), it is the same conflict, not a new one.
+    assert_eq!(
+        apply(op("o4", &signed, &late, "signature")).await,
+        RevisionApplied::Conflict {
+            head_sha256: countersigned.clone(),
+            first: false,
         }
     );
 }

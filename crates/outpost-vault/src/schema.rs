@@ -365,6 +365,12 @@ CREATE TABLE held_annotation_changes (
     logical_clock  INTEGER NOT NULL
 ) STRICT;
 "#,
+    // 16: a key's certificate request waits for the next sync when the server cannot be reached;
+    // the CA's refusal, if it refuses, is kept for the user to read.
+    r#"
+ALTER TABLE signing_keys ADD COLUMN certificate_requested_at_ms INTEGER;
+ALTER TABLE signing_keys ADD COLUMN certificate_refusal TEXT;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -31,6 +31,19 @@ pub struct SigningKeyRecord {
     pub chain: Vec<Vec<u8>>,
     /// When it was made.
     pub created_at_ms: i64,
+    /// When its certificate was asked of the organisation's CA through sync, if it was.
+    pub certificate_requested_at_ms: Option<i64>,
+    /// Why the CA refused the request, if it did.
+    pub certificate_refusal: Option<String>,
+}
+
+impl SigningKeyRecord {
+    /// Whether its certificate request waits to be sent with the next sync.
+    pub fn certificate_request_waits(&self) -> bool {
+        self.certificate.is_none()
+            && self.certificate_requested_at_ms.is_some()
+            && self.certificate_refusal.is_none()
+    }
 }
 
 /// A new key to store.
@@ -99,7 +112,8 @@ impl Vault {
     /// The signing keys, oldest first.
     pub fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, VaultError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, label, algorithm, public_key, request, certificate, chain, created_at_ms
+            "SELECT id, label, algorithm, public_key, request, certificate, chain, created_at_ms,
+                    certificate_requested_at_ms, certificate_refusal
              FROM signing_keys ORDER BY rowid",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -112,6 +126,8 @@ impl Vault {
                 certificate: r.get(5)?,
                 chain: chain_from_json(&r.get::<_, String>(6)?),
                 created_at_ms: r.get(7)?,
+                certificate_requested_at_ms: r.get(8)?,
+                certificate_refusal: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -154,6 +170,59 @@ impl Vault {
                 Ok(())
             },
         )
+    }
+
+    /// Asks for key `id`'s certificate through sync: the request waits until a sync sends it
+    /// (an earlier refusal is forgotten; audited).
+    pub fn queue_certificate_request(&mut self, id: &str) -> Result<(), VaultError> {
+        let now = self.clock.now_ms();
+        let id_owned = id.to_owned();
+        self.key_audit(
+            AuditEvent::new(AuditAction::KeyManagement, AuditOutcome::Success).detail(format!(
+                "asked the organisation's CA for a certificate for signing key {id}"
+            )),
+            move |tx| {
+                let changed = tx.execute(
+                    "UPDATE signing_keys SET certificate_requested_at_ms = ?1, certificate_refusal = NULL
+                     WHERE id = ?2",
+                    rusqlite::params![now, id_owned],
+                )?;
+                if changed == 0 {
+                    return Err(VaultError::SigningKeyNotFound(id_owned));
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Records that the CA refused key `id`'s certificate request, and why: it no longer waits
+    /// (audited).
+    pub fn refuse_certificate_request(&mut self, id: &str, reason: &str) -> Result<(), VaultError> {
+        let id_owned = id.to_owned();
+        let reason_owned = reason.to_owned();
+        self.key_audit(
+            AuditEvent::new(AuditAction::KeyManagement, AuditOutcome::Failure).detail(format!(
+                "the organisation's CA refused a certificate for signing key {id}: {reason}"
+            )),
+            move |tx| {
+                tx.execute(
+                    "UPDATE signing_keys SET certificate_refusal = ?1 WHERE id = ?2",
+                    rusqlite::params![reason_owned, id_owned],
+                )?;
+                Ok(())
+            },
+        )
+    }
+
+    /// How many certificate requests wait to be sent.
+    pub fn waiting_certificate_requests(&self) -> Result<usize, VaultError> {
+        let count: i64 = self.conn.query_row(
+            "SELECT count(*) FROM signing_keys WHERE certificate IS NULL
+                 AND certificate_requested_at_ms IS NOT NULL AND certificate_refusal IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     /// Adds a trust anchor (an organisation root, DER) by its SHA-256; adding it again is a no-op

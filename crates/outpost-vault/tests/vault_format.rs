@@ -179,7 +179,7 @@ fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
             err,
             VaultError::NewerSchema {
                 found: 99,
-                supported: 15
+                supported: 16
             }
         ),
         "{err}"
@@ -323,7 +323,9 @@ fn a_download_kept_in_a_file_of_its_own_by_schema_11_is_read_as_a_pack_of_one() 
         &paths,
         &keyring,
         &format!(
-            "DROP TABLE held_annotation_changes; DROP TABLE purge_notices;
+            "ALTER TABLE signing_keys DROP COLUMN certificate_refusal;
+             ALTER TABLE signing_keys DROP COLUMN certificate_requested_at_ms;
+             DROP TABLE held_annotation_changes; DROP TABLE purge_notices;
              DROP TABLE signing_batch_documents;
              ALTER TABLE signing_batches DROP COLUMN ended_at_ms;
              DROP TRIGGER download_keys_follow_parts; DROP TABLE dropped_part_ranges;

@@ -100,8 +100,11 @@ impl Session {
 
     /// Local changes waiting to be pushed to the server.
     pub fn pending_operations(&self) -> Result<usize, WorkstationError> {
-        let revisions = usize::try_from(self.vault().pending_revision_count()?).unwrap_or(0);
-        Ok(self.vault().pending_annotation_pushes(10_000)?.len() + revisions)
+        let vault = self.vault();
+        let revisions = usize::try_from(vault.pending_revision_count()?).unwrap_or(0);
+        Ok(vault.pending_annotation_pushes(10_000)?.len()
+            + revisions
+            + vault.waiting_certificate_requests()?)
     }
 
     /// The inbox folder the user chose, if they chose one.
@@ -144,7 +147,8 @@ impl Session {
     pub fn has_changes_to_send(&self) -> Result<bool, WorkstationError> {
         let vault = self.vault();
         Ok(!vault.pending_annotation_pushes(1)?.is_empty()
-            || !vault.pending_revision_pushes(1)?.is_empty())
+            || !vault.pending_revision_pushes(1)?.is_empty()
+            || vault.waiting_certificate_requests()? > 0)
     }
 
     /// A new device key for enrolling with a server, from the session's RNG.

@@ -62,6 +62,10 @@ pub struct SigningKeyInfo {
     pub not_after_ms: Option<i64>,
     /// The certificate followed by its chain (PEM), once imported.
     pub certificate_pem: Option<String>,
+    /// Its certificate request waits to be sent to the organisation's CA with the next sync.
+    pub certificate_requested: bool,
+    /// Why the organisation's CA refused its certificate request, if it did.
+    pub certificate_refusal: Option<String>,
 }
 
 /// How to sign a document.
@@ -278,8 +282,11 @@ impl Session {
             }
             None => None,
         };
+        let certificate_requested = r.certificate_request_waits();
         Ok(SigningKeyInfo {
             certificate_pem,
+            certificate_requested,
+            certificate_refusal: r.certificate_refusal,
             id: r.id,
             label: r.label,
             algorithm: r.algorithm,

@@ -90,6 +90,8 @@ pub struct PushReport {
     /// Documents whose signed revision lost a conflict on the server (kept there as a conflict
     /// branch): they now hold the server's head and must be signed again.
     pub resign_needed: Vec<DocumentId>,
+    /// Signer certificates the organisation's CA issued for requests that waited.
+    pub certificates_issued: usize,
 }
 
 /// What a pull round did.
@@ -464,10 +466,20 @@ impl Session {
             .vault()
             .pending_revision_pushes(crate::revision_sync::REVISIONS_PER_PUSH)?;
         let training = self.vault().pending_training_progress()?;
-        if pending.is_empty() && revisions.is_empty() && training.is_none() {
+        let certificate_requests = self.vault().waiting_certificate_requests()?;
+        if pending.is_empty()
+            && revisions.is_empty()
+            && training.is_none()
+            && certificate_requests == 0
+        {
             return Ok(report);
         }
         let (mut account, client, key) = self.server_link()?;
+        // Certificates first: a key made offline can sign what goes next.
+        if certificate_requests > 0 {
+            report.certificates_issued =
+                self.send_waiting_certificate_requests(&client, &key, &mut account)?;
+        }
         if !revisions.is_empty() {
             self.push_revisions(
                 &revisions,
@@ -649,18 +661,85 @@ impl Session {
         Ok(result.problems)
     }
 
-    /// Sends the certificate request of signing key `key_id` to the organisation's CA on the
-    /// server, imports the certificate it issues with its chain, and trusts the CA for validating
-    /// signatures. The key never leaves the vault; only its request does.
+    /// Asks the organisation's CA, through the server, for a certificate for key `key_id`. The
+    /// request is kept in the vault first: when the server cannot be reached it waits there and
+    /// the next sync sends it ([`SigningKeyInfo::certificate_requested`]); the issued certificate
+    /// and its chain are imported when they come. A refusal by the server is kept for the user
+    /// ([`SigningKeyInfo::certificate_refusal`]) and returned as the error.
+    ///
+    /// [`SigningKeyInfo::certificate_requested`]: crate::SigningKeyInfo::certificate_requested
+    /// [`SigningKeyInfo::certificate_refusal`]: crate::SigningKeyInfo::certificate_refusal
     pub fn request_signer_certificate(
         &self,
         key_id: &str,
     ) -> Result<crate::SigningKeyInfo, WorkstationError> {
-        let request_der = self.key_record(key_id)?.request;
+        self.key_record(key_id)?;
         let (mut account, client, key) = self.server_link()?;
-        let issued = self.with_access(&client, &key, &mut account, |token| {
+        self.vault().queue_certificate_request(key_id)?;
+        match self.send_certificate_request(&client, &key, &mut account, key_id) {
+            Ok(info) => Ok(info),
+            Err(error) if waits_for_connection(&error) => self.signing_key(key_id),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Sends the certificate requests that wait (see [`Session::request_signer_certificate`]);
+    /// how many certificates came. A request the server refuses stops waiting; one that cannot
+    /// reach the server fails the push and waits for the next.
+    fn send_waiting_certificate_requests(
+        &self,
+        client: &ServerClient,
+        key: &DeviceKey,
+        account: &mut ServerAccount,
+    ) -> Result<usize, WorkstationError> {
+        let waiting: Vec<String> = self
+            .vault()
+            .signing_keys()?
+            .into_iter()
+            .filter(|k| k.certificate_request_waits())
+            .map(|k| k.id)
+            .collect();
+        let mut issued = 0;
+        for key_id in waiting {
+            match self.send_certificate_request(client, key, account, &key_id) {
+                Ok(_) => issued += 1,
+                // Refused for this key (and kept with it): the others still go.
+                Err(error @ WorkstationError::Server(ServerError::Refused { .. }))
+                    if !error.is_device_revoked() => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(issued)
+    }
+
+    /// Sends key `key_id`'s certificate request and imports what the CA issued. The server
+    /// issues one certificate per key: a request sent again (its answer lost) gets the same one.
+    fn send_certificate_request(
+        &self,
+        client: &ServerClient,
+        key: &DeviceKey,
+        account: &mut ServerAccount,
+        key_id: &str,
+    ) -> Result<crate::SigningKeyInfo, WorkstationError> {
+        let request_der = self.key_record(key_id)?.request;
+        let issued = match self.with_access(client, key, account, |token| {
             client.request_certificate(token, &request_der)
-        })?;
+        }) {
+            Ok(issued) => issued,
+            Err(WorkstationError::Server(ServerError::Refused {
+                status,
+                code,
+                message,
+            })) if code != wire::error_codes::DEVICE_REVOKED => {
+                self.vault().refuse_certificate_request(key_id, &message)?;
+                return Err(WorkstationError::Server(ServerError::Refused {
+                    status,
+                    code,
+                    message,
+                }));
+            }
+            Err(error) => return Err(error),
+        };
         let decode = |text: &str| {
             let der = base64ct::Base64UrlUnpadded::decode_vec(text).map_err(|_| {
                 WorkstationError::Sync("the server sent a certificate that is not base64url".into())
@@ -1115,6 +1194,15 @@ impl Session {
         self.vault().save_server_account(account)?;
         Ok(renewed.access_token)
     }
+}
+
+/// Whether `error` means the server was not reached (or the user must sign in again first): a
+/// request kept for the next sync waits for it.
+fn waits_for_connection(error: &WorkstationError) -> bool {
+    matches!(
+        error,
+        WorkstationError::Server(ServerError::Unreachable { .. }) | WorkstationError::SignInNeeded
+    )
 }
 
 /// The id of the operation that pushes annotation `annotation` at clock `clock` from vault

@@ -1,7 +1,9 @@
-//! A workstation process killed with SIGKILL while it pushes — right after the server applied one
-//! of its operations, before the answer is recorded, at seeded points — again and again: running
-//! it once more finishes the push, and the server has applied every signed revision and every
-//! annotation exactly once (no conflict with itself, nothing to sign again, nothing lost).
+//! A workstation process killed with SIGKILL at each step of a push — before anything was sent,
+//! after the push was sent but before the server applied it, after the server applied it but
+//! before the answer arrived, and while the answer was being recorded in the vault — each step
+//! made certain by the server holding the request there: running it once more finishes the
+//! push, and the server has applied every signed revision and every annotation exactly once (no
+//! conflict with itself, nothing to sign again, nothing lost).
 
 mod common;
 
@@ -12,19 +14,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use outpost_protocol::paths;
 use outpost_protocol::{AssignmentTarget, Role};
-use outpost_server::testing::InProcessServer;
+use outpost_server::testing::{HeldRequest, HoldPoint, InProcessServer};
 use outpost_workstation::{
     KeyAlgorithm, Language, ManualClock, PadesLevel, SampleKind, SignOptions, SignatureKind,
 };
-use rand::{Rng, SeedableRng};
 
 const CHILD_ENV: &str = "OUTPOST_PUSH_CHILD";
 const USER: &str = "ivan";
 const PASSWORD: &str = "local-password";
 const DOCUMENTS: usize = 12;
 const NOTES_PER_DOCUMENT: usize = 3;
-const KILLS: usize = 6;
 
 /// The child: unlock the vault and push until nothing waits (unless killed).
 #[test]
@@ -64,6 +65,69 @@ fn run_child(root: &Path, service: &str, now_ms: i64) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
+}
+
+/// Kills `child` (SIGKILL) once the server holds its request `held`, then lets the request go.
+fn kill_when_held(child: std::process::Child, held: &HeldRequest) {
+    assert!(
+        held.wait_until_reached(Duration::from_secs(60)),
+        "the child's request never reached the server"
+    );
+    kill(child);
+    held.release();
+}
+
+/// SIGKILL, and wait for the end.
+fn kill(mut child: std::process::Child) {
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the child ended before it was killed"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// What waits to be pushed in the vault, as a rerun would find it.
+fn pending_in(ws: &outpost_workstation::Workstation, seed: u64) -> usize {
+    let session = ws.unlock(USER, PASSWORD, rng(seed)).unwrap();
+    let pending = session.pending_operations().unwrap();
+    session.lock().unwrap();
+    pending
+}
+
+/// SQLite's WAL writer lock on a database, held by this process: byte 120 of the `-shm` file,
+/// where the WAL index keeps its write lock (<https://sqlite.org/walformat.html>, "WAL_WRITE_LOCK").
+/// Another process's next write waits on it (SQLite's busy timeout) as on any other writer.
+/// The lock lives as long as the descriptor: dropping it closes the file and lets go.
+struct VaultWriterLock {
+    _shm: std::fs::File,
+}
+
+impl VaultWriterLock {
+    fn take(database: &Path) -> VaultWriterLock {
+        use std::os::fd::AsRawFd;
+        let mut shm = database.as_os_str().to_owned();
+        shm.push("-shm");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&shm)
+            .unwrap();
+        let lock = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 120,
+            l_len: 1,
+            l_pid: 0,
+        };
+        // SAFETY: a valid open descriptor and a fully initialised `flock` for F_SETLK.
+        let taken = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) };
+        assert_eq!(
+            taken, 0,
+            "the vault's writer lock is held by another writer"
+        );
+        VaultWriterLock { _shm: file }
+    }
 }
 
 /// How many times the server audited `action`.
@@ -134,55 +198,90 @@ fn a_push_killed_after_each_step_is_finished_by_a_rerun_and_applied_exactly_once
     assert_eq!(waiting, DOCUMENTS * (1 + NOTES_PER_DOCUMENT));
     session.lock().unwrap();
 
-    // Kill the pushing process as soon as the server has applied a seeded number of its signed
-    // revisions (the answer may be on its way, or the vault recording it), or at a seeded moment
-    // early on (during an upload).
-    let mut random = rand_chacha::ChaCha20Rng::seed_from_u64(92);
-    let mut mid_push = 0;
-    for kill in 0..KILLS {
-        let before = audited(&server, "document.revised");
-        let target = if before < DOCUMENTS - 1 {
-            random.gen_range(before + 1..DOCUMENTS)
-        } else {
-            DOCUMENTS
-        };
-        let early = kill % 3 == 2;
-        let mut child = run_child(&root, &service, now_ms);
-        let started = Instant::now();
-        let early_at = Duration::from_millis(random.gen_range(200..1500));
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            let applied = audited(&server, "document.revised");
-            if (early && started.elapsed() >= early_at) || (!early && applied >= target) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        let _ = child.kill(); // SIGKILL
-        child.wait().unwrap();
-        let applied = audited(&server, "document.revised");
-        eprintln!("kill {kill}: {applied} of {DOCUMENTS} signed revisions applied");
-        if applied > before && applied < DOCUMENTS {
-            mid_push += 1;
-        }
-    }
-    assert!(
-        mid_push >= 2,
-        "the kills must land mid-push ({mid_push} did)"
-    );
+    // The push is killed in each of its windows in turn, each made certain by the server
+    // holding a request at the right point: before anything was sent (an upload held unseen),
+    // sent but not applied (the push held unseen), applied but unanswered (the push held after
+    // the server committed it), and while the answer is being recorded in the vault (the
+    // vault's writer lock held by this process, so the child waits on it with the answer in
+    // hand).
+    let everything = DOCUMENTS * (1 + NOTES_PER_DOCUMENT);
+    let revised = || audited(&server, "document.revised");
+    let position = || {
+        server
+            .block_on(server.service.store().sync_position())
+            .unwrap()
+    };
 
-    // A rerun finishes the push.
-    let status = run_child(&root, &service, now_ms).wait().unwrap();
-    assert!(status.success(), "the final push failed");
+    // 1. Before sending: the first upload of a signed revision never reaches the API.
+    let held = server.hold_request(paths::SYNC_UPLOAD_PREFIX, 0, HoldPoint::BeforeHandling);
+    kill_when_held(run_child(&root, &service, now_ms), &held);
+    assert_eq!(revised(), 0);
+    assert_eq!(pending_in(&ws, 94), everything);
+
+    // 2. Sent, not applied: every update uploaded, the push itself held before the API.
+    let held = server.hold_request(paths::SYNC_PUSH, 0, HoldPoint::BeforeHandling);
+    kill_when_held(run_child(&root, &service, now_ms), &held);
+    assert_eq!(
+        revised(),
+        0,
+        "a push the server never handled applied nothing"
+    );
+    assert_eq!(pending_in(&ws, 95), everything);
+
+    // 3. Applied on the server, the answer never received: every revision is on the server,
+    //    nothing of it recorded here.
+    let held = server.hold_request(paths::SYNC_PUSH, 0, HoldPoint::BeforeAnswering);
+    kill_when_held(run_child(&root, &service, now_ms), &held);
+    assert_eq!(revised(), DOCUMENTS, "the held push was applied whole");
+    assert_eq!(pending_in(&ws, 96), everything, "no answer was recorded");
+    // The server's long-term extension of what it took runs on to its end.
+    let waited = Instant::now();
+    while audited(&server, "document.long_term") < DOCUMENTS {
+        assert!(
+            waited.elapsed() < Duration::from_secs(120),
+            "the extension never ended"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // 4. During the local apply: the revisions go again (recognised, recorded), the notes are
+    //    applied by the server, and their answer reaches a child that cannot record it.
+    let before_notes = position();
+    let held = server.hold_request(paths::SYNC_PUSH, 1, HoldPoint::BeforeAnswering);
+    let child = run_child(&root, &service, now_ms);
+    assert!(
+        held.wait_until_reached(Duration::from_secs(60)),
+        "the notes' push never came"
+    );
+    let writer = VaultWriterLock::take(&root.join("vaults").join(USER).join("vault.db"));
+    held.release();
+    // The answer is on its way: the child reads it and waits on the vault's writer lock (its
+    // busy timeout is 5 s); it is killed there.
+    std::thread::sleep(Duration::from_secs(1));
+    kill(child);
+    drop(writer);
+    assert!(position() > before_notes, "the server applied the notes");
+    assert_eq!(
+        pending_in(&ws, 97),
+        DOCUMENTS * NOTES_PER_DOCUMENT,
+        "the revisions' answer was recorded, the notes' was not"
+    );
+    assert_eq!(revised(), DOCUMENTS, "no revision was applied twice");
+
+    // A rerun finishes the push: every note recognised as applied, none applied again.
+    let session = ws.unlock(USER, PASSWORD, rng(93)).unwrap();
+    let report = session.sync_push().unwrap();
+    assert_eq!(
+        (report.applied, report.already_applied),
+        (0, DOCUMENTS * NOTES_PER_DOCUMENT),
+        "{report:?}"
+    );
 
     // Exactly once: each signed revision applied once, no conflict with itself, each extended
     // for the long term once; nothing waits, nothing needs signing again.
     assert_eq!(audited(&server, "document.revised"), DOCUMENTS);
     assert_eq!(audited(&server, "document.revision_conflict"), 0);
     assert_eq!(audited(&server, "document.long_term"), DOCUMENTS);
-    let session = ws.unlock(USER, PASSWORD, rng(93)).unwrap();
     assert_eq!(session.pending_operations().unwrap(), 0);
     assert!(session.resign_requests().unwrap().is_empty());
 

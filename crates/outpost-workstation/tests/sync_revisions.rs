@@ -1190,3 +1190,98 @@ fn a_signature_left_unsealed_by_a_stopped_server_is_sealed_when_it_starts_again(
     assert_all_sealed(&signatures, 1);
     assert_eq!(stamps.len(), 1, "{stamps:#?}");
 }
+
+#[test]
+fn a_key_made_offline_gets_its_certificate_through_the_next_sync_and_signs() {
+    let mut server = InProcessServer::start_with_ca();
+    server.unit("North");
+    common::unit_documents(
+        &server,
+        "Order",
+        SampleKind::OperationalReport,
+        Language::English,
+        70..71,
+        "csr",
+    );
+    let account = server.account("kira", Role::Supervisor, Some("North"));
+    let dir = tempfile::tempdir().expect("dir");
+    let (workstation, clock) = common::workstation(dir.path(), "rev-kira");
+    clock.set(server.service.now() * 1000 + 60_000);
+    let session = common::new_session(&workstation, "kira", "local-password", 81);
+    common::connect_to(&session, &server, &server.base_url, &account).expect("connect");
+    session
+        .sync_pull(&AtomicBool::new(false), &mut |_| {})
+        .expect("pull");
+    let document = only_document(&session);
+
+    // Offline: the key is made and its certificate asked for; the request waits in the vault.
+    server.stop();
+    let key = session
+        .create_signing_key("Kira", outpost_workstation::KeyAlgorithm::EcdsaP256, "Kira")
+        .expect("key");
+    let waiting = session
+        .request_signer_certificate(&key.id)
+        .expect("the request is kept, not refused");
+    assert!(waiting.certificate_requested && waiting.subject.is_none());
+    assert_eq!(session.pending_operations().expect("pending"), 1);
+    assert!(session.has_changes_to_send().expect("changes"));
+    assert!(session.sync_push().is_err(), "still offline");
+
+    // Back online, the answer to the first send is lost on its way: the CA issued a
+    // certificate, the workstation never heard. The next push sends the request again and
+    // gets that same certificate, not a second one.
+    server.start_again();
+    server.lose_answers_to(outpost_protocol::paths::CERTIFICATES, 1);
+    assert!(session.sync_push().is_err(), "the answer was lost");
+    assert_eq!(session.pending_operations().expect("pending"), 1);
+    let report = session.sync_push().expect("push");
+    assert_eq!(report.certificates_issued, 1);
+    let issued = server
+        .block_on(server.service.certificates("kira"))
+        .expect("certificates");
+    assert_eq!(issued.len(), 1, "one certificate per key");
+    let keys = session.signing_keys().expect("keys");
+    let key = keys.iter().find(|k| k.id == key.id).expect("the key");
+    assert!(!key.certificate_requested);
+    let serial = |hex: &str| hex.to_lowercase().trim_start_matches("00").to_string();
+    assert_eq!(
+        key.serial.as_deref().map(serial),
+        Some(serial(&issued[0].serial)),
+        "the certificate the server kept is the one the workstation imported"
+    );
+    assert_eq!(session.pending_operations().expect("pending"), 0);
+
+    // The key signs, and the signature reaches the server sealed.
+    session
+        .sign_document(&document, &SignOptions::invisible(&key.id, "Approved"))
+        .expect("sign");
+    session.sync_push().expect("push");
+    session
+        .sync_pull(&AtomicBool::new(false), &mut |_| {})
+        .expect("pull");
+    let (signatures, _) = signatures_and_stamps(&session, &document);
+    assert_all_sealed(&signatures, 1);
+
+    // A user the CA does not issue for (an administrator) is told why, and the request stops
+    // waiting.
+    let staff = server.account("stas", Role::Admin, None);
+    let staff_dir = tempfile::tempdir().expect("dir");
+    let (staff_workstation, staff_clock) = common::workstation(staff_dir.path(), "rev-stas");
+    staff_clock.set(server.service.now() * 1000 + 60_000);
+    let staff_session = common::new_session(&staff_workstation, "stas", "local-password", 82);
+    common::connect_to(&staff_session, &server, &server.base_url, &staff).expect("connect");
+    let staff_key = staff_session
+        .create_signing_key("Stas", outpost_workstation::KeyAlgorithm::EcdsaP256, "Stas")
+        .expect("key");
+    assert_eq!(
+        staff_session
+            .request_signer_certificate(&staff_key.id)
+            .expect_err("refused")
+            .code(),
+        "server_refused"
+    );
+    let refused = staff_session.signing_keys().expect("keys");
+    assert!(!refused[0].certificate_requested);
+    assert!(refused[0].certificate_refusal.is_some());
+    assert_eq!(staff_session.pending_operations().expect("pending"), 0);
+}

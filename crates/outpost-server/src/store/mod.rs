@@ -358,6 +358,8 @@ pub enum RevisionApplied {
     Conflict {
         /// The head now.
         head_sha256: String,
+        /// Whether this push kept it (false: an earlier push of the same operation did).
+        first: bool,
     },
     /// Its base is not a revision of this document: refused, not recorded.
     UnknownBase,

@@ -1156,7 +1156,10 @@ impl Store for PostgresStore {
         if let Some(row) = recorded {
             let outcome: String = row.try_get(0)?;
             return Ok(if outcome == "conflict" {
-                RevisionApplied::Conflict { head_sha256: head }
+                RevisionApplied::Conflict {
+                    head_sha256: head,
+                    first: false,
+                }
             } else {
                 RevisionApplied::AlreadyApplied
             });
@@ -1189,7 +1192,13 @@ impl Store for PostgresStore {
                 .await?;
             ("main", RevisionApplied::Applied)
         } else {
-            ("conflict", RevisionApplied::Conflict { head_sha256: head })
+            (
+                "conflict",
+                RevisionApplied::Conflict {
+                    head_sha256: head,
+                    first: true,
+                },
+            )
         };
         transaction
             .execute(

@@ -1124,7 +1124,10 @@ impl Store for SqliteStore {
                 .optional()?;
             if let Some(outcome) = recorded {
                 return Ok(if outcome == "conflict" {
-                    RevisionApplied::Conflict { head_sha256: head }
+                    RevisionApplied::Conflict {
+                        head_sha256: head,
+                        first: false,
+                    }
                 } else {
                     RevisionApplied::AlreadyApplied
                 });
@@ -1154,7 +1157,13 @@ impl Store for SqliteStore {
                 )?;
                 ("main", RevisionApplied::Applied)
             } else {
-                ("conflict", RevisionApplied::Conflict { head_sha256: head })
+                (
+                    "conflict",
+                    RevisionApplied::Conflict {
+                        head_sha256: head,
+                        first: true,
+                    },
+                )
             };
             transaction.execute(
                 "INSERT INTO document_revisions (document_id, sha256, base_sha256, size, branch, cause, op_id, \

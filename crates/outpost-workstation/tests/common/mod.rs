@@ -231,3 +231,112 @@ pub fn head_sha256(session: &Session, document: &outpost_workstation::DocumentId
         .sha256
         .clone()
 }
+
+/// What a user sees of the synced state: by document title, the head's SHA-256 and the live
+/// annotations (id → (revision, the annotation as JSON)).
+pub type SyncedState =
+    std::collections::BTreeMap<String, (String, std::collections::BTreeMap<String, (i64, String)>)>;
+
+/// The SHA-256 of a [`SyncedState`], written out in order: equal only for equal states.
+pub fn state_hash(state: &SyncedState) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for (title, (head, annotations)) in state {
+        hasher.update(format!("document {title:?} {head}\n"));
+        for (id, (revision, json)) in annotations {
+            hasher.update(format!("annotation {id} {revision} {json}\n"));
+        }
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// What a replica holds: its documents' newest revisions and live annotations.
+pub fn replica_state(session: &Session) -> SyncedState {
+    session
+        .documents()
+        .expect("documents")
+        .into_iter()
+        .map(|d| {
+            let annotations = session
+                .annotations(&d.id)
+                .expect("annotations")
+                .into_iter()
+                .map(|a| {
+                    let json = serde_json::to_string(&a.annotation).expect("JSON");
+                    (a.annotation.id.to_string(), (a.revision, json))
+                })
+                .collect();
+            (d.title.clone(), (head_sha256(session, &d.id), annotations))
+        })
+        .collect()
+}
+
+/// What the server holds for `username`: every document visible to them with its head, and
+/// the live annotations on them, read from the server's store (all it would send a new device).
+pub fn server_state(
+    server: &outpost_server::testing::InProcessServer,
+    username: &str,
+) -> SyncedState {
+    use outpost_server::store::PullEntryKind;
+    let store = server.service.store();
+    let user = server
+        .block_on(store.user_by_username(username))
+        .expect("the user")
+        .expect("a user of that name");
+    let page = server
+        .block_on(store.pull(&user.id, user.unit_id.as_deref(), 0, None, 1_000_000))
+        .expect("the user's view");
+    let mut titles = std::collections::BTreeMap::new();
+    let mut state = SyncedState::new();
+    for entry in &page.entries {
+        if let PullEntryKind::Visible(document) = &entry.kind {
+            titles.insert(document.id.clone(), document.title.clone());
+            state.insert(
+                document.title.clone(),
+                (document.sha256.clone(), Default::default()),
+            );
+        }
+    }
+    for entry in page.entries {
+        if let PullEntryKind::Annotation(row) = entry.kind {
+            if row.deleted {
+                continue;
+            }
+            let title = titles.get(&row.document_id).expect("a visible document");
+            let annotation: outpost_workstation::Annotation =
+                serde_json::from_str(&row.body).expect("an annotation body");
+            let json = serde_json::to_string(&annotation).expect("JSON");
+            state
+                .get_mut(title)
+                .expect("its document")
+                .1
+                .insert(row.id, (row.revision, json));
+        }
+    }
+    state
+}
+
+/// How many signatures (not time-stamps) the session's documents carry, asserting each valid
+/// (possibly signed or annotated on top) and sealed for the long term (PAdES B-LTA).
+pub fn valid_sealed_signatures(session: &Session) -> usize {
+    use outpost_workstation::{PadesLevel, SignatureKind, SignatureStatus};
+    let mut signatures = 0;
+    for document in session.documents().expect("documents") {
+        for report in session.validate_document(&document.id).expect("validate") {
+            assert!(
+                matches!(
+                    report.status,
+                    SignatureStatus::Valid
+                        | SignatureStatus::ValidLaterSigned
+                        | SignatureStatus::ValidLaterAnnotated
+                ),
+                "{report:#?}"
+            );
+            if report.kind == SignatureKind::Signature {
+                signatures += 1;
+                assert_eq!(report.level, Some(PadesLevel::BaselineLta), "{report:#?}");
+            }
+        }
+    }
+    signatures
+}

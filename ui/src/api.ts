@@ -321,6 +321,8 @@ export interface BatchProgress {
   total: number;
   document: string;
   result: BatchItemResult;
+  /** The documents being signed now, in the order they were started. */
+  signing: string[];
 }
 
 export interface BatchReport {

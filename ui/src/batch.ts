@@ -6,6 +6,15 @@ import { errorText } from "./errors";
 import { t } from "./i18n";
 import { signerPicker } from "./tokenpicker";
 
+/** The line under the progress bar: how many are done, and which documents are being signed now
+ * (else the one just finished). */
+export function batchProgressText(p: BatchProgress, titles: Map<string, string>): string {
+  const title = (id: string): string => titles.get(id) ?? id;
+  return p.signing.length > 0
+    ? t("batch.signingNow", { done: p.done, total: p.total, titles: p.signing.map(title).join(", ") })
+    : t("batch.progress", { done: p.done, total: p.total, title: title(p.document) });
+}
+
 /** Signs `documents` in a new batch, or — `resume` — finishes an interrupted one under its id and
  * reason (what it signed before is not signed again). */
 export async function showBatch(
@@ -40,7 +49,7 @@ export async function showBatch(
 
   function show(p: BatchProgress): void {
     bar.value = p.done;
-    current.textContent = t("batch.progress", { done: p.done, total: p.total, title: titles.get(p.document) ?? p.document });
+    current.textContent = batchProgressText(p, titles);
     const item = results.querySelector<HTMLElement>(`li[data-doc-id="${CSS.escape(p.document)}"]`);
     if (!item) return;
     item.dataset.result = p.result.result;

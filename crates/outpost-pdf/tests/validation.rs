@@ -119,6 +119,7 @@ fn countersigning_and_annotating_after_a_signature_are_told_apart_from_tampering
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("annotated.pdf");
     std::fs::write(&path, &annotated).unwrap();
+    assert_qpdf_clean(&path);
     let pdfsig = pki.pdfsig(&path);
     assert_eq!(pdfsig.matches("Signature is Valid.").count(), 2, "{pdfsig}");
     let (valid, report) = pki.pyhanko_validate(&path, false);

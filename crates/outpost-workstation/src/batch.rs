@@ -68,6 +68,9 @@ pub struct BatchProgress {
     pub document: DocumentId,
     /// Its result.
     pub result: BatchItemResult,
+    /// The documents being signed now (this worker's next one included), in the order they were
+    /// started: what the user is told is under way.
+    pub signing: Vec<DocumentId>,
 }
 
 /// How a batch ended.
@@ -85,6 +88,42 @@ pub struct BatchReport {
     pub failed: Vec<(DocumentId, String)>,
     /// Whether the batch stopped early because it was cancelled.
     pub cancelled: bool,
+}
+
+/// A batch's claim to run in this session, given back when it ends (however it ends).
+struct RunningBatch<'s> {
+    session: &'s Session,
+    batch_id: String,
+}
+
+impl<'s> RunningBatch<'s> {
+    /// Claims `batch_id`, refused while another run of the same batch goes on here (it would try
+    /// to sign the same documents at the same time).
+    fn claim(session: &'s Session, batch_id: &str) -> Result<Self, WorkstationError> {
+        let mut running = session
+            .running_batches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !running.insert(batch_id.to_string()) {
+            return Err(WorkstationError::Signing(format!(
+                "batch {batch_id} is already being signed; wait for it to end"
+            )));
+        }
+        Ok(RunningBatch {
+            session,
+            batch_id: batch_id.to_string(),
+        })
+    }
+}
+
+impl Drop for RunningBatch<'_> {
+    fn drop(&mut self) {
+        self.session
+            .running_batches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.batch_id);
+    }
 }
 
 impl Session {
@@ -105,6 +144,7 @@ impl Session {
         if request.token.is_some() {
             self.refuse_tokens_in_tutorial()?;
         }
+        let _running = RunningBatch::claim(self, &request.batch_id)?;
         let token_signer = match &request.token {
             Some(token) => Some(TokenSigner::open(token)?.with_issuer_from(&self.anchors()?)),
             None => None,
@@ -160,19 +200,32 @@ impl Session {
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
         let results: Mutex<Vec<(DocumentId, BatchItemResult)>> = Mutex::new(Vec::new());
+        let in_flight: Mutex<Vec<DocumentId>> = Mutex::new(Vec::new());
+        let in_flight_now = || in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        // The next document to sign, noted as under way; none once cancelled or all are taken.
+        let claim = || -> Option<&DocumentId> {
+            if cancel.load(Ordering::SeqCst) {
+                return None;
+            }
+            let document = *documents.get(next.fetch_add(1, Ordering::SeqCst))?;
+            in_flight_now().push(document.clone());
+            Some(document)
+        };
         let work = || {
-            while !cancel.load(Ordering::SeqCst) {
-                let index = next.fetch_add(1, Ordering::SeqCst);
-                let Some(&document) = documents.get(index) else {
-                    break;
-                };
+            let mut claimed = claim();
+            while let Some(document) = claimed {
                 let result = self.sign_batch_item(request, document, signer);
                 let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
+                in_flight_now().retain(|d| d != document);
+                // The next one is claimed before the report, so the report says what is under way.
+                claimed = claim();
+                let signing = in_flight_now().clone();
                 progress(BatchProgress {
                     done: finished,
                     total,
                     document: document.clone(),
                     result: result.clone(),
+                    signing,
                 });
                 results
                     .lock()

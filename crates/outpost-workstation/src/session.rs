@@ -37,6 +37,8 @@ pub struct Session {
     /// The client for the account's server, kept so that the requests of a sync round (and of
     /// rounds close together) share its open connections (see [`crate::sync`]).
     pub(crate) server_client: Mutex<Option<crate::sync::KeptClient>>,
+    /// The ids of the signing batches running now (see [`crate::batch`]): one run per batch.
+    pub(crate) running_batches: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -53,6 +55,7 @@ impl Session {
             practice: None,
             practice_switching: Mutex::new(()),
             server_client: Mutex::new(None),
+            running_batches: Mutex::new(std::collections::HashSet::new()),
             vault: Mutex::new(vault),
             pdf,
             rng,

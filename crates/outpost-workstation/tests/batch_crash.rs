@@ -224,4 +224,12 @@ fn a_batch_killed_mid_way_is_finished_by_a_rerun_without_signing_anything_twice(
     for document in session.documents().unwrap().iter().step_by(67) {
         assert_one_valid_signature(&session, &document.id);
     }
+    // A sample of the outputs, from every part of the batch, passes the third-party judges.
+    for (n, document) in session.documents().unwrap().iter().step_by(40).enumerate() {
+        let copy = tmp.path().join(format!("judged-{n}.pdf"));
+        session
+            .export_with_annotations(&document.id, &copy)
+            .unwrap();
+        pki.assert_judges_accept(&copy, 1);
+    }
 }

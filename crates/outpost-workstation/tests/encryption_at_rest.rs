@@ -1,9 +1,17 @@
 //! Nothing a document holds reaches the disk in the clear.
 
 mod common;
+#[path = "../../outpost-pdf/tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod judges;
+
+use std::sync::Arc;
 
 use common::*;
-use outpost_workstation::{Language, SampleKind, WorkstationError};
+use outpost_vault::{OsKeyring, Vault, VaultPaths};
+use outpost_workstation::{
+    KeyAlgorithm, Language, ManualClock, SampleKind, SignOptions, WorkstationError,
+};
 
 const PHRASE: &str = "Секретный протокол Zephyr-4471";
 
@@ -45,14 +53,20 @@ fn assert_no_plaintext(dir: &std::path::Path) -> usize {
     files.len()
 }
 
-#[test]
-fn no_document_content_on_disk_and_only_the_right_password_shows_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    // SQLite would put temp files here; the vault keeps them in memory, and we check.
-    let temp_dir = tmp.path().join("tmp");
+/// A folder under `dir` where this test process's temporary files go (SQLite would put its temp
+/// files there; the vault keeps them in memory, and the tests check).
+fn temp_files_under(dir: &std::path::Path) -> std::path::PathBuf {
+    let temp_dir = dir.join("tmp");
     std::fs::create_dir(&temp_dir).unwrap();
     std::env::set_var("TMPDIR", &temp_dir);
     std::env::set_var("SQLITE_TMPDIR", &temp_dir);
+    temp_dir
+}
+
+#[test]
+fn no_document_content_on_disk_and_only_the_right_password_shows_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let temp_dir = temp_files_under(tmp.path());
 
     let root = tmp.path().join("data");
     let (ws, _clock) = workstation(&root, "rest");
@@ -101,10 +115,7 @@ fn a_document_downloaded_from_the_server_is_sealed_on_disk_and_reads_back_whole(
     // The server keeps its own (plaintext) store in a temp folder of its own, made first.
     let server = outpost_server::testing::InProcessServer::start();
     let tmp = tempfile::tempdir().unwrap();
-    let temp_dir = tmp.path().join("tmp");
-    std::fs::create_dir(&temp_dir).unwrap();
-    std::env::set_var("TMPDIR", &temp_dir);
-    std::env::set_var("SQLITE_TMPDIR", &temp_dir);
+    let temp_dir = temp_files_under(tmp.path());
 
     let account = server.account("olga", outpost_protocol::Role::Staff, None);
     let pdf = sample(
@@ -159,4 +170,99 @@ fn a_document_downloaded_from_the_server_is_sealed_on_disk_and_reads_back_whole(
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn a_signing_keys_private_part_never_reaches_the_disk_in_the_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let temp_dir = temp_files_under(tmp.path());
+    let root = tmp.path().join("data");
+    let (ws, clock) = workstation(&root, "rest-keys");
+    let session = new_session(&ws, "olga", "пароль-Ольги", 21);
+    let pdf = sample(
+        SampleKind::ProcurementContract,
+        Language::English,
+        1,
+        9,
+        None,
+    );
+    let document = session
+        .import_bytes(pdf, "contract.pdf")
+        .unwrap()
+        .document()
+        .id
+        .clone();
+
+    // Two keys, one of each kind; the first certified and used to sign.
+    let pki = judges::TestPki::new();
+    let ecdsa = session
+        .create_signing_key("Olga", KeyAlgorithm::EcdsaP256, "Olga")
+        .unwrap();
+    let rsa = session
+        .create_signing_key("Olga RSA", KeyAlgorithm::Rsa3072, "Olga")
+        .unwrap();
+    let issued = pki.issue_for_request("olga", &ecdsa.request_pem);
+    session
+        .import_certificate(&ecdsa.id, issued.as_bytes())
+        .unwrap();
+    session
+        .add_trust_anchor(&std::fs::read(pki.path("ca.crt")).unwrap())
+        .unwrap();
+    clock.set(real_now_ms());
+    session
+        .sign_document(&document, &SignOptions::invisible(&ecdsa.id, "Approved"))
+        .unwrap();
+    session.lock().unwrap();
+
+    // The private parts, as the vault holds them inside its encrypted database.
+    let vault = Vault::open(
+        &VaultPaths::new(&root, "olga").unwrap(),
+        "пароль-Ольги",
+        &OsKeyring::new(keyring_service("rest-keys")),
+        Arc::new(ManualClock::new(real_now_ms())),
+    )
+    .unwrap();
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    for key in [&ecdsa, &rsa] {
+        let private = vault.signing_key_private(&key.id).unwrap();
+        needles.push((format!("{} PKCS #8", key.algorithm), private.to_vec()));
+        // Any 32 bytes of secret material: the P-256 scalar follows `02 01 01 04 20` (the
+        // ECPrivateKey's version and its octet string); for RSA, windows across the primes
+        // and exponents.
+        match private
+            .windows(5)
+            .position(|w| w == [0x02, 0x01, 0x01, 0x04, 0x20])
+        {
+            Some(at) => needles.push((
+                "P-256 private scalar".into(),
+                private[at + 5..at + 37].to_vec(),
+            )),
+            None => {
+                for at in [200, private.len() / 2, private.len() - 40] {
+                    needles.push((
+                        format!("RSA private bytes at {at}"),
+                        private[at..at + 32].to_vec(),
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        needles.len(),
+        6,
+        "both keys' secrets were found to look for"
+    );
+    drop(vault);
+    for dir in [&root, &temp_dir] {
+        for file in files_under(dir) {
+            let bytes = std::fs::read(&file).unwrap();
+            for (what, needle) in &needles {
+                assert!(
+                    !find(&bytes, needle),
+                    "{what} found in the clear in {}",
+                    file.display()
+                );
+            }
+        }
+    }
 }

@@ -319,8 +319,19 @@ fn an_rsa_key_countersigns_and_later_annotations_are_reported_in_the_copy() {
             "{report:?}"
         );
     }
+    // The judges agree: qpdf finds the copy sound, pdfsig both signatures valid, and pyHanko
+    // both intact (its diff analysis off: its default policy refuses markup added after a
+    // signature that did not allow it, which Acrobat and the standard accept).
+    judges::assert_qpdf_clean(&copy);
     let pdfsig = pki.pdfsig(&copy);
     assert_eq!(pdfsig.matches("Signature is Valid.").count(), 2, "{pdfsig}");
+    let (valid, verdict) = pki.pyhanko_validate(&copy, false);
+    assert!(valid, "{verdict}");
+    assert_eq!(
+        verdict.matches("The signature is judged VALID.").count(),
+        2,
+        "{verdict}"
+    );
 
     // A certificate issued for another key is refused.
     let other = session
@@ -371,13 +382,24 @@ fn a_batch_reports_progress_stops_when_cancelled_and_a_rerun_signs_only_the_rest
     assert_eq!(session.documents_awaiting_signature().unwrap().len(), 6);
 
     // Cancel once two documents are done: the workers stop between documents.
+    // Meanwhile, a second run of the same batch is refused (it would sign the same documents).
     let cancel = AtomicBool::new(false);
     let seen = Mutex::new(Vec::new());
+    let second_run = Mutex::new(None);
+    let under_way = Mutex::new(Vec::new());
     let report = session
         .sign_batch(
             &request,
             &|p| {
                 seen.lock().unwrap().push((p.done, p.total));
+                under_way
+                    .lock()
+                    .unwrap()
+                    .push((p.signing.contains(&p.document), p.signing.len()));
+                let mut second = second_run.lock().unwrap();
+                if second.is_none() {
+                    *second = Some(session.sign_batch(&request, &|_| {}, &AtomicBool::new(false)));
+                }
                 if p.done >= 2 {
                     cancel.store(true, Ordering::SeqCst);
                 }
@@ -385,11 +407,29 @@ fn a_batch_reports_progress_stops_when_cancelled_and_a_rerun_signs_only_the_rest
             &cancel,
         )
         .unwrap();
+    let refused = second_run
+        .into_inner()
+        .unwrap()
+        .expect("tried while running");
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("already being signed")),
+        "{refused:?}"
+    );
     assert!(report.cancelled);
     assert_eq!(report.total, 6, "a document listed twice counts once");
     assert!((2..6).contains(&report.signed), "{report:?}");
     let progress = seen.into_inner().unwrap();
     assert_eq!(progress[0], (1, 6));
+    // Each report names what is being signed now: never the document just finished, at most one
+    // per worker, and the next one as soon as the first finished.
+    let under_way = under_way.into_inner().unwrap();
+    assert!(
+        under_way.iter().all(|&(finished, n)| !finished && n <= 2),
+        "{under_way:?}"
+    );
+    assert!(under_way[0].1 >= 1, "{under_way:?}");
     assert!(progress.iter().all(|&(_, total)| total == 6));
     // The stopped batch is offered to be finished, with what it has left, in its order.
     let unfinished = session.unfinished_batches().unwrap();
@@ -419,6 +459,12 @@ fn a_batch_reports_progress_stops_when_cancelled_and_a_rerun_signs_only_the_rest
     assert!(session.unfinished_batches().unwrap().is_empty());
     for document in &documents {
         assert_one_valid_signature(&session, document);
+    }
+    // Every output of the batch passes the third-party judges.
+    for (n, document) in documents.iter().enumerate() {
+        let copy = tmp.path().join(format!("batch-{n}.pdf"));
+        session.export_with_annotations(document, &copy).unwrap();
+        pki.assert_judges_accept(&copy, 1);
     }
     let entries = session.audit_entries(0, 10_000).unwrap();
     assert_eq!(

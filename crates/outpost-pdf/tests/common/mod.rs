@@ -400,6 +400,26 @@ impl TestPki {
         )
     }
 
+    /// Asserts what every signed output must pass: qpdf finds the file sound, and pdfsig and
+    /// pyHanko (its diff analysis on) find each of its `signatures` valid and its signer trusted.
+    pub fn assert_judges_accept(&self, pdf: &Path, signatures: usize) {
+        assert_qpdf_clean(pdf);
+        let pdfsig = self.pdfsig(pdf);
+        for verdict in [
+            "Signature Validation: Signature is Valid.",
+            "Certificate Validation: Certificate is Trusted.",
+        ] {
+            assert_eq!(pdfsig.matches(verdict).count(), signatures, "{pdfsig}");
+        }
+        let (valid, verdict) = self.pyhanko_validate(pdf, true);
+        assert!(valid, "{verdict}");
+        assert_eq!(
+            verdict.matches("The signature is judged VALID.").count(),
+            signatures,
+            "{verdict}"
+        );
+    }
+
     pub fn pdfsig(&self, pdf: &Path) -> String {
         let db = format!("sql:{}", self.path("nss").display());
         let out = run("pdfsig", &[&"-nssdir", &db, &pdf]);

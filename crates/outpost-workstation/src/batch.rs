@@ -145,18 +145,12 @@ impl Session {
             self.refuse_tokens_in_tutorial()?;
         }
         let _running = RunningBatch::claim(self, &request.batch_id)?;
-        let token_signer = match &request.token {
-            Some(token) => Some(TokenSigner::open(token)?.with_issuer_from(&self.anchors()?)),
-            None => None,
+        // The key is unlocked once (the token's PIN given once) for the whole batch.
+        let signer: Box<dyn PdfSigner> = match &request.token {
+            Some(token) => Box::new(TokenSigner::open(token)?.with_issuer_from(&self.anchors()?)),
+            None => Box::new(self.software_signer(&request.options.key_id)?),
         };
-        let software_signer;
-        let signer: &dyn PdfSigner = match &token_signer {
-            Some(token_signer) => token_signer,
-            None => {
-                software_signer = self.software_signer(&request.options.key_id)?;
-                &software_signer
-            }
-        };
+        let signer = signer.as_ref();
         self.check_certificate_side(signer.certificate())?;
         // A document listed twice is signed once.
         let mut seen = std::collections::HashSet::new();

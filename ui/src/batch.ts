@@ -48,7 +48,8 @@ export async function showBatch(
   cancel.addEventListener("click", () => void api.cancelBatch());
 
   function show(p: BatchProgress): void {
-    bar.value = p.done;
+    // Reports of the two workers may arrive out of order: the bar never goes back.
+    bar.value = Math.max(bar.value, p.done);
     current.textContent = batchProgressText(p, titles);
     const item = results.querySelector<HTMLElement>(`li[data-doc-id="${CSS.escape(p.document)}"]`);
     if (!item) return;

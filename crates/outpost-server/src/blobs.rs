@@ -392,7 +392,7 @@ impl BlobStore {
         owner: &str,
         name: &str,
         offset: u64,
-        mut body: S,
+        body: S,
         room: u64,
     ) -> Result<Staged, BlobError>
     where
@@ -402,55 +402,84 @@ impl BlobStore {
         let prefix = Self::staging_prefix(owner, name)?;
         let location = ObjectPath::from(format!("{prefix}/{offset:020}"));
         let mut write = self.streamed_write(&location).await?;
+        let staged = match self.write_body(&mut write, body, room).await {
+            Ok(staged) => staged,
+            Err(error) => {
+                let _ = write.abort().await;
+                return Err(error);
+            }
+        };
+        match &staged {
+            Staged::Whole(kept) | Staged::BrokenOff { kept, .. } if *kept > 0 => {
+                write.finish().await.map_err(|e| self.store_error(e))?;
+            }
+            _ => {
+                let _ = write.abort().await;
+            }
+        }
+        Ok(staged)
+    }
+
+    /// Hands the bytes of `body` to `write` as they arrive, up to `room` bytes.
+    async fn write_body<S, E>(
+        &self,
+        write: &mut WriteMultipart,
+        mut body: S,
+        room: u64,
+    ) -> Result<Staged, BlobError>
+    where
+        S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
         let mut kept = 0u64;
-        let mut broken = None;
         while let Some(next) = body.next().await {
             match next {
                 Ok(bytes) => {
                     if kept + bytes.len() as u64 > room {
-                        let _ = write.abort().await;
                         return Ok(Staged::TooLong);
                     }
                     kept += bytes.len() as u64;
-                    self.write_chunk(&mut write, bytes).await?;
+                    self.write_chunk(write, bytes).await?;
                 }
                 Err(error) => {
-                    broken = Some(error.to_string());
-                    break;
+                    return Ok(Staged::BrokenOff {
+                        kept,
+                        why: error.to_string(),
+                    })
                 }
             }
         }
-        if kept == 0 {
-            let _ = write.abort().await;
-        } else {
-            write.finish().await.map_err(|e| self.store_error(e))?;
-        }
-        Ok(match broken {
-            Some(why) => Staged::BrokenOff { kept, why },
-            None => Staged::Whole(kept),
-        })
+        Ok(Staged::Whole(kept))
     }
 
     /// Joins an upload's first `size` bytes, checks their hash against `name` and stores them as
     /// blob `name`, streaming: the parts are read and written a chunk at a time, and the blob
-    /// appears in the store only once its hash matched. The parts are removed either way. Bytes
-    /// that do not match are discarded with [`BlobError::UploadMismatch`].
+    /// appears in the store only once its hash matched. The parts are removed once the blob is
+    /// stored or their bytes proved wrong ([`BlobError::UploadMismatch`]: upload again); a
+    /// failure of the store keeps them, so the next attempt joins them again.
     pub async fn finish_upload(&self, owner: &str, name: &str, size: u64) -> Result<(), BlobError> {
         let parts = self.staged_parts(owner, name).await?;
         let outcome = if self.contains(name).await? {
             Ok(())
         } else {
-            self.join_parts(&parts, name, size).await
+            match self.join_parts(&parts, name, size).await {
+                // Another request of the same upload may have joined and removed the parts
+                // first: then the blob is there.
+                Err(BlobError::UploadMismatch(_)) if self.contains(name).await? => Ok(()),
+                outcome => outcome,
+            }
         };
-        for (_, meta) in parts {
-            // A part left behind only costs space; the blob (or the refusal) stands.
-            let _ = self.store.delete(&meta.location).await;
+        if matches!(outcome, Ok(()) | Err(BlobError::UploadMismatch(_))) {
+            for (_, meta) in parts {
+                // A part left behind only costs space; the blob (or the refusal) stands.
+                let _ = self.store.delete(&meta.location).await;
+            }
         }
         outcome
     }
 
     /// Writes the first `size` bytes of `parts` (sorted by offset, possibly overlapping) as blob
-    /// `name` if they hash to it.
+    /// `name` if they hash to it; on any failure the write is abandoned and nothing appears.
     async fn join_parts(
         &self,
         parts: &[(u64, object_store::ObjectMeta)],
@@ -459,6 +488,31 @@ impl BlobStore {
     ) -> Result<(), BlobError> {
         let location = Self::location(name)?;
         let mut write = self.streamed_write(&location).await?;
+        match self.copy_parts(&mut write, parts, size).await {
+            Ok((reach, hash)) if reach == size && hash == name => write
+                .finish()
+                .await
+                .map(|_| ())
+                .map_err(|e| self.store_error(e)),
+            Ok(_) => {
+                let _ = write.abort().await;
+                Err(BlobError::UploadMismatch(name.to_string()))
+            }
+            Err(error) => {
+                let _ = write.abort().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Hands the first `size` bytes of `parts` to `write`, each byte once; how many bytes were
+    /// found from the start without holes, and their SHA-256.
+    async fn copy_parts(
+        &self,
+        write: &mut WriteMultipart,
+        parts: &[(u64, object_store::ObjectMeta)],
+        size: u64,
+    ) -> Result<(u64, String), BlobError> {
         let mut hasher = Sha256::new();
         let mut reach = 0u64;
         for (offset, meta) in parts {
@@ -468,25 +522,15 @@ impl BlobStore {
             if offset + meta.size <= reach {
                 continue;
             }
-            let mut chunks = match self.read_object(&meta.location, meta.size).await {
-                Ok(chunks) => chunks,
-                Err(error) => {
-                    let _ = write.abort().await;
-                    return Err(error);
-                }
-            };
+            let mut chunks = self.read_object(&meta.location, meta.size).await?;
             let mut at = *offset;
             while let Some(chunk) = chunks.next().await {
-                let mut chunk = match chunk {
-                    Ok(chunk) => chunk,
-                    Err(error) => {
-                        let _ = write.abort().await;
-                        return Err(self.store_error(object_store::Error::Generic {
-                            store: "blob parts",
-                            source: Box::new(error),
-                        }));
-                    }
-                };
+                let mut chunk = chunk.map_err(|error| {
+                    self.store_error(object_store::Error::Generic {
+                        store: "blob parts",
+                        source: Box::new(error),
+                    })
+                })?;
                 let end = at + chunk.len() as u64;
                 if end <= reach {
                     at = end;
@@ -505,22 +549,17 @@ impl BlobStore {
                 hasher.update(&chunk);
                 at += chunk.len() as u64;
                 reach = at;
-                self.write_chunk(&mut write, chunk).await?;
+                self.write_chunk(write, chunk).await?;
             }
         }
-        if reach != size || hex::encode(hasher.finalize()) != name {
-            let _ = write.abort().await;
-            return Err(BlobError::UploadMismatch(name.to_string()));
-        }
-        write
-            .finish()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.store_error(e))
+        Ok((reach, hex::encode(hasher.finalize())))
     }
 
     /// A write of `location` that becomes visible only when finished (the local store writes a
-    /// temporary file and renames it; S3 completes a multipart upload).
+    /// temporary file and renames it; S3 completes a multipart upload). Every path that does not
+    /// finish it aborts it: S3 keeps the parts of an upload neither completed nor aborted (a
+    /// bucket rule that aborts incomplete multipart uploads after a day is still advised, for a
+    /// server killed mid-write).
     async fn streamed_write(&self, location: &ObjectPath) -> Result<WriteMultipart, BlobError> {
         let upload = self
             .store

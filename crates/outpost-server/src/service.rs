@@ -2043,8 +2043,10 @@ impl Service {
             ));
         }
         let encode = |der: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(der);
-        // One certificate per key: a request sent again (its answer lost on the way) gets the
-        // certificate already issued for that key, while it is valid and not revoked.
+        // One certificate per key: a request sent again from the same device (its answer lost on
+        // the way) gets the certificate already issued for that key, while it is valid and not
+        // revoked. (Two requests for one key at the same moment can still both be issued; the
+        // workstation sends its requests one at a time.)
         let public_key = crate::ca::request_public_key(csr_der)?;
         let now = self.clock.now();
         if let Some(issued) = self
@@ -2053,12 +2055,23 @@ impl Service {
             .await?
             .into_iter()
             .find(|c| {
-                c.revoked_at.is_none()
+                c.device_id == caller.device_id
+                    && c.revoked_at.is_none()
                     && c.not_after > now
                     && crate::ca::certificate_public_key(&c.der).as_deref()
                         == Some(public_key.as_slice())
             })
         {
+            self.audit(
+                &caller.user.username,
+                "certificate.sent_again",
+                &caller.user.username,
+                format!(
+                    "serial {} sent again for the same key, device {}",
+                    issued.serial, caller.device_id
+                ),
+            )
+            .await?;
             return Ok(wire::CertificateIssued {
                 serial: issued.serial,
                 certificate: encode(&issued.der),

@@ -67,39 +67,72 @@ pub enum HoldPoint {
     BeforeAnswering,
 }
 
+/// How far a held request got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum HoldProgress {
+    Waiting,
+    Reached,
+    /// Released, and its answer's body handed to the connection.
+    Answered,
+}
+
 /// The state one held request shares between the server and the test.
 struct HoldState {
     point: HoldPoint,
-    reached: std::sync::Mutex<bool>,
-    arrival: std::sync::Condvar,
+    progress: std::sync::Mutex<HoldProgress>,
+    moved: std::sync::Condvar,
     release: tokio::sync::Semaphore,
 }
 
-/// A request the server holds at a [`HoldPoint`] until the test releases it (or drops this).
-pub struct HeldRequest(Arc<HoldState>);
+impl HoldState {
+    fn advance(&self, to: HoldProgress) {
+        *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = to;
+        self.moved.notify_all();
+    }
+
+    fn wait_for(&self, at_least: HoldProgress, within: Duration) -> bool {
+        let progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        let (progress, _) = self
+            .moved
+            .wait_timeout_while(progress, within, |progress| *progress < at_least)
+            .unwrap_or_else(|p| p.into_inner());
+        *progress >= at_least
+    }
+}
+
+/// A request the server holds at a [`HoldPoint`] until the test releases it. Dropped, it is
+/// released, and a hold no request reached is taken back (it catches nothing later).
+pub struct HeldRequest {
+    state: Arc<HoldState>,
+    armed: HeldRequests,
+}
 
 impl HeldRequest {
     /// Waits at most `within` for the request to reach its hold point; whether it did.
     pub fn wait_until_reached(&self, within: Duration) -> bool {
-        let reached = self.0.reached.lock().unwrap_or_else(|p| p.into_inner());
-        let (reached, _) = self
-            .0
-            .arrival
-            .wait_timeout_while(reached, within, |reached| !*reached)
-            .unwrap_or_else(|p| p.into_inner());
-        *reached
+        self.state.wait_for(HoldProgress::Reached, within)
+    }
+
+    /// Waits at most `within`, after [`Self::release`], for the answer of a request held
+    /// [`HoldPoint::BeforeAnswering`] to be handed to the connection; whether it was.
+    pub fn wait_until_answered(&self, within: Duration) -> bool {
+        self.state.wait_for(HoldProgress::Answered, within)
     }
 
     /// Lets the request go on.
     pub fn release(&self) {
-        if self.0.release.available_permits() == 0 {
-            self.0.release.add_permits(1);
+        if self.state.release.available_permits() == 0 {
+            self.state.release.add_permits(1);
         }
     }
 }
 
 impl Drop for HeldRequest {
     fn drop(&mut self) {
+        self.armed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(_, _, state)| !Arc::ptr_eq(state, &self.state));
         self.release();
     }
 }
@@ -137,16 +170,29 @@ async fn hold_request(
         HoldPoint::BeforeHandling => None,
         HoldPoint::BeforeAnswering => Some(next.run(request).await),
     };
-    *hold.reached.lock().unwrap_or_else(|p| p.into_inner()) = true;
-    hold.arrival.notify_all();
+    hold.advance(HoldProgress::Reached);
     let _ = hold.release.acquire().await;
-    response.unwrap_or_else(|| {
-        (
+    let Some(response) = response else {
+        return (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "held by the test, not handled",
         )
-            .into_response()
-    })
+            .into_response();
+    };
+    // The answer goes out as one piece; handing it to the connection marks it answered.
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let answer = futures_util::stream::unfold(Some(bytes), move |left| {
+        let hold = hold.clone();
+        async move {
+            let bytes = left?;
+            hold.advance(HoldProgress::Answered);
+            Some((Ok::<_, std::io::Error>(bytes), None))
+        }
+    });
+    axum::response::Response::from_parts(parts, axum::body::Body::from_stream(answer))
 }
 
 /// A request as the server received it.
@@ -333,8 +379,8 @@ impl InProcessServer {
     pub fn hold_request(&self, path: &str, pass: usize, point: HoldPoint) -> HeldRequest {
         let state = Arc::new(HoldState {
             point,
-            reached: std::sync::Mutex::new(false),
-            arrival: std::sync::Condvar::new(),
+            progress: std::sync::Mutex::new(HoldProgress::Waiting),
+            moved: std::sync::Condvar::new(),
             release: tokio::sync::Semaphore::new(0),
         });
         self.hooks
@@ -342,7 +388,10 @@ impl InProcessServer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((path.to_string(), pass, state.clone()));
-        HeldRequest(state)
+        HeldRequest {
+            state,
+            armed: self.hooks.held.clone(),
+        }
     }
 
     /// The requests received since [`Self::record_requests`], oldest first.
@@ -450,6 +499,14 @@ impl InProcessServer {
             login_attempts_per_minute: u32::MAX,
             ..policy
         };
+        self.relaunch();
+    }
+
+    /// Stops the server and starts it again on the same data and address with the organisation's
+    /// CA (made now if it has none), as when an administrator sets one up.
+    pub fn restart_with_ca(&mut self) {
+        self.stop();
+        self.with_ca = true;
         self.relaunch();
     }
 

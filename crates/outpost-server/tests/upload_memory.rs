@@ -1,7 +1,9 @@
-//! The server receives uploads with bounded memory: a part is written to the blob store as it
-//! arrives, and the finished upload is joined, hash-checked and stored a chunk at a time — so an
-//! upload of many megabytes, in one request or in parts that broke off, never holds itself in
-//! the server's memory. Measured with a counting allocator around the whole test process.
+//! The server's upload handling keeps memory bounded: `Service::upload_part` writes a part to the
+//! blob store (the local filesystem store here) as its body arrives, and the finished upload is
+//! joined, hash-checked and stored a chunk at a time — so an upload of many megabytes, in one
+//! request or in parts that broke off, never holds itself in memory. Measured with a counting
+//! allocator around the whole test process, calling the service directly (hyper's own buffers
+//! and the S3 store's multipart path are not part of this measure).
 
 mod support;
 

@@ -208,6 +208,11 @@ impl Session {
         let work = || {
             let mut claimed = claim();
             while let Some(document) = claimed {
+                // Cancelled since it was claimed (perhaps from the last report): not begun.
+                if cancel.load(Ordering::SeqCst) {
+                    in_flight_now().retain(|d| d != document);
+                    break;
+                }
                 let result = self.sign_batch_item(request, document, signer);
                 let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
                 in_flight_now().retain(|d| d != document);

@@ -39,6 +39,8 @@ pub struct Session {
     pub(crate) server_client: Mutex<Option<crate::sync::KeptClient>>,
     /// The ids of the signing batches running now (see [`crate::batch`]): one run per batch.
     pub(crate) running_batches: Mutex<std::collections::HashSet<String>>,
+    /// Held while a certificate request is sent (see [`crate::sync`]): one at a time.
+    pub(crate) certificate_requests: Mutex<()>,
 }
 
 impl std::fmt::Debug for Session {
@@ -56,6 +58,7 @@ impl Session {
             practice_switching: Mutex::new(()),
             server_client: Mutex::new(None),
             running_batches: Mutex::new(std::collections::HashSet::new()),
+            certificate_requests: Mutex::new(()),
             vault: Mutex::new(vault),
             pdf,
             rng,

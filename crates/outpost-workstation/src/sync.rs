@@ -475,7 +475,7 @@ impl Session {
             return Ok(report);
         }
         let (mut account, client, key) = self.server_link()?;
-        // Certificates first: a key made offline can sign what goes next.
+        // Certificate requests first: small, and a key that waits for one can sign once it comes.
         if certificate_requests > 0 {
             report.certificates_issued =
                 self.send_waiting_certificate_requests(&client, &key, &mut account)?;
@@ -678,14 +678,18 @@ impl Session {
         self.vault().queue_certificate_request(key_id)?;
         match self.send_certificate_request(&client, &key, &mut account, key_id) {
             Ok(info) => Ok(info),
-            Err(error) if waits_for_connection(&error) => self.signing_key(key_id),
+            Err(error) if keeps_waiting(&error) && !error.is_device_revoked() => {
+                self.signing_key(key_id)
+            }
             Err(error) => Err(error),
         }
     }
 
     /// Sends the certificate requests that wait (see [`Session::request_signer_certificate`]);
-    /// how many certificates came. A request the server refuses stops waiting; one that cannot
-    /// reach the server fails the push and waits for the next.
+    /// how many certificates came. A request that fails for good (refused, or its certificate
+    /// unusable) stops waiting, with the reason kept with its key; one whose answer went wrong on
+    /// the way waits for the next sync; neither holds back the rest of the push. An unreachable
+    /// server fails the push.
     fn send_waiting_certificate_requests(
         &self,
         client: &ServerClient,
@@ -703,17 +707,25 @@ impl Session {
         for key_id in waiting {
             match self.send_certificate_request(client, key, account, &key_id) {
                 Ok(_) => issued += 1,
-                // Refused for this key (and kept with it): the others still go.
-                Err(error @ WorkstationError::Server(ServerError::Refused { .. }))
-                    if !error.is_device_revoked() => {}
-                Err(error) => return Err(error),
+                // No server to talk to: the rest of the push would meet the same.
+                Err(
+                    error @ (WorkstationError::SignInNeeded
+                    | WorkstationError::Server(ServerError::Unreachable { .. })),
+                ) => return Err(error),
+                Err(error) if error.is_device_revoked() => return Err(error),
+                // Refused or unusable (kept with the key), or an answer that went wrong on the
+                // way (the request waits): the rest of the push still goes.
+                Err(_) => {}
             }
         }
         Ok(issued)
     }
 
-    /// Sends key `key_id`'s certificate request and imports what the CA issued. The server
-    /// issues one certificate per key: a request sent again (its answer lost) gets the same one.
+    /// Sends key `key_id`'s certificate request and imports what the CA issued, one request at a
+    /// time in this session (the user's and the background sync's never cross). The server
+    /// issues one certificate per key and device: a request sent again (its answer lost) gets the
+    /// same one. A failure that will not pass by waiting — a refusal, an answer that cannot be
+    /// used — is kept with the key and ends the request.
     fn send_certificate_request(
         &self,
         client: &ServerClient,
@@ -721,25 +733,42 @@ impl Session {
         account: &mut ServerAccount,
         key_id: &str,
     ) -> Result<crate::SigningKeyInfo, WorkstationError> {
-        let request_der = self.key_record(key_id)?.request;
-        let issued = match self.with_access(client, key, account, |token| {
-            client.request_certificate(token, &request_der)
-        }) {
-            Ok(issued) => issued,
-            Err(WorkstationError::Server(ServerError::Refused {
-                status,
-                code,
-                message,
-            })) if code != wire::error_codes::DEVICE_REVOKED => {
-                self.vault().refuse_certificate_request(key_id, &message)?;
-                return Err(WorkstationError::Server(ServerError::Refused {
-                    status,
-                    code,
-                    message,
-                }));
+        let _one_at_a_time = self
+            .certificate_requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let record = self.key_record(key_id)?;
+        if record.certificate.is_some() {
+            // The other sender got it meanwhile.
+            return self.signing_key(key_id);
+        }
+        let outcome = self.fetch_certificate(client, key, account, key_id, &record.request);
+        if let Err(error) = &outcome {
+            if !keeps_waiting(error) {
+                let reason = match error {
+                    WorkstationError::Server(ServerError::Refused { message, .. }) => {
+                        message.clone()
+                    }
+                    other => other.to_string(),
+                };
+                self.vault().refuse_certificate_request(key_id, &reason)?;
             }
-            Err(error) => return Err(error),
-        };
+        }
+        outcome
+    }
+
+    /// Asks the CA for the certificate of `request_der` and imports it for key `key_id`.
+    fn fetch_certificate(
+        &self,
+        client: &ServerClient,
+        key: &DeviceKey,
+        account: &mut ServerAccount,
+        key_id: &str,
+        request_der: &[u8],
+    ) -> Result<crate::SigningKeyInfo, WorkstationError> {
+        let issued = self.with_access(client, key, account, |token| {
+            client.request_certificate(token, request_der)
+        })?;
         let decode = |text: &str| {
             let der = base64ct::Base64UrlUnpadded::decode_vec(text).map_err(|_| {
                 WorkstationError::Sync("the server sent a certificate that is not base64url".into())
@@ -1196,13 +1225,16 @@ impl Session {
     }
 }
 
-/// Whether `error` means the server was not reached (or the user must sign in again first): a
-/// request kept for the next sync waits for it.
-fn waits_for_connection(error: &WorkstationError) -> bool {
-    matches!(
-        error,
-        WorkstationError::Server(ServerError::Unreachable { .. }) | WorkstationError::SignInNeeded
-    )
+/// Whether a request kept for the next sync should keep waiting after `error`: the server was
+/// not reached or was briefly unwell (5xx, 429), its answer broke on the way, the user must sign
+/// in again first, or the device was revoked (the wipe that follows ends everything anyway).
+fn keeps_waiting(error: &WorkstationError) -> bool {
+    match error {
+        WorkstationError::Server(ServerError::Malformed(_)) => true,
+        WorkstationError::Server(server) => server.is_transient() || error.is_device_revoked(),
+        WorkstationError::SignInNeeded => true,
+        _ => false,
+    }
 }
 
 /// The id of the operation that pushes annotation `annotation` at clock `clock` from vault

@@ -253,11 +253,17 @@ fn a_push_killed_after_each_step_is_finished_by_a_rerun_and_applied_exactly_once
         held.wait_until_reached(Duration::from_secs(60)),
         "the notes' push never came"
     );
+    // No connection of this process is open on the vault now (pending_in locked its session):
+    // closing the lock's file later drops every lock this process holds on it.
     let writer = VaultWriterLock::take(&root.join("vaults").join(USER).join("vault.db"));
     held.release();
-    // The answer is on its way: the child reads it and waits on the vault's writer lock (its
-    // busy timeout is 5 s); it is killed there.
-    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        held.wait_until_answered(Duration::from_secs(30)),
+        "the answer never went out"
+    );
+    // The answer is handed over: the child reads it and waits on the vault's writer lock (its
+    // busy timeout is 5 s, far longer than this); it is killed there.
+    std::thread::sleep(Duration::from_millis(500));
     kill(child);
     drop(writer);
     assert!(position() > before_notes, "the server applied the notes");

@@ -1285,3 +1285,48 @@ fn a_key_made_offline_gets_its_certificate_through_the_next_sync_and_signs() {
     assert!(refused[0].certificate_refusal.is_some());
     assert_eq!(staff_session.pending_operations().expect("pending"), 0);
 }
+
+#[test]
+fn a_certificate_request_waits_while_the_server_has_no_ca_and_is_sent_when_it_has_one() {
+    // A server briefly without its CA (503) is not a refusal: the request waits, and the rest of
+    // the push still goes.
+    let mut server = InProcessServer::start();
+    server.unit("North");
+    common::unit_documents(
+        &server,
+        "Memo",
+        SampleKind::OperationalReport,
+        Language::English,
+        90..91,
+        "no-ca",
+    );
+    let account = server.account("lev", Role::Supervisor, Some("North"));
+    let dir = tempfile::tempdir().expect("dir");
+    let (workstation, clock) = common::workstation(dir.path(), "rev-lev");
+    clock.set(server.service.now() * 1000 + 60_000);
+    let session = common::new_session(&workstation, "lev", "local-password", 83);
+    common::connect_to(&session, &server, &server.base_url, &account).expect("connect");
+    session
+        .sync_pull(&AtomicBool::new(false), &mut |_| {})
+        .expect("pull");
+    let document = only_document(&session);
+    let key = session
+        .create_signing_key("Lev", outpost_workstation::KeyAlgorithm::EcdsaP256, "Lev")
+        .expect("key");
+    let waiting = session
+        .request_signer_certificate(&key.id)
+        .expect("kept, not refused");
+    assert!(waiting.certificate_requested && waiting.certificate_refusal.is_none());
+    session
+        .create_annotation(&document, common::note_draft("meanwhile"))
+        .expect("note");
+    let report = session.sync_push().expect("the note goes all the same");
+    assert_eq!((report.applied, report.certificates_issued), (1, 0));
+    assert_eq!(session.pending_operations().expect("pending"), 1);
+
+    // The server comes back with its CA: the request goes and the key can sign.
+    server.restart_with_ca();
+    let report = session.sync_push().expect("push");
+    assert_eq!(report.certificates_issued, 1);
+    assert_eq!(session.pending_operations().expect("pending"), 0);
+}

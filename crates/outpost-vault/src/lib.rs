@@ -50,7 +50,7 @@ pub use sync::{
     ServerAccount, ServerDocumentLink,
 };
 pub use tutorial::LessonRecord;
-pub use vault::{valid_user_name, Vault, VaultKind, VaultPaths};
+pub use vault::{valid_user_name, Vault, VaultKind, VaultPaths, VaultReader};
 
 /// Result type of this crate.
 pub type Result<T, E = VaultError> = std::result::Result<T, E>;

@@ -6,7 +6,82 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use crate::audit::{self, AuditEvent};
-use crate::{DocumentId, Vault, VaultError};
+use crate::{DocumentId, Vault, VaultError, VaultReader};
+
+/// Document `id`'s current bytes as `conn` sees them: the imported (or downloaded) file followed
+/// by every update.
+fn read_document_bytes(
+    conn: &rusqlite::Connection,
+    parts_folder: &std::path::Path,
+    id: &DocumentId,
+) -> Result<Vec<u8>, VaultError> {
+    let (mut bytes, parts): (Vec<u8>, Option<String>) = conn
+        .query_row(
+            "SELECT bytes, parts_sha256 FROM document_bytes WHERE document_id = ?1",
+            [&id.0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| VaultError::DocumentNotFound(id.0.clone()))?;
+    if let Some(parts) = parts {
+        // A downloaded document: its bytes are the parts it arrived in.
+        crate::downloads::for_each_part(conn, parts_folder, &parts, |part| {
+            bytes.extend_from_slice(part);
+            Ok(())
+        })?;
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT appended FROM document_updates WHERE document_id = ?1 ORDER BY revision",
+    )?;
+    let mut rows = stmt.query([&id.0])?;
+    while let Some(row) = rows.next()? {
+        let appended: Vec<u8> = row.get(0)?;
+        bytes.extend_from_slice(&appended);
+    }
+    Ok(bytes)
+}
+
+impl VaultReader {
+    /// Document `id`'s newest revision and its bytes, read in one snapshot (a revision written
+    /// meanwhile by the vault's own connection is either in both or in neither).
+    pub fn head(&mut self, id: &DocumentId) -> Result<(DocumentRevision, Vec<u8>), VaultError> {
+        let tx = self.conn.transaction()?;
+        let imported: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT sha256, imported_at_ms FROM documents WHERE id = ?1",
+                [&id.0],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((sha256, imported_at_ms)) = imported else {
+            return Err(VaultError::DocumentNotFound(id.0.clone()));
+        };
+        let latest = tx
+            .query_row(
+                "SELECT revision, sha256_after, cause, created_at_ms FROM document_updates
+                 WHERE document_id = ?1 ORDER BY revision DESC LIMIT 1",
+                [&id.0],
+                |r| {
+                    Ok(DocumentRevision {
+                        revision: r.get(0)?,
+                        sha256: r.get(1)?,
+                        cause: r.get(2)?,
+                        created_at_ms: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or(DocumentRevision {
+                revision: 0,
+                sha256,
+                cause: "imported".into(),
+                created_at_ms: imported_at_ms,
+            });
+        let bytes = read_document_bytes(&tx, &self.parts_folder, id)?;
+        tx.commit()?;
+        Ok((latest, bytes))
+    }
+}
 
 /// One revision of a document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,31 +121,7 @@ pub struct DocumentUpdate<'a> {
 impl Vault {
     /// The document's current bytes: the imported file followed by every update, in memory only.
     pub fn document_bytes(&self, id: &DocumentId) -> Result<Vec<u8>, VaultError> {
-        let (mut bytes, parts): (Vec<u8>, Option<String>) = self
-            .conn
-            .query_row(
-                "SELECT bytes, parts_sha256 FROM document_bytes WHERE document_id = ?1",
-                [&id.0],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| VaultError::DocumentNotFound(id.0.clone()))?;
-        if let Some(parts) = parts {
-            // A downloaded document: its bytes are the parts it arrived in.
-            crate::downloads::for_each_part(&self.conn, &self.parts_folder(), &parts, |part| {
-                bytes.extend_from_slice(part);
-                Ok(())
-            })?;
-        }
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT appended FROM document_updates WHERE document_id = ?1 ORDER BY revision",
-        )?;
-        let mut rows = stmt.query([&id.0])?;
-        while let Some(row) = rows.next()? {
-            let appended: Vec<u8> = row.get(0)?;
-            bytes.extend_from_slice(&appended);
-        }
-        Ok(bytes)
+        read_document_bytes(&self.conn, &self.parts_folder(), id)
     }
 
     /// The document's revisions, oldest first.

@@ -154,6 +154,23 @@ pub struct Vault {
     vault_id: Uuid,
     /// Documents indexed since the search indexes were last merged (this opening).
     pub(crate) indexed_since_merge: std::cell::Cell<usize>,
+    /// The database key (none for the plaintext benchmark twin), to open [`VaultReader`]s; it
+    /// lives in this process's memory as long as the database connection does anyway.
+    key: Option<Zeroizing<[u8; DATABASE_KEY_LEN]>>,
+}
+
+/// A second connection to a vault's database, only for reading, that another thread uses while
+/// the vault's own connection writes: the database's write-ahead log lets readers and one writer
+/// work at once, each reader on a consistent snapshot. Opened by [`Vault::reader`].
+pub struct VaultReader {
+    pub(crate) conn: Connection,
+    pub(crate) parts_folder: PathBuf,
+}
+
+impl std::fmt::Debug for VaultReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultReader").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Vault {
@@ -383,10 +400,20 @@ impl Vault {
             paths: paths.clone(),
             vault_id,
             indexed_since_merge: std::cell::Cell::new(0),
+            key: key.map(|key| Zeroizing::new(*key)),
         };
         // What a crash left between a commit that dropped parts and the removal of their files.
         vault.forget_unowned_part_files();
         Ok(vault)
+    }
+
+    /// A [`VaultReader`] on this vault's database, for another thread.
+    pub fn reader(&self) -> Result<VaultReader, VaultError> {
+        let conn = open_database(&self.paths.database(), self.key.as_deref(), false)?;
+        Ok(VaultReader {
+            conn,
+            parts_folder: self.parts_folder(),
+        })
     }
 
     /// Changes the password: rewraps the same database key; the database itself is not touched.

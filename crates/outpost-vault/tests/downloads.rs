@@ -153,12 +153,43 @@ fn parts_become_the_document_and_leave_with_it() {
     assert!(vault.document_bytes(&id).unwrap() == bytes);
     assert_eq!(vault.document(&id).unwrap().byte_size, bytes.len() as u64);
     assert_eq!(vault.download_held(&"ab".repeat(32)).unwrap(), 0);
+    // A second connection (a batch worker's) reads the same head; an update the vault's own
+    // connection commits next is seen whole by the reader's next read.
+    let mut reader = vault.reader().unwrap();
+    let (head, read) = reader.head(&id).unwrap();
+    assert!(read == bytes);
+    assert_eq!((head.revision, &head.sha256), (0, &sha256));
+    let update = b"\n% an update\n";
+    let after = hex::encode(sha2::Sha256::digest([bytes.as_slice(), update].concat()));
+    vault
+        .append_document_update(&outpost_vault::DocumentUpdate {
+            document_id: &id,
+            base_revision: 0,
+            appended: update,
+            sha256_after: &after,
+            cause: "signed",
+            burned_annotations: &[],
+            batch_id: None,
+            audit: outpost_vault::AuditEvent::new(
+                outpost_vault::AuditAction::Sign,
+                outpost_vault::AuditOutcome::Success,
+            ),
+        })
+        .unwrap();
+    let (head, read) = reader.head(&id).unwrap();
+    assert_eq!((head.revision, &head.sha256), (1, &after));
+    assert!(read == [bytes.as_slice(), update].concat());
+    assert!(matches!(
+        reader.head(&DocumentId("no-such-document".into())),
+        Err(VaultError::DocumentNotFound(_))
+    ));
+    drop(reader);
     // They are no download any more: nothing can be added to them, discarding leaves them.
     assert!(vault
         .keep_download_part(&sha256, bytes.len() as u64, b"more", &mut pack, fresh())
         .is_err());
     vault.discard_download(&sha256).unwrap();
-    assert!(vault.document_bytes(&id).unwrap() == bytes);
+    assert!(vault.document_bytes(&id).unwrap() == [bytes.as_slice(), update].concat());
     // Its writer is done with the pack.
     drop(pack);
 

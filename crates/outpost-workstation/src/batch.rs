@@ -206,6 +206,9 @@ impl Session {
             Some(document)
         };
         let work = || {
+            // Each worker reads through its own connection (none for a plaintext benchmark
+            // twin or if it cannot be opened: then through the vault).
+            let mut reader = self.vault().reader().ok();
             let mut claimed = claim();
             while let Some(document) = claimed {
                 // Cancelled since it was claimed (perhaps from the last report): not begun.
@@ -213,7 +216,7 @@ impl Session {
                     in_flight_now().retain(|d| d != document);
                     break;
                 }
-                let result = self.sign_batch_item(request, document, signer);
+                let result = self.sign_batch_item(request, document, signer, reader.as_mut());
                 let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
                 in_flight_now().retain(|d| d != document);
                 // The next one is claimed before the report, so the report says what is under way.
@@ -304,6 +307,7 @@ impl Session {
         request: &BatchRequest,
         document: &DocumentId,
         signer: &dyn PdfSigner,
+        reader: Option<&mut outpost_vault::VaultReader>,
     ) -> BatchItemResult {
         let failed = |e: WorkstationError| BatchItemResult::Failed {
             code: e.code().to_owned(),
@@ -314,7 +318,13 @@ impl Session {
             Ok(None) => {}
             Err(e) => return failed(e.into()),
         }
-        match self.sign_with(document, &request.options, signer, Some(&request.batch_id)) {
+        match self.sign_with(
+            document,
+            &request.options,
+            signer,
+            Some(&request.batch_id),
+            reader,
+        ) {
             Ok(SignOutcome { revision, .. }) => BatchItemResult::Signed { revision },
             Err(e) => failed(e),
         }

@@ -364,7 +364,7 @@ impl Session {
     ) -> Result<SignOutcome, WorkstationError> {
         self.refuse_tokens_in_tutorial()?;
         let signer = TokenSigner::open(token)?.with_issuer_from(&self.anchors()?);
-        self.sign_with(document, options, &signer, None)
+        self.sign_with(document, options, &signer, None, None)
     }
 }
 

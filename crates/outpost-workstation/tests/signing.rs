@@ -241,6 +241,15 @@ fn a_vault_key_signs_with_pending_annotations_burned_in_and_every_judge_agrees()
     let (valid, verdict) = pki.pyhanko_validate(&copy, true);
     assert!(valid, "{verdict}");
     assert_mark_read_by_poppler(&session, &key, &copy, real_now_ms_at_signing);
+    // The signature carries the key's certificate and the chain kept with it (the organisation's
+    // CA), so a validator needs nothing but the root it trusts.
+    let carried =
+        outpost_pdf::signatures_awaiting_time_stamp(&std::fs::read(&copy).unwrap()).unwrap();
+    assert_eq!(carried.len(), 2, "the signer's certificate and the CA's");
+    assert!(
+        carried.contains(&pki.ca_der()),
+        "the CA certificate is embedded"
+    );
     let found = judges::pypdf_annotations(&copy);
     assert!(
         found

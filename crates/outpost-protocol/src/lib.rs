@@ -283,6 +283,11 @@ pub struct Session {
     pub access_token: String,
     /// When the access token stops working (Unix seconds).
     pub access_expires_at: i64,
+    /// When the server issued this session (Unix seconds, by the server's clock): a workstation
+    /// measures the access token's lifetime from here on its own clock, never comparing the two
+    /// clocks. 0 from a server that does not say.
+    #[serde(default)]
+    pub issued_at: i64,
     /// Exchanged, once, for the next session ([`RefreshRequest`]).
     pub refresh_token: String,
     /// When the refresh token stops working (Unix seconds).

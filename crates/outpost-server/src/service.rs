@@ -995,6 +995,7 @@ impl Service {
         Ok(wire::Session {
             access_token,
             access_expires_at,
+            issued_at: now,
             refresh_token,
             refresh_expires_at,
             device_id: device_id.to_string(),

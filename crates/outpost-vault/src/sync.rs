@@ -24,7 +24,9 @@ pub struct ServerAccount {
     pub device_id: Option<String>,
     /// The device's ECDSA P-256 secret scalar.
     pub device_key: Zeroizing<Vec<u8>>,
-    /// The current access token and when it expires (server time, Unix seconds).
+    /// The current access token and when it expires: milliseconds by this workstation's clock
+    /// (its lifetime as the server gave it, counted from when it arrived here); a value kept by an
+    /// older Outpost (the server's Unix seconds) reads as long past, so that token is renewed once.
     pub access_token: Option<(String, i64)>,
     /// The current refresh token and when it expires.
     pub refresh_token: Option<(String, i64)>,

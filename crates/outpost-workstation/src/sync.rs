@@ -213,7 +213,10 @@ impl Session {
             username: username.to_string(),
             device_id: Some(session.device_id.clone()),
             device_key: key.secret_bytes(),
-            access_token: Some((session.access_token.clone(), session.access_expires_at)),
+            access_token: Some((
+                session.access_token.clone(),
+                self.access_expiry_ms(&session),
+            )),
             refresh_token: Some((session.refresh_token.clone(), session.refresh_expires_at)),
             pull_cursor: existing.map_or(0, |a| a.pull_cursor),
         };
@@ -1175,8 +1178,20 @@ impl Session {
     ) -> Result<T, WorkstationError> {
         let lock = || account.lock().unwrap_or_else(|p| p.into_inner());
         // Signed out: nothing goes to the server until the user signs in again.
-        let Some(token) = lock().access_token.as_ref().map(|t| t.0.clone()) else {
+        let Some((token, expires_at_ms)) = lock().access_token.clone() else {
             return Err(WorkstationError::SignInNeeded);
+        };
+        // A token whose lifetime has run out by this workstation's clock (after a long offline
+        // spell, say) is renewed before anything is sent under it; the server's refusal below
+        // still covers a clock that ran slow.
+        let token = if expires_at_ms <= self.now_ms().saturating_add(ACCESS_RENEWAL_MARGIN_MS) {
+            let mut account = lock();
+            match account.access_token.as_ref().map(|t| t.0.clone()) {
+                Some(current) if current != token => current,
+                _ => self.renew_access(client, key, &mut account)?,
+            }
+        } else {
+            token
         };
         match request(&token) {
             Err(ServerError::Refused { code, .. }) if code == wire::error_codes::TOKEN_EXPIRED => {}
@@ -1190,6 +1205,19 @@ impl Session {
             }
         };
         Ok(request(&renewed)?)
+    }
+
+    /// When `session`'s access token stops working by this workstation's clock (milliseconds):
+    /// now plus the lifetime the server gave it, measured on the server's clock; never, for a
+    /// server that does not say when it issued the session (its refusal then says).
+    fn access_expiry_ms(&self, session: &wire::Session) -> i64 {
+        if session.issued_at <= 0 {
+            return i64::MAX;
+        }
+        let lifetime_ms = (session.access_expires_at - session.issued_at)
+            .max(0)
+            .saturating_mul(1000);
+        self.now_ms().saturating_add(lifetime_ms)
     }
 
     /// Renews the session with the device key, stores the new tokens in the vault and in
@@ -1218,12 +1246,19 @@ impl Session {
             }
             Err(other) => return Err(other.into()),
         };
-        account.access_token = Some((renewed.access_token.clone(), renewed.access_expires_at));
+        account.access_token = Some((
+            renewed.access_token.clone(),
+            self.access_expiry_ms(&renewed),
+        ));
         account.refresh_token = Some((renewed.refresh_token.clone(), renewed.refresh_expires_at));
         self.vault().save_server_account(account)?;
         Ok(renewed.access_token)
     }
 }
+
+/// How long before its end (by this workstation's clock) an access token is renewed rather than
+/// used: a request made just before the end should not arrive after it.
+const ACCESS_RENEWAL_MARGIN_MS: i64 = 30_000;
 
 /// Whether a request kept for the next sync should keep waiting after `error`: the server was
 /// not reached or was briefly unwell (5xx, 429), its answer broke on the way, the user must sign

@@ -1092,3 +1092,49 @@ fn the_requests_of_a_sync_round_share_one_connection() {
         .sync_pull(&never, &mut |_| {})
         .expect("pull after the restart");
 }
+
+#[test]
+fn after_a_long_offline_spell_the_session_is_renewed_before_any_change_is_sent() {
+    let mut server = InProcessServer::start();
+    let account = server.account("timur", Role::Staff, None);
+    let pdf = common::sample(
+        SampleKind::OperationalReport,
+        Language::English,
+        1,
+        77,
+        Some("longoffline"),
+    );
+    server.document_for("Night report", pdf.clone(), "timur");
+    let dir = tempfile::tempdir().expect("dir");
+    let (workstation, clock) = common::workstation(dir.path(), "sync-long-offline");
+    let session = common::new_session(&workstation, "timur", "local-password", 78);
+    common::connect(&session, &server, &account).expect("connect");
+    let never = AtomicBool::new(false);
+    session.sync_pull(&never, &mut |_| {}).expect("pull");
+    let document = document_with(&session, &common::sha256_hex(&pdf));
+    session
+        .create_annotation(&document, common::note_draft("written offline"))
+        .expect("annotate");
+
+    // Two hours offline, by both clocks: the access token (15 minutes) ran out long ago.
+    server.record_requests();
+    server.clock.advance(2 * 3600);
+    clock.advance(2 * 3600 * 1000);
+    let pushed = session.sync_push().expect("push");
+    assert_eq!(pushed.applied, 1);
+    // The renewal came first: nothing was sent under the expired token (it would have been
+    // refused, then sent again).
+    let paths: Vec<String> = server
+        .recorded_requests()
+        .into_iter()
+        .map(|r| r.uri.split('?').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            outpost_protocol::paths::REFRESH.to_string(),
+            outpost_protocol::paths::SYNC_PUSH.to_string()
+        ],
+        "{paths:?}"
+    );
+}

@@ -457,14 +457,7 @@ fn signing_keys_get_certificates_from_the_server_ca_and_signatures_validate() {
 fn after_weeks_offline_the_user_signs_in_again_and_nothing_waiting_is_lost() {
     let server = InProcessServer::start();
     let account = server.account("roman", Role::Staff, None);
-    let pdf = common::sample(
-        SampleKind::OperationalReport,
-        Language::English,
-        1,
-        71,
-        Some("longtrip"),
-    );
-    server.document_for("Trip report", pdf.clone(), "roman");
+    let pdf = report_for(&server, "Trip report", "roman", 71, "longtrip");
     let (_dir, _workstation, session) = common::connected(&server, &account, "sync-offline", 72);
     let never = AtomicBool::new(false);
     session.sync_pull(&never, &mut |_| {}).expect("pull");
@@ -495,18 +488,31 @@ fn after_weeks_offline_the_user_signs_in_again_and_nothing_waiting_is_lost() {
     );
 }
 
-#[test]
-fn a_renewal_whose_answer_is_lost_is_asked_again_without_a_new_sign_in() {
-    let server = InProcessServer::start();
-    let account = server.account("lidia", Role::Staff, None);
+/// A generated one-page operational report (its `seed`, marked with `marker`) registered as
+/// `title` for `username` alone; its bytes.
+fn report_for(
+    server: &InProcessServer,
+    title: &str,
+    username: &str,
+    seed: u64,
+    marker: &str,
+) -> Vec<u8> {
     let pdf = common::sample(
         SampleKind::OperationalReport,
         Language::English,
         1,
-        73,
-        Some("lostanswer"),
+        seed,
+        Some(marker),
     );
-    server.document_for("Shift report", pdf.clone(), "lidia");
+    server.document_for(title, pdf.clone(), username);
+    pdf
+}
+
+#[test]
+fn a_renewal_whose_answer_is_lost_is_asked_again_without_a_new_sign_in() {
+    let server = InProcessServer::start();
+    let account = server.account("lidia", Role::Staff, None);
+    let pdf = report_for(&server, "Shift report", "lidia", 73, "lostanswer");
     let (_dir, _workstation, session) =
         common::connected(&server, &account, "sync-lost-answer", 74);
     let never = AtomicBool::new(false);
@@ -1048,14 +1054,7 @@ fn a_long_round_lists_its_documents_while_it_runs() {
 fn the_requests_of_a_sync_round_share_one_connection() {
     let mut server = InProcessServer::start();
     let account = server.account("nina", Role::Staff, None);
-    let pdf = common::sample(
-        SampleKind::OperationalReport,
-        Language::English,
-        1,
-        81,
-        Some("oneconnection"),
-    );
-    server.document_for("Duty log", pdf.clone(), "nina");
+    let pdf = report_for(&server, "Duty log", "nina", 81, "oneconnection");
     // Every connection goes through a proxy that counts them (it lets everything through).
     let proxy = outpost_server::testing::FaultyProxy::start(&server.runtime, server.address(), 3);
     let dir = tempfile::tempdir().expect("dir");
@@ -1097,14 +1096,7 @@ fn the_requests_of_a_sync_round_share_one_connection() {
 fn after_a_long_offline_spell_the_session_is_renewed_before_any_change_is_sent() {
     let mut server = InProcessServer::start();
     let account = server.account("timur", Role::Staff, None);
-    let pdf = common::sample(
-        SampleKind::OperationalReport,
-        Language::English,
-        1,
-        77,
-        Some("longoffline"),
-    );
-    server.document_for("Night report", pdf.clone(), "timur");
+    let pdf = report_for(&server, "Night report", "timur", 77, "longoffline");
     let dir = tempfile::tempdir().expect("dir");
     let (workstation, clock) = common::workstation(dir.path(), "sync-long-offline");
     let session = common::new_session(&workstation, "timur", "local-password", 78);

@@ -105,6 +105,15 @@ fn read_in_chunks(file: std::fs::File, range: std::ops::Range<u64>) -> BlobStrea
     .boxed()
 }
 
+/// The bytes `range` of an object, from what its store answered: a file of the local store is
+/// read here, in larger chunks than object_store's own stream (8 KiB, a blocking task each).
+fn payload_chunks(payload: GetResultPayload, range: std::ops::Range<u64>) -> BlobStream {
+    match payload {
+        GetResultPayload::File(file, _) => read_in_chunks(file, range),
+        GetResultPayload::Stream(stream) => stream.map_err(std::io::Error::other).boxed(),
+    }
+}
+
 /// The blob store.
 #[derive(Clone)]
 pub struct BlobStore {
@@ -284,12 +293,7 @@ impl BlobStore {
         if result.range != range {
             return Err(BlobError::Damaged(name.to_string()));
         }
-        Ok(match result.payload {
-            // A file of the local store: read here, in larger chunks than object_store's own
-            // stream (8 KiB, a blocking task each).
-            GetResultPayload::File(file, _) => read_in_chunks(file, result.range),
-            GetResultPayload::Stream(stream) => stream.map_err(std::io::Error::other).boxed(),
-        })
+        Ok(payload_chunks(result.payload, result.range))
     }
 
     /// The size of blob `name`.
@@ -361,26 +365,6 @@ impl BlobStore {
             reach = reach.max(offset + meta.size);
         }
         Ok(reach)
-    }
-
-    /// Keeps bytes of an upload that start at `offset` (a part; parts may overlap).
-    pub async fn stage(
-        &self,
-        owner: &str,
-        name: &str,
-        offset: u64,
-        bytes: Bytes,
-    ) -> Result<(), BlobError> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        let prefix = Self::staging_prefix(owner, name)?;
-        let location = ObjectPath::from(format!("{prefix}/{offset:020}"));
-        self.store
-            .put(&location, PutPayload::from_bytes(bytes))
-            .await
-            .map_err(|e| self.store_error(e))?;
-        Ok(())
     }
 
     /// Keeps the bytes of `body` as a part of an upload by `owner` under `name` that starts at
@@ -589,9 +573,6 @@ impl BlobStore {
             .get(location)
             .await
             .map_err(|e| self.store_error(e))?;
-        Ok(match result.payload {
-            GetResultPayload::File(file, _) => read_in_chunks(file, 0..size),
-            GetResultPayload::Stream(stream) => stream.map_err(std::io::Error::other).boxed(),
-        })
+        Ok(payload_chunks(result.payload, 0..size))
     }
 }

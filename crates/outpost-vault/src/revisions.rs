@@ -41,45 +41,54 @@ fn read_document_bytes(
     Ok(bytes)
 }
 
-impl VaultReader {
-    /// Document `id`'s newest revision and its bytes, read in one snapshot (a revision written
-    /// meanwhile by the vault's own connection is either in both or in neither).
-    pub fn head(&mut self, id: &DocumentId) -> Result<(DocumentRevision, Vec<u8>), VaultError> {
-        let tx = self.conn.transaction()?;
-        let imported: Option<(String, i64)> = tx
-            .query_row(
-                "SELECT sha256, imported_at_ms FROM documents WHERE id = ?1",
-                [&id.0],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((sha256, imported_at_ms)) = imported else {
-            return Err(VaultError::DocumentNotFound(id.0.clone()));
-        };
-        let latest = tx
-            .query_row(
-                "SELECT revision, sha256_after, cause, created_at_ms FROM document_updates
+/// Document `id`'s newest revision and its bytes as `conn` sees them, read in one snapshot (a
+/// revision another connection writes meanwhile is either in both or in neither).
+fn read_head(
+    conn: &rusqlite::Connection,
+    parts_folder: &std::path::Path,
+    id: &DocumentId,
+) -> Result<(DocumentRevision, Vec<u8>), VaultError> {
+    let tx = conn.unchecked_transaction()?;
+    let imported: Option<(String, i64)> = tx
+        .query_row(
+            "SELECT sha256, imported_at_ms FROM documents WHERE id = ?1",
+            [&id.0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((sha256, imported_at_ms)) = imported else {
+        return Err(VaultError::DocumentNotFound(id.0.clone()));
+    };
+    let latest = tx
+        .query_row(
+            "SELECT revision, sha256_after, cause, created_at_ms FROM document_updates
                  WHERE document_id = ?1 ORDER BY revision DESC LIMIT 1",
-                [&id.0],
-                |r| {
-                    Ok(DocumentRevision {
-                        revision: r.get(0)?,
-                        sha256: r.get(1)?,
-                        cause: r.get(2)?,
-                        created_at_ms: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?
-            .unwrap_or(DocumentRevision {
-                revision: 0,
-                sha256,
-                cause: "imported".into(),
-                created_at_ms: imported_at_ms,
-            });
-        let bytes = read_document_bytes(&tx, &self.parts_folder, id)?;
-        tx.commit()?;
-        Ok((latest, bytes))
+            [&id.0],
+            |r| {
+                Ok(DocumentRevision {
+                    revision: r.get(0)?,
+                    sha256: r.get(1)?,
+                    cause: r.get(2)?,
+                    created_at_ms: r.get(3)?,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or(DocumentRevision {
+            revision: 0,
+            sha256,
+            cause: "imported".into(),
+            created_at_ms: imported_at_ms,
+        });
+    let bytes = read_document_bytes(&tx, parts_folder, id)?;
+    tx.commit()?;
+    Ok((latest, bytes))
+}
+
+impl VaultReader {
+    /// Document `id`'s newest revision and its bytes, read in one snapshot.
+    pub fn head(&self, id: &DocumentId) -> Result<(DocumentRevision, Vec<u8>), VaultError> {
+        read_head(&self.conn, &self.parts_folder, id)
     }
 }
 
@@ -122,6 +131,14 @@ impl Vault {
     /// The document's current bytes: the imported file followed by every update, in memory only.
     pub fn document_bytes(&self, id: &DocumentId) -> Result<Vec<u8>, VaultError> {
         read_document_bytes(&self.conn, &self.parts_folder(), id)
+    }
+
+    /// Document `id`'s newest revision and its bytes, read in one snapshot.
+    pub fn document_head(
+        &self,
+        id: &DocumentId,
+    ) -> Result<(DocumentRevision, Vec<u8>), VaultError> {
+        read_head(&self.conn, &self.parts_folder(), id)
     }
 
     /// The document's revisions, oldest first.

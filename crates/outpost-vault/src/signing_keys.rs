@@ -214,15 +214,14 @@ impl Vault {
         )
     }
 
-    /// How many certificate requests wait to be sent.
+    /// How many certificate requests wait to be sent
+    /// ([`SigningKeyRecord::certificate_request_waits`]).
     pub fn waiting_certificate_requests(&self) -> Result<usize, VaultError> {
-        let count: i64 = self.conn.query_row(
-            "SELECT count(*) FROM signing_keys WHERE certificate IS NULL
-                 AND certificate_requested_at_ms IS NOT NULL AND certificate_refusal IS NULL",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok(usize::try_from(count).unwrap_or(0))
+        Ok(self
+            .signing_keys()?
+            .iter()
+            .filter(|key| key.certificate_request_waits())
+            .count())
     }
 
     /// Adds a trust anchor (an organisation root, DER) by its SHA-256; adding it again is a no-op

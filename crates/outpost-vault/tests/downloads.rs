@@ -155,7 +155,7 @@ fn parts_become_the_document_and_leave_with_it() {
     assert_eq!(vault.download_held(&"ab".repeat(32)).unwrap(), 0);
     // A second connection (a batch worker's) reads the same head; an update the vault's own
     // connection commits next is seen whole by the reader's next read.
-    let mut reader = vault.reader().unwrap();
+    let reader = vault.reader().unwrap();
     let (head, read) = reader.head(&id).unwrap();
     assert!(read == bytes);
     assert_eq!((head.revision, &head.sha256), (0, &sha256));

@@ -208,7 +208,7 @@ impl Session {
         let work = || {
             // Each worker reads through its own connection (none for a plaintext benchmark
             // twin or if it cannot be opened: then through the vault).
-            let mut reader = self.vault().reader().ok();
+            let reader = self.vault().reader().ok();
             let mut claimed = claim();
             while let Some(document) = claimed {
                 // Cancelled since it was claimed (perhaps from the last report): not begun.
@@ -216,7 +216,7 @@ impl Session {
                     in_flight_now().retain(|d| d != document);
                     break;
                 }
-                let result = self.sign_batch_item(request, document, signer, reader.as_mut());
+                let result = self.sign_batch_item(request, document, signer, reader.as_ref());
                 let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
                 in_flight_now().retain(|d| d != document);
                 // The next one is claimed before the report, so the report says what is under way.
@@ -307,7 +307,7 @@ impl Session {
         request: &BatchRequest,
         document: &DocumentId,
         signer: &dyn PdfSigner,
-        reader: Option<&mut outpost_vault::VaultReader>,
+        reader: Option<&outpost_vault::VaultReader>,
     ) -> BatchItemResult {
         let failed = |e: WorkstationError| BatchItemResult::Failed {
             code: e.code().to_owned(),

@@ -402,28 +402,18 @@ impl Session {
 
     /// Signs with `signer`; `batch_id` records the document as done in that batch in the same
     /// transaction as its new revision. With a `reader` (a batch worker's own), the head is read
-    /// through it, so reading does not wait for the vault while another worker writes.
+    /// through it ([`Session::head_document`]).
     pub(crate) fn sign_with(
         &self,
         document: &DocumentId,
         options: &SignOptions,
         signer: &dyn PdfSigner,
         batch_id: Option<&str>,
-        reader: Option<&mut outpost_vault::VaultReader>,
+        reader: Option<&outpost_vault::VaultReader>,
     ) -> Result<SignOutcome, WorkstationError> {
         // The head and its revision; the vault stored the head's hash with it. Should the head
         // move meanwhile, the vault refuses the update (it names its base revision).
-        let (latest, head) = match reader {
-            Some(reader) => {
-                let (latest, bytes) = reader.head(document)?;
-                let head = outpost_pdf::ViewedDocument {
-                    key: latest.sha256.clone(),
-                    bytes: std::sync::Arc::new(bytes),
-                };
-                (latest, head)
-            }
-            None => self.head_document(document)?,
-        };
+        let (latest, head) = self.head_document(document, reader)?;
         let (base_revision, sha256_before) = (latest.revision, latest.sha256);
         let pending: Vec<(String, Annotation)> = self
             .annotations(document)?

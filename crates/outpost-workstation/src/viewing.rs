@@ -94,7 +94,7 @@ impl Session {
         if let Some(found) = lock(&self.viewing).open.get(document) {
             return Ok(found.clone());
         }
-        let (_, viewed) = self.head_document(document)?;
+        let (_, viewed) = self.head_document(document, None)?;
         lock(&self.viewing)
             .open
             .insert(document.clone(), viewed.clone());
@@ -103,18 +103,20 @@ impl Session {
 
     /// The document's latest revision and its bytes, keyed by their SHA-256 (the revision's), so
     /// that a key always names the same bytes in the PDF worker, whatever revision comes later.
+    /// Read through `reader` (a batch worker's own connection) when given, so that reading does
+    /// not wait for the vault while another worker writes; else through the vault.
     pub(crate) fn head_document(
         &self,
         document: &DocumentId,
+        reader: Option<&outpost_vault::VaultReader>,
     ) -> Result<(DocumentRevision, ViewedDocument), WorkstationError> {
-        let vault = self.vault();
-        let latest = vault
-            .document_revisions(document)?
-            .pop()
-            .ok_or_else(|| outpost_vault::VaultError::DocumentNotFound(document.0.clone()))?;
+        let (latest, bytes) = match reader {
+            Some(reader) => reader.head(document)?,
+            None => self.vault().document_head(document)?,
+        };
         let head = ViewedDocument {
             key: latest.sha256.clone(),
-            bytes: Arc::new(vault.document_bytes(document)?),
+            bytes: Arc::new(bytes),
         };
         Ok((latest, head))
     }

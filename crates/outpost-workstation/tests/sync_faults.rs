@@ -58,17 +58,9 @@ fn replicas_converge_after_two_hundred_fault_schedules() {
     .enumerate()
     {
         let proxy = FaultyProxy::start(&server.runtime, target, 100 + n as u64);
-        let dir = tempfile::tempdir().expect("dir");
-        let (workstation, clock) = common::workstation(dir.path(), tag);
         // The workstation's clock agrees with the server's (its certificate starts there).
-        clock.set(server.service.now() * 1000 + 60_000);
-        let session = common::new_session(
-            &workstation,
-            &account.username,
-            "local-password",
-            60 + n as u64,
-        );
-        common::connect_to(&session, &server, &proxy.base_url(), account).expect("connect");
+        let (dir, workstation, _clock, session) =
+            common::connected_in_step(&server, &proxy.base_url(), account, tag, 60 + n as u64);
         let key = common::server_certified_key(&session, tag);
         replicas.push((dir, workstation, session, proxy, key));
     }

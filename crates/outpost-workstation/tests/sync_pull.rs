@@ -1097,10 +1097,8 @@ fn after_a_long_offline_spell_the_session_is_renewed_before_any_change_is_sent()
     let mut server = InProcessServer::start();
     let account = server.account("timur", Role::Staff, None);
     let pdf = report_for(&server, "Night report", "timur", 77, "longoffline");
-    let dir = tempfile::tempdir().expect("dir");
-    let (workstation, clock) = common::workstation(dir.path(), "sync-long-offline");
-    let session = common::new_session(&workstation, "timur", "local-password", 78);
-    common::connect(&session, &server, &account).expect("connect");
+    let (_dir, _workstation, clock, session) =
+        common::connected_in_step(&server, &server.base_url, &account, "sync-long-offline", 78);
     let never = AtomicBool::new(false);
     session.sync_pull(&never, &mut |_| {}).expect("pull");
     let document = document_with(&session, &common::sha256_hex(&pdf));

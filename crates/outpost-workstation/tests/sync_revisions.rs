@@ -31,12 +31,8 @@ fn desk(server: &InProcessServer, username: &str, seed: u64) -> Desk {
 /// Like [`desk`], talking to the server at `base_url` (a proxy in front of it).
 fn desk_via(server: &InProcessServer, base_url: &str, username: &str, seed: u64) -> Desk {
     let account = server.account(username, Role::Supervisor, Some("North"));
-    let dir = tempfile::tempdir().expect("dir");
-    let (workstation, clock) = common::workstation(dir.path(), &format!("rev-{username}"));
-    // The workstation's clock agrees with the server's (certificates start at the server's now).
-    clock.set(server.service.now() * 1000 + 60_000);
-    let session = common::new_session(&workstation, username, "local-password", seed);
-    common::connect_to(&session, server, base_url, &account).expect("connect");
+    let (dir, workstation, _clock, session) =
+        common::connected_in_step(server, base_url, &account, &format!("rev-{username}"), seed);
     session
         .sync_pull(&AtomicBool::new(false), &mut |_| {})
         .expect("pull");
@@ -1204,11 +1200,8 @@ fn a_key_made_offline_gets_its_certificate_through_the_next_sync_and_signs() {
         "csr",
     );
     let account = server.account("kira", Role::Supervisor, Some("North"));
-    let dir = tempfile::tempdir().expect("dir");
-    let (workstation, clock) = common::workstation(dir.path(), "rev-kira");
-    clock.set(server.service.now() * 1000 + 60_000);
-    let session = common::new_session(&workstation, "kira", "local-password", 81);
-    common::connect_to(&session, &server, &server.base_url, &account).expect("connect");
+    let (_dir, _workstation, _clock, session) =
+        common::connected_in_step(&server, &server.base_url, &account, "rev-kira", 81);
     session
         .sync_pull(&AtomicBool::new(false), &mut |_| {})
         .expect("pull");
@@ -1265,11 +1258,8 @@ fn a_key_made_offline_gets_its_certificate_through_the_next_sync_and_signs() {
     // A user the CA does not issue for (an administrator) is told why, and the request stops
     // waiting.
     let staff = server.account("stas", Role::Admin, None);
-    let staff_dir = tempfile::tempdir().expect("dir");
-    let (staff_workstation, staff_clock) = common::workstation(staff_dir.path(), "rev-stas");
-    staff_clock.set(server.service.now() * 1000 + 60_000);
-    let staff_session = common::new_session(&staff_workstation, "stas", "local-password", 82);
-    common::connect_to(&staff_session, &server, &server.base_url, &staff).expect("connect");
+    let (_staff_dir, _staff_workstation, _staff_clock, staff_session) =
+        common::connected_in_step(&server, &server.base_url, &staff, "rev-stas", 82);
     let staff_key = staff_session
         .create_signing_key("Stas", outpost_workstation::KeyAlgorithm::EcdsaP256, "Stas")
         .expect("key");
@@ -1301,11 +1291,8 @@ fn a_certificate_request_waits_while_the_server_has_no_ca_and_is_sent_when_it_ha
         "no-ca",
     );
     let account = server.account("lev", Role::Supervisor, Some("North"));
-    let dir = tempfile::tempdir().expect("dir");
-    let (workstation, clock) = common::workstation(dir.path(), "rev-lev");
-    clock.set(server.service.now() * 1000 + 60_000);
-    let session = common::new_session(&workstation, "lev", "local-password", 83);
-    common::connect_to(&session, &server, &server.base_url, &account).expect("connect");
+    let (_dir, _workstation, _clock, session) =
+        common::connected_in_step(&server, &server.base_url, &account, "rev-lev", 83);
     session
         .sync_pull(&AtomicBool::new(false), &mut |_| {})
         .expect("pull");

@@ -135,6 +135,23 @@ pub fn connected_via(
     (dir, workstation, session)
 }
 
+/// Like [`connected_via`], on a workstation whose clock agrees with the server's (a minute ahead
+/// of it, so certificates the server's CA issues have started), which is returned to move on.
+pub fn connected_in_step(
+    server: &outpost_server::testing::InProcessServer,
+    base_url: &str,
+    account: &outpost_server::testing::TestAccount,
+    tag: &str,
+    seed: u64,
+) -> (tempfile::TempDir, Workstation, Arc<ManualClock>, Session) {
+    let dir = tempfile::tempdir().expect("dir");
+    let (workstation, clock) = workstation(dir.path(), tag);
+    clock.set(server.service.now() * 1000 + 60_000);
+    let session = new_session(&workstation, &account.username, "local-password", seed);
+    connect_to(&session, server, base_url, account).expect("connect");
+    (dir, workstation, clock, session)
+}
+
 /// A note on page 1 saying `contents`.
 pub fn note_draft(contents: &str) -> outpost_workstation::AnnotationDraft {
     outpost_workstation::AnnotationDraft {

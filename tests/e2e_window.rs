@@ -643,8 +643,13 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
         },
     );
 
+    // Both documents stand as synced: the signed revision went, and the server's came back.
+    wait_until("two rows marked synced", Duration::from_secs(30), || {
+        (driver.find_all("#doc-list li .badge.synced").len() == 2).then_some(())
+    });
+
     // The unit's assignment of the document not signed here ends: at the next sync the document
-    // leaves the list, and a notice says so until the user dismisses it.
+    // leaves the list, and a notice says so (marked purged) until the user dismisses it.
     let unsigned = server
         .block_on(server.service.all_documents())
         .unwrap()
@@ -668,6 +673,13 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
     wait_until("one document left", Duration::from_secs(30), || {
         (driver.find_all("#doc-list li").len() == 1).then_some(())
     });
+    assert_eq!(
+        driver
+            .find_all("#purge-notices p:not([data-document-id=\"\"]) .badge.purged")
+            .len(),
+        1
+    );
+    assert_eq!(driver.find_all("#doc-list li .badge.synced").len(), 1);
     driver.click(&driver.wait_for("#purge-notices-dismiss"));
     text_when(
         driver,

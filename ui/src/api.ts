@@ -221,9 +221,15 @@ export interface DocumentMarks {
   awaiting_signature: boolean;
 }
 
+/** A server document's standing in one word: everything sent, changes waiting, to sign again
+ * after a conflict, refused by the server, or purged here (until its notice is dismissed). */
+export type DocumentStanding = "synced" | "pending" | "conflict" | "refused" | "purged";
+
 /** Where a server document stands with the server. */
 export interface DocumentSyncState {
   document_id: string;
+  /** The one-word summary of the fields below. */
+  standing: DocumentStanding;
   /** Signed or burned-in revisions waiting to be pushed. */
   pending_revisions: number;
   /** This workstation's annotation changes waiting to be pushed. */
@@ -237,6 +243,8 @@ export interface DocumentSyncState {
 /** A document the server took back (its assignment ended), purged here; kept until dismissed. */
 export interface PurgeNotice {
   id: number;
+  /** The local document that was purged (null for a notice kept by an earlier Outpost). */
+  document_id: string | null;
   at_ms: number;
   title: string;
   /** Annotation changes made here that the server never got, discarded with it. */

@@ -18,7 +18,7 @@ function marks(m: Partial<DocumentMarks> & { document_id: string }): [string, Do
 }
 
 function state(s: Partial<DocumentSyncState> & { document_id: string }): [string, DocumentSyncState] {
-  return [s.document_id, { pending_revisions: 0, pending_annotations: 0, sign_again: false, refused: null, ...s }];
+  return [s.document_id, { standing: "synced", pending_revisions: 0, pending_annotations: 0, sign_again: false, refused: null, ...s }];
 }
 
 const facts: ListFacts = {
@@ -29,8 +29,9 @@ const facts: ListFacts = {
     marks({ document_id: "d" }),
   ]),
   syncStates: new Map([
-    state({ document_id: "a", pending_revisions: 1 }),
-    state({ document_id: "c", sign_again: true, refused: "not visible to you" }),
+    state({ document_id: "a", standing: "pending", pending_revisions: 1 }),
+    state({ document_id: "b" }),
+    state({ document_id: "c", standing: "refused", sign_again: true, refused: "not visible to you" }),
   ]),
 };
 
@@ -63,6 +64,7 @@ describe("the document list's filters", () => {
     expect(shown("awaiting")).toEqual(["c", "b"]);
     expect(shown("signed")).toEqual(["a"]);
     expect(shown("annotated")).toEqual(["c"]);
+    expect(shown("synced")).toEqual(["b"]);
     expect(shown("pending")).toEqual(["a"]);
     expect(shown("resign")).toEqual(["c"]);
     expect(shown("refused")).toEqual(["c"]);

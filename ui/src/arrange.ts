@@ -7,7 +7,7 @@ export const SORTS = ["newest", "oldest", "title", "size"] as const;
 export type Sort = (typeof SORTS)[number];
 
 /** The filters the list offers (by the badges a row shows). */
-export const FILTERS = ["all", "new", "awaiting", "signed", "annotated", "pending", "resign", "refused"] as const;
+export const FILTERS = ["all", "new", "awaiting", "signed", "annotated", "synced", "pending", "resign", "refused"] as const;
 export type Filter = (typeof FILTERS)[number];
 
 /** What the list knows of each document besides its summary. */
@@ -31,6 +31,8 @@ export function passes(doc: DocumentSummary, filter: Filter, facts: ListFacts): 
       return m?.signed === true;
     case "annotated":
       return (m?.annotations ?? 0) > 0;
+    case "synced":
+      return s?.standing === "synced";
     case "pending":
       return (s?.pending_revisions ?? 0) + (s?.pending_annotations ?? 0) > 0;
     case "resign":

@@ -76,24 +76,38 @@ describe("the sync indicator", () => {
 });
 
 describe("a document's sync badges", () => {
-  const linked = { document_id: "d", pending_revisions: 0, pending_annotations: 0, sign_again: false, refused: null };
-  it("say what waits, what must be signed again and why the server refused", () => {
+  const linked = {
+    document_id: "d",
+    standing: "synced" as const,
+    pending_revisions: 0,
+    pending_annotations: 0,
+    sign_again: false,
+    refused: null,
+  };
+  it("say it is synced, what waits, what must be signed again and why the server refused", () => {
     setLocale("en");
     expect(documentBadges(undefined)).toEqual([]);
-    expect(documentBadges(linked)).toEqual([]);
-    expect(documentBadges({ ...linked, pending_revisions: 1, pending_annotations: 2 }).map((b) => b.text)).toEqual([
+    expect(documentBadges(linked)).toEqual([{ kind: "synced", text: "Synced" }]);
+    expect(documentBadges({ ...linked, standing: "pending", pending_revisions: 1, pending_annotations: 2 }).map((b) => b.text)).toEqual([
       "Waiting to sync: 3 change(s)",
     ]);
-    const refused = documentBadges({ ...linked, sign_again: true, refused: "not visible to you", pending_revisions: 1 });
+    const refused = documentBadges({
+      ...linked,
+      standing: "refused",
+      sign_again: true,
+      refused: "not visible to you",
+      pending_revisions: 1,
+    });
     expect(refused.map((b) => b.kind)).toEqual(["resign", "refused", "pending"]);
     expect(refused[1]?.text).toBe("Refused by the server: not visible to you");
     setLocale("ru");
-    expect(documentBadges({ ...linked, sign_again: true })[0]?.text).toBe("Требуется подписать заново");
+    expect(documentBadges({ ...linked, standing: "conflict", sign_again: true })[0]?.text).toBe("Требуется подписать заново");
+    expect(documentBadges(linked)[0]?.text).toBe("Синхронизирован");
   });
 });
 
 describe("the notice of a document the server took back", () => {
-  const notice = { id: 3, at_ms: 5, title: "Report 7", discarded_annotations: 0, discarded_revisions: 0, refused: null };
+  const notice = { id: 3, document_id: "d7", at_ms: 5, title: "Report 7", discarded_annotations: 0, discarded_revisions: 0, refused: null };
   it("names the document, and what went with it only when something did", () => {
     setLocale("en");
     expect(purgeNoticeText(notice)).toBe(

@@ -107,7 +107,7 @@ export function syncIndicator(
 
 /** A badge on a document in the list. */
 export interface DocumentBadge {
-  kind: "resign" | "refused" | "pending";
+  kind: "synced" | "resign" | "refused" | "pending";
   text: string;
   title?: string;
 }
@@ -115,6 +115,7 @@ export interface DocumentBadge {
 /** The badges for a document's standing with the server (none for a local document). */
 export function documentBadges(state: DocumentSyncState | undefined): DocumentBadge[] {
   if (!state) return [];
+  if (state.standing === "synced") return [{ kind: "synced", text: t("docs.synced") }];
   const badges: DocumentBadge[] = [];
   if (state.sign_again) badges.push({ kind: "resign", text: t("docs.resign") });
   if (state.refused) {
@@ -150,7 +151,18 @@ export function purgeNotices(showError: (e: unknown) => void): { element: HTMLEl
           .then(refresh)
           .catch(showError);
       });
-      return [...notices.map((n) => h("p", { "data-notice-id": String(n.id) }, purgeNoticeText(n))), dismiss];
+      return [
+        ...notices.map((n) =>
+          h(
+            "p",
+            { "data-notice-id": String(n.id), "data-document-id": n.document_id ?? "" },
+            h("span", { class: "badge purged" }, t("docs.purged")),
+            " ",
+            purgeNoticeText(n),
+          ),
+        ),
+        dismiss,
+      ];
     },
     showError,
   );

@@ -2,6 +2,7 @@
 //! client): HTTPS on a loopback port with a generated CA, SQLite in a temp directory, a manual
 //! clock and seeded randomness. Only built with the `testing` feature.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -474,6 +475,12 @@ impl InProcessServer {
             .trim_start_matches("https://")
             .parse()
             .expect("the server's address")
+    }
+
+    /// The server's data directory (its database and object store), for a benchmark that reads
+    /// it into the page cache before it measures.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Copies the whole data directory as it is now (call it while no request is in flight).

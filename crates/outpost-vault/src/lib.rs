@@ -39,8 +39,8 @@ pub use downloads::{
 pub use error::{SearchQueryError, VaultError};
 pub use keys::{DeviceSecretStore, KdfParams, KeyFile, KeyringError, OsKeyring, DATABASE_KEY_LEN};
 pub use revision_sync::{
-    AdoptedHead, DocumentSyncState, PendingRevision, ResignRequest, RevisionPrefix, ServerHead,
-    SIGN_AGAIN,
+    AdoptedHead, DocumentStanding, DocumentSyncState, PendingRevision, ResignRequest,
+    RevisionPrefix, ServerHead, SIGN_AGAIN,
 };
 pub use revisions::{DocumentRevision, DocumentUpdate, SigningBatch, UnfinishedBatch};
 pub use search::{SearchHit, SearchRequest, SnippetPart};

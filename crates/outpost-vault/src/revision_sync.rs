@@ -62,11 +62,30 @@ pub struct ServerHead<'a> {
 /// The cause recorded for a revision taken from the server (the server's to replace).
 const FROM_THE_SERVER: &str = "from the server";
 
+/// Where a server document stands with the server, in one word: what its row says first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentStanding {
+    /// The server holds everything made here.
+    Synced,
+    /// Changes made here wait to be pushed.
+    Pending,
+    /// Another revision won on the server: the document needs the user's signature again.
+    Conflict,
+    /// The server refused the newest pushed revision: it waits for the user's choice.
+    Refused,
+    /// The server took the document back (its assignment ended) and it was purged here; shown
+    /// until the user dismisses the purge notice.
+    Purged,
+}
+
 /// Where a server document stands with the server, for its badge.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DocumentSyncState {
     /// The local document.
     pub document_id: DocumentId,
+    /// The one-word summary of the fields below.
+    pub standing: DocumentStanding,
     /// Signed or burned-in revisions waiting to be pushed.
     pub pending_revisions: i64,
     /// This vault's annotation changes waiting to be pushed.
@@ -409,7 +428,8 @@ impl Vault {
     }
 
     /// The sync state of every document linked to the server: changes waiting to be pushed,
-    /// whether it must be signed again, and the server's reason if it refused a revision.
+    /// whether it must be signed again, and the server's reason if it refused a revision; then
+    /// the documents purged here whose notice the user has not dismissed, oldest first.
     pub fn document_sync_states(&self) -> Result<Vec<DocumentSyncState>, VaultError> {
         let origin = self.vault_id().to_string();
         let mut statement = self.conn.prepare(&format!(
@@ -424,15 +444,49 @@ impl Vault {
                FROM server_documents s ORDER BY s.position, s.server_id"
         ))?;
         let rows = statement.query_map([origin], |r| {
+            let pending_revisions: i64 = r.get(1)?;
+            let pending_annotations: i64 = r.get(2)?;
+            let sign_again: bool = r.get(3)?;
+            let refused: Option<String> = r.get(4)?;
+            let standing = if refused.is_some() {
+                DocumentStanding::Refused
+            } else if sign_again {
+                DocumentStanding::Conflict
+            } else if pending_revisions + pending_annotations > 0 {
+                DocumentStanding::Pending
+            } else {
+                DocumentStanding::Synced
+            };
             Ok(DocumentSyncState {
                 document_id: DocumentId(r.get(0)?),
-                pending_revisions: r.get(1)?,
-                pending_annotations: r.get(2)?,
-                sign_again: r.get(3)?,
-                refused: r.get(4)?,
+                standing,
+                pending_revisions,
+                pending_annotations,
+                sign_again,
+                refused,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut states: Vec<DocumentSyncState> = rows.collect::<Result<_, _>>()?;
+        let mut purged = self.conn.prepare(
+            "SELECT document_id FROM purge_notices
+              WHERE document_id IS NOT NULL
+                AND document_id NOT IN (SELECT document_id FROM server_documents)
+              ORDER BY id",
+        )?;
+        let purged = purged.query_map([], |r| {
+            Ok(DocumentSyncState {
+                document_id: DocumentId(r.get(0)?),
+                standing: DocumentStanding::Purged,
+                pending_revisions: 0,
+                pending_annotations: 0,
+                sign_again: false,
+                refused: None,
+            })
+        })?;
+        for state in purged {
+            states.push(state?);
+        }
+        Ok(states)
     }
 
     /// The documents that must be signed again after losing a conflict.

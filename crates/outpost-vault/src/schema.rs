@@ -371,6 +371,11 @@ CREATE TABLE held_annotation_changes (
 ALTER TABLE signing_keys ADD COLUMN certificate_requested_at_ms INTEGER;
 ALTER TABLE signing_keys ADD COLUMN certificate_refusal TEXT;
 "#,
+    // 17: a purge notice names the local document that was purged, so the list can show it in
+    // its place as "purged" until the user has read it (notices of earlier versions name none).
+    r#"
+ALTER TABLE purge_notices ADD COLUMN document_id TEXT;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

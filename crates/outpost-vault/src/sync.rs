@@ -52,6 +52,8 @@ impl std::fmt::Debug for ServerAccount {
 pub struct PurgeNotice {
     /// Orders the notices; [`Vault::dismiss_purge_notices`] takes it.
     pub id: i64,
+    /// The local document that was purged (`None` for a notice kept by an earlier Outpost).
+    pub document_id: Option<DocumentId>,
     /// When it was purged (this workstation's clock; shown, never used to order).
     pub at_ms: i64,
     /// The document's title.
@@ -398,12 +400,14 @@ impl Vault {
     /// The notices of purged documents the user has not dismissed, oldest first.
     pub fn purge_notices(&self) -> Result<Vec<PurgeNotice>, VaultError> {
         let mut statement = self.conn.prepare(
-            "SELECT id, at_ms, title, discarded_annotations, discarded_revisions, refused
+            "SELECT id, at_ms, title, discarded_annotations, discarded_revisions, refused,
+                    document_id
                FROM purge_notices ORDER BY id",
         )?;
         let rows = statement.query_map([], |r| {
             Ok(PurgeNotice {
                 id: r.get(0)?,
+                document_id: r.get::<_, Option<String>>(6)?.map(DocumentId),
                 at_ms: r.get(1)?,
                 title: r.get(2)?,
                 discarded_annotations: r.get(3)?,
@@ -623,14 +627,15 @@ impl Vault {
             let purged = purge_in(&tx, &local)?;
             tx.execute(
                 "INSERT INTO purge_notices
-                   (at_ms, title, discarded_annotations, discarded_revisions, refused)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                   (at_ms, title, discarded_annotations, discarded_revisions, refused, document_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 rusqlite::params![
                     now,
                     purged.title,
                     discarded_annotations,
                     unsent_revisions,
-                    refused
+                    refused,
+                    local.0
                 ],
             )?;
             audit::append(

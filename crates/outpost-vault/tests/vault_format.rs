@@ -179,7 +179,7 @@ fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
             err,
             VaultError::NewerSchema {
                 found: 99,
-                supported: 16
+                supported: 17
             }
         ),
         "{err}"

@@ -208,7 +208,9 @@ fn main() {
         std::fs::write(source.join(name), pdf).expect("write");
     }
     // Each first sync goes into a new vault (a new device), each rsync into a new folder, taking
-    // turns; the disk is flushed before each so neither pays for the other's writes. Nothing is
+    // turns; the disk is flushed before each so neither pays for the other's writes, and each
+    // starts from the same page cache: emptied, then both sources (the rsync folder and the
+    // server's data) read back in (`settle_the_page_cache`). Nothing is
     // deleted until the end: on an ext4 without a journal (as on the benchmark machine) every
     // new file's inode search steps over each inode deleted in the last minute (six, while its
     // inode table block is not yet written out), so deleting one run's 2,000 files would make
@@ -220,10 +222,12 @@ fn main() {
     let mut rsync_bytes = 0;
     let mut kept_until_the_end = Vec::new();
     std::fs::create_dir_all(&copy).expect("the copies' folder");
+    let sources = [source.as_path(), server.data_dir()];
+    let mut settled = true;
     for repeat in 0..args.repeats.max(1) {
         let root = tempfile::tempdir().expect("a temp dir");
         let (workstation, session) = connected_workstation(&server, &account, root.path());
-        bench_report::flush_the_disk();
+        settled &= bench_report::settle_the_page_cache(&sources);
         profiler_control("enable");
         let (started, cpu_before) = (Instant::now(), cpu_times("self").own);
         let pulled = session.sync_pull(&never, &mut |_| {}).expect("pull");
@@ -233,7 +237,7 @@ fn main() {
         assert_eq!(pulled.stored.len(), args.docs);
         drop((session, workstation));
         kept_until_the_end.push(root);
-        bench_report::flush_the_disk();
+        settled &= bench_report::settle_the_page_cache(&sources);
         let plain = daemon.fetch(&copy.join(format!("plain-{repeat}")));
         rsyncs.push(plain.elapsed);
         rsync_cpu.push(plain.cpu);
@@ -241,7 +245,7 @@ fn main() {
         // rsync again with each written file fsynced (`--fsync`), as Outpost makes each document
         // durable before it is stored; plain rsync leaves its writes to the kernel, to be done
         // after its clock has stopped.
-        bench_report::flush_the_disk();
+        settled &= bench_report::settle_the_page_cache(&sources);
         let durable = copy.join(format!("durable-{repeat}"));
         durable_rsyncs.push(daemon.fetch_with(&durable, &["--fsync"]).elapsed);
     }
@@ -312,8 +316,8 @@ fn main() {
     let body = format!(
         "## Sync at scale against an rsync daemon (crates/outpost-workstation/benches/sync_scale.rs)\n\n\
          {machine}. One workstation and an in-process server on loopback HTTPS; the peer is an rsync \
-         daemon on loopback serving the same files in the same run (no TLS, no checks). Run: \
-         `scripts/with-keyring.sh cargo bench -p outpost-workstation --bench sync_scale`.\n\n\
+         daemon on loopback serving the same files in the same run (no TLS, no checks). {cache} \
+         Run: `scripts/with-keyring.sh cargo bench -p outpost-workstation --bench sync_scale`.\n\n\
          | | Outpost | peer / goal |\n|---|---|---|\n\
          | first sync of {docs} documents ({mb:.0} MB): downloaded {in_flight} at a time into the vault part by part, hash-checked, validated and indexed by pdfium, stored encrypted (sealed in a pack file per download thread, keys in SQLCipher); median of {repeats} | {first} ({ratio:.1}× rsync; CPU {cpu}, workstation and server together) | rsync daemon: {rsync} ({rsync_mb:.0} MB received), median of {repeats}; goal ≤ 1.5× (judged against this plain run). With `--fsync` (each file made durable, as Outpost does): {durable_rsync}, Outpost {durable_ratio:.1}× that |\n\
          | floor on this machine: rsync's own CPU ({rsync_cpu}, client and daemon) plus the work Outpost cannot skip, each part measured alone over the same files — the SHA-256 check {sha256}, AES-256-GCM three times (TLS at the server and at the workstation, the vault's seal) {aes_gcm}, pdfium's check and page text {pdfium} — spread over {cores} cores without loss | {floor} ({floor_ratio:.1}× rsync; Outpost {of_floor:.1}× this floor) | an estimate of the least a first sync doing this work can take here (rsync's CPU includes its own protocol and checksums, which Outpost does not do; the work is assumed spread perfectly): {verdict} |\n\
@@ -321,6 +325,13 @@ fn main() {
          During this run the host took {stolen:.0} s of this machine's CPU time (steal, over both \
          cores): compare runs made with little of it.\n",
         machine = bench_report::machine(),
+        cache = if settled {
+            "Before each timed run the disk was flushed, the page cache emptied and both sources \
+             (the rsync folder, the server's data) read back in."
+        } else {
+            "Before each timed run the disk was flushed; the page cache could not be emptied \
+             (not root), so the runs wrote into a cache that kept growing."
+        },
         docs = args.docs,
         mb = total_bytes as f64 / 1e6,
         first = ms(first_sync),

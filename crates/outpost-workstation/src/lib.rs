@@ -59,7 +59,7 @@ pub use outpost_protocol::{
 };
 pub use outpost_vault::{
     AuditEntry, AuditVerification, Clock, DocumentId, DocumentMarks, DocumentRevision,
-    DocumentSummary, DocumentSyncState, KdfParams, ManualClock, OsKeyring, PurgeNotice,
-    ResignRequest, SearchHit, SearchRequest, SigningBatch, SnippetPart, StoredImport, SystemClock,
-    UnfinishedBatch, VaultError,
+    DocumentStanding, DocumentSummary, DocumentSyncState, KdfParams, ManualClock, OsKeyring,
+    PurgeNotice, ResignRequest, SearchHit, SearchRequest, SigningBatch, SnippetPart, StoredImport,
+    SystemClock, UnfinishedBatch, VaultError,
 };

@@ -12,8 +12,8 @@ use common::head_sha256;
 use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::testing::{FaultyProxy, InProcessServer};
 use outpost_workstation::{
-    DocumentId, Language, PadesLevel, Revocation, SampleKind, Session, SignOptions, SignatureKind,
-    SignatureReport, SignatureStatus, Workstation,
+    DocumentId, DocumentStanding, Language, PadesLevel, Revocation, SampleKind, Session,
+    SignOptions, SignatureKind, SignatureReport, SignatureStatus, Workstation,
 };
 
 struct Desk {
@@ -763,6 +763,10 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
     let (at_ivan, at_olga) = (titled(&ivan), titled(&olga));
     let state_of = |desk: &Desk, document: &DocumentId| sync_state(&desk.session, document);
     assert_eq!(state_of(&ivan, &at_ivan[0]).pending_revisions, 0);
+    assert_eq!(
+        state_of(&ivan, &at_ivan[0]).standing,
+        DocumentStanding::Synced
+    );
 
     // Offline work shows as waiting: a signature and a note on the first document.
     sign(&ivan, &at_ivan[0], "Ivan");
@@ -776,6 +780,7 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
         (1, 1)
     );
     assert!(!waiting.sign_again && waiting.refused.is_none());
+    assert_eq!(waiting.standing, DocumentStanding::Pending);
 
     // Ivan's signature wins; Olga's document must be signed again and nothing waits.
     ivan.session.sync_push().expect("push");
@@ -783,6 +788,11 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
     let lost = state_of(&olga, &at_olga[0]);
     assert!(lost.sign_again, "{lost:?}");
     assert_eq!((lost.pending_revisions, lost.pending_annotations), (0, 0));
+    assert_eq!(lost.standing, DocumentStanding::Conflict);
+    assert_eq!(
+        state_of(&ivan, &at_ivan[0]).standing,
+        DocumentStanding::Synced
+    );
 
     // The second document is taken away from the unit while Olga signs it offline: the server
     // refuses her revision and the document says why, until the pull purges it.
@@ -796,6 +806,7 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
         "{refused:?}"
     );
     assert_eq!(refused.pending_revisions, 1, "still held, not lost");
+    assert_eq!(refused.standing, DocumentStanding::Refused);
     let title = olga
         .session
         .documents()
@@ -809,15 +820,19 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
         .expect("pull");
     assert!(olga
         .session
-        .document_sync_states()
-        .expect("states")
+        .documents()
+        .expect("documents")
         .iter()
-        .all(|s| s.document_id != at_olga[1]));
-    // The badge went with the document; the notice of its purge says what went with it and why,
-    // until she dismisses it.
+        .all(|d| d.id != at_olga[1]));
+    // The document is gone; it stands as purged, and the notice of its purge says what went
+    // with it and why, until she dismisses it.
+    let purged = state_of(&olga, &at_olga[1]);
+    assert_eq!(purged.standing, DocumentStanding::Purged, "{purged:?}");
+    assert_eq!((purged.pending_revisions, purged.refused), (0, None));
     let notices = olga.session.purge_notices().expect("notices");
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert_eq!(notices[0].title, title);
+    assert_eq!(notices[0].document_id.as_ref(), Some(&at_olga[1]));
     assert_eq!(
         (
             notices[0].discarded_revisions,
@@ -830,6 +845,16 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
         .dismiss_purge_notices(notices[0].id)
         .expect("dismiss");
     assert!(olga.session.purge_notices().expect("notices").is_empty());
+    assert!(olga
+        .session
+        .document_sync_states()
+        .expect("states")
+        .iter()
+        .all(|s| s.document_id != at_olga[1]));
+    assert_eq!(
+        state_of(&olga, &at_olga[0]).standing,
+        DocumentStanding::Conflict
+    );
     assert!(ivan.session.purge_notices().expect("notices").is_empty());
 }
 

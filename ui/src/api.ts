@@ -405,6 +405,9 @@ export interface SyncState {
   device_revoked: boolean;
   /** The documents arriving in the running round, while there are any. */
   transfer: TransferProgress | null;
+  /** The signed revisions going to the server in the running round, while there are any
+   * (documents_* count revisions). */
+  sending: TransferProgress | null;
   /** The user stopped the last transfer: nothing more until "sync now" (or the next interval). */
   paused: boolean;
 }

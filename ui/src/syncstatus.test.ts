@@ -17,6 +17,7 @@ const base: SyncState = {
   needs_sign_in: false,
   device_revoked: false,
   transfer: null,
+  sending: null,
   paused: false,
 };
 const at = (ms: number) => `T${ms}`;
@@ -47,6 +48,19 @@ describe("the sync indicator", () => {
     );
     setLocale("ru");
     expect(syncSummary({ ...base, running: true, transfer }, at)).toMatch(/^Получение документов: 3 из 40 \(1.2 МБ из 16 МБ\)/);
+  });
+
+  it("shows the signed documents going to the server before what arrives", () => {
+    setLocale("en");
+    const sending = { documents_total: 6, documents_done: 2, bytes_total: 3 * 1024 * 1024, bytes_done: 1024 * 1024, current_title: "Order 3", documents_stored: 0 };
+    const transfer = { ...sending, documents_total: 40 };
+    expect(syncSummary({ ...base, running: true, pending_operations: 6, sending, transfer }, at)).toBe(
+      "Sending signed documents: 2 of 6 (1.0 MB of 3.0 MB) · changes waiting: 6 · last sync T1000",
+    );
+    setLocale("ru");
+    expect(syncSummary({ ...base, running: true, sending }, at)).toMatch(/^Отправка подписанных документов: 2 из 6/);
+    // Not running: the last round's figures are not shown.
+    expect(syncSummary({ ...base, sending }, at)).toMatch(/^В сети/);
   });
 
   it("says why the last attempt failed, in the user's language, until a round succeeds", () => {

@@ -11,14 +11,18 @@ export function syncSummary(state: SyncState | null, formatTime: (ms: number) =>
   if (state.device_revoked) return t("sync.revoked");
   if (state.needs_sign_in) return t("sync.signIn");
   const moving = state.transfer;
+  const sending = state.sending;
+  const counts = (p: NonNullable<SyncState["transfer"]>) => ({
+    done: p.documents_done,
+    total: p.documents_total,
+    bytesDone: formatSize(p.bytes_done, locale()),
+    bytesTotal: formatSize(p.bytes_total, locale()),
+  });
   const parts = [
-    state.running && moving
-      ? t("sync.receiving", {
-          done: moving.documents_done,
-          total: moving.documents_total,
-          bytesDone: formatSize(moving.bytes_done, locale()),
-          bytesTotal: formatSize(moving.bytes_total, locale()),
-        })
+    state.running && sending
+      ? t("sync.sending", counts(sending))
+      : state.running && moving
+      ? t("sync.receiving", counts(moving))
       : state.running
         ? t("sync.running")
         : state.paused
@@ -79,8 +83,9 @@ export function syncIndicator(
     problem.hidden = why === null;
     element.dataset.tone = syncTone(state);
     button.hidden = state === null || state.device_revoked;
-    stop.hidden = !state?.running || !state.transfer;
-    if (state?.transfer) text.title = state.transfer.current_title;
+    const moving = state?.sending ?? state?.transfer;
+    stop.hidden = !state?.running || !moving;
+    if (moving) text.title = moving.current_title;
     else text.removeAttribute("title");
     // Not connected, or signed out: the connect screen signs in.
     connect.hidden = state !== null && !state.needs_sign_in;

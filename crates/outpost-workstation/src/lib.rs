@@ -34,7 +34,8 @@ pub use revision_sync::HeadMet;
 pub use session::{Session, SharedRng};
 pub use signing::{KeyAlgorithm, SignOptions, SignOutcome, SigningKeyInfo};
 pub use sync::{
-    PullProgress, PullReport, PushReport, DOWNLOADS_IN_FLIGHT, STORE_EVERY, STORE_EVERY_DOCUMENTS,
+    PullProgress, PullReport, PushProgress, PushReport, DOWNLOADS_IN_FLIGHT, STORE_EVERY,
+    STORE_EVERY_DOCUMENTS,
 };
 pub use sync_engine::{Backoff, SyncEngine, SyncErrorInfo, SyncSchedule, SyncState};
 pub use token::{

@@ -15,7 +15,7 @@ use outpost_vault::{
 use sha2::{Digest, Sha256};
 
 use crate::server_client::{DeviceKey, ServerClient, ServerError};
-use crate::sync::{operation_id, PushReport};
+use crate::sync::{operation_id, PushProgress, PushReport};
 use crate::{Session, WorkstationError};
 
 /// Revisions pushed per request.
@@ -55,18 +55,38 @@ impl Session {
         link: &mut ServerLink<'_>,
         report: &mut PushReport,
         cancel: &AtomicBool,
+        progress: &mut dyn FnMut(PushProgress),
     ) -> Result<(), WorkstationError> {
         if pending.is_empty() {
             return Ok(());
         }
         let vault_id = self.vault().vault_id().to_string();
         let mut ops = Vec::with_capacity(pending.len());
+        progress(PushProgress::Planned {
+            revisions: pending.len(),
+            bytes: pending.iter().map(|r| r.appended.len() as u64).sum(),
+        });
         for revision in pending {
+            let title = self.vault().document(&revision.document_id)?.title;
             let appended_sha256 =
                 self.with_access(link.client, link.key, link.account, |token| {
-                    link.client
-                        .upload(token, &revision.appended, &mut |_, _| {}, cancel)
+                    link.client.upload(
+                        token,
+                        &revision.appended,
+                        &mut |done, total| {
+                            progress(PushProgress::Uploading {
+                                title: title.clone(),
+                                done,
+                                total,
+                            })
+                        },
+                        cancel,
+                    )
                 })?;
+            progress(PushProgress::Uploaded {
+                title,
+                bytes: revision.appended.len() as u64,
+            });
             ops.push(wire::PushOp {
                 op_id: operation_id(
                     &vault_id,

@@ -75,6 +75,35 @@ pub enum PullProgress {
     },
 }
 
+/// Where a push is, for a progress bar: the bytes of signed revisions going to the server (the
+/// operations that follow them are small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushProgress {
+    /// The revisions to send are known.
+    Planned {
+        /// Revisions to upload.
+        revisions: usize,
+        /// Their appended bytes, in all.
+        bytes: u64,
+    },
+    /// Uploading one revision's appended bytes.
+    Uploading {
+        /// Its document's title.
+        title: String,
+        /// Bytes the server holds so far (an interrupted upload resumes there).
+        done: u64,
+        /// Its size.
+        total: u64,
+    },
+    /// One planned revision's bytes are on the server.
+    Uploaded {
+        /// Its document's title.
+        title: String,
+        /// Its size.
+        bytes: u64,
+    },
+}
+
 /// What a push did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PushReport {
@@ -454,14 +483,16 @@ impl Session {
     /// user's now: held until a pull shows it theirs again (offered again) or purges it (told as
     /// discarded in the purge's notice and audit entry).
     pub fn sync_push(&self) -> Result<PushReport, WorkstationError> {
-        self.sync_push_cancellable(&AtomicBool::new(false))
+        self.sync_push_cancellable(&AtomicBool::new(false), &mut |_| {})
     }
 
-    /// [`Session::sync_push`], stopping between uploads when `cancel` is set. Document revisions
-    /// go first (see [`crate::HeadMet`] for what a conflict does), then annotation changes.
+    /// [`Session::sync_push`], reporting the revisions' uploads to `progress` and stopping
+    /// between upload chunks when `cancel` is set. Document revisions go first (see
+    /// [`crate::HeadMet`] for what a conflict does), then annotation changes.
     pub fn sync_push_cancellable(
         &self,
         cancel: &AtomicBool,
+        progress: &mut dyn FnMut(PushProgress),
     ) -> Result<PushReport, WorkstationError> {
         let pending = self.vault().pending_annotation_pushes(500)?;
         let mut report = PushReport::default();
@@ -493,6 +524,7 @@ impl Session {
                 },
                 &mut report,
                 cancel,
+                progress,
             )?;
         }
         // Tutorial progress goes last: it never holds back the user's real work.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::{PullProgress, PullReport, PushReport, Session, WorkstationError};
+use crate::{PullProgress, PullReport, PushProgress, PushReport, Session, WorkstationError};
 
 /// How often a running transfer's progress is published at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
@@ -108,6 +108,9 @@ pub struct SyncState {
     pub device_revoked: bool,
     /// The documents arriving in the running round, while there are any.
     pub transfer: Option<TransferProgress>,
+    /// The signed revisions going to the server in the running round, while there are any
+    /// (`documents_*` count revisions; `documents_stored` stays 0).
+    pub sending: Option<TransferProgress>,
     /// The user stopped the last transfer: the engine waits until asked (or its next interval).
     pub paused: bool,
 }
@@ -129,35 +132,76 @@ pub struct TransferProgress {
     pub documents_stored: usize,
 }
 
-impl TransferProgress {
-    /// Follows one step of a pull: `None` until a round plans downloads.
-    fn follow(this: &mut Option<TransferProgress>, arrived_bytes: &mut u64, step: PullProgress) {
+/// One step of a transfer either way, as the bar follows it.
+enum TransferStep {
+    Planned { count: usize, bytes: u64 },
+    Moving { title: String, done: u64 },
+    Finished { title: String, bytes: u64 },
+    Stored { documents: usize },
+}
+
+impl From<PullProgress> for TransferStep {
+    fn from(step: PullProgress) -> Self {
         match step {
             PullProgress::Planned {
                 downloads, bytes, ..
-            } => {
-                *arrived_bytes = 0;
-                *this = (downloads > 0).then(|| TransferProgress {
-                    documents_total: downloads,
+            } => TransferStep::Planned {
+                count: downloads,
+                bytes,
+            },
+            PullProgress::Downloading { title, done, .. } => TransferStep::Moving { title, done },
+            PullProgress::Arrived { title, bytes } => TransferStep::Finished { title, bytes },
+            PullProgress::Stored { documents } => TransferStep::Stored { documents },
+        }
+    }
+}
+
+impl From<PushProgress> for TransferStep {
+    fn from(step: PushProgress) -> Self {
+        match step {
+            PushProgress::Planned { revisions, bytes } => TransferStep::Planned {
+                count: revisions,
+                bytes,
+            },
+            PushProgress::Uploading { title, done, .. } => TransferStep::Moving { title, done },
+            PushProgress::Uploaded { title, bytes } => TransferStep::Finished { title, bytes },
+        }
+    }
+}
+
+impl TransferProgress {
+    /// Follows one step of a pull or a push: `None` until a round plans a transfer. `finished`
+    /// counts the bytes of the items already done; the bytes shown never go back (a retried
+    /// request reports what the other side holds).
+    fn follow(
+        this: &mut Option<TransferProgress>,
+        finished: &mut u64,
+        step: impl Into<TransferStep>,
+    ) {
+        match step.into() {
+            TransferStep::Planned { count, bytes } => {
+                *finished = 0;
+                *this = (count > 0).then(|| TransferProgress {
+                    documents_total: count,
                     bytes_total: bytes,
                     ..TransferProgress::default()
                 });
             }
-            PullProgress::Downloading { title, done, .. } => {
+            TransferStep::Moving { title, done } => {
                 if let Some(t) = this {
                     t.current_title = title;
-                    t.bytes_done = (*arrived_bytes + done).min(t.bytes_total);
+                    t.bytes_done = (*finished + done).min(t.bytes_total).max(t.bytes_done);
                 }
             }
-            PullProgress::Arrived { title, bytes } => {
+            TransferStep::Finished { title, bytes } => {
                 if let Some(t) = this {
-                    *arrived_bytes += bytes;
+                    *finished += bytes;
                     t.documents_done = (t.documents_done + 1).min(t.documents_total);
-                    t.bytes_done = (*arrived_bytes).min(t.bytes_total);
+                    t.bytes_done = (*finished).min(t.bytes_total).max(t.bytes_done);
                     t.current_title = title;
                 }
             }
-            PullProgress::Stored { documents } => {
+            TransferStep::Stored { documents } => {
                 if let Some(t) = this {
                     t.documents_stored = documents;
                 }
@@ -208,7 +252,12 @@ impl SyncEngine {
                 let cancelling = Arc::clone(&round_cancel);
                 let progress = Arc::clone(&publish);
                 let outcome = tokio::task::spawn_blocking(move || {
-                    round(&round_session, &cancelling, &mut published_progress(&progress))
+                    round(
+                        &round_session,
+                        &cancelling,
+                        &mut published_push_progress(&progress),
+                        &mut published_progress(&progress),
+                    )
                 })
                 .await
                 .unwrap_or_else(|error| {
@@ -218,6 +267,7 @@ impl SyncEngine {
                 });
                 current.running = false;
                 current.transfer = None;
+                current.sending = None;
                 // Only the cancellation itself counts as the user's stop: a round that failed for
                 // another reason meanwhile (revoked, signed out, offline) is handled as such.
                 let cancelled_by_user = round_cancel.load(Ordering::SeqCst)
@@ -323,7 +373,7 @@ impl SyncEngine {
         // cancel the next one (which may be pushing the user's signatures).
         let moving = {
             let state = self.state.borrow();
-            state.running && state.transfer.is_some()
+            state.running && (state.transfer.is_some() || state.sending.is_some())
         };
         if moving {
             self.cancel_round.store(true, Ordering::SeqCst);
@@ -405,15 +455,47 @@ fn published_progress(publish: &Arc<watch::Sender<SyncState>>) -> impl FnMut(Pul
     }
 }
 
-/// One round: push what is waiting, pull (its progress to `progress`), then upload the audit
-/// chain's new entries.
+/// A push's progress as the engine publishes it: what is being sent, in the state, at most every
+/// [`PROGRESS_EVERY`] while bytes go, and at once when a revision's upload begins or ends;
+/// cleared once the uploads are done (the round goes on to the operations and the pull).
+fn published_push_progress(
+    publish: &Arc<watch::Sender<SyncState>>,
+) -> impl FnMut(PushProgress) + '_ {
+    let mut sending: Option<TransferProgress> = None;
+    let mut sent_bytes = 0u64;
+    let mut last = std::time::Instant::now();
+    move |step| {
+        let at_once = match &step {
+            PushProgress::Uploading { title, .. } => {
+                sending.as_ref().is_some_and(|s| &s.current_title != title)
+            }
+            _ => true,
+        };
+        TransferProgress::follow(&mut sending, &mut sent_bytes, step);
+        if at_once || last.elapsed() >= PROGRESS_EVERY {
+            last = std::time::Instant::now();
+            let shown = sending
+                .clone()
+                .filter(|s| s.documents_done < s.documents_total);
+            publish.send_if_modified(|state| {
+                let changed = state.sending != shown;
+                state.sending = shown;
+                changed
+            });
+        }
+    }
+}
+
+/// One round: push what is waiting (its uploads' progress to `push_progress`), pull (its
+/// progress to `pull_progress`), then upload the audit chain's new entries.
 fn round(
     session: &Session,
     cancel: &AtomicBool,
-    progress: &mut dyn FnMut(PullProgress),
+    push_progress: &mut dyn FnMut(PushProgress),
+    pull_progress: &mut dyn FnMut(PullProgress),
 ) -> Result<(PushReport, PullReport), WorkstationError> {
-    let pushed = session.sync_push_cancellable(cancel)?;
-    let pulled = session.sync_pull(cancel, progress)?;
+    let pushed = session.sync_push_cancellable(cancel, push_progress)?;
+    let pulled = session.sync_pull(cancel, pull_progress)?;
     let problems = session.sync_audit()?;
     if !problems.is_empty() {
         tracing::warn!(
@@ -432,6 +514,62 @@ fn random_unit(session: &Session) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sending_bar_counts_revisions_and_bytes_and_never_goes_back() {
+        let (mut sending, mut sent) = (None, 0u64);
+        let mut step = |s: PushProgress| {
+            TransferProgress::follow(&mut sending, &mut sent, s);
+            sending.clone().expect("planned")
+        };
+        let planned = step(PushProgress::Planned {
+            revisions: 2,
+            bytes: 300,
+        });
+        assert_eq!((planned.documents_total, planned.bytes_total), (2, 300));
+        let first = step(PushProgress::Uploading {
+            title: "A".into(),
+            done: 60,
+            total: 100,
+        });
+        assert_eq!((first.bytes_done, first.current_title.as_str()), (60, "A"));
+        // A retried request reports what the server holds: less than last said is not shown.
+        let retried = step(PushProgress::Uploading {
+            title: "A".into(),
+            done: 40,
+            total: 100,
+        });
+        assert_eq!(retried.bytes_done, 60);
+        let done = step(PushProgress::Uploaded {
+            title: "A".into(),
+            bytes: 100,
+        });
+        assert_eq!((done.documents_done, done.bytes_done), (1, 100));
+        let second = step(PushProgress::Uploading {
+            title: "B".into(),
+            done: 150,
+            total: 200,
+        });
+        assert_eq!(
+            (second.bytes_done, second.current_title.as_str()),
+            (250, "B")
+        );
+        let all = step(PushProgress::Uploaded {
+            title: "B".into(),
+            bytes: 200,
+        });
+        assert_eq!((all.documents_done, all.bytes_done), (2, 300));
+        // Nothing to send: no bar.
+        TransferProgress::follow(
+            &mut sending,
+            &mut sent,
+            PushProgress::Planned {
+                revisions: 0,
+                bytes: 0,
+            },
+        );
+        assert!(sending.is_none());
+    }
 
     #[test]
     fn waits_double_up_to_the_ceiling_with_jitter_in_the_upper_half() {

@@ -270,3 +270,68 @@ fn a_long_transfer_shows_its_progress_and_the_user_can_stop_it_and_resume_it_lat
     assert_eq!(session.documents().expect("documents").len(), total);
     runtime.block_on(engine.stop());
 }
+
+#[test]
+fn signed_documents_going_to_the_server_show_their_progress_and_can_be_stopped_and_sent_later() {
+    let (server, _) = common::north_reports("Order", Language::English, 50..52, "sending");
+    let account = server.account("vera", Role::Supervisor, Some("North"));
+    let (_dir, _workstation, session) = common::connected(&server, &account, "engine-send", 35);
+    session
+        .sync_pull(&std::sync::atomic::AtomicBool::new(false), &mut |_| {})
+        .expect("pull");
+    let key_id = common::server_certified_key(&session, "Vera");
+    let titles: Vec<String> = session
+        .documents()
+        .expect("documents")
+        .into_iter()
+        .map(|d| d.title)
+        .collect();
+    for document in session.documents().expect("documents") {
+        session
+            .sign_document(
+                &document.id,
+                &outpost_workstation::SignOptions::invisible(&key_id, "approved"),
+            )
+            .expect("sign");
+    }
+    let session = Arc::new(session);
+    let waiting = session.pending_operations().expect("pending");
+
+    // The first revision's bytes reach the server, but its answer is held: the round is seen
+    // sending, one revision of two, and the user stops it there.
+    let held = server.hold_request(
+        outpost_protocol::paths::SYNC_UPLOAD_PREFIX,
+        1,
+        outpost_server::testing::HoldPoint::BeforeAnswering,
+    );
+    let runtime = runtime();
+    let engine = SyncEngine::start(runtime.handle(), Arc::clone(&session), patient());
+    assert!(held.wait_until_reached(Duration::from_secs(20)));
+    let sending = wait_for(&engine, |s| {
+        s.sending
+            .as_ref()
+            .is_some_and(|t| !t.current_title.is_empty())
+    })
+    .sending
+    .expect("sending");
+    assert_eq!((sending.documents_total, sending.documents_done), (2, 0));
+    assert!(sending.bytes_total > 0 && sending.bytes_done < sending.bytes_total);
+    assert!(titles.contains(&sending.current_title), "{sending:?}");
+    engine.cancel_transfer();
+    held.release();
+
+    // Stopped between the two uploads: paused without an error, nothing lost, nothing shown.
+    let paused = wait_for(&engine, |s| !s.running && s.paused);
+    assert_eq!((paused.sending, paused.last_error), (None, None));
+    assert_eq!(paused.pending_operations, waiting);
+    let attempts = paused.attempts;
+
+    // Asked again, it sends both and nothing waits.
+    engine.sync_now();
+    let done = wait_for(&engine, |s| {
+        s.attempts > attempts && !s.running && s.last_error.is_none()
+    });
+    assert!(!done.paused && done.sending.is_none(), "{done:?}");
+    assert_eq!(done.pending_operations, 0);
+    runtime.block_on(engine.stop());
+}

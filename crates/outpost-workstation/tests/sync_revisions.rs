@@ -12,8 +12,8 @@ use common::head_sha256;
 use outpost_protocol::{AssignmentTarget, Role};
 use outpost_server::testing::{FaultyProxy, InProcessServer};
 use outpost_workstation::{
-    DocumentId, DocumentStanding, Language, PadesLevel, Revocation, SampleKind, Session,
-    SignOptions, SignatureKind, SignatureReport, SignatureStatus, Workstation,
+    DocumentId, DocumentStanding, Language, PadesLevel, PushProgress, Revocation, SampleKind,
+    Session, SignOptions, SignatureKind, SignatureReport, SignatureStatus, Workstation,
 };
 
 struct Desk {
@@ -747,17 +747,74 @@ fn signatures_come_back_sealed_for_the_long_term_and_pyhanko_agrees() {
 }
 
 #[test]
+fn the_signed_revisions_going_to_the_server_report_their_documents_and_bytes() {
+    let (server, _) = common::north_reports("Order", Language::English, 140..142, "sending");
+    let ivan = desk(&server, "ivan", 91);
+    let at_ivan = titled(&ivan);
+    let titles: Vec<String> = ivan
+        .session
+        .documents()
+        .expect("documents")
+        .into_iter()
+        .map(|d| d.title)
+        .collect();
+    for document in &at_ivan {
+        sign(&ivan, document, "Ivan");
+    }
+
+    let mut steps = Vec::new();
+    let pushed = ivan
+        .session
+        .sync_push_cancellable(&AtomicBool::new(false), &mut |step| steps.push(step))
+        .expect("push");
+    assert_eq!(pushed.applied, 2, "{pushed:?}");
+    let Some(PushProgress::Planned { revisions, bytes }) = steps.first().cloned() else {
+        panic!("the push plans first: {steps:?}");
+    };
+    assert_eq!(revisions, 2);
+    // Each revision's upload counts up to its size, then it is on the server; the sizes add up
+    // to the planned bytes, and each names a document signed here.
+    let mut uploaded = Vec::new();
+    let mut held = 0;
+    for step in &steps[1..] {
+        match step {
+            PushProgress::Uploading { title, done, total } => {
+                assert!(done >= &held && done <= total, "{steps:?}");
+                assert!(titles.contains(title), "{title}");
+                held = *done;
+            }
+            PushProgress::Uploaded { title, bytes } => {
+                assert_eq!(
+                    held, *bytes,
+                    "the whole revision was held before it counted"
+                );
+                uploaded.push((title.clone(), *bytes));
+                held = 0;
+            }
+            PushProgress::Planned { .. } => panic!("planned twice: {steps:?}"),
+        }
+    }
+    assert_eq!(uploaded.len(), 2, "{steps:?}");
+    assert_eq!(uploaded.iter().map(|(_, b)| b).sum::<u64>(), bytes);
+    assert!(bytes > 0);
+    let mut sent_titles: Vec<String> = uploaded.into_iter().map(|(t, _)| t).collect();
+    sent_titles.sort();
+    let mut expected = titles.clone();
+    expected.sort();
+    assert_eq!(sent_titles, expected);
+
+    // Nothing waits: the next push sends nothing and plans nothing.
+    let mut again = Vec::new();
+    ivan.session
+        .sync_push_cancellable(&AtomicBool::new(false), &mut |step| again.push(step))
+        .expect("push");
+    assert!(again.is_empty(), "{again:?}");
+}
+
+#[test]
 fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_refused() {
-    let server = InProcessServer::start_with_ca_without_long_term();
-    server.unit("North");
-    let server_ids = common::unit_documents(
-        &server,
-        "Report",
-        SampleKind::OperationalReport,
-        Language::Russian,
-        120..122,
-        "badges",
-    );
+    let (server, server_ids) =
+        common::north_reports("Report", Language::Russian, 120..122, "badges");
     let ivan = desk(&server, "ivan", 71);
     let olga = desk(&server, "olga", 72);
     let (at_ivan, at_olga) = (titled(&ivan), titled(&olga));
@@ -860,16 +917,8 @@ fn each_document_tells_what_waits_what_must_be_signed_again_and_what_the_server_
 
 #[test]
 fn a_signature_the_server_took_before_its_document_was_taken_back_is_not_told_as_lost() {
-    let server = InProcessServer::start_with_ca_without_long_term();
-    server.unit("North");
-    let server_ids = common::unit_documents(
-        &server,
-        "Memo",
-        SampleKind::OperationalReport,
-        Language::English,
-        130..131,
-        "lost-answer",
-    );
+    let (server, server_ids) =
+        common::north_reports("Memo", Language::English, 130..131, "lost-answer");
     let ivan = desk(&server, "ivan", 81);
     let at_ivan = titled(&ivan);
     sign(&ivan, &at_ivan[0], "Ivan");
@@ -909,16 +958,8 @@ fn a_signature_the_server_took_before_its_document_was_taken_back_is_not_told_as
 
 #[test]
 fn a_note_refused_while_its_document_was_elsewhere_is_sent_when_it_comes_back_or_told_lost() {
-    let server = InProcessServer::start_with_ca_without_long_term();
-    server.unit("North");
-    let server_ids = common::unit_documents(
-        &server,
-        "Brief",
-        SampleKind::OperationalReport,
-        Language::English,
-        140..142,
-        "held-note",
-    );
+    let (server, server_ids) =
+        common::north_reports("Brief", Language::English, 140..142, "held-note");
     let olga = desk(&server, "olga", 91);
     let ivan = desk(&server, "ivan", 92);
     let (at_olga, at_ivan) = (titled(&olga), titled(&ivan));
@@ -1062,16 +1103,8 @@ fn a_revoked_signer_stays_valid_where_a_seal_came_first_and_is_revoked_elsewhere
 
 #[test]
 fn a_refused_revision_waits_for_the_user_to_offer_it_again_or_take_the_servers_copy() {
-    let server = InProcessServer::start_with_ca_without_long_term();
-    server.unit("North");
-    let server_ids = common::unit_documents(
-        &server,
-        "Memo",
-        SampleKind::OperationalReport,
-        Language::English,
-        130..132,
-        "refusal",
-    );
+    let (server, server_ids) =
+        common::north_reports("Memo", Language::English, 130..132, "refusal");
     let olga = desk(&server, "olga", 81);
     let at_olga = titled(&olga);
     let never = AtomicBool::new(false);

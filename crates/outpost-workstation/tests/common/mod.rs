@@ -219,6 +219,27 @@ pub fn unit_documents(
         .collect()
 }
 
+/// A server with the organisation's CA (signatures not sealed for the long term) and the unit
+/// North, holding generated operational reports ([`unit_documents`]); the server and their ids.
+pub fn north_reports(
+    title: &str,
+    language: Language,
+    seeds: std::ops::Range<u64>,
+    marker: &str,
+) -> (outpost_server::testing::InProcessServer, Vec<String>) {
+    let server = outpost_server::testing::InProcessServer::start_with_ca_without_long_term();
+    server.unit("North");
+    let ids = unit_documents(
+        &server,
+        title,
+        SampleKind::OperationalReport,
+        language,
+        seeds,
+        marker,
+    );
+    (server, ids)
+}
+
 /// A new P-256 signing key in the session's vault, named for `name`, with its certificate from
 /// the server's CA; its id.
 pub fn server_certified_key(session: &Session, name: &str) -> String {

@@ -1588,9 +1588,11 @@ impl Service {
                 sha256: sha256.to_string(),
                 size: i64::try_from(size).unwrap_or(i64::MAX),
                 cause: cause.to_string(),
+                actor: caller.user.username.clone(),
             })
             .await?;
-        let kept_now = matches!(applied, RevisionApplied::Conflict { first: true, .. });
+        // Audited by the store in the same transaction (a revised head, a conflict branch kept).
+        tracing::info!(document = %document.id, outcome = ?applied, "pushed revision");
         let outcome = match applied {
             RevisionApplied::Applied => wire::OpOutcome::Applied,
             RevisionApplied::AlreadyApplied => wire::OpOutcome::AlreadyApplied,
@@ -1604,13 +1606,6 @@ impl Service {
             },
         };
         if outcome == wire::OpOutcome::Applied {
-            self.audit(
-                &caller.user.username,
-                "document.revised",
-                &document.id,
-                format!("{cause}: {base_sha256} -> {sha256}"),
-            )
-            .await?;
             // The pushed revision stands whatever happens here; a failed extension is audited
             // and the signature stays at B-B until the next signed revision.
             if let Err(error) = self
@@ -1638,15 +1633,6 @@ impl Service {
                     tracing::warn!(document = %document.id, %error, "the signatures were not extended for the long term");
                 }
             }
-        } else if kept_now {
-            // Audited when kept: the same push again (its answer lost) is the same conflict.
-            self.audit(
-                &caller.user.username,
-                "document.revision_conflict",
-                &document.id,
-                format!("{cause}: {base_sha256} -> {sha256} kept as a conflict branch"),
-            )
-            .await?;
         }
         Ok(outcome)
     }
@@ -1726,19 +1712,11 @@ impl Service {
                 sha256: sha256.clone(),
                 size,
                 cause: LONG_TERM_CAUSE.to_string(),
+                actor: "server".into(),
             })
             .await?;
-        let made = applied == RevisionApplied::Applied;
-        if made {
-            self.audit(
-                "server",
-                "document.long_term",
-                document_id,
-                format!("{LONG_TERM_CAUSE}: {head_sha256} -> {sha256}"),
-            )
-            .await?;
-        }
-        Ok(made)
+        // Audited by the store as `document.long_term` in the same transaction.
+        Ok(applied == RevisionApplied::Applied)
     }
 
     /// Seals every head a workstation pushed whose newest signature still waits for its

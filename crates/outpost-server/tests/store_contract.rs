@@ -605,6 +605,7 @@ async fn long_term_extensions_give_way(store: Arc<dyn Store>) {
         sha256: sha.into(),
         size: 20,
         cause: cause.into(),
+        actor: "alice".into(),
     };
     let (signed, sealed, countersigned, late) = (
         "01".repeat(32),
@@ -651,6 +652,41 @@ async fn long_term_extensions_give_way(store: Arc<dyn Store>) {
             head_sha256: countersigned.clone(),
             first: false,
         }
+    );
+    // Each revision that changed something is audited once, by the transaction that recorded
+    // it; a retried op and a repeated conflict add nothing.
+    assert_eq!(
+        apply(op("o3", &signed, &countersigned, "signature")).await,
+        RevisionApplied::AlreadyApplied
+    );
+    let audited: Vec<(String, String)> = store
+        .audit_after(0, 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|row| row.record.subject == "doc")
+        .map(|row| (row.record.action, row.record.detail))
+        .collect();
+    assert_eq!(
+        audited,
+        vec![
+            (
+                "document.revised".to_string(),
+                format!("signature: {original} -> {signed}")
+            ),
+            (
+                "document.long_term".to_string(),
+                format!("{LONG_TERM_CAUSE}: {signed} -> {sealed}")
+            ),
+            (
+                "document.revised".to_string(),
+                format!("signature: {signed} -> {countersigned}")
+            ),
+            (
+                "document.revision_conflict".to_string(),
+                format!("signature: {signed} -> {late} kept as a conflict branch")
+            ),
+        ]
     );
 }
 

@@ -344,6 +344,35 @@ pub struct RevisionOp {
     pub size: i64,
     /// What made it, for people.
     pub cause: String,
+    /// Whom its audit entry names: the pushing user's name, or "server" for its own extension.
+    pub actor: String,
+}
+
+impl RevisionOp {
+    /// The audit entry a store appends in the same transaction that records `outcome`: a
+    /// revision made the head (the server's long-term extension named as such), or one kept as a
+    /// conflict branch — once: the same push again is the same conflict. None for the rest.
+    pub fn audit_record(&self, outcome: &RevisionApplied) -> Option<NewAudit> {
+        let change = format!("{}: {} -> {}", self.cause, self.base_sha256, self.sha256);
+        let (action, detail) = match outcome {
+            RevisionApplied::Applied if self.cause == LONG_TERM_CAUSE => {
+                ("document.long_term", change)
+            }
+            RevisionApplied::Applied => ("document.revised", change),
+            RevisionApplied::Conflict { first: true, .. } => (
+                "document.revision_conflict",
+                format!("{change} kept as a conflict branch"),
+            ),
+            _ => return None,
+        };
+        Some(NewAudit {
+            at: self.at,
+            actor: self.actor.clone(),
+            action: action.into(),
+            subject: self.document_id.clone(),
+            detail,
+        })
+    }
 }
 
 /// What applying a pushed revision did.

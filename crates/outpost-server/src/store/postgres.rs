@@ -1222,6 +1222,14 @@ impl Store for PostgresStore {
                 &[&op.op_id, &op.user_id, &op.device_id, &name, &op.at],
             )
             .await?;
+        if let Some(r) = op.audit_record(&outcome) {
+            transaction
+                .execute(
+                    "INSERT INTO audit (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
+                    &[&r.at, &r.actor, &r.action, &r.subject, &r.detail],
+                )
+                .await?;
+        }
         transaction.commit().await?;
         Ok(outcome)
     }

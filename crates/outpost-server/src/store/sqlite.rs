@@ -1179,6 +1179,12 @@ impl Store for SqliteStore {
                 "INSERT INTO applied_ops (op_id, user_id, device_id, outcome, applied_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![op.op_id, op.user_id, op.device_id, name, op.at],
             )?;
+            if let Some(r) = op.audit_record(&outcome) {
+                transaction.execute(
+                    "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![r.at, r.actor, r.action, r.subject, r.detail],
+                )?;
+            }
             transaction.commit()?;
             Ok(outcome)
         })

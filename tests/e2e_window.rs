@@ -1114,22 +1114,12 @@ fn an_idle_window_locks_the_vault_by_itself_and_says_why() {
 
 #[test]
 fn five_thousand_documents_scroll_in_a_list_that_draws_only_the_rows_in_view() {
-    use std::sync::{Arc, Mutex};
     let data = tempfile::tempdir().unwrap();
     let keyring_service = format!("outpost-e2e-big-{}", std::process::id());
     // A vault holding 5,000 documents, filled before the window opens.
     {
-        let workstation =
-            outpost_workstation::Workstation::new(outpost_workstation::WorkstationConfig {
-                data_root: data.path().to_owned(),
-                keyring: Arc::new(outpost_workstation::OsKeyring::new(&keyring_service)),
-                clock: Arc::new(outpost_workstation::SystemClock),
-                kdf: outpost_workstation::KdfParams::INSECURE_FAST_FOR_TESTS,
-                pdf: outpost_workstation::PdfEngine::start_default().unwrap(),
-            });
-        let rng: outpost_workstation::SharedRng = Arc::new(Mutex::new(Box::new(rand_core::OsRng)));
-        let session = workstation
-            .create_vault("archivist", "archive-password", rng)
+        let session = workstation_beside_the_app(data.path(), &keyring_service)
+            .create_vault("archivist", "archive-password", os_rng())
             .unwrap();
         for n in 0..5_000 {
             let title = format!("Register entry {n:04}");
@@ -2530,4 +2520,148 @@ fn every_control_is_reached_by_the_keyboard_with_a_visible_focus_and_all_text_is
         "the practice server's switch is shown"
     );
     check("the tutorial");
+}
+
+/// The engine on the app's data folder and keyring service, for a test that prepares a vault
+/// before the window opens (or reads it after the window closed).
+fn workstation_beside_the_app(
+    data: &std::path::Path,
+    keyring_service: &str,
+) -> outpost_workstation::Workstation {
+    outpost_workstation::Workstation::new(outpost_workstation::WorkstationConfig {
+        data_root: data.to_owned(),
+        keyring: std::sync::Arc::new(outpost_workstation::OsKeyring::new(keyring_service)),
+        clock: std::sync::Arc::new(outpost_workstation::SystemClock),
+        kdf: outpost_workstation::KdfParams::INSECURE_FAST_FOR_TESTS,
+        pdf: outpost_workstation::PdfEngine::start_default().unwrap(),
+    })
+}
+
+fn os_rng() -> outpost_workstation::SharedRng {
+    std::sync::Arc::new(std::sync::Mutex::new(Box::new(rand_core::OsRng)))
+}
+
+#[test]
+fn a_batch_that_stopped_mid_way_is_offered_again_and_finished_in_the_window() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let data = tempfile::tempdir().unwrap();
+    let keyring_service = format!("outpost-e2e-batch-{}", std::process::id());
+    let pki = judges::TestPki::new();
+    let workstation = || workstation_beside_the_app(data.path(), &keyring_service);
+    let rng = os_rng;
+    let total = 6;
+    // A supervisor's vault: six orders and a certified key; a batch over all six stops once the
+    // first is signed (as when the user stops it, or the app is closed mid-way).
+    let left = {
+        let ws = workstation();
+        let session = ws.create_vault("petrov", "petrov-password", rng()).unwrap();
+        let mut documents = Vec::new();
+        for n in 1..=total {
+            let title = format!("Order {n}");
+            let imported = session
+                .import_bytes(
+                    outpost_server::testing::sample_pdf(&title, 0),
+                    &format!("order-{n}.pdf"),
+                )
+                .unwrap();
+            documents.push(imported.document().id.clone());
+        }
+        let key = session
+            .create_signing_key(
+                "Petrov",
+                outpost_workstation::KeyAlgorithm::EcdsaP256,
+                "Supervisor Petrov",
+            )
+            .unwrap();
+        let issued = pki.issue_for_request("petrov", &key.request_pem);
+        session
+            .import_certificate(&key.id, issued.as_bytes())
+            .unwrap();
+        session
+            .add_trust_anchor(&std::fs::read(pki.path("ca.crt")).unwrap())
+            .unwrap();
+        let stop = AtomicBool::new(false);
+        let report = session
+            .sign_batch(
+                &outpost_workstation::BatchRequest {
+                    batch_id: "orders-of-the-day".into(),
+                    documents,
+                    options: outpost_workstation::SignOptions::invisible(&key.id, "Approved"),
+                    parallelism: 1,
+                    token: None,
+                },
+                &|progress| {
+                    if progress.done >= 1 {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                },
+                &stop,
+            )
+            .unwrap();
+        assert!(report.cancelled && report.signed < total, "{report:?}");
+        let unfinished = session.unfinished_batches().unwrap();
+        assert_eq!(unfinished.len(), 1, "{unfinished:?}");
+        let left = unfinished[0].documents_left.len();
+        assert_eq!(left, total - report.signed);
+        session.lock().unwrap();
+        left
+    };
+
+    let running = start_app(
+        data.path(),
+        &[("OUTPOST_KEYRING_SERVICE", keyring_service.as_str())],
+    );
+    let driver = &running.driver;
+    driver.type_into(&driver.wait_for("#unlock-user"), "petrov");
+    driver.type_into(&driver.wait_for("#unlock-password"), "petrov-password");
+    driver.click(&driver.wait_for("#unlock-submit"));
+    // Unlocked, the window offers to finish the batch, saying how much is left and why it was
+    // started.
+    let offer = text_when(driver, "#unfinished-batches", "the offer", |t| {
+        t.contains(&format!("{left} of its {total}")) || t.contains(&format!("{left} из {total}"))
+    });
+    assert!(offer.contains("Approved"), "{offer}");
+    driver.click(&driver.wait_for("#unfinished-batches .batch-continue"));
+    let heading = text_when(driver, "#viewer h2", "the batch panel", |t| {
+        t.contains(&left.to_string())
+    });
+    assert_eq!(
+        driver.script("return document.getElementById('unfinished-batches').hidden"),
+        json!(true),
+        "the offer is hidden while its panel is open: {heading}"
+    );
+    driver.wait_for("#batch-key option");
+    driver.click(&driver.wait_for("#batch-start"));
+    let summary = text_when(driver, "#batch-summary", "the batch summary", |t| {
+        !t.is_empty()
+    });
+    assert_eq!(
+        driver
+            .find_all("#batch-results li[data-result=signed]")
+            .len(),
+        left,
+        "{summary}"
+    );
+    // Finished: not offered again, and every order is marked signed.
+    wait_until("all six marked signed", Duration::from_secs(30), || {
+        (driver.find_all("#doc-list li .badge.signed").len() == total).then_some(())
+    });
+    text_when(driver, "#unfinished-batches", "no offer", str::is_empty);
+    drop(running);
+
+    // Each order carries exactly one signature, valid; the batch is over.
+    let session = workstation()
+        .unlock("petrov", "petrov-password", rng())
+        .unwrap();
+    assert!(session.unfinished_batches().unwrap().is_empty());
+    for document in session.documents().unwrap() {
+        let reports = session.validate_document(&document.id).unwrap();
+        assert_eq!(reports.len(), 1, "{}: {reports:?}", document.title);
+        assert_eq!(
+            reports[0].status,
+            outpost_workstation::SignatureStatus::Valid,
+            "{}",
+            document.title
+        );
+    }
 }

@@ -2021,14 +2021,15 @@ impl Service {
                 "the certificate request is empty or too large".into(),
             ));
         }
-        let encode = |der: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(der);
         // One certificate per key: a request sent again from the same device (its answer lost on
-        // the way) gets the certificate already issued for that key, while it is valid and not
-        // revoked. (Two requests for one key at the same moment can still both be issued; the
-        // workstation sends its requests one at a time.)
+        // the way, or two sent at the same moment) gets the certificate already issued for that
+        // key, while it is valid and not revoked. The store looks and records in one transaction.
         let public_key = crate::ca::request_public_key(csr_der)?;
+        let same_key: crate::store::SameKey = std::sync::Arc::new(move |der: &[u8]| {
+            crate::ca::certificate_public_key(der).as_deref() == Some(public_key.as_slice())
+        });
         let now = self.clock.now();
-        if let Some(issued) = self
+        let held = self
             .store
             .certificates_of_user(&caller.user.id)
             .await?
@@ -2037,26 +2038,10 @@ impl Service {
                 c.device_id == caller.device_id
                     && c.revoked_at.is_none()
                     && c.not_after > now
-                    && crate::ca::certificate_public_key(&c.der).as_deref()
-                        == Some(public_key.as_slice())
-            })
-        {
-            self.audit(
-                &caller.user.username,
-                "certificate.sent_again",
-                &caller.user.username,
-                format!(
-                    "serial {} sent again for the same key, device {}",
-                    issued.serial, caller.device_id
-                ),
-            )
-            .await?;
-            return Ok(wire::CertificateIssued {
-                serial: issued.serial,
-                certificate: encode(&issued.der),
-                chain: vec![encode(ca.certificate_der())],
-                not_after: issued.not_after,
+                    && same_key(&c.der)
             });
+        if let Some(issued) = held {
+            return self.send_certificate_again(caller, ca, issued).await;
         }
         let unit = match &caller.user.unit_id {
             Some(id) => self.store.unit_by_id(id).await?.map(|unit| unit.name),
@@ -2085,7 +2070,11 @@ impl Service {
             issued_at: self.clock.now(),
             revoked_at: None,
         };
-        self.store.insert_certificate(&row).await?;
+        if let Some(issued) = self.store.insert_certificate_once(&row, same_key).await? {
+            // Another request for this key was issued meanwhile: that one is the certificate,
+            // and the one just signed is never handed out.
+            return self.send_certificate_again(caller, ca, issued).await;
+        }
         self.audit(
             &caller.user.username,
             "certificate.issued",
@@ -2093,12 +2082,28 @@ impl Service {
             format!("serial {}, device {}", issued.serial, caller.device_id),
         )
         .await?;
-        Ok(wire::CertificateIssued {
-            serial: issued.serial,
-            certificate: encode(&issued.der),
-            chain: vec![encode(ca.certificate_der())],
-            not_after: issued.not_after,
-        })
+        Ok(issued_answer(ca, row))
+    }
+
+    /// Answers a request for a key already certified on the caller's device with that
+    /// certificate, audited as sent again.
+    async fn send_certificate_again(
+        &self,
+        caller: &Caller,
+        ca: &CertificateAuthority,
+        issued: CertificateRow,
+    ) -> Result<wire::CertificateIssued, ServiceError> {
+        self.audit(
+            &caller.user.username,
+            "certificate.sent_again",
+            &caller.user.username,
+            format!(
+                "serial {} sent again for the same key, device {}",
+                issued.serial, caller.device_id
+            ),
+        )
+        .await?;
+        Ok(issued_answer(ca, issued))
     }
 
     /// The CA certificate (DER).
@@ -2209,5 +2214,16 @@ pub fn document_info(document: &DocumentRow) -> wire::DocumentInfo {
         sha256: document.sha256.clone(),
         size: u64::try_from(document.size).unwrap_or(0),
         registered_at: document.registered_at,
+    }
+}
+
+/// A signer certificate as the workstation receives it: its DER and the CA's, in base64url.
+fn issued_answer(ca: &CertificateAuthority, issued: CertificateRow) -> wire::CertificateIssued {
+    let encode = |der: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(der);
+    wire::CertificateIssued {
+        serial: issued.serial,
+        certificate: encode(&issued.der),
+        chain: vec![encode(ca.certificate_der())],
+        not_after: issued.not_after,
     }
 }

@@ -296,12 +296,51 @@ fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The same request sent several times at once (a workstation retrying while its first attempt
+/// is still on its way, or two windows of one vault): every answer is the one certificate.
+fn requests_for_one_key_at_the_same_moment_get_one_certificate(backend: Backend) {
+    let server = TestServer::start_with_ca(backend);
+    let bob = server.user("bob", Role::Supervisor, None);
+    let token = server.login(&bob, &DeviceKey::new(1)).access_token;
+    let (_, request) = csr();
+    let answers: Vec<wire::CertificateIssued> = std::thread::scope(|scope| {
+        let sending: Vec<_> = (0..6)
+            .map(|_| scope.spawn(|| request_certificate(&server, &token, &request)))
+            .collect();
+        sending
+            .into_iter()
+            .map(|sent| {
+                let reply = sent.join().expect("the request");
+                assert!(
+                    reply.status == 201 || reply.status == 200,
+                    "{}",
+                    reply.text()
+                );
+                serde_json::from_slice(&reply.body).expect("issued")
+            })
+            .collect()
+    });
+    let serials: std::collections::BTreeSet<&str> =
+        answers.iter().map(|a| a.serial.as_str()).collect();
+    assert_eq!(serials.len(), 1, "{serials:?}");
+    let held = server
+        .block_on(server.service.certificates("bob"))
+        .expect("certificates");
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].serial, answers[0].serial);
+}
+
 mod sqlite {
     #[test]
     fn signer_certificates_come_from_csrs_and_revocations_reach_the_crl() {
         super::signer_certificates_come_from_csrs_and_revocations_reach_the_crl(
             super::Backend::Sqlite,
         )
+    }
+
+    #[test]
+    fn requests_for_one_key_at_the_same_moment_get_one_certificate() {
+        super::requests_for_one_key_at_the_same_moment_get_one_certificate(super::Backend::Sqlite)
     }
 }
 
@@ -311,6 +350,11 @@ mod postgres {
         super::signer_certificates_come_from_csrs_and_revocations_reach_the_crl(
             super::Backend::Postgres,
         )
+    }
+
+    #[test]
+    fn requests_for_one_key_at_the_same_moment_get_one_certificate() {
+        super::requests_for_one_key_at_the_same_moment_get_one_certificate(super::Backend::Postgres)
     }
 }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use outpost_protocol::Role;
 use outpost_server::store::{
     Assignee, AssignmentRow, CertificateRow, DeviceRow, DocumentRow, NewAudit, OpApplied,
-    RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow, TrainingOp, UnitRow,
-    UserRow, LONG_TERM_CAUSE,
+    RefreshClaim, RevisionApplied, RevisionOp, SameKey, Store, StoreError, TokenRow, TrainingOp,
+    UnitRow, UserRow, LONG_TERM_CAUSE,
 };
 use support::Backend;
 
@@ -372,16 +372,27 @@ async fn contract(store: Arc<dyn Store>) {
         issued_at: 1,
         revoked_at: None,
     };
-    store
-        .insert_certificate(&certificate("c1", "d1"))
-        .await
-        .expect("certificate");
-    store
-        .insert_certificate(&certificate("c2", "d2"))
-        .await
-        .expect("certificate");
-    let again = store.insert_certificate(&certificate("c1", "d1")).await;
+    // Which stored certificate certifies the key being certified: none, or the one with this DER.
+    let no_key: SameKey = Arc::new(|_: &[u8]| false);
+    let same_der: SameKey = Arc::new(|der: &[u8]| der == [0x30, 0x00]);
+    for (serial, device) in [("c1", "d1"), ("c2", "d2")] {
+        let inserted = store
+            .insert_certificate_once(&certificate(serial, device), no_key.clone())
+            .await
+            .expect("certificate");
+        assert_eq!(inserted, None);
+    }
+    let again = store
+        .insert_certificate_once(&certificate("c1", "d1"), no_key.clone())
+        .await;
     assert!(matches!(again, Err(StoreError::Duplicate(_))), "{again:?}");
+    // The same key on the same device, still valid: the certificate held is the answer, and
+    // nothing new is recorded.
+    let held = store
+        .insert_certificate_once(&certificate("c3", "d1"), same_der.clone())
+        .await
+        .expect("certificate");
+    assert_eq!(held.map(|c| c.serial), Some("c1".to_string()));
     assert_eq!(
         store.revoked_certificates().await.expect("q"),
         Vec::<(String, i64)>::new()
@@ -392,6 +403,32 @@ async fn contract(store: Arc<dyn Store>) {
         vec![("c2".to_string(), 78)]
     );
     assert_eq!(store.certificates_of_user("u1").await.expect("q").len(), 2);
+    // Revoked, or expired by the time of the new one: a new certificate is recorded.
+    let after_revocation = store
+        .insert_certificate_once(&certificate("c4", "d2"), same_der.clone())
+        .await
+        .expect("certificate");
+    assert_eq!(after_revocation, None);
+    let after_expiry = store
+        .insert_certificate_once(
+            &CertificateRow {
+                issued_at: 2,
+                not_after: 9,
+                ..certificate("c5", "d1")
+            },
+            same_der.clone(),
+        )
+        .await
+        .expect("certificate");
+    assert_eq!(after_expiry, None);
+    let serials: Vec<String> = store
+        .certificates_of_user("u1")
+        .await
+        .expect("q")
+        .into_iter()
+        .map(|c| c.serial)
+        .collect();
+    assert_eq!(serials, ["c1", "c2", "c4", "c5"]);
 
     // Documents and assignments: visibility follows active assignments to the user or unit.
     for (id, title) in [("doc-a", "Alpha"), ("doc-b", "Bravo"), ("doc-c", "Charlie")] {
@@ -526,7 +563,12 @@ async fn contract(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store.revoked_certificates().await.expect("q"),
-        vec![("c1".to_string(), 500), ("c2".to_string(), 78)]
+        vec![
+            ("c1".to_string(), 500),
+            ("c2".to_string(), 78),
+            ("c4".to_string(), 500),
+            ("c5".to_string(), 500)
+        ]
     );
     assert_eq!(store.access_token("a9").await.expect("q"), None);
 }

@@ -192,6 +192,9 @@ pub struct CertificateRow {
     pub revoked_at: Option<i64>,
 }
 
+/// Whether a stored certificate (its DER) certifies the key being certified now.
+pub type SameKey = std::sync::Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
 /// An audit record to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAudit {
@@ -577,8 +580,16 @@ pub trait Store: Send + Sync {
         at: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Records an issued certificate.
-    async fn insert_certificate(&self, certificate: &CertificateRow) -> Result<(), StoreError>;
+    /// Records an issued certificate unless its user already holds one for the same key on the
+    /// same device, not revoked and not expired at its `issued_at` (`same_key` says whether a
+    /// stored certificate's DER certifies the key): then that one is returned and nothing is
+    /// recorded. Looked up and recorded in one transaction (under the user's row lock), so two
+    /// requests for one key at the same moment end with one certificate.
+    async fn insert_certificate_once(
+        &self,
+        certificate: &CertificateRow,
+        same_key: SameKey,
+    ) -> Result<Option<CertificateRow>, StoreError>;
     /// The certificates issued to a user, oldest first.
     async fn certificates_of_user(&self, user_id: &str) -> Result<Vec<CertificateRow>, StoreError>;
     /// Serial and revocation time of every revoked certificate (for the CRL).

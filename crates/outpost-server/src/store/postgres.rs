@@ -10,8 +10,8 @@ use tokio_postgres::{NoTls, Row};
 use super::{
     parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
     DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
-    PullPage, PushedHead, RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow,
-    TrainingOp, TrainingRow, UnitRow, UserRow, LONG_TERM_CAUSE,
+    PullPage, PushedHead, RefreshClaim, RevisionApplied, RevisionOp, SameKey, Store, StoreError,
+    TokenRow, TrainingOp, TrainingRow, UnitRow, UserRow, LONG_TERM_CAUSE,
 };
 
 mod embedded {
@@ -553,15 +553,44 @@ impl Store for PostgresStore {
         Ok(changed == 1)
     }
 
-    async fn insert_certificate(&self, r: &CertificateRow) -> Result<(), StoreError> {
-        self.execute(
+    async fn insert_certificate_once(
+        &self,
+        r: &CertificateRow,
+        same_key: SameKey,
+    ) -> Result<Option<CertificateRow>, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await?;
+        // The user's row lock orders every certificate issued to them.
+        transaction
+            .query_opt(
+                "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+                &[&r.user_id],
+            )
+            .await?;
+        let rows = transaction
+            .query(
+                "SELECT serial, user_id, device_id, subject, der, not_before, not_after, issued_at, revoked_at \
+                 FROM certificates WHERE user_id = $1 AND device_id = $2 AND revoked_at IS NULL \
+                 AND not_after > $3 ORDER BY issued_at, serial",
+                &[&r.user_id, &r.device_id, &r.issued_at],
+            )
+            .await?;
+        for row in &rows {
+            let held = certificate_row(row)?;
+            if same_key(&held.der) {
+                return Ok(Some(held));
+            }
+        }
+        transaction
+            .execute(
                 "INSERT INTO certificates (serial, user_id, device_id, subject, der, not_before, not_after, \
                  issued_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[&r.serial, &r.user_id, &r.device_id, &r.subject, &r.der, &r.not_before, &r.not_after, &r.issued_at, &r.revoked_at],
             )
             .await
             .map_err(|e| duplicate_or(e, "a certificate with that serial"))?;
-        Ok(())
+        transaction.commit().await?;
+        Ok(None)
     }
 
     async fn certificates_of_user(&self, user_id: &str) -> Result<Vec<CertificateRow>, StoreError> {
@@ -571,21 +600,7 @@ impl Store for PostgresStore {
                 &[&user_id],
             )
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CertificateRow {
-                    serial: row.try_get(0)?,
-                    user_id: row.try_get(1)?,
-                    device_id: row.try_get(2)?,
-                    subject: row.try_get(3)?,
-                    der: row.try_get(4)?,
-                    not_before: row.try_get(5)?,
-                    not_after: row.try_get(6)?,
-                    issued_at: row.try_get(7)?,
-                    revoked_at: row.try_get(8)?,
-                })
-            })
-            .collect()
+        rows.iter().map(certificate_row).collect()
     }
 
     async fn revoked_certificates(&self) -> Result<Vec<(String, i64)>, StoreError> {
@@ -1380,4 +1395,20 @@ impl Store for PostgresStore {
             })
             .collect()
     }
+}
+
+/// A `certificates` row read in the column order serial, user_id, device_id, subject, der,
+/// not_before, not_after, issued_at, revoked_at.
+fn certificate_row(row: &Row) -> Result<CertificateRow, StoreError> {
+    Ok(CertificateRow {
+        serial: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        device_id: row.try_get(2)?,
+        subject: row.try_get(3)?,
+        der: row.try_get(4)?,
+        not_before: row.try_get(5)?,
+        not_after: row.try_get(6)?,
+        issued_at: row.try_get(7)?,
+        revoked_at: row.try_get(8)?,
+    })
 }

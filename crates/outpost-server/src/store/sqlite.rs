@@ -9,8 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::{
     parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
     DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
-    PullPage, PushedHead, RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow,
-    TrainingOp, TrainingRow, UnitRow, UserRow, LONG_TERM_CAUSE,
+    PullPage, PushedHead, RefreshClaim, RevisionApplied, RevisionOp, SameKey, Store, StoreError,
+    TokenRow, TrainingOp, TrainingRow, UnitRow, UserRow, LONG_TERM_CAUSE,
 };
 
 mod embedded {
@@ -570,16 +570,39 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_certificate(&self, certificate: &CertificateRow) -> Result<(), StoreError> {
+    async fn insert_certificate_once(
+        &self,
+        certificate: &CertificateRow,
+        same_key: SameKey,
+    ) -> Result<Option<CertificateRow>, StoreError> {
         let r = certificate.clone();
+        // One writer connection: the look-up and the insert are one transaction no other write
+        // can come between.
         self.run(move |c| {
-            c.execute(
-                "INSERT INTO certificates (serial, user_id, device_id, subject, der, not_before, not_after, \
-                 issued_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![r.serial, r.user_id, r.device_id, r.subject, r.der, r.not_before, r.not_after, r.issued_at, r.revoked_at],
-            )
-            .map_err(|e| duplicate_or(e, "a certificate with that serial"))?;
-            Ok(())
+            let transaction = c.transaction()?;
+            let held = {
+                let mut statement = transaction.prepare(
+                    "SELECT serial, user_id, device_id, subject, der, not_before, not_after, issued_at, revoked_at \
+                     FROM certificates WHERE user_id = ?1 AND device_id = ?2 AND revoked_at IS NULL \
+                     AND not_after > ?3 ORDER BY issued_at, serial",
+                )?;
+                let rows = statement
+                    .query_map(params![r.user_id, r.device_id, r.issued_at], certificate_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows.into_iter().find(|held| same_key(&held.der))
+            };
+            if held.is_some() {
+                return Ok(held);
+            }
+            transaction
+                .execute(
+                    "INSERT INTO certificates (serial, user_id, device_id, subject, der, not_before, not_after, \
+                     issued_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![r.serial, r.user_id, r.device_id, r.subject, r.der, r.not_before, r.not_after, r.issued_at, r.revoked_at],
+                )
+                .map_err(|e| duplicate_or(e, "a certificate with that serial"))?;
+            transaction.commit()?;
+            Ok(None)
         })
         .await
     }
@@ -592,19 +615,7 @@ impl Store for SqliteStore {
                  FROM certificates WHERE user_id = ?1 ORDER BY issued_at, serial",
             )?;
             let rows = statement
-                .query_map([user_id], |row| {
-                    Ok(CertificateRow {
-                        serial: row.get(0)?,
-                        user_id: row.get(1)?,
-                        device_id: row.get(2)?,
-                        subject: row.get(3)?,
-                        der: row.get(4)?,
-                        not_before: row.get(5)?,
-                        not_after: row.get(6)?,
-                        issued_at: row.get(7)?,
-                        revoked_at: row.get(8)?,
-                    })
-                })?
+                .query_map([user_id], certificate_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
@@ -1357,4 +1368,20 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// A `certificates` row read in the column order serial, user_id, device_id, subject, der,
+/// not_before, not_after, issued_at, revoked_at.
+fn certificate_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CertificateRow> {
+    Ok(CertificateRow {
+        serial: row.get(0)?,
+        user_id: row.get(1)?,
+        device_id: row.get(2)?,
+        subject: row.get(3)?,
+        der: row.get(4)?,
+        not_before: row.get(5)?,
+        not_after: row.get(6)?,
+        issued_at: row.get(7)?,
+        revoked_at: row.get(8)?,
+    })
 }

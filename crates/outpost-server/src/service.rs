@@ -18,9 +18,10 @@ use crate::ca::{CaError, CertificateAuthority, SignerSubject};
 use crate::clock::{new_id, new_token, Clock, Entropy};
 use crate::identity::{self, IdentityError, SecondFactorEnrolment};
 use crate::store::{
-    AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow, DeviceAuditRow,
-    DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntryKind, RefreshClaim, RevisionApplied,
-    RevisionOp, Store, StoreError, TokenRow, TrainingOp, UnitRow, UserRow, LONG_TERM_CAUSE,
+    AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateInsert,
+    CertificateRow, DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntryKind,
+    RefreshClaim, RevisionApplied, RevisionOp, Store, StoreError, TokenRow, TrainingOp, UnitRow,
+    UserRow, LONG_TERM_CAUSE,
 };
 use crate::tsa::TimeStampAuthority;
 
@@ -1539,6 +1540,11 @@ impl Service {
             }
         }
         check_text("cause", cause, 64)?;
+        if cause == LONG_TERM_CAUSE {
+            return Err(ServiceError::BadRequest(format!(
+                "the cause \"{LONG_TERM_CAUSE}\" is the server's own; name what made the revision"
+            )));
+        }
         if !self
             .store
             .is_document_revision(&document.id, base_sha256)
@@ -2070,10 +2076,15 @@ impl Service {
             issued_at: self.clock.now(),
             revoked_at: None,
         };
-        if let Some(issued) = self.store.insert_certificate_once(&row, same_key).await? {
+        match self.store.insert_certificate_once(&row, same_key).await? {
+            CertificateInsert::Recorded => {}
             // Another request for this key was issued meanwhile: that one is the certificate,
             // and the one just signed is never handed out.
-            return self.send_certificate_again(caller, ca, issued).await;
+            CertificateInsert::Held(issued) => {
+                return self.send_certificate_again(caller, ca, issued).await
+            }
+            // Disabled or revoked while this request was on its way.
+            CertificateInsert::Withdrawn => return Err(ServiceError::Forbidden),
         }
         self.audit(
             &caller.user.username,

@@ -2127,12 +2127,20 @@ fn pushed_revisions_compare_and_swap_and_losers_stay_as_conflict_branches(backen
     );
 
     // Refused, each with a reason, nothing stored: an unknown base, a hash that does not add up,
-    // an update never uploaded, a document the caller may not see.
+    // an update never uploaded, a revision passed off as the server's own long-term extension
+    // (which would give way to any later push and be audited as the server's), a document the
+    // caller may not see.
     let stranger = sample_pdf("Stranger");
     let stranger_update = outpost_server::testing::incremental_update(&stranger, "x");
     upload_whole(&server, &alice_token, &stranger_update);
     let mut lying = revision_op(&op(6), &id, &alice_whole, &bob_resigned);
     lying["change"]["sha256"] = json!(sha256_hex(b"not the whole"));
+    let mut head_now = alice_whole.clone();
+    head_now.extend_from_slice(&bob_resigned);
+    let posing_update = outpost_server::testing::incremental_update(&head_now, "posing");
+    upload_whole(&server, &alice_token, &posing_update);
+    let mut posing = revision_op(&op(9), &id, &head_now, &posing_update);
+    posing["change"]["cause"] = json!(outpost_server::store::LONG_TERM_CAUSE);
     let never_uploaded =
         outpost_server::testing::incremental_update(&alice_whole, "never uploaded");
     let outcomes = push_ops(
@@ -2142,8 +2150,10 @@ fn pushed_revisions_compare_and_swap_and_losers_stay_as_conflict_branches(backen
             revision_op(&op(5), &id, &stranger, &stranger_update),
             lying,
             revision_op(&op(7), &id, &alice_whole, &never_uploaded),
+            posing,
         ],
     );
+    assert_eq!(outcomes.len(), 4);
     for outcome in &outcomes {
         assert!(
             matches!(outcome, wire::OpOutcome::Rejected { .. }),

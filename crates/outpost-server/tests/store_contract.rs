@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use outpost_protocol::Role;
 use outpost_server::store::{
-    Assignee, AssignmentRow, CertificateRow, DeviceRow, DocumentRow, NewAudit, OpApplied,
-    RefreshClaim, RevisionApplied, RevisionOp, SameKey, Store, StoreError, TokenRow, TrainingOp,
-    UnitRow, UserRow, LONG_TERM_CAUSE,
+    Assignee, AssignmentRow, CertificateInsert, CertificateRow, DeviceRow, DocumentRow, NewAudit,
+    OpApplied, RefreshClaim, RevisionApplied, RevisionOp, SameKey, Store, StoreError, TokenRow,
+    TrainingOp, UnitRow, UserRow, LONG_TERM_CAUSE,
 };
 use support::Backend;
 
@@ -375,12 +375,23 @@ async fn contract(store: Arc<dyn Store>) {
     // Which stored certificate certifies the key being certified: none, or the one with this DER.
     let no_key: SameKey = Arc::new(|_: &[u8]| false);
     let same_der: SameKey = Arc::new(|der: &[u8]| der == [0x30, 0x00]);
-    for (serial, device) in [("c1", "d1"), ("c2", "d2")] {
+    store
+        .create_device(&DeviceRow {
+            id: "d3".into(),
+            user_id: "u1".into(),
+            name: "Tablet".into(),
+            public_key: vec![3],
+            enrolled_at: 12,
+            revoked_at: None,
+        })
+        .await
+        .expect("device");
+    for (serial, device) in [("c1", "d1"), ("c2", "d3")] {
         let inserted = store
             .insert_certificate_once(&certificate(serial, device), no_key.clone())
             .await
             .expect("certificate");
-        assert_eq!(inserted, None);
+        assert_eq!(inserted, CertificateInsert::Recorded);
     }
     let again = store
         .insert_certificate_once(&certificate("c1", "d1"), no_key.clone())
@@ -392,23 +403,27 @@ async fn contract(store: Arc<dyn Store>) {
         .insert_certificate_once(&certificate("c3", "d1"), same_der.clone())
         .await
         .expect("certificate");
-    assert_eq!(held.map(|c| c.serial), Some("c1".to_string()));
+    assert!(
+        matches!(&held, CertificateInsert::Held(c) if c.serial == "c1"),
+        "{held:?}"
+    );
+    // A revoked device gets none.
+    let on_revoked = store
+        .insert_certificate_once(&certificate("c4", "d2"), no_key.clone())
+        .await
+        .expect("certificate");
+    assert_eq!(on_revoked, CertificateInsert::Withdrawn);
     assert_eq!(
         store.revoked_certificates().await.expect("q"),
         Vec::<(String, i64)>::new()
     );
-    store.revoke_device("d2", 78).await.expect("revoke again");
+    store.revoke_device("d3", 78).await.expect("revoke");
     assert_eq!(
         store.revoked_certificates().await.expect("q"),
         vec![("c2".to_string(), 78)]
     );
     assert_eq!(store.certificates_of_user("u1").await.expect("q").len(), 2);
-    // Revoked, or expired by the time of the new one: a new certificate is recorded.
-    let after_revocation = store
-        .insert_certificate_once(&certificate("c4", "d2"), same_der.clone())
-        .await
-        .expect("certificate");
-    assert_eq!(after_revocation, None);
+    // Expired by the time of the new one: a new certificate is recorded.
     let after_expiry = store
         .insert_certificate_once(
             &CertificateRow {
@@ -420,7 +435,7 @@ async fn contract(store: Arc<dyn Store>) {
         )
         .await
         .expect("certificate");
-    assert_eq!(after_expiry, None);
+    assert_eq!(after_expiry, CertificateInsert::Recorded);
     let serials: Vec<String> = store
         .certificates_of_user("u1")
         .await
@@ -428,7 +443,7 @@ async fn contract(store: Arc<dyn Store>) {
         .into_iter()
         .map(|c| c.serial)
         .collect();
-    assert_eq!(serials, ["c1", "c2", "c4", "c5"]);
+    assert_eq!(serials, ["c1", "c2", "c5"]);
 
     // Documents and assignments: visibility follows active assignments to the user or unit.
     for (id, title) in [("doc-a", "Alpha"), ("doc-b", "Bravo"), ("doc-c", "Charlie")] {
@@ -566,9 +581,23 @@ async fn contract(store: Arc<dyn Store>) {
         vec![
             ("c1".to_string(), 500),
             ("c2".to_string(), 78),
-            ("c4".to_string(), 500),
             ("c5".to_string(), 500)
         ]
+    );
+    // A disabled user gets none.
+    assert_eq!(
+        store
+            .insert_certificate_once(
+                &CertificateRow {
+                    not_after: 900,
+                    issued_at: 600,
+                    ..certificate("c6", "d1")
+                },
+                no_key.clone()
+            )
+            .await
+            .expect("certificate"),
+        CertificateInsert::Withdrawn
     );
     assert_eq!(store.access_token("a9").await.expect("q"), None);
 }
@@ -695,6 +724,20 @@ async fn long_term_extensions_give_way(store: Arc<dyn Store>) {
             first: false,
         }
     );
+    // Another operation carrying the same losing revision finds its branch kept already.
+    assert_eq!(
+        apply(op("o5", &signed, &late, "signature")).await,
+        RevisionApplied::Conflict {
+            head_sha256: countersigned.clone(),
+            first: false,
+        }
+    );
+    // The server's own extension of a head that moved meanwhile loses: kept, not audited as a
+    // person's conflict (it is made again on the new head).
+    assert!(matches!(
+        apply(op("o6", &signed, &"06".repeat(32), LONG_TERM_CAUSE)).await,
+        RevisionApplied::Conflict { first: true, .. }
+    ));
     // Each revision that changed something is audited once, by the transaction that recorded
     // it; a retried op and a repeated conflict add nothing.
     assert_eq!(

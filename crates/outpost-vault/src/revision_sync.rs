@@ -471,6 +471,7 @@ impl Vault {
             "SELECT document_id FROM purge_notices
               WHERE document_id IS NOT NULL
                 AND document_id NOT IN (SELECT document_id FROM server_documents)
+                AND document_id NOT IN (SELECT id FROM documents)
               ORDER BY id",
         )?;
         let purged = purged.query_map([], |r| {

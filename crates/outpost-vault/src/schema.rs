@@ -371,8 +371,8 @@ CREATE TABLE held_annotation_changes (
 ALTER TABLE signing_keys ADD COLUMN certificate_requested_at_ms INTEGER;
 ALTER TABLE signing_keys ADD COLUMN certificate_refusal TEXT;
 "#,
-    // 17: a purge notice names the local document that was purged, so the list can show it in
-    // its place as "purged" until the user has read it (notices of earlier versions name none).
+    // 17: a purge notice names the local document that was purged, so its sync state reads
+    // "purged" until the user has read the notice (notices of earlier versions name none).
     r#"
 ALTER TABLE purge_notices ADD COLUMN document_id TEXT;
 "#,

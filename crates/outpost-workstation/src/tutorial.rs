@@ -898,11 +898,10 @@ impl Session {
             let Some(after) = signed_again else {
                 continue;
             };
+            // In step with the server (not purged, nothing waiting, refused or to sign again).
             let settled = states.iter().any(|s| {
                 &s.document_id.0 == document
-                    && s.pending_revisions == 0
-                    && !s.sign_again
-                    && s.refused.is_none()
+                    && s.standing == outpost_vault::DocumentStanding::Synced
             });
             if settled && self.practice_server_online() {
                 return Ok(Some(after));

@@ -192,6 +192,18 @@ pub struct CertificateRow {
     pub revoked_at: Option<i64>,
 }
 
+/// What [`Store::insert_certificate_once`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateInsert {
+    /// Recorded: it is the certificate for the key.
+    Recorded,
+    /// A valid certificate for the same key on the same device was held: that one stands, and
+    /// nothing was recorded.
+    Held(CertificateRow),
+    /// The user was disabled or the device revoked before it could be recorded: nothing was.
+    Withdrawn,
+}
+
 /// Whether a stored certificate (its DER) certifies the key being certified now.
 pub type SameKey = std::sync::Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
@@ -354,15 +366,16 @@ pub struct RevisionOp {
 impl RevisionOp {
     /// The audit entry a store appends in the same transaction that records `outcome`: a
     /// revision made the head (the server's long-term extension named as such), or one kept as a
-    /// conflict branch — once: the same push again is the same conflict. None for the rest.
+    /// conflict branch — once: the same push again is the same conflict. None for the rest, and
+    /// for an extension that lost to a push made meanwhile (it is made again on the new head).
+    /// Workstations cannot push the extension's cause ([`LONG_TERM_CAUSE`] is the server's).
     pub fn audit_record(&self, outcome: &RevisionApplied) -> Option<NewAudit> {
         let change = format!("{}: {} -> {}", self.cause, self.base_sha256, self.sha256);
+        let extension = self.cause == LONG_TERM_CAUSE;
         let (action, detail) = match outcome {
-            RevisionApplied::Applied if self.cause == LONG_TERM_CAUSE => {
-                ("document.long_term", change)
-            }
+            RevisionApplied::Applied if extension => ("document.long_term", change),
             RevisionApplied::Applied => ("document.revised", change),
-            RevisionApplied::Conflict { first: true, .. } => (
+            RevisionApplied::Conflict { first: true, .. } if !extension => (
                 "document.revision_conflict",
                 format!("{change} kept as a conflict branch"),
             ),
@@ -390,11 +403,26 @@ pub enum RevisionApplied {
     Conflict {
         /// The head now.
         head_sha256: String,
-        /// Whether this push kept it (false: an earlier push of the same operation did).
+        /// Whether this push kept it (false: an earlier push of the same operation, or another
+        /// operation carrying the same revision, did).
         first: bool,
     },
     /// Its base is not a revision of this document: refused, not recorded.
     UnknownBase,
+}
+
+impl RevisionApplied {
+    /// A conflict is first only when this push's branch row was `kept` (inserted now): another
+    /// operation with the same revision found it kept already.
+    pub fn first_kept(self, kept: bool) -> Self {
+        match self {
+            RevisionApplied::Conflict { head_sha256, first } => RevisionApplied::Conflict {
+                head_sha256,
+                first: first && kept,
+            },
+            other => other,
+        }
+    }
 }
 
 /// One uploaded entry of a device's audit chain.
@@ -582,14 +610,15 @@ pub trait Store: Send + Sync {
 
     /// Records an issued certificate unless its user already holds one for the same key on the
     /// same device, not revoked and not expired at its `issued_at` (`same_key` says whether a
-    /// stored certificate's DER certifies the key): then that one is returned and nothing is
-    /// recorded. Looked up and recorded in one transaction (under the user's row lock), so two
-    /// requests for one key at the same moment end with one certificate.
+    /// stored certificate's DER certifies the key) — then that one stands — or the user was
+    /// disabled or the device revoked meanwhile. Looked up and recorded in one transaction
+    /// (under the user's and the device's row locks), so two requests for one key at the same
+    /// moment end with one certificate, and a revocation is never overtaken.
     async fn insert_certificate_once(
         &self,
         certificate: &CertificateRow,
         same_key: SameKey,
-    ) -> Result<Option<CertificateRow>, StoreError>;
+    ) -> Result<CertificateInsert, StoreError>;
     /// The certificates issued to a user, oldest first.
     async fn certificates_of_user(&self, user_id: &str) -> Result<Vec<CertificateRow>, StoreError>;
     /// Serial and revocation time of every revoked certificate (for the CRL).

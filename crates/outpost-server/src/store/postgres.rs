@@ -8,10 +8,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
-    DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
-    PullPage, PushedHead, RefreshClaim, RevisionApplied, RevisionOp, SameKey, Store, StoreError,
-    TokenRow, TrainingOp, TrainingRow, UnitRow, UserRow, LONG_TERM_CAUSE,
+    parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateInsert,
+    CertificateRow, DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry,
+    PullEntryKind, PullPage, PushedHead, RefreshClaim, RevisionApplied, RevisionOp, SameKey, Store,
+    StoreError, TokenRow, TrainingOp, TrainingRow, UnitRow, UserRow, LONG_TERM_CAUSE,
 };
 
 mod embedded {
@@ -557,16 +557,33 @@ impl Store for PostgresStore {
         &self,
         r: &CertificateRow,
         same_key: SameKey,
-    ) -> Result<Option<CertificateRow>, StoreError> {
+    ) -> Result<CertificateInsert, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await?;
-        // The user's row lock orders every certificate issued to them.
-        transaction
+        // The user's row lock orders every certificate issued to them, and the user's and the
+        // device's locks hold back a disabling or a revocation (which revokes the certificates
+        // it finds) until this one is recorded or not. The same order as `disable_user`.
+        let user = transaction
             .query_opt(
-                "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+                "SELECT disabled_at FROM users WHERE id = $1 FOR NO KEY UPDATE",
                 &[&r.user_id],
             )
             .await?;
+        let device = transaction
+            .query_opt(
+                "SELECT revoked_at FROM devices WHERE id = $1 FOR NO KEY UPDATE",
+                &[&r.device_id],
+            )
+            .await?;
+        let revoked = |row: Option<Row>| -> Result<bool, StoreError> {
+            Ok(match row {
+                Some(row) => row.try_get::<_, Option<i64>>(0)?.is_some(),
+                None => true,
+            })
+        };
+        if revoked(user)? || revoked(device)? {
+            return Ok(CertificateInsert::Withdrawn);
+        }
         let rows = transaction
             .query(
                 "SELECT serial, user_id, device_id, subject, der, not_before, not_after, issued_at, revoked_at \
@@ -578,7 +595,7 @@ impl Store for PostgresStore {
         for row in &rows {
             let held = certificate_row(row)?;
             if same_key(&held.der) {
-                return Ok(Some(held));
+                return Ok(CertificateInsert::Held(held));
             }
         }
         transaction
@@ -590,7 +607,7 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| duplicate_or(e, "a certificate with that serial"))?;
         transaction.commit().await?;
-        Ok(None)
+        Ok(CertificateInsert::Recorded)
     }
 
     async fn certificates_of_user(&self, user_id: &str) -> Result<Vec<CertificateRow>, StoreError> {
@@ -1215,7 +1232,7 @@ impl Store for PostgresStore {
                 },
             )
         };
-        transaction
+        let kept = transaction
             .execute(
                 "INSERT INTO document_revisions (document_id, sha256, base_sha256, size, branch, cause, op_id, \
                  user_id, device_id, pushed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -1225,7 +1242,9 @@ impl Store for PostgresStore {
                     &op.user_id, &op.device_id, &op.at,
                 ],
             )
-            .await?;
+            .await?
+            > 0;
+        let outcome = outcome.first_kept(kept);
         let name = if branch == "main" {
             "applied"
         } else {

@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{
-    parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateRow,
-    DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry, PullEntryKind,
-    PullPage, PushedHead, RefreshClaim, RevisionApplied, RevisionOp, SameKey, Store, StoreError,
-    TokenRow, TrainingOp, TrainingRow, UnitRow, UserRow, LONG_TERM_CAUSE,
+    parse_role, AnnotationOp, AnnotationRow, Assignee, AssignmentRow, AuditRow, CertificateInsert,
+    CertificateRow, DeviceAuditRow, DeviceRow, DocumentRow, NewAudit, OpApplied, PullEntry,
+    PullEntryKind, PullPage, PushedHead, RefreshClaim, RevisionApplied, RevisionOp, SameKey, Store,
+    StoreError, TokenRow, TrainingOp, TrainingRow, UnitRow, UserRow, LONG_TERM_CAUSE,
 };
 
 mod embedded {
@@ -574,12 +574,21 @@ impl Store for SqliteStore {
         &self,
         certificate: &CertificateRow,
         same_key: SameKey,
-    ) -> Result<Option<CertificateRow>, StoreError> {
+    ) -> Result<CertificateInsert, StoreError> {
         let r = certificate.clone();
         // One writer connection: the look-up and the insert are one transaction no other write
         // can come between.
         self.run(move |c| {
             let transaction = c.transaction()?;
+            let withdrawn: bool = transaction.query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND disabled_at IS NOT NULL) \
+                 OR EXISTS (SELECT 1 FROM devices WHERE id = ?2 AND revoked_at IS NOT NULL)",
+                params![r.user_id, r.device_id],
+                |row| row.get(0),
+            )?;
+            if withdrawn {
+                return Ok(CertificateInsert::Withdrawn);
+            }
             let held = {
                 let mut statement = transaction.prepare(
                     "SELECT serial, user_id, device_id, subject, der, not_before, not_after, issued_at, revoked_at \
@@ -591,8 +600,8 @@ impl Store for SqliteStore {
                     .collect::<Result<Vec<_>, _>>()?;
                 rows.into_iter().find(|held| same_key(&held.der))
             };
-            if held.is_some() {
-                return Ok(held);
+            if let Some(held) = held {
+                return Ok(CertificateInsert::Held(held));
             }
             transaction
                 .execute(
@@ -602,7 +611,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(|e| duplicate_or(e, "a certificate with that serial"))?;
             transaction.commit()?;
-            Ok(None)
+            Ok(CertificateInsert::Recorded)
         })
         .await
     }
@@ -1176,7 +1185,7 @@ impl Store for SqliteStore {
                     },
                 )
             };
-            transaction.execute(
+            let kept = transaction.execute(
                 "INSERT INTO document_revisions (document_id, sha256, base_sha256, size, branch, cause, op_id, \
                  user_id, device_id, pushed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
                  ON CONFLICT (document_id, sha256) DO NOTHING",
@@ -1184,7 +1193,8 @@ impl Store for SqliteStore {
                     op.document_id, op.sha256, op.base_sha256, op.size, branch, op.cause, op.op_id, op.user_id,
                     op.device_id, op.at
                 ],
-            )?;
+            )? > 0;
+            let outcome = outcome.first_kept(kept);
             let name = if branch == "main" { "applied" } else { "conflict" };
             transaction.execute(
                 "INSERT INTO applied_ops (op_id, user_id, device_id, outcome, applied_at) VALUES (?1, ?2, ?3, ?4, ?5)",

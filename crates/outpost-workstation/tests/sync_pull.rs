@@ -329,6 +329,50 @@ fn a_connected_vault_pulls_its_documents_and_purges_revoked_ones() {
 }
 
 #[test]
+fn a_user_disabled_while_the_workstation_was_offline_finds_the_device_revoked_at_the_next_sync() {
+    let server = InProcessServer::start();
+    let account = server.account("olga", Role::Staff, None);
+    let doc = common::sample(
+        SampleKind::PersonnelRecord,
+        Language::English,
+        1,
+        7,
+        Some("disabledwhileaway"),
+    );
+    server.document_for("Personnel file", doc, "olga");
+    let dir = tempfile::tempdir().expect("dir");
+    let (workstation, clock) = common::workstation(dir.path(), "sync-disabled");
+    let session = common::new_session(&workstation, "olga", "local-password", 8);
+    common::connect(&session, &server, &account).expect("connect");
+    let never = AtomicBool::new(false);
+    session.sync_pull(&never, &mut |_| {}).expect("pull");
+    let document = session.documents().expect("documents")[0].id.clone();
+
+    // Offline for a day: a note waits. Meanwhile an administrator disables her account.
+    clock.advance(24 * 3_600_000);
+    server.clock.advance(24 * 3_600);
+    session
+        .create_annotation(&document, common::note_draft("written away"))
+        .expect("note");
+    server
+        .block_on(server.service.disable_user(Actor::Cli, "olga"))
+        .expect("disable");
+
+    // Back online: her session is gone and her refresh finds the device revoked with her — the
+    // workstation is told so (and wipes the vault), rather than asked to sign in again.
+    let pushed = session.sync_push().expect_err("disabled");
+    assert!(pushed.is_device_revoked(), "{pushed}");
+    let pulled = session
+        .sync_pull(&never, &mut |_| {})
+        .expect_err("disabled");
+    assert!(pulled.is_device_revoked(), "{pulled}");
+    // Nothing of hers was sent under the ended account.
+    assert_eq!(session.pending_operations().expect("pending"), 1);
+    workstation.remote_wipe(session).expect("wipe");
+    assert!(!dir.path().join("vaults").join("olga").exists());
+}
+
+#[test]
 fn a_revoked_device_and_an_unreachable_server_leave_the_vault_as_it_was() {
     let mut server = InProcessServer::start();
     let account = server.account("ivan", Role::Staff, None);

@@ -656,6 +656,12 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
         .into_iter()
         .find(|d| heads_before.contains(&d.sha256))
         .expect("the document not signed here");
+    // Its row's local id, to find it in the notice once it is gone.
+    let local_id = driver.script(&format!(
+        "return [...document.querySelectorAll('#doc-list li[data-doc-id]')].find(li => li.textContent.includes({})).dataset.docId",
+        json!(unsigned.title)
+    ));
+    let local_id = local_id.as_str().expect("the row's id").to_owned();
     server
         .block_on(server.service.revoke_assignment(
             outpost_server::service::Actor::Cli,
@@ -675,7 +681,9 @@ fn the_embedded_default_syncs_the_demo_vault_and_shows_when_the_server_is_gone()
     });
     assert_eq!(
         driver
-            .find_all("#purge-notices p:not([data-document-id=\"\"]) .badge.purged")
+            .find_all(&format!(
+                "#purge-notices p[data-document-id=\"{local_id}\"] .badge.purged"
+            ))
             .len(),
         1
     );

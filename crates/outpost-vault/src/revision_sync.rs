@@ -48,9 +48,14 @@ pub struct ServerHead<'a> {
     /// The local document.
     pub document_id: &'a DocumentId,
     /// The newest local revision the head extends; later local revisions are set aside (they
-    /// must be on the server already: a conflict branch, or its own replaced extension).
-    pub keep_revision: i64,
-    /// The bytes the head adds after `keep_revision` (empty when it is that revision).
+    /// must be on the server already: a conflict branch, or its own replaced extension). `None`
+    /// when the head continues no revision here — a copy first taken whole whose last part the
+    /// server has since replaced (its long-term extension gave way to a push on the revision
+    /// under it): then the head, whole in `appended`, becomes the document's bytes (revision 0)
+    /// and every later revision here is set aside.
+    pub keep_revision: Option<i64>,
+    /// The bytes the head adds after `keep_revision` (empty when it is that revision), or the
+    /// whole head when `keep_revision` is `None`.
     pub appended: &'a [u8],
     /// SHA-256 of the whole head.
     pub server_sha256: &'a str,
@@ -322,6 +327,8 @@ impl Vault {
     pub fn adopt_server_head(&mut self, head: &ServerHead<'_>) -> Result<AdoptedHead, VaultError> {
         let now = self.clock.now_ms();
         let id = &head.document_id.0;
+        // Revision 0 (the bytes first taken) stays unless the head replaces it too.
+        let keep_revision = head.keep_revision.unwrap_or(0);
         let tx = self.conn.transaction()?;
         let mut discarded = Vec::new();
         {
@@ -332,7 +339,7 @@ impl Vault {
                   ORDER BY revision",
             )?;
             let rows = statement.query_map(
-                rusqlite::params![id, head.keep_revision, FROM_THE_SERVER],
+                rusqlite::params![id, keep_revision, FROM_THE_SERVER],
                 |r| {
                     Ok(format!(
                         "{} {}",
@@ -350,10 +357,10 @@ impl Vault {
             [id],
             |r| r.get(0),
         )?;
-        if head.keep_revision > current || head.keep_revision < 0 {
+        if keep_revision > current || keep_revision < 0 {
             return Err(VaultError::DocumentChanged {
                 id: id.clone(),
-                expected: head.keep_revision,
+                expected: keep_revision,
                 found: current,
             });
         }
@@ -363,10 +370,21 @@ impl Vault {
             "UPDATE annotations SET burned_revision = NULL WHERE document_id = ?1 AND burned_revision > ?2",
             "DELETE FROM document_updates WHERE document_id = ?1 AND revision > ?2",
         ] {
-            tx.execute(statement, rusqlite::params![id, head.keep_revision])?;
+            tx.execute(statement, rusqlite::params![id, keep_revision])?;
         }
-        let mut revision = head.keep_revision;
-        if !head.appended.is_empty() {
+        let mut revision = keep_revision;
+        if head.keep_revision.is_none() {
+            // The whole head in place of the bytes first taken (their pack parts, if any, are
+            // forgotten with the next round's clean-up).
+            tx.execute(
+                "UPDATE document_bytes SET bytes = ?2, parts_sha256 = NULL WHERE document_id = ?1",
+                rusqlite::params![id, head.appended],
+            )?;
+            tx.execute(
+                "UPDATE documents SET sha256 = ?2, byte_size = ?3 WHERE id = ?1",
+                rusqlite::params![id, head.server_sha256, head.appended.len() as i64],
+            )?;
+        } else if !head.appended.is_empty() {
             revision += 1;
             tx.execute(
                 "INSERT INTO document_updates (document_id, revision, appended, sha256_after, cause, created_at_ms)
@@ -378,14 +396,24 @@ impl Vault {
             "UPDATE server_documents SET synced_revision = ?2, head_sha256 = ?3 WHERE document_id = ?1",
             rusqlite::params![id, revision, head.server_sha256],
         )?;
+        let took = match head.keep_revision {
+            Some(_) => format!("took the server's revision {}", head.server_sha256),
+            None => format!(
+                "took the server's revision {} whole in place of the copy here, which it does not continue",
+                head.server_sha256
+            ),
+        };
         let detail = if let Some(reason) = head.instead_of_refused {
             format!(
-                "took the server's revision {} at the user's request and discarded {} (refused by the server: {reason})",
-                head.server_sha256,
-                if discarded.is_empty() { "nothing".to_string() } else { discarded.join(", ") }
+                "{took} at the user's request and discarded {} (refused by the server: {reason})",
+                if discarded.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    discarded.join(", ")
+                }
             )
         } else if discarded.is_empty() {
-            format!("took the server's revision {}", head.server_sha256)
+            took
         } else {
             tx.execute(
                 "INSERT INTO resign_requests (document_id, discarded, server_sha256, requested_at_ms)
@@ -399,8 +427,7 @@ impl Vault {
                 ],
             )?;
             format!(
-                "another revision reached the server first: took its revision {} and set aside {} (kept on the server as a conflict branch); {SIGN_AGAIN}",
-                head.server_sha256,
+                "another revision reached the server first: {took} and set aside {} (kept on the server as a conflict branch); {SIGN_AGAIN}",
                 discarded.join(", ")
             )
         };

@@ -259,7 +259,7 @@ impl Session {
         if let (Some(here), Some(reason)) = (found_here, instead_of_refused) {
             let adopted = self.vault().adopt_server_head(&ServerHead {
                 document_id: local,
-                keep_revision: here.revision,
+                keep_revision: Some(here.revision),
                 appended: &[],
                 server_sha256: &document.sha256,
                 instead_of_refused: Some(reason),
@@ -291,10 +291,30 @@ impl Session {
             let size = usize::try_from(p.size).unwrap_or(usize::MAX);
             size <= head.len() && size <= bytes.len() && head[..size] == bytes[..size]
         }) else {
-            return Err(WorkstationError::Sync(format!(
-                "the server's copy of document {} does not continue any revision held here; it was left as it is",
-                document.id
-            )));
+            // The head continues nothing here: the copy here was first taken whole while the
+            // server's head was its long-term extension of a revision, and that extension has
+            // since given way to a push on the revision under it. The head is taken whole in
+            // its place — unless revisions made here have not reached the server yet: they go
+            // first (and, made on a head the server no longer has, come back as a conflict).
+            let may_discard = match instead_of_refused {
+                Some(_) => i64::MAX,
+                None => discard_through.unwrap_or(0),
+            };
+            if local_head > may_discard && self.vault().own_revisions_after(local, 0)? > 0 {
+                self.vault().record_server_head(local, &document.sha256)?;
+                return Ok(HeadMet::Waiting);
+            }
+            let adopted = self.vault().adopt_server_head(&ServerHead {
+                document_id: local,
+                keep_revision: None,
+                appended: &head,
+                server_sha256: &document.sha256,
+                instead_of_refused,
+            })?;
+            self.close_view(local);
+            return Ok(HeadMet::Taken {
+                discarded: adopted.discarded,
+            });
         };
         let synced = self.vault().synced_revision(local)?;
         if keep.revision < synced {
@@ -319,7 +339,7 @@ impl Session {
         let size = usize::try_from(keep.size).unwrap_or(usize::MAX);
         let adopted = self.vault().adopt_server_head(&ServerHead {
             document_id: local,
-            keep_revision: keep.revision,
+            keep_revision: Some(keep.revision),
             appended: &head[size..],
             server_sha256: &document.sha256,
             instead_of_refused,

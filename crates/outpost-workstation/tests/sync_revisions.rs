@@ -642,6 +642,59 @@ fn pyhanko_long_term(pdf: &std::path::Path, trust: &std::path::Path) -> (bool, S
 }
 
 #[test]
+fn a_copy_first_taken_sealed_follows_a_head_whose_seal_gave_way() {
+    let server = InProcessServer::start_with_ca();
+    server.move_clock_to_system_time();
+    server.unit("North");
+    let server_ids = common::unit_documents(
+        &server,
+        "Register",
+        SampleKind::PersonnelRecord,
+        Language::English,
+        95..96,
+        "seal-gave-way",
+    );
+    let server_head = || server_head_of(&server, &server_ids[0]);
+    let never = AtomicBool::new(false);
+    let ivan = desk(&server, "ivan", 63);
+    let at_ivan = titled(&ivan);
+
+    // Ivan's signature reaches the server, which seals it (its long-term extension on top).
+    sign(&ivan, &at_ivan[0], "Approved by Ivan");
+    let signed = head_sha256(&ivan.session, &at_ivan[0]);
+    assert_eq!(ivan.session.sync_push().expect("push").applied, 1);
+    let sealed = server_head();
+    assert_ne!(sealed, signed, "the server extended the signature");
+
+    // Olga's workstation takes the document for the first time now: the sealed head, whole.
+    let olga = desk(&server, "olga", 64);
+    let at_olga = titled(&olga);
+    assert_eq!(head_sha256(&olga.session, &at_olga[0]), sealed);
+
+    // Ivan, not yet told of the seal, countersigns his own revision: the seal gives way to it on
+    // the server (and is made again on top), so the new head does not continue Olga's copy.
+    sign(&ivan, &at_ivan[0], "Countersigned by Ivan");
+    assert_eq!(ivan.session.sync_push().expect("push").applied, 1);
+    let moved = server_head();
+    assert_ne!(moved, sealed);
+
+    // Her next sync takes the new head whole in place of her copy: nothing waits, and both
+    // signatures validate, sealed for the long term.
+    let pulled = olga.session.sync_pull(&never, &mut |_| {}).expect("pull");
+    assert_eq!(pulled.updated, vec![at_olga[0].clone()]);
+    assert_eq!(head_sha256(&olga.session, &at_olga[0]), moved);
+    assert_eq!(olga.session.pending_operations().expect("pending"), 0);
+    let state = sync_state(&olga.session, &at_olga[0]);
+    assert_eq!(state.standing, DocumentStanding::Synced, "{state:?}");
+    let (signatures, _) = signatures_and_stamps(&olga.session, &at_olga[0]);
+    assert_eq!(signatures.len(), 2, "{signatures:#?}");
+    assert_all_sealed(&signatures, 2);
+    // She can sign it in turn, and the server takes it.
+    sign(&olga, &at_olga[0], "Approved by Olga");
+    assert_eq!(olga.session.sync_push().expect("push").applied, 1);
+}
+
+#[test]
 fn signatures_come_back_sealed_for_the_long_term_and_pyhanko_agrees() {
     let server = InProcessServer::start_with_ca();
     // pyHanko judges the CRL in the file at the real time: run the server on the real clock.

@@ -30,6 +30,8 @@ struct Replica {
     key_id: Option<String>,
     /// The notes this replica wrote: id → what it last wrote (None once deleted).
     notes: BTreeMap<String, Option<String>>,
+    /// Why its last round failed, if it did.
+    last_failure: Option<String>,
 }
 
 impl Replica {
@@ -64,6 +66,11 @@ impl Replica {
                 self.notes.remove(id);
             }
         }
+        self.last_failure = match (&pushed, &pulled) {
+            (Err(error), _) => Some(format!("push: {error}")),
+            (_, Err(error)) => Some(format!("pull: {error}")),
+            _ => None,
+        };
         pushed.is_ok() && pulled.is_ok()
     }
 }
@@ -93,6 +100,7 @@ fn replica(
         session,
         key_id,
         notes: BTreeMap::new(),
+        last_failure: None,
     }
 }
 
@@ -132,22 +140,27 @@ const SEEDS: [u64; 3] = [420, 7, 2026];
 
 #[test]
 fn five_workstations_converge_through_a_faulty_network_in_a_seeded_order() {
-    let seeds: Vec<u64> = match std::env::var("OUTPOST_SIMULATION_SEEDS") {
+    let (seeds, exploring): (Vec<u64>, bool) = match std::env::var("OUTPOST_SIMULATION_SEEDS") {
         // Other seeds, to explore: OUTPOST_SIMULATION_SEEDS=1,2,3.
-        Ok(seeds) => seeds
-            .split(',')
-            .filter_map(|s| s.trim().parse().ok())
-            .collect(),
-        Err(_) => SEEDS.to_vec(),
+        Ok(seeds) => (
+            seeds
+                .split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect(),
+            true,
+        ),
+        Err(_) => (SEEDS.to_vec(), false),
     };
     for seed in seeds {
         eprintln!("seed {seed}");
-        converge(seed);
+        converge(seed, !exploring);
     }
 }
 
-/// One run of the simulation drawn from `seed`.
-fn converge(seed: u64) {
+/// One run of the simulation drawn from `seed`; `demanding` asks that its draw signs, moves
+/// documents and meets faults enough (the chosen seeds do; a seed explored may not, and is
+/// still checked for convergence).
+fn converge(seed: u64, demanding: bool) {
     let server = InProcessServer::start_with_ca();
     server.unit("North");
     let server_ids = common::unit_documents(
@@ -281,9 +294,12 @@ fn converge(seed: u64) {
             }
         }
     }
-    assert!(signed >= 3, "the seed must make signatures ({signed})");
-    assert!(failed_rounds >= 1, "the faults must hit ({failed_rounds})");
-    assert!(moved >= 2, "the seed must move documents ({moved})");
+    eprintln!("  signed {signed}, failed rounds {failed_rounds}, moved {moved}");
+    if demanding {
+        assert!(signed >= 3, "the seed must make signatures ({signed})");
+        assert!(failed_rounds >= 1, "the faults must hit ({failed_rounds})");
+        assert!(moved >= 2, "the seed must move documents ({moved})");
+    }
 
     // The network heals and every document is the unit's again: everyone syncs until nothing
     // waits and nothing moves; whoever lost a signature signs again, and a signature the server
@@ -299,21 +315,33 @@ fn converge(seed: u64) {
     let mut signed_again = 0;
     for _ in 0..8 {
         for replica in &mut replicas {
-            assert!(replica.sync(), "a round failed with the faults off");
+            assert!(
+                replica.sync(),
+                "a round failed with the faults off: {:?}",
+                replica.last_failure
+            );
             for state in replica.session.document_sync_states().expect("states") {
                 if state.refused.is_some() {
                     replica
                         .session
                         .offer_refused_revision_again(&state.document_id)
                         .expect("offer again");
-                    assert!(replica.sync(), "a round failed with the faults off");
+                    assert!(
+                        replica.sync(),
+                        "a round failed with the faults off: {:?}",
+                        replica.last_failure
+                    );
                 }
             }
             for request in replica.session.resign_requests().expect("requests") {
                 let document = DocumentId(request.document_id.clone());
                 replica.sign(&document, "signed again");
                 signed_again += 1;
-                assert!(replica.sync(), "a round failed with the faults off");
+                assert!(
+                    replica.sync(),
+                    "a round failed with the faults off: {:?}",
+                    replica.last_failure
+                );
             }
         }
     }
@@ -368,7 +396,7 @@ fn converge(seed: u64) {
 
     // Every signature is valid and sealed for the long term.
     let signatures = common::valid_sealed_signatures(&replicas[0].session);
-    assert!(signatures >= 1);
+    assert!(signatures >= 1 || !demanding);
     // What each workstation was told it lost with a purged document.
     let discarded: i64 = replicas
         .iter()

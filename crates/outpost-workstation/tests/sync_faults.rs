@@ -32,6 +32,11 @@ fn conflict_branches(server: &InProcessServer) -> usize {
 
 #[test]
 fn replicas_converge_after_two_hundred_fault_schedules() {
+    // Another seed, to explore: OUTPOST_FAULT_SEED=7 (its draw is then not required to hit the
+    // exactly-once path or to sign; it must still converge).
+    let explored: Option<u64> = std::env::var("OUTPOST_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
     let server = InProcessServer::start_with_ca();
     server.unit("North");
     let anna = server.account("anna", Role::Supervisor, Some("North"));
@@ -57,7 +62,8 @@ fn replicas_converge_after_two_hundred_fault_schedules() {
     .into_iter()
     .enumerate()
     {
-        let proxy = FaultyProxy::start(&server.runtime, target, 100 + n as u64);
+        let proxy_seed = explored.map_or(100 + n as u64, |seed| seed * 10 + n as u64);
+        let proxy = FaultyProxy::start(&server.runtime, target, proxy_seed);
         // The workstation's clock agrees with the server's (its certificate starts there).
         let (dir, workstation, _clock, session) =
             common::connected_in_step(&server, &proxy.base_url(), account, tag, 60 + n as u64);
@@ -74,7 +80,7 @@ fn replicas_converge_after_two_hundred_fault_schedules() {
         .collect();
     assert!(documents.iter().all(|d| d.len() == 3));
 
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2026);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(explored.unwrap_or(2026));
     for (_, _, _, proxy, _) in &replicas {
         proxy.set_faults(true);
     }
@@ -137,11 +143,14 @@ fn replicas_converge_after_two_hundred_fault_schedules() {
     );
     // Some pushes were applied by the server while their answer was lost; pushed again with the
     // same operation ids, they were recognised instead of applied twice.
-    assert!(
-        already_applied > 0,
-        "no lost answer was retried: the exactly-once path was not exercised"
-    );
-    assert!(signed > 0, "no signature was made under faults");
+    eprintln!("{failures} failed rounds, {already_applied} recognised as applied, {signed} signed");
+    if explored.is_none() {
+        assert!(
+            already_applied > 0,
+            "no lost answer was retried: the exactly-once path was not exercised"
+        );
+        assert!(signed > 0, "no signature was made under faults");
+    }
 
     // The faults stop: clean rounds on every replica; a document whose signature lost is signed
     // again, as its user is asked to.

@@ -1054,14 +1054,17 @@ impl Service {
                 .await?;
             }
             RefreshClaim::AlreadyUsed => {
-                self.store.revoke_token_family(&token.family_id).await?;
-                self.audit(
-                    "-",
-                    "session.refresh_reused",
-                    &user.username,
-                    format!("device {}", token.device_id),
-                )
-                .await?;
+                // Audited when it ends a live session: the same spent token presented again and
+                // again (a stuck client) adds nothing more.
+                if self.store.revoke_token_family(&token.family_id).await? {
+                    self.audit(
+                        "-",
+                        "session.refresh_reused",
+                        &user.username,
+                        format!("device {}", token.device_id),
+                    )
+                    .await?;
+                }
                 return Err(ServiceError::InvalidRefresh);
             }
             RefreshClaim::Unknown => return Err(ServiceError::InvalidRefresh),

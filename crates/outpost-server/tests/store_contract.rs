@@ -340,11 +340,16 @@ async fn contract(store: Arc<dyn Store>) {
         .await
         .expect("nope"));
 
-    store
+    assert!(store
         .revoke_token_family("f1")
         .await
-        .expect("revoke family");
+        .expect("revoke family"));
     assert_eq!(store.access_token("a1").await.expect("q"), None);
+    // Ended already: nothing live to end.
+    assert!(!store
+        .revoke_token_family("f1")
+        .await
+        .expect("revoke family"));
     assert!(store.revoke_device("d2", 77).await.expect("revoke"));
     assert!(!store.revoke_device("d9", 77).await.expect("revoke"));
     assert_eq!(

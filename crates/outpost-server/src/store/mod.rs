@@ -559,8 +559,9 @@ pub trait Store: Send + Sync {
     async fn refresh_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError>;
     /// Marks a refresh token used, atomically.
     async fn claim_refresh_token(&self, token_hash: &str) -> Result<RefreshClaim, StoreError>;
-    /// Deletes every access token and spends every refresh token of a login session.
-    async fn revoke_token_family(&self, family_id: &str) -> Result<(), StoreError>;
+    /// Deletes every access token and spends every refresh token of a login session; whether
+    /// one of them was still live (false: the session had ended already).
+    async fn revoke_token_family(&self, family_id: &str) -> Result<bool, StoreError>;
     /// Notes that an access token was presented (its first use). False if the token is gone (taken
     /// back by [`Store::take_back_unused_successor`] since it was read): the request is refused.
     async fn mark_access_token_used(&self, token_hash: &str) -> Result<bool, StoreError>;

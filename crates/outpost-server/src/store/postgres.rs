@@ -797,25 +797,25 @@ impl Store for PostgresStore {
         Ok(true)
     }
 
-    async fn revoke_token_family(&self, family_id: &str) -> Result<(), StoreError> {
+    async fn revoke_token_family(&self, family_id: &str) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await?;
         // Refresh tokens first, in one order, then access tokens: as a retried refresh takes them.
         lock_token_family(&transaction, family_id).await?;
-        transaction
+        let spent = transaction
             .execute(
-                "UPDATE refresh_tokens SET used = TRUE WHERE family_id = $1",
+                "UPDATE refresh_tokens SET used = TRUE WHERE family_id = $1 AND NOT used",
                 &[&family_id],
             )
             .await?;
-        transaction
+        let deleted = transaction
             .execute(
                 "DELETE FROM access_tokens WHERE family_id = $1",
                 &[&family_id],
             )
             .await?;
         transaction.commit().await?;
-        Ok(())
+        Ok(spent + deleted > 0)
     }
 
     async fn create_document(&self, d: &DocumentRow) -> Result<(), StoreError> {

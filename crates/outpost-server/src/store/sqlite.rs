@@ -723,20 +723,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoke_token_family(&self, family_id: &str) -> Result<(), StoreError> {
+    async fn revoke_token_family(&self, family_id: &str) -> Result<bool, StoreError> {
         let family_id = family_id.to_string();
         self.run(move |c| {
             let transaction = c.transaction()?;
-            transaction.execute(
+            let deleted = transaction.execute(
                 "DELETE FROM access_tokens WHERE family_id = ?1",
                 [&family_id],
             )?;
-            transaction.execute(
-                "UPDATE refresh_tokens SET used = 1 WHERE family_id = ?1",
+            let spent = transaction.execute(
+                "UPDATE refresh_tokens SET used = 1 WHERE family_id = ?1 AND used = 0",
                 [&family_id],
             )?;
             transaction.commit()?;
-            Ok(())
+            Ok(spent + deleted > 0)
         })
         .await
     }

@@ -1054,9 +1054,13 @@ impl Service {
                 .await?;
             }
             RefreshClaim::AlreadyUsed => {
-                // Audited when it ends a live session: the same spent token presented again and
-                // again (a stuck client) adds nothing more.
-                if self.store.revoke_token_family(&token.family_id).await? {
+                // Audited when it is news (a live session ended, or its newest token was copied):
+                // an older spent token presented again and again (a stuck client) adds nothing.
+                if self
+                    .store
+                    .revoke_token_family(&token.family_id, Some(&hash))
+                    .await?
+                {
                     self.audit(
                         "-",
                         "session.refresh_reused",
@@ -1122,7 +1126,9 @@ impl Service {
 
     /// Ends the caller's session on this device.
     pub async fn logout(&self, caller: &Caller) -> Result<(), ServiceError> {
-        self.store.revoke_token_family(&caller.family_id).await?;
+        self.store
+            .revoke_token_family(&caller.family_id, None)
+            .await?;
         self.audit(
             &caller.user.username,
             "logout",

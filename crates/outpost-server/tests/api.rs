@@ -754,6 +754,16 @@ fn a_refresh_whose_answer_was_lost_is_asked_again_and_the_lost_session_never_wor
         &[],
         "a taken-back refresh token",
     );
+    // The replayed token, presented again and again (a stuck client), stays refused.
+    for _ in 0..3 {
+        assert_refused(
+            &refresh(&session.refresh_token),
+            401,
+            wire::error_codes::INVALID_REFRESH,
+            &[],
+            "a replay after the login ended",
+        );
+    }
     let audit = server
         .block_on(server.service.audit_records(0, 1000))
         .expect("audit");
@@ -766,14 +776,15 @@ fn a_refresh_whose_answer_was_lost_is_asked_again_and_the_lost_session_never_wor
         2,
         "{actions:?}"
     );
-    // The replay ended the login, audited once: the spent token presented after it ended nothing
-    // more and added no entry.
+    // Audited: the replay that ended the login, and the lost session's token (never handed
+    // over, so whoever presents it holds a copy). The replayed token presented again after the
+    // login ended is an older spent token: no entry each time.
     assert_eq!(
         actions
             .iter()
             .filter(|a| **a == "session.refresh_reused")
             .count(),
-        1,
+        2,
         "{actions:?}"
     );
 
@@ -896,7 +907,8 @@ fn refresh_needs_the_device_key_and_a_reused_token_ends_the_session(backend: Bac
     );
 
     // Logout ends the session on that device.
-    let session = server.login(&user, &DeviceKey::new(8));
+    let logout_key = DeviceKey::new(8);
+    let session = server.login(&user, &logout_key);
     assert_eq!(
         server
             .request(
@@ -914,6 +926,26 @@ fn refresh_needs_the_device_key_and_a_reused_token_ends_the_session(backend: Bac
             .status,
         401
     );
+    // Its refresh token presented after the logout is a copy: refused, and audited each time
+    // (it was the session's newest).
+    let reused = |server: &TestServer| {
+        server
+            .block_on(server.service.audit_records(0, 1000))
+            .expect("audit")
+            .iter()
+            .filter(|e| e.record.action == "session.refresh_reused")
+            .count()
+    };
+    let before = reused(&server);
+    for _ in 0..2 {
+        let copied = server.post_json(
+            wire::paths::REFRESH,
+            None,
+            &refresh_request(&session.device_id, &session.refresh_token, &logout_key),
+        );
+        assert_eq!(copied.status, 401, "{}", copied.text());
+    }
+    assert_eq!(reused(&server), before + 2);
 }
 
 fn an_enrolled_device_signs_in_only_with_its_own_key(backend: Backend) {

@@ -341,13 +341,13 @@ async fn contract(store: Arc<dyn Store>) {
         .expect("nope"));
 
     assert!(store
-        .revoke_token_family("f1")
+        .revoke_token_family("f1", None)
         .await
         .expect("revoke family"));
     assert_eq!(store.access_token("a1").await.expect("q"), None);
     // Ended already: nothing live to end.
     assert!(!store
-        .revoke_token_family("f1")
+        .revoke_token_family("f1", None)
         .await
         .expect("revoke family"));
     assert!(store.revoke_device("d2", 77).await.expect("revoke"));

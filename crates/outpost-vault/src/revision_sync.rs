@@ -373,7 +373,13 @@ impl Vault {
             tx.execute(statement, rusqlite::params![id, keep_revision])?;
         }
         let mut revision = keep_revision;
+        let mut replaced = None;
         if head.keep_revision.is_none() {
+            replaced = Some(tx.query_row(
+                "SELECT sha256 FROM documents WHERE id = ?1",
+                [id],
+                |r| r.get::<_, String>(0),
+            )?);
             // The whole head in place of the bytes first taken (their pack parts, if any, are
             // forgotten with the next round's clean-up).
             tx.execute(
@@ -396,10 +402,10 @@ impl Vault {
             "UPDATE server_documents SET synced_revision = ?2, head_sha256 = ?3 WHERE document_id = ?1",
             rusqlite::params![id, revision, head.server_sha256],
         )?;
-        let took = match head.keep_revision {
-            Some(_) => format!("took the server's revision {}", head.server_sha256),
-            None => format!(
-                "took the server's revision {} whole in place of the copy here, which it does not continue",
+        let took = match &replaced {
+            None => format!("took the server's revision {}", head.server_sha256),
+            Some(old) => format!(
+                "took the server's revision {} whole in place of the copy here ({old}), which it does not continue",
                 head.server_sha256
             ),
         };

@@ -112,6 +112,10 @@ pub struct DocumentUpdate<'a> {
     pub document_id: &'a DocumentId,
     /// The revision the update was made on; if the head moved since, nothing is written.
     pub base_revision: i64,
+    /// SHA-256 of that revision's whole bytes, as the writer read them: checked too, since the
+    /// server's head can take the place of a revision under the same number (see
+    /// `ServerHead::keep_revision`).
+    pub base_sha256: &'a str,
     /// The bytes the update appends.
     pub appended: &'a [u8],
     /// SHA-256 (lower-case hex) of the whole document with the update appended, as the writer
@@ -181,7 +185,20 @@ impl Vault {
             [&update.document_id.0],
             |r| r.get(0),
         )?;
-        if current != update.base_revision {
+        let current_sha256: String = if current == 0 {
+            tx.query_row(
+                "SELECT sha256 FROM documents WHERE id = ?1",
+                [&update.document_id.0],
+                |r| r.get(0),
+            )?
+        } else {
+            tx.query_row(
+                "SELECT sha256_after FROM document_updates WHERE document_id = ?1 AND revision = ?2",
+                rusqlite::params![update.document_id.0, current],
+                |r| r.get(0),
+            )?
+        };
+        if current != update.base_revision || current_sha256 != update.base_sha256 {
             return Err(VaultError::DocumentChanged {
                 id: update.document_id.0.clone(),
                 expected: update.base_revision,

@@ -161,12 +161,18 @@ fn parts_become_the_document_and_leave_with_it() {
     assert_eq!((head.revision, &head.sha256), (0, &sha256));
     let update = b"\n% an update\n";
     let after = hex::encode(sha2::Sha256::digest([bytes.as_slice(), update].concat()));
-    vault
-        .append_document_update(&outpost_vault::DocumentUpdate {
-            document_id: &id,
+    fn made_on<'a>(
+        id: &'a DocumentId,
+        base_sha256: &'a str,
+        appended: &'a [u8],
+        sha256_after: &'a str,
+    ) -> outpost_vault::DocumentUpdate<'a> {
+        outpost_vault::DocumentUpdate {
+            document_id: id,
             base_revision: 0,
-            appended: update,
-            sha256_after: &after,
+            base_sha256,
+            appended,
+            sha256_after,
             cause: "signed",
             burned_annotations: &[],
             batch_id: None,
@@ -174,7 +180,17 @@ fn parts_become_the_document_and_leave_with_it() {
                 outpost_vault::AuditAction::Sign,
                 outpost_vault::AuditOutcome::Success,
             ),
-        })
+        }
+    }
+    // Made on other bytes under the same revision number (the server's head took the place of
+    // the copy meanwhile): refused, nothing written.
+    let other = "cd".repeat(32);
+    assert!(matches!(
+        vault.append_document_update(&made_on(&id, &other, update, &after)),
+        Err(VaultError::DocumentChanged { .. })
+    ));
+    vault
+        .append_document_update(&made_on(&id, &sha256, update, &after))
         .unwrap();
     let (head, read) = reader.head(&id).unwrap();
     assert_eq!((head.revision, &head.sha256), (1, &after));

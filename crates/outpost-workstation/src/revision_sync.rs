@@ -291,16 +291,42 @@ impl Session {
             let size = usize::try_from(p.size).unwrap_or(usize::MAX);
             size <= head.len() && size <= bytes.len() && head[..size] == bytes[..size]
         }) else {
-            // The head continues nothing here: the copy here was first taken whole while the
-            // server's head was its long-term extension of a revision, and that extension has
-            // since given way to a push on the revision under it. The head is taken whole in
-            // its place — unless revisions made here have not reached the server yet: they go
-            // first (and, made on a head the server no longer has, come back as a conflict).
+            // The head continues no revision here: the copy here was first taken whole while
+            // the server's head was its long-term extension of a revision, and that extension
+            // has since given way to a push on the revision under it. Provided the head does
+            // continue a complete earlier revision of the copy's bytes (up to one of its
+            // `%%EOF` markers — only what came after that was replaced), it is taken whole in
+            // the copy's place, unless revisions made here have not reached the server yet:
+            // they go first (and, made on a head the server no longer has, come back as a
+            // conflict). Revisions made here that the server holds are set aside and asked to
+            // be signed again.
+            if !continues_an_earlier_revision(&head, &bytes) {
+                return Err(WorkstationError::Sync(format!(
+                    "the server's copy of document {} does not continue any revision held here; it was left as it is",
+                    document.id
+                )));
+            }
             let may_discard = match instead_of_refused {
                 Some(_) => i64::MAX,
                 None => discard_through.unwrap_or(0),
             };
-            if local_head > may_discard && self.vault().own_revisions_after(local, 0)? > 0 {
+            let synced = self.vault().synced_revision(local)?;
+            if self
+                .vault()
+                .own_revisions_after(local, synced.max(may_discard))?
+                > 0
+            {
+                self.vault().record_server_head(local, &document.sha256)?;
+                return Ok(HeadMet::Waiting);
+            }
+            // Another document here with the head's very bytes (an exported copy imported
+            // again, say): this one waits rather than fail every round.
+            if self
+                .vault()
+                .document_by_sha256(&document.sha256)?
+                .is_some_and(|other| &other.id != local)
+            {
+                tracing::warn!(document = %document.id, "the server's head is another document here already; left as it is");
                 self.vault().record_server_head(local, &document.sha256)?;
                 return Ok(HeadMet::Waiting);
             }
@@ -446,4 +472,11 @@ impl Session {
     ) -> Result<Vec<outpost_vault::DocumentRevision>, WorkstationError> {
         Ok(self.vault().document_revisions(id)?)
     }
+}
+
+/// Whether `head` continues a complete earlier revision of `copy`: their common start reaches
+/// past one of the copy's `%%EOF` markers (the end of a revision).
+fn continues_an_earlier_revision(head: &[u8], copy: &[u8]) -> bool {
+    let common = head.iter().zip(copy).take_while(|(a, b)| a == b).count();
+    copy[..common].windows(5).any(|w| w == b"%%EOF")
 }

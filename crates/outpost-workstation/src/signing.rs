@@ -487,6 +487,7 @@ impl Session {
         let revision = self.vault().append_document_update(&DocumentUpdate {
             document_id: document,
             base_revision,
+            base_sha256: &sha256_before,
             appended: &appended,
             sha256_after: &sha256_after,
             cause: "signed",

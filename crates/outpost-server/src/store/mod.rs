@@ -559,9 +559,15 @@ pub trait Store: Send + Sync {
     async fn refresh_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError>;
     /// Marks a refresh token used, atomically.
     async fn claim_refresh_token(&self, token_hash: &str) -> Result<RefreshClaim, StoreError>;
-    /// Deletes every access token and spends every refresh token of a login session; whether
-    /// one of them was still live (false: the session had ended already).
-    async fn revoke_token_family(&self, family_id: &str) -> Result<bool, StoreError>;
+    /// Deletes every access token and spends every refresh token of a login session. Whether the
+    /// revocation is news: one of them was still live, or the refresh token `presented` (the
+    /// spent one that caused it, if any) was the session's newest — a copy used after the
+    /// session ended (signed out, say). False when an older spent token comes again.
+    async fn revoke_token_family(
+        &self,
+        family_id: &str,
+        presented: Option<&str>,
+    ) -> Result<bool, StoreError>;
     /// Notes that an access token was presented (its first use). False if the token is gone (taken
     /// back by [`Store::take_back_unused_successor`] since it was read): the request is refused.
     async fn mark_access_token_used(&self, token_hash: &str) -> Result<bool, StoreError>;

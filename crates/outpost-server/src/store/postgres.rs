@@ -797,11 +797,27 @@ impl Store for PostgresStore {
         Ok(true)
     }
 
-    async fn revoke_token_family(&self, family_id: &str) -> Result<bool, StoreError> {
+    async fn revoke_token_family(
+        &self,
+        family_id: &str,
+        presented: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await?;
         // Refresh tokens first, in one order, then access tokens: as a retried refresh takes them.
         lock_token_family(&transaction, family_id).await?;
+        let newest = match presented {
+            Some(hash) => transaction
+                .query_opt(
+                    "SELECT replaced_by IS NULL FROM refresh_tokens WHERE token_hash = $1",
+                    &[&hash],
+                )
+                .await?
+                .map(|row| row.try_get::<_, bool>(0))
+                .transpose()?
+                .unwrap_or(false),
+            None => false,
+        };
         let spent = transaction
             .execute(
                 "UPDATE refresh_tokens SET used = TRUE WHERE family_id = $1 AND NOT used",
@@ -815,7 +831,7 @@ impl Store for PostgresStore {
             )
             .await?;
         transaction.commit().await?;
-        Ok(spent + deleted > 0)
+        Ok(spent + deleted > 0 || newest)
     }
 
     async fn create_document(&self, d: &DocumentRow) -> Result<(), StoreError> {

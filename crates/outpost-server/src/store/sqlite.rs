@@ -723,10 +723,26 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoke_token_family(&self, family_id: &str) -> Result<bool, StoreError> {
+    async fn revoke_token_family(
+        &self,
+        family_id: &str,
+        presented: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let family_id = family_id.to_string();
+        let presented = presented.map(str::to_string);
         self.run(move |c| {
             let transaction = c.transaction()?;
+            let newest: bool = match &presented {
+                Some(hash) => transaction
+                    .query_row(
+                        "SELECT replaced_by IS NULL FROM refresh_tokens WHERE token_hash = ?1",
+                        [hash],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(false),
+                None => false,
+            };
             let deleted = transaction.execute(
                 "DELETE FROM access_tokens WHERE family_id = ?1",
                 [&family_id],
@@ -736,7 +752,7 @@ impl Store for SqliteStore {
                 [&family_id],
             )?;
             transaction.commit()?;
-            Ok(spent + deleted > 0)
+            Ok(spent + deleted > 0 || newest)
         })
         .await
     }

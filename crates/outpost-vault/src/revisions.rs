@@ -49,7 +49,18 @@ fn read_head(
     id: &DocumentId,
 ) -> Result<(DocumentRevision, Vec<u8>), VaultError> {
     let tx = conn.unchecked_transaction()?;
-    let imported: Option<(String, i64)> = tx
+    let latest = newest_revision(&tx, id)?;
+    let bytes = read_document_bytes(&tx, parts_folder, id)?;
+    tx.commit()?;
+    Ok((latest, bytes))
+}
+
+/// Document `id`'s newest revision (revision 0, its first bytes, when nothing was appended).
+fn newest_revision(
+    conn: &rusqlite::Connection,
+    id: &DocumentId,
+) -> Result<DocumentRevision, VaultError> {
+    let imported: Option<(String, i64)> = conn
         .query_row(
             "SELECT sha256, imported_at_ms FROM documents WHERE id = ?1",
             [&id.0],
@@ -59,7 +70,7 @@ fn read_head(
     let Some((sha256, imported_at_ms)) = imported else {
         return Err(VaultError::DocumentNotFound(id.0.clone()));
     };
-    let latest = tx
+    Ok(conn
         .query_row(
             "SELECT revision, sha256_after, cause, created_at_ms FROM document_updates
                  WHERE document_id = ?1 ORDER BY revision DESC LIMIT 1",
@@ -79,10 +90,7 @@ fn read_head(
             sha256,
             cause: "imported".into(),
             created_at_ms: imported_at_ms,
-        });
-    let bytes = read_document_bytes(&tx, parts_folder, id)?;
-    tx.commit()?;
-    Ok((latest, bytes))
+        }))
 }
 
 impl VaultReader {
@@ -180,25 +188,9 @@ impl Vault {
     ) -> Result<DocumentRevision, VaultError> {
         let now = self.clock.now_ms();
         let tx = self.conn.transaction()?;
-        let current: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(revision), 0) FROM document_updates WHERE document_id = ?1",
-            [&update.document_id.0],
-            |r| r.get(0),
-        )?;
-        let current_sha256: String = if current == 0 {
-            tx.query_row(
-                "SELECT sha256 FROM documents WHERE id = ?1",
-                [&update.document_id.0],
-                |r| r.get(0),
-            )?
-        } else {
-            tx.query_row(
-                "SELECT sha256_after FROM document_updates WHERE document_id = ?1 AND revision = ?2",
-                rusqlite::params![update.document_id.0, current],
-                |r| r.get(0),
-            )?
-        };
-        if current != update.base_revision || current_sha256 != update.base_sha256 {
+        let head = newest_revision(&tx, update.document_id)?;
+        let current = head.revision;
+        if current != update.base_revision || head.sha256 != update.base_sha256 {
             return Err(VaultError::DocumentChanged {
                 id: update.document_id.0.clone(),
                 expected: update.base_revision,

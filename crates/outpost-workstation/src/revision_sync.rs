@@ -287,10 +287,30 @@ impl Session {
         self.pdf
             .inspect(head.clone())
             .map_err(crate::error::classify_pdf_error)?;
-        let Some(keep) = prefixes.iter().rev().find(|p| {
+        let keep = prefixes.iter().rev().find(|p| {
             let size = usize::try_from(p.size).unwrap_or(usize::MAX);
             size <= head.len() && size <= bytes.len() && head[..size] == bytes[..size]
-        }) else {
+        });
+        let synced = self.vault().synced_revision(local)?;
+        let waits = match keep {
+            Some(keep) => {
+                if keep.revision < synced {
+                    // The server no longer holds revisions it took (restored from a backup):
+                    // push them again from the last one it has.
+                    self.vault()
+                        .record_revision_synced(local, keep.revision, &document.sha256)?;
+                }
+                let may_discard = match instead_of_refused {
+                    Some(_) => i64::MAX,
+                    None => discard_through.unwrap_or(keep.revision),
+                };
+                // Revisions taken from the server that its head no longer continues (a
+                // long-term extension it made again on a newer revision) give way without
+                // asking anyone.
+                local_head > keep.revision
+                    && local_head > may_discard
+                    && self.vault().own_revisions_after(local, keep.revision)? > 0
+            }
             // The head continues no revision here: the copy here was first taken whole while
             // the server's head was its long-term extension of a revision, and that extension
             // has since given way to a push on the revision under it. Provided the head does
@@ -300,73 +320,51 @@ impl Session {
             // they go first (and, made on a head the server no longer has, come back as a
             // conflict). Revisions made here that the server holds are set aside and asked to
             // be signed again.
-            if !continues_an_earlier_revision(&head, &bytes) {
-                return Err(WorkstationError::Sync(format!(
-                    "the server's copy of document {} does not continue any revision held here; it was left as it is",
-                    document.id
-                )));
+            None => {
+                if !continues_an_earlier_revision(&head, &bytes) {
+                    return Err(WorkstationError::Sync(format!(
+                        "the server's copy of document {} does not continue any revision held here; it was left as it is",
+                        document.id
+                    )));
+                }
+                let may_discard = match instead_of_refused {
+                    Some(_) => i64::MAX,
+                    None => discard_through.unwrap_or(0),
+                };
+                let unsent = self
+                    .vault()
+                    .own_revisions_after(local, synced.max(may_discard))?
+                    > 0;
+                // Another document here with the head's very bytes (an exported copy imported
+                // again, say): this one waits rather than fail every round.
+                unsent
+                    || {
+                        let taken = self
+                            .vault()
+                            .document_by_sha256(&document.sha256)?
+                            .is_some_and(|other| &other.id != local);
+                        if taken {
+                            tracing::warn!(document = %document.id, "the server's head is another document here already; left as it is");
+                        }
+                        taken
+                    }
             }
-            let may_discard = match instead_of_refused {
-                Some(_) => i64::MAX,
-                None => discard_through.unwrap_or(0),
-            };
-            let synced = self.vault().synced_revision(local)?;
-            if self
-                .vault()
-                .own_revisions_after(local, synced.max(may_discard))?
-                > 0
-            {
-                self.vault().record_server_head(local, &document.sha256)?;
-                return Ok(HeadMet::Waiting);
-            }
-            // Another document here with the head's very bytes (an exported copy imported
-            // again, say): this one waits rather than fail every round.
-            if self
-                .vault()
-                .document_by_sha256(&document.sha256)?
-                .is_some_and(|other| &other.id != local)
-            {
-                tracing::warn!(document = %document.id, "the server's head is another document here already; left as it is");
-                self.vault().record_server_head(local, &document.sha256)?;
-                return Ok(HeadMet::Waiting);
-            }
-            let adopted = self.vault().adopt_server_head(&ServerHead {
-                document_id: local,
-                keep_revision: None,
-                appended: &head,
-                server_sha256: &document.sha256,
-                instead_of_refused,
-            })?;
-            self.close_view(local);
-            return Ok(HeadMet::Taken {
-                discarded: adopted.discarded,
-            });
         };
-        let synced = self.vault().synced_revision(local)?;
-        if keep.revision < synced {
-            // The server no longer holds revisions it took (restored from a backup): push them
-            // again from the last one it has.
-            self.vault()
-                .record_revision_synced(local, keep.revision, &document.sha256)?;
-        }
-        let may_discard = match instead_of_refused {
-            Some(_) => i64::MAX,
-            None => discard_through.unwrap_or(keep.revision),
-        };
-        // Revisions taken from the server that its head no longer continues (a long-term
-        // extension it made again on a newer revision) give way without asking anyone.
-        if local_head > keep.revision
-            && local_head > may_discard
-            && self.vault().own_revisions_after(local, keep.revision)? > 0
-        {
+        if waits {
             self.vault().record_server_head(local, &document.sha256)?;
             return Ok(HeadMet::Waiting);
         }
-        let size = usize::try_from(keep.size).unwrap_or(usize::MAX);
+        let (keep_revision, appended) = match keep {
+            Some(keep) => {
+                let size = usize::try_from(keep.size).unwrap_or(usize::MAX);
+                (Some(keep.revision), &head[size..])
+            }
+            None => (None, &head[..]),
+        };
         let adopted = self.vault().adopt_server_head(&ServerHead {
             document_id: local,
-            keep_revision: Some(keep.revision),
-            appended: &head[size..],
+            keep_revision,
+            appended,
             server_sha256: &document.sha256,
             instead_of_refused,
         })?;

@@ -9,6 +9,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use crate::audit::{self, AuditAction, AuditEvent, AuditOutcome};
+use crate::revisions::FROM_THE_SERVER;
 use crate::sync::NOT_YET_PUSHED;
 use crate::{DocumentId, Vault, VaultError};
 
@@ -63,9 +64,6 @@ pub struct ServerHead<'a> {
     /// reason): those are discarded, not kept as a conflict branch, and no new signature is asked.
     pub instead_of_refused: Option<&'a str>,
 }
-
-/// The cause recorded for a revision taken from the server (the server's to replace).
-const FROM_THE_SERVER: &str = "from the server";
 
 /// Where a server document stands with the server, in one word: what its row says first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -322,8 +320,9 @@ impl Vault {
     /// Takes the server's head of a document in one transaction: the local revisions after
     /// `keep_revision` are set aside (their burned-in annotations become pending again and their
     /// batch records go, so a batch re-sign includes the document), the head's added bytes become
-    /// the next revision, and the document is marked as synced. If anything was set aside the
-    /// document is asked to be signed again. Audited either way.
+    /// the next revision (or, taken whole, revision 0), and the document is marked as synced. An
+    /// unfinished signing batch that started on a revision set aside counts from the head taken.
+    /// If anything was set aside the document is asked to be signed again. Audited either way.
     pub fn adopt_server_head(&mut self, head: &ServerHead<'_>) -> Result<AdoptedHead, VaultError> {
         let now = self.clock.now_ms();
         let id = &head.document_id.0;
@@ -387,8 +386,9 @@ impl Vault {
                 rusqlite::params![id, head.appended],
             )?;
             tx.execute(
-                "UPDATE documents SET sha256 = ?2, byte_size = ?3 WHERE id = ?1",
-                rusqlite::params![id, head.server_sha256, head.appended.len() as i64],
+                "UPDATE documents SET sha256 = ?2, byte_size = ?3, head_taken_whole_at_ms = ?4
+                  WHERE id = ?1",
+                rusqlite::params![id, head.server_sha256, head.appended.len() as i64, now],
             )?;
         } else if !head.appended.is_empty() {
             revision += 1;
@@ -401,6 +401,14 @@ impl Vault {
         tx.execute(
             "UPDATE server_documents SET synced_revision = ?2, head_sha256 = ?3 WHERE document_id = ?1",
             rusqlite::params![id, revision, head.server_sha256],
+        )?;
+        // A batch started on a revision set aside now starts from the head taken: a signature
+        // made here after it still counts as made since the batch started (the numbers after
+        // `keep_revision` are used again).
+        tx.execute(
+            "UPDATE signing_batch_documents SET revision_at_start = ?2
+              WHERE document_id = ?1 AND revision_at_start > ?2",
+            rusqlite::params![id, revision],
         )?;
         let took = match &replaced {
             None => format!("took the server's revision {}", head.server_sha256),

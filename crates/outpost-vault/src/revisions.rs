@@ -55,21 +55,42 @@ fn read_head(
     Ok((latest, bytes))
 }
 
-/// Document `id`'s newest revision (revision 0, its first bytes, when nothing was appended).
+/// The cause recorded for a revision taken from the server (the server's to replace), and for a
+/// revision 0 that is the server's head taken whole.
+pub(crate) const FROM_THE_SERVER: &str = "from the server";
+
+/// Document `id`'s revision 0: the file first imported or downloaded, or the server's head if a
+/// sync took it whole in place of that file.
+fn first_revision(
+    conn: &rusqlite::Connection,
+    id: &DocumentId,
+) -> Result<DocumentRevision, VaultError> {
+    let first: Option<(String, i64, Option<i64>)> = conn
+        .query_row(
+            "SELECT sha256, imported_at_ms, head_taken_whole_at_ms FROM documents WHERE id = ?1",
+            [&id.0],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let (sha256, imported_at_ms, taken_whole_at_ms) =
+        first.ok_or_else(|| VaultError::DocumentNotFound(id.0.clone()))?;
+    Ok(DocumentRevision {
+        revision: 0,
+        sha256,
+        cause: match taken_whole_at_ms {
+            Some(_) => FROM_THE_SERVER.into(),
+            None => "imported".into(),
+        },
+        created_at_ms: taken_whole_at_ms.unwrap_or(imported_at_ms),
+    })
+}
+
+/// Document `id`'s newest revision (revision 0 when nothing was appended).
 fn newest_revision(
     conn: &rusqlite::Connection,
     id: &DocumentId,
 ) -> Result<DocumentRevision, VaultError> {
-    let imported: Option<(String, i64)> = conn
-        .query_row(
-            "SELECT sha256, imported_at_ms FROM documents WHERE id = ?1",
-            [&id.0],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let Some((sha256, imported_at_ms)) = imported else {
-        return Err(VaultError::DocumentNotFound(id.0.clone()));
-    };
+    let first = first_revision(conn, id)?;
     Ok(conn
         .query_row(
             "SELECT revision, sha256_after, cause, created_at_ms FROM document_updates
@@ -85,12 +106,7 @@ fn newest_revision(
             },
         )
         .optional()?
-        .unwrap_or(DocumentRevision {
-            revision: 0,
-            sha256,
-            cause: "imported".into(),
-            created_at_ms: imported_at_ms,
-        }))
+        .unwrap_or(first))
 }
 
 impl VaultReader {
@@ -103,11 +119,12 @@ impl VaultReader {
 /// One revision of a document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DocumentRevision {
-    /// 0 for the imported file, then 1, 2, …
+    /// 0 for the file first imported or downloaded (or the server's head taken whole in its
+    /// place), then 1, 2, …
     pub revision: i64,
     /// SHA-256 of the whole document at this revision.
     pub sha256: String,
-    /// What made it: "imported", "signed", …
+    /// What made it: "imported", "signed", "from the server", …
     pub cause: String,
     /// When (wall clock, for people).
     pub created_at_ms: i64,
@@ -155,13 +172,7 @@ impl Vault {
 
     /// The document's revisions, oldest first.
     pub fn document_revisions(&self, id: &DocumentId) -> Result<Vec<DocumentRevision>, VaultError> {
-        let summary = self.document(id)?;
-        let mut revisions = vec![DocumentRevision {
-            revision: 0,
-            sha256: summary.sha256,
-            cause: "imported".into(),
-            created_at_ms: summary.imported_at_ms,
-        }];
+        let mut revisions = vec![first_revision(&self.conn, id)?];
         let mut stmt = self.conn.prepare(
             "SELECT revision, sha256_after, cause, created_at_ms FROM document_updates
              WHERE document_id = ?1 ORDER BY revision",

@@ -376,6 +376,12 @@ ALTER TABLE signing_keys ADD COLUMN certificate_refusal TEXT;
     r#"
 ALTER TABLE purge_notices ADD COLUMN document_id TEXT;
 "#,
+    // 18: when a sync takes the server's head whole in place of the bytes first taken, revision 0
+    // is that head: when it was taken (NULL: revision 0 is still the file first imported or
+    // downloaded).
+    r#"
+ALTER TABLE documents ADD COLUMN head_taken_whole_at_ms INTEGER;
+"#,
 ];
 
 fn migrations() -> Migrations<'static> {

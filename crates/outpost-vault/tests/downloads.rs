@@ -1,6 +1,7 @@
 //! A download is kept part by part, sealed in its writer's pack, resumes where it stopped, becomes
 //! the document's bytes without a second copy when its round is applied, and goes with the
 //! document when it is purged — its space in the pack too, and the pack with its last document.
+//! The server's head taken whole in place of a downloaded copy becomes its revision 0.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,6 +20,11 @@ thread_local! {
 }
 
 fn connected_vault() -> (tempfile::TempDir, Vault) {
+    connected_vault_on(Arc::new(ManualClock::new(1_700_000_000_000)))
+}
+
+/// A vault linked to a server account, on `clock`.
+fn connected_vault_on(clock: Arc<ManualClock>) -> (tempfile::TempDir, Vault) {
     let dir = tempfile::tempdir().unwrap();
     let keyring = KEYRING.with(|k| k.clone());
     let mut vault = Vault::create(
@@ -26,7 +32,7 @@ fn connected_vault() -> (tempfile::TempDir, Vault) {
         "pw-petr",
         KdfParams::INSECURE_FAST_FOR_TESTS,
         &keyring,
-        Arc::new(ManualClock::new(1_700_000_000_000)),
+        clock,
         &mut rand_chacha::ChaCha20Rng::seed_from_u64(5),
     )
     .unwrap();
@@ -91,6 +97,19 @@ fn marked_bytes(len: usize) -> Vec<u8> {
     (0..len).map(|i| marker[i % marker.len()]).collect()
 }
 
+/// Server document "server-1", downloaded as `id` with bytes `sha256`.
+fn server_document_1(id: &DocumentId, sha256: &str, title: &str) -> PulledDocument {
+    PulledDocument {
+        server_id: "server-1".into(),
+        position: 1,
+        id: id.clone(),
+        sha256: sha256.into(),
+        title: title.into(),
+        page_texts: vec!["text".into()],
+        source_name: "server document server-1".into(),
+    }
+}
+
 fn round(visible: Vec<PulledDocument>, removed: Vec<String>, cursor: i64) -> PullRound {
     PullRound {
         visible,
@@ -98,6 +117,31 @@ fn round(visible: Vec<PulledDocument>, removed: Vec<String>, cursor: i64) -> Pul
         removed,
         seen: Vec::new(),
         cursor,
+    }
+}
+
+/// A signature's update of document `id`, made on its revision `base_revision` whose whole bytes
+/// hash to `base_sha256`.
+fn made_on<'a>(
+    id: &'a DocumentId,
+    base_revision: i64,
+    base_sha256: &'a str,
+    appended: &'a [u8],
+    sha256_after: &'a str,
+) -> outpost_vault::DocumentUpdate<'a> {
+    outpost_vault::DocumentUpdate {
+        document_id: id,
+        base_revision,
+        base_sha256,
+        appended,
+        sha256_after,
+        cause: "signed",
+        burned_annotations: &[],
+        batch_id: None,
+        audit: outpost_vault::AuditEvent::new(
+            outpost_vault::AuditAction::Sign,
+            outpost_vault::AuditOutcome::Success,
+        ),
     }
 }
 
@@ -137,15 +181,7 @@ fn parts_become_the_document_and_leave_with_it() {
     let id = DocumentId("doc-1".into());
     vault
         .apply_pull_round(&round(
-            vec![PulledDocument {
-                server_id: "server-1".into(),
-                position: 1,
-                id: id.clone(),
-                sha256: sha256.clone(),
-                title: "Downloaded".into(),
-                page_texts: vec!["text".into()],
-                source_name: "server document server-1".into(),
-            }],
+            vec![server_document_1(&id, &sha256, "Downloaded")],
             Vec::new(),
             1,
         ))
@@ -161,36 +197,15 @@ fn parts_become_the_document_and_leave_with_it() {
     assert_eq!((head.revision, &head.sha256), (0, &sha256));
     let update = b"\n% an update\n";
     let after = hex::encode(sha2::Sha256::digest([bytes.as_slice(), update].concat()));
-    fn made_on<'a>(
-        id: &'a DocumentId,
-        base_sha256: &'a str,
-        appended: &'a [u8],
-        sha256_after: &'a str,
-    ) -> outpost_vault::DocumentUpdate<'a> {
-        outpost_vault::DocumentUpdate {
-            document_id: id,
-            base_revision: 0,
-            base_sha256,
-            appended,
-            sha256_after,
-            cause: "signed",
-            burned_annotations: &[],
-            batch_id: None,
-            audit: outpost_vault::AuditEvent::new(
-                outpost_vault::AuditAction::Sign,
-                outpost_vault::AuditOutcome::Success,
-            ),
-        }
-    }
     // Made on other bytes under the same revision number (the server's head took the place of
     // the copy meanwhile): refused, nothing written.
     let other = "cd".repeat(32);
     assert!(matches!(
-        vault.append_document_update(&made_on(&id, &other, update, &after)),
+        vault.append_document_update(&made_on(&id, 0, &other, update, &after)),
         Err(VaultError::DocumentChanged { .. })
     ));
     vault
-        .append_document_update(&made_on(&id, &sha256, update, &after))
+        .append_document_update(&made_on(&id, 0, &sha256, update, &after))
         .unwrap();
     let (head, read) = reader.head(&id).unwrap();
     assert_eq!((head.revision, &head.sha256), (1, &after));
@@ -555,4 +570,101 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     found
+}
+
+#[test]
+fn a_head_taken_whole_is_revision_0_and_an_unfinished_batch_follows_it() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let (_dir, mut vault) = connected_vault_on(clock.clone());
+    let bytes = marked_bytes(40_000);
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    let mut pack = pack(&vault);
+    vault
+        .keep_download_part(&sha256, 0, &bytes, &mut pack, fresh())
+        .unwrap();
+    drop(pack);
+    let id = DocumentId("doc-1".into());
+    vault
+        .apply_pull_round(&round(
+            vec![server_document_1(&id, &sha256, "Order")],
+            Vec::new(),
+            1,
+        ))
+        .unwrap();
+    // Two signatures made here, then a batch over the document is started and stops before it.
+    let mut whole = bytes.clone();
+    let mut head = sha256.clone();
+    for (base, update) in [(0, &b"\n% first\n"[..]), (1, &b"\n% second\n"[..])] {
+        whole.extend_from_slice(update);
+        let after = hex::encode(sha2::Sha256::digest(&whole));
+        vault
+            .append_document_update(&made_on(&id, base, &head, update, &after))
+            .unwrap();
+        head = after;
+    }
+    let batch_event = outpost_vault::AuditEvent::new(
+        outpost_vault::AuditAction::SignBatch,
+        outpost_vault::AuditOutcome::Success,
+    );
+    assert!(vault
+        .start_signing_batch("batch-1", "key-1", "Approved", &[&id], &batch_event)
+        .unwrap());
+    assert_eq!(
+        vault.signing_batch_documents_left("batch-1").unwrap(),
+        vec![id.clone()]
+    );
+
+    // A day later a sync takes the server's head whole in place of the copy.
+    clock.advance(86_400_000);
+    let taken_at = 1_700_000_000_000 + 86_400_000;
+    let server_bytes = [bytes.as_slice(), b"\n% the server's own line\n"].concat();
+    let server_sha256 = hex::encode(sha2::Sha256::digest(&server_bytes));
+    let adopted = vault
+        .adopt_server_head(&outpost_vault::ServerHead {
+            document_id: &id,
+            keep_revision: None,
+            appended: &server_bytes,
+            server_sha256: &server_sha256,
+            instead_of_refused: None,
+        })
+        .unwrap();
+    assert_eq!(adopted.discarded.len(), 2, "{:?}", adopted.discarded);
+    // Revision 0 is now the server's head, labelled as such and dated when it was taken; the
+    // document's own summary still says when and whence it first came.
+    let revisions = vault.document_revisions(&id).unwrap();
+    assert_eq!(revisions.len(), 1, "{revisions:?}");
+    assert_eq!(
+        (revisions[0].revision, revisions[0].sha256.as_str()),
+        (0, server_sha256.as_str())
+    );
+    assert_eq!(
+        (revisions[0].cause.as_str(), revisions[0].created_at_ms),
+        ("from the server", taken_at)
+    );
+    let (newest, read) = vault.document_head(&id).unwrap();
+    assert_eq!(newest, revisions[0]);
+    assert!(read == server_bytes);
+    assert_eq!(
+        vault.document(&id).unwrap().imported_at_ms,
+        1_700_000_000_000
+    );
+    // The batch still offers the document (its signatures were set aside) ...
+    assert_eq!(
+        vault.signing_batch_documents_left("batch-1").unwrap(),
+        vec![id.clone()]
+    );
+    // ... until it is signed here outside the batch, on the new revision 0: then it is done,
+    // though the new signature is revision 1, below the revision the batch started at.
+    let update = b"\n% signed on the server's head\n";
+    let after = hex::encode(sha2::Sha256::digest(
+        [server_bytes.as_slice(), update].concat(),
+    ));
+    vault
+        .append_document_update(&made_on(&id, 0, &server_sha256, update, &after))
+        .unwrap();
+    assert_eq!(
+        vault.signing_batch_documents_left("batch-1").unwrap(),
+        Vec::<DocumentId>::new()
+    );
+    assert!(vault.unfinished_signing_batches().unwrap().is_empty());
 }

@@ -179,7 +179,7 @@ fn a_vault_from_a_newer_outpost_is_refused_and_left_untouched() {
             err,
             VaultError::NewerSchema {
                 found: 99,
-                supported: 17
+                supported: 18
             }
         ),
         "{err}"
@@ -209,6 +209,7 @@ fn a_vault_from_the_previous_schema_is_migrated_at_open_and_keeps_its_records() 
          DROP INDEX document_bytes_parts; ALTER TABLE document_bytes DROP COLUMN parts_sha256;
          DROP TABLE server_documents;
          DROP TABLE server_account; DROP TABLE purge_notices;
+         ALTER TABLE documents DROP COLUMN head_taken_whole_at_ms;
          PRAGMA user_version = 1;",
     );
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
@@ -328,6 +329,7 @@ fn a_download_kept_in_a_file_of_its_own_by_schema_11_is_read_as_a_pack_of_one() 
              DROP TABLE held_annotation_changes; DROP TABLE purge_notices;
              DROP TABLE signing_batch_documents;
              ALTER TABLE signing_batches DROP COLUMN ended_at_ms;
+             ALTER TABLE documents DROP COLUMN head_taken_whole_at_ms;
              DROP TRIGGER download_keys_follow_parts; DROP TABLE dropped_part_ranges;
              DROP TABLE download_keys; DROP INDEX download_parts_by_file;
              ALTER TABLE download_parts DROP COLUMN file_name;

@@ -683,6 +683,15 @@ fn a_copy_first_taken_sealed_follows_a_head_whose_seal_gave_way() {
     let pulled = olga.session.sync_pull(&never, &mut |_| {}).expect("pull");
     assert_eq!(pulled.updated, vec![at_olga[0].clone()]);
     assert_eq!(head_sha256(&olga.session, &at_olga[0]), moved);
+    let revisions = olga
+        .session
+        .document_revisions(&at_olga[0])
+        .expect("revisions");
+    let listed: Vec<_> = revisions
+        .iter()
+        .map(|r| (r.revision, r.sha256.as_str(), r.cause.as_str()))
+        .collect();
+    assert_eq!(listed, vec![(0, moved.as_str(), "from the server")]);
     assert_eq!(olga.session.pending_operations().expect("pending"), 0);
     let state = sync_state(&olga.session, &at_olga[0]);
     assert_eq!(state.standing, DocumentStanding::Synced, "{state:?}");

@@ -1405,15 +1405,18 @@ impl Service {
                 Ok(outcome) => outcome,
                 Err(error @ (ServiceError::Store(_) | ServiceError::Blob(_))) => return Err(error),
                 // The document is not the caller's now, but this very op was applied for them
-                // before (its answer was lost): it is answered as applied, so their workstation
-                // does not count it lost when the document is purged there.
+                // before (its answer was lost) — on the main line, given way, or kept as a
+                // conflict branch: it is answered as applied, so their workstation does not count
+                // it lost when the document is purged there (the server holds it). Should the
+                // document come back to them, their next pull meets its head, and a revision kept
+                // as a conflict branch is set aside there with a request to sign again.
                 Err(ServiceError::NotFound(_))
                     if matches!(
                         self.store
                             .applied_op_outcome(&op.op_id, &caller.user.id)
                             .await?
                             .as_deref(),
-                        Some("applied" | "superseded")
+                        Some("applied" | "superseded" | "conflict")
                     ) =>
                 {
                     wire::OpOutcome::AlreadyApplied

@@ -2213,6 +2213,43 @@ fn pushed_revisions_compare_and_swap_and_losers_stay_as_conflict_branches(backen
     let mut final_head = alice_whole.clone();
     final_head.extend_from_slice(&bob_resigned);
     assert_eq!(content(&alice_token), final_head);
+
+    // Once the document is not Bob's any more, his ops taken before — the one kept as a conflict
+    // branch too — are answered as applied (their first answers may have been lost: his
+    // workstation must not tell him they were discarded, the server holds them); a new one is
+    // refused as not found.
+    server
+        .block_on(server.service.revoke_assignment(
+            Actor::Cli,
+            &id,
+            &AssignmentTarget::Unit {
+                name: "North".into(),
+            },
+        ))
+        .expect("revoke");
+    let bob_late = outpost_server::testing::incremental_update(&final_head, "too late");
+    upload_whole(&server, &bob_token, &bob_late);
+    let outcomes = push_ops(
+        &server,
+        &bob_token,
+        vec![
+            revision_op(&op(2), &id, &base, &bob_update),
+            revision_op(&op(4), &id, &alice_whole, &bob_resigned),
+            revision_op(&op(10), &id, &final_head, &bob_late),
+        ],
+    );
+    assert_eq!(
+        outcomes[..2],
+        [
+            wire::OpOutcome::AlreadyApplied,
+            wire::OpOutcome::AlreadyApplied
+        ],
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(&outcomes[2], wire::OpOutcome::Rejected { code, .. } if code == "not_found"),
+        "{outcomes:?}"
+    );
 }
 
 /// A trainee's workstation pushes its tutorial progress (and may push nothing else); the admin

@@ -123,22 +123,26 @@ pub struct ResignRequest {
     pub requested_at_ms: i64,
 }
 
+/// The revisions to push, as rows `s` (the server document) and `u` (the revision): those after
+/// the one the server holds, unless the server refused one of the document's.
+const REVISIONS_TO_PUSH: &str = "FROM server_documents s
+    JOIN document_updates u ON u.document_id = s.document_id AND u.revision > s.synced_revision
+   WHERE NOT EXISTS (SELECT 1 FROM refused_revisions f WHERE f.document_id = s.document_id)";
+
 impl Vault {
     /// The local revisions of server documents that the server does not hold yet (at most
     /// `limit`), oldest first per document, each with its base. A document whose revision the
     /// server refused is held back until the user offers it again
     /// ([`Vault::offer_refused_revision_again`]) or takes the server's copy.
     pub fn pending_revision_pushes(&self, limit: u32) -> Result<Vec<PendingRevision>, VaultError> {
-        let mut statement = self.conn.prepare(
+        let mut statement = self.conn.prepare(&format!(
             "SELECT s.document_id, s.server_id, u.revision, u.sha256_after, u.appended, u.cause,
                     COALESCE((SELECT p.sha256_after FROM document_updates p
                                WHERE p.document_id = u.document_id AND p.revision = u.revision - 1),
                              (SELECT d.sha256 FROM documents d WHERE d.id = u.document_id))
-               FROM server_documents s
-               JOIN document_updates u ON u.document_id = s.document_id AND u.revision > s.synced_revision
-              WHERE NOT EXISTS (SELECT 1 FROM refused_revisions f WHERE f.document_id = s.document_id)
-              ORDER BY s.position, s.server_id, u.revision LIMIT ?1",
-        )?;
+               {REVISIONS_TO_PUSH}
+              ORDER BY s.position, s.server_id, u.revision LIMIT ?1"
+        ))?;
         let rows = statement.query_map([limit], |r| {
             Ok(PendingRevision {
                 document_id: DocumentId(r.get(0)?),
@@ -151,6 +155,20 @@ impl Vault {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many revisions [`Vault::pending_revision_pushes`] has to give in all (those of
+    /// documents whose revision the server refused wait), and the bytes they append.
+    pub fn revisions_to_push(&self) -> Result<(usize, u64), VaultError> {
+        let (count, bytes): (i64, i64) = self.conn.query_row(
+            &format!("SELECT COUNT(*), COALESCE(SUM(length(u.appended)), 0) {REVISIONS_TO_PUSH}"),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((
+            usize::try_from(count).unwrap_or(0),
+            u64::try_from(bytes).unwrap_or(0),
+        ))
     }
 
     /// How many local revisions of server documents the server does not hold yet.

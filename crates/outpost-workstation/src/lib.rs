@@ -30,7 +30,7 @@ pub use batch::{BatchItemResult, BatchProgress, BatchReport, BatchRequest};
 pub use error::WorkstationError;
 pub use overlay::{PageTextView, ViewAnnotation, ViewDraft, ViewShape, ViewWord};
 pub use practice::{PracticeDocuments, PracticeLogin, PracticeServerHost};
-pub use revision_sync::HeadMet;
+pub use revision_sync::{HeadMet, REVISIONS_PER_PUSH};
 pub use session::{Session, SharedRng};
 pub use signing::{KeyAlgorithm, SignOptions, SignOutcome, SigningKeyInfo};
 pub use sync::{

@@ -19,7 +19,7 @@ use crate::sync::{operation_id, PushProgress, PushReport};
 use crate::{Session, WorkstationError};
 
 /// Revisions pushed per request.
-pub(crate) const REVISIONS_PER_PUSH: u32 = 50;
+pub const REVISIONS_PER_PUSH: u32 = 50;
 
 /// What meeting a document's server head did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,12 +44,42 @@ pub(crate) struct ServerLink<'a> {
 }
 
 impl Session {
+    /// Pushes every revision waiting to go, [`REVISIONS_PER_PUSH`] at a time starting with
+    /// `first` (the vault's first of them), reporting them to `progress` as one plan. Stops when
+    /// a push leaves as many waiting as before (a head that waits for them is met in a later
+    /// round).
+    pub(crate) fn push_all_revisions(
+        &self,
+        first: Vec<PendingRevision>,
+        link: &mut ServerLink<'_>,
+        report: &mut PushReport,
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(PushProgress),
+    ) -> Result<(), WorkstationError> {
+        let (mut waiting, bytes) = self.vault().revisions_to_push()?;
+        progress(PushProgress::Planned {
+            revisions: waiting,
+            bytes,
+        });
+        let mut pending = first;
+        while !pending.is_empty() {
+            self.push_revisions(&pending, link, report, cancel, progress)?;
+            let (left, _) = self.vault().revisions_to_push()?;
+            if left >= waiting {
+                break;
+            }
+            waiting = left;
+            pending = self.vault().pending_revision_pushes(REVISIONS_PER_PUSH)?;
+        }
+        Ok(())
+    }
+
     /// Pushes `pending` (from `Vault::pending_revision_pushes`): each one's
     /// appended bytes are uploaded (resuming an interrupted upload), then the revisions go as
     /// operations with ids derived from the vault, document and hash — a retry after a lost answer
     /// is recognised. For each document whose revision lost (conflict), the server's head is
     /// taken in its place and the document is listed in [`PushReport::resign_needed`].
-    pub(crate) fn push_revisions(
+    fn push_revisions(
         &self,
         pending: &[PendingRevision],
         link: &mut ServerLink<'_>,
@@ -62,10 +92,6 @@ impl Session {
         }
         let vault_id = self.vault().vault_id().to_string();
         let mut ops = Vec::with_capacity(pending.len());
-        progress(PushProgress::Planned {
-            revisions: pending.len(),
-            bytes: pending.iter().map(|r| r.appended.len() as u64).sum(),
-        });
         for revision in pending {
             let title = self.vault().document(&revision.document_id)?.title;
             let appended_sha256 =

@@ -515,8 +515,8 @@ impl Session {
                 self.send_waiting_certificate_requests(&client, &key, &mut account)?;
         }
         if !revisions.is_empty() {
-            self.push_revisions(
-                &revisions,
+            self.push_all_revisions(
+                revisions,
                 &mut ServerLink {
                     client: &client,
                     key: &key,

@@ -109,8 +109,7 @@ pub struct SyncState {
     /// The documents arriving in the running round, while there are any.
     pub transfer: Option<TransferProgress>,
     /// The signed revisions going to the server in the running round, while there are any
-    /// (`documents_*` count revisions; `documents_stored` stays 0). A round sends at most 50;
-    /// the rest go in the rounds that follow at once.
+    /// (`documents_*` count revisions, all those waiting; `documents_stored` stays 0).
     pub sending: Option<TransferProgress>,
     /// The user stopped the last transfer: the engine waits until asked (or its next interval).
     pub paused: bool,

@@ -1408,8 +1408,10 @@ impl Service {
                 // before (its answer was lost) — on the main line, given way, or kept as a
                 // conflict branch: it is answered as applied, so their workstation does not count
                 // it lost when the document is purged there (the server holds it). Should the
-                // document come back to them, their next pull meets its head, and a revision kept
-                // as a conflict branch is set aside there with a request to sign again.
+                // document come back to them, their next pull finds its head continues less than
+                // they hold and waits; their next push, answered as a conflict now that they see
+                // the document, sets a revision kept as a conflict branch aside with a request to
+                // sign again.
                 Err(ServiceError::NotFound(_))
                     if matches!(
                         self.store

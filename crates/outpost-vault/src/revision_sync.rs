@@ -35,7 +35,7 @@ pub struct PendingRevision {
 /// A local revision's place in the document's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevisionPrefix {
-    /// The revision (0 for the imported file).
+    /// The revision (0 for the document's first bytes).
     pub revision: i64,
     /// SHA-256 of the document up to and including it.
     pub sha256: String,
@@ -130,31 +130,61 @@ const REVISIONS_TO_PUSH: &str = "FROM server_documents s
    WHERE NOT EXISTS (SELECT 1 FROM refused_revisions f WHERE f.document_id = s.document_id)";
 
 impl Vault {
-    /// The local revisions of server documents that the server does not hold yet (at most
-    /// `limit`), oldest first per document, each with its base. A document whose revision the
-    /// server refused is held back until the user offers it again
+    /// The local revisions of server documents that the server does not hold yet, oldest first
+    /// per document, each with its base: every waiting revision of each document, documents
+    /// taken in the server's order until there are at least `limit` revisions (a document's
+    /// revisions are never split: the server's answer to a conflict is met once all of them have
+    /// been sent), leaving out the documents in `skip`. A document whose revision the server
+    /// refused is held back until the user offers it again
     /// ([`Vault::offer_refused_revision_again`]) or takes the server's copy.
-    pub fn pending_revision_pushes(&self, limit: u32) -> Result<Vec<PendingRevision>, VaultError> {
-        let mut statement = self.conn.prepare(&format!(
+    pub fn pending_revision_pushes(
+        &self,
+        limit: usize,
+        skip: &[DocumentId],
+    ) -> Result<Vec<PendingRevision>, VaultError> {
+        let mut chains = self.conn.prepare_cached(&format!(
+            "SELECT s.document_id, COUNT(*) {REVISIONS_TO_PUSH}
+              GROUP BY s.document_id ORDER BY MIN(s.position), MIN(s.server_id)"
+        ))?;
+        let mut documents = Vec::new();
+        let mut count = 0;
+        let mut rows = chains.query([])?;
+        while let Some(row) = rows.next()? {
+            if count >= limit {
+                break;
+            }
+            let document = DocumentId(row.get(0)?);
+            if !skip.contains(&document) {
+                count += usize::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
+                documents.push(document);
+            }
+        }
+        let mut revisions = self.conn.prepare_cached(&format!(
             "SELECT s.document_id, s.server_id, u.revision, u.sha256_after, u.appended, u.cause,
                     COALESCE((SELECT p.sha256_after FROM document_updates p
                                WHERE p.document_id = u.document_id AND p.revision = u.revision - 1),
                              (SELECT d.sha256 FROM documents d WHERE d.id = u.document_id))
-               {REVISIONS_TO_PUSH}
-              ORDER BY s.position, s.server_id, u.revision LIMIT ?1"
+               {REVISIONS_TO_PUSH} AND s.document_id = ?1
+              ORDER BY u.revision"
         ))?;
-        let rows = statement.query_map([limit], |r| {
-            Ok(PendingRevision {
-                document_id: DocumentId(r.get(0)?),
-                server_id: r.get(1)?,
-                revision: r.get(2)?,
-                sha256: r.get(3)?,
-                appended: r.get(4)?,
-                cause: r.get(5)?,
-                base_sha256: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut pending = Vec::with_capacity(count);
+        for document in &documents {
+            let rows = revisions.query_map([&document.0], |r| {
+                Ok(PendingRevision {
+                    document_id: DocumentId(r.get(0)?),
+                    server_id: r.get(1)?,
+                    revision: r.get(2)?,
+                    sha256: r.get(3)?,
+                    appended: r.get(4)?,
+                    cause: r.get(5)?,
+                    base_sha256: r.get(6)?,
+                })
+            })?;
+            for row in rows {
+                pending.push(row?);
+            }
+        }
+        Ok(pending)
     }
 
     /// How many revisions [`Vault::pending_revision_pushes`] has to give in all (those of

@@ -1,6 +1,7 @@
 //! Document revisions: a document's bytes grow only by incremental updates (burned-in
-//! annotations, signatures). Revision 0 is the imported file; each later revision stores just the
-//! bytes it appends, so every earlier revision is an exact prefix of the head.
+//! annotations, signatures). Revision 0 is the file imported or first downloaded (or the server's
+//! head, taken whole in its place by a sync); each later revision stores just the bytes it
+//! appends, so every earlier revision is an exact prefix of the head.
 
 use rusqlite::OptionalExtension;
 use serde::Serialize;

@@ -381,6 +381,13 @@ ALTER TABLE purge_notices ADD COLUMN document_id TEXT;
     // downloaded).
     r#"
 ALTER TABLE documents ADD COLUMN head_taken_whole_at_ms INTEGER;
+-- An unfinished batch whose document's revisions were renumbered by an earlier version counts
+-- from the document's newest revision.
+UPDATE signing_batch_documents
+   SET revision_at_start = (SELECT COALESCE(MAX(u.revision), 0) FROM document_updates u
+                             WHERE u.document_id = signing_batch_documents.document_id)
+ WHERE revision_at_start > (SELECT COALESCE(MAX(u.revision), 0) FROM document_updates u
+                             WHERE u.document_id = signing_batch_documents.document_id);
 "#,
 ];
 

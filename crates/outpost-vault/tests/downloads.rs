@@ -99,14 +99,19 @@ fn marked_bytes(len: usize) -> Vec<u8> {
 
 /// Server document "server-1", downloaded as `id` with bytes `sha256`.
 fn server_document_1(id: &DocumentId, sha256: &str, title: &str) -> PulledDocument {
+    server_document(1, id, sha256, title)
+}
+
+/// Server document "server-`n`" (at position `n`), downloaded as `id` with bytes `sha256`.
+fn server_document(n: i64, id: &DocumentId, sha256: &str, title: &str) -> PulledDocument {
     PulledDocument {
-        server_id: "server-1".into(),
-        position: 1,
+        server_id: format!("server-{n}"),
+        position: n,
         id: id.clone(),
         sha256: sha256.into(),
         title: title.into(),
         page_texts: vec!["text".into()],
-        source_name: "server document server-1".into(),
+        source_name: format!("server document server-{n}"),
     }
 }
 
@@ -667,4 +672,82 @@ fn a_head_taken_whole_is_revision_0_and_an_unfinished_batch_follows_it() {
         Vec::<DocumentId>::new()
     );
     assert!(vault.unfinished_signing_batches().unwrap().is_empty());
+}
+
+#[test]
+fn revisions_go_to_the_server_whole_documents_at_a_time() {
+    let (_dir, mut vault) = connected_vault();
+    let mut pack = pack(&vault);
+    let mut documents = Vec::new();
+    for n in 1..=3i64 {
+        let bytes = [marked_bytes(1_000), n.to_string().into_bytes()].concat();
+        let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+        vault
+            .keep_download_part(&sha256, 0, &bytes, &mut pack, fresh())
+            .unwrap();
+        documents.push((DocumentId(format!("doc-{n}")), bytes, sha256));
+    }
+    drop(pack);
+    let pulled = documents
+        .iter()
+        .zip(1..)
+        .map(|((id, _, sha256), n)| server_document(n, id, sha256, &format!("Order {n}")))
+        .collect();
+    vault
+        .apply_pull_round(&round(pulled, Vec::new(), 1))
+        .unwrap();
+    // Three signatures on the first document, two on the second, none on the third.
+    for ((id, bytes, sha256), signatures) in documents.iter().zip([3, 2, 0]) {
+        let mut whole = bytes.clone();
+        let mut head = sha256.clone();
+        for base in 0..signatures {
+            let update = format!("\n% signature {base}\n").into_bytes();
+            whole.extend_from_slice(&update);
+            let after = hex::encode(sha2::Sha256::digest(&whole));
+            vault
+                .append_document_update(&made_on(id, base, &head, &update, &after))
+                .unwrap();
+            head = after;
+        }
+    }
+    let listed = |pending: Vec<outpost_vault::PendingRevision>| -> Vec<(String, i64)> {
+        pending
+            .into_iter()
+            .map(|p| (p.document_id.0, p.revision))
+            .collect()
+    };
+    let (first, second) = (&documents[0].0, &documents[1].0);
+    // Asked for two, the first document's three come whole; the second's come once the first
+    // is left out; all five when asked for more.
+    assert_eq!(
+        listed(vault.pending_revision_pushes(2, &[]).unwrap()),
+        [
+            ("doc-1".to_string(), 1),
+            ("doc-1".into(), 2),
+            ("doc-1".into(), 3)
+        ]
+    );
+    assert_eq!(
+        listed(
+            vault
+                .pending_revision_pushes(2, std::slice::from_ref(first))
+                .unwrap()
+        ),
+        [("doc-2".to_string(), 1), ("doc-2".into(), 2)]
+    );
+    assert!(vault
+        .pending_revision_pushes(2, &[first.clone(), second.clone()])
+        .unwrap()
+        .is_empty());
+    assert_eq!(vault.pending_revision_pushes(50, &[]).unwrap().len(), 5);
+    let (count, bytes) = vault.revisions_to_push().unwrap();
+    let appended: usize = (0..3)
+        .chain(0..2)
+        .map(|b| format!("\n% signature {b}\n").len())
+        .sum();
+    assert_eq!((count, bytes), (5, appended as u64));
+    // Each comes with the hash of the revision it was made on.
+    let pending = vault.pending_revision_pushes(1, &[]).unwrap();
+    assert_eq!(pending[0].base_sha256, documents[0].2);
+    assert_eq!(pending[1].base_sha256, pending[0].sha256);
 }

@@ -5,8 +5,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use outpost_vault::{
-    DocumentId, KdfParams, KeyFile, ManualClock, NewDocument, OsKeyring, Vault, VaultError,
-    VaultPaths,
+    AuditAction, AuditEvent, AuditOutcome, DocumentId, DocumentUpdate, KdfParams, KeyFile,
+    ManualClock, NewDocument, OsKeyring, Vault, VaultError, VaultPaths,
 };
 use rand::SeedableRng;
 use sha2::{Digest, Sha256};
@@ -371,4 +371,50 @@ fn a_download_kept_in_a_file_of_its_own_by_schema_11_is_read_as_a_pack_of_one() 
     );
     vault.discard_download(&sha256).unwrap();
     assert_eq!(std::fs::read_dir(&parts_folder).unwrap().count(), 0);
+}
+
+#[test]
+fn a_batch_whose_document_was_renumbered_under_schema_17_counts_from_its_newest_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = keyring();
+    let paths = make_vault(dir.path(), &keyring);
+    // Schema 17 took the server's head in place of doc-1's revisions but left the unfinished
+    // batch started on its revision 3; doc-1 has its first bytes only now.
+    run_sql_with_raw_key(
+        &paths,
+        &keyring,
+        "INSERT INTO signing_batches (id, key_id, reason, total, created_at_ms)
+             VALUES ('batch-1', 'key-1', 'Approved', 1, 1700000000000);
+         INSERT INTO signing_batch_documents (batch_id, document_id, position, revision_at_start)
+             VALUES ('batch-1', 'doc-1', 0, 3);
+         ALTER TABLE documents DROP COLUMN head_taken_whole_at_ms;
+         PRAGMA user_version = 17;",
+    );
+    let mut vault = open_vault(&paths, &keyring).unwrap();
+    let id = DocumentId("doc-1".into());
+    assert_eq!(
+        vault.signing_batch_documents_left("batch-1").unwrap(),
+        vec![id.clone()]
+    );
+    // Signed outside the batch (revision 1): the batch has nothing left.
+    let appended = b"\n% signed\n";
+    let after = "cd".repeat(32);
+    let base = "ab".repeat(32);
+    vault
+        .append_document_update(&DocumentUpdate {
+            document_id: &id,
+            base_revision: 0,
+            base_sha256: &base,
+            appended,
+            sha256_after: &after,
+            cause: "signed",
+            burned_annotations: &[],
+            batch_id: None,
+            audit: AuditEvent::new(AuditAction::Sign, AuditOutcome::Success),
+        })
+        .unwrap();
+    assert!(vault
+        .signing_batch_documents_left("batch-1")
+        .unwrap()
+        .is_empty());
 }

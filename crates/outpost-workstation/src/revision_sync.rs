@@ -18,8 +18,8 @@ use crate::server_client::{DeviceKey, ServerClient, ServerError};
 use crate::sync::{operation_id, PushProgress, PushReport};
 use crate::{Session, WorkstationError};
 
-/// Revisions pushed per request.
-pub const REVISIONS_PER_PUSH: u32 = 50;
+/// Revisions pushed per request (more when one document has more: its revisions go together).
+pub const REVISIONS_PER_PUSH: usize = 50;
 
 /// What meeting a document's server head did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,10 +44,10 @@ pub(crate) struct ServerLink<'a> {
 }
 
 impl Session {
-    /// Pushes every revision waiting to go, [`REVISIONS_PER_PUSH`] at a time starting with
-    /// `first` (the vault's first of them), reporting them to `progress` as one plan. Stops when
-    /// a push leaves as many waiting as before (a head that waits for them is met in a later
-    /// round).
+    /// Pushes every revision waiting to go, a request per [`REVISIONS_PER_PUSH`] or so (whole
+    /// documents) starting with `first` (the vault's first of them), reporting them to
+    /// `progress` as one plan. A document goes in one request of the push only: one whose head
+    /// waits after it (see [`HeadMet::Waiting`]) is met again in a later round.
     pub(crate) fn push_all_revisions(
         &self,
         first: Vec<PendingRevision>,
@@ -56,20 +56,23 @@ impl Session {
         cancel: &AtomicBool,
         progress: &mut dyn FnMut(PushProgress),
     ) -> Result<(), WorkstationError> {
-        let (mut waiting, bytes) = self.vault().revisions_to_push()?;
+        let (waiting, bytes) = self.vault().revisions_to_push()?;
         progress(PushProgress::Planned {
             revisions: waiting,
             bytes,
         });
+        let mut sent: Vec<outpost_vault::DocumentId> = Vec::new();
         let mut pending = first;
         while !pending.is_empty() {
             self.push_revisions(&pending, link, report, cancel, progress)?;
-            let (left, _) = self.vault().revisions_to_push()?;
-            if left >= waiting {
-                break;
+            for revision in &pending {
+                if !sent.contains(&revision.document_id) {
+                    sent.push(revision.document_id.clone());
+                }
             }
-            waiting = left;
-            pending = self.vault().pending_revision_pushes(REVISIONS_PER_PUSH)?;
+            pending = self
+                .vault()
+                .pending_revision_pushes(REVISIONS_PER_PUSH, &sent)?;
         }
         Ok(())
     }
@@ -488,8 +491,9 @@ impl Session {
         Ok(self.vault().resign_requests()?)
     }
 
-    /// A document's revisions, oldest first: the imported file, then each signature, burn-in or
-    /// revision taken from the server, with the SHA-256 of the whole document at that point.
+    /// A document's revisions, oldest first: the file imported or first downloaded (or the
+    /// server's head taken whole in its place), then each signature, burn-in or revision taken
+    /// from the server, with the SHA-256 of the whole document at that point.
     pub fn document_revisions(
         &self,
         id: &outpost_vault::DocumentId,

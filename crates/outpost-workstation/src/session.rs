@@ -153,7 +153,7 @@ impl Session {
     pub fn has_changes_to_send(&self) -> Result<bool, WorkstationError> {
         let vault = self.vault();
         Ok(!vault.pending_annotation_pushes(1)?.is_empty()
-            || !vault.pending_revision_pushes(1)?.is_empty()
+            || vault.revisions_to_push()?.0 > 0
             || vault.waiting_certificate_requests()? > 0)
     }
 

@@ -821,10 +821,12 @@ fn the_signed_revisions_going_to_the_server_report_their_documents_and_bytes() {
         .into_iter()
         .map(|d| d.title)
         .collect();
-    // More revisions than one push request carries: they all go in one round, under one plan.
-    let signatures = REVISIONS_PER_PUSH as usize + 1;
+    // More revisions than one push request carries (the first document's fill one, the second
+    // document's go in the next): they all go in one round, under one plan.
+    let signatures = REVISIONS_PER_PUSH + 1;
     for n in 0..signatures {
-        sign(&ivan, &at_ivan[n % 2], &format!("Ivan, look {n}"));
+        let document = &at_ivan[usize::from(n == REVISIONS_PER_PUSH)];
+        sign(&ivan, document, &format!("Ivan, look {n}"));
     }
 
     let mut steps = Vec::new();
@@ -875,6 +877,34 @@ fn the_signed_revisions_going_to_the_server_report_their_documents_and_bytes() {
         .sync_push_cancellable(&AtomicBool::new(false), &mut |step| again.push(step))
         .expect("push");
     assert!(again.is_empty(), "{again:?}");
+}
+
+#[test]
+fn more_revisions_of_one_document_than_a_request_carries_lose_a_conflict_together() {
+    let (server, _) = common::north_reports("Memo", Language::English, 145..146, "long-chain");
+    let ivan = desk(&server, "ivan", 93);
+    let olga = desk(&server, "olga", 94);
+    let (at_ivan, at_olga) = (titled(&ivan), titled(&olga));
+    // Olga's signature reaches the server first; Ivan, offline, signed the same base more times
+    // than one push request carries.
+    sign(&olga, &at_olga[0], "Olga");
+    assert_eq!(olga.session.sync_push().expect("push").applied, 1);
+    for n in 0..=REVISIONS_PER_PUSH {
+        sign(&ivan, &at_ivan[0], &format!("Ivan, look {n}"));
+    }
+    // All of them go, all lose, and the document asks for his signature again at once (before,
+    // the first 50 lost and waited for the rest, which never went: the document stuck).
+    let pushed = ivan.session.sync_push().expect("push");
+    assert_eq!(pushed.applied, 0, "{pushed:?}");
+    assert_eq!(pushed.resign_needed, vec![at_ivan[0].clone()], "{pushed:?}");
+    assert_eq!(ivan.session.pending_operations().expect("pending"), 0);
+    let requests = ivan.session.resign_requests().expect("requests");
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].discarded.len(), REVISIONS_PER_PUSH + 1);
+    assert_eq!(
+        head_sha256(&ivan.session, &at_ivan[0]),
+        head_sha256(&olga.session, &at_olga[0])
+    );
 }
 
 #[test]

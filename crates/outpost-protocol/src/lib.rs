@@ -404,7 +404,11 @@ pub struct AnnotationState {
     pub modified_at_ms: i64,
 }
 
-/// `POST /api/v1/sync/push`: operations from the workstation's outbox, at most 500.
+/// The most operations one push request may carry ([`PushRequest`]).
+pub const MAX_PUSH_OPS: usize = 500;
+
+/// `POST /api/v1/sync/push`: operations from the workstation's outbox, at most
+/// [`MAX_PUSH_OPS`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushRequest {
     /// The operations, applied in this order.

@@ -1394,7 +1394,7 @@ impl Service {
         if !only_training {
             Self::require_documents(caller)?;
         }
-        if request.ops.len() > 500 {
+        if request.ops.len() > wire::MAX_PUSH_OPS {
             return Err(ServiceError::BadRequest(
                 "push at most 500 operations at a time".into(),
             ));

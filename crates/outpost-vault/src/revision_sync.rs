@@ -26,10 +26,13 @@ pub struct PendingRevision {
     pub base_sha256: String,
     /// SHA-256 of the whole revision.
     pub sha256: String,
-    /// The bytes it appends to its base.
-    pub appended: Vec<u8>,
+    /// The length of the bytes it appends to its base (read them with
+    /// [`Vault::revision_appended`] when they go).
+    pub appended_len: u64,
     /// What made it ("signed", …).
     pub cause: String,
+    /// The document's place in the server's order.
+    pub position: i64,
 }
 
 /// A local revision's place in the document's bytes.
@@ -60,6 +63,11 @@ pub struct ServerHead<'a> {
     pub appended: &'a [u8],
     /// SHA-256 of the whole head.
     pub server_sha256: &'a str,
+    /// The document's newest local revision when the head was examined: if a revision was
+    /// made here since (a signature during the sync), nothing is taken
+    /// ([`VaultError::DocumentChanged`]) — it has not been to the server, so it may not be set
+    /// aside.
+    pub seen_revision: i64,
     /// Set when the user chose the server's copy over revisions it refused (the server's
     /// reason): those are discarded, not kept as a conflict branch, and no new signature is asked.
     pub instead_of_refused: Option<&'a str>,
@@ -132,35 +140,35 @@ const REVISIONS_TO_PUSH: &str = "FROM server_documents s
 impl Vault {
     /// The local revisions of server documents that the server does not hold yet, oldest first
     /// per document, each with its base: every waiting revision of each document, documents
-    /// taken in the server's order until there are at least `limit` revisions (a document's
-    /// revisions are never split: the server's answer to a conflict is met once all of them have
-    /// been sent), leaving out the documents in `skip`. A document whose revision the server
-    /// refused is held back until the user offers it again
+    /// taken in the server's order — after the document at `after` (its position and server id),
+    /// if given — until there are at least `limit` revisions (a document's revisions are never
+    /// split here: the server's answer to a conflict is met once all of them have been sent). A
+    /// document whose revision the server refused is held back until the user offers it again
     /// ([`Vault::offer_refused_revision_again`]) or takes the server's copy.
     pub fn pending_revision_pushes(
         &self,
         limit: usize,
-        skip: &[DocumentId],
+        after: Option<(i64, &str)>,
     ) -> Result<Vec<PendingRevision>, VaultError> {
+        let (after_position, after_server_id) = after.unwrap_or((i64::MIN, ""));
         let mut chains = self.conn.prepare_cached(&format!(
             "SELECT s.document_id, COUNT(*) {REVISIONS_TO_PUSH}
+                AND (s.position, s.server_id) > (?1, ?2)
               GROUP BY s.document_id ORDER BY MIN(s.position), MIN(s.server_id)"
         ))?;
         let mut documents = Vec::new();
         let mut count = 0;
-        let mut rows = chains.query([])?;
+        let mut rows = chains.query(rusqlite::params![after_position, after_server_id])?;
         while let Some(row) = rows.next()? {
             if count >= limit {
                 break;
             }
-            let document = DocumentId(row.get(0)?);
-            if !skip.contains(&document) {
-                count += usize::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
-                documents.push(document);
-            }
+            count += usize::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
+            documents.push(row.get::<_, String>(0)?);
         }
         let mut revisions = self.conn.prepare_cached(&format!(
-            "SELECT s.document_id, s.server_id, u.revision, u.sha256_after, u.appended, u.cause,
+            "SELECT s.document_id, s.server_id, u.revision, u.sha256_after, length(u.appended),
+                    u.cause, s.position,
                     COALESCE((SELECT p.sha256_after FROM document_updates p
                                WHERE p.document_id = u.document_id AND p.revision = u.revision - 1),
                              (SELECT d.sha256 FROM documents d WHERE d.id = u.document_id))
@@ -169,15 +177,16 @@ impl Vault {
         ))?;
         let mut pending = Vec::with_capacity(count);
         for document in &documents {
-            let rows = revisions.query_map([&document.0], |r| {
+            let rows = revisions.query_map([document], |r| {
                 Ok(PendingRevision {
                     document_id: DocumentId(r.get(0)?),
                     server_id: r.get(1)?,
                     revision: r.get(2)?,
                     sha256: r.get(3)?,
-                    appended: r.get(4)?,
+                    appended_len: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
                     cause: r.get(5)?,
-                    base_sha256: r.get(6)?,
+                    position: r.get(6)?,
+                    base_sha256: r.get(7)?,
                 })
             })?;
             for row in rows {
@@ -185,6 +194,23 @@ impl Vault {
             }
         }
         Ok(pending)
+    }
+
+    /// The bytes revision `revision` of a document appends to its base; `None` if the document
+    /// no longer has that revision (a sync set it aside).
+    pub fn revision_appended(
+        &self,
+        document_id: &DocumentId,
+        revision: i64,
+    ) -> Result<Option<Vec<u8>>, VaultError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT appended FROM document_updates WHERE document_id = ?1 AND revision = ?2",
+                rusqlite::params![document_id.0, revision],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// How many revisions [`Vault::pending_revision_pushes`] has to give in all (those of
@@ -270,7 +296,8 @@ impl Vault {
     }
 
     /// Audits a revision the server refused: it stays here, held back from pushes until the
-    /// user offers it again or takes the server's copy.
+    /// user offers it again or takes the server's copy. The first refusal's reason is the one
+    /// kept (the later revisions of the same push are refused because their base was).
     pub fn record_refused_revision(
         &mut self,
         document_id: &DocumentId,
@@ -290,7 +317,7 @@ impl Vault {
         tx.execute(
             "INSERT INTO refused_revisions (document_id, sha256, reason, refused_at_ms)
              VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (document_id) DO UPDATE SET sha256 = ?2, reason = ?3, refused_at_ms = ?4",
+             ON CONFLICT (document_id) DO NOTHING",
             rusqlite::params![document_id.0, sha256, reason, now],
         )?;
         tx.commit()?;
@@ -404,10 +431,10 @@ impl Vault {
             [id],
             |r| r.get(0),
         )?;
-        if keep_revision > current || keep_revision < 0 {
+        if keep_revision > current || keep_revision < 0 || current > head.seen_revision {
             return Err(VaultError::DocumentChanged {
                 id: id.clone(),
-                expected: keep_revision,
+                expected: keep_revision.max(head.seen_revision),
                 found: current,
             });
         }

@@ -624,15 +624,22 @@ fn a_head_taken_whole_is_revision_0_and_an_unfinished_batch_follows_it() {
     let taken_at = 1_700_000_000_000 + 86_400_000;
     let server_bytes = [bytes.as_slice(), b"\n% the server's own line\n"].concat();
     let server_sha256 = hex::encode(sha2::Sha256::digest(&server_bytes));
-    let adopted = vault
-        .adopt_server_head(&outpost_vault::ServerHead {
-            document_id: &id,
-            keep_revision: None,
-            appended: &server_bytes,
-            server_sha256: &server_sha256,
-            instead_of_refused: None,
-        })
-        .unwrap();
+    let head_seen_at = |seen_revision| outpost_vault::ServerHead {
+        document_id: &id,
+        keep_revision: None,
+        appended: &server_bytes,
+        server_sha256: &server_sha256,
+        instead_of_refused: None,
+        seen_revision,
+    };
+    // Examined before the second signature was made: refused, nothing taken (that signature
+    // has not been to the server and may not be set aside).
+    assert!(matches!(
+        vault.adopt_server_head(&head_seen_at(1)),
+        Err(VaultError::DocumentChanged { found: 2, .. })
+    ));
+    assert_eq!(vault.document_head(&id).unwrap().0.sha256, head);
+    let adopted = vault.adopt_server_head(&head_seen_at(2)).unwrap();
     assert_eq!(adopted.discarded.len(), 2, "{:?}", adopted.discarded);
     // Revision 0 is now the server's head, labelled as such and dated when it was taken; the
     // document's own summary still says when and whence it first came.
@@ -716,11 +723,10 @@ fn revisions_go_to_the_server_whole_documents_at_a_time() {
             .map(|p| (p.document_id.0, p.revision))
             .collect()
     };
-    let (first, second) = (&documents[0].0, &documents[1].0);
-    // Asked for two, the first document's three come whole; the second's come once the first
-    // is left out; all five when asked for more.
+    // Asked for two, the first document's three come whole; after it, the second's; nothing
+    // after the second; all five when asked for more.
     assert_eq!(
-        listed(vault.pending_revision_pushes(2, &[]).unwrap()),
+        listed(vault.pending_revision_pushes(2, None).unwrap()),
         [
             ("doc-1".to_string(), 1),
             ("doc-1".into(), 2),
@@ -730,24 +736,37 @@ fn revisions_go_to_the_server_whole_documents_at_a_time() {
     assert_eq!(
         listed(
             vault
-                .pending_revision_pushes(2, std::slice::from_ref(first))
+                .pending_revision_pushes(2, Some((1, "server-1")))
                 .unwrap()
         ),
         [("doc-2".to_string(), 1), ("doc-2".into(), 2)]
     );
     assert!(vault
-        .pending_revision_pushes(2, &[first.clone(), second.clone()])
+        .pending_revision_pushes(2, Some((2, "server-2")))
         .unwrap()
         .is_empty());
-    assert_eq!(vault.pending_revision_pushes(50, &[]).unwrap().len(), 5);
+    assert_eq!(vault.pending_revision_pushes(50, None).unwrap().len(), 5);
     let (count, bytes) = vault.revisions_to_push().unwrap();
     let appended: usize = (0..3)
         .chain(0..2)
         .map(|b| format!("\n% signature {b}\n").len())
         .sum();
     assert_eq!((count, bytes), (5, appended as u64));
-    // Each comes with the hash of the revision it was made on.
-    let pending = vault.pending_revision_pushes(1, &[]).unwrap();
+    // Each comes with the hash of the revision it was made on, its length and place; its bytes
+    // are read when it goes.
+    let pending = vault.pending_revision_pushes(1, None).unwrap();
     assert_eq!(pending[0].base_sha256, documents[0].2);
     assert_eq!(pending[1].base_sha256, pending[0].sha256);
+    assert_eq!(
+        (pending[1].position, pending[1].appended_len),
+        (1, "\n% signature 1\n".len() as u64)
+    );
+    assert_eq!(
+        vault
+            .revision_appended(&documents[0].0, 2)
+            .unwrap()
+            .as_deref(),
+        Some(&b"\n% signature 1\n"[..])
+    );
+    assert_eq!(vault.revision_appended(&documents[0].0, 4).unwrap(), None);
 }

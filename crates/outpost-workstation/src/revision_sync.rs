@@ -44,10 +44,12 @@ pub(crate) struct ServerLink<'a> {
 }
 
 impl Session {
-    /// Pushes every revision waiting to go, a request per [`REVISIONS_PER_PUSH`] or so (whole
-    /// documents) starting with `first` (the vault's first of them), reporting them to
-    /// `progress` as one plan. A document goes in one request of the push only: one whose head
-    /// waits after it (see [`HeadMet::Waiting`]) is met again in a later round.
+    /// Pushes every revision waiting to go, starting with `first` (the vault's first of them):
+    /// whole documents, [`REVISIONS_PER_PUSH`] revisions or so at a time, in requests of at most
+    /// [`wire::MAX_PUSH_OPS`] operations (a longer run of one document's revisions goes in
+    /// consecutive requests: its conflict, if any, is met once the last has gone), reported to
+    /// `progress` as one plan. Documents go in the server's order, each once per push: one whose
+    /// head waits (see [`HeadMet::Waiting`]) is met again in a later round.
     pub(crate) fn push_all_revisions(
         &self,
         first: Vec<PendingRevision>,
@@ -61,18 +63,15 @@ impl Session {
             revisions: waiting,
             bytes,
         });
-        let mut sent: Vec<outpost_vault::DocumentId> = Vec::new();
         let mut pending = first;
-        while !pending.is_empty() {
-            self.push_revisions(&pending, link, report, cancel, progress)?;
-            for revision in &pending {
-                if !sent.contains(&revision.document_id) {
-                    sent.push(revision.document_id.clone());
-                }
+        while let Some(last) = pending.last() {
+            let after = (last.position, last.server_id.clone());
+            for request in pending.chunks(wire::MAX_PUSH_OPS) {
+                self.push_revisions(request, link, report, cancel, progress)?;
             }
             pending = self
                 .vault()
-                .pending_revision_pushes(REVISIONS_PER_PUSH, &sent)?;
+                .pending_revision_pushes(REVISIONS_PER_PUSH, Some((after.0, &after.1)))?;
         }
         Ok(())
     }
@@ -95,13 +94,22 @@ impl Session {
         }
         let vault_id = self.vault().vault_id().to_string();
         let mut ops = Vec::with_capacity(pending.len());
+        // Those whose bytes are still here (a conflict met earlier in the push may have set a
+        // revision aside), read one at a time as they go.
+        let mut sent = Vec::with_capacity(pending.len());
         for revision in pending {
+            let appended = self
+                .vault()
+                .revision_appended(&revision.document_id, revision.revision)?;
+            let Some(appended) = appended else {
+                continue;
+            };
             let title = self.vault().document(&revision.document_id)?.title;
             let appended_sha256 =
                 self.with_access(link.client, link.key, link.account, |token| {
                     link.client.upload(
                         token,
-                        &revision.appended,
+                        &appended,
                         &mut |done, total| {
                             progress(PushProgress::Uploading {
                                 title: title.clone(),
@@ -114,8 +122,9 @@ impl Session {
                 })?;
             progress(PushProgress::Uploaded {
                 title,
-                bytes: revision.appended.len() as u64,
+                bytes: appended.len() as u64,
             });
+            sent.push(revision);
             ops.push(wire::PushOp {
                 op_id: operation_id(
                     &vault_id,
@@ -131,11 +140,14 @@ impl Session {
                 },
             });
         }
+        if sent.is_empty() {
+            return Ok(());
+        }
         let response = self.with_access(link.client, link.key, link.account, |token| {
             link.client.push(token, ops.clone())
         })?;
         self.vault().note_server_position(response.position)?;
-        if response.results.len() != pending.len()
+        if response.results.len() != sent.len()
             || response
                 .results
                 .iter()
@@ -150,7 +162,7 @@ impl Session {
         // The highest revision of each conflicted document that this push put on the server.
         let mut conflicted: Vec<(ServerDocumentLink, i64)> = Vec::new();
         let links = self.vault().server_document_links()?;
-        for (revision, result) in pending.iter().zip(response.results) {
+        for (revision, result) in sent.into_iter().zip(response.results) {
             match result.outcome {
                 wire::OpOutcome::Applied | wire::OpOutcome::AlreadyApplied => {
                     if matches!(result.outcome, wire::OpOutcome::Applied) {
@@ -292,6 +304,7 @@ impl Session {
                 appended: &[],
                 server_sha256: &document.sha256,
                 instead_of_refused: Some(reason),
+                seen_revision: local_head,
             })?;
             self.close_view(local);
             return Ok(HeadMet::Taken {
@@ -396,7 +409,16 @@ impl Session {
             appended,
             server_sha256: &document.sha256,
             instead_of_refused,
-        })?;
+            seen_revision: local_head,
+        });
+        let adopted = match adopted {
+            // Signed here while the head was on its way: that revision goes to the server first.
+            Err(outpost_vault::VaultError::DocumentChanged { .. }) => {
+                self.vault().record_server_head(local, &document.sha256)?;
+                return Ok(HeadMet::Waiting);
+            }
+            other => other?,
+        };
         // An open view shows the old revision's pages.
         self.close_view(local);
         Ok(HeadMet::Taken {

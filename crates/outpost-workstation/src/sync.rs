@@ -498,7 +498,7 @@ impl Session {
         let mut report = PushReport::default();
         let revisions = self
             .vault()
-            .pending_revision_pushes(crate::revision_sync::REVISIONS_PER_PUSH, &[])?;
+            .pending_revision_pushes(crate::revision_sync::REVISIONS_PER_PUSH, None)?;
         let training = self.vault().pending_training_progress()?;
         let certificate_requests = self.vault().waiting_certificate_requests()?;
         if pending.is_empty()

@@ -7,6 +7,7 @@
 mod common;
 
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use common::head_sha256;
 use outpost_protocol::{AssignmentTarget, Role};
@@ -901,6 +902,57 @@ fn more_revisions_of_one_document_than_a_request_carries_lose_a_conflict_togethe
     let requests = ivan.session.resign_requests().expect("requests");
     assert_eq!(requests.len(), 1, "{requests:?}");
     assert_eq!(requests[0].discarded.len(), REVISIONS_PER_PUSH + 1);
+    assert_eq!(
+        head_sha256(&ivan.session, &at_ivan[0]),
+        head_sha256(&olga.session, &at_olga[0])
+    );
+}
+
+#[test]
+fn a_signature_made_while_a_conflicts_head_arrives_is_sent_before_anything_is_set_aside() {
+    let (server, server_ids) =
+        common::north_reports("Notice", Language::English, 146..147, "mid-conflict");
+    let ivan = desk(&server, "ivan", 95);
+    let olga = desk(&server, "olga", 96);
+    let (at_ivan, at_olga) = (titled(&ivan), titled(&olga));
+    sign(&olga, &at_olga[0], "Olga");
+    assert_eq!(olga.session.sync_push().expect("push").applied, 1);
+    sign(&ivan, &at_ivan[0], "Ivan");
+
+    // Ivan's push loses; while the server's head is on its way to him he signs once more.
+    let held = server.hold_request(
+        &format!(
+            "{}{}/content",
+            outpost_protocol::paths::DOCUMENT_PREFIX,
+            server_ids[0]
+        ),
+        0,
+        outpost_server::testing::HoldPoint::BeforeAnswering,
+    );
+    let first = std::thread::scope(|scope| {
+        let push = scope.spawn(|| ivan.session.sync_push());
+        assert!(held.wait_until_reached(Duration::from_secs(20)));
+        sign(&ivan, &at_ivan[0], "Ivan, once more");
+        held.release();
+        push.join().expect("the push thread")
+    })
+    .expect("push");
+    // Nothing was set aside: the second signature has not been to the server.
+    assert!(first.resign_needed.is_empty(), "{first:?}");
+    assert!(ivan.session.resign_requests().expect("requests").is_empty());
+    assert_eq!(
+        ivan.session
+            .document_revisions(&at_ivan[0])
+            .expect("revisions")
+            .len(),
+        3
+    );
+    // The next push sends both, both lose together, and he is asked to sign again once.
+    let second = ivan.session.sync_push().expect("push");
+    assert_eq!(second.resign_needed, vec![at_ivan[0].clone()], "{second:?}");
+    let requests = ivan.session.resign_requests().expect("requests");
+    assert_eq!(requests[0].discarded.len(), 2, "{requests:?}");
+    assert_eq!(ivan.session.pending_operations().expect("pending"), 0);
     assert_eq!(
         head_sha256(&ivan.session, &at_ivan[0]),
         head_sha256(&olga.session, &at_olga[0])

@@ -86,6 +86,17 @@ fn first_revision(
     })
 }
 
+/// The revision in a `document_updates` row read as (revision, sha256_after, cause,
+/// created_at_ms).
+fn update_revision(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentRevision> {
+    Ok(DocumentRevision {
+        revision: r.get(0)?,
+        sha256: r.get(1)?,
+        cause: r.get(2)?,
+        created_at_ms: r.get(3)?,
+    })
+}
+
 /// Document `id`'s newest revision (revision 0 when nothing was appended).
 fn newest_revision(
     conn: &rusqlite::Connection,
@@ -97,14 +108,7 @@ fn newest_revision(
             "SELECT revision, sha256_after, cause, created_at_ms FROM document_updates
                  WHERE document_id = ?1 ORDER BY revision DESC LIMIT 1",
             [&id.0],
-            |r| {
-                Ok(DocumentRevision {
-                    revision: r.get(0)?,
-                    sha256: r.get(1)?,
-                    cause: r.get(2)?,
-                    created_at_ms: r.get(3)?,
-                })
-            },
+            update_revision,
         )
         .optional()?
         .unwrap_or(first))
@@ -178,14 +182,7 @@ impl Vault {
             "SELECT revision, sha256_after, cause, created_at_ms FROM document_updates
              WHERE document_id = ?1 ORDER BY revision",
         )?;
-        let rows = stmt.query_map([&id.0], |r| {
-            Ok(DocumentRevision {
-                revision: r.get(0)?,
-                sha256: r.get(1)?,
-                cause: r.get(2)?,
-                created_at_ms: r.get(3)?,
-            })
-        })?;
+        let rows = stmt.query_map([&id.0], update_revision)?;
         for row in rows {
             revisions.push(row?);
         }

@@ -89,9 +89,6 @@ impl Session {
         cancel: &AtomicBool,
         progress: &mut dyn FnMut(PushProgress),
     ) -> Result<(), WorkstationError> {
-        if pending.is_empty() {
-            return Ok(());
-        }
         let vault_id = self.vault().vault_id().to_string();
         let mut ops = Vec::with_capacity(pending.len());
         // Those whose bytes are still here (a conflict met earlier in the push may have set a
@@ -392,10 +389,6 @@ impl Session {
                     }
             }
         };
-        if waits {
-            self.vault().record_server_head(local, &document.sha256)?;
-            return Ok(HeadMet::Waiting);
-        }
         let (keep_revision, appended) = match keep {
             Some(keep) => {
                 let size = usize::try_from(keep.size).unwrap_or(usize::MAX);
@@ -403,21 +396,25 @@ impl Session {
             }
             None => (None, &head[..]),
         };
-        let adopted = self.vault().adopt_server_head(&ServerHead {
-            document_id: local,
-            keep_revision,
-            appended,
-            server_sha256: &document.sha256,
-            instead_of_refused,
-            seen_revision: local_head,
-        });
-        let adopted = match adopted {
-            // Signed here while the head was on its way: that revision goes to the server first.
-            Err(outpost_vault::VaultError::DocumentChanged { .. }) => {
-                self.vault().record_server_head(local, &document.sha256)?;
-                return Ok(HeadMet::Waiting);
-            }
-            other => other?,
+        let adopted = match waits {
+            true => None,
+            false => match self.vault().adopt_server_head(&ServerHead {
+                document_id: local,
+                keep_revision,
+                appended,
+                server_sha256: &document.sha256,
+                instead_of_refused,
+                seen_revision: local_head,
+            }) {
+                // Signed here while the head was on its way: that revision goes to the server
+                // first.
+                Err(outpost_vault::VaultError::DocumentChanged { .. }) => None,
+                other => Some(other?),
+            },
+        };
+        let Some(adopted) = adopted else {
+            self.vault().record_server_head(local, &document.sha256)?;
+            return Ok(HeadMet::Waiting);
         };
         // An open view shows the old revision's pages.
         self.close_view(local);

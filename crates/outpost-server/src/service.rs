@@ -1395,9 +1395,10 @@ impl Service {
             Self::require_documents(caller)?;
         }
         if request.ops.len() > wire::MAX_PUSH_OPS {
-            return Err(ServiceError::BadRequest(
-                "push at most 500 operations at a time".into(),
-            ));
+            return Err(ServiceError::BadRequest(format!(
+                "push at most {} operations at a time",
+                wire::MAX_PUSH_OPS
+            )));
         }
         let mut results = Vec::with_capacity(request.ops.len());
         for op in &request.ops {
